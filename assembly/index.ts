@@ -17,3 +17,7 @@ export function free(ptr: usize): void {
 export function simd(): i32 {
   return ASC_FEATURE_SIMD ? 1 : 0
 }
+
+export * from './aead'
+export * from './frame'
+export * from './dedup'

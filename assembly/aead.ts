@@ -1,0 +1,2 @@
+// aead kernel: being written (see ts/wasm/aead.ts for its TypeScript wrapper).
+export {}

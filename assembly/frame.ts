@@ -1,0 +1,2 @@
+// frame kernel: being written (see ts/wasm/frame.ts for its TypeScript wrapper).
+export {}

@@ -1,2 +1,227 @@
-// frame kernel: being written (see ts/wasm/frame.ts for its TypeScript wrapper).
-export {}
+// P4/2 frame codec: header encoding (single and batched) and a scanner that
+// walks the decrypted plaintext stream in place. Layouts are documented in
+// docs/protocol.md and mirrored by ts/wasm/frame.ts; the plain TypeScript
+// reference is ts/session/frame-reference.ts.
+//
+// Header, 18 bytes big-endian: 0 version | 1 type | 2 flags | 3 hops |
+// 4 pluginId u16 | 6 payloadLength u32 | 10 messageId u64.
+//
+// Descriptor, 24 bytes little-endian (one per frame, shared by scan and batch
+// encode): +0 u32 header offset | +4 u32 type | flags<<8 | hops<<16 |
+// +8 u32 pluginId | +12 u32 payloadLength | +16 u64 messageId.
+
+const HEADER: u32 = 18
+const VERSION: u32 = 2
+const DESC: usize = 24
+
+// FrameError codes (ts/protocol.ts) plus one the encoders use for a
+// descriptor whose fields or region do not fit.
+const E_VERSION: u32 = 1
+const E_TYPE: u32 = 2
+const E_FLAGS: u32 = 3
+const E_LENGTH: u32 = 4
+const E_DESCRIPTOR: u32 = 5
+
+// Why a scan stopped.
+const STOP_HEADER: u32 = 1 // fewer than 18 bytes left (possibly none)
+const STOP_PAYLOAD: u32 = 2 // header complete, payload not
+const STOP_LIMIT: u32 = 3 // maxFrames descriptors written
+const STOP_ERROR: u32 = 4 // malformed header at errorOffset
+
+const NO_OFFSET: u32 = 0xffffffff
+
+// Per-type flag rules, index = type & 15 (mirrors ALLOWED_FLAGS /
+// REQUIRED_FLAGS). Unknown types require bit 8, which no flags byte has, so
+// the validity test below needs no separate type branch.
+const ALLOWED = memory.data<u8>([0, 0x05, 0, 0, 0, 0x04, 0, 0, 0x07, 0, 0, 0, 0, 0, 0, 0])
+const REQUIRED = memory.data<u16>([
+  0x100, 0x05, 0, 0, 0, 0x04, 0, 0, 0, 0, 0x100, 0x100, 0x100, 0x100, 0x100, 0x100,
+])
+
+// Result block: u32 count, consumed, needed, error, errorOffset, stop.
+const RESULT = memory.data(24, 8)
+
+/** Address of the 6×u32 result block written by frame_scan and frame_encode_batch. */
+export function frame_result(): usize {
+  return RESULT
+}
+
+/** Size of one descriptor, so the wrapper can check it agrees with this build. */
+export function frame_desc_size(): u32 {
+  return <u32>DESC
+}
+
+// Nonzero when (version, type, flags) break the rules. `w` is the first four
+// header bytes loaded little-endian: version | type<<8 | flags<<16 | hops<<24.
+@inline
+function badHeaderWord(w: u32): u32 {
+  const t = (w >> 8) & 0xff
+  const f = (w >> 16) & 0xff
+  const i = <usize>(t & 15)
+  return ((w & 0xff) ^ VERSION) | (t >> 4) | (f & ~(<u32>load<u8>(ALLOWED + i))) | (<u32>load<u16>(REQUIRED + (i << 1)) & ~f)
+}
+
+// The specific error, checked in the documented order; only run once a header
+// is known to be bad, so clarity beats speed here.
+function headerError(w: u32, payloadLength: u32, maxPayload: u32): u32 {
+  const t = (w >> 8) & 0xff
+  const f = (w >> 16) & 0xff
+  if ((w & 0xff) != VERSION) return E_VERSION
+  if (t == 0 || t > 9) return E_TYPE
+  const allowed = <u32>load<u8>(ALLOWED + <usize>t)
+  const required = <u32>load<u16>(REQUIRED + (<usize>t << 1))
+  if ((f & ~allowed) != 0 || (f & required) != required) return E_FLAGS
+  if (payloadLength > maxPayload) return E_LENGTH
+  return 0
+}
+
+@inline
+function setResult(count: u32, consumed: u32, needed: u32, error: u32, errorOffset: u32, stop: u32): void {
+  store<u32>(RESULT, count, 0)
+  store<u32>(RESULT, consumed, 4)
+  store<u32>(RESULT, needed, 8)
+  store<u32>(RESULT, error, 12)
+  store<u32>(RESULT, errorOffset, 16)
+  store<u32>(RESULT, stop, 20)
+}
+
+/**
+ * Walks complete frames in [ptr, ptr+len), writing one descriptor per frame
+ * at descPtr. Stops before frame maxFrames+1, at the first incomplete frame,
+ * or at the first malformed header (reported as soon as its 18 bytes are
+ * present, whatever length it declares). Returns the frame count; the rest
+ * of the outcome is in the result block.
+ */
+export function frame_scan(ptr: usize, len: u32, maxPayload: u32, descPtr: usize, maxFrames: u32): i32 {
+  let off: u32 = 0
+  let n: u32 = 0
+  let d = descPtr
+  let needed: u32 = 0
+  let error: u32 = 0
+  let errorOffset = NO_OFFSET
+  let stop = STOP_LIMIT
+  while (n < maxFrames) {
+    const rem = len - off
+    if (rem < HEADER) {
+      stop = STOP_HEADER
+      needed = HEADER - rem
+      break
+    }
+    const p = ptr + <usize>off
+    const w = load<u32>(p)
+    let plen: u32
+    if (ASC_FEATURE_SIMD) {
+      // Header bytes 2..17 rearranged into descriptor bytes 8..23 in one
+      // shuffle: pluginId, payloadLength and messageId byte-swapped at once.
+      const v = v128.load(p, 2)
+      const out = i8x16.shuffle(v, i8x16.splat(0), 3, 2, 16, 16, 7, 6, 5, 4, 15, 14, 13, 12, 11, 10, 9, 8)
+      plen = <u32>i32x4.extract_lane(out, 1)
+      if ((badHeaderWord(w) | <u32>(plen > maxPayload)) != 0) {
+        error = headerError(w, plen, maxPayload)
+        errorOffset = off
+        stop = STOP_ERROR
+        break
+      }
+      if (plen > rem - HEADER) {
+        stop = STOP_PAYLOAD
+        needed = plen - (rem - HEADER)
+        break
+      }
+      v128.store(d, out, 8)
+    } else {
+      plen = bswap<u32>(load<u32>(p, 6))
+      if ((badHeaderWord(w) | <u32>(plen > maxPayload)) != 0) {
+        error = headerError(w, plen, maxPayload)
+        errorOffset = off
+        stop = STOP_ERROR
+        break
+      }
+      if (plen > rem - HEADER) {
+        stop = STOP_PAYLOAD
+        needed = plen - (rem - HEADER)
+        break
+      }
+      store<u32>(d, <u32>bswap<u16>(load<u16>(p, 4)), 8)
+      store<u32>(d, plen, 12)
+      store<u64>(d, bswap<u64>(load<u64>(p, 10)), 16)
+    }
+    store<u32>(d, off, 0)
+    store<u32>(d, w >> 8, 4)
+    d += DESC
+    n++
+    off += HEADER + plen
+  }
+  setResult(n, off, needed, error, errorOffset, stop)
+  return <i32>n
+}
+
+// Writes one header at p from already-validated fields.
+@inline
+function writeHeader(p: usize, tfh: u32, pluginId: u32, payloadLength: u32, messageId: u64): void {
+  store<u32>(p, VERSION | (tfh << 8))
+  store<u16>(p, bswap<u16>(<u16>pluginId), 4)
+  store<u32>(p, bswap<u32>(payloadLength), 6)
+  store<u64>(p, bswap<u64>(messageId), 10)
+}
+
+/**
+ * Writes an 18-byte header at ptr. Returns 0, or a FrameError code (5 when
+ * hops or pluginId is out of range) and writes nothing.
+ */
+export function frame_encode_header(
+  ptr: usize,
+  type: u32,
+  flags: u32,
+  hops: u32,
+  pluginId: u32,
+  payloadLength: u32,
+  messageId: u64,
+): i32 {
+  if ((hops | type | flags) > 0xff || pluginId > 0xffff) return <i32>E_DESCRIPTOR
+  const tfh = type | (flags << 8) | (hops << 16)
+  const err = headerError(VERSION | (tfh << 8), payloadLength, 0xffffffff)
+  if (err != 0) return <i32>err
+  writeHeader(ptr, tfh, pluginId, payloadLength, messageId)
+  return 0
+}
+
+/**
+ * Writes the header of each of `count` descriptors at base + descriptor
+ * offset; the payloads are expected to be in place already. A descriptor is
+ * refused (FrameError code, or 5 when a field is out of range or the frame
+ * does not fit in [base, base+len)) and encoding stops there. Returns the
+ * number of headers written; on refusal the result block holds the error and,
+ * as errorOffset, the descriptor index.
+ */
+export function frame_encode_batch(base: usize, len: u32, descPtr: usize, count: u32, maxPayload: u32): i32 {
+  let d = descPtr
+  let error: u32 = 0
+  let i: u32 = 0
+  for (; i < count; i++, d += DESC) {
+    const off = load<u32>(d)
+    const tfh = load<u32>(d, 4)
+    const pluginId = load<u32>(d, 8)
+    const plen = load<u32>(d, 12)
+    const w = VERSION | (tfh << 8)
+    if (((tfh >> 24) | (pluginId >> 16)) != 0 || <u64>off + <u64>HEADER + <u64>plen > <u64>len) {
+      error = E_DESCRIPTOR
+      break
+    }
+    if ((badHeaderWord(w) | <u32>(plen > maxPayload)) != 0) {
+      error = headerError(w, plen, maxPayload)
+      break
+    }
+    const p = base + <usize>off
+    if (ASC_FEATURE_SIMD) {
+      // Descriptor bytes 8..23 into header bytes 4..17 (lanes 0 and 1 land on
+      // bytes 2 and 3 and are overwritten by the version/type/flags/hops word).
+      const v = v128.load(d, 8)
+      v128.store(p, i8x16.shuffle(v, v, 0, 0, 1, 0, 7, 6, 5, 4, 15, 14, 13, 12, 11, 10, 9, 8), 2)
+      store<u32>(p, w)
+    } else {
+      writeHeader(p, tfh, pluginId, plen, load<u64>(d, 16))
+    }
+  }
+  setResult(i, 0, 0, error, error != 0 ? i : NO_OFFSET, error != 0 ? STOP_ERROR : 0)
+  return <i32>i
+}

@@ -21,3 +21,4 @@ export function simd(): i32 {
 export * from './aead'
 export * from './frame'
 export * from './dedup'
+export * from './channel'

@@ -1,0 +1,227 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { createHash, randomBytes } from 'node:crypto'
+import { Session, type Frame } from '../ts/session/session.js'
+import { P4Error } from '../ts/errors.js'
+import { MsgType } from '../ts/protocol.js'
+import { connPair, sessionPair, type TransportName } from './helpers/pair.js'
+
+function collect(s: Session<string>, n: number): Promise<Frame[]> {
+  const got: Frame[] = []
+  return new Promise((resolve, reject) => {
+    s.onframe = (f) => {
+      got.push({ ...f, payload: new Uint8Array(f.payload) })
+      if (got.length === n) resolve(got)
+    }
+    s.on('close', (reason) => reject(reason ?? new Error('closed early')))
+  })
+}
+
+for (const t of ['memory', 'tcp'] as TransportName[]) {
+  test(`${t}: round trips of 0 B, 1 B, 64 KiB and 16 MiB`, async () => {
+    const p = await sessionPair(t)
+    try {
+      const sizes = [0, 1, 65536, 16 * 1024 * 1024]
+      const payloads = sizes.map((n) => randomBytes(n))
+      const got = collect(p.b, sizes.length)
+      payloads.forEach((pl, i) => p.a.send(MsgType.DATA, 0, 0, 1001, 0x01020304, i, pl))
+      const frames = await got
+      frames.forEach((f, i) => {
+        assert.is(f.type, MsgType.DATA)
+        assert.is(f.pluginId, 1001)
+        assert.is(f.idHi, 0x01020304)
+        assert.is(f.idLo, i)
+        assert.is(f.payload.length, sizes[i])
+        assert.ok(Buffer.from(f.payload).equals(payloads[i]!), `payload ${i} intact`)
+      })
+      // and back the other way
+      const back = collect(p.a, 1)
+      p.b.send(MsgType.PING, 0, 0, 0, 0, 7, new Uint8Array([1, 2, 3]))
+      assert.equal([...(await back)[0]!.payload], [1, 2, 3])
+    } finally {
+      await p.close()
+    }
+  })
+
+  test(`${t}: 100,000 small messages arrive complete and in order`, async () => {
+    const p = await sessionPair(t)
+    try {
+      const n = 100_000
+      let next = 0
+      let bad = 0
+      const done = new Promise<void>((resolve) => {
+        p.b.onframe = (f) => {
+          if (f.idLo !== next || f.payload.length !== 64 || f.payload[0] !== (next & 0xff)) bad++
+          next++
+          if (next === n) resolve()
+        }
+      })
+      const payload = new Uint8Array(64)
+      for (let i = 0; i < n; i++) {
+        const pl = new Uint8Array(64)
+        pl[0] = i & 0xff
+        if (!p.a.send(MsgType.DATA, 0, 0, 1, 0, i, pl)) await new Promise((r) => p.a.once('drain', r))
+      }
+      void payload
+      await done
+      assert.is(bad, 0)
+      assert.is(p.b.stats().framesIn, n)
+    } finally {
+      await p.close()
+    }
+  })
+
+  test(`${t}: a tampered byte closes the receiving session with DECRYPT_FAILED`, async () => {
+    const { a, b, close } = await connPair(t)
+    const k1 = randomBytes(32)
+    const k2 = randomBytes(32)
+    // Intercept a's writes and flip one ciphertext bit on the way.
+    const realWrite = a.write.bind(a)
+    a.write = (chunk: Uint8Array) => {
+      const copy = Buffer.from(chunk)
+      copy[copy.length - 20]! ^= 0x10
+      return realWrite(copy)
+    }
+    const sa = new Session({ conn: a, remote: 'b', sendKey: k1, recvKey: k2 })
+    const sb = new Session({ conn: b, remote: 'a', sendKey: k2, recvKey: k1 })
+    let delivered = 0
+    sb.onframe = () => delivered++
+    sa.send(MsgType.DATA, 0, 0, 1, 0, 1, randomBytes(100))
+    const reason = await sb.done
+    assert.instance(reason, P4Error)
+    assert.is(reason!.code, 'DECRYPT_FAILED')
+    assert.is(delivered, 0)
+    await sa.done
+    await close()
+  })
+
+  test(`${t}: a replayed record closes the session`, async () => {
+    const { a, b, close } = await connPair(t)
+    const k1 = randomBytes(32)
+    const k2 = randomBytes(32)
+    const realWrite = a.write.bind(a)
+    let first: Buffer | null = null
+    a.write = (chunk: Uint8Array) => {
+      if (first === null) first = Buffer.from(chunk)
+      else realWrite(first) // replay the first batch instead of the second
+      return realWrite(chunk)
+    }
+    const sa = new Session({ conn: a, remote: 'b', sendKey: k1, recvKey: k2 })
+    const sb = new Session({ conn: b, remote: 'a', sendKey: k2, recvKey: k1 })
+    const got: number[] = []
+    sb.onframe = (f) => got.push(f.idLo)
+    sa.send(MsgType.DATA, 0, 0, 1, 0, 1, randomBytes(10))
+    await new Promise((r) => setTimeout(r, 20))
+    sa.send(MsgType.DATA, 0, 0, 1, 0, 2, randomBytes(10))
+    const reason = await sb.done
+    assert.is(reason?.code, 'DECRYPT_FAILED')
+    assert.equal(got, [1])
+    await sa.done
+    await close()
+  })
+
+  test(`${t}: the peer closing mid-frame ends with PEER_CLOSED`, async () => {
+    const { a, b, close } = await connPair(t)
+    const k1 = randomBytes(32)
+    const k2 = randomBytes(32)
+    const realWrite = a.write.bind(a)
+    a.write = (chunk: Uint8Array) => {
+      realWrite(Buffer.from(chunk).subarray(0, chunk.length - 5)) // last record cut short
+      a.end()
+      return true
+    }
+    const sa = new Session({ conn: a, remote: 'b', sendKey: k1, recvKey: k2 })
+    const sb = new Session({ conn: b, remote: 'a', sendKey: k2, recvKey: k1 })
+    sa.send(MsgType.DATA, 0, 0, 1, 0, 1, randomBytes(1000))
+    const reason = await sb.done
+    assert.is(reason?.code, 'PEER_CLOSED')
+    sa.destroy()
+    await close()
+  })
+
+  test(`${t}: a slow reader slows the writer (backpressure), nothing lost`, async () => {
+    const p = await sessionPair(t, { highWaterMark: 256 * 1024 })
+    try {
+      p.b.pause()
+      const chunk = randomBytes(64 * 1024)
+      let sent = 0
+      let refused = false
+      // Without reading, the sender must say "wait" long before 64 MiB.
+      for (; sent < 1024; sent++) {
+        if (!p.a.send(MsgType.DATA, 0, 0, 1, 0, sent, chunk)) {
+          refused = true
+          sent++
+          break
+        }
+      }
+      assert.ok(refused, 'send() returned false')
+      assert.ok(sent < 64, `refused after ${sent} messages`)
+      await new Promise((r) => setTimeout(r, 30))
+      // The queue is bounded: going on regardless fails loudly.
+      assert.throws(() => {
+        for (let i = 0; i < 4096; i++) p.a.send(MsgType.DATA, 0, 0, 1, 0, 0, chunk)
+      }, (e: unknown) => e instanceof P4Error && e.code === 'QUOTA_EXCEEDED')
+      const hash = createHash('sha256')
+      let received = 0
+      p.b.onframe = (f) => {
+        received++
+        hash.update(f.payload)
+      }
+      p.b.resume()
+      await new Promise<void>((resolve) => {
+        const check = (): void => (received >= sent ? resolve() : void setTimeout(check, 5))
+        check()
+      })
+      assert.ok(received >= sent)
+    } finally {
+      await p.close()
+    }
+  })
+
+  test(`${t}: oversize messages are refused with MESSAGE_TOO_LARGE, not truncated`, async () => {
+    const p = await sessionPair(t, { maxMessage: 1000 })
+    try {
+      assert.throws(() => p.a.send(MsgType.DATA, 0, 0, 1, 0, 0, new Uint8Array(1001)), (e: unknown) => e instanceof P4Error && e.code === 'MESSAGE_TOO_LARGE')
+      assert.throws(() => p.a.send(0, 0, 0, 1, 0, 0, new Uint8Array(1)), (e: unknown) => e instanceof P4Error && e.code === 'BAD_ARGUMENT')
+      assert.throws(() => p.a.send(MsgType.DATA, 0, 0, 70000, 0, 0, new Uint8Array(1)), (e: unknown) => e instanceof P4Error && e.code === 'BAD_ARGUMENT')
+    } finally {
+      await p.close()
+    }
+  })
+
+  test(`${t}: a peer announcing a frame over the receiver's limit is cut off`, async () => {
+    const { a, b, close } = await connPair(t)
+    const k1 = randomBytes(32)
+    const k2 = randomBytes(32)
+    const sa = new Session({ conn: a, remote: 'b', sendKey: k1, recvKey: k2 }, { maxMessage: 1 << 20 })
+    const sb = new Session({ conn: b, remote: 'a', sendKey: k2, recvKey: k1 }, { maxMessage: 1000 })
+    sa.send(MsgType.DATA, 0, 0, 1, 0, 1, randomBytes(5000))
+    const reason = await sb.done
+    assert.is(reason?.code, 'MESSAGE_TOO_LARGE')
+    await sa.done
+    await close()
+  })
+
+  test(`${t}: close() flushes what is queued, then both sides see a clean close`, async () => {
+    const p = await sessionPair(t)
+    const got = collect(p.b, 3)
+    for (let i = 0; i < 3; i++) p.a.send(MsgType.DATA, 0, 0, 1, 0, i, randomBytes(70000))
+    const closed = p.a.close()
+    assert.is((await got).length, 3)
+    assert.is(await closed, null)
+    assert.is(await p.b.done, null)
+    assert.throws(() => p.a.send(MsgType.DATA, 0, 0, 1, 0, 0, new Uint8Array(1)), (e: unknown) => e instanceof P4Error && e.code === 'CLOSED')
+    await p.close()
+  })
+}
+
+test('bad session options are refused with BAD_OPTION', async () => {
+  const { a, close } = await connPair('memory')
+  for (const o of [{ maxMessage: -1 }, { highWaterMark: 0 }, { maxQueue: 1.5 }]) {
+    assert.throws(() => new Session({ conn: a, remote: 'x', sendKey: randomBytes(32), recvKey: randomBytes(32) }, o), (e: unknown) => e instanceof P4Error && e.code === 'BAD_OPTION')
+  }
+  a.destroy()
+  await close()
+})
+
+test.run()

@@ -1,0 +1,328 @@
+// A node's long-term keys: Ed25519 (who it is: signs statements, HELLOs,
+// relayed messages) and X25519 (its Noise static key, certified by the
+// Ed25519 key in every handshake). Kept as node:crypto KeyObjects for speed,
+// with the raw 32-byte forms for the wire and for saving.
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+  type KeyObject,
+} from 'node:crypto'
+import { mkdir, readFile, rename, unlink, link, open } from 'node:fs/promises'
+import { join } from 'node:path'
+import { expectBytes, P4Error } from './errors.js'
+
+export interface Identity {
+  /** Ed25519 public key, 32 bytes: the node's identity on the wire. */
+  readonly publicKey: Uint8Array
+  /** Ed25519 private key (seed), 32 bytes. */
+  readonly secretKey: Uint8Array
+  readonly signingKey: KeyObject
+  /** X25519 public key, 32 bytes: the Noise static key. */
+  readonly staticPublicKey: Uint8Array
+  /** X25519 private key, 32 bytes. */
+  readonly staticSecretKey: Uint8Array
+  readonly staticKey: KeyObject
+}
+
+// DER wrappers that turn raw 32-byte keys into PKCS#8 / SPKI (RFC 8410).
+const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex')
+const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex')
+const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex')
+const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex')
+
+export function ed25519PrivateKey(secret: Uint8Array): KeyObject {
+  expectBytes(secret, 32, 'Ed25519 secret key')
+  return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, secret]), format: 'der', type: 'pkcs8' })
+}
+export function ed25519PublicKey(raw: Uint8Array): KeyObject {
+  expectBytes(raw, 32, 'Ed25519 public key')
+  return createPublicKey({ key: Buffer.concat([ED25519_SPKI, raw]), format: 'der', type: 'spki' })
+}
+export function x25519PrivateKey(secret: Uint8Array): KeyObject {
+  expectBytes(secret, 32, 'X25519 secret key')
+  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8, secret]), format: 'der', type: 'pkcs8' })
+}
+export function x25519PublicKey(raw: Uint8Array): KeyObject {
+  expectBytes(raw, 32, 'X25519 public key')
+  return createPublicKey({ key: Buffer.concat([X25519_SPKI, raw]), format: 'der', type: 'spki' })
+}
+/** The raw 32-byte public key of an Ed25519 or X25519 KeyObject (public or private). */
+export function rawPublicKey(key: KeyObject): Uint8Array {
+  const pub = key.type === 'private' ? createPublicKey(key) : key
+  return new Uint8Array(pub.export({ format: 'der', type: 'spki' }).subarray(12))
+}
+/** The raw 32-byte private key of an Ed25519 or X25519 private KeyObject. */
+export function rawPrivateKey(key: KeyObject): Uint8Array {
+  return new Uint8Array(key.export({ format: 'der', type: 'pkcs8' }).subarray(16))
+}
+
+export function generateIdentity(): Identity {
+  const ed = generateKeyPairSync('ed25519')
+  const x = generateKeyPairSync('x25519')
+  return {
+    publicKey: rawPublicKey(ed.publicKey),
+    secretKey: rawPrivateKey(ed.privateKey),
+    signingKey: ed.privateKey,
+    staticPublicKey: rawPublicKey(x.publicKey),
+    staticSecretKey: rawPrivateKey(x.privateKey),
+    staticKey: x.privateKey,
+  }
+}
+
+/** Rebuilds an identity from its two raw secret keys (the public keys are derived). */
+export function identityFromSecrets(secretKey: Uint8Array, staticSecretKey: Uint8Array): Identity {
+  const signingKey = ed25519PrivateKey(secretKey)
+  const staticKey = x25519PrivateKey(staticSecretKey)
+  return {
+    publicKey: rawPublicKey(signingKey),
+    secretKey: new Uint8Array(secretKey),
+    signingKey,
+    staticPublicKey: rawPublicKey(staticKey),
+    staticSecretKey: new Uint8Array(staticSecretKey),
+    staticKey,
+  }
+}
+
+/** Ed25519 signature (64 bytes) by the identity over `bytes`. */
+export function sign(identity: Identity, bytes: Uint8Array): Uint8Array {
+  if (typeof identity?.signingKey !== 'object') throw new P4Error('BAD_ARGUMENT', 'sign() needs an Identity')
+  expectBytes(bytes, undefined, 'bytes to sign')
+  return new Uint8Array(cryptoSign(null, bytes, identity.signingKey))
+}
+
+// Imported public keys, most recently used last. The overlay verifies many
+// signatures from the same origins; importing a key costs about as much as
+// a verification, so keep the KeyObjects.
+const KEY_CACHE_MAX = 4096
+const keyCache = new Map<string, KeyObject | null>()
+
+function cachedPublicKey(raw: Uint8Array): KeyObject | null {
+  const id = Buffer.from(raw.buffer, raw.byteOffset, 32).toString('latin1')
+  let key = keyCache.get(id)
+  if (key !== undefined) {
+    keyCache.delete(id)
+  } else {
+    try {
+      key = ed25519PublicKey(raw)
+    } catch {
+      key = null // not a valid point: every signature by it is invalid
+    }
+    if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string)
+  }
+  keyCache.set(id, key)
+  return key
+}
+
+/**
+ * Whether `signature` is a valid Ed25519 signature by `publicKey` over
+ * `bytes`. A malformed signature is simply invalid (false); a public key or
+ * bytes of the wrong type or length is a caller bug (BAD_ARGUMENT).
+ */
+export function verify(publicKey: Uint8Array, bytes: Uint8Array, signature: Uint8Array): boolean {
+  expectBytes(publicKey, 32, 'public key')
+  expectBytes(bytes, undefined, 'signed bytes')
+  expectBytes(signature, undefined, 'signature')
+  if (signature.length !== 64) return false
+  const key = cachedPublicKey(publicKey)
+  if (key === null) return false
+  try {
+    return cryptoVerify(null, bytes, key, signature)
+  } catch {
+    return false
+  }
+}
+
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
+
+/**
+ * A short human-comparable name for a public key: the first 80 bits of its
+ * SHA-256 in base32, in groups of 4 ("7kq2-mzfa-3xbc-po4d").
+ */
+export function fingerprint(publicKey: Uint8Array): string {
+  expectBytes(publicKey, 32, 'public key')
+  const digest = createHash('sha256').update(publicKey).digest()
+  let out = ''
+  let bits = 0
+  let acc = 0
+  for (let i = 0; i < 10; i++) {
+    acc = (acc << 8) | digest[i]!
+    bits += 8
+    while (bits >= 5) {
+      bits -= 5
+      out += BASE32[(acc >>> bits) & 31]
+    }
+  }
+  return out.match(/.{4}/g)!.join('-')
+}
+
+// ---- the identity file ----
+
+export const IDENTITY_FILE = 'identity.json'
+const FILE_TYPE = 'p4net-identity'
+const FILE_VERSION = 1
+
+interface IdentityFile {
+  type: typeof FILE_TYPE
+  version: typeof FILE_VERSION
+  ed25519: { publicKey: string; secretKey: string }
+  x25519: { publicKey: string; secretKey: string }
+}
+
+function encodeIdentity(id: Identity): string {
+  const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64')
+  const file: IdentityFile = {
+    type: FILE_TYPE,
+    version: FILE_VERSION,
+    ed25519: { publicKey: b64(id.publicKey), secretKey: b64(id.secretKey) },
+    x25519: { publicKey: b64(id.staticPublicKey), secretKey: b64(id.staticSecretKey) },
+  }
+  return JSON.stringify(file, null, 2) + '\n'
+}
+
+function bad(path: string, why: string, cause?: unknown): P4Error {
+  return new P4Error('BAD_IDENTITY', `identity file ${path}: ${why}`, cause === undefined ? undefined : { cause })
+}
+
+function key32(value: unknown, path: string, what: string): Uint8Array {
+  if (typeof value !== 'string') throw bad(path, `${what} is missing`)
+  const bytes = Buffer.from(value, 'base64')
+  // Buffer's base64 decoder skips junk; insist on the canonical encoding.
+  if (bytes.length !== 32 || bytes.toString('base64') !== value) throw bad(path, `${what} is not 32 bytes of base64`)
+  return new Uint8Array(bytes)
+}
+
+function decodeIdentity(text: string, path: string): Identity {
+  let file: unknown
+  try {
+    file = JSON.parse(text)
+  } catch (err) {
+    throw bad(path, 'not valid JSON (corrupt or truncated)', err)
+  }
+  if (typeof file !== 'object' || file === null || (file as { type?: unknown }).type !== FILE_TYPE) {
+    throw bad(path, `not a p4net identity (type must be "${FILE_TYPE}")`)
+  }
+  const f = file as Partial<IdentityFile> & { version?: unknown }
+  if (f.version !== FILE_VERSION) throw bad(path, `unsupported version ${String(f.version)} (expected ${FILE_VERSION})`)
+  const ed = f.ed25519 as Record<string, unknown> | undefined
+  const x = f.x25519 as Record<string, unknown> | undefined
+  if (typeof ed !== 'object' || ed === null || typeof x !== 'object' || x === null) throw bad(path, 'keys are missing')
+  const edPub = key32(ed.publicKey, path, 'ed25519.publicKey')
+  const edSec = key32(ed.secretKey, path, 'ed25519.secretKey')
+  const xPub = key32(x.publicKey, path, 'x25519.publicKey')
+  const xSec = key32(x.secretKey, path, 'x25519.secretKey')
+  let id: Identity
+  try {
+    id = identityFromSecrets(edSec, xSec)
+  } catch (err) {
+    throw bad(path, 'secret keys are invalid', err)
+  }
+  if (!Buffer.from(id.publicKey).equals(edPub)) throw bad(path, 'ed25519.publicKey does not match its secret key')
+  if (!Buffer.from(id.staticPublicKey).equals(xPub)) throw bad(path, 'x25519.publicKey does not match its secret key')
+  return id
+}
+
+function checkDir(dir: unknown): string {
+  if (typeof dir !== 'string' || dir.length === 0) throw new P4Error('BAD_ARGUMENT', 'dir must be a non-empty string')
+  return dir
+}
+
+/** Writes `<dir>/identity.json` (mode 0600) into a temp file; returns its path. */
+async function writeTemp(dir: string, id: Identity): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const tmp = join(dir, `.${IDENTITY_FILE}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
+  const fh = await open(tmp, 'wx', 0o600)
+  try {
+    await fh.writeFile(encodeIdentity(id))
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  return tmp
+}
+
+/**
+ * Saves the identity to `<dir>/identity.json` with mode 0600, atomically
+ * (temp file + rename: a crash leaves the old file or the new one, never half).
+ * Format: JSON { type: "p4net-identity", version: 1, ed25519: { publicKey,
+ * secretKey }, x25519: { publicKey, secretKey } }, keys as base64 of 32 bytes.
+ */
+export async function saveIdentity(dir: string, id: Identity): Promise<void> {
+  checkDir(dir)
+  checkIdentity(id)
+  const tmp = await writeTemp(dir, id)
+  try {
+    await rename(tmp, join(dir, IDENTITY_FILE))
+  } catch (err) {
+    await unlink(tmp).catch(() => {})
+    throw new P4Error('IO_ERROR', `cannot save identity in ${dir}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/**
+ * Loads `<dir>/identity.json`. A missing, corrupt, truncated, foreign or
+ * wrong-version file, or keys that do not match, is P4Error 'BAD_IDENTITY'
+ * (a missing file's cause has code ENOENT); other read failures are 'IO_ERROR'.
+ */
+export async function loadIdentity(dir: string): Promise<Identity> {
+  checkDir(dir)
+  const path = join(dir, IDENTITY_FILE)
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw bad(path, 'does not exist', err)
+    throw new P4Error('IO_ERROR', `cannot read identity file ${path}: ${(err as Error).message}`, { cause: err })
+  }
+  return decodeIdentity(text, path)
+}
+
+/**
+ * Loads the identity in `dir`, or creates and saves a new one if there is no
+ * identity file. An existing but unusable file is an error (BAD_IDENTITY),
+ * never a reason to make a new key. Safe against a concurrent creator: the
+ * new file is linked into place only if none exists.
+ */
+export async function loadOrCreateIdentity(dir: string): Promise<Identity> {
+  try {
+    return await loadIdentity(dir)
+  } catch (err) {
+    const missing = (err as P4Error).cause as NodeJS.ErrnoException | undefined
+    if (!(err instanceof P4Error && err.code === 'BAD_IDENTITY' && missing?.code === 'ENOENT')) throw err
+  }
+  const id = generateIdentity()
+  const tmp = await writeTemp(dir, id)
+  try {
+    await link(tmp, join(dir, IDENTITY_FILE))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return await loadIdentity(dir)
+    throw new P4Error('IO_ERROR', `cannot save identity in ${dir}: ${(err as Error).message}`, { cause: err })
+  } finally {
+    await unlink(tmp).catch(() => {})
+  }
+  return id
+}
+
+/** Throws BAD_ARGUMENT unless `id` looks like an Identity. */
+export function checkIdentity(id: unknown): Identity {
+  const i = id as Identity | null
+  if (
+    typeof i !== 'object' ||
+    i === null ||
+    !(i.publicKey instanceof Uint8Array) ||
+    i.publicKey.length !== 32 ||
+    !(i.staticPublicKey instanceof Uint8Array) ||
+    i.staticPublicKey.length !== 32 ||
+    !(i.secretKey instanceof Uint8Array) ||
+    !(i.staticSecretKey instanceof Uint8Array) ||
+    typeof i.signingKey !== 'object' ||
+    typeof i.staticKey !== 'object'
+  ) {
+    throw new P4Error('BAD_ARGUMENT', 'not an Identity (use generateIdentity() or loadIdentity())')
+  }
+  return i
+}

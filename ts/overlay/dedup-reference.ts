@@ -1,0 +1,62 @@
+// The obviously-correct dedup table: a Map from id to insertion time. A Map
+// iterates in insertion order and a hit never re-inserts, so its first entry
+// is always the oldest. Same semantics as the WASM table (ts/wasm/dedup.ts):
+// clamped clock, age >= ttl expires, oldest-first eviction at capacity, batch
+// ids handled in order. Used by tests (differential) and benchmarks.
+import { P4Error } from '../errors.js'
+
+export class DedupReference {
+  readonly capacity: number
+  readonly ttlMs: number
+  #clock = -Infinity
+  readonly #seen = new Map<bigint, number>()
+
+  constructor(opts: { capacity: number; ttlMs?: number }) {
+    if (!Number.isSafeInteger(opts.capacity) || opts.capacity < 1) {
+      throw new P4Error('BAD_ARGUMENT', 'capacity must be a positive integer')
+    }
+    const ttlMs = opts.ttlMs ?? 600_000
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new P4Error('BAD_ARGUMENT', 'ttlMs must be a finite number > 0')
+    this.capacity = opts.capacity
+    this.ttlMs = ttlMs
+  }
+
+  /** Moves the clock forward (never back) and drops entries whose age reached the TTL. */
+  expire(nowMs: number): number {
+    if (nowMs > this.#clock) this.#clock = nowMs
+    for (const [id, at] of this.#seen) {
+      if (this.#clock - at < this.ttlMs) break
+      this.#seen.delete(id)
+    }
+    return this.#seen.size
+  }
+
+  checkAndInsert(ids: BigUint64Array, nowMs: number, out?: Uint8Array): number {
+    this.expire(nowMs)
+    let fresh = 0
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!
+      const isNew = !this.#seen.has(id)
+      if (isNew) {
+        if (this.#seen.size >= this.capacity) this.#seen.delete(this.#seen.keys().next().value!)
+        this.#seen.set(id, this.#clock)
+        fresh++
+      }
+      if (out) out[i] = isNew ? 1 : 0
+    }
+    return fresh
+  }
+
+  has(id: bigint, nowMs: number): boolean {
+    this.expire(nowMs)
+    return this.#seen.has(id)
+  }
+
+  get size(): number {
+    return this.#seen.size
+  }
+
+  get clock(): number {
+    return this.#clock
+  }
+}

@@ -1,0 +1,178 @@
+// The receiving half of an encrypted channel: a small state machine over the
+// bytes of each socket read. Each read is opened in one WASM call (every
+// complete record), then the plaintext is scanned for frames in one more call.
+// What does not complete is carried to the next read:
+//   - a partial record (ciphertext, < 65537 bytes),
+//   - a partial frame of at most PLAIN_CARRY_MAX bytes (plaintext), or
+//   - a large frame being assembled straight into its own payload buffer, so
+//     a 16 MiB message is copied once, not once per read.
+import { P4Error } from '../errors.js'
+import { FrameError, HEADER_SIZE, HDR_FLAGS, HDR_HOPS, HDR_LENGTH, HDR_MSGID, HDR_PLUGIN, HDR_TYPE } from '../protocol.js'
+import { channelScratch, OpenError, PLAIN_CARRY_MAX, type ChannelScratch } from '../wasm/channel.js'
+import { ScanStop } from '../wasm/frame.js'
+
+/** One received frame. The payload is a view the receiver will not touch again. */
+export interface Frame {
+  type: number
+  flags: number
+  hops: number
+  pluginId: number
+  /** High and low 32 bits of the 64-bit message ID (no bigint on the hot path). */
+  idHi: number
+  idLo: number
+  payload: Uint8Array
+}
+
+/** 2^53: the record counter stays an exact JS number; the session closes first. */
+export const MAX_RECORDS = Number.MAX_SAFE_INTEGER
+
+interface BigFrame {
+  type: number
+  flags: number
+  hops: number
+  pluginId: number
+  idHi: number
+  idLo: number
+  payload: Buffer
+  filled: number
+}
+
+export class Receiver {
+  counter = 0
+  framesIn = 0
+  recordsIn = 0
+  private readonly key: Uint8Array
+  private readonly maxPayload: number
+  private readonly onFrame: (f: Frame) => void
+  private cipherCarry: Uint8Array | null = null
+  private plainCarry: Uint8Array | null = null
+  private big: BigFrame | null = null
+  private failed: P4Error | null = null
+  private readonly s: ChannelScratch
+
+  constructor(key: Uint8Array, maxPayload: number, onFrame: (f: Frame) => void, scratch = channelScratch()) {
+    this.key = key
+    this.maxPayload = maxPayload
+    this.onFrame = onFrame
+    this.s = scratch
+  }
+
+  /** True when bytes of an unfinished record or frame are held. */
+  get midFrame(): boolean {
+    return this.cipherCarry !== null || this.plainCarry !== null || this.big !== null
+  }
+
+  /** Bytes held between reads (for stats and memory bounds). */
+  get buffered(): number {
+    return (this.cipherCarry?.length ?? 0) + (this.plainCarry?.length ?? 0) + (this.big?.payload.length ?? 0)
+  }
+
+  /**
+   * Feeds one read. Throws P4Error (DECRYPT_FAILED, BAD_FRAME,
+   * MESSAGE_TOO_LARGE, NONCE_EXHAUSTED) on the first bad byte; the receiver
+   * is unusable afterwards.
+   */
+  push(chunk: Uint8Array): void {
+    if (this.failed) throw this.failed
+    try {
+      let from = 0
+      while (from < chunk.length) {
+        const s = this.s
+        s.setKey(this.key)
+        const inLen = s.loadCipher(this.cipherCarry, chunk, from)
+        from += s.taken
+        this.cipherCarry = null
+        const plainStart = this.plainCarry !== null ? s.loadPlain(this.plainCarry) : 0
+        this.plainCarry = null
+        const records = s.open(this.counter, inLen, plainStart)
+        this.counter += records
+        this.recordsIn += records
+        if (s.error !== OpenError.NONE) {
+          throw s.error === OpenError.AUTH
+            ? new P4Error('DECRYPT_FAILED', `record ${this.counter} failed authentication (tampered, replayed or reordered)`)
+            : new P4Error('BAD_FRAME', `record ${this.counter} has an invalid length`)
+        }
+        if (this.counter >= MAX_RECORDS) throw new P4Error('NONCE_EXHAUSTED', 'receive nonce space exhausted')
+        if (s.consumed < inLen) this.cipherCarry = s.cipherSlice(s.consumed, inLen)
+        this.plaintext(plainStart + s.plainLen)
+      }
+    } catch (err) {
+      this.failed = err instanceof P4Error ? err : new P4Error('BAD_FRAME', 'receive failed', { cause: err })
+      this.cipherCarry = this.plainCarry = null
+      this.big = null
+      throw this.failed
+    }
+  }
+
+  // Delivers frames from plaintext [0, total) of the scratch region.
+  private plaintext(total: number): void {
+    const s = this.s
+    let pos = 0
+    const big = this.big
+    if (big !== null) {
+      const take = Math.min(big.payload.length - big.filled, total)
+      s.plainInto(0, take, big.payload, big.filled)
+      big.filled += take
+      pos = take
+      if (big.filled < big.payload.length) return
+      this.big = null
+      this.deliver(big.type, big.flags, big.hops, big.pluginId, big.idHi, big.idLo, big.payload)
+    }
+    const scanner = s.scanner
+    while (pos < total) {
+      const count = s.scan(pos, total - pos, this.maxPayload)
+      if (count > 0) {
+        // One copy out for every complete frame of this scan; payloads are views of it.
+        const out = s.plainCopy(pos, pos + scanner.consumed)
+        for (let i = 0; i < count; i++) {
+          const tfh = scanner.typeFlagsHops(i)
+          const at = scanner.payloadOffset(i)
+          const len = scanner.payloadLength(i)
+          this.deliver(tfh & 0xff, (tfh >>> 8) & 0xff, tfh >>> 16, scanner.pluginId(i), scanner.messageIdHi(i), scanner.messageIdLo(i), out.subarray(at, at + len))
+        }
+        pos += scanner.consumed
+      }
+      const stop = scanner.stop
+      if (stop === ScanStop.LIMIT) continue
+      if (stop === ScanStop.ERROR) {
+        const e = scanner.error
+        if (e === FrameError.TOO_LARGE) {
+          throw new P4Error('MESSAGE_TOO_LARGE', `peer sent a frame larger than the ${this.maxPayload}-byte limit`)
+        }
+        throw new P4Error('BAD_FRAME', `malformed frame header (${['', 'bad version', 'bad type', 'bad flags'][e] ?? e})`)
+      }
+      if (pos === total) return
+      if (stop === ScanStop.PAYLOAD && total - pos + scanner.needed > PLAIN_CARRY_MAX) {
+        this.startBig(pos, total)
+      } else {
+        this.plainCarry = s.plainCopy(pos, total)
+      }
+      return
+    }
+  }
+
+  // A frame too large to carry as plaintext: read its header and copy what we
+  // have into a payload buffer of the declared size (already checked ≤ max).
+  private startBig(pos: number, total: number): void {
+    const dv = this.s.plainHeader(pos)
+    const length = dv.getUint32(HDR_LENGTH)
+    const payload = Buffer.allocUnsafe(length)
+    const have = total - pos - HEADER_SIZE
+    this.s.plainInto(pos + HEADER_SIZE, total, payload, 0)
+    this.big = {
+      type: dv.getUint8(HDR_TYPE),
+      flags: dv.getUint8(HDR_FLAGS),
+      hops: dv.getUint8(HDR_HOPS),
+      pluginId: dv.getUint16(HDR_PLUGIN),
+      idHi: dv.getUint32(HDR_MSGID),
+      idLo: dv.getUint32(HDR_MSGID + 4),
+      payload,
+      filled: have,
+    }
+  }
+
+  private deliver(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): void {
+    this.framesIn++
+    this.onFrame({ type, flags, hops, pluginId, idHi, idLo, payload })
+  }
+}

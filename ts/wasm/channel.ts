@@ -1,0 +1,273 @@
+// The encrypted channel's WASM side: builds outgoing records in WASM memory
+// and seals them in one call; opens every complete incoming record of a read
+// in one call and hands back the contiguous plaintext for frame scanning.
+//
+// Record layout on the wire (docs/protocol.md, "Encrypted channel"):
+//   u16 BE sealedLength | ciphertext (sealedLength - 16) | tag (16)
+// nonce = Noise ChaChaPoly nonce for the record counter, empty AAD.
+//
+// One ChannelScratch exists per kernel (process-wide). Sessions borrow it
+// synchronously for one read or one flush, so no session holds WASM memory
+// while idle.
+import { P4Error } from '../errors.js'
+import { HEADER_SIZE } from '../protocol.js'
+import { kernel as defaultKernel, type Kernel } from './loader.js'
+import { FrameScanner } from './frame.js'
+
+export const TAG_SIZE = 16
+export const RECORD_PREFIX = 2
+/** Noise limits a transport message to 65535 bytes; a record is one. */
+export const RECORD_MAX_SEALED = 65535
+export const RECORD_MAX_PLAIN = RECORD_MAX_SEALED - TAG_SIZE
+
+/** Sizes of the shared regions. */
+const IN_CAP = 4 * (RECORD_PREFIX + RECORD_MAX_SEALED)
+/** Plaintext of a partial frame carried from one read to the next, at most. */
+export const PLAIN_CARRY_MAX = 64 * 1024
+const PLAIN_CAP = PLAIN_CARRY_MAX + IN_CAP
+const SEAL_CAP = 4 * (RECORD_PREFIX + RECORD_MAX_SEALED)
+
+/** channel_open error codes (assembly/channel.ts). */
+export const OpenError = { NONE: 0, AUTH: 1, LENGTH: 2 } as const
+
+interface ChannelExports {
+  channel_seal(keyPtr: number, counter: bigint, ptr: number, len: number): number
+  channel_open(keyPtr: number, counter: bigint, inPtr: number, inLen: number, outPtr: number, resPtr: number): number
+}
+
+export class ChannelScratch {
+  readonly kernel: Kernel
+  readonly scanner: FrameScanner
+  private readonly ex: ChannelExports
+  readonly keyPtr: number
+  private readonly resPtr: number
+  readonly inPtr: number
+  readonly plainPtr: number
+  readonly sealPtr: number
+  /** Results of the last open(). */
+  consumed = 0
+  plainLen = 0
+  error = 0
+
+  constructor(k: Kernel) {
+    this.kernel = k
+    this.ex = k.exports as unknown as ChannelExports
+    this.keyPtr = k.alloc(32)
+    this.resPtr = k.alloc(16)
+    this.inPtr = k.alloc(IN_CAP)
+    this.plainPtr = k.alloc(PLAIN_CAP)
+    this.sealPtr = k.alloc(SEAL_CAP)
+    this.scanner = new FrameScanner(4096, k)
+  }
+
+  get inCapacity(): number {
+    return IN_CAP
+  }
+  get sealCapacity(): number {
+    return SEAL_CAP
+  }
+
+  setKey(key: Uint8Array): void {
+    this.kernel.bytes().set(key, this.keyPtr)
+  }
+
+  /**
+   * Opens every complete record in [inPtr, inPtr+inLen) into the plaintext
+   * region at plainPtr+plainOffset. Returns the number of records opened;
+   * consumed / plainLen / error describe the rest. Stops at the first record
+   * that fails authentication (error AUTH) without exposing its plaintext.
+   */
+  open(counter: number, inLen: number, plainOffset: number): number {
+    const n = this.ex.channel_open(this.keyPtr, BigInt(counter), this.inPtr, inLen, this.plainPtr + plainOffset, this.resPtr)
+    const dv = this.kernel.view()
+    this.consumed = dv.getUint32(this.resPtr, true)
+    this.plainLen = dv.getUint32(this.resPtr + 4, true)
+    this.error = dv.getUint32(this.resPtr + 8, true)
+    return n
+  }
+
+  /** Bytes of `chunk` that load() took in its last call. */
+  taken = 0
+
+  /**
+   * Loads a carried partial record and then as much of chunk[from..] as fits
+   * into the input region; returns the input length (taken says how much of
+   * the chunk).
+   */
+  loadCipher(carry: Uint8Array | null, chunk: Uint8Array, from: number): number {
+    const u8 = this.kernel.bytes()
+    let len = 0
+    if (carry !== null) {
+      u8.set(carry, this.inPtr)
+      len = carry.length
+    }
+    const n = Math.min(IN_CAP - len, chunk.length - from)
+    u8.set(from === 0 && n === chunk.length ? chunk : chunk.subarray(from, from + n), this.inPtr + len)
+    this.taken = n
+    return len + n
+  }
+
+  /** Copies input bytes [from, to) out (an incomplete record kept for the next read). */
+  cipherSlice(from: number, to: number): Uint8Array {
+    return this.kernel.bytes().slice(this.inPtr + from, this.inPtr + to)
+  }
+
+  /** Puts a carried partial frame at the start of the plaintext region; returns its length. */
+  loadPlain(carry: Uint8Array): number {
+    this.kernel.bytes().set(carry, this.plainPtr)
+    return carry.length
+  }
+
+  /** Copies plaintext [from, to) into a fresh Buffer. */
+  plainCopy(from: number, to: number): Buffer {
+    const out = Buffer.allocUnsafe(to - from)
+    out.set(this.kernel.bytes().subarray(this.plainPtr + from, this.plainPtr + to))
+    return out
+  }
+
+  /** Copies plaintext [from, to) into dest at destOffset. */
+  plainInto(from: number, to: number, dest: Uint8Array, destOffset: number): void {
+    dest.set(this.kernel.bytes().subarray(this.plainPtr + from, this.plainPtr + to), destOffset)
+  }
+
+  /** Scans frames in plaintext [from, from+len); descriptor offsets are relative to `from`. */
+  scan(from: number, len: number, maxPayload: number): number {
+    return this.scanner.scan(this.plainPtr + from, len, maxPayload)
+  }
+
+  /** A DataView positioned on the plaintext header at `from` (18 bytes must be there). */
+  plainHeader(from: number): DataView {
+    return new DataView(this.kernel.exports.memory.buffer, this.plainPtr + from, HEADER_SIZE)
+  }
+
+  /** Seals the records laid out in [sealPtr, sealPtr+len) in place; returns how many. */
+  seal(counter: number, len: number): number {
+    const n = this.ex.channel_seal(this.keyPtr, BigInt(counter), this.sealPtr, len)
+    if (n < 0) throw new P4Error('BAD_ARGUMENT', 'malformed record layout in the seal region')
+    return n
+  }
+}
+
+const scratches = new Map<Kernel, ChannelScratch>()
+
+/** The process-wide channel scratch of a kernel (default: the process's kernel). */
+export function channelScratch(k: Kernel = defaultKernel()): ChannelScratch {
+  let s = scratches.get(k)
+  if (!s) {
+    s = new ChannelScratch(k)
+    scratches.set(k, s)
+  }
+  return s
+}
+
+export { HEADER_SIZE }
+
+/**
+ * Builds one outgoing batch of records in the seal region. Frames form a byte
+ * stream that may straddle record boundaries; records close at
+ * RECORD_MAX_PLAIN bytes of plaintext or when the batch is finished.
+ */
+export class BatchWriter {
+  private readonly s: ChannelScratch
+  /** Write position in the seal region (relative). */
+  private w = 0
+  /** Start of the open record's length prefix, -1 when none is open. */
+  private rec = -1
+  private recPlain = 0
+  private readonly tmp = new Uint8Array(HEADER_SIZE)
+  private readonly tmpView = new DataView(this.tmp.buffer)
+  records = 0
+
+  constructor(s: ChannelScratch) {
+    this.s = s
+  }
+
+  begin(): void {
+    this.w = 0
+    this.rec = -1
+    this.recPlain = 0
+    this.records = 0
+  }
+
+  /** Writes an 18-byte P4 header; false (nothing written) when it does not fit. */
+  header(type: number, flags: number, hops: number, pluginId: number, length: number, idHi: number, idLo: number): boolean {
+    // Worst case the header straddles into a new record: its prefix and both tags.
+    if (SEAL_CAP - this.w < HEADER_SIZE + RECORD_PREFIX + 2 * TAG_SIZE) return false
+    const contiguous = this.rec >= 0 && RECORD_MAX_PLAIN - this.recPlain >= HEADER_SIZE
+    if (contiguous) {
+      const dv = this.s.kernel.view()
+      const p = this.s.sealPtr + this.w
+      dv.setUint32(p, (2 << 24) | (type << 16) | (flags << 8) | hops)
+      dv.setUint16(p + 4, pluginId)
+      dv.setUint32(p + 6, length)
+      dv.setUint32(p + 10, idHi)
+      dv.setUint32(p + 14, idLo)
+      this.w += HEADER_SIZE
+      this.recPlain += HEADER_SIZE
+      return true
+    }
+    const t = this.tmpView
+    t.setUint32(0, (2 << 24) | (type << 16) | (flags << 8) | hops)
+    t.setUint16(4, pluginId)
+    t.setUint32(6, length)
+    t.setUint32(10, idHi)
+    t.setUint32(14, idLo)
+    this.bytes(this.tmp, 0)
+    return true
+  }
+
+  /** Copies src[from..] into the batch as far as it fits; returns the bytes taken. */
+  bytes(src: Uint8Array, from: number): number {
+    let taken = 0
+    let left = src.length - from
+    while (left > 0) {
+      if (this.rec < 0 || this.recPlain === RECORD_MAX_PLAIN) {
+        if (this.rec >= 0) this.closeRecord()
+        if (SEAL_CAP - this.w < RECORD_PREFIX + TAG_SIZE + 1) break
+        this.rec = this.w
+        this.w += RECORD_PREFIX
+        this.recPlain = 0
+      }
+      const space = Math.min(RECORD_MAX_PLAIN - this.recPlain, SEAL_CAP - this.w - TAG_SIZE)
+      if (space <= 0) break
+      const n = Math.min(space, left)
+      const u8 = this.s.kernel.bytes()
+      u8.set(n === src.length ? src : src.subarray(from + taken, from + taken + n), this.s.sealPtr + this.w)
+      this.w += n
+      this.recPlain += n
+      taken += n
+      left -= n
+      if (this.recPlain < RECORD_MAX_PLAIN && left > 0) break // region full
+    }
+    return taken
+  }
+
+  private closeRecord(): void {
+    this.s.kernel.view().setUint16(this.s.sealPtr + this.rec, this.recPlain + TAG_SIZE)
+    this.w += TAG_SIZE
+    this.records++
+    this.rec = -1
+    this.recPlain = 0
+  }
+
+  /** Bytes of plaintext written so far in this batch. */
+  get empty(): boolean {
+    return this.w === 0
+  }
+
+  /**
+   * Seals the batch with counters starting at `counter` and copies it out into
+   * a fresh Buffer for one socket write. Returns the buffer; `records` says how
+   * many nonces were used.
+   */
+  finish(counter: number): Buffer {
+    if (this.rec >= 0) this.closeRecord()
+    const len = this.w
+    const n = this.s.seal(counter, len)
+    if (n !== this.records) throw new P4Error('BAD_ARGUMENT', `sealed ${n} records, built ${this.records}`)
+    const out = Buffer.allocUnsafe(len)
+    out.set(this.s.kernel.bytes().subarray(this.s.sealPtr, this.s.sealPtr + len))
+    this.w = 0
+    return out
+  }
+}

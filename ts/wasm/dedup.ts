@@ -1,0 +1,251 @@
+// Typed wrapper over assembly/dedup.ts: a fixed-capacity seen-set of 64-bit
+// message IDs with a TTL, living in WASM linear memory. Semantics (shared
+// with ts/overlay/dedup-reference.ts):
+// - an id is new when it is not live: new ids are inserted, stamped with the
+//   table's clock, and live until clock - stamp >= ttl (age == ttl is expired);
+//   a hit does not refresh the stamp;
+// - the clock is the latest time the table was given: an earlier time (a clock
+//   stepped back) is clamped to it;
+// - a full table evicts its oldest entry for each new id;
+// - within a batch ids are handled in order, so a repeat of an earlier new id
+//   in the same batch is seen.
+// Callers should pass a monotonic clock (performance.now()); the clamp keeps a
+// stepped wall clock from corrupting the table but not from delaying expiry.
+import { randomBytes } from 'node:crypto'
+import { P4Error, expectBytes } from '../errors.js'
+import { kernel as defaultKernel, type Kernel } from './loader.js'
+
+/** Default TTL: P4's lower bound for remembering a broadcast message ID. */
+export const DEDUP_DEFAULT_TTL_MS = 600_000
+/** Smallest capacity; smaller requests are rounded up to it. */
+export const DEDUP_MIN_CAPACITY = 16
+/** Largest capacity (the table then takes 512 MiB of linear memory). */
+export const DEDUP_MAX_CAPACITY = 1 << 24
+/** Ids per call of the scratch (zero-copy) API. */
+export const DEDUP_MAX_BATCH = 1024
+
+interface DedupExports {
+  dedup_bytes(capacity: number): number
+  dedup_init(t: number, capacity: number, ttl: number, k0: bigint, k1: bigint): void
+  dedup_check_and_insert(t: number, ids: number, count: number, now: number, out: number): number
+  dedup_has(t: number, id: bigint, now: number): number
+  dedup_expire(t: number, now: number): number
+  dedup_size(t: number): number
+  dedup_clock(t: number): number
+  dedup_hash(t: number, id: bigint): bigint
+  dedup_slot(t: number, id: bigint): number
+  dedup_max_displacement(t: number): number
+}
+
+export interface DedupOptions {
+  /** Entries kept at most; rounded up to a power of two ≥ DEDUP_MIN_CAPACITY. */
+  capacity: number
+  /** How long an id stays seen, in ms (default DEDUP_DEFAULT_TTL_MS). */
+  ttlMs?: number
+  /** WASM instance to live in (default: the process's kernel()). */
+  kernel?: Kernel
+  /** 16-byte SipHash key (default: random per table). Tests pass a fixed one. */
+  key?: Uint8Array
+}
+
+// One scratch area per kernel, shared by all its tables: a call is
+// synchronous, so tables never use it at the same time, and a thousand small
+// tables do not each pay 9 KiB for it.
+interface Scratch {
+  ids: number
+  out: number
+}
+const scratches = new Map<Kernel, Scratch>()
+
+function scratchOf(k: Kernel): Scratch {
+  let s = scratches.get(k)
+  if (!s) {
+    const ids = k.alloc(DEDUP_MAX_BATCH * 8)
+    const out = k.alloc(DEDUP_MAX_BATCH)
+    s = { ids, out }
+    scratches.set(k, s)
+  }
+  return s
+}
+
+function checkNow(nowMs: number): void {
+  if (typeof nowMs !== 'number' || !Number.isFinite(nowMs)) {
+    throw new P4Error('BAD_ARGUMENT', `nowMs must be a finite number, got ${String(nowMs)}`)
+  }
+}
+
+function checkId(id: bigint): void {
+  if (typeof id !== 'bigint' || id < 0n || id > 0xffff_ffff_ffff_ffffn) {
+    throw new P4Error('BAD_ARGUMENT', 'id must be a bigint in [0, 2^64)')
+  }
+}
+
+function roundCapacity(capacity: number): number {
+  if (!Number.isSafeInteger(capacity) || capacity < 1 || capacity > DEDUP_MAX_CAPACITY) {
+    throw new P4Error('BAD_ARGUMENT', `capacity must be an integer in [1, ${DEDUP_MAX_CAPACITY}], got ${String(capacity)}`)
+  }
+  let c = DEDUP_MIN_CAPACITY
+  while (c < capacity) c *= 2
+  return c
+}
+
+export class DedupTable {
+  /** Effective capacity (a power of two). */
+  readonly capacity: number
+  readonly ttlMs: number
+  readonly kernel: Kernel
+  /** Linear-memory footprint of this table in bytes (fixed by capacity). */
+  readonly bytes: number
+  #ptr: number
+  readonly #x: DedupExports
+  readonly #scratch: Scratch
+
+  constructor(opts: DedupOptions) {
+    if (typeof opts !== 'object' || opts === null) throw new P4Error('BAD_ARGUMENT', 'options must be an object')
+    const capacity = roundCapacity(opts.capacity)
+    const ttlMs = opts.ttlMs ?? DEDUP_DEFAULT_TTL_MS
+    if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+      throw new P4Error('BAD_ARGUMENT', `ttlMs must be a finite number > 0, got ${String(ttlMs)}`)
+    }
+    const key = opts.key === undefined ? randomBytes(16) : expectBytes(opts.key, 16, 'key')
+    const keyView = new DataView(key.buffer, key.byteOffset, 16)
+    this.kernel = opts.kernel ?? defaultKernel()
+    this.#x = this.kernel.exports as unknown as DedupExports
+    this.#scratch = scratchOf(this.kernel)
+    this.capacity = capacity
+    this.ttlMs = ttlMs
+    this.bytes = this.#x.dedup_bytes(capacity)
+    this.#ptr = this.kernel.alloc(this.bytes)
+    this.#x.dedup_init(this.#ptr, capacity, ttlMs, keyView.getBigUint64(0, true), keyView.getBigUint64(8, true))
+  }
+
+  #table(): number {
+    if (this.#ptr === 0) throw new P4Error('CLOSED', 'dedup table is closed')
+    return this.#ptr
+  }
+
+  /**
+   * Checks `ids` in order at time `nowMs`, inserting the new ones. Writes 1
+   * (new) or 0 (seen) per id into `out` when given. Returns the count of new
+   * ids. Any length works (long batches are fed through the scratch in chunks,
+   * with the same result as one batch).
+   */
+  checkAndInsert(ids: BigUint64Array, nowMs: number, out?: Uint8Array): number {
+    const t = this.#table()
+    if (!(ids instanceof BigUint64Array)) throw new P4Error('BAD_ARGUMENT', 'ids must be a BigUint64Array')
+    checkNow(nowMs)
+    if (out !== undefined && (!(out instanceof Uint8Array) || out.length < ids.length)) {
+      throw new P4Error('BAD_ARGUMENT', `out must be a Uint8Array of at least ${ids.length} bytes`)
+    }
+    const { ids: idsPtr, out: outPtr } = this.#scratch
+    let fresh = 0
+    for (let at = 0; at < ids.length; at += DEDUP_MAX_BATCH) {
+      const n = Math.min(DEDUP_MAX_BATCH, ids.length - at)
+      // Views are taken after every allocation could have grown memory.
+      const mem = this.kernel.bytes()
+      new BigUint64Array(mem.buffer, idsPtr, n).set(ids.subarray(at, at + n))
+      fresh += this.#x.dedup_check_and_insert(t, idsPtr, n, nowMs, outPtr)
+      if (out) out.set(this.kernel.bytes().subarray(outPtr, outPtr + n), at)
+    }
+    return fresh
+  }
+
+  /** Scratch for the zero-copy API: DEDUP_MAX_BATCH u64 ids (8-aligned). Shared by all tables of this kernel. */
+  get idsPtr(): number {
+    this.#table()
+    return this.#scratch.ids
+  }
+
+  /** Scratch for the zero-copy API: DEDUP_MAX_BATCH result bytes (1 new, 0 seen). */
+  get outPtr(): number {
+    this.#table()
+    return this.#scratch.out
+  }
+
+  /**
+   * Zero-copy hot path: checks the first `count` ids already written at
+   * `idsPtr`, writing results at `outPtr`. Results stay valid until the next
+   * dedup call on this kernel.
+   */
+  checkScratch(count: number, nowMs: number): number {
+    const t = this.#table()
+    if (!Number.isInteger(count) || count < 0 || count > DEDUP_MAX_BATCH) {
+      throw new P4Error('BAD_ARGUMENT', `count must be an integer in [0, ${DEDUP_MAX_BATCH}], got ${String(count)}`)
+    }
+    checkNow(nowMs)
+    return this.#x.dedup_check_and_insert(t, this.#scratch.ids, count, nowMs, this.#scratch.out)
+  }
+
+  /**
+   * Like checkScratch for ids anywhere in linear memory (e.g. gathered by the
+   * frame kernel): `count` u64 ids at `idsPtr`, `count` result bytes at `outPtr`.
+   */
+  checkAt(idsPtr: number, count: number, nowMs: number, outPtr: number): number {
+    const t = this.#table()
+    const size = this.kernel.exports.memory.buffer.byteLength
+    if (!Number.isInteger(count) || count < 0) throw new P4Error('BAD_ARGUMENT', 'count must be a non-negative integer')
+    if (!Number.isInteger(idsPtr) || idsPtr <= 0 || idsPtr + count * 8 > size) {
+      throw new P4Error('BAD_ARGUMENT', 'idsPtr/count out of linear memory')
+    }
+    if (!Number.isInteger(outPtr) || outPtr <= 0 || outPtr + count > size) {
+      throw new P4Error('BAD_ARGUMENT', 'outPtr/count out of linear memory')
+    }
+    checkNow(nowMs)
+    return this.#x.dedup_check_and_insert(t, idsPtr, count, nowMs, outPtr)
+  }
+
+  /** Whether `id` is live at `nowMs`, without inserting (the clock still advances). */
+  has(id: bigint, nowMs: number): boolean {
+    const t = this.#table()
+    checkId(id)
+    checkNow(nowMs)
+    return this.#x.dedup_has(t, id, nowMs) === 1
+  }
+
+  /** Advances the clock to `nowMs` and drops expired entries; returns the live count. */
+  expire(nowMs: number): number {
+    const t = this.#table()
+    checkNow(nowMs)
+    return this.#x.dedup_expire(t, nowMs)
+  }
+
+  /** Live entries as of the table's clock (expiry is lazy: see expire()). */
+  get size(): number {
+    return this.#x.dedup_size(this.#table())
+  }
+
+  /** The table's clock in ms: the latest time it was given (-Infinity before any). */
+  get clock(): number {
+    return this.#x.dedup_clock(this.#table())
+  }
+
+  /** Keyed SipHash-1-3 of `id` under this table's key. */
+  hash(id: bigint): bigint {
+    const t = this.#table()
+    checkId(id)
+    return BigInt.asUintN(64, this.#x.dedup_hash(t, id))
+  }
+
+  /** Slot index holding `id`, or -1 (diagnostics and tests). */
+  slotOf(id: bigint): number {
+    const t = this.#table()
+    checkId(id)
+    return this.#x.dedup_slot(t, id)
+  }
+
+  /** Longest probe displacement of any stored id; scans all slots (diagnostics). */
+  maxDisplacement(): number {
+    return this.#x.dedup_max_displacement(this.#table())
+  }
+
+  get closed(): boolean {
+    return this.#ptr === 0
+  }
+
+  /** Frees the table's linear memory. Idempotent; any later use throws CLOSED. */
+  close(): void {
+    if (this.#ptr === 0) return
+    this.kernel.free(this.#ptr)
+    this.#ptr = 0
+  }
+}

@@ -1,7 +1,7 @@
 // ChaCha20-Poly1305 AEAD (RFC 8439 §2.8), in place over raw pointers.
 // Layout and calling conventions are documented in ts/wasm/aead.ts, the only
 // TypeScript that calls these exports.
-import { CHUNK, ZERO, chachaChunk, chachaKey, chachaXor, xorBytes } from './chacha20'
+import { CHUNK, ZERO, chachaChunk, chachaChunkMac, chachaKey, chachaXor, xorBytes } from './chacha20'
 import { polyBlocks, polyFinish, polyInit, polyMessage, polyPadded } from './poly1305'
 
 /** Keystream scratch: blocks 0..3 of a message (block 0 = Poly1305 key), or a tail chunk. */
@@ -35,20 +35,20 @@ const FIRST: usize = CHUNK - 64
 /** Encrypts [ptr, ptr+len) in place and writes the tag at ptr+len. */
 function sealOne(keyPtr: usize, n0: u32, n1: u32, n2: u32, aadPtr: usize, aadLen: usize, ptr: usize, len: usize): void {
   begin(keyPtr, n0, n1, n2, aadPtr, aadLen)
-  // Encrypt a chunk, then MAC it while it is still in L1.
+  // Each chunk is encrypted while the previous chunk's ciphertext is MACed.
   let off = len < FIRST ? len : FIRST
   xorBytes(ptr, KS + 64, off)
-  polyBlocks(ptr, off >> 4, 1)
+  let macOff: usize = 0
   let counter: u32 = <u32>(CHUNK >> 6)
   while (len - off >= CHUNK) {
-    chachaChunk(ptr + off, ptr + off, counter)
-    polyBlocks(ptr + off, CHUNK >> 4, 1)
+    const ready = (off - macOff) >> 4
+    chachaChunkMac(ptr + off, ptr + off, counter, ptr + macOff, ready)
+    macOff += ready << 4
     off += CHUNK
     counter += <u32>(CHUNK >> 6)
   }
-  const done = off & ~(<usize>15) // everything before this is MACed
   chachaXor(ptr + off, len - off, counter, KS)
-  polyPadded(ptr + done, len - done)
+  polyPadded(ptr + macOff, len - macOff)
   lengths(aadLen, len)
   polyFinish(ptr + len)
 }

@@ -4,6 +4,8 @@
 // State lives in static memory so callers set the key and nonce once per
 // message and the block functions reload it into locals.
 
+import { polyBlocks } from './poly1305'
+
 /** 16 state words: constants, key, block counter (word 12, per call), nonce. */
 const STATE = memory.data(64, 16)
 /** SIMD build: each state word splatted into a v128 (word 12 unused). */
@@ -67,8 +69,13 @@ export function chachaKey(keyPtr: usize, n0: u32, n1: u32, n2: u32): void {
   v128.store(dst + o + 192, v128.xor(v128.load(src + o + 192), i64x2.shuffle(t1, t3, 1, 3)))
 }
 
-/** dst[0..256) = src ^ keystream blocks counter..counter+3 (dst may equal src). */
-function chacha4(dst: usize, src: usize, counter: u32): void {
+/**
+ * dst[0..256) = src ^ keystream blocks counter..counter+3 (dst may equal src).
+ * Also absorbs `macBlocks` (at most 20) Poly1305 blocks at `mac`, a few per
+ * pair of double rounds: the MAC runs on the integer units while the rounds
+ * keep the vector units busy, and the CPU overlaps the two.
+ */
+function chacha4(dst: usize, src: usize, counter: u32, mac: usize, macBlocks: usize): void {
   const s = SPLAT
   const ctr = i32x4.add(i32x4.splat(counter), i32x4(0, 1, 2, 3))
   let v0 = v128.load(s, 0), v1 = v128.load(s, 16), v2 = v128.load(s, 32), v3 = v128.load(s, 48)
@@ -78,6 +85,12 @@ function chacha4(dst: usize, src: usize, counter: u32): void {
   const m8 = i8x16(3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14)
   const m16 = i8x16(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13)
   for (let i = 0; i < 5; i++) {
+    if (macBlocks != 0) {
+      const n = macBlocks < 4 ? macBlocks : 4
+      polyBlocks(mac, n, 1)
+      mac += n << 4
+      macBlocks -= n
+    }
     // columns
     v0 = i32x4.add(v0, v4); v1 = i32x4.add(v1, v5); v2 = i32x4.add(v2, v6); v3 = i32x4.add(v3, v7)
     v12 = rotl16(v128.xor(v12, v0), m16); v13 = rotl16(v128.xor(v13, v1), m16); v14 = rotl16(v128.xor(v14, v2), m16); v15 = rotl16(v128.xor(v15, v3), m16)
@@ -195,8 +208,19 @@ function chacha1(dst: usize, src: usize, counter: u32): void {
 /** dst[0..CHUNK) = src ^ keystream from block `counter` (CHUNK / 64 blocks). */
 // @ts-ignore: decorator
 @inline export function chachaChunk(dst: usize, src: usize, counter: u32): void {
-  if (ASC_FEATURE_SIMD) chacha4(dst, src, counter)
+  if (ASC_FEATURE_SIMD) chacha4(dst, src, counter, 0, 0)
   else chacha1(dst, src, counter)
+}
+
+/** chachaChunk, plus Poly1305 over `macBlocks` (at most CHUNK / 16) blocks at `mac`, disjoint from dst. */
+// @ts-ignore: decorator
+@inline export function chachaChunkMac(dst: usize, src: usize, counter: u32, mac: usize, macBlocks: usize): void {
+  if (ASC_FEATURE_SIMD) {
+    chacha4(dst, src, counter, mac, macBlocks)
+  } else {
+    chacha1(dst, src, counter)
+    polyBlocks(mac, macBlocks, 1)
+  }
 }
 
 /** XORs `len` bytes at `ks` into `ptr` (len < 256 in practice). */

@@ -47,9 +47,10 @@ export function channel_seal(keyPtr: usize, counter: u64, ptr: usize, len: u32):
  * Results at resPtr: u32 consumed input bytes, u32 plaintext bytes, u32 error
  * (0 none, 1 authentication failed, 2 record shorter than a tag).
  * Returns the number of records opened; stops at the first failure, whose
- * plaintext is never written.
+ * plaintext is never written, and before the first record whose sealed
+ * length exceeds maxSealed (error 0).
  */
-export function channel_open(keyPtr: usize, counter: u64, inPtr: usize, inLen: u32, outPtr: usize, resPtr: usize): i32 {
+export function channel_open(keyPtr: usize, counter: u64, inPtr: usize, inLen: u32, outPtr: usize, resPtr: usize, maxSealed: u32): i32 {
   const end = inPtr + <usize>inLen
   let p = inPtr
   let out = outPtr
@@ -64,7 +65,8 @@ export function channel_open(keyPtr: usize, counter: u64, inPtr: usize, inLen: u
         error = 2
         break
       }
-      if (end - p - 2 < <usize>sealed) break
+      // a record above maxSealed is left for the caller (node:crypto opens large ones)
+      if (sealed > maxSealed || end - p - 2 < <usize>sealed) break
       store<u32>(DESC + (n << 3), <u32>(p + 2))
       store<u32>(DESC + (n << 3), sealed, 4)
       p += 2 + <usize>sealed

@@ -5,6 +5,7 @@
 // wrapper, ts/wasm/dedup.ts), never resized:
 //
 //   header  64 bytes          see H_* offsets below
+//   evict   32 x u32          home slots of the oldest entries (see prepare)
 //   slots   2*cap x u64       open addressing, linear probing; 0 = empty
 //   ring    cap x (u64 id, f64 insertedAtMs)   FIFO in insertion order
 //
@@ -37,10 +38,16 @@ const H_K1: usize = 24 // u64 SipHash key, second half
 const H_TTL: usize = 32 // f64 ms
 const H_CLOCK: usize = 40 // f64 ms, latest time seen (-Infinity before any)
 const H_ZERO: usize = 48 // u32 1 while id 0 is live
+const H_EVCOUNT: usize = 52 // u32 oldest entries whose home slot is cached
+const H_SINK: usize = 56 // u64 sink for prefetch loads
+// Ids checked per prefetch round (see prepare); also the eviction cache's size.
+const CHUNK: u32 = 32
+const EVICT: usize = HEADER // eviction cache: CHUNK u32 home slots
+const SLOTS: usize = HEADER + (<usize>CHUNK << 2)
 
 /** Bytes of linear memory a table of `capacity` entries needs. */
 export function dedup_bytes(capacity: u32): usize {
-  return HEADER + (<usize>capacity << 4) + (<usize>capacity << 4)
+  return SLOTS + (<usize>capacity << 4) + (<usize>capacity << 4)
 }
 
 /**
@@ -100,27 +107,28 @@ export function dedup_init(t: usize, capacity: u32, ttl: f64, k0: u64, k1: u64):
 }
 
 @inline function slotsOf(t: usize): usize {
-  return t + HEADER
+  return t + SLOTS
 }
 
 @inline function ringOf(t: usize): usize {
-  return t + HEADER + ((<usize>load<u32>(t, H_MASK) + 1) << 3)
+  return t + SLOTS + ((<usize>load<u32>(t, H_MASK) + 1) << 3)
 }
 
-// Removes non-zero `id` (which must be present) from the slots, then closes
+// Removes non-zero `id` (present, home slot `i`) from the slots, then closes
 // the gap by shifting later entries of its probe run back (backward shift).
-function removeId(t: usize, id: u64): void {
+function removeId(t: usize, id: u64, i: u32): void {
   const mask = load<u32>(t, H_MASK)
   const slots = slotsOf(t)
-  let i = homeOf(t, id, mask)
   while (load<u64>(slots + (<usize>i << 3)) != id) i = (i + 1) & mask
+  const k0 = load<u64>(t, H_K0)
+  const k1 = load<u64>(t, H_K1)
   let j = i
   while (true) {
     j = (j + 1) & mask
     const s = load<u64>(slots + (<usize>j << 3))
     if (s == 0) break
     // s may move into the hole at i unless its home lies cyclically in (i, j]
-    const home = homeOf(t, s, mask)
+    const home = <u32>sipHash13(k0, k1, s) & mask
     if (((j - home) & mask) >= ((j - i) & mask)) {
       store<u64>(slots + (<usize>i << 3), s)
       i = j
@@ -129,12 +137,21 @@ function removeId(t: usize, id: u64): void {
   store<u64>(slots + (<usize>i << 3), 0)
 }
 
-// Pops the oldest entry from the ring and the slots.
+// Pops the oldest entry from the ring and the slots, taking its home slot
+// from the eviction cache when prepare() computed it.
 function popOldest(t: usize): void {
   const head = load<u32>(t, H_HEAD)
   const id = load<u64>(ringOf(t) + (<usize>head << 4))
-  if (id == 0) store<u32>(t, 0, H_ZERO)
-  else removeId(t, id)
+  const cached = load<u32>(t, H_EVCOUNT)
+  if (id == 0) {
+    store<u32>(t, 0, H_ZERO)
+  } else {
+    const home = cached != 0
+      ? load<u32>(t + EVICT + (<usize>(head & (CHUNK - 1)) << 2))
+      : homeOf(t, id, load<u32>(t, H_MASK))
+    removeId(t, id, home)
+  }
+  if (cached != 0) store<u32>(t, cached - 1, H_EVCOUNT)
   store<u32>(t, (head + 1) & (load<u32>(t, H_CAP) - 1), H_HEAD)
   store<u32>(t, load<u32>(t, H_COUNT) - 1, H_COUNT)
 }
@@ -156,6 +173,46 @@ function advance(t: usize, now: f64): void {
   }
 }
 
+// Homes of the ids of the chunk being checked (one table is in use at a time).
+const HOMES = memory.data(CHUNK << 2)
+
+// Memory-level parallelism: a big table's slots miss the cache on nearly
+// every probe. Before a chunk is checked, hash its ids and the ids next in
+// line for eviction and load one word of each home slot; these loads are
+// independent, so the CPU overlaps their misses instead of paying them one
+// at a time in the dependent probe loop that follows.
+function prepare(t: usize, ids: usize, n: i32): void {
+  const k0 = load<u64>(t, H_K0)
+  const k1 = load<u64>(t, H_K1)
+  const mask = load<u32>(t, H_MASK)
+  const slots = slotsOf(t)
+  let sink: u64 = 0
+  for (let i = 0; i < n; i++) {
+    const home = <u32>sipHash13(k0, k1, load<u64>(ids + (<usize>i << 3))) & mask
+    store<u32>(HOMES + (<usize>i << 2), home)
+    sink ^= load<u64>(slots + (<usize>home << 3))
+  }
+  // Extend the eviction cache to the CHUNK oldest entries: a chunk evicts
+  // at most that many, and each entry is hashed once either way.
+  const live = load<u32>(t, H_COUNT)
+  let cached = load<u32>(t, H_EVCOUNT)
+  const want = live < CHUNK ? live : CHUNK
+  if (cached < want) {
+    const ring = ringOf(t)
+    const capMask = load<u32>(t, H_CAP) - 1
+    const head = load<u32>(t, H_HEAD)
+    while (cached < want) {
+      const pos = (head + cached) & capMask
+      const home = <u32>sipHash13(k0, k1, load<u64>(ring + (<usize>pos << 4))) & mask
+      store<u32>(t + EVICT + (<usize>(pos & (CHUNK - 1)) << 2), home)
+      sink ^= load<u64>(slots + (<usize>home << 3))
+      cached++
+    }
+    store<u32>(t, cached, H_EVCOUNT)
+  }
+  store<u64>(t, sink, H_SINK) // keeps the loads
+}
+
 /**
  * For each of `count` u64 ids at `ids`: writes 1 to out[i] and inserts the id
  * when it is not live (new), else writes 0 (seen). Returns the number of new
@@ -165,45 +222,48 @@ function advance(t: usize, now: f64): void {
 export function dedup_check_and_insert(t: usize, ids: usize, count: i32, now: f64, out: usize): i32 {
   advance(t, now)
   const clock = load<f64>(t, H_CLOCK)
-  const k0 = load<u64>(t, H_K0)
-  const k1 = load<u64>(t, H_K1)
   const mask = load<u32>(t, H_MASK)
   const capMask = load<u32>(t, H_CAP) - 1
   const slots = slotsOf(t)
   const ring = ringOf(t)
   let fresh = 0
-  for (let n = 0; n < count; n++) {
-    const id = load<u64>(ids + (<usize>n << 3))
-    if (id == 0) {
-      if (load<u32>(t, H_ZERO) != 0) {
-        store<u8>(out + n, 0)
-        continue
+  for (let base = 0; base < count; base += CHUNK) {
+    const n = min(count - base, <i32>CHUNK)
+    const chunk = ids + (<usize>base << 3)
+    const res = out + <usize>base
+    prepare(t, chunk, n)
+    for (let c = 0; c < n; c++) {
+      const id = load<u64>(chunk + (<usize>c << 3))
+      if (id == 0) {
+        if (load<u32>(t, H_ZERO) != 0) {
+          store<u8>(res + c, 0)
+          continue
+        }
+        store<u32>(t, 1, H_ZERO)
+      } else {
+        let i = load<u32>(HOMES + (<usize>c << 2))
+        let s = load<u64>(slots + (<usize>i << 3))
+        while (s != 0 && s != id) {
+          i = (i + 1) & mask
+          s = load<u64>(slots + (<usize>i << 3))
+        }
+        if (s == id) {
+          store<u8>(res + c, 0)
+          continue
+        }
+        // 2*cap slots hold cap + 1 ids, so the new id goes in before the
+        // eviction below makes room again.
+        store<u64>(slots + (<usize>i << 3), id)
       }
-      store<u32>(t, 1, H_ZERO)
-    } else {
-      let i = <u32>sipHash13(k0, k1, id) & mask
-      let s = load<u64>(slots + (<usize>i << 3))
-      while (s != 0 && s != id) {
-        i = (i + 1) & mask
-        s = load<u64>(slots + (<usize>i << 3))
-      }
-      if (s == id) {
-        store<u8>(out + n, 0)
-        continue
-      }
-      // 2*cap slots hold cap + 1 ids, so the new id goes in before the
-      // eviction below makes room again.
-      store<u64>(slots + (<usize>i << 3), id)
+      if (load<u32>(t, H_COUNT) > capMask) popOldest(t)
+      const tail = (load<u32>(t, H_HEAD) + load<u32>(t, H_COUNT)) & capMask
+      const e = ring + (<usize>tail << 4)
+      store<u64>(e, id)
+      store<f64>(e, clock, 8)
+      store<u32>(t, load<u32>(t, H_COUNT) + 1, H_COUNT)
+      store<u8>(res + c, 1)
+      fresh++
     }
-    const live = load<u32>(t, H_COUNT)
-    if (live > capMask) popOldest(t)
-    const tail = (load<u32>(t, H_HEAD) + load<u32>(t, H_COUNT)) & capMask
-    const e = ring + (<usize>tail << 4)
-    store<u64>(e, id)
-    store<f64>(e, clock, 8)
-    store<u32>(t, load<u32>(t, H_COUNT) + 1, H_COUNT)
-    store<u8>(out + n, 1)
-    fresh++
   }
   return fresh
 }

@@ -155,7 +155,7 @@ for (const v of variants) {
     for (const [asked, got] of sizes) {
       const t = table(asked)
       assert.is(t.capacity, got)
-      assert.is(t.bytes, 64 + 32 * got)
+      assert.is(t.bytes, 192 + 32 * got)
       t.close()
     }
   })

@@ -315,6 +315,11 @@ for (const v of VARIANTS) {
       assert.is(scanner.pluginId(i), i * 3)
       assert.is(scanner.messageId(i), BigInt(i) << 40n)
       assert.ok(scanner.payloadView(i).every((b) => b === i))
+      const w = scanner.words().subarray(scanner.wordBase + i * 6, scanner.wordBase + i * 6 + 6)
+      assert.equal(
+        [...w],
+        [offsets[i], scanner.typeFlagsHops(i), i * 3, lens[i], scanner.messageIdLo(i), scanner.messageIdHi(i)],
+      )
     }
     // Cut off at 3, then resume from `consumed` until the stream is used up.
     const seen: number[] = []

@@ -215,9 +215,25 @@ for (const t of ['memory', 'tcp'] as TransportName[]) {
   })
 }
 
+for (const [ta, tb] of [[Infinity, 0], [0, Infinity], [1024, 1 << 20], [16384, 16384]] as const) {
+  test(`WASM and node:crypto engines interoperate (sender threshold ${ta}, receiver ${tb})`, async () => {
+    const p = await sessionPair('memory', { nodeCryptoThreshold: ta }, { nodeCryptoThreshold: tb })
+    try {
+      const sizes = [0, 1, 1000, 16383, 16384, 65501, 65502, 65519, 65536, 200_000, 5, 70_000, 3]
+      const payloads = sizes.map((n) => randomBytes(n))
+      const got = collect(p.b, sizes.length)
+      payloads.forEach((pl, i) => p.a.send(MsgType.DATA, 0, 0, 7, 0, i, pl))
+      const frames = await got
+      frames.forEach((f, i) => assert.ok(Buffer.from(f.payload).equals(payloads[i]!), `size ${sizes[i]}`))
+    } finally {
+      await p.close()
+    }
+  })
+}
+
 test('bad session options are refused with BAD_OPTION', async () => {
   const { a, close } = await connPair('memory')
-  for (const o of [{ maxMessage: -1 }, { highWaterMark: 0 }, { maxQueue: 1.5 }]) {
+  for (const o of [{ maxMessage: -1 }, { highWaterMark: 0 }, { maxQueue: 1.5 }, { nodeCryptoThreshold: -1 }]) {
     assert.throws(() => new Session({ conn: a, remote: 'x', sendKey: randomBytes(32), recvKey: randomBytes(32) }, o), (e: unknown) => e instanceof P4Error && e.code === 'BAD_OPTION')
   }
   a.destroy()

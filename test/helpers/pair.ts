@@ -27,12 +27,13 @@ export async function connPair(name: TransportName): Promise<{ a: Conn; b: Conn;
 export async function sessionPair(
   name: TransportName,
   opts: SessionOptions = {},
+  optsB: SessionOptions = opts,
 ): Promise<{ a: Session<string>; b: Session<string>; close(): Promise<void> }> {
   const { a: ca, b: cb, close } = await connPair(name)
   const k1 = randomBytes(32)
   const k2 = randomBytes(32)
   const a = new Session({ conn: ca, remote: 'b', sendKey: k1, recvKey: k2 }, opts)
-  const b = new Session({ conn: cb, remote: 'a', sendKey: k2, recvKey: k1 }, opts)
+  const b = new Session({ conn: cb, remote: 'a', sendKey: k2, recvKey: k1 }, optsB)
   return {
     a,
     b,

@@ -10,6 +10,7 @@ import { P4Error } from '../errors.js'
 import { FrameError, HEADER_SIZE, HDR_FLAGS, HDR_HOPS, HDR_LENGTH, HDR_MSGID, HDR_PLUGIN, HDR_TYPE } from '../protocol.js'
 import { channelScratch, OpenError, PLAIN_CARRY_MAX, type ChannelScratch } from '../wasm/channel.js'
 import { ScanStop } from '../wasm/frame.js'
+import { openRecord } from './node-records.js'
 
 /** One received frame. The payload is a view the receiver will not touch again. */
 export interface Frame {
@@ -25,6 +26,14 @@ export interface Frame {
 
 /** 2^53: the record counter stays an exact JS number; the session closes first. */
 export const MAX_RECORDS = Number.MAX_SAFE_INTEGER
+
+/**
+ * Records (and sent payloads) of at least this many bytes go through
+ * node:crypto; smaller ones through the WASM kernel. Set from the measured
+ * crossover (bench/aead: node:crypto's fixed per-call cost against the WASM
+ * kernel's throughput).
+ */
+export const DEFAULT_NODE_CRYPTO_THRESHOLD = 16 * 1024
 
 interface BigFrame {
   type: number
@@ -50,8 +59,12 @@ export class Receiver {
   private failed: P4Error | null = null
   private readonly s: ChannelScratch
 
-  constructor(key: Uint8Array, maxPayload: number, onFrame: (f: Frame) => void, scratch = channelScratch()) {
+  /** Records sealed at least this long are opened with node:crypto. */
+  private readonly largeRecord: number
+
+  constructor(key: Uint8Array, maxPayload: number, onFrame: (f: Frame) => void, largeRecord = DEFAULT_NODE_CRYPTO_THRESHOLD, scratch = channelScratch()) {
     this.key = key
+    this.largeRecord = Math.max(16, largeRecord)
     this.maxPayload = maxPayload
     this.onFrame = onFrame
     this.s = scratch
@@ -82,19 +95,33 @@ export class Receiver {
         const inLen = s.loadCipher(this.cipherCarry, chunk, from)
         from += s.taken
         this.cipherCarry = null
-        const plainStart = this.plainCarry !== null ? s.loadPlain(this.plainCarry) : 0
-        this.plainCarry = null
-        const records = s.open(this.counter, inLen, plainStart)
-        this.counter += records
-        this.recordsIn += records
-        if (s.error !== OpenError.NONE) {
-          throw s.error === OpenError.AUTH
-            ? new P4Error('DECRYPT_FAILED', `record ${this.counter} failed authentication (tampered, replayed or reordered)`)
-            : new P4Error('BAD_FRAME', `record ${this.counter} has an invalid length`)
+        let at = 0
+        for (;;) {
+          // Every complete small record in one WASM call.
+          const plainStart = this.plainCarry !== null ? s.loadPlain(this.plainCarry) : 0
+          const records = s.open(this.counter, at, inLen - at, plainStart, Math.min(this.largeRecord - 1, 0xffff))
+          this.counter += records
+          this.recordsIn += records
+          at += s.consumed
+          if (s.error !== OpenError.NONE) throw this.recordError(s.error)
+          if (s.plainLen > 0) {
+            this.plainCarry = null
+            this.plaintext(plainStart + s.plainLen)
+          }
+          // A complete large record: node:crypto opens it, then on again.
+          if (inLen - at < 2) break
+          const sealed = s.recordLength(at)
+          if (sealed < this.largeRecord || inLen - at - 2 < sealed) break
+          const pt = openRecord(this.key, this.counter, s.cipherView(at + 2, at + 2 + sealed))
+          if (pt === null) throw this.recordError(OpenError.AUTH)
+          this.counter++
+          this.recordsIn++
+          at += 2 + sealed
+          this.plaintextFrom(pt)
+          s.setKey(this.key)
         }
         if (this.counter >= MAX_RECORDS) throw new P4Error('NONCE_EXHAUSTED', 'receive nonce space exhausted')
-        if (s.consumed < inLen) this.cipherCarry = s.cipherSlice(s.consumed, inLen)
-        this.plaintext(plainStart + s.plainLen)
+        if (at < inLen) this.cipherCarry = s.cipherSlice(at, inLen)
       }
     } catch (err) {
       this.failed = err instanceof P4Error ? err : new P4Error('BAD_FRAME', 'receive failed', { cause: err })
@@ -102,6 +129,33 @@ export class Receiver {
       this.big = null
       throw this.failed
     }
+  }
+
+  private recordError(code: number): P4Error {
+    return code === OpenError.AUTH
+      ? new P4Error('DECRYPT_FAILED', `record ${this.counter} failed authentication (tampered, replayed or reordered)`)
+      : new P4Error('BAD_FRAME', `record ${this.counter} has an invalid length`)
+  }
+
+  // Plaintext opened outside WASM: straight into a large frame's buffer, the
+  // rest into the plaintext region for scanning.
+  private plaintextFrom(pt: Uint8Array): void {
+    let p = pt
+    const big = this.big
+    if (big !== null) {
+      const take = Math.min(big.payload.length - big.filled, p.length)
+      big.payload.set(take === p.length ? p : p.subarray(0, take), big.filled)
+      big.filled += take
+      p = p.subarray(take)
+      if (big.filled < big.payload.length) return
+      this.big = null
+      this.deliver(big.type, big.flags, big.hops, big.pluginId, big.idHi, big.idLo, big.payload)
+    }
+    if (p.length === 0) return
+    const start = this.plainCarry !== null ? this.s.loadPlain(this.plainCarry) : 0
+    this.plainCarry = null
+    this.s.loadPlainAt(start, p)
+    this.plaintext(start + p.length)
   }
 
   // Delivers frames from plaintext [0, total) of the scratch region.

@@ -5,7 +5,10 @@
 import { P4Error } from '../errors.js'
 import type { Conn } from '../transport/types.js'
 import { BatchWriter, channelScratch } from '../wasm/channel.js'
-import { MAX_RECORDS } from './receiver.js'
+import { DEFAULT_NODE_CRYPTO_THRESHOLD, MAX_RECORDS } from './receiver.js'
+import { sealRecord } from './node-records.js'
+import { HEADER_SIZE, PROTOCOL_VERSION } from '../protocol.js'
+import { RECORD_MAX_PLAIN } from '../wasm/channel.js'
 
 interface Outgoing {
   type: number
@@ -36,8 +39,12 @@ export class Sender {
   private readonly onDrained: () => void
   private readonly onError: (err: P4Error) => void
 
-  constructor(key: Uint8Array, conn: Conn, onDrained: () => void, onError: (err: P4Error) => void) {
+  /** Payloads of at least this many bytes are sealed with node:crypto. */
+  private readonly large: number
+
+  constructor(key: Uint8Array, conn: Conn, onDrained: () => void, onError: (err: P4Error) => void, large = DEFAULT_NODE_CRYPTO_THRESHOLD) {
     this.key = key
+    this.large = large
     this.conn = conn
     this.writer = new BatchWriter(channelScratch())
     this.onDrained = onDrained
@@ -74,26 +81,30 @@ export class Sender {
     const s = channelScratch()
     try {
       while (this.head < this.queue.length && !this.blocked) {
+        const first = this.queue[this.head]!
+        if (this.partial < 0 && first.payload.length >= this.large) {
+          this.sendLarge(first)
+          this.head++
+          continue
+        }
         s.setKey(this.key)
         w.begin()
         while (this.head < this.queue.length) {
           const m = this.queue[this.head]!
           if (this.partial < 0) {
+            if (m.payload.length >= this.large) break // after this batch, on its own
             if (!w.header(m.type, m.flags, m.hops, m.pluginId, m.payload.length, m.idHi, m.idLo)) break
             this.partial = 0
           }
           this.partial += w.bytes(m.payload, this.partial)
           if (this.partial < m.payload.length) break
-          this.queuedBytes -= m.payload.length
-          this.framesOut++
-          this.partial = -1
-          this.head++
+          this.done(m)
         }
         if (this.counter + 64 >= MAX_RECORDS) throw new P4Error('NONCE_EXHAUSTED', 'send nonce space exhausted')
+        if (w.empty) continue
         const buf = w.finish(this.counter)
         this.counter += w.records
-        this.bytesOut += buf.length
-        if (!this.conn.write(buf)) this.blocked = true
+        this.write(buf)
       }
     } catch (err) {
       this.dead = true
@@ -108,6 +119,40 @@ export class Sender {
       this.head = 0
     }
     if (!this.blocked) this.onDrained()
+  }
+
+  private done(m: Outgoing): void {
+    this.queuedBytes -= m.payload.length
+    this.framesOut++
+    this.partial = -1
+    this.head++
+  }
+
+  private write(buf: Buffer): void {
+    this.bytesOut += buf.length
+    if (!this.conn.write(buf)) this.blocked = true
+  }
+
+  // A large payload: its records are sealed by node:crypto straight from the
+  // caller's buffer (no copy into WASM memory), one write per record.
+  private sendLarge(m: Outgoing): void {
+    const header = Buffer.allocUnsafe(HEADER_SIZE)
+    header.writeUInt32BE(((PROTOCOL_VERSION << 24) | (m.type << 16) | (m.flags << 8) | m.hops) >>> 0, 0)
+    header.writeUInt16BE(m.pluginId, 4)
+    header.writeUInt32BE(m.payload.length, 6)
+    header.writeUInt32BE(m.idHi, 10)
+    header.writeUInt32BE(m.idLo, 14)
+    const p = m.payload
+    let at = Math.min(p.length, RECORD_MAX_PLAIN - HEADER_SIZE)
+    if (this.counter + p.length / RECORD_MAX_PLAIN + 2 >= MAX_RECORDS) throw new P4Error('NONCE_EXHAUSTED', 'send nonce space exhausted')
+    this.write(sealRecord(this.key, this.counter++, header, p.subarray(0, at)))
+    while (at < p.length) {
+      const end = Math.min(p.length, at + RECORD_MAX_PLAIN)
+      this.write(sealRecord(this.key, this.counter++, null, p.subarray(at, end)))
+      at = end
+    }
+    this.queuedBytes -= p.length
+    this.framesOut++
   }
 
   /** Stops sending for good (the session is closing or closed). */

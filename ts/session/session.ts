@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events'
 import { P4Error } from '../errors.js'
 import { DEFAULT_MAX_MESSAGE, MSG_TYPE_MAX } from '../protocol.js'
 import type { Conn } from '../transport/types.js'
-import { Receiver, type Frame } from './receiver.js'
+import { DEFAULT_NODE_CRYPTO_THRESHOLD, Receiver, type Frame } from './receiver.js'
 import { Sender } from './sender.js'
 
 export type { Frame }
@@ -18,6 +18,14 @@ export interface SessionOptions {
   maxMessage?: number
   /** send() returns false once this many bytes wait to be written (default 1 MiB). */
   highWaterMark?: number
+  /**
+   * Payloads (sending) and records (receiving) of at least this many bytes
+   * are sealed / opened with node:crypto instead of the WASM kernel, which
+   * wins on small and batched frames (default 16 KiB; Infinity = WASM only,
+   * 0 = node:crypto for every record). Peers need not agree: the bytes are
+   * the same either way.
+   */
+  nodeCryptoThreshold?: number
   /** send() throws QUOTA_EXCEEDED past this many waiting bytes (default maxMessage + 4 × highWaterMark). */
   maxQueue?: number
 }
@@ -74,8 +82,12 @@ export class Session<R = unknown> extends EventEmitter {
     this.highWaterMark = checkSize(opts.highWaterMark ?? 1 << 20, 'highWaterMark', 1, 2 ** 31)
     this.maxQueue = checkSize(opts.maxQueue ?? this.maxMessage + 4 * this.highWaterMark, 'maxQueue', 1, 2 ** 40)
     this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve))
-    this.receiver = new Receiver(keys.recvKey, this.maxMessage, (f) => this.onframe?.(f))
-    this.sender = new Sender(keys.sendKey, keys.conn, () => this.drained(), (err) => this.destroy(err))
+    const threshold = opts.nodeCryptoThreshold ?? DEFAULT_NODE_CRYPTO_THRESHOLD
+    if (typeof threshold !== 'number' || !(threshold >= 0)) {
+      throw new P4Error('BAD_OPTION', `nodeCryptoThreshold must be a number >= 0, got ${String(threshold)}`)
+    }
+    this.receiver = new Receiver(keys.recvKey, this.maxMessage, (f) => this.onframe?.(f), threshold)
+    this.sender = new Sender(keys.sendKey, keys.conn, () => this.drained(), (err) => this.destroy(err), threshold)
     const conn = keys.conn
     conn.on('data', (chunk) => this.read(chunk))
     conn.on('error', (err) => this.finish(err instanceof P4Error ? err : new P4Error('IO_ERROR', err.message, { cause: err })))

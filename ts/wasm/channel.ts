@@ -32,7 +32,7 @@ export const OpenError = { NONE: 0, AUTH: 1, LENGTH: 2 } as const
 
 interface ChannelExports {
   channel_seal(keyPtr: number, counter: bigint, ptr: number, len: number): number
-  channel_open(keyPtr: number, counter: bigint, inPtr: number, inLen: number, outPtr: number, resPtr: number): number
+  channel_open(keyPtr: number, counter: bigint, inPtr: number, inLen: number, outPtr: number, resPtr: number, maxSealed: number): number
 }
 
 export class ChannelScratch {
@@ -72,13 +72,14 @@ export class ChannelScratch {
   }
 
   /**
-   * Opens every complete record in [inPtr, inPtr+inLen) into the plaintext
-   * region at plainPtr+plainOffset. Returns the number of records opened;
+   * Opens every complete record in input [inFrom, inFrom+inLen) into the
+   * plaintext region at plainOffset, stopping before a record sealed larger
+   * than maxSealed. Returns the number of records opened;
    * consumed / plainLen / error describe the rest. Stops at the first record
    * that fails authentication (error AUTH) without exposing its plaintext.
    */
-  open(counter: number, inLen: number, plainOffset: number): number {
-    const n = this.ex.channel_open(this.keyPtr, BigInt(counter), this.inPtr, inLen, this.plainPtr + plainOffset, this.resPtr)
+  open(counter: number, inFrom: number, inLen: number, plainOffset: number, maxSealed: number): number {
+    const n = this.ex.channel_open(this.keyPtr, BigInt(counter), this.inPtr + inFrom, inLen, this.plainPtr + plainOffset, this.resPtr, maxSealed)
     const dv = this.kernel.view()
     this.consumed = dv.getUint32(this.resPtr, true)
     this.plainLen = dv.getUint32(this.resPtr + 4, true)
@@ -110,6 +111,22 @@ export class ChannelScratch {
   /** Copies input bytes [from, to) out (an incomplete record kept for the next read). */
   cipherSlice(from: number, to: number): Uint8Array {
     return this.kernel.bytes().slice(this.inPtr + from, this.inPtr + to)
+  }
+
+  /** The sealed length of the record at input offset `at` (2 bytes must be there). */
+  recordLength(at: number): number {
+    const u8 = this.kernel.bytes()
+    return (u8[this.inPtr + at]! << 8) | u8[this.inPtr + at + 1]!
+  }
+
+  /** A view of input bytes [from, to) (valid until the next WASM call that can grow memory). */
+  cipherView(from: number, to: number): Uint8Array {
+    return this.kernel.bytes().subarray(this.inPtr + from, this.inPtr + to)
+  }
+
+  /** Copies bytes into the plaintext region at `at`. */
+  loadPlainAt(at: number, bytes: Uint8Array): void {
+    this.kernel.bytes().set(bytes, this.plainPtr + at)
   }
 
   /** Puts a carried partial frame at the start of the plaintext region; returns its length. */

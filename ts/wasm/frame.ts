@@ -196,6 +196,21 @@ export class FrameScanner implements ScanOutcome {
     return this.scan(this.scratchPtr, bytes.length, maxPayload, maxFrames)
   }
 
+  /**
+   * All of WASM memory as u32 words (refreshed after growth), for hot loops
+   * that read descriptors without accessor calls: field f (0..5, the six
+   * words of the layout) of descriptor i is words()[wordBase + i * 6 + f].
+   */
+  words(): Uint32Array {
+    const a = this.u32
+    return a.length === 0 ? this.refresh() : a
+  }
+
+  /** Word index of descriptor 0 in words(). */
+  get wordBase(): number {
+    return this.descWord
+  }
+
   private refresh(): Uint32Array {
     this.u32 = new Uint32Array(this.kernel.exports.memory.buffer)
     return this.u32

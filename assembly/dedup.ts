@@ -4,22 +4,29 @@
 // One table is one region of linear memory (allocated and freed by the TS
 // wrapper, ts/wasm/dedup.ts), never resized:
 //
-//   header  64 bytes          see H_* offsets below
-//   evict   32 x u32          home slots of the oldest entries (see prepare)
-//   slots   2*cap x u64       open addressing, linear probing; 0 = empty
-//   ring    cap x (u64 id, f64 insertedAtMs)   FIFO in insertion order
+//   header   64 bytes           see H_* offsets below
+//   evict    32 x u32           home buckets of the oldest entries (see prepare)
+//   buckets  cap/4 x 64 bytes   7 u64 ids + 1 u64 meta per bucket (one cache line)
+//   ring     cap x (u64 id, f64 insertedAtMs)   FIFO in insertion order
 //
-// The slots hold ids only; an entry's time lives in the ring. Every id in
-// the slots is in the ring exactly once and vice versa, so the ring head is
-// always the oldest live entry: expiry and capacity eviction both pop it.
-// Id 0 is the empty-slot marker, so a live id 0 is a header flag instead.
+// Buckets: an id lives in its home bucket (keyed hash & bucketMask) or, when
+// that is full, in the next bucket with room (linear probing by bucket).
+// Ids are packed at the front of a bucket, 0 marks a free place. The meta
+// word holds the bucket's id count (low byte) and, in its high 32 bits, how
+// many ids passed over this bucket because it was full ("overflow"): a lookup
+// goes on to the next bucket only while that count is non-zero, and deleting
+// an id decrements it on every bucket from its home to where it sat. So there
+// are no tombstones and nothing to rehash on delete. Load is at most 4/7.
+//
+// The ring holds every live id exactly once, oldest at the head: expiry and
+// capacity eviction both pop the head. Id 0 is the free-place marker, so a
+// live id 0 is a header flag instead of a bucket entry.
 //
 // Hashing: SipHash-1-3 keyed with a random 128-bit per-table key. SipHash is
-// a keyed PRF, so a peer that chooses message IDs cannot predict which slot
-// an id lands in, nor pick ids that share a probe run; without the key,
-// slots look random. 1-3 (one compression round, three finalization rounds)
+// a keyed PRF, so a peer that chooses message IDs cannot predict their
+// buckets, nor pick ids that pile into one probe run: without the key, the
+// buckets look random. 1-3 (one compression round, three finalization rounds)
 // is the variant CPython and Rust's HashMap use against hash flooding.
-// Deletion is backward-shift (no tombstones), so churn never degrades probes.
 //
 // Time: the table keeps a clock, the latest `now` it was given; an earlier
 // `now` (a clock stepped back) is clamped to it, so time never runs backwards
@@ -30,7 +37,7 @@
 
 const HEADER: usize = 64
 const H_CAP: usize = 0 // u32 ring capacity (power of two)
-const H_MASK: usize = 4 // u32 slot count - 1
+const H_BMASK: usize = 4 // u32 bucket count - 1
 const H_HEAD: usize = 8 // u32 ring index of the oldest entry
 const H_COUNT: usize = 12 // u32 live entries
 const H_K0: usize = 16 // u64 SipHash key, first half
@@ -38,26 +45,30 @@ const H_K1: usize = 24 // u64 SipHash key, second half
 const H_TTL: usize = 32 // f64 ms
 const H_CLOCK: usize = 40 // f64 ms, latest time seen (-Infinity before any)
 const H_ZERO: usize = 48 // u32 1 while id 0 is live
-const H_EVCOUNT: usize = 52 // u32 oldest entries whose home slot is cached
+const H_EVCOUNT: usize = 52 // u32 oldest entries whose home bucket is cached
 const H_SINK: usize = 56 // u64 sink for prefetch loads
+
 // Ids checked per prefetch round (see prepare); also the eviction cache's size.
 const CHUNK: u32 = 32
-const EVICT: usize = HEADER // eviction cache: CHUNK u32 home slots
-const SLOTS: usize = HEADER + (<usize>CHUNK << 2)
+const EVICT: usize = HEADER
+const BUCKETS: usize = HEADER + (<usize>CHUNK << 2)
+const PER_BUCKET: u32 = 7
+const META: usize = 56 // offset of the meta word in a bucket
 
 /** Bytes of linear memory a table of `capacity` entries needs. */
 export function dedup_bytes(capacity: u32): usize {
-  return SLOTS + (<usize>capacity << 4) + (<usize>capacity << 4)
+  // capacity / 4 buckets of 64 bytes, and a 16-byte ring entry per id
+  return BUCKETS + (<usize>capacity << 4) + (<usize>capacity << 4)
 }
 
 /**
  * Lays out an empty table in `t` (dedup_bytes(capacity) bytes, 8-aligned).
- * `capacity` must be a power of two ≥ 2; the TS wrapper checks it.
+ * `capacity` must be a power of two ≥ 4; the TS wrapper checks it.
  */
 export function dedup_init(t: usize, capacity: u32, ttl: f64, k0: u64, k1: u64): void {
   memory.fill(t, 0, dedup_bytes(capacity))
   store<u32>(t, capacity, H_CAP)
-  store<u32>(t, (capacity << 1) - 1, H_MASK)
+  store<u32>(t, (capacity >> 2) - 1, H_BMASK)
   store<u64>(t, k0, H_K0)
   store<u64>(t, k1, H_K1)
   store<f64>(t, ttl, H_TTL)
@@ -102,43 +113,133 @@ export function dedup_init(t: usize, capacity: u32, ttl: f64, k0: u64, k1: u64):
   return v0 ^ v1 ^ v2 ^ v3
 }
 
-@inline function homeOf(t: usize, id: u64, mask: u32): u32 {
-  return <u32>sipHash13(load<u64>(t, H_K0), load<u64>(t, H_K1), id) & mask
+// Two SipHash-1-3s at once, one per 64-bit lane (SIMD build only): wasm
+// SIMD has no rotate, so rotations are shift pairs, or byte shuffles where
+// the count is a multiple of 8.
+@inline function rotl2(v: v128, n: i32): v128 {
+  return v128.or(i64x2.shl(v, n), i64x2.shr_u(v, 64 - n))
 }
 
-@inline function slotsOf(t: usize): usize {
-  return t + SLOTS
+@inline function rotl2by16(v: v128): v128 {
+  return i8x16.shuffle(v, v, 6, 7, 0, 1, 2, 3, 4, 5, 14, 15, 8, 9, 10, 11, 12, 13)
+}
+
+@inline function rotl2by32(v: v128): v128 {
+  return i32x4.shuffle(v, v, 1, 0, 3, 2)
+}
+
+@inline function sipHash13x2(k0: u64, k1: u64, m: v128): v128 {
+  let v0 = i64x2.splat(k0 ^ 0x736f6d6570736575)
+  let v1 = i64x2.splat(k1 ^ 0x646f72616e646f6d)
+  let v2 = i64x2.splat(k0 ^ 0x6c7967656e657261)
+  let v3 = v128.xor(i64x2.splat(k1 ^ 0x7465646279746573), m)
+  v0 = i64x2.add(v0, v1); v1 = v128.xor(rotl2(v1, 13), v0); v0 = rotl2by32(v0)
+  v2 = i64x2.add(v2, v3); v3 = v128.xor(rotl2by16(v3), v2)
+  v0 = i64x2.add(v0, v3); v3 = v128.xor(rotl2(v3, 21), v0)
+  v2 = i64x2.add(v2, v1); v1 = v128.xor(rotl2(v1, 17), v2); v2 = rotl2by32(v2)
+  v0 = v128.xor(v0, m)
+  const b = i64x2.splat(0x0800000000000000)
+  v3 = v128.xor(v3, b)
+  v0 = i64x2.add(v0, v1); v1 = v128.xor(rotl2(v1, 13), v0); v0 = rotl2by32(v0)
+  v2 = i64x2.add(v2, v3); v3 = v128.xor(rotl2by16(v3), v2)
+  v0 = i64x2.add(v0, v3); v3 = v128.xor(rotl2(v3, 21), v0)
+  v2 = i64x2.add(v2, v1); v1 = v128.xor(rotl2(v1, 17), v2); v2 = rotl2by32(v2)
+  v0 = v128.xor(v0, b)
+  v2 = v128.xor(v2, i64x2.splat(0xff))
+  for (let r = 0; r < 3; r++) {
+    v0 = i64x2.add(v0, v1); v1 = v128.xor(rotl2(v1, 13), v0); v0 = rotl2by32(v0)
+    v2 = i64x2.add(v2, v3); v3 = v128.xor(rotl2by16(v3), v2)
+    v0 = i64x2.add(v0, v3); v3 = v128.xor(rotl2(v3, 21), v0)
+    v2 = i64x2.add(v2, v1); v1 = v128.xor(rotl2(v1, 17), v2); v2 = rotl2by32(v2)
+  }
+  return v128.xor(v128.xor(v0, v1), v128.xor(v2, v3))
+}
+
+@inline function homeOf(t: usize, id: u64): u32 {
+  return <u32>sipHash13(load<u64>(t, H_K0), load<u64>(t, H_K1), id) & load<u32>(t, H_BMASK)
+}
+
+@inline function bucketAt(t: usize, b: u32): usize {
+  return t + BUCKETS + (<usize>b << 6)
 }
 
 @inline function ringOf(t: usize): usize {
-  return t + SLOTS + ((<usize>load<u32>(t, H_MASK) + 1) << 3)
+  return t + BUCKETS + ((<usize>load<u32>(t, H_BMASK) + 1) << 6)
 }
 
-// Removes non-zero `id` (present, home slot `i`) from the slots, then closes
-// the gap by shifting later entries of its probe run back (backward shift).
-function removeId(t: usize, id: u64, i: u32): void {
-  const mask = load<u32>(t, H_MASK)
-  const slots = slotsOf(t)
-  while (load<u64>(slots + (<usize>i << 3)) != id) i = (i + 1) & mask
-  const k0 = load<u64>(t, H_K0)
-  const k1 = load<u64>(t, H_K1)
-  let j = i
-  while (true) {
-    j = (j + 1) & mask
-    const s = load<u64>(slots + (<usize>j << 3))
-    if (s == 0) break
-    // s may move into the hole at i unless its home lies cyclically in (i, j]
-    const home = <u32>sipHash13(k0, k1, s) & mask
-    if (((j - home) & mask) >= ((j - i) & mask)) {
-      store<u64>(slots + (<usize>i << 3), s)
-      i = j
+// Place of non-zero `id` in bucket `p` (0..6), or -1.
+@inline function placeIn(p: usize, id: u64): i32 {
+  if (ASC_FEATURE_SIMD) {
+    // compare all seven ids at once; lane 7 is the meta word, masked out
+    const v = i64x2.splat(id)
+    const m01 = i64x2.eq(v128.load(p), v)
+    const m23 = i64x2.eq(v128.load(p, 16), v)
+    const m45 = i64x2.eq(v128.load(p, 32), v)
+    const m6 = v128.and(i64x2.eq(v128.load(p, 48), v), i64x2(-1, 0))
+    const any = v128.or(v128.or(m01, m23), v128.or(m45, m6))
+    if (!v128.any_true(any)) return -1
+    const bits = i64x2.bitmask(m01) | (i64x2.bitmask(m23) << 2) | (i64x2.bitmask(m45) << 4) | (i64x2.bitmask(m6) << 6)
+    return <i32>ctz(bits)
+  } else {
+    const n = <i32>(load<u64>(p, META) & 0xff)
+    for (let i = 0; i < n; i++) {
+      if (load<u64>(p + (<usize>i << 3)) == id) return i
     }
+    return -1
   }
-  store<u64>(slots + (<usize>i << 3), 0)
 }
 
-// Pops the oldest entry from the ring and the slots, taking its home slot
-// from the eviction cache when prepare() computed it.
+// Bucket index holding non-zero `id` (home bucket `b`), or -1.
+function find(t: usize, id: u64, b: u32): i32 {
+  const bmask = load<u32>(t, H_BMASK)
+  while (true) {
+    const p = bucketAt(t, b)
+    if (placeIn(p, id) >= 0) return <i32>b
+    if (load<u64>(p, META) < 0x100000000) return -1 // nothing passed over
+    b = (b + 1) & bmask
+  }
+}
+
+// Puts non-zero `id` (known absent) in the first bucket with room from its
+// home `b`, counting the overflow on every full bucket it passes.
+function insertId(t: usize, id: u64, b: u32): void {
+  const bmask = load<u32>(t, H_BMASK)
+  while (true) {
+    const p = bucketAt(t, b)
+    const meta = load<u64>(p, META)
+    const n = <u32>(meta & 0xff)
+    if (n < PER_BUCKET) {
+      store<u64>(p + (<usize>n << 3), id)
+      store<u64>(p, meta + 1, META)
+      return
+    }
+    store<u64>(p, meta + 0x100000000, META)
+    b = (b + 1) & bmask
+  }
+}
+
+// Removes non-zero `id` (present, home bucket `b`): the bucket's last id
+// fills its place, and the buckets it had passed over forget it.
+function removeId(t: usize, id: u64, b: u32): void {
+  const bmask = load<u32>(t, H_BMASK)
+  while (true) {
+    const p = bucketAt(t, b)
+    const at = placeIn(p, id)
+    const meta = load<u64>(p, META)
+    if (at >= 0) {
+      const last = (<usize>(meta & 0xff) - 1) << 3
+      store<u64>(p + (<usize>at << 3), load<u64>(p + last))
+      store<u64>(p + last, 0)
+      store<u64>(p, meta - 1, META)
+      return
+    }
+    store<u64>(p, meta - 0x100000000, META)
+    b = (b + 1) & bmask
+  }
+}
+
+// Pops the oldest entry from the ring and the buckets, taking its home
+// bucket from the eviction cache when prepare() computed it.
 function popOldest(t: usize): void {
   const head = load<u32>(t, H_HEAD)
   const id = load<u64>(ringOf(t) + (<usize>head << 4))
@@ -146,9 +247,7 @@ function popOldest(t: usize): void {
   if (id == 0) {
     store<u32>(t, 0, H_ZERO)
   } else {
-    const home = cached != 0
-      ? load<u32>(t + EVICT + (<usize>(head & (CHUNK - 1)) << 2))
-      : homeOf(t, id, load<u32>(t, H_MASK))
+    const home = cached != 0 ? load<u32>(t + EVICT + (<usize>(head & (CHUNK - 1)) << 2)) : homeOf(t, id)
     removeId(t, id, home)
   }
   if (cached != 0) store<u32>(t, cached - 1, H_EVCOUNT)
@@ -173,43 +272,54 @@ function advance(t: usize, now: f64): void {
   }
 }
 
-// Homes of the ids of the chunk being checked (one table is in use at a time).
+// Home buckets of the ids of the chunk being checked (one call at a time).
 const HOMES = memory.data(CHUNK << 2)
 
-// Memory-level parallelism: a big table's slots miss the cache on nearly
-// every probe. Before a chunk is checked, hash its ids and the ids next in
-// line for eviction and load one word of each home slot; these loads are
-// independent, so the CPU overlaps their misses instead of paying them one
-// at a time in the dependent probe loop that follows.
+// Memory-level parallelism: a big table misses the cache on nearly every
+// bucket. Before a chunk is checked, hash its ids and the ids next in line
+// for eviction, then load each one's home bucket meta word in a tight loop:
+// these loads are independent, so the CPU overlaps their misses instead of
+// paying them one at a time in the dependent lookups that follow.
 function prepare(t: usize, ids: usize, n: i32): void {
   const k0 = load<u64>(t, H_K0)
   const k1 = load<u64>(t, H_K1)
-  const mask = load<u32>(t, H_MASK)
-  const slots = slotsOf(t)
-  let sink: u64 = 0
-  for (let i = 0; i < n; i++) {
-    const home = <u32>sipHash13(k0, k1, load<u64>(ids + (<usize>i << 3))) & mask
+  const bmask = load<u32>(t, H_BMASK)
+  const buckets = t + BUCKETS
+  let i = 0
+  if (ASC_FEATURE_SIMD) {
+    const mask = i64x2.splat(<i64>bmask)
+    for (; i + 1 < n; i += 2) {
+      const h = v128.and(sipHash13x2(k0, k1, v128.load(ids + (<usize>i << 3))), mask)
+      // the two homes are the low u32 of each lane
+      store<u64>(HOMES + (<usize>i << 2), <u64>i32x4.extract_lane(h, 0) | (<u64>i32x4.extract_lane(h, 2) << 32))
+    }
+  }
+  for (; i < n; i++) {
+    const home = <u32>sipHash13(k0, k1, load<u64>(ids + (<usize>i << 3))) & bmask
     store<u32>(HOMES + (<usize>i << 2), home)
-    sink ^= load<u64>(slots + (<usize>home << 3))
   }
   // Extend the eviction cache to the CHUNK oldest entries: a chunk evicts
   // at most that many, and each entry is hashed once either way.
   const live = load<u32>(t, H_COUNT)
-  let cached = load<u32>(t, H_EVCOUNT)
+  const cached = load<u32>(t, H_EVCOUNT)
   const want = live < CHUNK ? live : CHUNK
-  if (cached < want) {
-    const ring = ringOf(t)
-    const capMask = load<u32>(t, H_CAP) - 1
-    const head = load<u32>(t, H_HEAD)
-    while (cached < want) {
-      const pos = (head + cached) & capMask
-      const home = <u32>sipHash13(k0, k1, load<u64>(ring + (<usize>pos << 4))) & mask
-      store<u32>(t + EVICT + (<usize>(pos & (CHUNK - 1)) << 2), home)
-      sink ^= load<u64>(slots + (<usize>home << 3))
-      cached++
-    }
-    store<u32>(t, cached, H_EVCOUNT)
+  const ring = ringOf(t)
+  const capMask = load<u32>(t, H_CAP) - 1
+  const head = load<u32>(t, H_HEAD)
+  for (let c = cached; c < want; c++) {
+    const pos = (head + c) & capMask
+    const home = <u32>sipHash13(k0, k1, load<u64>(ring + (<usize>pos << 4))) & bmask
+    store<u32>(t + EVICT + (<usize>(pos & (CHUNK - 1)) << 2), home)
   }
+  let sink: u64 = 0
+  for (let i = 0; i < n; i++) {
+    sink ^= load<u64>(buckets + (<usize>load<u32>(HOMES + (<usize>i << 2)) << 6), META)
+  }
+  for (let c = cached; c < want; c++) {
+    const pos = (head + c) & capMask
+    sink ^= load<u64>(buckets + (<usize>load<u32>(t + EVICT + (<usize>(pos & (CHUNK - 1)) << 2)) << 6), META)
+  }
+  if (want > cached) store<u32>(t, want, H_EVCOUNT)
   store<u64>(t, sink, H_SINK) // keeps the loads
 }
 
@@ -222,9 +332,7 @@ function prepare(t: usize, ids: usize, n: i32): void {
 export function dedup_check_and_insert(t: usize, ids: usize, count: i32, now: f64, out: usize): i32 {
   advance(t, now)
   const clock = load<f64>(t, H_CLOCK)
-  const mask = load<u32>(t, H_MASK)
   const capMask = load<u32>(t, H_CAP) - 1
-  const slots = slotsOf(t)
   const ring = ringOf(t)
   let fresh = 0
   for (let base = 0; base < count; base += CHUNK) {
@@ -241,19 +349,14 @@ export function dedup_check_and_insert(t: usize, ids: usize, count: i32, now: f6
         }
         store<u32>(t, 1, H_ZERO)
       } else {
-        let i = load<u32>(HOMES + (<usize>c << 2))
-        let s = load<u64>(slots + (<usize>i << 3))
-        while (s != 0 && s != id) {
-          i = (i + 1) & mask
-          s = load<u64>(slots + (<usize>i << 3))
-        }
-        if (s == id) {
+        const home = load<u32>(HOMES + (<usize>c << 2))
+        if (find(t, id, home) >= 0) {
           store<u8>(res + c, 0)
           continue
         }
-        // 2*cap slots hold cap + 1 ids, so the new id goes in before the
-        // eviction below makes room again.
-        store<u64>(slots + (<usize>i << 3), id)
+        // Buckets hold more than cap + 1 ids, so the new id goes in before
+        // the eviction below makes room again.
+        insertId(t, id, home)
       }
       if (load<u32>(t, H_COUNT) > capMask) popOldest(t)
       const tail = (load<u32>(t, H_HEAD) + load<u32>(t, H_COUNT)) & capMask
@@ -268,24 +371,11 @@ export function dedup_check_and_insert(t: usize, ids: usize, count: i32, now: f6
   return fresh
 }
 
-// Slot index holding non-zero `id`, or -1.
-function find(t: usize, id: u64): i32 {
-  const mask = load<u32>(t, H_MASK)
-  const slots = slotsOf(t)
-  let i = homeOf(t, id, mask)
-  while (true) {
-    const s = load<u64>(slots + (<usize>i << 3))
-    if (s == id) return <i32>i
-    if (s == 0) return -1
-    i = (i + 1) & mask
-  }
-}
-
 /** 1 when `id` is live at time `now` (which advances the clock), else 0. */
 export function dedup_has(t: usize, id: u64, now: f64): i32 {
   advance(t, now)
   if (id == 0) return load<u32>(t, H_ZERO) != 0 ? 1 : 0
-  return find(t, id) >= 0 ? 1 : 0
+  return find(t, id, homeOf(t, id)) >= 0 ? 1 : 0
 }
 
 /** Advances the clock to `now`, expiring old entries; returns the live count. */
@@ -309,24 +399,26 @@ export function dedup_hash(t: usize, id: u64): u64 {
   return sipHash13(load<u64>(t, H_K0), load<u64>(t, H_K1), id)
 }
 
-/** Slot index where `id` is stored, or -1 (id 0, never in a slot, gives -1). */
-export function dedup_slot(t: usize, id: u64): i32 {
-  return id == 0 ? -1 : find(t, id)
+/** Bucket index holding `id`, or -1 (id 0, never in a bucket, gives -1). */
+export function dedup_bucket(t: usize, id: u64): i32 {
+  return id == 0 ? -1 : find(t, id, homeOf(t, id))
 }
 
 /**
- * Longest distance of any stored id from its home slot: a health check that
- * stays small unless ids were aimed at one probe run. Scans every slot.
+ * Longest distance, in buckets, of any stored id from its home bucket: a
+ * health check that stays at 0 or 1 unless ids were aimed at one bucket.
+ * Scans the whole table.
  */
 export function dedup_max_displacement(t: usize): i32 {
-  const mask = load<u32>(t, H_MASK)
-  const slots = slotsOf(t)
+  const bmask = load<u32>(t, H_BMASK)
   let worst: u32 = 0
-  for (let i: u32 = 0; i <= mask; i++) {
-    const s = load<u64>(slots + (<usize>i << 3))
-    if (s == 0) continue
-    const d = (i - homeOf(t, s, mask)) & mask
-    if (d > worst) worst = d
+  for (let b: u32 = 0; b <= bmask; b++) {
+    const p = bucketAt(t, b)
+    const n = <usize>(load<u64>(p, META) & 0xff)
+    for (let i: usize = 0; i < n; i++) {
+      const d = (b - homeOf(t, load<u64>(p + (i << 3)))) & bmask
+      if (d > worst) worst = d
+    }
   }
   return <i32>worst
 }

@@ -155,7 +155,7 @@ for (const v of variants) {
     for (const [asked, got] of sizes) {
       const t = table(asked)
       assert.is(t.capacity, got)
-      assert.is(t.bytes, 192 + 32 * got)
+      assert.is(t.bytes, 256 + 32 * got) // header, eviction cache, alignment slack, 32 per entry
       t.close()
     }
   })
@@ -228,7 +228,7 @@ for (const v of variants) {
         }
       }
       assert.ok(checks > 20 * cap, 'heavy eviction happened')
-      assert.ok(w.maxDisplacement() < 64)
+      assert.ok(w.maxDisplacement() <= 4)
       w.close()
     }
   })
@@ -313,8 +313,8 @@ for (const v of variants) {
     a.checkAndInsert(xs, 0)
     b.checkAndInsert(xs, 0)
     let same = 0
-    for (const id of xs) if (a.slotOf(id) === b.slotOf(id)) same++
-    assert.ok(same < 16, `${same} of 512 ids in the same slot under both keys`)
+    for (const id of xs) if (a.bucketOf(id) === b.bucketOf(id)) same++
+    assert.ok(same < 16, `${same} of 512 ids in the same bucket under both keys`)
     assert.is.not(a.hash(1n), b.hash(1n))
     const c = new DedupTable({ capacity: 16, kernel: k() })
     const d = new DedupTable({ capacity: 16, kernel: k() })
@@ -326,12 +326,12 @@ for (const v of variants) {
   })
 
   test(`${v}: ids colliding under an unkeyed hash do not degrade probing`, () => {
-    // Identical low 32 bits: every id would land in one slot of a table
-    // indexed by the id's low bits (probe run of 1024).
+    // Identical low 32 bits: every id would land in one bucket of a table
+    // indexed by the id's low bits (a probe run of 1024 / 7 buckets).
     const t = table(1024, 1e9)
     const aimed = BigUint64Array.from({ length: 1024 }, (_, i) => (BigInt(i + 1) << 32n) | 0xdeadbeefn)
     assert.is(t.checkAndInsert(aimed, 0), 1024)
-    assert.ok(t.maxDisplacement() < 32, `max displacement ${t.maxDisplacement()}`)
+    assert.ok(t.maxDisplacement() <= 3, `max displacement ${t.maxDisplacement()} buckets`)
     assert.is(t.checkAndInsert(aimed, 1), 0)
     t.close()
   })

@@ -378,7 +378,7 @@ export function nextHelloSeq(prev: bigint, nowMs: number): bigint {
 export interface Ping {
   nonce: bigint
   /** The pinger's monotonic clock (e.g. microseconds); opaque to the responder, echoed back. */
-  sentAt: number
+  sentAt: bigint
 }
 
 export const PING_BODY_SIZE = 16
@@ -387,14 +387,14 @@ export function encodePing(p: Ping): Uint8Array {
   if (typeof p !== 'object' || p === null) throw new P4Error('BAD_ARGUMENT', 'ping must be an object')
   const w = new Writer(PING_BODY_SIZE)
   w.u64(checkU64(p.nonce, 'nonce'))
-  w.u64(BigInt(checkSafeU64(p.sentAt, 'sentAt')))
+  w.u64(checkU64(p.sentAt, 'sentAt'))
   return w.done()
 }
 
 export function decodePing(body: Uint8Array): Ping {
   const r = new Reader(body, 'PING')
   const nonce = r.u64()
-  const sentAt = r.safeU64('sentAt')
+  const sentAt = r.u64()
   r.end()
   return { nonce, sentAt }
 }

@@ -6,6 +6,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, diffieHellman, generateKeyPairSync } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { createBLAKE2s, type IHasher } from 'hash-wasm'
+import { aead as wasmAead } from '../crypto.js'
 import { expectBytes, P4Error } from '../errors.js'
 import { rawPublicKey, x25519PrivateKey, x25519PublicKey } from '../identity.js'
 
@@ -18,7 +19,7 @@ export interface Aead {
   open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | null
 }
 
-/** The node:crypto (OpenSSL) ChaCha20-Poly1305. */
+/** The node:crypto (OpenSSL) ChaCha20-Poly1305: a reference for tests and benchmarks. */
 export const nodeAead: Aead = {
   seal(key, nonce, plaintext, aad) {
     const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 })
@@ -46,7 +47,8 @@ export const nodeAead: Aead = {
   },
 }
 
-let defaultAead: Aead = nodeAead
+// The WebAssembly ChaCha20-Poly1305 (ts/crypto.ts), like the data channel.
+let defaultAead: Aead = wasmAead
 
 /** The AEAD new CipherStates use when none is given. */
 export function setDefaultAead(aead: Aead): void {

@@ -33,7 +33,7 @@ interface DedupExports {
   dedup_size(t: number): number
   dedup_clock(t: number): number
   dedup_hash(t: number, id: bigint): bigint
-  dedup_slot(t: number, id: bigint): number
+  dedup_bucket(t: number, id: bigint): number
   dedup_max_displacement(t: number): number
 }
 
@@ -96,7 +96,8 @@ export class DedupTable {
   readonly kernel: Kernel
   /** Linear-memory footprint of this table in bytes (fixed by capacity). */
   readonly bytes: number
-  #ptr: number
+  #ptr: number // the table, 64-byte aligned so each bucket is one cache line
+  #raw: number // the allocation holding it
   readonly #x: DedupExports
   readonly #scratch: Scratch
 
@@ -114,8 +115,9 @@ export class DedupTable {
     this.#scratch = scratchOf(this.kernel)
     this.capacity = capacity
     this.ttlMs = ttlMs
-    this.bytes = this.#x.dedup_bytes(capacity)
-    this.#ptr = this.kernel.alloc(this.bytes)
+    this.bytes = this.#x.dedup_bytes(capacity) + 64
+    this.#raw = this.kernel.alloc(this.bytes)
+    this.#ptr = this.#raw + ((64 - (this.#raw % 64)) % 64) // pointers may exceed 2^31: no bit ops
     this.#x.dedup_init(this.#ptr, capacity, ttlMs, keyView.getBigUint64(0, true), keyView.getBigUint64(8, true))
   }
 
@@ -226,14 +228,14 @@ export class DedupTable {
     return BigInt.asUintN(64, this.#x.dedup_hash(t, id))
   }
 
-  /** Slot index holding `id`, or -1 (diagnostics and tests). */
-  slotOf(id: bigint): number {
+  /** Bucket index holding `id`, or -1 (diagnostics and tests). */
+  bucketOf(id: bigint): number {
     const t = this.#table()
     checkId(id)
-    return this.#x.dedup_slot(t, id)
+    return this.#x.dedup_bucket(t, id)
   }
 
-  /** Longest probe displacement of any stored id; scans all slots (diagnostics). */
+  /** Longest distance in buckets of any stored id from its home bucket; scans the table (diagnostics). */
   maxDisplacement(): number {
     return this.#x.dedup_max_displacement(this.#table())
   }
@@ -245,7 +247,7 @@ export class DedupTable {
   /** Frees the table's linear memory. Idempotent; any later use throws CLOSED. */
   close(): void {
     if (this.#ptr === 0) return
-    this.kernel.free(this.#ptr)
+    this.kernel.free(this.#raw)
     this.#ptr = 0
   }
 }

@@ -1,0 +1,220 @@
+// Times ONE ChaCha20-Poly1305 implementation and prints its results as JSON on
+// stdout. bench/aead.bench.ts runs one child process per implementation,
+// because crypto libraries in one process disturb each other (shared WASM
+// tiers, GC pressure, CPU frequency state).
+//
+//   node dist/bench/aead-worker.js <impl> [--quick]
+//   impl: p4net | p4net-scalar | node | noble | chainsafe | libsodium
+//
+// Method: an hrtime loop per case. Iterations are calibrated so one round
+// lasts ROUND_MS; one untimed warm-up round lets V8 tier up, then ROUNDS timed
+// rounds. Other jobs share this machine, so both the best and the median
+// round are reported.
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto'
+import { Aead, AeadBatch } from '../ts/wasm/aead.js'
+import { loadKernel, simdSupported } from '../ts/wasm/loader.js'
+
+const SIZES = [64, 1024, 16384, 65536]
+const FRAMES = 1024
+const FRAME_SIZE = 64
+
+interface Impl {
+  seal(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array): Uint8Array
+  open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array): Uint8Array | null
+  /** Seals `frames` (FRAMES plaintexts of FRAME_SIZE) with Noise nonces from counter. */
+  frames(key: Uint8Array, counter: number, frames: Uint8Array[]): void
+}
+
+interface Result {
+  case: string
+  impl: string
+  value: number
+  unit: string
+  median: number
+  runs: number[]
+}
+
+const quick = process.argv.includes('--quick')
+const ROUND_MS = quick ? 25 : 200
+const ROUNDS = quick ? 2 : 7
+
+function noise(nonce: Uint8Array, counter: number): Uint8Array {
+  const dv = new DataView(nonce.buffer, nonce.byteOffset, 12)
+  dv.setUint32(4, counter >>> 0, true)
+  dv.setUint32(8, Math.floor(counter / 2 ** 32), true)
+  return nonce
+}
+
+async function makeImpl(name: string): Promise<Impl> {
+  switch (name) {
+    case 'p4net':
+    case 'p4net-scalar': {
+      const k = loadKernel(name === 'p4net' && simdSupported() ? 'simd' : 'scalar')
+      const a = new Aead(k)
+      const batch = new AeadBatch(k, FRAMES)
+      const stride = FRAME_SIZE + 16
+      const region = k.alloc(FRAMES * stride)
+      for (let i = 0; i < FRAMES; i++) batch.setRecord(i, region + i * stride, FRAME_SIZE)
+      return {
+        seal: (key, nonce, pt) => a.seal(key, nonce, pt),
+        open: (key, nonce, sealed) => a.open(key, nonce, sealed),
+        frames(key, counter, frames) {
+          // frames enter WASM memory (as the frame codec would write them), then one call seals all
+          batch.setKey(key)
+          const mem = k.bytes()
+          for (let i = 0; i < frames.length; i++) mem.set(frames[i]!, region + i * stride)
+          batch.seal(counter, frames.length)
+        },
+      }
+    }
+    case 'node': {
+      const one = (key: Uint8Array, nonce: Uint8Array, pt: Uint8Array): Uint8Array => {
+        const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 })
+        return Buffer.concat([c.update(pt), c.final(), c.getAuthTag()])
+      }
+      const nonce = new Uint8Array(12)
+      return {
+        seal: one,
+        open(key, nonce, sealed) {
+          const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 })
+          d.setAuthTag(sealed.subarray(sealed.length - 16))
+          try {
+            return Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()])
+          } catch {
+            return null
+          }
+        },
+        frames(key, counter, frames) {
+          for (let i = 0; i < frames.length; i++) one(key, noise(nonce, counter + i), frames[i]!)
+        },
+      }
+    }
+    case 'noble': {
+      const { chacha20poly1305 } = await import('@noble/ciphers/chacha.js')
+      const nonce = new Uint8Array(12)
+      return {
+        seal: (key, nonce, pt) => chacha20poly1305(key, nonce).encrypt(pt),
+        open(key, nonce, sealed) {
+          try {
+            return chacha20poly1305(key, nonce).decrypt(sealed)
+          } catch {
+            return null
+          }
+        },
+        frames(key, counter, frames) {
+          for (let i = 0; i < frames.length; i++) chacha20poly1305(key, noise(nonce, counter + i)).encrypt(frames[i]!)
+        },
+      }
+    }
+    case 'chainsafe': {
+      const { ChaCha20Poly1305, newInstance } = await import('@chainsafe/as-chacha20poly1305')
+      const c = new ChaCha20Poly1305(newInstance())
+      const nonce = new Uint8Array(12)
+      return {
+        seal: (key, nonce, pt) => c.seal(key, nonce, pt),
+        open: (key, nonce, sealed) => c.open(key, nonce, sealed),
+        frames(key, counter, frames) {
+          for (let i = 0; i < frames.length; i++) c.seal(key, noise(nonce, counter + i), frames[i]!)
+        },
+      }
+    }
+    case 'libsodium': {
+      const sodium = (await import('libsodium-wrappers')).default
+      await sodium.ready
+      const nonce = new Uint8Array(12)
+      return {
+        seal: (key, nonce, pt) => sodium.crypto_aead_chacha20poly1305_ietf_encrypt(pt, null, null, nonce, key),
+        open(key, nonce, sealed) {
+          try {
+            return sodium.crypto_aead_chacha20poly1305_ietf_decrypt(null, sealed, null, nonce, key)
+          } catch {
+            return null
+          }
+        },
+        frames(key, counter, frames) {
+          for (let i = 0; i < frames.length; i++) {
+            sodium.crypto_aead_chacha20poly1305_ietf_encrypt(frames[i]!, null, null, noise(nonce, counter + i), key)
+          }
+        },
+      }
+    }
+    default:
+      throw new Error(`unknown impl ${name}`)
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]!
+}
+
+/** Calls fn `iters` times per round; returns the rate (units of `perCall` per second) of each timed round. */
+function measure(fn: () => void, perCall: number): number[] {
+  // calibrate: grow until one batch of calls takes ≥ 5 ms
+  let iters = 1
+  for (;;) {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < iters; i++) fn()
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6
+    if (ms >= 5) {
+      iters = Math.max(1, Math.round((iters * ROUND_MS) / ms))
+      break
+    }
+    iters *= 4
+  }
+  const rates: number[] = []
+  for (let r = 0; r <= ROUNDS; r++) {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < iters; i++) fn()
+    const s = Number(process.hrtime.bigint() - t0) / 1e9
+    if (r > 0) rates.push((iters * perCall) / s)
+  }
+  return rates
+}
+
+function sizeLabel(n: number): string {
+  return n >= 1024 ? `${n / 1024} KiB` : `${n} B`
+}
+
+async function main(): Promise<void> {
+  const name = process.argv[2] ?? ''
+  const impl = await makeImpl(name)
+  const key = randomFillSync(new Uint8Array(32))
+  const nonce = randomFillSync(new Uint8Array(12))
+  const results: Result[] = []
+  const push = (c: string, unit: string, rates: number[], scale: number): void => {
+    results.push({
+      case: c,
+      impl: name,
+      value: +(Math.max(...rates) / scale).toFixed(2),
+      unit,
+      median: +(median(rates) / scale).toFixed(2),
+      runs: rates.map((r) => +(r / scale).toFixed(2)),
+    })
+  }
+  for (const size of SIZES) {
+    const pt = randomFillSync(new Uint8Array(size))
+    const sealed = impl.seal(key, nonce, pt)
+    const back = impl.open(key, nonce, sealed)
+    if (!back || Buffer.compare(Buffer.from(back), Buffer.from(pt)) !== 0) throw new Error(`${name}: round trip failed at ${size}`)
+    push(`seal ${sizeLabel(size)}`, 'MB/s', measure(() => impl.seal(key, nonce, pt), size), 1e6)
+    push(`open ${sizeLabel(size)}`, 'MB/s', measure(() => impl.open(key, nonce, sealed), size), 1e6)
+  }
+  const frames = Array.from({ length: FRAMES }, () => randomFillSync(new Uint8Array(FRAME_SIZE)))
+  let counter = 0
+  push(
+    `seal ${FRAMES} x ${FRAME_SIZE} B frames`,
+    'Mframes/s',
+    measure(() => {
+      impl.frames(key, counter, frames)
+      counter += FRAMES
+    }, FRAMES),
+    1e6,
+  )
+  process.stdout.write(JSON.stringify({ impl: name, quick, rounds: ROUNDS, roundMs: ROUND_MS, results }) + '\n')
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})

@@ -1,0 +1,207 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { isP4Error } from '../ts/errors.js'
+import { PeerCache, writeFileAtomic } from '../ts/overlay/peer-cache.js'
+
+function throwsCode(fn: () => unknown, code: string, what = ''): void {
+  try {
+    fn()
+  } catch (err) {
+    assert.ok(isP4Error(err), `${what}: expected P4Error, got ${String(err)}`)
+    assert.is((err as { code: string }).code, code, `${what}: ${(err as Error).message}`)
+    return
+  }
+  assert.unreachable(`${what}: expected ${code}`)
+}
+
+const dirs: string[] = []
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'p4net-peers-'))
+  dirs.push(d)
+  return d
+}
+test.after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+test('add / get / remove; hosts are case-folded; a known address keeps its failures', () => {
+  const c = new PeerCache()
+  c.add('Node-1.Example', 4001, 100, 'alice')
+  assert.is(c.size, 1)
+  const r = c.get('node-1.example', 4001)!
+  assert.equal(r, { host: 'node-1.example', port: 4001, username: 'alice', lastSeen: 100, failures: 0, nextAttemptAt: 0 })
+  c.markFailure('node-1.example', 4001, 200)
+  c.add('node-1.example', 4001, 300)
+  assert.is(c.get('node-1.example', 4001)!.failures, 1)
+  assert.is(c.get('node-1.example', 4001)!.username, 'alice')
+  assert.is(c.get('node-1.example', 4001)!.lastSeen, 300)
+  c.add('::1', 4001, 1)
+  assert.is(c.size, 2)
+  assert.ok(c.remove('::1', 4001))
+  assert.not.ok(c.remove('::1', 4001))
+})
+
+test('bad arguments and options', () => {
+  const c = new PeerCache()
+  throwsCode(() => c.add('', 1, 0), 'BAD_ARGUMENT')
+  throwsCode(() => c.add('a b', 1, 0), 'BAD_ARGUMENT')
+  throwsCode(() => c.add('h', 0, 0), 'BAD_ARGUMENT')
+  throwsCode(() => c.add('h', 65536, 0), 'BAD_ARGUMENT')
+  throwsCode(() => c.add('h', 1, NaN), 'BAD_ARGUMENT')
+  throwsCode(() => c.add('h', 1, 0, 'bad\nname'), 'BAD_USERNAME')
+  throwsCode(() => c.candidates(0, -1), 'BAD_ARGUMENT')
+  throwsCode(() => new PeerCache({ maxEntries: 0 }), 'BAD_OPTION')
+  throwsCode(() => new PeerCache({ baseBackoffMs: 100, maxBackoffMs: 10 }), 'BAD_OPTION')
+  throwsCode(() => new PeerCache({ dataDir: '' }), 'BAD_OPTION')
+  throwsCode(() => new PeerCache({ dataDir: '/tmp', fileName: 'a/b' }), 'BAD_OPTION')
+  throwsCode(() => new PeerCache({ random: 1 as never }), 'BAD_OPTION')
+  throwsCode(() => new PeerCache(null as never), 'BAD_OPTION')
+  assert.is(c.size, 0)
+})
+
+test('backoff: exponential, capped, equal jitter; success resets', () => {
+  let r = 0
+  const c = new PeerCache({ baseBackoffMs: 1000, maxBackoffMs: 8000, random: () => r })
+  const delays: number[] = []
+  for (let i = 0; i < 6; i++) delays.push(c.markFailure('h', 1, 0)!.nextAttemptAt)
+  assert.equal(delays, [500, 1000, 2000, 4000, 4000, 4000]) // jitter 0: half the exponential delay
+  r = 0.999999
+  assert.is(c.markFailure('h', 1, 0)!.nextAttemptAt, 8000)
+  r = 0.5
+  assert.is(c.backoff(2), 1500)
+  const ok = c.markSuccess('h', 1, 50, 'bob')
+  assert.is(ok.failures, 0)
+  assert.is(ok.nextAttemptAt, 0)
+  assert.is(ok.username, 'bob')
+  assert.is(c.markFailure('h', 1, 100)!.nextAttemptAt, 100 + 750)
+})
+
+test('an address is forgotten after maxFailures consecutive failures', () => {
+  const c = new PeerCache({ maxFailures: 3, random: () => 0 })
+  c.add('h', 1, 0)
+  assert.ok(c.markFailure('h', 1, 0))
+  assert.ok(c.markFailure('h', 1, 0))
+  assert.is(c.markFailure('h', 1, 0), undefined)
+  assert.is(c.size, 0)
+})
+
+test('candidates: ready ones only, fewest failures then most recent, capped, skip', () => {
+  const c = new PeerCache({ random: () => 0, baseBackoffMs: 1000 })
+  c.add('old', 1, 10)
+  c.add('new', 1, 20)
+  c.add('failing', 1, 30)
+  c.markFailure('failing', 1, 30) // ready again at 530
+  c.add('waiting', 1, 40)
+  c.markFailure('waiting', 1, 1000) // ready at 1500
+  assert.equal(c.candidates(100, 10).map((p) => p.host), ['new', 'old'])
+  assert.equal(c.candidates(600, 10).map((p) => p.host), ['new', 'old', 'failing'])
+  assert.equal(c.candidates(2000, 10).map((p) => p.host), ['new', 'old', 'waiting', 'failing'])
+  assert.equal(c.candidates(2000, 2).map((p) => p.host), ['new', 'old'])
+  assert.equal(c.candidates(2000, 10, (p) => p.host === 'new').map((p) => p.host), ['old', 'waiting', 'failing'])
+  assert.equal(c.candidates(2000, 0), [])
+})
+
+test('bounded: the most failing, then least recently seen, is evicted', () => {
+  const c = new PeerCache({ maxEntries: 3, random: () => 0 })
+  c.add('a', 1, 1)
+  c.add('b', 1, 2)
+  c.add('c', 1, 3)
+  c.markFailure('c', 1, 3)
+  c.add('d', 1, 4) // evicts c (failing)
+  assert.equal(c.list().map((p) => p.host).sort(), ['a', 'b', 'd'])
+  c.add('e', 1, 5) // evicts a (oldest)
+  assert.equal(c.list().map((p) => p.host).sort(), ['b', 'd', 'e'])
+  for (let i = 0; i < 100; i++) c.add(`x${i}`, 1, 10 + i)
+  assert.is(c.size, 3)
+})
+
+test('persistence: flush, reload, 0600, no temp files left', async () => {
+  const dir = join(tempDir(), 'data')
+  const c = new PeerCache({ dataDir: dir, random: () => 0 })
+  c.add('a.example', 4001, 1000, 'alice')
+  c.add('10.0.0.2', 4002, 2000)
+  c.markFailure('10.0.0.2', 4002, 3000)
+  await c.flush()
+  const file = join(dir, 'peers.json')
+  assert.is(statSync(file).mode & 0o777, 0o600)
+  assert.equal(readdirSync(dir), ['peers.json'])
+  const d = new PeerCache({ dataDir: dir })
+  assert.equal(
+    d.list().sort((x, y) => x.port - y.port),
+    c.list().sort((x, y) => x.port - y.port),
+  )
+  assert.is(d.get('10.0.0.2', 4002)!.nextAttemptAt, 3500)
+  await d.flush() // nothing changed: no write needed, resolves
+})
+
+test('persistence: debounced save, and flushSync', async () => {
+  const dir = tempDir()
+  const c = new PeerCache({ dataDir: dir, flushDelayMs: 5 })
+  c.add('h', 1, 1)
+  await new Promise((r) => setTimeout(r, 60))
+  assert.is(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8')).peers.length, 1)
+  c.add('g', 2, 2)
+  c.flushSync()
+  assert.is(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8')).peers.length, 2)
+})
+
+test('corruption: a bad file starts empty; bad entries are skipped one by one', () => {
+  for (const text of ['', 'garbage', '[]', 'null', '{"version":2,"peers":[]}', '{"version":1,"peers":{}}']) {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'peers.json'), text)
+    assert.is(new PeerCache({ dataDir: dir }).size, 0, JSON.stringify(text))
+  }
+  const dir = tempDir()
+  const good = { host: 'ok', port: 1, lastSeen: 5, failures: 0, nextAttemptAt: 0 }
+  const entries = [
+    good,
+    { ...good, host: 'bad host' },
+    { ...good, host: 'UPPER' },
+    { ...good, port: 0 },
+    { ...good, port: '1' },
+    { ...good, lastSeen: -1 },
+    { ...good, failures: 1.5 },
+    { ...good, username: '' },
+    { ...good, nextAttemptAt: null },
+    null,
+    7,
+    good, // duplicate
+    { ...good, host: 'ok2', username: 'bob' },
+  ]
+  writeFileSync(join(dir, 'peers.json'), JSON.stringify({ version: 1, peers: entries }))
+  const c = new PeerCache({ dataDir: dir })
+  assert.equal(c.list().map((p) => p.host).sort(), ['ok', 'ok2'])
+  assert.is(c.get('ok2', 1)!.username, 'bob')
+  // An unreadable path (a directory where the file should be) is also just empty.
+  const d2 = tempDir()
+  mkdirSync(join(d2, 'peers.json'))
+  assert.is(new PeerCache({ dataDir: d2 }).size, 0)
+})
+
+test('load respects maxEntries', () => {
+  const dir = tempDir()
+  const peers = Array.from({ length: 10 }, (_, i) => ({ host: `h${i}`, port: 1, lastSeen: i, failures: 0, nextAttemptAt: 0 }))
+  writeFileSync(join(dir, 'peers.json'), JSON.stringify({ version: 1, peers }))
+  assert.is(new PeerCache({ dataDir: dir, maxEntries: 4 }).size, 4)
+})
+
+test('a failed save rejects with IO_ERROR', async () => {
+  const dir = tempDir()
+  writeFileSync(join(dir, 'file'), 'x')
+  const c = new PeerCache({ dataDir: join(dir, 'file', 'sub') }) // parent is a file
+  c.add('h', 1, 1)
+  try {
+    await c.flush()
+    assert.unreachable('expected IO_ERROR')
+  } catch (err) {
+    assert.ok(isP4Error(err, 'IO_ERROR'), String(err))
+  }
+  throwsCode(() => c.flushSync(), 'IO_ERROR')
+  await writeFileAtomic(join(dir, 'atomic.json'), '{}', dir)
+  assert.is(readFileSync(join(dir, 'atomic.json'), 'utf8'), '{}')
+})
+
+test.run()

@@ -1,0 +1,924 @@
+// The overlay: every session this node holds, what each frame type means,
+// flooding, membership (HELLO / LKA / leave), DISCOVER walks and link upkeep.
+// The Node (ts/node.ts) owns one Overlay and turns it into the public API.
+//
+// Frame handling in one place keeps the protocol readable top to bottom:
+//   onFrame → HELLO / DATA+BROADCAST: flood()  (dedup → verify → forward → deliver)
+//           → DISCOVER: walk()                 (verify → forward or connect back)
+//           → PING / PING_ACK / LKA / LKA_ACK / CONNECT / BYE / DATA: point to point
+import { EventEmitter } from 'node:events'
+import { performance } from 'node:perf_hooks'
+import { randomFillSync } from 'node:crypto'
+import { debuglog } from 'node:util'
+import { P4Error } from '../errors.js'
+import type { Identity } from '../identity.js'
+import { Flag, HEADER_SIZE, MsgType, PROTOCOL_VERSION } from '../protocol.js'
+import { acceptSession, initiateSession, type RemoteInfo } from '../session/handshake.js'
+import { LinkIntent } from '../session/handshake-payload.js'
+import { Session, type Frame } from '../session/session.js'
+import type { Address, Conn, Listener, Transport } from '../transport/types.js'
+import { DedupTable } from '../wasm/dedup.js'
+import { LkaTable, verifyHelloFrame, type LkaEntry } from './lka.js'
+import {
+  ByeReason,
+  decodeBye,
+  decodeConnect,
+  decodeDiscover,
+  decodeHello,
+  decodeLkaAck,
+  decodeLkaRequest,
+  decodePing,
+  encodeBye,
+  encodeConnect,
+  encodeDiscover,
+  encodeHello,
+  encodeLkaAckParts,
+  encodeLkaRequest,
+  encodePing,
+  nextHelloSeq,
+} from './messages.js'
+import { Peer } from './peer.js'
+import type { PeerCache } from './peer-cache.js'
+import { buildSignedFrame, verifySignedParts } from './signing.js'
+import type { TrustPolicy } from './trust.js'
+
+const log = debuglog('p4net:overlay')
+
+/** HELLO feature bit: the user is leaving (signed, flooded, so everyone marks them offline). */
+export const FEATURE_LEAVING = 1
+
+export interface OverlayTimers {
+  /** Link upkeep period (min/max, walks, pings, idle directs). */
+  maintenanceMs: number
+  /** PING period on idle links; a link silent for 3 periods is closed. */
+  pingIntervalMs: number
+  /** A link younger than this is never closed except on stop (P4: 30 s). */
+  linkMinAgeMs: number
+  /** Direct sessions idle this long are closed. */
+  directIdleMs: number
+  /** Own HELLO is re-flooded this often. */
+  helloRefreshMs: number
+  /** A user not heard of (no HELLO) for this long is marked offline. */
+  userTimeoutMs: number
+  /** Handshake deadline. */
+  handshakeTimeoutMs: number
+  /** Timeout of latency() and of dialling. */
+  requestTimeoutMs: number
+  /** A DISCOVER walk not answered within this is given up. */
+  walkTimeoutMs: number
+}
+
+export interface OverlayConfig {
+  identity: Identity
+  username: string
+  transport: Transport
+  host: string
+  port: number
+  /** Host advertised in HELLO (default: the bound host). */
+  advertiseHost: string
+  bootstrap: Address[]
+  links: { min: number; max: number; hardCap: number }
+  maxDirect: number
+  maxMessage: number
+  hopLimit: number
+  discover: { forwardProbability: number; minHops: number; maxHops: number }
+  timers: OverlayTimers
+  dedup: { capacity: number; ttlMs: number }
+  maxUsers: number
+  trust: TrustPolicy
+  certificate?: Uint8Array
+  peerCache?: PeerCache
+  /** Session buffer sizes. */
+  highWaterMark: number
+  /** Random source in [0, 1), replaceable for deterministic tests. */
+  random: () => number
+}
+
+export interface OverlayStats {
+  framesIn: number
+  framesOut: number
+  bytesIn: number
+  bytesOut: number
+  delivered: number
+  forwarded: number
+  dedupHits: number
+  dropped: number
+  droppedSlowPeer: number
+  hopLimit: number
+  badSignature: number
+  untrustedKey: number
+  badFrame: number
+  staleHello: number
+  unknownOrigin: number
+  decryptFailed: number
+  walksStarted: number
+  walksAnswered: number
+  handshakeFailures: number
+}
+
+/** What the overlay hands up for a DATA frame. */
+export interface DataEvent {
+  pluginId: number
+  from: string
+  fromKey: Uint8Array
+  /** Payload as received (an e2e or group box when flags has ENCRYPTED). */
+  body: Uint8Array
+  flags: number
+  idHi: number
+  idLo: number
+}
+
+export interface LinkInfo {
+  username: string
+  host: string
+  port: number
+  status: 'link' | 'direct'
+  initiator: boolean
+  since: number
+  rtt: number | undefined
+}
+
+const ID_POOL = new Uint32Array(1024)
+let idPoolAt = ID_POOL.length
+
+/** A fresh random 64-bit message ID as two u32 (collision-resistant: CSPRNG). */
+export function randomId(): [number, number] {
+  if (idPoolAt + 2 > ID_POOL.length) {
+    randomFillSync(ID_POOL)
+    idPoolAt = 0
+  }
+  const hi = ID_POOL[idPoolAt++]!
+  const lo = ID_POOL[idPoolAt++]!
+  return [hi, lo]
+}
+
+function header(f: { type: number; flags: number; hops: number; pluginId: number; idHi: number; idLo: number }, length: number): Uint8Array {
+  const h = Buffer.allocUnsafe(HEADER_SIZE)
+  h.writeUInt32BE(((PROTOCOL_VERSION << 24) | (f.type << 16) | (f.flags << 8) | f.hops) >>> 0, 0)
+  h.writeUInt16BE(f.pluginId, 4)
+  h.writeUInt32BE(length, 6)
+  h.writeUInt32BE(f.idHi, 10)
+  h.writeUInt32BE(f.idLo, 14)
+  return h
+}
+
+function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0
+}
+
+function bigId(hi: number, lo: number): bigint {
+  return (BigInt(hi) << 32n) | BigInt(lo)
+}
+
+export class Overlay extends EventEmitter {
+  readonly cfg: OverlayConfig
+  readonly lka: LkaTable
+  readonly dedup: DedupTable
+  readonly stats: OverlayStats = {
+    framesIn: 0,
+    framesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    delivered: 0,
+    forwarded: 0,
+    dedupHits: 0,
+    dropped: 0,
+    droppedSlowPeer: 0,
+    hopLimit: 0,
+    badSignature: 0,
+    untrustedKey: 0,
+    badFrame: 0,
+    staleHello: 0,
+    unknownOrigin: 0,
+    decryptFailed: 0,
+    walksStarted: 0,
+    walksAnswered: 0,
+    handshakeFailures: 0,
+  }
+  /** Links by remote identity key (hex). */
+  readonly links = new Map<string, Peer>()
+  /** Direct sessions by remote identity key (hex). */
+  readonly directs = new Map<string, Peer>()
+  /** Bytes/frames of sessions that already closed, so stats() never goes backwards. */
+  private closedTotals = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 }
+  private listener: Listener | null = null
+  private timer: NodeJS.Timeout | null = null
+  private plugins = new Set<number>()
+  private helloSeq = 0n
+  private lastHelloAt = 0
+  private lkaAsked = false
+  private stopping = false
+  private started = false
+  private readonly pendingDials = new Map<string, Promise<Peer>>()
+  private readonly walks = new Map<bigint, number>()
+  private readonly conns = new Set<Conn>()
+  private readonly dialBackoff = new Map<string, { failures: number; next: number }>()
+  boundAddress: Address | null = null
+
+  constructor(cfg: OverlayConfig) {
+    super()
+    this.cfg = cfg
+    this.lka = new LkaTable({ maxUsers: cfg.maxUsers })
+    this.dedup = new DedupTable({ capacity: cfg.dedup.capacity, ttlMs: cfg.dedup.ttlMs })
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async start(): Promise<Address> {
+    if (this.started) throw new P4Error('ALREADY_STARTED', 'overlay already started')
+    this.started = true
+    const cfg = this.cfg
+    this.listener = await cfg.transport.listen(cfg.host, cfg.port, (conn) => this.accept(conn))
+    this.boundAddress = this.listener.address
+    this.timer = setInterval(() => this.maintain(), cfg.timers.maintenanceMs)
+    this.timer.unref?.()
+    this.join()
+    return this.boundAddress
+  }
+
+  /** Leaves cleanly: a signed leaving HELLO, BYE on every session, then close all. */
+  async stop(): Promise<void> {
+    if (!this.started || this.stopping) return
+    this.stopping = true
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+    if (this.links.size > 0) this.floodHello(true)
+    const all = [...this.links.values(), ...this.directs.values()]
+    for (const p of all) this.sendBye(p, ByeReason.SHUTDOWN, 'node stopping')
+    await this.listener?.close()
+    await Promise.all(
+      all.map(async (p) => {
+        const t = setTimeout(() => p.session.destroy(), 2000)
+        await p.session.close()
+        clearTimeout(t)
+      }),
+    )
+    for (const c of this.conns) c.destroy()
+    this.conns.clear()
+    await Promise.allSettled([...this.pendingDials.values()])
+    this.dedup.close()
+  }
+
+  get running(): boolean {
+    return this.started && !this.stopping
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  private handshakeOptions(intent: LinkIntent) {
+    const cfg = this.cfg
+    return {
+      identity: cfg.identity,
+      username: cfg.username,
+      listenPort: this.boundAddress?.port ?? 0,
+      intent,
+      extension: cfg.certificate,
+      timeoutMs: cfg.timers.handshakeTimeoutMs,
+      trust: (remote: RemoteInfo) => this.checkTrust(remote.username, remote.identityKey, remote.extension),
+    }
+  }
+
+  private checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array): void {
+    try {
+      this.cfg.trust.check(username, identityKey, certificate && certificate.length > 0 ? certificate : undefined)
+    } catch (err) {
+      this.stats.untrustedKey++
+      throw err
+    }
+  }
+
+  private accept(conn: Conn): void {
+    if (this.stopping) return conn.destroy()
+    this.conns.add(conn)
+    acceptSession(conn, this.handshakeOptions(LinkIntent.OVERLAY)).then(
+      (h) => {
+        this.conns.delete(conn)
+        if (this.stopping) return conn.destroy()
+        const kind = h.remote.intent === LinkIntent.DIRECT ? 'direct' : 'link'
+        this.adopt(new Session(h, this.sessionOptions()), kind, false)
+      },
+      (err) => {
+        this.conns.delete(conn)
+        this.stats.handshakeFailures++
+        log('inbound handshake failed: %s', (err as Error).message)
+      },
+    )
+  }
+
+  private sessionOptions() {
+    return { maxMessage: this.cfg.maxMessage + 4096, highWaterMark: this.cfg.highWaterMark }
+  }
+
+  /**
+   * Dials host:port and completes the handshake. `expectKey` (when given) is
+   * the identity the peer must prove, else UNREACHABLE. One dial per address
+   * at a time.
+   */
+  dial(host: string, port: number, intent: 'link' | 'direct', expectKey?: Uint8Array): Promise<Peer> {
+    const key = `${intent}/${host}:${port}`
+    const pending = this.pendingDials.get(key)
+    if (pending) return pending
+    const p = this.doDial(host, port, intent, expectKey).finally(() => this.pendingDials.delete(key))
+    this.pendingDials.set(key, p)
+    return p
+  }
+
+  private async doDial(host: string, port: number, intent: 'link' | 'direct', expectKey?: Uint8Array): Promise<Peer> {
+    if (this.stopping) throw new P4Error('CLOSED', 'node is stopping')
+    let conn: Conn
+    try {
+      conn = await this.cfg.transport.dial(host, port, { timeoutMs: this.cfg.timers.requestTimeoutMs })
+    } catch (err) {
+      throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: ${(err as Error).message}`, { cause: err })
+    }
+    this.conns.add(conn)
+    try {
+      const h = await initiateSession(conn, this.handshakeOptions(intent === 'link' ? LinkIntent.OVERLAY : LinkIntent.DIRECT))
+      this.conns.delete(conn)
+      if (this.stopping) {
+        conn.destroy()
+        throw new P4Error('CLOSED', 'node is stopping')
+      }
+      if (sameKey(h.remote.identityKey, this.cfg.identity.publicKey)) {
+        conn.destroy()
+        throw new P4Error('UNREACHABLE', `${host}:${port} is this node`)
+      }
+      if (expectKey && !sameKey(h.remote.identityKey, expectKey)) {
+        conn.destroy()
+        throw new P4Error('UNREACHABLE', `${host}:${port} is not the expected user (${h.remote.username} answered)`)
+      }
+      const peer = this.adopt(new Session(h, this.sessionOptions()), intent, true)
+      if (!peer) throw new P4Error('UNREACHABLE', `${host}:${port}: session refused`)
+      return peer
+    } catch (err) {
+      this.conns.delete(conn)
+      conn.destroy()
+      if (err instanceof P4Error && (err.code === 'UNREACHABLE' || err.code === 'CLOSED')) throw err
+      this.stats.handshakeFailures++
+      throw new P4Error('UNREACHABLE', `handshake with ${host}:${port} failed: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  /** Takes a fresh session into the link or direct table; returns the Peer kept (or null). */
+  private adopt(session: Session<RemoteInfo>, kind: 'link' | 'direct', initiator: boolean): Peer | null {
+    const now = performance.now()
+    const peer = new Peer(session, kind, initiator, now)
+    const remote = session.remote
+    if (sameKey(remote.identityKey, this.cfg.identity.publicKey)) {
+      session.destroy()
+      return null
+    }
+    session.onframe = (f) => this.onFrame(peer, f)
+    session.on('close', (reason: P4Error | null) => this.onClose(peer, reason))
+    session.conn.resume()
+    if (kind === 'direct') {
+      if (this.directs.size >= this.cfg.maxDirect) this.closeIdlestDirect()
+      const old = this.directs.get(peer.keyHex)
+      this.directs.set(peer.keyHex, peer)
+      if (old && old.open) this.closePeer(old, ByeReason.LINK_CLOSE, 'replaced')
+      return peer
+    }
+    const existing = this.links.get(peer.keyHex)
+    if (existing) {
+      // Both sides dialled each other: keep the link dialled by the smaller
+      // identity key, on both ends, so exactly one survives.
+      const mineSmaller = Buffer.compare(this.cfg.identity.publicKey, remote.identityKey) < 0
+      const keepNew = peer.initiator === mineSmaller
+      if (!keepNew) {
+        this.sendBye(peer, ByeReason.LINK_CLOSE, 'duplicate link')
+        void session.close()
+        return existing
+      }
+      this.links.set(peer.keyHex, peer)
+      existing.kind = 'direct' // no longer counted as a link; closes quietly
+      this.sendBye(existing, ByeReason.LINK_CLOSE, 'duplicate link')
+      void existing.session.close()
+      return peer
+    }
+    if (this.links.size >= this.cfg.links.hardCap) {
+      this.sendBye(peer, ByeReason.RATE_LIMITED, 'link limit reached')
+      void session.close()
+      return null
+    }
+    this.links.set(peer.keyHex, peer)
+    const addr = this.peerAddress(peer)
+    if (addr) this.cfg.peerCache?.markSuccess(addr.host, addr.port, Date.now(), remote.username)
+    log('link up: %s (%s) links=%d', remote.username, initiator ? 'out' : 'in', this.links.size)
+    this.emit('link-up', this.linkInfo(peer))
+    this.afterLinkUp(peer)
+    return peer
+  }
+
+  private peerAddress(peer: Peer): Address | null {
+    const r = peer.remote
+    if (r.listenPort === 0) return null
+    return { host: r.host, port: r.listenPort }
+  }
+
+  private onClose(peer: Peer, reason: P4Error | null): void {
+    const st = peer.session.stats()
+    this.closedTotals.framesIn += st.framesIn
+    this.closedTotals.framesOut += st.framesOut
+    this.closedTotals.bytesIn += st.bytesIn
+    this.closedTotals.bytesOut += st.bytesOut
+    peer.failPings(new P4Error('CLOSED', `session to ${peer.username} closed`, { cause: reason ?? undefined }))
+    if (this.links.get(peer.keyHex) === peer) {
+      this.links.delete(peer.keyHex)
+      log('link down: %s (%s) links=%d', peer.username, reason?.message ?? 'closed', this.links.size)
+      this.emit('link-down', this.linkInfo(peer), reason)
+      if (!this.stopping && this.links.size < this.cfg.links.min) setImmediate(() => this.maintain())
+    } else if (this.directs.get(peer.keyHex) === peer) {
+      this.directs.delete(peer.keyHex)
+    }
+    if (reason && !peer.bye) log('session to %s ended: %s', peer.username, reason.message)
+  }
+
+  private sendBye(peer: Peer, reason: number, text: string): void {
+    peer.bye = true
+    const [hi, lo] = randomId()
+    peer.trySend(MsgType.BYE, 0, 0, 0, hi, lo, encodeBye({ reason, text }))
+  }
+
+  private closePeer(peer: Peer, reason: number, text: string): void {
+    this.sendBye(peer, reason, text)
+    void peer.session.close()
+  }
+
+  private closeIdlestDirect(): void {
+    let idlest: Peer | null = null
+    for (const p of this.directs.values()) if (!idlest || p.lastActive < idlest.lastActive) idlest = p
+    if (idlest) {
+      this.directs.delete(idlest.keyHex)
+      this.closePeer(idlest, ByeReason.IDLE, 'too many direct sessions')
+    }
+  }
+
+  linkInfo(peer: Peer): LinkInfo {
+    const r = peer.remote
+    return { username: r.username, host: r.host, port: r.listenPort || r.port, status: peer.kind, initiator: peer.initiator, since: peer.since, rtt: peer.rtt }
+  }
+
+  /** The session to `username` (a link, else a direct session), if open. */
+  peerOf(username: string): Peer | undefined {
+    const e = this.lka.get(username)
+    if (e) {
+      const hex = Buffer.from(e.identityKey).toString('hex')
+      const p = this.links.get(hex) ?? this.directs.get(hex)
+      if (p && p.open) return p
+    }
+    for (const p of this.links.values()) if (p.username === username && p.open) return p
+    for (const p of this.directs.values()) if (p.username === username && p.open) return p
+    return undefined
+  }
+
+  /** A session to `username`: existing, or a new direct one to its last known address. */
+  async sessionTo(username: string): Promise<Peer> {
+    const existing = this.peerOf(username)
+    if (existing) return existing
+    const e = this.lka.get(username)
+    if (!e || !e.online) throw new P4Error('UNKNOWN_USER', `no known user "${username}"`)
+    if (e.port === 0 || e.host === '') throw new P4Error('UNREACHABLE', `${username} does not accept connections`)
+    return this.dial(e.host, e.port, 'direct', e.identityKey)
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /** Sends one DATA frame point to point. */
+  sendData(peer: Peer, pluginId: number, flags: number, body: Uint8Array, hi: number, lo: number): Promise<void> {
+    peer.lastActive = performance.now()
+    const s = peer.session
+    if (s.closed) return Promise.reject(new P4Error('UNREACHABLE', `session to ${peer.username} closed`))
+    const ok = s.send(MsgType.DATA, flags, 0, pluginId, hi, lo, body)
+    if (ok) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const onDrain = (): void => {
+        s.off('close', onClose)
+        resolve()
+      }
+      const onClose = (): void => {
+        s.off('drain', onDrain)
+        reject(new P4Error('UNREACHABLE', `session to ${peer.username} closed`))
+      }
+      s.once('drain', onDrain)
+      s.once('close', onClose)
+    })
+  }
+
+  /**
+   * Floods a signed message this node originates; `body` may depend on the
+   * message ID (AAD of an encrypted broadcast). Returns the signed frame.
+   */
+  originate(type: number, flags: number, pluginId: number, body: Uint8Array | ((hi: number, lo: number) => Uint8Array)): Buffer {
+    const [hi, lo] = randomId()
+    const bytes = typeof body === 'function' ? body(hi, lo) : body
+    const frame = Buffer.from(buildSignedFrame(this.cfg.identity, { type, flags, pluginId, messageId: bigId(hi, lo), body: bytes }))
+    const payload = frame.subarray(HEADER_SIZE)
+    this.dedupInsert(hi, lo)
+    for (const p of this.links.values()) {
+      if (!p.trySend(type, flags | Flag.SIGNED, 0, pluginId, hi, lo, payload)) this.stats.droppedSlowPeer++
+    }
+    return frame
+  }
+
+  /** Sends a stored signed frame (hops 0) to one peer, unchanged. */
+  private sendStored(peer: Peer, frame: Buffer): void {
+    peer.trySend(frame[1]!, frame[2]!, 0, frame.readUInt16BE(4), frame.readUInt32BE(10), frame.readUInt32BE(14), frame.subarray(HEADER_SIZE))
+  }
+
+  private readonly idScratch = new BigUint64Array(1)
+  private readonly outScratch = new Uint8Array(1)
+
+  private dedupSeen(hi: number, lo: number): boolean {
+    return this.dedup.has(bigId(hi, lo), performance.now())
+  }
+
+  private dedupInsert(hi: number, lo: number): boolean {
+    this.idScratch[0] = bigId(hi, lo)
+    return this.dedup.checkAndInsert(this.idScratch, performance.now(), this.outScratch) === 1
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  private onFrame(peer: Peer, f: Frame): void {
+    const now = performance.now()
+    peer.lastHeard = now
+    this.stats.framesIn++
+    try {
+      switch (f.type) {
+        case MsgType.HELLO:
+          return this.flood(peer, f)
+        case MsgType.DATA:
+          peer.lastActive = now
+          if (f.flags & Flag.BROADCAST) return this.flood(peer, f)
+          return this.unicastData(peer, f)
+        case MsgType.DISCOVER:
+          return this.walk(peer, f)
+        case MsgType.PING:
+          peer.trySend(MsgType.PING_ACK, 0, 0, 0, f.idHi, f.idLo, f.payload)
+          return
+        case MsgType.PING_ACK: {
+          const ping = decodePing(f.payload)
+          peer.pong(Number(ping.nonce & 0xffffffffn), performance.now())
+          return
+        }
+        case MsgType.LKA:
+          return this.answerLka(peer, f)
+        case MsgType.LKA_ACK:
+          return this.applyLkaAck(peer, f)
+        case MsgType.CONNECT: {
+          const c = decodeConnect(f.payload)
+          if (c.walkId !== 0n && this.walks.delete(c.walkId)) this.stats.walksAnswered++
+          return
+        }
+        case MsgType.BYE: {
+          const bye = decodeBye(f.payload)
+          peer.bye = true
+          log('BYE from %s: %d %s', peer.username, bye.reason, bye.text)
+          void peer.session.close()
+          return
+        }
+      }
+    } catch (err) {
+      // A malformed body is the sender's fault: count it, drop the frame, and
+      // cut the peer off (a valid session that sends garbage is broken or hostile).
+      this.stats.badFrame++
+      log('bad frame from %s: %s', peer.username, (err as Error).message)
+      this.closePeer(peer, ByeReason.PROTOCOL_ERROR, (err as Error).message.slice(0, 100))
+    }
+  }
+
+  /** Flooding: hop limit → dedup → signature → forward → deliver. */
+  private flood(from: Peer, f: Frame): void {
+    if (f.hops >= this.cfg.hopLimit) {
+      this.stats.hopLimit++
+      return
+    }
+    if (this.dedupSeen(f.idHi, f.idLo)) {
+      this.stats.dedupHits++
+      return
+    }
+    const v = verifySignedParts(header(f, f.payload.length), f.payload)
+    if (!v.ok) {
+      this.stats.badSignature++
+      log('dropped %d from %s: %s', f.type, from.username, v.reason)
+      return
+    }
+    // Verified: never verify this ID again, whatever we make of it.
+    this.dedupInsert(f.idHi, f.idLo)
+    if (f.type === MsgType.HELLO && !this.acceptHello(header(f, f.payload.length), f.payload)) return
+    for (const p of this.links.values()) {
+      if (p === from) continue
+      if (p.trySend(f.type, f.flags, f.hops + 1, f.pluginId, f.idHi, f.idLo, f.payload)) this.stats.forwarded++
+      else this.stats.droppedSlowPeer++
+    }
+    if (f.type === MsgType.DATA) this.deliver(f, v.originKey, v.body)
+  }
+
+  private deliver(f: Frame, originKey: Uint8Array, body: Uint8Array): void {
+    if (!this.plugins.has(f.pluginId)) return
+    const from = this.usernameOf(originKey)
+    if (from === undefined) {
+      this.stats.unknownOrigin++
+      return
+    }
+    this.stats.delivered++
+    this.emit('data', { pluginId: f.pluginId, from, fromKey: originKey, body, flags: f.flags, idHi: f.idHi, idLo: f.idLo } satisfies DataEvent)
+  }
+
+  private unicastData(peer: Peer, f: Frame): void {
+    if (!this.plugins.has(f.pluginId)) {
+      this.stats.dropped++
+      return
+    }
+    this.stats.delivered++
+    this.emit('data', {
+      pluginId: f.pluginId,
+      from: peer.username,
+      fromKey: peer.remote.identityKey,
+      body: f.payload,
+      flags: f.flags,
+      idHi: f.idHi,
+      idLo: f.idLo,
+    } satisfies DataEvent)
+  }
+
+  private readonly keyToUser = new Map<string, string>()
+
+  usernameOf(identityKey: Uint8Array): string | undefined {
+    const name = this.keyToUser.get(Buffer.from(identityKey).toString('hex'))
+    if (name === undefined) return undefined
+    const e = this.lka.get(name)
+    return e && sameKey(e.identityKey, identityKey) ? name : undefined
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  /** Verifies trust and applies a HELLO (header + signed payload). False: do not forward it. */
+  private acceptHello(hdr: Uint8Array, payload: Uint8Array): boolean {
+    const frame = Buffer.concat([hdr, payload])
+    let v
+    try {
+      v = verifyHelloFrame(frame)
+    } catch (err) {
+      this.stats.badFrame++
+      log('bad HELLO: %s', (err as Error).message)
+      return false
+    }
+    const hello = v.hello
+    if (hello.username === this.cfg.username) {
+      // Someone else claiming our name (our own HELLO never comes back: dedup).
+      if (!sameKey(v.identityKey, this.cfg.identity.publicKey)) this.stats.untrustedKey++
+      return false
+    }
+    try {
+      this.checkTrust(hello.username, v.identityKey, hello.certificate)
+    } catch (err) {
+      log('HELLO for %s rejected: %s', hello.username, (err as Error).message)
+      return false
+    }
+    const now = performance.now()
+    const wasOnline = this.lka.get(hello.username)?.online ?? false
+    const r = this.lka.applyHello(v, now)
+    if (r.status === 'rejected') {
+      this.stats.untrustedKey++
+      log('HELLO for %s rejected: %s', hello.username, r.reason)
+      return false
+    }
+    if (r.status === 'stale') {
+      this.stats.staleHello++
+      return false
+    }
+    this.keyToUser.set(Buffer.from(v.identityKey).toString('hex'), hello.username)
+    if (hello.features & FEATURE_LEAVING) {
+      if (this.lka.markOffline(hello.username) || wasOnline) this.emit('user-left', hello.username)
+      return true
+    }
+    if (!wasOnline) this.emit('user-joined', hello.username)
+    else if (r.status === 'moved') this.emit('user-moved', hello.username)
+    else this.emit('user-updated', hello.username)
+    return true
+  }
+
+  private buildHello(leaving: boolean): Uint8Array {
+    this.helloSeq = nextHelloSeq(this.helloSeq, Date.now())
+    return encodeHello({
+      username: this.cfg.username,
+      staticKey: this.cfg.identity.staticPublicKey,
+      host: this.cfg.advertiseHost,
+      port: this.boundAddress?.port ?? 0,
+      seq: this.helloSeq,
+      features: leaving ? FEATURE_LEAVING : 0,
+      plugins: [...this.plugins].sort((a, b) => a - b),
+      certificate: this.cfg.certificate,
+    })
+  }
+
+  /** Floods this node's HELLO (on join, on plugin changes, periodically, and leaving). */
+  floodHello(leaving = false): void {
+    this.lastHelloAt = performance.now()
+    const frame = this.originate(MsgType.HELLO, Flag.BROADCAST, 0, this.buildHello(leaving))
+    this.lastOwnHello = leaving ? null : frame
+  }
+
+  setPlugins(ids: Iterable<number>): void {
+    this.plugins = new Set(ids)
+    if (this.running && this.links.size > 0) this.floodHello()
+  }
+
+  private afterLinkUp(peer: Peer): void {
+    // Ask the first link for the LKA table; announce ourselves to everyone.
+    if (!this.lkaAsked) {
+      this.lkaAsked = true
+      const [hi, lo] = randomId()
+      peer.trySend(MsgType.LKA, 0, 0, 0, hi, lo, encodeLkaRequest({ max: 0 }))
+    }
+    if (this.lastOwnHello === null || performance.now() - this.lastHelloAt > this.cfg.timers.helloRefreshMs) this.floodHello()
+    else {
+      // The same signed HELLO (same ID): a neighbour that had it drops it as
+      // a duplicate, one that joined since learns us and floods it on; cost
+      // stays proportional to the new links, not to the network.
+      this.sendStored(peer, this.lastOwnHello)
+    }
+  }
+
+  /** Our newest flooded HELLO (hops 0), re-sent to new neighbours and in LKA_ACK. */
+  private lastOwnHello: Buffer | null = null
+
+  private answerLka(peer: Peer, f: Frame): void {
+    const q = decodeLkaRequest(f.payload)
+    const hellos = this.lka.snapshot(q.max === 0 ? Infinity : q.max)
+    const own = this.lastOwnHello
+    const parts = encodeLkaAckParts(own ? [own, ...hellos] : hellos)
+    for (const part of parts) {
+      const [hi, lo] = randomId()
+      peer.trySend(MsgType.LKA_ACK, 0, 0, 0, hi, lo, part)
+    }
+  }
+
+  private applyLkaAck(peer: Peer, f: Frame): void {
+    const ack = decodeLkaAck(f.payload)
+    for (const frame of ack.hellos) {
+      // Each entry is a whole signed HELLO: verified like a flooded one.
+      const hdr = frame.subarray(0, HEADER_SIZE)
+      const payload = frame.subarray(HEADER_SIZE)
+      const v = verifySignedParts(hdr, payload)
+      if (!v.ok) {
+        this.stats.badSignature++
+        continue
+      }
+      this.acceptHello(hdr, payload)
+    }
+    void peer
+  }
+
+  // ---------------------------------------------------------------- DISCOVER
+
+  /** Starts a random walk to find a new neighbour. */
+  startWalk(): void {
+    const links = [...this.links.values()]
+    if (links.length === 0 || !this.boundAddress) return
+    const [hi, lo] = randomId()
+    const walkId = bigId(hi, lo) || 1n
+    const cfg = this.cfg
+    const body = encodeDiscover({
+      username: cfg.username,
+      host: cfg.advertiseHost,
+      port: this.boundAddress.port,
+      walkId,
+      minHops: cfg.discover.minHops,
+      maxHops: cfg.discover.maxHops,
+      sentAt: Date.now(),
+    })
+    const [mh, ml] = randomId()
+    const frame = buildSignedFrame(cfg.identity, { type: MsgType.DISCOVER, flags: 0, pluginId: 0, messageId: bigId(mh, ml), body })
+    const target = links[Math.floor(cfg.random() * links.length)]!
+    target.trySend(MsgType.DISCOVER, Flag.SIGNED, 0, 0, mh, ml, frame.subarray(HEADER_SIZE))
+    this.walks.set(walkId, performance.now())
+    this.stats.walksStarted++
+  }
+
+  private walk(from: Peer, f: Frame): void {
+    const v = verifySignedParts(header(f, f.payload.length), f.payload)
+    if (!v.ok) {
+      this.stats.badSignature++
+      return
+    }
+    const d = decodeDiscover(v.body)
+    const hops = f.hops + 1 // hops taken, counting the one that brought it here
+    if (Date.now() - d.sentAt > this.cfg.timers.walkTimeoutMs) return
+    if (sameKey(v.originKey, this.cfg.identity.publicKey)) return // came back to us
+    const originHex = Buffer.from(v.originKey).toString('hex')
+    const linked = this.links.has(originHex)
+    const others = [...this.links.values()].filter((p) => p !== from && p.keyHex !== originHex)
+    const mayEnd = hops >= d.minHops && !linked && !this.stopping
+    const mustEnd = hops >= d.maxHops
+    const forward = others.length > 0 && !mustEnd && (!mayEnd || this.cfg.random() < this.cfg.discover.forwardProbability)
+    if (forward) {
+      const next = others[Math.floor(this.cfg.random() * others.length)]!
+      next.trySend(f.type, f.flags, f.hops + 1, f.pluginId, f.idHi, f.idLo, f.payload)
+      return
+    }
+    if (!mayEnd) return
+    // End of the walk: open a link back to its origin and say which walk it answers.
+    this.dial(d.host, d.port, 'link', v.originKey).then(
+      (peer) => {
+        const [hi, lo] = randomId()
+        peer.trySend(MsgType.CONNECT, 0, 0, 0, hi, lo, encodeConnect({ username: this.cfg.username, host: this.cfg.advertiseHost, port: this.boundAddress?.port ?? 0, walkId: d.walkId }))
+      },
+      (err) => log('DISCOVER connect-back to %s failed: %s', d.username, (err as Error).message),
+    )
+  }
+
+  // ---------------------------------------------------------------- upkeep
+
+  private join(): void {
+    const cfg = this.cfg
+    const targets: Address[] = [...cfg.bootstrap]
+    if (cfg.peerCache) for (const p of cfg.peerCache.candidates(Date.now(), cfg.links.min)) targets.push({ host: p.host, port: p.port })
+    for (const t of targets) this.tryLink(t.host, t.port)
+  }
+
+  private tryLink(host: string, port: number): void {
+    const key = `${host}:${port}`
+    const now = performance.now()
+    const b = this.dialBackoff.get(key)
+    if (b && b.next > now) return
+    if (this.boundAddress && port === this.boundAddress.port && (host === this.cfg.advertiseHost || host === this.boundAddress.host)) return
+    this.dial(host, port, 'link').then(
+      () => this.dialBackoff.delete(key),
+      (err) => {
+        const failures = (b?.failures ?? 0) + 1
+        // Exponential backoff with jitter, capped at 60 s.
+        const delay = Math.min(60_000, 500 * 2 ** Math.min(failures, 7)) * (0.5 + this.cfg.random())
+        this.dialBackoff.set(key, { failures, next: performance.now() + delay })
+        if (this.dialBackoff.size > 1024) this.dialBackoff.delete(this.dialBackoff.keys().next().value!)
+        this.cfg.peerCache?.markFailure(host, port, Date.now())
+        log('link to %s failed: %s', key, (err as Error).message)
+      },
+    )
+  }
+
+  private maintain(): void {
+    if (!this.running) return
+    const cfg = this.cfg
+    const now = performance.now()
+    const { min, max } = cfg.links
+    // Too few links: walks first (random neighbours), then bootstrap / cache / known users.
+    if (this.links.size === 0) this.join()
+    else if (this.links.size < min) {
+      for (const [id, at] of this.walks) if (now - at > cfg.timers.walkTimeoutMs) this.walks.delete(id)
+      const wanted = min - this.links.size
+      for (let i = this.walks.size; i < wanted; i++) this.startWalk()
+      if (this.walks.size > 0 && this.stats.walksStarted > 4 * (this.stats.walksAnswered + 1)) this.linkKnownUser()
+    }
+    // Too many: close idle links older than the minimum age, oldest first.
+    if (this.links.size > max) {
+      const old = [...this.links.values()].filter((p) => Date.now() - p.since >= cfg.timers.linkMinAgeMs).sort((a, b) => a.lastActive - b.lastActive)
+      for (const p of old.slice(0, this.links.size - max)) this.closePeer(p, ByeReason.LINK_CLOSE, 'too many links')
+    }
+    // Liveness: PING quiet links; close links silent for 3 ping periods.
+    for (const p of this.links.values()) {
+      const silent = now - p.lastHeard
+      if (silent > 3 * cfg.timers.pingIntervalMs) {
+        this.closePeer(p, ByeReason.IDLE, 'no answer to PING')
+      } else if (silent > cfg.timers.pingIntervalMs && p.pendingPings === 0) {
+        this.ping(p).catch(() => undefined)
+      }
+    }
+    for (const p of this.directs.values()) {
+      if (now - p.lastActive > cfg.timers.directIdleMs) this.closePeer(p, ByeReason.IDLE, 'idle')
+    }
+    if (this.links.size > 0 && now - this.lastHelloAt > cfg.timers.helloRefreshMs) this.floodHello()
+    for (const name of this.lka.expire(now, cfg.timers.userTimeoutMs)) this.emit('user-left', name)
+  }
+
+  /** Falls back to linking a random known user when walks keep failing. */
+  private linkKnownUser(): void {
+    const candidates = this.lka.list().filter((e: LkaEntry) => e.online && e.port !== 0 && e.host !== '' && !this.links.has(Buffer.from(e.identityKey).toString('hex')))
+    if (candidates.length === 0) return
+    const e = candidates[Math.floor(this.cfg.random() * candidates.length)]!
+    this.tryLink(e.host, e.port)
+  }
+
+  /** Round trip to a peer in ms (PING / PING-ACK). */
+  ping(peer: Peer): Promise<number> {
+    const [hi, lo] = randomId()
+    const sentAt = performance.now()
+    const done = peer.expectPong(lo, sentAt, this.cfg.timers.requestTimeoutMs)
+    peer.trySend(MsgType.PING, 0, 0, 0, hi, lo, encodePing({ nonce: BigInt(lo), sentAt: BigInt(Math.floor(sentAt * 1000)) }))
+    return done
+  }
+
+  /** Session counters summed over open and closed sessions. */
+  sessionTotals(): { framesIn: number; framesOut: number; bytesIn: number; bytesOut: number } {
+    const t = { ...this.closedTotals }
+    for (const p of [...this.links.values(), ...this.directs.values()]) {
+      const s = p.session.stats()
+      t.framesIn += s.framesIn
+      t.framesOut += s.framesOut
+      t.bytesIn += s.bytesIn
+      t.bytesOut += s.bytesOut
+    }
+    return t
+  }
+}

@@ -1,0 +1,120 @@
+// One authenticated session to another node: an overlay link (part of the
+// flooding graph) or a direct session (unicast only). Tracks what the links
+// manager needs: age, last traffic, outstanding PINGs, and a send that never
+// lets a slow peer make a queue grow without bound.
+import { P4Error } from '../errors.js'
+import type { RemoteInfo } from '../session/handshake.js'
+import type { Session } from '../session/session.js'
+
+export type PeerKind = 'link' | 'direct'
+
+interface PendingPing {
+  resolve: (ms: number) => void
+  reject: (err: P4Error) => void
+  timer: NodeJS.Timeout
+  sentAt: number
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
+}
+
+export class Peer {
+  readonly session: Session<RemoteInfo>
+  kind: PeerKind
+  /** True when this node dialled. */
+  readonly initiator: boolean
+  /** Wall clock (ms) when the session came up. */
+  readonly since: number
+  /** Hex of the remote identity key: the map key for peers. */
+  readonly keyHex: string
+  /** Monotonic ms of the last frame received (any type). */
+  lastHeard: number
+  /** Monotonic ms of the last DATA sent or received (idle detection). */
+  lastActive: number
+  /** Last measured round trip, ms. */
+  rtt: number | undefined
+  /** Frames not sent because this peer's queue was full. */
+  dropped = 0
+  /** Set once a BYE was received or sent: the close is expected. */
+  bye = false
+  private readonly pings = new Map<number, PendingPing>()
+
+  constructor(session: Session<RemoteInfo>, kind: PeerKind, initiator: boolean, now: number) {
+    this.session = session
+    this.kind = kind
+    this.initiator = initiator
+    this.since = Date.now()
+    this.keyHex = hex(session.remote.identityKey)
+    this.lastHeard = now
+    this.lastActive = now
+  }
+
+  get remote(): RemoteInfo {
+    return this.session.remote
+  }
+  get username(): string {
+    return this.session.remote.username
+  }
+  get open(): boolean {
+    return !this.session.closed
+  }
+
+  /**
+   * Queues a frame. Returns false (and counts a drop) when the session is
+   * closed or its queue is at its bound: flooding never waits for one slow
+   * peer, and never buffers for it without limit.
+   */
+  trySend(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): boolean {
+    if (this.session.closed) return false
+    if (this.session.bufferedBytes + payload.length > this.session.maxQueue) {
+      this.dropped++
+      return false
+    }
+    try {
+      this.session.send(type, flags, hops, pluginId, idHi, idLo, payload)
+      return true
+    } catch (err) {
+      if (err instanceof P4Error && (err.code === 'QUOTA_EXCEEDED' || err.code === 'CLOSED')) {
+        this.dropped++
+        return false
+      }
+      throw err
+    }
+  }
+
+  /** Registers a PING with `nonce`; resolves with the round trip in ms. */
+  expectPong(nonce: number, sentAt: number, timeoutMs: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pings.delete(nonce)
+        reject(new P4Error('TIMEOUT', `no PING-ACK from ${this.username} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.pings.set(nonce, { resolve, reject, timer, sentAt })
+    })
+  }
+
+  /** Resolves the PING with `nonce`; false when none was outstanding. */
+  pong(nonce: number, now: number): boolean {
+    const p = this.pings.get(nonce)
+    if (!p) return false
+    this.pings.delete(nonce)
+    clearTimeout(p.timer)
+    this.rtt = now - p.sentAt
+    p.resolve(this.rtt)
+    return true
+  }
+
+  get pendingPings(): number {
+    return this.pings.size
+  }
+
+  /** Fails every outstanding PING (the session is gone). */
+  failPings(err: P4Error): void {
+    for (const p of this.pings.values()) {
+      clearTimeout(p.timer)
+      p.reject(err)
+    }
+    this.pings.clear()
+  }
+}

@@ -1,0 +1,107 @@
+// The handle an application gets from node.plugin(id): P4's p4plugin.h for
+// today — unicast, per-plugin multicast, discovery, latency — with every
+// received message already authenticated (m.from is proven, never claimed).
+import { EventEmitter } from 'node:events'
+import { P4Error } from './errors.js'
+
+export interface PluginMessage {
+  /** The sender's username, authenticated by its session or its signature. */
+  from: string
+  data: Uint8Array
+  /** True when the payload was end-to-end sealed (to us, or with the plugin's group key). */
+  encrypted: boolean
+  /** True for plugin.broadcast(), false for plugin.send(). */
+  broadcast: boolean
+  pluginId: number
+  messageId: bigint
+}
+
+export interface SendOptions {
+  /** Seal end to end to the recipient's X25519 key so no relay can read it. */
+  encrypted?: boolean
+}
+
+export interface BroadcastOptions {
+  /** Seal with the plugin's group key (default: true when the plugin has one). */
+  encrypted?: boolean
+}
+
+export interface PluginOptions {
+  /** 32-byte key shared by the application's members: enables encrypted broadcast. */
+  groupKey?: Uint8Array
+}
+
+/** What a Plugin needs from its Node (implemented by ts/node.ts). */
+export interface PluginHost {
+  pluginSend(plugin: Plugin, user: string, data: Uint8Array, opts: SendOptions): Promise<void>
+  pluginBroadcast(plugin: Plugin, data: Uint8Array, opts: BroadcastOptions): Promise<void>
+  pluginClosed(plugin: Plugin): void
+  users(pluginId?: number): string[]
+}
+
+export interface PluginEvents {
+  message: (m: PluginMessage) => void
+}
+
+export class Plugin extends EventEmitter {
+  readonly id: number
+  readonly groupKey: Uint8Array | undefined
+  private readonly host: PluginHost
+  private closed = false
+
+  constructor(host: PluginHost, id: number, opts: PluginOptions = {}) {
+    super()
+    if (opts.groupKey !== undefined && (!(opts.groupKey instanceof Uint8Array) || opts.groupKey.length !== 32)) {
+      throw new P4Error('BAD_OPTION', 'groupKey must be a 32-byte Uint8Array')
+    }
+    this.host = host
+    this.id = id
+    this.groupKey = opts.groupKey && Uint8Array.from(opts.groupKey)
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  override on<E extends keyof PluginEvents>(event: E, listener: PluginEvents[E]): this
+  override on(event: string | symbol, listener: (...args: any[]) => void): this
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.on(event, listener)
+  }
+
+  /** Unicast to `user` (over a link, else a direct session). */
+  send(user: string, data: Uint8Array, opts: SendOptions = {}): Promise<void> {
+    if (this.closed) return Promise.reject(new P4Error('CLOSED', `plugin ${this.id} is closed`))
+    if (typeof user !== 'string') return Promise.reject(new P4Error('BAD_ARGUMENT', 'user must be a string'))
+    if (!(data instanceof Uint8Array)) return Promise.reject(new P4Error('BAD_ARGUMENT', 'data must be a Uint8Array'))
+    if (typeof opts !== 'object' || opts === null) return Promise.reject(new P4Error('BAD_ARGUMENT', 'options must be an object'))
+    return this.host.pluginSend(this, user, data, opts)
+  }
+
+  /** Multicast to every user running this plugin (each receives it exactly once). */
+  broadcast(data: Uint8Array, opts: BroadcastOptions = {}): Promise<void> {
+    if (this.closed) return Promise.reject(new P4Error('CLOSED', `plugin ${this.id} is closed`))
+    if (!(data instanceof Uint8Array)) return Promise.reject(new P4Error('BAD_ARGUMENT', 'data must be a Uint8Array'))
+    if (typeof opts !== 'object' || opts === null) return Promise.reject(new P4Error('BAD_ARGUMENT', 'options must be an object'))
+    if (opts.encrypted && !this.groupKey) return Promise.reject(new P4Error('BAD_ARGUMENT', `plugin ${this.id} has no groupKey for encrypted broadcast`))
+    return this.host.pluginBroadcast(this, data, opts)
+  }
+
+  /** Users running this plugin (including this node's user). */
+  users(): string[] {
+    return this.host.users(this.id)
+  }
+
+  /** Stops receiving; other nodes learn it from the next HELLO. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.host.pluginClosed(this)
+    this.removeAllListeners()
+  }
+
+  /** @internal delivery from the node. */
+  deliver(m: PluginMessage): void {
+    if (!this.closed) this.emit('message', m)
+  }
+}

@@ -6,8 +6,8 @@
 //        (sink) { op: 'done', messages, bytes } once `messages` have arrived
 //   { op: 'stop' }                         → { op: 'stopped' } (connection and listener closed)
 //   { op: 'memory', impl, port, count }    → { op: 'memory', before, after }:
-//        dials `count` idle connections to port (plus one warm-up before the
-//        baseline); run node with --expose-gc
+//        dials `count` idle connections to port (after a warm-up, see
+//        measureIdle); run node with --expose-gc
 //   any failure                            → { op: 'error', message }
 // p4net channels are real: TCP dial, preamble, Noise XX (ts/session/handshake.ts),
 // then a Session carrying DATA frames.
@@ -172,8 +172,18 @@ function sample(): MemorySample {
 
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-/** Opens `count` idle channels to port; memory is sampled after a warm-up channel and after all of them. */
+/**
+ * Opens `count` idle channels to port and samples memory before and after.
+ * Warm-up first: `count` channels opened and closed (so the V8 heap and the
+ * malloc arenas have grown to what the handshakes need transiently), then one
+ * kept open; the difference is then what an idle connection retains.
+ */
 export async function measureIdle(impl: Impl, port: number, count: number): Promise<{ before: MemorySample; after: MemorySample }> {
+  const churn: Channel[] = []
+  for (let i = 0; i < count; i++) churn.push(await dialChannel(impl, port))
+  for (const ch of churn) ch.close()
+  await Promise.all(churn.map((ch) => ch.closed))
+  churn.length = 0
   const keep: Channel[] = [await dialChannel(impl, port)]
   await settle(100)
   const before = sample()

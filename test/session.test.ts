@@ -5,8 +5,10 @@ import { Session, type Frame } from '../ts/session/session.js'
 import { P4Error } from '../ts/errors.js'
 import { MsgType } from '../ts/protocol.js'
 import { connPair, sessionPair, type TransportName } from './helpers/pair.js'
+import { generateIdentity } from '../ts/identity.js'
+import { acceptSession, initiateSession } from '../ts/session/handshake.js'
 
-function collect(s: Session<string>, n: number): Promise<Frame[]> {
+function collect(s: Session<unknown>, n: number): Promise<Frame[]> {
   const got: Frame[] = []
   return new Promise((resolve, reject) => {
     s.onframe = (f) => {
@@ -230,6 +232,53 @@ for (const [ta, tb] of [[Infinity, 0], [0, Infinity], [1024, 1 << 20], [16384, 1
     }
   })
 }
+
+for (const t of ['memory', 'tcp'] as TransportName[]) {
+  test(`${t}: preamble + Noise handshake + encrypted channel, end to end`, async () => {
+    const { a, b, close } = await connPair(t)
+    const alice = generateIdentity()
+    const bob = generateIdentity()
+    const [ha, hb] = await Promise.all([
+      initiateSession(a, { identity: alice, username: 'alice', listenPort: 4001 }),
+      acceptSession(b, { identity: bob, username: 'bob', listenPort: 4002 }),
+    ])
+    assert.is(ha.remote.username, 'bob')
+    assert.is(hb.remote.username, 'alice')
+    assert.is(hb.remote.listenPort, 4001)
+    assert.ok(Buffer.from(ha.remote.identityKey).equals(Buffer.from(bob.publicKey)))
+    const sa = new Session(ha)
+    const sb = new Session(hb)
+    const got = collect(sb, 2)
+    const back = collect(sa, 1)
+    sa.send(MsgType.DATA, 0, 0, 9, 0, 1, Buffer.from('over the channel'))
+    sa.send(MsgType.DATA, 0, 0, 9, 0, 2, randomBytes(100_000))
+    sb.send(MsgType.PING, 0, 0, 0, 0, 3, Buffer.from('pong'))
+    const frames = await got
+    assert.is(Buffer.from(frames[0]!.payload).toString(), 'over the channel')
+    assert.is(frames[1]!.payload.length, 100_000)
+    assert.is(Buffer.from((await back)[0]!.payload).toString(), 'pong')
+    await sa.close()
+    await sb.done
+    await close()
+  })
+}
+
+test('no socket or timer is left open after sessions close', async () => {
+  const count = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'TCPServerWrap' || r === 'Timeout').length
+  await new Promise((r) => setTimeout(r, 20))
+  const before = count()
+  for (const t of ['tcp', 'memory'] as TransportName[]) {
+    const p = await sessionPair(t)
+    const got = collect(p.b, 1)
+    p.a.send(MsgType.DATA, 0, 0, 1, 0, 1, randomBytes(10))
+    await got
+    await p.a.close()
+    await p.b.done
+    await p.close()
+  }
+  await new Promise((r) => setTimeout(r, 20))
+  assert.is(count(), before)
+})
 
 test('bad session options are refused with BAD_OPTION', async () => {
   const { a, close } = await connPair('memory')

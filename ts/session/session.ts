@@ -94,9 +94,11 @@ export class Session<R = unknown> extends EventEmitter {
     conn.on('close', () => this.onConnClose())
     if (keys.leftover && keys.leftover.length > 0) {
       const leftover = keys.leftover
-      // After the caller has had the chance to set onframe.
+      // After the caller has had the chance to set onframe; before any later read.
       queueMicrotask(() => this.read(leftover))
     }
+    // The handshake leaves the Conn paused so no byte is lost before these listeners.
+    conn.resume()
   }
 
   get closed(): boolean {

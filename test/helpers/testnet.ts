@@ -1,0 +1,187 @@
+// A network of p4net nodes for tests and benchmarks, built through the public
+// API only: N nodes on the memory transport or loopback TCP, fast timers,
+// a seeded bootstrap graph, a convergence wait and a stop that always runs.
+//
+//   const net = await startNet({ n: 10, transport: 'memory', plugins: [7] })
+//   try { … net.nodes[3].plugin(7).broadcast(bytes) … } finally { await net.stop() }
+import { createNode, MemoryNetwork, memoryTransport, type Node, type NodeOptions, type OverlayTimers } from '../../ts/index.js'
+
+export type TransportName = 'memory' | 'tcp'
+export type Topology = 'chain' | 'random' | 'star'
+
+export interface NetOptions {
+  n: number
+  transport: TransportName
+  /** Per-node option overrides (username, links, trust, …); merged over the test defaults. */
+  options?: (i: number) => Partial<NodeOptions>
+  /** Plugins registered before start (so the first HELLO announces them): on every node, or per node. */
+  plugins?: number[] | ((i: number) => number[])
+  /** Who node i bootstraps to: i-1 (chain), node 0 (star), one or two earlier nodes (random, default). */
+  topology?: Topology
+  /** Seed of the bootstrap choice (default 1). */
+  seed?: number
+  /** Wait for convergence before returning (default true), within this many ms (default 15 000). */
+  converge?: boolean
+  convergeTimeoutMs?: number
+}
+
+export interface TestNet {
+  nodes: Node[]
+  /** The shared memory network (memory transport only). */
+  network?: MemoryNetwork
+  /** Resolves once every running node lists every running node's user and has its link quota. */
+  waitConverged(timeoutMs?: number): Promise<void>
+  /** Creates and starts one more node (bootstrapped to `bootstrapTo`, default node 0), stopped by stop(). */
+  add(opts: Partial<NodeOptions> & { username: string }, bootstrapTo?: Node[], plugins?: number[]): Promise<Node>
+  /** Stops every node (in parallel); never throws, safe to call twice. */
+  stop(): Promise<void>
+}
+
+/** Timers that make a test network settle in well under a second. */
+export const FAST_TIMERS: Partial<OverlayTimers> = {
+  maintenanceMs: 50,
+  walkTimeoutMs: 1000,
+  requestTimeoutMs: 3000,
+  handshakeTimeoutMs: 5000,
+}
+
+/** Deterministic PRNG (mulberry32): a test's bootstrap graph is the same every run. */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let t = s
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/**
+ * Polls `cond` every `everyMs` until it holds; otherwise fails after
+ * `timeoutMs` with `what` (a string, or a function describing the state at
+ * the time of failure).
+ */
+export async function waitFor(cond: () => boolean, timeoutMs: number, what: string | (() => string), everyMs = 10): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (cond()) return
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`)
+    }
+    await sleep(everyMs)
+  }
+}
+
+/** The link count `node` should reach in a network of `n` running nodes. */
+export function linkQuota(node: Node, n: number): number {
+  const l = node.options.links ?? {}
+  const min = l.min ?? Math.min(node.options.profile === 'small' ? 2 : 4, l.max ?? Infinity)
+  return Math.min(min, n - 1)
+}
+
+/** Converged: every node lists every username in `names` and has its link quota. */
+export function isConverged(nodes: Node[], names = nodes.map((x) => x.username)): boolean {
+  for (const node of nodes) {
+    if (!node.running) return false
+    if (node.links().length < linkQuota(node, nodes.length)) return false
+    const seen = new Set(node.users())
+    for (const name of names) if (!seen.has(name)) return false
+  }
+  return true
+}
+
+/** Why `nodes` are not converged (for failure messages). */
+export function describeConvergence(nodes: Node[]): string {
+  const names = nodes.map((x) => x.username)
+  const lines: string[] = []
+  for (const node of nodes) {
+    const seen = new Set(node.users())
+    const missing = names.filter((u) => !seen.has(u))
+    const links = node.links().length
+    const quota = linkQuota(node, nodes.length)
+    if (missing.length > 0 || links < quota || !node.running) {
+      lines.push(`${node.username}: links ${links}/${quota}${missing.length ? `, missing ${missing.length} users (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})` : ''}${node.running ? '' : ', not running'}`)
+    }
+  }
+  return `convergence of ${nodes.length} nodes:\n  ${lines.slice(0, 12).join('\n  ')}${lines.length > 12 ? `\n  … ${lines.length - 12} more` : ''}`
+}
+
+/** Starts `n` nodes; node i bootstraps to earlier nodes as `topology` says. */
+export async function startNet(o: NetOptions): Promise<TestNet> {
+  if (!Number.isInteger(o.n) || o.n < 1) throw new Error('startNet: n must be a positive integer')
+  const network = o.transport === 'memory' ? new MemoryNetwork() : undefined
+  const random = seededRandom(o.seed ?? 1)
+  const topology = o.topology ?? 'random'
+  const nodes: Node[] = []
+  const extra: Node[] = []
+  let stopped = false
+
+  const pluginsFor = (i: number): number[] => (typeof o.plugins === 'function' ? o.plugins(i) : (o.plugins ?? []))
+
+  const make = async (opts: Partial<NodeOptions> & { username: string }, peers: Node[], plugins: number[]): Promise<Node> => {
+    const node = await createNode({
+      transport: network ? memoryTransport(network) : undefined,
+      host: '127.0.0.1',
+      port: 0,
+      ...opts,
+      timers: { ...FAST_TIMERS, ...opts.timers },
+      bootstrap: opts.bootstrap ?? peers.map((p) => p.address),
+    })
+    for (const id of plugins) node.plugin(id)
+    return node
+  }
+
+  const bootstrapPeers = (i: number): Node[] => {
+    if (i === 0) return []
+    if (topology === 'chain') return [nodes[i - 1]!]
+    if (topology === 'star') return [nodes[0]!]
+    const first = Math.floor(random() * i)
+    const peers = [nodes[first]!]
+    if (i > 1 && random() < 0.5) {
+      const second = Math.floor(random() * i)
+      if (second !== first) peers.push(nodes[second]!)
+    }
+    return peers
+  }
+
+  const stop = async (): Promise<void> => {
+    if (stopped) return
+    stopped = true
+    await Promise.allSettled([...nodes, ...extra].map((x) => x.stop()))
+  }
+
+  const net: TestNet = {
+    nodes,
+    network,
+    async waitConverged(timeoutMs = 15_000) {
+      const running = nodes.filter((x) => x.running)
+      await waitFor(() => isConverged(running), timeoutMs, () => describeConvergence(running), 20)
+    },
+    async add(opts, bootstrapTo = nodes.slice(0, 1), plugins = []) {
+      const node = await make(opts, bootstrapTo.filter((x) => x.running), plugins)
+      extra.push(node)
+      await node.start()
+      return node
+    },
+    stop,
+  }
+
+  try {
+    for (let i = 0; i < o.n; i++) {
+      const custom = o.options?.(i) ?? {}
+      const node = await make({ username: `n${String(i).padStart(2, '0')}`, ...custom }, bootstrapPeers(i), pluginsFor(i))
+      nodes.push(node)
+      await node.start()
+    }
+    if (o.converge ?? true) await net.waitConverged(o.convergeTimeoutMs)
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return net
+}

@@ -12,7 +12,9 @@ import {
   type RemoteInfo,
   type SessionOptions,
 } from '../ts/session/handshake.js'
+import fc from 'fast-check'
 import {
+  decodePayload,
   encodePayload,
   LinkIntent,
   signStaticKey,
@@ -213,6 +215,57 @@ test('preamble parsers: exact, partial, other versions, garbage, bounds', () => 
   assert.is(code(() => parseOk(b('P4 ERROR ' + 'x'.repeat(200)))), 'BAD_PREAMBLE')
   assert.is(code(() => parseOk(b('HTTP/1.1 400'))), 'BAD_PREAMBLE')
   assert.is(hex(PROLOGUE), hex(b('P4 CONNECT/2.0\0P4 OK\0')))
+})
+
+test('payload codec: round trip, and every truncation or extension is refused', () => {
+  fc.assert(
+    fc.property(
+      fc.stringMatching(/^[a-zA-Z0-9_é-]{1,15}$/),
+      fc.integer({ min: 0, max: 65535 }),
+      fc.constantFrom(LinkIntent.OVERLAY, LinkIntent.DIRECT),
+      fc.integer({ min: 0, max: 0xffffffff }),
+      fc.uint8Array({ maxLength: 300 }),
+      (username, listenPort, intent, features, extension) => {
+        const identityKey = alice.publicKey
+        const p = { identityKey, signature: signStaticKey(alice), username, listenPort, intent, features, extension }
+        const bytes = encodePayload(p)
+        assert.is(bytes.length, 106 + Buffer.byteLength(username) + extension.length)
+        const back = decodePayload(bytes)
+        assert.equal({ ...back, identityKey: [...back.identityKey], signature: [...back.signature] }, {
+          ...p,
+          identityKey: [...p.identityKey],
+          signature: [...p.signature],
+        })
+        for (const cut of [0, 96, 97, bytes.length - 1]) {
+          assert.throws(() => decodePayload(bytes.subarray(0, cut)), (e: unknown) => isP4Error(e, 'BAD_PAYLOAD'))
+        }
+        assert.throws(() => decodePayload(new Uint8Array([...bytes, 0])), (e: unknown) => isP4Error(e, 'BAD_PAYLOAD'))
+      },
+    ),
+    { seed: 7, numRuns: 100 },
+  )
+  const base = {
+    identityKey: alice.publicKey,
+    signature: signStaticKey(alice),
+    username: 'a',
+    listenPort: 0,
+    intent: LinkIntent.OVERLAY,
+    features: 0,
+    extension: new Uint8Array(0),
+  }
+  const bytes = encodePayload(base)
+  const zeroName = new Uint8Array(bytes)
+  zeroName[96] = 0
+  assert.throws(() => decodePayload(zeroName), (e: unknown) => isP4Error(e, 'BAD_USERNAME'))
+  const badIntent = new Uint8Array(bytes)
+  badIntent[99 + 1] = 9
+  assert.throws(() => decodePayload(badIntent), (e: unknown) => isP4Error(e, 'BAD_PAYLOAD'))
+  const bigExt = new Uint8Array(bytes)
+  new DataView(bigExt.buffer).setUint16(104 + 1, 5000)
+  assert.throws(() => decodePayload(bigExt), (e: unknown) => isP4Error(e, 'BAD_PAYLOAD'))
+  assert.throws(() => encodePayload({ ...base, extension: new Uint8Array(4097) }), (e: unknown) => isP4Error(e, 'BAD_ARGUMENT'))
+  assert.throws(() => encodePayload({ ...base, signature: new Uint8Array(63) }), (e: unknown) => isP4Error(e, 'BAD_ARGUMENT'))
+  assert.throws(() => encodePayload({ ...base, username: '' }), (e: unknown) => isP4Error(e, 'BAD_USERNAME'))
 })
 
 for (const [name, make] of kits) {
@@ -529,6 +582,7 @@ for (const [name, make] of kits) {
       [{ username: 'tab\there' }, 'BAD_USERNAME'],
       [{ username: 'c1\u0085' }, 'BAD_USERNAME'],
       [{ username: '\ud800' }, 'BAD_USERNAME'],
+      [{ username: 'e\u0301' }, 'BAD_USERNAME'], // not NFC
       [{ identity: {} as Identity }, 'BAD_ARGUMENT'],
       [{ hash: 'MD5' as 'SHA256' }, 'BAD_OPTION'],
       [{ timeoutMs: 0 }, 'BAD_OPTION'],

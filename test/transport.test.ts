@@ -1,6 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Worker } from 'node:worker_threads'
+import fc from 'fast-check'
 import { isP4Error } from '../ts/errors.js'
 import { tcp } from '../ts/transport/tcp.js'
 import { MemoryNetwork, memoryTransport } from '../ts/transport/memory.js'
@@ -343,6 +344,46 @@ test('memory: bytes wait for a data listener; an explicit pause() stays paused',
   client.destroy()
   await closed(server)
   await l.close()
+})
+
+test('memory: random writes, chunk sizes and pauses keep the stream intact (fast-check)', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 30 }),
+      fc.integer({ min: 1, max: 2048 }),
+      fc.integer({ min: 1, max: 4096 }),
+      fc.array(fc.boolean(), { maxLength: 30 }),
+      async (sizes, maxChunk, highWaterMark, pauses) => {
+        const net = new MemoryNetwork({ maxChunk, highWaterMark })
+        const { l, client, server } = await pair(net.transport())
+        const got: Buffer[] = []
+        server.on('data', (d) => {
+          assert.ok(d.length <= maxChunk)
+          got.push(d)
+        })
+        const sent: Uint8Array[] = []
+        for (let i = 0; i < sizes.length; i++) {
+          const chunk = bytes(sizes[i]!, i + 1)
+          sent.push(chunk)
+          client.write(chunk)
+          if (pauses[i]) {
+            server.pause()
+            await new Promise((r) => setImmediate(r))
+            server.resume()
+          }
+        }
+        const total = sent.reduce((n, c) => n + c.length, 0)
+        while (got.reduce((n, c) => n + c.length, 0) < total) await new Promise((r) => setImmediate(r))
+        assert.ok(Buffer.concat(got).equals(Buffer.concat(sent)))
+        const both = Promise.all([closed(client), closed(server)])
+        client.end()
+        await both
+        await l.close()
+        assert.equal(net.stats(), { listeners: 0, connections: 0 })
+      },
+    ),
+    { seed: 99, numRuns: 60 },
+  )
 })
 
 test('memory: the writer may reuse its buffer after write()', async () => {

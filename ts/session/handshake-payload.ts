@@ -5,7 +5,7 @@
 //   0        32    identityKey   Ed25519 public key
 //   32       64    signature     Ed25519(identityKey) over "p4net/2 static key" || Noise static key (32)
 //   96       1     nameLength    1..31
-//   97       n     username      UTF-8, no control characters
+//   97       n     username      UTF-8, NFC, no control characters (ts/username.ts)
 //   97+n     2     listenPort    u16, 0 = not listening
 //   99+n     1     intent        1 = overlay link, 2 = direct session
 //   100+n    4     features      u32 bit set
@@ -15,6 +15,7 @@
 // The payload is exactly 106 + n + m bytes; anything else is BAD_PAYLOAD.
 import { expectBytes, P4Error } from '../errors.js'
 import { sign, verify, type Identity } from '../identity.js'
+import { decodeUsername, encodeUsername, USERNAME_MAX_BYTES } from '../username.js'
 
 export const LinkIntent = {
   /** A long-lived overlay link (flooding, routing). */
@@ -24,7 +25,7 @@ export const LinkIntent = {
 } as const
 export type LinkIntent = (typeof LinkIntent)[keyof typeof LinkIntent]
 
-export const MAX_USERNAME_BYTES = 31
+export const MAX_USERNAME_BYTES = USERNAME_MAX_BYTES
 export const MAX_EXTENSION = 4096
 export const PAYLOAD_FIXED_SIZE = 106
 export const MAX_PAYLOAD = PAYLOAD_FIXED_SIZE + MAX_USERNAME_BYTES + MAX_EXTENSION
@@ -40,36 +41,6 @@ export interface HandshakePayload {
   intent: LinkIntent
   features: number
   extension: Uint8Array
-}
-
-// C0 controls, DEL and C1 controls.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/u
-// With the u flag a proper surrogate pair is one code point, so this finds lone halves only.
-const LONE_SURROGATE = /\p{Cs}/u
-const utf8 = new TextEncoder()
-const utf8Strict = new TextDecoder('utf-8', { fatal: true })
-
-/** The UTF-8 bytes of a valid username (1–31 bytes, no control characters), else BAD_USERNAME. */
-export function checkUsername(name: unknown): Uint8Array {
-  if (typeof name !== 'string') throw new P4Error('BAD_USERNAME', 'username must be a string')
-  if (CONTROL.test(name)) throw new P4Error('BAD_USERNAME', `username ${JSON.stringify(name)} contains control characters`)
-  if (LONE_SURROGATE.test(name)) throw new P4Error('BAD_USERNAME', 'username is not well-formed Unicode')
-  const bytes = utf8.encode(name)
-  if (bytes.length < 1 || bytes.length > MAX_USERNAME_BYTES) {
-    throw new P4Error('BAD_USERNAME', `username must be 1–${MAX_USERNAME_BYTES} bytes of UTF-8, got ${bytes.length}`)
-  }
-  return bytes
-}
-
-function decodeUsername(bytes: Uint8Array): string {
-  let name: string
-  try {
-    name = utf8Strict.decode(bytes)
-  } catch (err) {
-    throw new P4Error('BAD_USERNAME', 'username is not valid UTF-8', { cause: err })
-  }
-  checkUsername(name)
-  return name
 }
 
 /** "p4net/2 static key" || staticKey: what the identity key signs. */
@@ -102,7 +73,7 @@ export function verifyStaticKey(identityKey: Uint8Array, staticKey: Uint8Array, 
 function checkFields(p: HandshakePayload): Uint8Array {
   expectBytes(p.identityKey, 32, 'identityKey')
   expectBytes(p.signature, 64, 'signature')
-  const name = checkUsername(p.username)
+  const name = encodeUsername(p.username)
   if (!Number.isInteger(p.listenPort) || p.listenPort < 0 || p.listenPort > 65535) {
     throw new P4Error('BAD_ARGUMENT', `listenPort must be 0..65535, got ${String(p.listenPort)}`)
   }
@@ -146,6 +117,9 @@ export function decodePayload(bytes: Uint8Array): HandshakePayload {
   if (n < 1 || n > MAX_USERNAME_BYTES) throw new P4Error('BAD_USERNAME', `username length ${n} is not 1–${MAX_USERNAME_BYTES}`)
   if (bytes.length < PAYLOAD_FIXED_SIZE + n) throw bad(`too short for a ${n}-byte username (${bytes.length} bytes)`)
   const username = decodeUsername(bytes.subarray(97, 97 + n))
+  if (username === undefined) {
+    throw new P4Error('BAD_USERNAME', 'username is not strict UTF-8 in NFC without control characters')
+  }
   const listenPort = view.getUint16(97 + n)
   const intent = bytes[99 + n]!
   if (intent !== LinkIntent.OVERLAY && intent !== LinkIntent.DIRECT) throw bad(`unknown link intent ${intent}`)

@@ -5,11 +5,11 @@
 // takes 1.5 round trips. Result: the authenticated peer and the transport keys.
 import { P4Error } from '../errors.js'
 import { checkIdentity, type Identity } from '../identity.js'
+import { validateUsername } from '../username.js'
 import type { Conn } from '../transport/types.js'
 import {
   decodePayload,
   encodePayload,
-  checkUsername,
   LinkIntent,
   MAX_EXTENSION,
   signStaticKey,
@@ -112,7 +112,7 @@ function option(why: string): P4Error {
 function prepare(opts: SessionOptions): Prepared {
   if (typeof opts !== 'object' || opts === null) throw option('object is missing')
   const identity = checkIdentity(opts.identity)
-  checkUsername(opts.username)
+  validateUsername(opts.username)
   const listenPort = opts.listenPort ?? 0
   if (!Number.isInteger(listenPort) || listenPort < 0 || listenPort > 65535) throw option('listenPort must be 0..65535')
   const intent = opts.intent ?? LinkIntent.OVERLAY

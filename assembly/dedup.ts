@@ -16,7 +16,11 @@
 // many ids passed over this bucket because it was full ("overflow"): a lookup
 // goes on to the next bucket only while that count is non-zero, and deleting
 // an id decrements it on every bucket from its home to where it sat. So there
-// are no tombstones and nothing to rehash on delete. Load is at most 4/7.
+// are no tombstones and nothing to rehash on delete. Load is at most
+// (cap + 1) / (7 * cap / 4), about 4/7.
+//
+// The SIMD build compares a bucket's seven ids with four i64x2.eq and hashes
+// two ids per v128 in prepare(); the scalar build does both one at a time.
 //
 // The ring holds every live id exactly once, oldest at the head: expiry and
 // capacity eviction both pop the head. Id 0 is the free-place marker, so a
@@ -62,8 +66,9 @@ export function dedup_bytes(capacity: u32): usize {
 }
 
 /**
- * Lays out an empty table in `t` (dedup_bytes(capacity) bytes, 8-aligned).
- * `capacity` must be a power of two ≥ 4; the TS wrapper checks it.
+ * Lays out an empty table in `t` (dedup_bytes(capacity) bytes; 64-byte
+ * aligned so that each bucket is one cache line). `capacity` must be a power
+ * of two ≥ 4; the TS wrapper checks both.
  */
 export function dedup_init(t: usize, capacity: u32, ttl: f64, k0: u64, k1: u64): void {
   memory.fill(t, 0, dedup_bytes(capacity))
@@ -192,11 +197,15 @@ export function dedup_init(t: usize, capacity: u32, ttl: f64, k0: u64, k1: u64):
 // Bucket index holding non-zero `id` (home bucket `b`), or -1.
 function find(t: usize, id: u64, b: u32): i32 {
   const bmask = load<u32>(t, H_BMASK)
+  // At most one lap, so a lookup ends even if every bucket's overflow
+  // count were non-zero.
+  let left = bmask
   while (true) {
     const p = bucketAt(t, b)
     if (placeIn(p, id) >= 0) return <i32>b
-    if (load<u64>(p, META) < 0x100000000) return -1 // nothing passed over
+    if (load<u64>(p, META) < 0x100000000 || left == 0) return -1 // nothing passed over
     b = (b + 1) & bmask
+    left--
   }
 }
 
@@ -222,6 +231,7 @@ function insertId(t: usize, id: u64, b: u32): void {
 // fills its place, and the buckets it had passed over forget it.
 function removeId(t: usize, id: u64, b: u32): void {
   const bmask = load<u32>(t, H_BMASK)
+  let left = bmask
   while (true) {
     const p = bucketAt(t, b)
     const at = placeIn(p, id)
@@ -233,23 +243,30 @@ function removeId(t: usize, id: u64, b: u32): void {
       store<u64>(p, meta - 1, META)
       return
     }
+    // A lap without the id means a corrupt table: trap rather than spin.
+    if (left == 0) unreachable()
     store<u64>(p, meta - 0x100000000, META)
     b = (b + 1) & bmask
+    left--
   }
 }
 
-// Pops the oldest entry from the ring and the buckets, taking its home
-// bucket from the eviction cache when prepare() computed it.
-function popOldest(t: usize): void {
-  const head = load<u32>(t, H_HEAD)
-  const id = load<u64>(ringOf(t) + (<usize>head << 4))
-  const cached = load<u32>(t, H_EVCOUNT)
+// Removes the ring's oldest entry (at `head`) from the buckets, taking its
+// home bucket from the eviction cache when prepare() left it there (`cached`).
+@inline function dropOldest(t: usize, ring: usize, head: u32, cached: bool): void {
+  const id = load<u64>(ring + (<usize>head << 4))
   if (id == 0) {
     store<u32>(t, 0, H_ZERO)
   } else {
-    const home = cached != 0 ? load<u32>(t + EVICT + (<usize>(head & (CHUNK - 1)) << 2)) : homeOf(t, id)
-    removeId(t, id, home)
+    removeId(t, id, cached ? load<u32>(t + EVICT + (<usize>(head & (CHUNK - 1)) << 2)) : homeOf(t, id))
   }
+}
+
+// Pops the oldest entry from the ring and the buckets.
+function popOldest(t: usize): void {
+  const head = load<u32>(t, H_HEAD)
+  const cached = load<u32>(t, H_EVCOUNT)
+  dropOldest(t, ringOf(t), head, cached != 0)
   if (cached != 0) store<u32>(t, cached - 1, H_EVCOUNT)
   store<u32>(t, (head + 1) & (load<u32>(t, H_CAP) - 1), H_HEAD)
   store<u32>(t, load<u32>(t, H_COUNT) - 1, H_COUNT)
@@ -306,17 +323,29 @@ function prepare(t: usize, ids: usize, n: i32): void {
   const ring = ringOf(t)
   const capMask = load<u32>(t, H_CAP) - 1
   const head = load<u32>(t, H_HEAD)
-  for (let c = cached; c < want; c++) {
+  let c = cached
+  if (ASC_FEATURE_SIMD) {
+    const mask = i64x2.splat(<i64>bmask)
+    for (; c + 1 < want; c += 2) {
+      const p0 = (head + c) & capMask
+      const p1 = (p0 + 1) & capMask
+      const m = i64x2.replace_lane(i64x2.splat(load<u64>(ring + (<usize>p0 << 4))), 1, load<u64>(ring + (<usize>p1 << 4)))
+      const h = v128.and(sipHash13x2(k0, k1, m), mask)
+      store<u32>(t + EVICT + (<usize>(p0 & (CHUNK - 1)) << 2), i32x4.extract_lane(h, 0))
+      store<u32>(t + EVICT + (<usize>(p1 & (CHUNK - 1)) << 2), i32x4.extract_lane(h, 2))
+    }
+  }
+  for (; c < want; c++) {
     const pos = (head + c) & capMask
     const home = <u32>sipHash13(k0, k1, load<u64>(ring + (<usize>pos << 4))) & bmask
     store<u32>(t + EVICT + (<usize>(pos & (CHUNK - 1)) << 2), home)
   }
   let sink: u64 = 0
-  for (let i = 0; i < n; i++) {
-    sink ^= load<u64>(buckets + (<usize>load<u32>(HOMES + (<usize>i << 2)) << 6), META)
+  for (let j = 0; j < n; j++) {
+    sink ^= load<u64>(buckets + (<usize>load<u32>(HOMES + (<usize>j << 2)) << 6), META)
   }
-  for (let c = cached; c < want; c++) {
-    const pos = (head + c) & capMask
+  for (let j = cached; j < want; j++) {
+    const pos = (head + j) & capMask
     sink ^= load<u64>(buckets + (<usize>load<u32>(t + EVICT + (<usize>(pos & (CHUNK - 1)) << 2)) << 6), META)
   }
   if (want > cached) store<u32>(t, want, H_EVCOUNT)
@@ -340,33 +369,58 @@ export function dedup_check_and_insert(t: usize, ids: usize, count: i32, now: f6
     const chunk = ids + (<usize>base << 3)
     const res = out + <usize>base
     prepare(t, chunk, n)
+    // ring state in locals for the chunk, written back after it
+    let head = load<u32>(t, H_HEAD)
+    let live = load<u32>(t, H_COUNT)
+    let cached = load<u32>(t, H_EVCOUNT)
     for (let c = 0; c < n; c++) {
       const id = load<u64>(chunk + (<usize>c << 3))
+      let isNew = false
       if (id == 0) {
-        if (load<u32>(t, H_ZERO) != 0) {
-          store<u8>(res + c, 0)
-          continue
-        }
-        store<u32>(t, 1, H_ZERO)
+        isNew = load<u32>(t, H_ZERO) == 0
+        if (isNew) store<u32>(t, 1, H_ZERO)
       } else {
         const home = load<u32>(HOMES + (<usize>c << 2))
-        if (find(t, id, home) >= 0) {
-          store<u8>(res + c, 0)
-          continue
+        const p = bucketAt(t, home)
+        if (placeIn(p, id) < 0) {
+          const meta = load<u64>(p, META)
+          if (meta < 0x100000000) {
+            // nothing passed over the home bucket: the id is new
+            isNew = true
+            if ((<u32>meta & 0xff) < PER_BUCKET) {
+              store<u64>(p + (<usize>(meta & 0xff) << 3), id)
+              store<u64>(p, meta + 1, META)
+            } else {
+              insertId(t, id, home)
+            }
+          } else if (find(t, id, home) < 0) {
+            isNew = true
+            insertId(t, id, home)
+          }
         }
-        // Buckets hold more than cap + 1 ids, so the new id goes in before
-        // the eviction below makes room again.
-        insertId(t, id, home)
       }
-      if (load<u32>(t, H_COUNT) > capMask) popOldest(t)
-      const tail = (load<u32>(t, H_HEAD) + load<u32>(t, H_COUNT)) & capMask
-      const e = ring + (<usize>tail << 4)
+      if (!isNew) {
+        store<u8>(res + c, 0)
+        continue
+      }
+      // Buckets hold more than cap + 1 ids, so the new id went in before
+      // the eviction here makes room again.
+      if (live > capMask) {
+        dropOldest(t, ring, head, cached != 0)
+        if (cached != 0) cached--
+        head = (head + 1) & capMask
+        live--
+      }
+      const e = ring + (<usize>((head + live) & capMask) << 4)
       store<u64>(e, id)
       store<f64>(e, clock, 8)
-      store<u32>(t, load<u32>(t, H_COUNT) + 1, H_COUNT)
+      live++
       store<u8>(res + c, 1)
       fresh++
     }
+    store<u32>(t, head, H_HEAD)
+    store<u32>(t, live, H_COUNT)
+    store<u32>(t, cached, H_EVCOUNT)
   }
   return fresh
 }
@@ -421,4 +475,55 @@ export function dedup_max_displacement(t: usize): i32 {
     }
   }
   return <i32>worst
+}
+
+/**
+ * Checks the table's invariants (tests and diagnostics; scans everything and
+ * allocates a scratch array). Returns 0 when consistent, else the number of
+ * the first broken rule: 1 bucket packing, 2 overflow counts, 3 ring ids not
+ * found, 4 bucket ids not matching the ring, 5 ring times out of order.
+ */
+export function dedup_verify(t: usize): i32 {
+  const bmask = load<u32>(t, H_BMASK)
+  const nb = <usize>bmask + 1
+  const expected = heap.alloc(nb << 2)
+  memory.fill(expected, 0, nb << 2)
+  let stored: u32 = 0
+  let bad = 0
+  for (let b: u32 = 0; b <= bmask && bad == 0; b++) {
+    const p = bucketAt(t, b)
+    const n = <u32>(load<u64>(p, META) & 0xff)
+    if (n > PER_BUCKET) bad = 1
+    for (let i: u32 = 0; i < PER_BUCKET && bad == 0; i++) {
+      const id = load<u64>(p + (<usize>i << 3))
+      if ((i < n) != (id != 0)) bad = 1
+      if (id == 0) continue
+      stored++
+      for (let h = homeOf(t, id); h != b; h = (h + 1) & bmask) {
+        const e = expected + (<usize>h << 2)
+        store<u32>(e, load<u32>(e) + 1)
+      }
+    }
+  }
+  for (let b: u32 = 0; b <= bmask && bad == 0; b++) {
+    if (<u32>(load<u64>(bucketAt(t, b), META) >> 32) != load<u32>(expected + (<usize>b << 2))) bad = 2
+  }
+  heap.free(expected)
+  if (bad != 0) return bad
+  const cap = load<u32>(t, H_CAP)
+  const live = load<u32>(t, H_COUNT)
+  const ring = ringOf(t)
+  let zeros: u32 = 0
+  let last = -Infinity
+  for (let k: u32 = 0; k < live; k++) {
+    const e = ring + (<usize>((load<u32>(t, H_HEAD) + k) & (cap - 1)) << 4)
+    const id = load<u64>(e)
+    if (id == 0) zeros++
+    else if (find(t, id, homeOf(t, id)) < 0) return 3
+    const at = load<f64>(e, 8)
+    if (at < last || at > load<f64>(t, H_CLOCK)) return 5
+    last = at
+  }
+  if (zeros != load<u32>(t, H_ZERO) || stored + zeros != live) return 4
+  return 0
 }

@@ -1,9 +1,16 @@
-// Poly1305 (RFC 8439 §2.5) over raw pointers, radix 2^32: h is four 32-bit
-// limbs plus a small top limb, r four 32-bit limbs. Clamping leaves r1..r3
-// divisible by 4, so a product term that wraps past 2^128 folds back exactly
-// as h_i * (5 * r_j / 4) = h_i * s_j (2^130 = 5 mod p). Every product is below
-// 2^61 and a column of five sums below 2^64, so u64 arithmetic never
-// overflows. 20 multiplications per 16-byte block, no branches on secrets.
+// Poly1305 (RFC 8439 §2.5) over raw pointers, radix 2^32: h is four limbs of
+// about 32 bits plus a small top limb h4 (bits 128 and up), r four 32-bit
+// limbs. Clamping leaves r1..r3 divisible by 4, so a product term that wraps
+// past 2^128 folds back exactly as h_i * (5 * r_j / 4) = h_i * s_j
+// (2^130 = 5 mod p). 20 multiplications per 16-byte block, no branches on
+// secrets.
+//
+// Bounds (all u64, nothing overflows): after each block's reduction
+// h1..h3 < 2^32, h4 <= 3 and h0 < 2.25 * 2^32 (it also absorbs the fold of
+// the bits above 2^130, below 5 * 2^30). The message is added without
+// carrying, so at the multiplication h0 < 3.25 * 2^32, h1..h3 < 2^33 and
+// h4 <= 4. With r_j < 2^28 and s_j < 1.25 * 2^28, each column sum d_k is
+// below (3.25 + 7.5) * 2^60 < 2^64. polyFinish carries fully before reducing.
 
 /** State: h0..h4 (u64 at 0..40), r0..r3 (u64 at 40..72), pad s (16 bytes at 72). */
 const CTX = memory.data(96, 16)
@@ -39,13 +46,12 @@ export function polyInit(keyPtr: usize): void {
   let h3 = load<u64>(CTX, 24), h4 = load<u64>(CTX, 32)
   const end = ptr + (blocks << 4)
   do {
-    // h += m, carrying into 32-bit limbs (h0 may carry a small excess from the last fold)
-    const t0 = h0 + <u64>load<u32>(ptr, 0)
-    const t1 = h1 + <u64>load<u32>(ptr, 4) + (t0 >> 32)
-    const t2 = h2 + <u64>load<u32>(ptr, 8) + (t1 >> 32)
-    const t3 = h3 + <u64>load<u32>(ptr, 12) + (t2 >> 32)
-    h4 += (t3 >> 32) + hibit
-    h0 = t0 & M32; h1 = t1 & M32; h2 = t2 & M32; h3 = t3 & M32
+    // h += m without carrying (see the bounds at the top of this file)
+    h0 += <u64>load<u32>(ptr, 0)
+    h1 += <u64>load<u32>(ptr, 4)
+    h2 += <u64>load<u32>(ptr, 8)
+    h3 += <u64>load<u32>(ptr, 12)
+    h4 += hibit
     // h *= r (mod 2^130 - 5), columns of the schoolbook product with wrapped terms folded
     const d0 = h0 * r0 + h1 * s3 + h2 * s2 + h3 * s1
     let d1 = h0 * r1 + h1 * r0 + h2 * s3 + h3 * s2 + h4 * s1

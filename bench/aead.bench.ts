@@ -6,8 +6,10 @@
 // the others: one call per frame).
 //
 // Each implementation runs in its own child process (bench/aead-worker.ts),
-// one after another; the table shows the best of the timed rounds, the JSON
-// also keeps the median and every round. Other jobs share this machine.
+// one after another, and the whole sequence is repeated PASSES times so that
+// load from other jobs on this machine does not land on one implementation
+// only. The table shows the best timed round over all passes; the JSON also
+// keeps the median and every round.
 //
 //   node dist/bench/aead.bench.js [--quick]
 import { execFileSync } from 'node:child_process'
@@ -16,6 +18,7 @@ import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 
 const quick = process.argv.includes('--quick')
+const PASSES = quick ? 1 : 3
 const IMPLS = ['p4net', 'p4net-scalar', 'node', 'noble', 'chainsafe', 'libsodium']
 const LABEL: Record<string, string> = {
   p4net: 'p4net simd',
@@ -43,19 +46,39 @@ interface WorkerOutput {
 
 const worker = fileURLToPath(new URL('./aead-worker.js', import.meta.url))
 const outputs: WorkerOutput[] = []
-for (const impl of IMPLS) {
-  const args = [worker, impl, ...(quick ? ['--quick'] : [])]
-  const out = execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 20 })
-  outputs.push(JSON.parse(out.trim().split('\n').pop()!) as WorkerOutput)
+for (let pass = 0; pass < PASSES; pass++) {
+  for (const impl of IMPLS) {
+    const args = [worker, impl, ...(quick ? ['--quick'] : [])]
+    const out = execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 20 })
+    outputs.push(JSON.parse(out.trim().split('\n').pop()!) as WorkerOutput)
+  }
 }
 
-const results = outputs.flatMap((o) => o.results)
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]!
+}
+// one row per (case, impl): best and median over the rounds of every pass
+const results: Result[] = []
+for (const r of outputs.flatMap((o) => o.results)) {
+  const row = results.find((x) => x.case === r.case && x.impl === r.impl)
+  if (!row) {
+    results.push({ ...r, runs: [...r.runs] })
+  } else {
+    row.runs.push(...r.runs)
+    row.value = Math.max(row.value, r.value)
+    row.median = +median(row.runs).toFixed(2)
+  }
+}
 const cases = [...new Set(results.map((r) => r.case))]
 const get = (c: string, impl: string): Result | undefined => results.find((r) => r.case === c && r.impl === impl)
 
 const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toFixed(2))
 const { rounds, roundMs } = outputs[0]!
-console.log(`aead${quick ? ' (--quick)' : ''}: ChaCha20-Poly1305, best of ${rounds} rounds of ~${roundMs} ms, each implementation in its own process`)
+console.log(
+  `aead${quick ? ' (--quick)' : ''}: ChaCha20-Poly1305; best of ${rounds} rounds of ~${roundMs} ms x ${PASSES} pass(es), ` +
+    'each implementation in its own process',
+)
 console.log(`${'case'.padEnd(28)}${'unit'.padEnd(11)}${IMPLS.map((i) => LABEL[i]!.padStart(14)).join('')}`)
 for (const c of cases) {
   const unit = results.find((r) => r.case === c)!.unit
@@ -86,7 +109,7 @@ const report = {
   node: process.version,
   cpu: cpus()[0]?.model ?? 'unknown',
   quick,
-  method: `hrtime loop, one child process per implementation; value = best of ${rounds} rounds of ~${roundMs} ms, median and runs kept`,
+  method: `hrtime loop, one child process per implementation and pass; value = best of ${rounds} rounds of ~${roundMs} ms over ${PASSES} passes; median and runs kept`,
   results: [
     ...results,
     ...checks.map((t) => ({ case: t.case, impl: 'p4net', value: +t.value.toFixed(2), unit: t.case.endsWith('/s') ? 'Mframes/s' : 'x', target: t.target })),

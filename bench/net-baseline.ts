@@ -27,6 +27,7 @@ export class RawSender {
   private scheduled = false
   private needDrain = false
   private waiters: (() => void)[] = []
+  private rejecters: ((err: Error) => void)[] = []
 
   constructor(socket: net.Socket, highWaterMark = RAW_HIGH_WATER_MARK) {
     this.socket = socket
@@ -68,7 +69,11 @@ export class RawSender {
   /** Resolves once the queue is below the high-water mark again. */
   drain(): Promise<void> {
     if (!this.needDrain) return Promise.resolve()
-    return new Promise((resolve) => this.waiters.push(resolve))
+    if (this.socket.destroyed) return Promise.reject(new Error('socket closed while waiting for drain'))
+    return new Promise((resolve, reject) => {
+      this.waiters.push(resolve)
+      this.rejecters.push(reject)
+    })
   }
 
   // The slab bytes written since the last cut become one chunk; the slab
@@ -99,11 +104,20 @@ export class RawSender {
     if (ok) this.drained()
   }
 
+  /** The socket closed: nobody waiting for drain waits forever. */
+  fail(err: Error): void {
+    const w = this.rejecters
+    this.waiters = []
+    this.rejecters = []
+    for (const reject of w) reject(err)
+  }
+
   private drained(): void {
     if (this.needDrain && this.queued + this.socket.writableLength < this.highWaterMark) {
       this.needDrain = false
       const w = this.waiters
       this.waiters = []
+      this.rejecters = []
       for (const resolve of w) resolve()
     }
   }
@@ -181,7 +195,12 @@ export class RawChannel {
     this.socket = socket
     this.sender = new RawSender(socket)
     const receiver = new RawReceiver((p) => this.onmessage!(p))
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()))
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.sender.fail(new Error('socket closed while waiting for drain'))
+        resolve()
+      }),
+    )
     socket.on('error', () => {})
     socket.on('data', (chunk: Buffer) => {
       try {

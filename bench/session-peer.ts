@@ -55,7 +55,16 @@ export class P4Channel implements Channel {
     return this.session.send(MsgType.DATA, 0, 0, PLUGIN_ID, 0, this.seq, payload)
   }
   drain(): Promise<void> {
-    return new Promise((resolve) => this.session.once('drain', resolve))
+    const s = this.session
+    return new Promise((resolve, reject) => {
+      if (s.closed) return reject(new Error('session closed while waiting for drain'))
+      const onClose = (): void => reject(new Error('session closed while waiting for drain'))
+      s.once('close', onClose)
+      s.once('drain', () => {
+        s.off('close', onClose)
+        resolve()
+      })
+    })
   }
   close(): void {
     this.session.destroy()
@@ -72,10 +81,9 @@ export function listenerIdentity(): Identity {
   return (listener ??= generateIdentity())
 }
 
+// The Session resumes the Conn the handshake left paused.
 function toChannel(r: HandshakeResult): P4Channel {
-  const ch = new P4Channel(new Session({ conn: r.conn, remote: r.remote, sendKey: r.sendKey, recvKey: r.recvKey, leftover: r.leftover }))
-  r.conn.resume()
-  return ch
+  return new P4Channel(new Session({ conn: r.conn, remote: r.remote, sendKey: r.sendKey, recvKey: r.recvKey, leftover: r.leftover }))
 }
 
 /** Dials 127.0.0.1:port and, for p4net, runs the handshake as initiator. */
@@ -156,6 +164,7 @@ export async function serve(impl: Impl, role: Role, messages: number): Promise<S
 
 export interface MemorySample {
   rss: number
+  heapTotal: number
   heapUsed: number
   external: number
   arrayBuffers: number
@@ -167,7 +176,7 @@ function sample(): MemorySample {
   gc()
   gc()
   const m = process.memoryUsage()
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }
+  return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }
 }
 
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -208,9 +217,13 @@ function main(): void {
       serve(order.impl, order.role, order.messages).then((s) => {
         current = s
         send({ op: 'listening', port: s.port })
-        s.result.then((r) => {
-          if (order.role === 'sink') send({ op: 'done', ...r })
-        }, fail)
+        s.result.then(
+          (r) => {
+            if (order.role === 'sink') send({ op: 'done', ...r })
+          },
+          // After 'stop' the parent has moved on: an unfinished sink is no news.
+          (err) => current === s && fail(err),
+        )
       }, fail)
     } else if (order.op === 'stop') {
       current?.close()

@@ -5,15 +5,22 @@
 //   2. one-way rate, 64-byte messages                     messages/s
 //   3. ping-pong, one 64-byte message each way            round trips/s, median and p99 µs
 //   4. handshakes (dial + preamble + Noise XX) vs plain connects, 8 in flight
-//   5. memory per idle connection, in a fresh child process per measurement
+//   5. memory per idle connection: a fresh child (--expose-gc) per measurement
+//      opens them to this process; process.memoryUsage() after gc(), before
+//      and after, following a warm-up that opens and closes as many
+// plus, for context, node:crypto ChaCha20-Poly1305 seal/open speed on one
+// core (Session seals and opens records of 16 KiB and more with it).
 // Cases 1–3 run with both ends in this process and with the receiver in a
 // child (dist/bench/session-peer.js). p4net channels are fully handshaken.
-// Each figure is the median of TRIALS trials (min and max too); raw and p4net
-// trials alternate, because other jobs and core placement move the numbers
-// on this 2-core machine. Failed trials are reported, not dropped.
+// Each figure is the median of TRIALS trials (memory: MEMORY_TRIALS), with
+// min and max; raw and p4net trials alternate, because other jobs and core
+// placement move the numbers on this 2-core machine. Failed trials are
+// reported, not dropped.
 //
-//   node dist/bench/session.bench.js [--quick] [--only <case substring>]
+//   node dist/bench/session.bench.js [--quick] [--only <case substring>] [--impl raw|p4net]
+// (--only / --impl are for profiling: results/session.json is written only by a full run)
 import { fork, type ChildProcess } from 'node:child_process'
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -45,9 +52,14 @@ const SMALL_COUNT = quick ? 100_000 : 2_000_000
 const ROUND_TRIPS = quick ? 2_000 : 20_000
 const HANDSHAKES = quick ? 50 : 1_000
 const IN_FLIGHT = 8
-const IDLE = quick ? 50 : 200
+const RECORD_PLAIN = 65_519 // a full record's plaintext
+const IDLE = 200
+// rss moves with V8 heap sizing and malloc arenas by several KiB per connection: more trials.
+const MEMORY_TRIALS = quick ? 1 : 5
 const TRIAL_TIMEOUT_MS = 300_000
-const IMPLS: Impl[] = ['raw', 'p4net']
+const implAt = process.argv.indexOf('--impl')
+const IMPLS: Impl[] = implAt >= 0 ? [process.argv[implAt + 1] as Impl] : ['raw', 'p4net']
+if (!IMPLS.every((i) => i === 'raw' || i === 'p4net')) throw new Error('--impl takes raw or p4net')
 const PEER = fileURLToPath(new URL('./session-peer.js', import.meta.url))
 
 function progress(msg: string): void {
@@ -78,35 +90,49 @@ type Reply = { op: string; [k: string]: unknown }
 class Peer {
   readonly child: ChildProcess
   private waiting: { op: string; resolve: (r: Reply) => void; reject: (e: Error) => void }[] = []
-  private failure: Error | null = null
+  private dead: Error | null = null
 
   constructor(execArgv: string[] = process.execArgv) {
     this.child = fork(PEER, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     this.child.on('message', (m: Reply) => {
-      if (m.op === 'error') return this.failAll(new Error(`peer: ${String(m.message)}`))
+      if (m.op === 'error') {
+        // Fails whatever waits; nothing waiting means the trial it belonged to is over.
+        if (this.waiting.length === 0) progress(`peer reported after its trial: ${String(m.message)}`)
+        return this.failAll(new Error(`peer: ${String(m.message)}`))
+      }
       const i = this.waiting.findIndex((w) => w.op === m.op)
       if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve(m)
     })
-    this.child.on('exit', (code, signal) => this.failAll(new Error(`peer exited (${signal ?? code})`)))
+    // A broken IPC pipe is as final as an exit (and may be seen first).
+    this.child.on('error', (err) => this.die(new Error(`peer: ${err.message}`)))
+    this.child.on('exit', (code, signal) => this.die(new Error(`peer exited (${signal ?? code})`)))
+  }
+
+  private die(err: Error): void {
+    this.dead ??= err
+    this.failAll(err)
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill()
   }
 
   private failAll(err: Error): void {
-    this.failure = err
     for (const w of this.waiting.splice(0)) w.reject(err)
   }
 
-  /** The next reply `op`; rejects on an error report from the child. */
+  get alive(): boolean {
+    return this.dead === null
+  }
+
+  /** The next reply `op`; rejects on an error report from the child or its exit. */
   expect(op: string): Promise<Reply> {
-    if (this.failure) {
-      const err = this.failure
-      if (this.child.exitCode === null && this.child.signalCode === null) this.failure = null
-      return Promise.reject(err)
-    }
+    if (this.dead) return Promise.reject(this.dead)
     return new Promise((resolve, reject) => this.waiting.push({ op, resolve, reject }))
   }
 
   order(msg: object): void {
-    this.child.send(msg)
+    if (this.dead || !this.child.connected) return // expect() reports it
+    this.child.send(msg, (err) => {
+      if (err) this.die(new Error(`peer: ${err.message}`))
+    })
   }
 
   end(): void {
@@ -116,7 +142,7 @@ class Peer {
 
 let peer: Peer | null = null
 function twoProcessPeer(): Peer {
-  if (peer === null || peer.child.exitCode !== null || peer.child.signalCode !== null) peer = new Peer()
+  if (peer === null || !peer.alive) peer = new Peer()
   return peer
 }
 function endPeer(): void {
@@ -219,9 +245,11 @@ async function pingPong(procs: 1 | 2, impl: Impl, n: number): Promise<number[]> 
 
 /** Connections (raw) or handshakes (p4net) per second, IN_FLIGHT at a time, both ends here. */
 async function handshakes(impl: Impl, total: number): Promise<number[]> {
-  // The two ends meet by the dialler's port, whichever finishes first.
-  const meet = new Map<number, { promise: Promise<() => void>; resolve: (close: () => void) => void; reject: (e: Error) => void }>()
-  const slot = (port: number): { promise: Promise<() => void>; resolve: (close: () => void) => void; reject: (e: Error) => void } => {
+  // The two ends meet by the dialler's port, whichever finishes first; each
+  // side leaves a function that closes its end.
+  type Meeting = { promise: Promise<() => void>; resolve: (close: () => void) => void; reject: (e: Error) => void }
+  const meet = new Map<number, Meeting>()
+  const slot = (port: number): Meeting => {
     let s = meet.get(port)
     if (!s) {
       let resolve!: (close: () => void) => void
@@ -255,23 +283,32 @@ async function handshakes(impl: Impl, total: number): Promise<number[]> {
   const worker = async (): Promise<void> => {
     while (started < total) {
       started++
-      let port: number
-      let close: () => void
-      if (impl === 'raw') {
-        const socket = await rawDial(server.port)
-        port = socket.localPort!
-        close = () => socket.destroy()
-      } else {
-        const conn = await tcp.dial('127.0.0.1', server.port)
-        port = conn.localPort
-        const r = await initiateSession(conn, dialOpts)
-        close = () => r.conn.destroy()
+      try {
+        await one()
+      } catch (err) {
+        started = total // the other workers stop too
+        throw err
       }
-      const closeFar = await slot(port).promise
-      meet.delete(port)
-      close()
-      closeFar()
     }
+  }
+  const one = async (): Promise<void> => {
+    let port: number
+    let close: () => void
+    if (impl === 'raw') {
+      const socket = await rawDial(server.port)
+      socket.on('error', () => {})
+      port = socket.localPort!
+      close = () => socket.destroy()
+    } else {
+      const conn = await tcp.dial('127.0.0.1', server.port)
+      port = conn.localPort
+      const r = await initiateSession(conn, dialOpts)
+      close = () => r.conn.destroy()
+    }
+    const closeFar = await slot(port).promise
+    meet.delete(port)
+    close()
+    closeFar()
   }
   try {
     const t0 = performance.now()
@@ -280,6 +317,42 @@ async function handshakes(impl: Impl, total: number): Promise<number[]> {
   } finally {
     server.close()
   }
+}
+
+/**
+ * Context for the throughput case, not a p4net figure: node:crypto
+ * ChaCha20-Poly1305 over full 65 519-byte records on one core, sealing and
+ * opening (what Session uses for records of 16 KiB and more).
+ */
+async function aeadCeiling(ms: number): Promise<number[]> {
+  const key = randomBytes(32)
+  const iv = Buffer.alloc(12)
+  const plain = Buffer.alloc(RECORD_PLAIN, 0x5a)
+  const mbps = (op: () => void): number => {
+    let n = 0
+    const t0 = performance.now()
+    let t = t0
+    while (t - t0 < ms) {
+      op()
+      n++
+      if ((n & 7) === 0) t = performance.now()
+    }
+    return (n * RECORD_PLAIN) / (performance.now() - t0) / 1e3
+  }
+  const seal = (): { ct: Buffer; tag: Buffer } => {
+    const c = createCipheriv('chacha20-poly1305', key, iv, { authTagLength: 16 })
+    const ct = c.update(plain)
+    c.final()
+    return { ct, tag: c.getAuthTag() }
+  }
+  const sealed = seal()
+  const open = (): void => {
+    const d = createDecipheriv('chacha20-poly1305', key, iv, { authTagLength: 16 })
+    d.setAuthTag(sealed.tag)
+    d.update(sealed.ct)
+    d.final()
+  }
+  return [mbps(seal), mbps(open)]
 }
 
 /** KiB per idle connection above the baseline, measured in a fresh child. */
@@ -294,7 +367,7 @@ async function idleMemory(impl: Impl, count: number): Promise<number[]> {
     const m = (await reply) as unknown as { before: MemorySample; after: MemorySample }
     if (acceptError) throw acceptError
     const per = (k: keyof MemorySample): number => (m.after[k] - m.before[k]) / count / 1024
-    return [per('rss'), per('heapUsed'), per('external')]
+    return [per('rss'), per('heapTotal'), per('heapUsed'), per('external')]
   } finally {
     p.end()
     for (const ch of held) ch.close()
@@ -326,34 +399,40 @@ const rows: Row[] = []
  * Runs `trials` alternating raw / p4net trials of fn; each trial yields one
  * figure per metric. A warm-up run per impl (not recorded) precedes a full run.
  */
-async function measure(metrics: Metric[], fn: (impl: Impl) => Promise<number[]>, warm?: (impl: Impl) => Promise<unknown>): Promise<void> {
+async function measure(
+  metrics: Metric[],
+  fn: (impl: Impl) => Promise<number[]>,
+  warm?: (impl: Impl) => Promise<unknown>,
+  impls: Impl[] = IMPLS,
+  trials = TRIALS,
+): Promise<void> {
   if (only && !metrics.some((m) => m.name.includes(only))) return
   const label = metrics[0]!.name
   if (warm && !quick) {
-    for (const impl of IMPLS) {
+    for (const impl of impls) {
       progress(`${label}: ${impl} warm-up`)
       await withTimeout(warm(impl), TRIAL_TIMEOUT_MS, 'warm-up').catch((e: Error) => progress(`  warm-up failed: ${e.message}`))
     }
   }
-  const got = new Map<Impl, (number[] | null)[]>(IMPLS.map((i) => [i, []]))
-  const errors = new Map<Impl, string[]>(IMPLS.map((i) => [i, []]))
-  for (let t = 0; t < TRIALS; t++) {
-    for (const impl of IMPLS) {
+  const got = new Map<Impl, (number[] | null)[]>(impls.map((i) => [i, []]))
+  const errors = new Map<Impl, string[]>(impls.map((i) => [i, []]))
+  for (let t = 0; t < trials; t++) {
+    for (const impl of impls) {
       try {
         const v = await withTimeout(fn(impl), TRIAL_TIMEOUT_MS, `${label} ${impl}`)
         got.get(impl)!.push(v)
-        progress(`${label}: ${impl} trial ${t + 1}/${TRIALS}: ${v.map((x, i) => `${fmt(x)} ${metrics[i]!.unit}`).join(', ')}`)
+        progress(`${label}: ${impl} trial ${t + 1}/${trials}: ${v.map((x, i) => `${fmt(x)} ${metrics[i]!.unit}`).join(', ')}`)
       } catch (err) {
         got.get(impl)!.push(null)
         const msg = err instanceof Error ? err.message : String(err)
         errors.get(impl)!.push(`trial ${t + 1}: ${msg}`)
-        progress(`${label}: ${impl} trial ${t + 1}/${TRIALS} FAILED: ${msg}`)
+        progress(`${label}: ${impl} trial ${t + 1}/${trials} FAILED: ${msg}`)
       }
     }
   }
   metrics.forEach((metric, mi) => {
-    for (const impl of IMPLS) {
-      const trials = got.get(impl)!.map((v) => (v === null ? null : v[mi]!))
+    for (const impl of impls) {
+      const trials = got.get(impl)!.map((v) => (v === null ? null : round(v[mi]!)))
       const ok = trials.filter((v): v is number => v !== null)
       const row: Row = {
         case: metric.name,
@@ -368,6 +447,10 @@ async function measure(metrics: Metric[], fn: (impl: Impl) => Promise<number[]>,
       rows.push(row)
     }
   })
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100
 }
 
 function fmt(x: number | null): string {
@@ -386,7 +469,8 @@ function find(caseName: string, impl: Impl): Row | undefined {
 function ratio(caseName: string): number | null {
   const raw = find(caseName, 'raw')?.value
   const p4 = find(caseName, 'p4net')?.value
-  return raw && p4 !== null && p4 !== undefined ? p4 / raw : null
+  // A ratio to a figure near zero (memory rows) says nothing: p4net−raw does.
+  return raw && Math.abs(raw) >= 1 && p4 !== null && p4 !== undefined ? p4 / raw : null
 }
 
 function printTable(): void {
@@ -394,20 +478,23 @@ function printTable(): void {
   const cell = (r: Row | undefined): string => {
     if (!r) return '-'
     if (r.value === null) return 'failed'
-    const range = TRIALS > 1 ? ` [${fmt(r.min)}–${fmt(r.max)}]` : ''
+    const range = r.trials.length > 1 ? ` [${fmt(r.min)}–${fmt(r.max)}]` : ''
     const failed = r.errors ? ` (${r.errors.length} failed)` : ''
     return `${fmt(r.value)}${range}${failed}`
   }
   const w0 = Math.max(4, ...cases.map((c) => c.length + 12))
   console.log(
-    `p4net session vs raw node:net${quick ? ' (--quick)' : ''}: median of ${TRIALS} trial(s)${TRIALS > 1 ? ' [min–max]' : ''}, raw and p4net interleaved; loopback TCP, ${cpus().length} cores`,
+    `p4net session vs raw node:net${quick ? ' (--quick)' : ''}: median of ${TRIALS} trial(s)${TRIALS > 1 ? ` (memory ${MEMORY_TRIALS}) [min–max]` : ''}, raw and p4net interleaved; loopback TCP, ${cpus().length} cores`,
   )
-  console.log(`${'case'.padEnd(w0)} ${'raw node:net'.padStart(30)} ${'p4net'.padStart(30)} ${'p4net/raw'.padStart(10)}`)
+  console.log(`${'case'.padEnd(w0)} ${'raw node:net'.padStart(30)} ${'p4net'.padStart(30)} ${'p4net/raw'.padStart(10)} ${'p4net−raw'.padStart(10)}`)
   for (const c of cases) {
     const raw = find(c, 'raw')
+    const p4 = find(c, 'p4net')
+    const unit = raw?.unit ?? p4?.unit ?? ''
     const r = ratio(c)
+    const d = unit === 'KiB' && raw?.value != null && p4?.value != null ? (p4.value - raw.value).toFixed(1) : '-'
     console.log(
-      `${`${c} (${raw?.unit ?? ''})`.padEnd(w0)} ${cell(raw).padStart(30)} ${cell(find(c, 'p4net')).padStart(30)} ${(r === null ? '-' : `${r.toFixed(2)}x`).padStart(10)}`,
+      `${`${c} (${unit})`.padEnd(w0)} ${cell(raw).padStart(30)} ${cell(p4).padStart(30)} ${(r === null ? '-' : `${r.toFixed(2)}x`).padStart(10)} ${d.padStart(10)}`,
     )
   }
 }
@@ -466,6 +553,15 @@ for (const [procs, p] of [
     (impl) => throughput(procs, impl, 64 * MiB),
   )
 }
+await measure(
+  [
+    { name: 'context: node:crypto AEAD seal 64 KiB, 1 core', unit: 'MB/s' },
+    { name: 'context: node:crypto AEAD open 64 KiB, 1 core', unit: 'MB/s' },
+  ],
+  () => aeadCeiling(quick ? 50 : 500),
+  undefined,
+  ['p4net'],
+)
 for (const [procs, p] of [
   [1, ONE],
   [2, TWO],
@@ -499,16 +595,20 @@ await measure(
 await measure(
   [
     { name: 'idle memory rss per connection', unit: 'KiB' },
+    { name: 'idle memory heapTotal per connection', unit: 'KiB' },
     { name: 'idle memory heapUsed per connection', unit: 'KiB' },
     { name: 'idle memory external per connection', unit: 'KiB' },
   ],
   (impl) => idleMemory(impl, IDLE),
+  undefined,
+  IMPLS,
+  MEMORY_TRIALS,
 )
 
 printTable()
 const goals = targets()
 if (goals.length) {
-  console.log('\ntargets (issue 3, item 8):')
+  console.log(`\ntargets (issue 3, item 8)${quick ? ' — --quick runs are cold single trials, a smoke test, not figures' : ''}:`)
   for (const g of goals) console.log(`  ${g.met === null ? 'n/a ' : g.met ? 'met ' : 'MISS'}  ${g.target}: ${g.figure}`)
 }
 
@@ -520,6 +620,7 @@ const report = {
   cores: cpus().length,
   quick,
   trials: TRIALS,
+  memoryTrials: MEMORY_TRIALS,
   setup: {
     transport: 'loopback TCP 127.0.0.1, Nagle off both sides',
     p4net: 'dial + preamble + Noise XX (ts/session/handshake.ts), then Session; DATA frames',
@@ -534,7 +635,7 @@ const report = {
   results: rows,
   targets: goals,
 }
-if (!only) {
+if (!only && implAt < 0) {
   const dir = new URL('../../bench/results/', import.meta.url)
   mkdirSync(dir, { recursive: true })
   writeFileSync(new URL('session.json', dir), JSON.stringify(report, null, 2) + '\n')

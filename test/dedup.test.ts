@@ -87,6 +87,9 @@ for (const v of variants) {
 
   test(`${v}: new vs seen, count and size`, () => {
     const t = table(64)
+    assert.is(t.clock, -Infinity)
+    assert.is(t.size, 0)
+    assert.is(t.checkAndInsert(new BigUint64Array(0), 0), 0)
     assert.equal(run(t, ids(1, 2, 3), 0), [1, 1, 1])
     assert.equal(run(t, ids(3, 4, 1), 10), [0, 1, 0])
     assert.is(t.checkAndInsert(ids(5, 6, 2), 20), 2)
@@ -147,6 +150,7 @@ for (const v of variants) {
     // ...and their re-insertion evicted the next k oldest
     for (let i = extra; i < 2 * extra; i++) assert.not.ok(t.has(all[i]!, 3))
     for (let i = 2 * extra; i < cap + extra; i++) assert.ok(t.has(all[i]!, 3))
+    assert.is(t.verify(), 0)
     t.close()
   })
 
@@ -168,10 +172,13 @@ for (const v of variants) {
     assert.ok(t.has(1n, 0))
     assert.ok(t.has(2n, 10_999))
     assert.is(t.expire(11_000), 0, 'both expire at clock 11000: stepping back gave no extra life')
-    // a jump far back then forward again: entries still expire by the max clock
+    assert.not.ok(t.has(9n, 20_000))
+    assert.is(t.clock, 20_000, 'has() advances the clock too')
+    // a jump far back: stamped with the max clock, expires by it
     run(t, ids(3), -1e12)
-    assert.is(t.clock, 11_000)
-    assert.not.ok(t.has(3n, 12_000))
+    assert.is(t.clock, 20_000)
+    assert.ok(t.has(3n, 20_999))
+    assert.not.ok(t.has(3n, 21_000))
     t.close()
   })
 
@@ -221,6 +228,7 @@ for (const v of variants) {
         for (let i = 0; i < n; i++) {
           if (ow[i] !== or[i]) assert.unreachable(`seed ${seed} round ${round} id ${i}: wasm ${ow[i]} ref ${or[i]}`)
         }
+        if (round % 4 === 0) assert.is(w.verify(), 0, `invariants seed ${seed} round ${round}`)
         for (let i = 0; i < 8; i++) {
           const id = history[Math.floor(rnd() * history.length)]!
           const at = now - rnd() * 10
@@ -228,6 +236,7 @@ for (const v of variants) {
         }
       }
       assert.ok(checks > 20 * cap, 'heavy eviction happened')
+      assert.is(w.verify(), 0)
       assert.ok(w.maxDisplacement() <= 4)
       w.close()
     }
@@ -292,7 +301,7 @@ for (const v of variants) {
   test(`${v}: many tables alive at once are independent, and freed memory is reused`, () => {
     const rounds: number[] = []
     for (let round = 0; round < 3; round++) {
-      const tables = Array.from({ length: 1000 }, (_, i) => table(16 << (i % 4), 1000, undefined))
+      const tables = Array.from({ length: 1000 }, (_, i) => new DedupTable({ capacity: 16 << (i % 4), kernel: k() }))
       tables.forEach((t, i) => t.checkAndInsert(ids(i, 1_000_000 + i), 0))
       tables.forEach((t, i) => {
         assert.is(t.size, 2)
@@ -333,6 +342,7 @@ for (const v of variants) {
     assert.is(t.checkAndInsert(aimed, 0), 1024)
     assert.ok(t.maxDisplacement() <= 3, `max displacement ${t.maxDisplacement()} buckets`)
     assert.is(t.checkAndInsert(aimed, 1), 0)
+    assert.is(t.verify(), 0)
     t.close()
   })
 

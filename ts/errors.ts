@@ -29,6 +29,7 @@ export type P4ErrorCode =
   | 'NOT_STARTED'
   | 'ALREADY_STARTED'
   | 'IO_ERROR'
+  | 'ALREADY_EXISTS'
 
 export class P4Error extends Error {
   readonly code: P4ErrorCode

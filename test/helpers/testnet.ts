@@ -1,10 +1,16 @@
 // A network of p4net nodes for tests and benchmarks, built through the public
-// API only: N nodes on the memory transport or loopback TCP, fast timers,
-// a seeded bootstrap graph, a convergence wait and a stop that always runs.
+// API: N nodes on the memory transport or loopback TCP, fast timers, a seeded
+// bootstrap graph, a convergence wait and a stop that always runs. (Only the
+// Rogue peer at the end reaches under the API, for security tests.)
 //
 //   const net = await startNet({ n: 10, transport: 'memory', plugins: [7] })
 //   try { … net.nodes[3].plugin(7).broadcast(bytes) … } finally { await net.stop() }
-import { createNode, MemoryNetwork, memoryTransport, type Node, type NodeOptions, type OverlayTimers } from '../../ts/index.js'
+import { createNode, isP4Error, MemoryNetwork, memoryTransport, tcp, type Identity, type Node, type NodeOptions, type OverlayTimers, type Plugin, type PluginMessage, type Transport } from '../../ts/index.js'
+// Internals, used only by the Rogue peer below (security tests may reach under the API).
+import { HEADER_SIZE } from '../../ts/protocol.js'
+import { initiateSession } from '../../ts/session/handshake.js'
+import { LinkIntent } from '../../ts/session/handshake-payload.js'
+import { Session, type Frame } from '../../ts/session/session.js'
 
 export type TransportName = 'memory' | 'tcp'
 export type Topology = 'chain' | 'random' | 'star'
@@ -18,6 +24,8 @@ export interface NetOptions {
   plugins?: number[] | ((i: number) => number[])
   /** Who node i bootstraps to: i-1 (chain), node 0 (star), one or two earlier nodes (random, default). */
   topology?: Topology
+  /** Called with each node before it starts (attach event listeners here). */
+  onCreate?: (node: Node, i: number) => void
   /** Seed of the bootstrap choice (default 1). */
   seed?: number
   /** Wait for convergence before returning (default true), within this many ms (default 15 000). */
@@ -75,6 +83,54 @@ export async function waitFor(cond: () => boolean, timeoutMs: number, what: stri
     }
     await sleep(everyMs)
   }
+}
+
+/** Collects every message `plugin` delivers, in order. */
+export function inbox(plugin: Plugin): PluginMessage[] {
+  const got: PluginMessage[] = []
+  plugin.on('message', (m) => got.push(m))
+  return got
+}
+
+/** Sum of frames received by `nodes` (a quiet network stops changing it). */
+function framesIn(nodes: Node[]): number {
+  let n = 0
+  for (const node of nodes) if (node.running) n += node.stats().framesIn
+  return n
+}
+
+/**
+ * Waits until no node in `nodes` received a frame for `quietMs`: whatever was
+ * in flight (late duplicates included) has arrived. Fast test timers send
+ * nothing periodic within a test's time (PINGs every 15 s, HELLO every 5 min).
+ */
+export async function waitQuiet(nodes: Node[], quietMs = 100, timeoutMs = 10_000): Promise<void> {
+  let last = framesIn(nodes)
+  let since = Date.now()
+  await waitFor(
+    () => {
+      const now = framesIn(nodes)
+      if (now !== last) {
+        last = now
+        since = Date.now()
+      }
+      return Date.now() - since >= quietMs
+    },
+    timeoutMs,
+    'the network to go quiet',
+    10,
+  )
+}
+
+/** Resolves with the P4Error code `fn` throws or rejects with (fails otherwise). */
+export async function errorCode(fn: () => unknown, what = 'the call'): Promise<string> {
+  try {
+    await fn()
+  } catch (err) {
+    if (isP4Error(err)) return err.code
+    throw new Error(`${what}: expected a P4Error, got ${String(err)}`)
+  }
+  throw new Error(`${what}: expected a P4Error, but nothing was thrown`)
 }
 
 /** The link count `node` should reach in a network of `n` running nodes. */
@@ -176,6 +232,7 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
       const custom = o.options?.(i) ?? {}
       const node = await make({ username: `n${String(i).padStart(2, '0')}`, ...custom }, bootstrapPeers(i), pluginsFor(i))
       nodes.push(node)
+      o.onCreate?.(node, i)
       await node.start()
     }
     if (o.converge ?? true) await net.waitConverged(o.convergeTimeoutMs)
@@ -184,4 +241,74 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
     throw err
   }
   return net
+}
+
+/** Runs `fn` on a fresh network and always stops it, whatever `fn` does. */
+export async function withNet<T>(o: NetOptions, fn: (net: TestNet) => Promise<T>): Promise<T> {
+  const net = await startNet(o)
+  try {
+    return await fn(net)
+  } finally {
+    await net.stop()
+  }
+}
+
+// ---------------------------------------------------------------------------
+// A rogue peer for security tests: a raw authenticated session to one node,
+// built from the library's internals. It holds an overlay link like any node
+// but sends exactly what the test tells it to (replays, forgeries, tampered
+// relays) and records every frame it receives.
+
+export interface RogueOptions {
+  identity: Identity
+  username: string
+  /** Default: TCP on the node's address; pass memoryTransport(net.network) for memory nodes. */
+  transport?: Transport
+}
+
+export class Rogue {
+  /** Every frame received, payload copied. */
+  readonly frames: Frame[] = []
+  /** Called for every received frame (after it is recorded). */
+  onframe: ((f: Frame) => void) | null = null
+  readonly session: Session
+
+  private constructor(session: Session) {
+    this.session = session
+  }
+
+  /** Dials `node` and completes the handshake as an overlay link. */
+  static async dial(node: Node, o: RogueOptions): Promise<Rogue> {
+    const transport = o.transport ?? tcp
+    const conn = await transport.dial(node.address.host, node.address.port, { timeoutMs: 5000 })
+    const h = await initiateSession(conn, { identity: o.identity, username: o.username, intent: LinkIntent.OVERLAY, timeoutMs: 5000 })
+    const rogue = new Rogue(new Session(h))
+    rogue.session.onframe = (f) => {
+      const copy = { ...f, payload: Uint8Array.from(f.payload) }
+      rogue.frames.push(copy)
+      rogue.onframe?.(copy)
+    }
+    h.conn.resume()
+    return rogue
+  }
+
+  /** Sends one frame as is (the caller sets hops, flags, IDs and payload). */
+  send(f: Frame): void {
+    this.session.send(f.type, f.flags, f.hops, f.pluginId, f.idHi, f.idLo, f.payload)
+  }
+
+  /** Sends a whole signed frame (header || payload) as built by buildSignedFrame, with `hops`. */
+  sendSigned(frame: Uint8Array, hops = 0): void {
+    this.send(frameFromBytes(frame, hops))
+  }
+
+  close(): void {
+    this.session.destroy()
+  }
+}
+
+/** A Frame from header || payload bytes (hops overridden). */
+export function frameFromBytes(frame: Uint8Array, hops = frame[3]!): Frame {
+  const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
+  return { type: frame[1]!, flags: frame[2]!, hops, pluginId: dv.getUint16(4), idHi: dv.getUint32(10), idLo: dv.getUint32(14), payload: frame.subarray(HEADER_SIZE) }
 }

@@ -1,8 +1,11 @@
 // TCP transport over node:net. A TcpConn forwards straight to its net.Socket
 // (listeners are registered on the socket itself), so a write or a 'data'
-// event costs no more than on a bare socket.
+// event costs no more than on a bare socket. Socket options are applied to
+// every dialled and accepted socket through ts/native (addon or fallback).
 import * as net from 'node:net'
+import { debuglog } from 'node:util'
 import { P4Error } from '../errors.js'
+import { checkSocketOptions, socketTuner, type SocketOptions, type SocketTuner, type TuneResult } from '../native/index.js'
 import {
   checkAddress,
   checkTimeout,
@@ -20,9 +23,12 @@ export class TcpConn implements Conn {
   readonly remotePort: number
   readonly localHost: string
   readonly localPort: number
+  /** Which socket options were applied to this socket and which were skipped (and why). */
+  readonly tuning: TuneResult
 
-  constructor(socket: net.Socket) {
+  constructor(socket: net.Socket, tuning: TuneResult = { applied: [], skipped: [] }) {
     this.socket = socket
+    this.tuning = tuning
     // Captured now: the socket forgets its addresses once destroyed.
     this.remoteHost = socket.remoteAddress ?? ''
     this.remotePort = socket.remotePort ?? 0
@@ -85,14 +91,48 @@ class TcpListener implements Listener {
   }
 }
 
-export function tcpTransport(): Transport {
+/** Socket options every tcp transport applies unless told otherwise. */
+export const DEFAULT_SOCKET_OPTIONS: Readonly<SocketOptions> = Object.freeze({ noDelay: true })
+
+export interface TcpTransportOptions {
+  /** Merged over DEFAULT_SOCKET_OPTIONS and applied to every dialled and accepted socket. */
+  socket?: SocketOptions
+  /** Defaults to socketTuner() (the addon when it loads, else the fallback). */
+  tuner?: SocketTuner
+}
+
+const debug = debuglog('p4net:native')
+
+/** Throws BAD_OPTION for bad socket options. */
+export function tcpTransport(opts: TcpTransportOptions = {}): Transport {
+  if (typeof opts !== 'object' || opts === null) throw new P4Error('BAD_OPTION', 'tcp transport options must be an object')
+  if (opts.tuner !== undefined && typeof opts.tuner?.apply !== 'function') {
+    throw new P4Error('BAD_OPTION', 'tuner must be a SocketTuner (see socketTuner())')
+  }
+  const options = checkSocketOptions({ ...DEFAULT_SOCKET_OPTIONS, ...(opts.socket === undefined ? {} : checkSocketOptions(opts.socket)) })
+  // Resolved on first use, so importing the transport does not load the addon.
+  let tuner = opts.tuner
+  const reported = new Set<string>()
+  // Tunes a fresh socket; a skipped option is logged once per transport, not per connection.
+  const tune = (socket: net.Socket): TuneResult => {
+    tuner ??= socketTuner()
+    const result = tuner.apply(socket, options)
+    for (const { option, reason } of result.skipped) {
+      const key = `${option}: ${reason}`
+      if (reported.has(key)) continue
+      reported.add(key)
+      debug('tcp: socket option %s not applied (%s tuner): %s', option, tuner.kind, reason)
+    }
+    return result
+  }
+
   return {
     name: 'tcp',
 
     async listen(host, port, onConnection) {
       checkAddress(host, port, true)
       if (typeof onConnection !== 'function') throw new P4Error('BAD_ARGUMENT', 'onConnection must be a function')
-      const server = net.createServer({ noDelay: true }, (socket) => onConnection(new TcpConn(socket)))
+      const server = net.createServer((socket) => onConnection(new TcpConn(socket, tune(socket))))
       await new Promise<void>((resolve, reject) => {
         const fail = (err: Error): void => {
           reject(new P4Error('IO_ERROR', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err }))
@@ -114,7 +154,7 @@ export function tcpTransport(): Transport {
         // A throw here rejects the promise, so bad arguments never throw synchronously.
         checkAddress(host, port, false)
         const timeoutMs = checkTimeout(opts)
-        const socket = net.connect({ host, port, noDelay: true })
+        const socket = net.connect({ host, port })
         const done = (): void => {
           clearTimeout(timer)
           socket.off('connect', onConnect)
@@ -122,7 +162,7 @@ export function tcpTransport(): Transport {
         }
         const onConnect = (): void => {
           done()
-          resolve(new TcpConn(socket))
+          resolve(new TcpConn(socket, tune(socket)))
         }
         const onError = (err: Error): void => {
           done()

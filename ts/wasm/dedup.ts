@@ -1,4 +1,5 @@
-// Typed wrapper over assembly/dedup.ts: a fixed-capacity seen-set of 64-bit
+// Typed wrapper over assembly/dedup.ts (memory layout, hashing and probing are
+// documented there): a fixed-capacity seen-set of 64-bit
 // message IDs with a TTL, living in WASM linear memory. Semantics (shared
 // with ts/overlay/dedup-reference.ts):
 // - an id is new when it is not live: new ids are inserted, stamped with the
@@ -35,6 +36,7 @@ interface DedupExports {
   dedup_hash(t: number, id: bigint): bigint
   dedup_bucket(t: number, id: bigint): number
   dedup_max_displacement(t: number): number
+  dedup_verify(t: number): number
 }
 
 export interface DedupOptions {
@@ -238,6 +240,15 @@ export class DedupTable {
   /** Longest distance in buckets of any stored id from its home bucket; scans the table (diagnostics). */
   maxDisplacement(): number {
     return this.#x.dedup_max_displacement(this.#table())
+  }
+
+  /**
+   * Checks the table's invariants (packing, overflow counts, ring and buckets
+   * holding the same ids, ring in time order); scans everything. 0 when
+   * consistent, else the number of the first broken rule (assembly/dedup.ts).
+   */
+  verify(): number {
+    return this.#x.dedup_verify(this.#table())
   }
 
   get closed(): boolean {

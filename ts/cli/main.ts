@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// The p4net command: dispatches to a subcommand and turns every failure into
+// one line on stderr and an exit code (0 ok, 1 failure, 2 usage/config error).
+import { readFileSync } from 'node:fs'
+import { isP4Error } from '../errors.js'
+import { debug, DEBUG_MODULES } from '../log.js'
+import { CliError, EXIT_USAGE } from './args.js'
+import { chatCommand } from './chat.js'
+import { demoCommand } from './demo.js'
+import { keygenCommand } from './keygen.js'
+import { startCommand } from './start.js'
+import { statusCommand } from './status.js'
+
+const log = debug('cli')
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
+  keygen: { run: keygenCommand, summary: "create this node's identity, print its fingerprint" },
+  start: { run: startCommand, summary: 'run a node until SIGINT/SIGTERM' },
+  chat: { run: chatCommand, summary: 'interactive line chat (plugin 1001), the successor of P4\'s p4im' },
+  demo: { run: demoCommand, summary: 'start a few nodes on loopback and show what the overlay does' },
+  status: { run: statusCommand, summary: 'ask a running node for its links, users and counters' },
+}
+
+function usage(): string {
+  const lines = ['p4net - self-organizing peer-to-peer overlay', '', 'usage: p4net <command> [options]', '', 'commands:']
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)}${c.summary}`)
+  lines.push(
+    '',
+    'p4net <command> --help shows the options of a command.',
+    'Settings come from flags, then P4NET_* environment variables, then a config',
+    'file (./p4net.config.json or <config dir>/config.json), then defaults.',
+    `Debug output: NODE_DEBUG=p4net:overlay,p4net:cli ... or p4net* for all; modules:`,
+    `  ${DEBUG_MODULES.map((m) => `p4net:${m}`).join(' ')} (and p4net for the peer cache)`,
+  )
+  return lines.join('\n') + '\n'
+}
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** Runs the command line `argv` (without node and script); resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? rest[0] : undefined
+    if (topic !== undefined && COMMANDS[topic]) return COMMANDS[topic].run(['--help'])
+    process.stdout.write(usage())
+    return name === undefined ? EXIT_USAGE : 0
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`p4net ${version()}\n`)
+    return 0
+  }
+  const command = COMMANDS[name]
+  if (!command) {
+    process.stderr.write(`p4net: unknown command ${JSON.stringify(name)} (commands: ${Object.keys(COMMANDS).join(', ')})\n`)
+    return EXIT_USAGE
+  }
+  try {
+    return await command.run(rest)
+  } catch (err) {
+    log('%s failed: %s', name, (err as Error)?.stack ?? String(err))
+    if (err instanceof CliError) {
+      process.stderr.write(err.message + '\n')
+      return err.exitCode
+    }
+    if (isP4Error(err, 'BAD_CONFIG')) {
+      process.stderr.write(`p4net: ${err.message}\n`)
+      return EXIT_USAGE
+    }
+    if (isP4Error(err) && (err.code === 'BAD_OPTION' || err.code === 'BAD_USERNAME')) {
+      process.stderr.write(`p4net ${name}: ${err.message}\n`)
+      return EXIT_USAGE
+    }
+    const msg = err instanceof Error ? err.message : String(err)
+    process.stderr.write(`p4net ${name}: ${msg}${isP4Error(err) ? ` (${err.code})` : ''}\n`)
+    return 1
+  }
+}
+
+function exit(code: number): void {
+  // Let piped stdout/stderr drain before exiting.
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)))
+}
+
+// Output closed by the reader (e.g. `p4net demo | head`): stop quietly, as on SIGPIPE.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0)
+    throw err
+  })
+}
+
+main(process.argv.slice(2)).then(exit, (err: unknown) => {
+  process.stderr.write(`p4net: ${String(err)}\n`)
+  exit(1)
+})

@@ -1,0 +1,110 @@
+// The optional native addon (native/, built by scripts/build-native.js during
+// npm install) and its TypeScript fallback. The only module of ts/native/
+// others import. Set P4NET_NO_NATIVE=1 to run without the addon; with
+// NODE_DEBUG=p4net:native the process says once which one it uses and why.
+import { createRequire } from 'node:module'
+import type { Socket } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { debuglog } from 'node:util'
+import { nativeTuner, type NativeAddon } from './addon.js'
+import { fallbackTuner } from './fallback.js'
+import type { SocketTuner } from './options.js'
+
+export { checkSocketOptions } from './options.js'
+export type {
+  KeepAliveOptions,
+  SocketOptionName,
+  SocketOptions,
+  SocketReading,
+  SocketTuner,
+  TcpInfo,
+  TuneResult,
+} from './options.js'
+export { nativeTuner, socketFd, type NativeAddon, type NativeOptionName } from './addon.js'
+export { fallbackTuner } from './fallback.js'
+
+const debug = debuglog('p4net:native')
+
+// Relative to dist/ts/native/ (the compiled location of this file).
+const ADDON_PATHS = ['../../../build/Release/p4net_native.node', '../../../build/Debug/p4net_native.node']
+
+let loaded: NativeAddon | null | undefined
+let unavailable: string | undefined
+let tuner: SocketTuner | undefined
+
+/** True when P4NET_NO_NATIVE asks to run without the addon (any value but '' and '0'). */
+export function nativeDisabled(): boolean {
+  const v = process.env.P4NET_NO_NATIVE
+  return v !== undefined && v !== '' && v !== '0'
+}
+
+/** The addon, or null when it is disabled, was not built, or does not load. Loaded once per process. */
+export function loadNative(): NativeAddon | null {
+  if (loaded !== undefined) return loaded
+  loaded = null
+  if (nativeDisabled()) {
+    unavailable = 'disabled by P4NET_NO_NATIVE'
+    debug('p4net runs without the native addon: %s', unavailable)
+    return loaded
+  }
+  const require = createRequire(import.meta.url)
+  const errors: string[] = []
+  for (const rel of ADDON_PATHS) {
+    const file = fileURLToPath(new URL(rel, import.meta.url))
+    try {
+      const addon = require(file) as NativeAddon
+      if (typeof addon?.setOption !== 'function' || typeof addon.supported !== 'object') {
+        errors.push(`${file}: not the p4net addon`)
+        continue
+      }
+      debug('native addon loaded from %s (%s)', file, addon.platform)
+      loaded = addon
+      return loaded
+    } catch (err) {
+      const code = (err as { code?: unknown }).code
+      errors.push(code === 'MODULE_NOT_FOUND' ? `${file}: not built` : `${file}: ${(err as Error).message}`)
+    }
+  }
+  unavailable = errors.join('; ')
+  debug('p4net runs without the native addon (using the TypeScript fallback): %s', unavailable)
+  return loaded
+}
+
+/** Why loadNative() returned null (loading it if not yet tried); undefined when the addon is loaded. */
+export function nativeUnavailableReason(): string | undefined {
+  loadNative()
+  return unavailable
+}
+
+/** The process-wide tuner: native when the addon loads, else the fallback. */
+export function socketTuner(): SocketTuner {
+  tuner ??= ((addon) => (addon ? nativeTuner(addon) : fallbackTuner()))(loadNative())
+  return tuner
+}
+
+/** A connection's live TCP figures, for node.links(). */
+export interface ConnInfo {
+  rttMs: number
+  rttVarMs: number
+  /** Segments retransmitted over the connection's life; undefined where the platform does not count them. */
+  retransmits: number | undefined
+  /** Congestion window in segments. */
+  cwnd: number
+}
+
+/**
+ * RTT, variance, retransmissions and congestion window of a connection's TCP
+ * socket; undefined without the addon, for non-TCP conns (memory transport),
+ * and for closed sockets. Never throws.
+ */
+export function connInfo(conn: { readonly socket?: Socket } | undefined): ConnInfo | undefined {
+  const socket = conn?.socket
+  if (socket === undefined || socket.destroyed) return undefined
+  try {
+    const info = socketTuner().tcpInfo(socket)
+    if (info === undefined) return undefined
+    return { rttMs: info.rttUs / 1000, rttVarMs: info.rttVarUs / 1000, retransmits: info.totalRetrans, cwnd: info.sndCwnd }
+  } catch {
+    return undefined
+  }
+}

@@ -9,9 +9,10 @@ import { Plugin, type BroadcastOptions, type PluginHost, type PluginOptions, typ
 import { e2eAad, groupAad, openFrom, openGroup, sealGroup, sealTo } from './overlay/e2e.js'
 import { Overlay, randomId, type DataEvent, type LinkInfo, type OverlayConfig, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
 import { PeerCache } from './overlay/peer-cache.js'
-import { createTrustPolicy, type TrustConfig, type TrustPolicy } from './overlay/trust.js'
+import { createTrustPolicy, parseTrustConfig, type TrustConfig, type TrustPolicy } from './overlay/trust.js'
+import { checkSocketOptions, connInfo, type ConnInfo, type SocketOptions } from './native/index.js'
 import { validateHost } from './overlay/messages.js'
-import { tcp } from './transport/tcp.js'
+import { tcp, tcpTransport } from './transport/tcp.js'
 import type { Address, Transport } from './transport/types.js'
 import { validateUsername } from './username.js'
 import { DEDUP_MAX_CAPACITY, DEDUP_MIN_CAPACITY } from './wasm/dedup.js'
@@ -55,6 +56,8 @@ export interface NodeOptions {
   maxDirect?: number
   /** Bytes queued per session before send() waits for it to drain. */
   highWaterMark?: number
+  /** Socket options for the default tcp transport (native addon where built, else Node's own). */
+  socket?: SocketOptions
 }
 
 interface ProfileDefaults {
@@ -85,7 +88,7 @@ const DEFAULT_TIMERS: OverlayTimers = {
 
 const KNOWN_OPTIONS = new Set([
   'username', 'identity', 'host', 'port', 'advertiseHost', 'bootstrap', 'dataDir', 'transport', 'links', 'maxMessage', 'hopLimit',
-  'trust', 'certificate', 'profile', 'discover', 'timers', 'dedup', 'maxUsers', 'maxDirect', 'highWaterMark',
+  'trust', 'certificate', 'profile', 'discover', 'timers', 'dedup', 'maxUsers', 'maxDirect', 'highWaterMark', 'socket',
 ])
 
 function bad(message: string): never {
@@ -182,6 +185,11 @@ function resolveOptions(opts: NodeOptions): Resolved {
   if (opts.dataDir !== undefined && (typeof opts.dataDir !== 'string' || opts.dataDir.length === 0)) bad('dataDir must be a non-empty string')
   if (opts.transport !== undefined && !isTransport(opts.transport)) bad('transport must be a Transport (tcp or memoryTransport(network))')
   if (opts.certificate !== undefined && !(opts.certificate instanceof Uint8Array)) bad('certificate must be a Uint8Array')
+  if (opts.trust !== undefined && !isTrustPolicy(opts.trust)) parseTrustConfig(opts.trust) // throws BAD_OPTION
+  if (opts.socket !== undefined) {
+    if (opts.transport !== undefined) bad('socket options apply to the default tcp transport; configure your transport instead')
+    checkSocketOptions(opts.socket)
+  }
   return {
     username,
     host,
@@ -226,6 +234,7 @@ export class Node extends EventEmitter implements PluginHost {
   private readonly plugins = new Map<number, Plugin>()
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
   private peerCache: PeerCache | undefined
+  private trust: TrustPolicy | undefined
 
   /** Use createNode(); the constructor only validates. */
   constructor(opts: NodeOptions, identity: Identity) {
@@ -254,11 +263,12 @@ export class Node extends EventEmitter implements PluginHost {
     const dataDir = o.dataDir
     if (dataDir) mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     const trust = isTrustPolicy(o.trust) ? o.trust : createTrustPolicy(o.trust, { dataDir })
+    this.trust = trust
     this.peerCache = dataDir ? new PeerCache({ dataDir }) : undefined
     const overlay = new Overlay({
       ...this.resolved.cfg,
       identity: this.identity,
-      transport: o.transport ?? tcp,
+      transport: o.transport ?? (o.socket ? tcpTransport({ socket: o.socket }) : tcp),
       trust,
       peerCache: this.peerCache,
       random: Math.random,
@@ -290,10 +300,9 @@ export class Node extends EventEmitter implements PluginHost {
     for (const p of [...this.plugins.values()]) p.close()
     await this.overlay?.stop()
     await this.peerCache?.flush().catch(() => undefined)
-    const trust = this.options.trust
-    if (!isTrustPolicy(trust)) {
-      // tofu pins are flushed by the policy itself on change; nothing pending here.
-    }
+    // Pins learned in this run reach the disk before stop() resolves.
+    const flushable = this.trust as { flush?: () => Promise<void> } | undefined
+    await flushable?.flush?.().catch((err: unknown) => this.emit('error', err))
     this.state = 'stopped'
   }
 
@@ -341,12 +350,29 @@ export class Node extends EventEmitter implements PluginHost {
     return overlay.ping(peer)
   }
 
-  /** Overlay links (and, with { direct: true }, direct sessions too). */
-  links(opts: { direct?: boolean } = {}): LinkInfo[] {
-    if (!this.overlay) return []
-    const out = [...this.overlay.links.values()].map((p) => this.overlay!.linkInfo(p))
-    if (opts.direct) for (const p of this.overlay.directs.values()) out.push(this.overlay.linkInfo(p))
-    return out
+  /**
+   * Overlay links (and, with { direct: true }, direct sessions too). On TCP,
+   * `tcp` carries the kernel's smoothed RTT, variance, retransmits and
+   * congestion window where the native addon is built.
+   */
+  links(opts: { direct?: boolean } = {}): Array<LinkInfo & { tcp?: ConnInfo }> {
+    const o = this.overlay
+    if (!o) return []
+    const peers = [...o.links.values(), ...(opts.direct ? o.directs.values() : [])]
+    return peers.map((p) => {
+      const info: LinkInfo & { tcp?: ConnInfo } = o.linkInfo(p)
+      const tcpInfo = connInfo(p.session.conn)
+      if (tcpInfo) info.tcp = tcpInfo
+      return info
+    })
+  }
+
+  /** Opens an overlay link to the node at host:port (P4's "add connection"). */
+  async connect(host: string, port: number): Promise<LinkInfo> {
+    const overlay = this.requireOverlay()
+    const addr = parseAddress({ host, port }, 'connect address')
+    const peer = await overlay.dial(addr.host, addr.port, 'link')
+    return overlay.linkInfo(peer)
   }
 
   stats(): NodeStats {

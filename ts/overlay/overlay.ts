@@ -18,7 +18,7 @@ import { LinkIntent } from '../session/handshake-payload.js'
 import { Session, type Frame } from '../session/session.js'
 import type { Address, Conn, Listener, Transport } from '../transport/types.js'
 import { DedupTable } from '../wasm/dedup.js'
-import { LkaTable, verifyHelloFrame, type LkaEntry } from './lka.js'
+import { LkaTable, verifyHelloFrame, type LkaEntry, type VerifiedHello } from './lka.js'
 import {
   ByeReason,
   decodeBye,
@@ -46,6 +46,9 @@ const log = debuglog('p4net:overlay')
 
 /** HELLO feature bit: the user is leaving (signed, flooded, so everyone marks them offline). */
 export const FEATURE_LEAVING = 1
+
+/** How many of a node's first links are asked for their LKA table. */
+const LKA_ASK_LINKS = 3
 
 export interface OverlayTimers {
   /** Link upkeep period (min/max, walks, pings, idle directs). */
@@ -206,7 +209,8 @@ export class Overlay extends EventEmitter {
   private plugins = new Set<number>()
   private helloSeq = 0n
   private lastHelloAt = 0
-  private lkaAsked = false
+  /** LKA requests sent: the first few links are asked (one may know nobody yet). */
+  private lkaAsked = 0
   private stopping = false
   private started = false
   private readonly pendingDials = new Map<string, Promise<Peer>>()
@@ -230,6 +234,8 @@ export class Overlay extends EventEmitter {
     const cfg = this.cfg
     this.listener = await cfg.transport.listen(cfg.host, cfg.port, (conn) => this.accept(conn))
     this.boundAddress = this.listener.address
+    // HELLO sequence numbers are timestamps: anything from before this start is older.
+    this.helloSeq = BigInt(Date.now())
     this.timer = setInterval(() => this.maintain(), cfg.timers.maintenanceMs)
     this.timer.unref?.()
     this.join()
@@ -242,7 +248,7 @@ export class Overlay extends EventEmitter {
     this.stopping = true
     if (this.timer) clearInterval(this.timer)
     this.timer = null
-    if (this.links.size > 0) this.floodHello(true)
+    if (this.links.size > 0 && !this.superseded) this.floodHello(true)
     const all = [...this.links.values(), ...this.directs.values()]
     for (const p of all) this.sendBye(p, ByeReason.SHUTDOWN, 'node stopping')
     await this.listener?.close()
@@ -597,21 +603,44 @@ export class Overlay extends EventEmitter {
       this.stats.dedupHits++
       return
     }
-    const v = verifySignedParts(header(f, f.payload.length), f.payload)
+    const hdr = header(f, f.payload.length)
+    if (f.type === MsgType.HELLO) {
+      const v = this.verifyHello(hdr, f.payload, from)
+      if (v === null) return
+      // Verified: never verify this ID again, whatever we make of it.
+      this.dedupInsert(f.idHi, f.idLo)
+      if (this.acceptHello(v)) this.forward(from, f)
+      return
+    }
+    const v = verifySignedParts(hdr, f.payload)
     if (!v.ok) {
       this.stats.badSignature++
       log('dropped %d from %s: %s', f.type, from.username, v.reason)
       return
     }
-    // Verified: never verify this ID again, whatever we make of it.
     this.dedupInsert(f.idHi, f.idLo)
-    if (f.type === MsgType.HELLO && !this.acceptHello(header(f, f.payload.length), f.payload)) return
+    this.forward(from, f)
+    if (f.type === MsgType.DATA) this.deliver(f, v.originKey, v.body)
+  }
+
+  /** Sends a received flooded frame on, unchanged but for hops + 1, to every link but `from`. */
+  private forward(from: Peer | null, f: { type: number; flags: number; hops: number; pluginId: number; idHi: number; idLo: number; payload: Uint8Array }): void {
     for (const p of this.links.values()) {
       if (p === from) continue
       if (p.trySend(f.type, f.flags, f.hops + 1, f.pluginId, f.idHi, f.idLo, f.payload)) this.stats.forwarded++
       else this.stats.droppedSlowPeer++
     }
-    if (f.type === MsgType.DATA) this.deliver(f, v.originKey, v.body)
+  }
+
+  private verifyHello(hdr: Uint8Array, payload: Uint8Array, from: Peer): VerifiedHello | null {
+    try {
+      return verifyHelloFrame(Buffer.concat([hdr, payload]))
+    } catch (err) {
+      if (err instanceof P4Error && err.code === 'BAD_SIGNATURE') this.stats.badSignature++
+      else this.stats.badFrame++
+      log('bad HELLO from %s: %s', from.username, (err as Error).message)
+      return null
+    }
   }
 
   private deliver(f: Frame, originKey: Uint8Array, body: Uint8Array): void {
@@ -653,22 +682,22 @@ export class Overlay extends EventEmitter {
 
   // ---------------------------------------------------------------- membership
 
-  /** Verifies trust and applies a HELLO (header + signed payload). False: do not forward it. */
-  private acceptHello(hdr: Uint8Array, payload: Uint8Array): boolean {
-    const frame = Buffer.concat([hdr, payload])
-    let v
-    try {
-      v = verifyHelloFrame(frame)
-    } catch (err) {
-      this.stats.badFrame++
-      log('bad HELLO: %s', (err as Error).message)
-      return false
-    }
+  /** Applies a verified HELLO after the trust check. False: do not forward it. */
+  private acceptHello(v: VerifiedHello): boolean {
     const hello = v.hello
     if (hello.username === this.cfg.username) {
-      // Someone else claiming our name (our own HELLO never comes back: dedup).
-      if (!sameKey(v.identityKey, this.cfg.identity.publicKey)) this.stats.untrustedKey++
-      return false
+      if (!sameKey(v.identityKey, this.cfg.identity.publicKey)) {
+        // Someone else claiming our name.
+        this.stats.untrustedKey++
+        return false
+      }
+      // Our own identity, logged on elsewhere (roaming): newer than ours means
+      // this node is superseded and must not announce a leave for the user.
+      if (hello.seq > this.helloSeq && (hello.host !== this.cfg.advertiseHost || hello.port !== (this.boundAddress?.port ?? 0))) {
+        this.superseded = true
+        log('user %s logged on at %s:%d; this node is superseded', hello.username, hello.host, hello.port)
+      }
+      return true
     }
     try {
       this.checkTrust(hello.username, v.identityKey, hello.certificate)
@@ -677,7 +706,14 @@ export class Overlay extends EventEmitter {
       return false
     }
     const now = performance.now()
-    const wasOnline = this.lka.get(hello.username)?.online ?? false
+    const current = this.lka.get(hello.username)
+    const wasOnline = current?.online ?? false
+    const leaving = (hello.features & FEATURE_LEAVING) !== 0
+    if (leaving && current && current.online && sameKey(current.identityKey, v.identityKey) && (current.host !== hello.host || current.port !== hello.port)) {
+      // A leave from an address the user has already moved away from: the
+      // user is still online at the newer address. Pass it on, change nothing.
+      return true
+    }
     const r = this.lka.applyHello(v, now)
     if (r.status === 'rejected') {
       this.stats.untrustedKey++
@@ -689,7 +725,7 @@ export class Overlay extends EventEmitter {
       return false
     }
     this.keyToUser.set(Buffer.from(v.identityKey).toString('hex'), hello.username)
-    if (hello.features & FEATURE_LEAVING) {
+    if (leaving) {
       if (this.lka.markOffline(hello.username) || wasOnline) this.emit('user-left', hello.username)
       return true
     }
@@ -698,6 +734,9 @@ export class Overlay extends EventEmitter {
     else this.emit('user-updated', hello.username)
     return true
   }
+
+  /** True once this identity announced itself from another node (roaming). */
+  private superseded = false
 
   private buildHello(leaving: boolean): Uint8Array {
     this.helloSeq = nextHelloSeq(this.helloSeq, Date.now())
@@ -715,6 +754,7 @@ export class Overlay extends EventEmitter {
 
   /** Floods this node's HELLO (on join, on plugin changes, periodically, and leaving). */
   floodHello(leaving = false): void {
+    if (this.superseded) return
     this.lastHelloAt = performance.now()
     const frame = this.originate(MsgType.HELLO, Flag.BROADCAST, 0, this.buildHello(leaving))
     this.lastOwnHello = leaving ? null : frame
@@ -727,8 +767,8 @@ export class Overlay extends EventEmitter {
 
   private afterLinkUp(peer: Peer): void {
     // Ask the first link for the LKA table; announce ourselves to everyone.
-    if (!this.lkaAsked) {
-      this.lkaAsked = true
+    if (this.lkaAsked < LKA_ASK_LINKS) {
+      this.lkaAsked++
       const [hi, lo] = randomId()
       peer.trySend(MsgType.LKA, 0, 0, 0, hi, lo, encodeLkaRequest({ max: 0 }))
     }
@@ -758,18 +798,27 @@ export class Overlay extends EventEmitter {
   private applyLkaAck(peer: Peer, f: Frame): void {
     const ack = decodeLkaAck(f.payload)
     for (const frame of ack.hellos) {
-      // Each entry is a whole signed HELLO: verified like a flooded one.
-      const hdr = frame.subarray(0, HEADER_SIZE)
-      const payload = frame.subarray(HEADER_SIZE)
-      const v = verifySignedParts(hdr, payload)
-      if (!v.ok) {
-        this.stats.badSignature++
+      // Each entry is a whole signed HELLO with its original message ID:
+      // verified like a flooded one, deduplicated with the floods, and passed
+      // on when new, so a node that joined through a joining node still
+      // learns everyone (its flood may have passed before it was linked).
+      const hdr = Buffer.from(frame.subarray(0, HEADER_SIZE))
+      const idHi = hdr.readUInt32BE(10)
+      const idLo = hdr.readUInt32BE(14)
+      if (this.dedupSeen(idHi, idLo)) {
+        this.stats.dedupHits++
         continue
       }
-      this.acceptHello(hdr, payload)
+      const payload = frame.subarray(HEADER_SIZE)
+      const v = this.verifyHello(hdr, payload, peer)
+      if (v === null) continue
+      this.dedupInsert(idHi, idLo)
+      if (this.acceptHello(v)) {
+        this.forward(peer, { type: MsgType.HELLO, flags: hdr[2]!, hops: 0, pluginId: 0, idHi, idLo, payload })
+      }
     }
-    void peer
   }
+
 
   // ---------------------------------------------------------------- DISCOVER
 
@@ -867,8 +916,10 @@ export class Overlay extends EventEmitter {
     if (this.links.size === 0) this.join()
     else if (this.links.size < min) {
       for (const [id, at] of this.walks) if (now - at > cfg.timers.walkTimeoutMs) this.walks.delete(id)
+      // One new walk per tick while short of links: a walk that died quietly
+      // (no node could end it) must not hold the next one back.
       const wanted = min - this.links.size
-      for (let i = this.walks.size; i < wanted; i++) this.startWalk()
+      if (this.walks.size < 2 * wanted) this.startWalk()
       if (this.walks.size > 0 && this.stats.walksStarted > 4 * (this.stats.walksAnswered + 1)) this.linkKnownUser()
     }
     // Too many: close idle links older than the minimum age, oldest first.

@@ -9,6 +9,7 @@ import { Plugin, type BroadcastOptions, type PluginHost, type PluginOptions, typ
 import { e2eAad, groupAad, openFrom, openGroup, sealGroup, sealTo } from './overlay/e2e.js'
 import { Overlay, randomId, type DataEvent, type LinkInfo, type OverlayConfig, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
 import { PeerCache } from './overlay/peer-cache.js'
+import { DEFAULT_QUOTAS, SMALL_QUOTAS, resolveQuotas, type Quotas } from './overlay/quotas.js'
 import { createTrustPolicy, parseTrustConfig, type TrustConfig, type TrustPolicy } from './overlay/trust.js'
 import { checkSocketOptions, connInfo, type ConnInfo, type SocketOptions } from './native/index.js'
 import { validateHost } from './overlay/messages.js'
@@ -56,6 +57,8 @@ export interface NodeOptions {
   maxDirect?: number
   /** Bytes queued per session before send() waits for it to drain. */
   highWaterMark?: number
+  /** Per-peer quotas (see ts/overlay/quotas.ts); exceeding one cuts the peer off. */
+  quotas?: Partial<Quotas>
   /** Socket options for the default tcp transport (native addon where built, else Node's own). */
   socket?: SocketOptions
 }
@@ -88,7 +91,7 @@ const DEFAULT_TIMERS: OverlayTimers = {
 
 const KNOWN_OPTIONS = new Set([
   'username', 'identity', 'host', 'port', 'advertiseHost', 'bootstrap', 'dataDir', 'transport', 'links', 'maxMessage', 'hopLimit',
-  'trust', 'certificate', 'profile', 'discover', 'timers', 'dedup', 'maxUsers', 'maxDirect', 'highWaterMark', 'socket',
+  'trust', 'certificate', 'profile', 'discover', 'timers', 'dedup', 'maxUsers', 'maxDirect', 'highWaterMark', 'socket', 'quotas',
 ])
 
 function bad(message: string): never {
@@ -213,6 +216,7 @@ function resolveOptions(opts: NodeOptions): Resolved {
       maxUsers,
       certificate: opts.certificate,
       highWaterMark,
+      quotas: resolveQuotas(opts.quotas, profileName === 'small' ? SMALL_QUOTAS : DEFAULT_QUOTAS),
     },
   }
 }
@@ -377,7 +381,7 @@ export class Node extends EventEmitter implements PluginHost {
 
   stats(): NodeStats {
     const o = this.overlay
-    const base: OverlayStats = o ? { ...o.stats } : ({} as OverlayStats)
+    const base: OverlayStats = o ? { ...o.stats, cutOffReasons: { ...o.stats.cutOffReasons } } : ({} as OverlayStats)
     if (o) {
       const t = o.sessionTotals()
       base.framesIn = t.framesIn

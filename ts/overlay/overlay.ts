@@ -41,6 +41,7 @@ import { Peer } from './peer.js'
 import type { PeerCache } from './peer-cache.js'
 import { buildSignedFrame, verifySignedParts } from './signing.js'
 import type { TrustPolicy } from './trust.js'
+import type { CutOffReason, Quotas } from './quotas.js'
 
 const log = debuglog('p4net:overlay')
 
@@ -95,6 +96,7 @@ export interface OverlayConfig {
   highWaterMark: number
   /** Random source in [0, 1), replaceable for deterministic tests. */
   random: () => number
+  quotas: Quotas
 }
 
 export interface OverlayStats {
@@ -117,6 +119,9 @@ export interface OverlayStats {
   walksStarted: number
   walksAnswered: number
   handshakeFailures: number
+  /** Peers cut off by quotas, in all and by reason. */
+  cutOff: number
+  cutOffReasons: Partial<Record<CutOffReason, number>>
 }
 
 /** What the overlay hands up for a DATA frame. */
@@ -197,6 +202,8 @@ export class Overlay extends EventEmitter {
     walksStarted: 0,
     walksAnswered: 0,
     handshakeFailures: 0,
+    cutOff: 0,
+    cutOffReasons: {},
   }
   /** Links by remote identity key (hex). */
   readonly links = new Map<string, Peer>()
@@ -218,6 +225,9 @@ export class Overlay extends EventEmitter {
   private readonly conns = new Set<Conn>()
   private readonly dialBackoff = new Map<string, { failures: number; next: number }>()
   boundAddress: Address | null = null
+  private pendingInbound = 0
+  /** Identities cut off by quotas → monotonic ms until which they are refused. */
+  private readonly banned = new Map<string, number>()
 
   constructor(cfg: OverlayConfig) {
     super()
@@ -285,6 +295,12 @@ export class Overlay extends EventEmitter {
   }
 
   private checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array): void {
+    const hex = Buffer.from(identityKey).toString('hex')
+    const until = this.banned.get(hex)
+    if (until !== undefined) {
+      if (performance.now() < until) throw new P4Error('QUOTA_EXCEEDED', `${username} was cut off for exceeding a quota`)
+      this.banned.delete(hex)
+    }
     try {
       this.cfg.trust.check(username, identityKey, certificate && certificate.length > 0 ? certificate : undefined)
     } catch (err) {
@@ -295,15 +311,23 @@ export class Overlay extends EventEmitter {
 
   private accept(conn: Conn): void {
     if (this.stopping) return conn.destroy()
+    if (this.pendingInbound >= this.cfg.quotas.maxPendingHandshakes) {
+      this.countCutOff('handshakes')
+      log('refused a connection: %d handshakes already pending', this.pendingInbound)
+      return conn.destroy()
+    }
+    this.pendingInbound++
     this.conns.add(conn)
     acceptSession(conn, this.handshakeOptions(LinkIntent.OVERLAY)).then(
       (h) => {
+        this.pendingInbound--
         this.conns.delete(conn)
         if (this.stopping) return conn.destroy()
         const kind = h.remote.intent === LinkIntent.DIRECT ? 'direct' : 'link'
         this.adopt(new Session(h, this.sessionOptions()), kind, false)
       },
       (err) => {
+        this.pendingInbound--
         this.conns.delete(conn)
         this.stats.handshakeFailures++
         log('inbound handshake failed: %s', (err as Error).message)
@@ -368,7 +392,7 @@ export class Overlay extends EventEmitter {
   /** Takes a fresh session into the link or direct table; returns the Peer kept (or null). */
   private adopt(session: Session<RemoteInfo>, kind: 'link' | 'direct', initiator: boolean): Peer | null {
     const now = performance.now()
-    const peer = new Peer(session, kind, initiator, now)
+    const peer = new Peer(session, kind, initiator, now, this.cfg.quotas)
     const remote = session.remote
     if (sameKey(remote.identityKey, this.cfg.identity.publicKey)) {
       session.destroy()
@@ -546,9 +570,16 @@ export class Overlay extends EventEmitter {
   // ---------------------------------------------------------------- receiving
 
   private onFrame(peer: Peer, f: Frame): void {
+    if (peer.cut) return
     const now = performance.now()
     peer.lastHeard = now
     this.stats.framesIn++
+    if (f.type !== MsgType.DATA || (f.flags & Flag.BROADCAST) !== 0) {
+      const over =
+        peer.quota.frame(now) ??
+        (f.type === MsgType.HELLO ? peer.quota.helloFrame(now) : f.type === MsgType.DISCOVER ? peer.quota.discoverFrame(now) : null)
+      if (over !== null) return this.cutOff(peer, over)
+    }
     try {
       switch (f.type) {
         case MsgType.HELLO:
@@ -601,6 +632,8 @@ export class Overlay extends EventEmitter {
     }
     if (this.dedupSeen(f.idHi, f.idLo)) {
       this.stats.dedupHits++
+      const over = from.quota.duplicate(performance.now())
+      if (over !== null) this.cutOff(from, over)
       return
     }
     const hdr = header(f, f.payload.length)
@@ -614,8 +647,7 @@ export class Overlay extends EventEmitter {
     }
     const v = verifySignedParts(hdr, f.payload)
     if (!v.ok) {
-      this.stats.badSignature++
-      log('dropped %d from %s: %s', f.type, from.username, v.reason)
+      this.badSignatureFrom(from, v.reason)
       return
     }
     this.dedupInsert(f.idHi, f.idLo)
@@ -636,9 +668,11 @@ export class Overlay extends EventEmitter {
     try {
       return verifyHelloFrame(Buffer.concat([hdr, payload]))
     } catch (err) {
-      if (err instanceof P4Error && err.code === 'BAD_SIGNATURE') this.stats.badSignature++
-      else this.stats.badFrame++
-      log('bad HELLO from %s: %s', from.username, (err as Error).message)
+      if (err instanceof P4Error && err.code === 'BAD_SIGNATURE') this.badSignatureFrom(from, err.message)
+      else {
+        this.stats.badFrame++
+        log('bad HELLO from %s: %s', from.username, (err as Error).message)
+      }
       return null
     }
   }
@@ -678,6 +712,31 @@ export class Overlay extends EventEmitter {
     if (name === undefined) return undefined
     const e = this.lka.get(name)
     return e && sameKey(e.identityKey, identityKey) ? name : undefined
+  }
+
+  private badSignatureFrom(peer: Peer, reason: string): void {
+    this.stats.badSignature++
+    log('bad signature from %s: %s', peer.username, reason)
+    const over = peer.quota.badSignature(performance.now())
+    if (over !== null) this.cutOff(peer, over)
+  }
+
+  private countCutOff(reason: CutOffReason): void {
+    this.stats.cutOff++
+    this.stats.cutOffReasons[reason] = (this.stats.cutOffReasons[reason] ?? 0) + 1
+  }
+
+  /** Quota exceeded: refuse the identity for a while and close at once. */
+  private cutOff(peer: Peer, reason: CutOffReason): void {
+    if (peer.cut) return
+    peer.cut = true
+    this.countCutOff(reason)
+    this.banned.set(peer.keyHex, performance.now() + this.cfg.quotas.banMs)
+    if (this.banned.size > 4096) this.banned.delete(this.banned.keys().next().value!)
+    log('cut off %s: quota "%s" exceeded', peer.username, reason)
+    this.sendBye(peer, ByeReason.RATE_LIMITED, `quota exceeded: ${reason}`)
+    const err = new P4Error('QUOTA_EXCEEDED', `${peer.username} exceeded the "${reason}" quota`)
+    setImmediate(() => peer.session.destroy(err))
   }
 
   // ---------------------------------------------------------------- membership
@@ -809,6 +868,8 @@ export class Overlay extends EventEmitter {
         this.stats.dedupHits++
         continue
       }
+      const over = peer.quota.helloFrame(performance.now())
+      if (over !== null) return this.cutOff(peer, over)
       const payload = frame.subarray(HEADER_SIZE)
       const v = this.verifyHello(hdr, payload, peer)
       if (v === null) continue
@@ -849,7 +910,7 @@ export class Overlay extends EventEmitter {
   private walk(from: Peer, f: Frame): void {
     const v = verifySignedParts(header(f, f.payload.length), f.payload)
     if (!v.ok) {
-      this.stats.badSignature++
+      this.badSignatureFrom(from, v.reason)
       return
     }
     const d = decodeDiscover(v.body)
@@ -926,6 +987,13 @@ export class Overlay extends EventEmitter {
     if (this.links.size > max) {
       const old = [...this.links.values()].filter((p) => Date.now() - p.since >= cfg.timers.linkMinAgeMs).sort((a, b) => a.lastActive - b.lastActive)
       for (const p of old.slice(0, this.links.size - max)) this.closePeer(p, ByeReason.LINK_CLOSE, 'too many links')
+    }
+    // A peer whose queue stays full does not read: cut it off.
+    for (const p of [...this.links.values(), ...this.directs.values()]) {
+      if (p.session.bufferedBytes >= p.session.highWaterMark) {
+        if (p.quota.stuckSince === 0) p.quota.stuckSince = now
+        else if (now - p.quota.stuckSince > cfg.quotas.notReadingMs) this.cutOff(p, 'not-reading')
+      } else p.quota.stuckSince = 0
     }
     // Liveness: PING quiet links; close links silent for 3 ping periods.
     for (const p of this.links.values()) {

@@ -5,6 +5,7 @@
 import { P4Error } from '../errors.js'
 import type { RemoteInfo } from '../session/handshake.js'
 import type { Session } from '../session/session.js'
+import { PeerQuota, type Quotas } from './quotas.js'
 
 export type PeerKind = 'link' | 'direct'
 
@@ -38,10 +39,14 @@ export class Peer {
   dropped = 0
   /** Set once a BYE was received or sent: the close is expected. */
   bye = false
+  /** Set when quotas cut the peer off: its frames are ignored from then on. */
+  cut = false
+  readonly quota: PeerQuota
   private readonly pings = new Map<number, PendingPing>()
 
-  constructor(session: Session<RemoteInfo>, kind: PeerKind, initiator: boolean, now: number) {
+  constructor(session: Session<RemoteInfo>, kind: PeerKind, initiator: boolean, now: number, quotas: Quotas) {
     this.session = session
+    this.quota = new PeerQuota(quotas)
     this.kind = kind
     this.initiator = initiator
     this.since = Date.now()

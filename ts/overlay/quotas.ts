@@ -1,0 +1,108 @@
+// Per-peer quotas: token buckets that cut off a peer who sends more than an
+// honest node would. Every bucket allows a burst of BURST_SECONDS worth of
+// its rate (bad signatures: one minute's worth), so joins and floods of an
+// honest network pass, while a storm is cut off within seconds.
+import { P4Error } from '../errors.js'
+import { TokenBucket } from './rate-limit.js'
+
+export interface Quotas {
+  /** Control and flooded frames per second from one peer (unicast DATA is paced by backpressure instead). */
+  framesPerSecond: number
+  /** HELLO frames per second from one peer (floods and LKA entries). */
+  helloPerSecond: number
+  /** DISCOVER frames per second from one peer. */
+  discoverPerSecond: number
+  /** Flooded frames we had already seen, per second, from one peer. */
+  duplicatesPerSecond: number
+  /** Frames with an invalid origin signature, per minute, from one peer. */
+  badSignaturesPerMinute: number
+  /** Inbound connections still in their handshake; more are closed at once. */
+  maxPendingHandshakes: number
+  /** A link whose send queue stays full this long is closed (it does not read). */
+  notReadingMs: number
+  /** A cut-off identity is refused for this long. */
+  banMs: number
+}
+
+export const DEFAULT_QUOTAS: Readonly<Quotas> = Object.freeze({
+  framesPerSecond: 20_000,
+  helloPerSecond: 500,
+  discoverPerSecond: 20,
+  duplicatesPerSecond: 10_000,
+  badSignaturesPerMinute: 30,
+  maxPendingHandshakes: 64,
+  notReadingMs: 10_000,
+  banMs: 60_000,
+})
+
+export const SMALL_QUOTAS: Readonly<Quotas> = Object.freeze({
+  ...DEFAULT_QUOTAS,
+  framesPerSecond: 5_000,
+  helloPerSecond: 200,
+  duplicatesPerSecond: 2_000,
+  maxPendingHandshakes: 8,
+})
+
+const BURST_SECONDS = 5
+
+export type CutOffReason = 'frames' | 'hello' | 'discover' | 'duplicates' | 'bad-signatures' | 'not-reading' | 'handshakes'
+
+/** Validates a partial quotas object over `base`. Throws BAD_OPTION. */
+export function resolveQuotas(input: unknown, base: Readonly<Quotas>): Quotas {
+  if (input === undefined) return { ...base }
+  if (typeof input !== 'object' || input === null) throw new P4Error('BAD_OPTION', 'quotas must be an object')
+  const out = { ...base }
+  for (const [k, v] of Object.entries(input)) {
+    if (!(k in base)) throw new P4Error('BAD_OPTION', `unknown quota ${JSON.stringify(k)}`)
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1e9) throw new P4Error('BAD_OPTION', `quotas.${k} must be an integer 1..1e9, got ${String(v)}`)
+    out[k as keyof Quotas] = v
+  }
+  return out
+}
+
+/** The buckets of one peer, created lazily (an idle link costs nothing). */
+export class PeerQuota {
+  private readonly q: Quotas
+  private frames: TokenBucket | null = null
+  private hello: TokenBucket | null = null
+  private discover: TokenBucket | null = null
+  private dups: TokenBucket | null = null
+  private badSigs: TokenBucket | null = null
+  /** Monotonic ms since which the peer's send queue has been full; 0 when it is not. */
+  stuckSince = 0
+
+  constructor(q: Quotas) {
+    this.q = q
+  }
+
+  private static take(b: TokenBucket, now: number): boolean {
+    return b.take(now)
+  }
+
+  /** Charges one frame of `kind`; returns the reason to cut the peer off, if any. */
+  frame(now: number): CutOffReason | null {
+    this.frames ??= new TokenBucket({ rate: this.q.framesPerSecond, burst: this.q.framesPerSecond * BURST_SECONDS }, now)
+    return PeerQuota.take(this.frames, now) ? null : 'frames'
+  }
+
+  helloFrame(now: number): CutOffReason | null {
+    this.hello ??= new TokenBucket({ rate: this.q.helloPerSecond, burst: this.q.helloPerSecond * BURST_SECONDS }, now)
+    return PeerQuota.take(this.hello, now) ? null : 'hello'
+  }
+
+  discoverFrame(now: number): CutOffReason | null {
+    this.discover ??= new TokenBucket({ rate: this.q.discoverPerSecond, burst: this.q.discoverPerSecond * BURST_SECONDS }, now)
+    return PeerQuota.take(this.discover, now) ? null : 'discover'
+  }
+
+  duplicate(now: number): CutOffReason | null {
+    this.dups ??= new TokenBucket({ rate: this.q.duplicatesPerSecond, burst: this.q.duplicatesPerSecond * BURST_SECONDS }, now)
+    return PeerQuota.take(this.dups, now) ? null : 'duplicates'
+  }
+
+  badSignature(now: number): CutOffReason | null {
+    const n = this.q.badSignaturesPerMinute
+    this.badSigs ??= new TokenBucket({ rate: n / 60, burst: n }, now)
+    return PeerQuota.take(this.badSigs, now) ? null : 'bad-signatures'
+  }
+}

@@ -10,6 +10,9 @@ import { sealRecord } from './node-records.js'
 import { HEADER_SIZE, PROTOCOL_VERSION } from '../protocol.js'
 import { RECORD_MAX_PLAIN } from '../wasm/channel.js'
 
+/** Bytes the sender keeps queued in the transport before it waits for 'drain'. */
+const WRITE_AHEAD = 512 * 1024
+
 interface Outgoing {
   type: number
   flags: number
@@ -130,7 +133,10 @@ export class Sender {
 
   private write(buf: Buffer): void {
     this.bytesOut += buf.length
-    if (!this.conn.write(buf)) this.blocked = true
+    // The transport's own high-water mark (16 KiB for a socket) is below one
+    // full batch; stopping at it would leave the kernel idle between drains.
+    // Keep up to WRITE_AHEAD bytes in flight instead, then wait for 'drain'.
+    if (!this.conn.write(buf) && this.conn.writableLength >= WRITE_AHEAD) this.blocked = true
   }
 
   // A large payload: its records are sealed by node:crypto straight from the

@@ -180,4 +180,22 @@ test('a user who logged on at a second address stays online when the first node 
   )
 })
 
+
+test('a node that crashes (no BYE, no leave) is marked offline by its neighbours after a failed probe', async () => {
+  await withNet({ n: 4, transport: 'memory', seed: 9, plugins: [CHAT] }, async ({ nodes }) => {
+    const dead = nodes[2]!
+    const neighbours = nodes.filter((x) => x !== dead && x.links().some((l) => l.username === dead.username))
+    assert.ok(neighbours.length > 0)
+    // Crash: stop listening and drop every session without a BYE or a leaving HELLO.
+    const overlay = (dead as unknown as { overlay: { stopping: boolean; listener: { close(): Promise<void> }; links: Map<string, { session: { destroy(): void } }>; directs: Map<string, { session: { destroy(): void } }> } }).overlay
+    overlay.stopping = true
+    await overlay.listener.close()
+    for (const p of [...overlay.links.values(), ...overlay.directs.values()]) p.session.destroy()
+    await waitFor(() => neighbours.every((x) => !x.users().includes(dead.username)), 5000, 'neighbours to mark the crashed user offline')
+    // latency() to an unreachable user fails and marks it offline too (already offline: UNKNOWN_USER)
+    assert.is(await errorCode(() => neighbours[0]!.latency(dead.username)), 'UNKNOWN_USER')
+    await dead.stop()
+  })
+})
+
 test.run()

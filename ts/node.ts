@@ -350,8 +350,14 @@ export class Node extends EventEmitter implements PluginHost {
     const overlay = this.requireOverlay()
     if (typeof user !== 'string') throw new P4Error('BAD_ARGUMENT', 'user must be a string')
     if (user === this.username) return 0
-    const peer = await overlay.sessionTo(user)
-    return overlay.ping(peer)
+    try {
+      const peer = await overlay.sessionTo(user)
+      return await overlay.ping(peer)
+    } catch (err) {
+      // A user nobody can reach is not online (P4: failed PINGs).
+      if (err instanceof P4Error && err.code === 'UNREACHABLE') overlay.userUnreachable(user, err)
+      throw err
+    }
   }
 
   /**

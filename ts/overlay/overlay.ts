@@ -461,6 +461,28 @@ export class Overlay extends EventEmitter {
       this.directs.delete(peer.keyHex)
     }
     if (reason && !peer.bye) log('session to %s ended: %s', peer.username, reason.message)
+    // A link lost without BYE may mean the node died: probe the user once,
+    // and mark it offline here if nothing answers (P4: failed PINGs).
+    if (!peer.bye && !peer.cut && !this.stopping && peer.kind === 'link') this.probe(peer.username)
+  }
+
+  private probe(username: string): void {
+    const e = this.lka.get(username)
+    if (!e || !e.online) return
+    const t = setTimeout(() => {
+      if (this.stopping || this.peerOf(username)) return
+      this.sessionTo(username)
+        .then((p) => this.ping(p))
+        .catch((err: unknown) => this.userUnreachable(username, err))
+    }, 50)
+    t.unref?.()
+  }
+
+  /** Marks a user offline after a failed PING or dial; emits user-left. */
+  userUnreachable(username: string, cause: unknown): void {
+    if (this.stopping || this.peerOf(username)) return
+    log('%s unreachable (%s): marked offline', username, (cause as Error)?.message)
+    if (this.lka.markOffline(username)) this.emit('user-left', username)
   }
 
   private sendBye(peer: Peer, reason: number, text: string): void {

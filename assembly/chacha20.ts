@@ -4,7 +4,7 @@
 // State lives in static memory so callers set the key and nonce once per
 // message and the block functions reload it into locals.
 
-import { polyBlocks } from './poly1305'
+import { M32, polyBlocks, polyH, polyR, polyS, polySetH } from './poly1305'
 
 /** 16 state words: constants, key, block counter (word 12, per call), nonce. */
 const STATE = memory.data(64, 16)
@@ -75,11 +75,10 @@ export function chachaKey(keyPtr: usize, n0: u32, n1: u32, n2: u32): void {
 
 /**
  * dst[0..256) = src ^ the four keystream blocks whose states are in SPLAT
- * (dst may equal src). Also absorbs `macBlocks` (at most 20) Poly1305 blocks
- * at `mac`, a few per pair of double rounds: the MAC runs on the integer
- * units while the rounds keep the vector units busy, and the CPU overlaps them.
+ * (dst may equal src). Keystream only: two double rounds per iteration
+ * measured ~4% faster than chacha4Mac's loop shape when there is no MAC work.
  */
-function chacha4(dst: usize, src: usize, mac: usize, macBlocks: usize): void {
+function chacha4(dst: usize, src: usize): void {
   const s = SPLAT
   let v0 = v128.load(s, 0), v1 = v128.load(s, 16), v2 = v128.load(s, 32), v3 = v128.load(s, 48)
   let v4 = v128.load(s, 64), v5 = v128.load(s, 80), v6 = v128.load(s, 96), v7 = v128.load(s, 112)
@@ -88,12 +87,6 @@ function chacha4(dst: usize, src: usize, mac: usize, macBlocks: usize): void {
   const m8 = i8x16(3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14)
   const m16 = i8x16(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13)
   for (let i = 0; i < 5; i++) { // 20 rounds: two double rounds per iteration
-    if (macBlocks != 0) {
-      const n = macBlocks < 4 ? macBlocks : 4
-      polyBlocks(mac, n, 1)
-      mac += n << 4
-      macBlocks -= n
-    }
     // columns
     v0 = i32x4.add(v0, v4); v1 = i32x4.add(v1, v5); v2 = i32x4.add(v2, v6); v3 = i32x4.add(v3, v7)
     v12 = rotl16(v128.xor(v12, v0), m16); v13 = rotl16(v128.xor(v13, v1), m16); v14 = rotl16(v128.xor(v14, v2), m16); v15 = rotl16(v128.xor(v15, v3), m16)
@@ -131,6 +124,90 @@ function chacha4(dst: usize, src: usize, mac: usize, macBlocks: usize): void {
     v10 = i32x4.add(v10, v15); v11 = i32x4.add(v11, v12); v8 = i32x4.add(v8, v13); v9 = i32x4.add(v9, v14)
     v5 = rotl7(v128.xor(v5, v10)); v6 = rotl7(v128.xor(v6, v11)); v7 = rotl7(v128.xor(v7, v8)); v4 = rotl7(v128.xor(v4, v9))
   }
+  v0 = i32x4.add(v0, v128.load(s, 0)); v1 = i32x4.add(v1, v128.load(s, 16))
+  v2 = i32x4.add(v2, v128.load(s, 32)); v3 = i32x4.add(v3, v128.load(s, 48))
+  emit4(dst, src, 0, v0, v1, v2, v3)
+  v4 = i32x4.add(v4, v128.load(s, 64)); v5 = i32x4.add(v5, v128.load(s, 80))
+  v6 = i32x4.add(v6, v128.load(s, 96)); v7 = i32x4.add(v7, v128.load(s, 112))
+  emit4(dst, src, 1, v4, v5, v6, v7)
+  v8 = i32x4.add(v8, v128.load(s, 128)); v9 = i32x4.add(v9, v128.load(s, 144))
+  v10 = i32x4.add(v10, v128.load(s, 160)); v11 = i32x4.add(v11, v128.load(s, 176))
+  emit4(dst, src, 2, v8, v9, v10, v11)
+  v12 = i32x4.add(v12, v128.load(s, 192)); v13 = i32x4.add(v13, v128.load(s, 208))
+  v14 = i32x4.add(v14, v128.load(s, 224)); v15 = i32x4.add(v15, v128.load(s, 240))
+  emit4(dst, src, 3, v12, v13, v14, v15)
+}
+
+/**
+ * chacha4, and also absorbs `macBlocks` (at most 20) Poly1305 blocks
+ * at `mac`, one before each half of a double round: the MAC runs on the
+ * integer units while the rounds keep the vector units busy, and the CPU
+ * overlaps them. Fine-grained, with h in locals and one double round per loop
+ * iteration, measured ~15% faster at 64 KiB than 4 blocks per pair of double
+ * rounds through polyBlocks (V8 then keeps the round state with fewer spills).
+ */
+function chacha4Mac(dst: usize, src: usize, mac: usize, macBlocks: usize): void {
+  const s = SPLAT
+  let v0 = v128.load(s, 0), v1 = v128.load(s, 16), v2 = v128.load(s, 32), v3 = v128.load(s, 48)
+  let v4 = v128.load(s, 64), v5 = v128.load(s, 80), v6 = v128.load(s, 96), v7 = v128.load(s, 112)
+  let v8 = v128.load(s, 128), v9 = v128.load(s, 144), v10 = v128.load(s, 160), v11 = v128.load(s, 176)
+  let v12 = v128.load(s, 192), v13 = v128.load(s, 208), v14 = v128.load(s, 224), v15 = v128.load(s, 240)
+  const m8 = i8x16(3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14)
+  const m16 = i8x16(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13)
+  let h0 = polyH(0), h1 = polyH(1), h2 = polyH(2), h3 = polyH(3), h4 = polyH(4)
+  for (let i = 0; i < 10; i++) { // 20 rounds; unrolling this loop measured slower
+    if (macBlocks != 0) {
+      // one Poly1305 block, as in polyBlocks (poly1305.ts has the bounds)
+      h0 += <u64>load<u32>(mac, 0); h1 += <u64>load<u32>(mac, 4); h2 += <u64>load<u32>(mac, 8); h3 += <u64>load<u32>(mac, 12); h4 += 1
+      const d0 = h0 * polyR(0) + h1 * polyS(3) + h2 * polyS(2) + h3 * polyS(1)
+      let d1 = h0 * polyR(1) + h1 * polyR(0) + h2 * polyS(3) + h3 * polyS(2) + h4 * polyS(1)
+      let d2 = h0 * polyR(2) + h1 * polyR(1) + h2 * polyR(0) + h3 * polyS(3) + h4 * polyS(2)
+      let d3 = h0 * polyR(3) + h1 * polyR(2) + h2 * polyR(1) + h3 * polyR(0) + h4 * polyS(3)
+      h4 = h4 * polyR(0)
+      d1 += d0 >> 32; h0 = d0 & M32
+      d2 += d1 >> 32; h1 = d1 & M32
+      d3 += d2 >> 32; h2 = d2 & M32
+      h4 += d3 >> 32; h3 = d3 & M32
+      h0 += (h4 >> 2) * 5; h4 &= 3
+      mac += 16
+      macBlocks--
+    }
+    // columns
+    v0 = i32x4.add(v0, v4); v1 = i32x4.add(v1, v5); v2 = i32x4.add(v2, v6); v3 = i32x4.add(v3, v7)
+    v12 = rotl16(v128.xor(v12, v0), m16); v13 = rotl16(v128.xor(v13, v1), m16); v14 = rotl16(v128.xor(v14, v2), m16); v15 = rotl16(v128.xor(v15, v3), m16)
+    v8 = i32x4.add(v8, v12); v9 = i32x4.add(v9, v13); v10 = i32x4.add(v10, v14); v11 = i32x4.add(v11, v15)
+    v4 = rotl12(v128.xor(v4, v8)); v5 = rotl12(v128.xor(v5, v9)); v6 = rotl12(v128.xor(v6, v10)); v7 = rotl12(v128.xor(v7, v11))
+    v0 = i32x4.add(v0, v4); v1 = i32x4.add(v1, v5); v2 = i32x4.add(v2, v6); v3 = i32x4.add(v3, v7)
+    v12 = rotl8(v128.xor(v12, v0), m8); v13 = rotl8(v128.xor(v13, v1), m8); v14 = rotl8(v128.xor(v14, v2), m8); v15 = rotl8(v128.xor(v15, v3), m8)
+    v8 = i32x4.add(v8, v12); v9 = i32x4.add(v9, v13); v10 = i32x4.add(v10, v14); v11 = i32x4.add(v11, v15)
+    v4 = rotl7(v128.xor(v4, v8)); v5 = rotl7(v128.xor(v5, v9)); v6 = rotl7(v128.xor(v6, v10)); v7 = rotl7(v128.xor(v7, v11))
+    if (macBlocks != 0) {
+      // one Poly1305 block, as in polyBlocks (poly1305.ts has the bounds)
+      h0 += <u64>load<u32>(mac, 0); h1 += <u64>load<u32>(mac, 4); h2 += <u64>load<u32>(mac, 8); h3 += <u64>load<u32>(mac, 12); h4 += 1
+      const d0 = h0 * polyR(0) + h1 * polyS(3) + h2 * polyS(2) + h3 * polyS(1)
+      let d1 = h0 * polyR(1) + h1 * polyR(0) + h2 * polyS(3) + h3 * polyS(2) + h4 * polyS(1)
+      let d2 = h0 * polyR(2) + h1 * polyR(1) + h2 * polyR(0) + h3 * polyS(3) + h4 * polyS(2)
+      let d3 = h0 * polyR(3) + h1 * polyR(2) + h2 * polyR(1) + h3 * polyR(0) + h4 * polyS(3)
+      h4 = h4 * polyR(0)
+      d1 += d0 >> 32; h0 = d0 & M32
+      d2 += d1 >> 32; h1 = d1 & M32
+      d3 += d2 >> 32; h2 = d2 & M32
+      h4 += d3 >> 32; h3 = d3 & M32
+      h0 += (h4 >> 2) * 5; h4 &= 3
+      mac += 16
+      macBlocks--
+    }
+    // diagonals
+    v0 = i32x4.add(v0, v5); v1 = i32x4.add(v1, v6); v2 = i32x4.add(v2, v7); v3 = i32x4.add(v3, v4)
+    v15 = rotl16(v128.xor(v15, v0), m16); v12 = rotl16(v128.xor(v12, v1), m16); v13 = rotl16(v128.xor(v13, v2), m16); v14 = rotl16(v128.xor(v14, v3), m16)
+    v10 = i32x4.add(v10, v15); v11 = i32x4.add(v11, v12); v8 = i32x4.add(v8, v13); v9 = i32x4.add(v9, v14)
+    v5 = rotl12(v128.xor(v5, v10)); v6 = rotl12(v128.xor(v6, v11)); v7 = rotl12(v128.xor(v7, v8)); v4 = rotl12(v128.xor(v4, v9))
+    v0 = i32x4.add(v0, v5); v1 = i32x4.add(v1, v6); v2 = i32x4.add(v2, v7); v3 = i32x4.add(v3, v4)
+    v15 = rotl8(v128.xor(v15, v0), m8); v12 = rotl8(v128.xor(v12, v1), m8); v13 = rotl8(v128.xor(v13, v2), m8); v14 = rotl8(v128.xor(v14, v3), m8)
+    v10 = i32x4.add(v10, v15); v11 = i32x4.add(v11, v12); v8 = i32x4.add(v8, v13); v9 = i32x4.add(v9, v14)
+    v5 = rotl7(v128.xor(v5, v10)); v6 = rotl7(v128.xor(v6, v11)); v7 = rotl7(v128.xor(v7, v8)); v4 = rotl7(v128.xor(v4, v9))
+  }
+  polySetH(h0, h1, h2, h3, h4)
   v0 = i32x4.add(v0, v128.load(s, 0)); v1 = i32x4.add(v1, v128.load(s, 16))
   v2 = i32x4.add(v2, v128.load(s, 32)); v3 = i32x4.add(v3, v128.load(s, 48))
   emit4(dst, src, 0, v0, v1, v2, v3)
@@ -213,7 +290,7 @@ function chacha1(dst: usize, src: usize, counter: u32): void {
 @inline export function chachaChunk(dst: usize, src: usize, counter: u32): void {
   if (ASC_FEATURE_SIMD) {
     v128.store(SPLAT, i32x4.add(i32x4.splat(counter), i32x4(0, 1, 2, 3)), 192)
-    chacha4(dst, src, 0, 0)
+    chacha4(dst, src)
   } else {
     chacha1(dst, src, counter)
   }
@@ -224,7 +301,7 @@ function chacha1(dst: usize, src: usize, counter: u32): void {
 @inline export function chachaChunkMac(dst: usize, src: usize, counter: u32, mac: usize, macBlocks: usize): void {
   if (ASC_FEATURE_SIMD) {
     v128.store(SPLAT, i32x4.add(i32x4.splat(counter), i32x4(0, 1, 2, 3)), 192)
-    chacha4(dst, src, mac, macBlocks)
+    chacha4Mac(dst, src, mac, macBlocks)
   } else {
     chacha1(dst, src, counter)
     polyBlocks(mac, macBlocks, 1)
@@ -242,7 +319,7 @@ export function chachaPair(dst: usize, a1: u32, a2: u32, b1: u32, b2: u32): void
   v128.store(SPLAT, i32x4.splat(0), 208)
   store<u32>(SPLAT, a1, 224); store<u32>(SPLAT, a1, 228); store<u32>(SPLAT, b1, 232); store<u32>(SPLAT, b1, 236)
   store<u32>(SPLAT, a2, 240); store<u32>(SPLAT, a2, 244); store<u32>(SPLAT, b2, 248); store<u32>(SPLAT, b2, 252)
-  chacha4(dst, ZERO, 0, 0)
+  chacha4(dst, ZERO)
 }
 
 /** XORs `len` bytes at `ks` into `ptr`. */

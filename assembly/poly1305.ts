@@ -12,11 +12,14 @@
 // h4 <= 4. With r_j < 2^28 and s_j < 1.25 * 2^28, each column sum d_k is
 // below (3.25 + 7.5) * 2^60 < 2^64. polyFinish carries fully before reducing.
 
-/** State: h0..h4 (u64 at 0..40), r0..r3 (u64 at 40..72), pad s (16 bytes at 72). */
-const CTX = memory.data(96, 16)
+/**
+ * State: h0..h4 (u64 at 0..40), r0..r3 (u64 at 40..72), pad s (16 bytes at
+ * 72), s1..s3 = r_j + r_j / 4 (u64 at 88..112).
+ */
+const CTX = memory.data(112, 16)
 /** A zero-padded final block. */
 const PAD = memory.data(16, 16)
-const M32: u64 = 0xffffffff
+export const M32: u64 = 0xffffffff
 
 /** Starts a MAC with the 32-byte one-time key at keyPtr (r || s). */
 export function polyInit(keyPtr: usize): void {
@@ -31,6 +34,39 @@ export function polyInit(keyPtr: usize): void {
   store<u64>(CTX, <u64>(load<u32>(keyPtr, 12) & 0x0ffffffc), 64)
   store<u64>(CTX, load<u64>(keyPtr, 16), 72)
   store<u64>(CTX, load<u64>(keyPtr, 24), 80)
+  for (let j: usize = 1; j < 4; j++) {
+    const r = load<u64>(CTX + (j << 3), 40)
+    store<u64>(CTX + (j << 3), r + (r >> 2), 80)
+  }
+}
+
+// Accessors for the SIMD ChaCha rounds (chacha20.ts), which absorb blocks
+// between their half rounds with h kept in locals: r_j and s_j are read from
+// memory at each use, so they cost the rounds no registers.
+
+/** Limb i of the accumulator h (0..4). */
+// @ts-ignore: decorator
+@inline export function polyH(i: usize): u64 {
+  return load<u64>(CTX + (i << 3))
+}
+/** Stores the accumulator h back. */
+// @ts-ignore: decorator
+@inline export function polySetH(h0: u64, h1: u64, h2: u64, h3: u64, h4: u64): void {
+  store<u64>(CTX, h0, 0)
+  store<u64>(CTX, h1, 8)
+  store<u64>(CTX, h2, 16)
+  store<u64>(CTX, h3, 24)
+  store<u64>(CTX, h4, 32)
+}
+/** Limb j of the clamped r (0..3). */
+// @ts-ignore: decorator
+@inline export function polyR(j: usize): u64 {
+  return load<u64>(CTX + (j << 3), 40)
+}
+/** s_j = 5 * r_j / 4 (j = 1..3), the factor of a product term that wraps past 2^128. */
+// @ts-ignore: decorator
+@inline export function polyS(j: usize): u64 {
+  return load<u64>(CTX + (j << 3), 80)
 }
 
 /**
@@ -41,7 +77,7 @@ export function polyInit(keyPtr: usize): void {
 @inline export function polyBlocks(ptr: usize, blocks: usize, hibit: u64): void {
   if (blocks == 0) return
   const r0 = load<u64>(CTX, 40), r1 = load<u64>(CTX, 48), r2 = load<u64>(CTX, 56), r3 = load<u64>(CTX, 64)
-  const s1 = r1 + (r1 >> 2), s2 = r2 + (r2 >> 2), s3 = r3 + (r3 >> 2)
+  const s1 = polyS(1), s2 = polyS(2), s3 = polyS(3)
   let h0 = load<u64>(CTX, 0), h1 = load<u64>(CTX, 8), h2 = load<u64>(CTX, 16)
   let h3 = load<u64>(CTX, 24), h4 = load<u64>(CTX, 32)
   const end = ptr + (blocks << 4)

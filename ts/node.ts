@@ -434,6 +434,12 @@ export class Node extends EventEmitter implements PluginHost {
     if (data.length > this.resolved.cfg.maxMessage) {
       throw new P4Error('MESSAGE_TOO_LARGE', `${data.length} bytes exceeds maxMessage ${this.resolved.cfg.maxMessage}`)
     }
+    // Own broadcasts share the relay budget, so neighbours' quotas never see
+    // more from this node than an honest relay sends: wait for a token.
+    while (!overlay.relayToken(MsgType.DATA)) {
+      await new Promise((r) => setTimeout(r, Math.max(1, overlay.relayDelay(MsgType.DATA))))
+      if (this.state !== 'running') throw new P4Error('CLOSED', 'node stopped')
+    }
     const encrypted = opts.encrypted ?? plugin.groupKey !== undefined
     const flags = Flag.BROADCAST | (encrypted ? Flag.ENCRYPTED : 0)
     const groupKey = plugin.groupKey

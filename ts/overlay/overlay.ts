@@ -42,6 +42,7 @@ import type { PeerCache } from './peer-cache.js'
 import { buildSignedFrame, verifySignedParts } from './signing.js'
 import type { TrustPolicy } from './trust.js'
 import type { CutOffReason, Quotas } from './quotas.js'
+import { TokenBucket } from './rate-limit.js'
 
 const log = debuglog('p4net:overlay')
 
@@ -50,6 +51,9 @@ export const FEATURE_LEAVING = 1
 
 /** How many of a node's first links are asked for their LKA table. */
 const LKA_ASK_LINKS = 3
+
+/** A closing session that has not finished closing after this is destroyed. */
+const CLOSE_DEADLINE_MS = 1000
 
 export interface OverlayTimers {
   /** Link upkeep period (min/max, walks, pings, idle directs). */
@@ -122,6 +126,8 @@ export interface OverlayStats {
   /** Peers cut off by quotas, in all and by reason. */
   cutOff: number
   cutOffReasons: Partial<Record<CutOffReason, number>>
+  /** Floods not relayed because this node's relay budget was spent. */
+  relayDropped: number
 }
 
 /** What the overlay hands up for a DATA frame. */
@@ -204,6 +210,7 @@ export class Overlay extends EventEmitter {
     handshakeFailures: 0,
     cutOff: 0,
     cutOffReasons: {},
+    relayDropped: 0,
   }
   /** Links by remote identity key (hex). */
   readonly links = new Map<string, Peer>()
@@ -491,9 +498,16 @@ export class Overlay extends EventEmitter {
     peer.trySend(MsgType.BYE, 0, 0, 0, hi, lo, encodeBye({ reason, text }))
   }
 
-  private closePeer(peer: Peer, reason: number, text: string): void {
+  /**
+   * BYE, then a graceful close with a deadline: a peer that never finishes
+   * the close (a dead host, a peer that does not read) is destroyed after it.
+   */
+  private closePeer(peer: Peer, reason: number, text: string, err?: P4Error): void {
     this.sendBye(peer, reason, text)
     void peer.session.close()
+    const t = setTimeout(() => peer.session.destroy(err), CLOSE_DEADLINE_MS)
+    t.unref?.()
+    void peer.session.done.then(() => clearTimeout(t))
   }
 
   private closeIdlestDirect(): void {
@@ -679,6 +693,10 @@ export class Overlay extends EventEmitter {
 
   /** Sends a received flooded frame on, unchanged but for hops + 1, to every link but `from`. */
   private forward(from: Peer | null, f: { type: number; flags: number; hops: number; pluginId: number; idHi: number; idLo: number; payload: Uint8Array }): void {
+    if (!this.relayToken(f.type)) {
+      this.stats.relayDropped++
+      return
+    }
     for (const p of this.links.values()) {
       if (p === from) continue
       if (p.trySend(f.type, f.flags, f.hops + 1, f.pluginId, f.idHi, f.idLo, f.payload)) this.stats.forwarded++
@@ -736,6 +754,37 @@ export class Overlay extends EventEmitter {
     return e && sameKey(e.identityKey, identityKey) ? name : undefined
   }
 
+  /**
+   * Relay budgets: this node relays at most half the rate (and less than the
+   * burst) that its neighbours' quotas allow per link, so an honest relay is
+   * never cut off for passing on someone else's storm; the excess is dropped
+   * here (relayDropped) and the storm dies within a hop.
+   */
+  private readonly relayBuckets = new Map<number, TokenBucket>()
+
+  private relayBucket(type: number, now: number): TokenBucket {
+    let b = this.relayBuckets.get(type)
+    if (!b) {
+      const q = this.cfg.quotas
+      const rate = type === MsgType.HELLO ? q.helloPerSecond : type === MsgType.DISCOVER ? q.discoverPerSecond : Math.min(q.framesPerSecond, q.duplicatesPerSecond)
+      b = new TokenBucket({ rate: Math.max(1, rate / 2), burst: Math.max(1, rate * 2) }, now)
+      this.relayBuckets.set(type, b)
+    }
+    return b
+  }
+
+  /** Takes one relay token for a flood of `type`; false when the budget is spent. */
+  relayToken(type: number): boolean {
+    const now = performance.now()
+    return this.relayBucket(type, now).take(now)
+  }
+
+  /** Milliseconds until a relay token for `type` is available (0: now). */
+  relayDelay(type: number): number {
+    const now = performance.now()
+    return this.relayBucket(type, now).waitTime(now)
+  }
+
   private badSignatureFrom(peer: Peer, reason: string): void {
     this.stats.badSignature++
     log('bad signature from %s: %s', peer.username, reason)
@@ -756,9 +805,7 @@ export class Overlay extends EventEmitter {
     this.banned.set(peer.keyHex, performance.now() + this.cfg.quotas.banMs)
     if (this.banned.size > 4096) this.banned.delete(this.banned.keys().next().value!)
     log('cut off %s: quota "%s" exceeded', peer.username, reason)
-    this.sendBye(peer, ByeReason.RATE_LIMITED, `quota exceeded: ${reason}`)
-    const err = new P4Error('QUOTA_EXCEEDED', `${peer.username} exceeded the "${reason}" quota`)
-    setImmediate(() => peer.session.destroy(err))
+    this.closePeer(peer, ByeReason.RATE_LIMITED, `quota exceeded: ${reason}`, new P4Error('QUOTA_EXCEEDED', `${peer.username} exceeded the "${reason}" quota`))
   }
 
   // ---------------------------------------------------------------- membership
@@ -947,7 +994,8 @@ export class Overlay extends EventEmitter {
     const forward = others.length > 0 && !mustEnd && (!mayEnd || this.cfg.random() < this.cfg.discover.forwardProbability)
     if (forward) {
       const next = others[Math.floor(this.cfg.random() * others.length)]!
-      next.trySend(f.type, f.flags, f.hops + 1, f.pluginId, f.idHi, f.idLo, f.payload)
+      if (this.relayToken(f.type)) next.trySend(f.type, f.flags, f.hops + 1, f.pluginId, f.idHi, f.idLo, f.payload)
+      else this.stats.relayDropped++
       return
     }
     if (!mayEnd) return

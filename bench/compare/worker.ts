@@ -1,0 +1,199 @@
+// The processes of the harness, forked by bench/compare/run.ts (and by a
+// trial process for its far end). Each loads a system's adapter only when an
+// order names it, so a memory baseline taken first is bare Node. Orders over
+// IPC (replies in braces):
+//   { op: 'trial', spec }                   → { op: 'trial', values }: runs one
+//        point-to-point trial (workloads.ts runTrial) in this fresh process
+//   { op: 'serve', system, role, messages } → { op: 'listening', address }:
+//        sink: accepts one connection and counts `messages`, then
+//        { op: 'done', messages, bytes }; echo: sends every message back,
+//        on every connection it accepts
+//   { op: 'idle', system, address, count, warm } → { op: 'idle', before, after }:
+//        opens `count` idle connections to address (run with --expose-gc)
+//   { op: 'node', system }                  → { op: 'node-listening', address },
+//        then, once 8 peers have linked, { op: 'node', base, used, links }
+//   { op: 'bnet', system, n, plugin, convergeMs, edges? } → { op: 'bnet', edges, meanLinks, notes }:
+//        starts a broadcast network (p4net; gossipsub wired along `edges`)
+//   { op: 'btrial', trial, messages, size, stallMs, timeoutMs } → { op: 'btrial', ...BroadcastTrial }
+//   { op: 'stop' }                          → { op: 'stopped' }: closes all
+//   any failure                             → { op: 'error', message }
+import { pathToFileURL } from 'node:url'
+import type { BroadcastNet } from './broadcast.js'
+import { loadSystem, type Channel, type SystemName } from './system.js'
+import { runTrial, serve, type Role, type Served, type TrialSpec } from './workloads.js'
+
+export interface MemorySample {
+  rss: number
+  heapTotal: number
+  heapUsed: number
+  external: number
+}
+
+export const NODE_LINKS = 8
+
+/** Memory after two full GCs (the process must run with --expose-gc). */
+export function sample(): MemorySample {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (!gc) throw new Error('run with --expose-gc')
+  gc()
+  gc()
+  const m = process.memoryUsage()
+  return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external }
+}
+
+export const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Opens `count` idle connections to address and samples memory before and
+ * after, one connection being open already (code loaded, first-use caches
+ * filled). With `warm`, `count` connections are opened and closed first, as
+ * bench/session-peer.ts does: the heap and malloc arenas have then grown to
+ * what the handshakes need transiently, and the difference is only what an
+ * idle connection retains — but RSS then hides heap growth that fits in pages
+ * the warm-up left resident, so the figure without warm-up is the one a
+ * process actually pays, and the one the targets use.
+ */
+export async function measureIdle(name: SystemName, address: string, count: number, warm: boolean): Promise<{ before: MemorySample; after: MemorySample }> {
+  const system = await loadSystem(name)
+  try {
+    if (warm) {
+      const churn: Channel[] = []
+      for (let i = 0; i < count; i++) churn.push(await system.dial(address))
+      for (const ch of churn) ch.close()
+      await Promise.all(churn.map((ch) => ch.closed))
+    }
+    const keep: Channel[] = [await system.dial(address)]
+    await settle(200)
+    const before = sample()
+    for (let i = 0; i < count; i++) keep.push(await system.dial(address))
+    await settle(300)
+    const after = sample()
+    for (const ch of keep) ch.close()
+    return { before, after }
+  } finally {
+    await system.shutdown()
+  }
+}
+
+/** The thing a node of each system is, holding links that peers open to it. */
+interface Holder {
+  address: string
+  links(): number
+  stop(): Promise<void>
+}
+
+async function holdNode(name: SystemName): Promise<Holder> {
+  if (name === 'p4net') {
+    const { createNode } = await import('../../ts/index.js')
+    const node = await createNode({ username: 'measured' })
+    node.plugin(PLUGIN)
+    await node.start()
+    return {
+      address: `127.0.0.1:${node.address.port}`,
+      links: () => (node.links().length >= NODE_LINKS && node.users().length > NODE_LINKS ? node.links().length : 0),
+      stop: () => node.stop(),
+    }
+  }
+  if (name === 'libp2p') {
+    const { startPubsubNode, TOPIC } = await import('./gossipsub.js')
+    const node = await startPubsubNode(true)
+    const address = node.getMultiaddrs()[0]!.toString()
+    return {
+      address,
+      links: () => Math.min(node.getConnections().length, node.services.pubsub.getSubscribers(TOPIC).length),
+      stop: async () => void (await node.stop()),
+    }
+  }
+  const system = await loadSystem(name)
+  const held: Channel[] = []
+  const l = await system.listen((ch) => held.push(ch), () => {})
+  return {
+    address: l.address,
+    links: () => held.length,
+    async stop() {
+      for (const ch of held) ch.close()
+      await l.close()
+    },
+  }
+}
+
+/** The plugin ID a p4net node announces in the node-memory case. */
+export const PLUGIN = 4242
+
+/** A broadcast network of one system, for a p4net vs gossipsub case. */
+async function startBroadcastNet(o: { system: 'p4net' | 'gossipsub'; n: number; plugin: number; convergeMs: number; edges?: [number, number][] }, notes: string[]): Promise<BroadcastNet> {
+  const note = (s: string): void => void notes.push(s)
+  if (o.system === 'p4net') return (await import('./broadcast.js')).p4netBroadcastNet(o.n, o.plugin, o.convergeMs, note)
+  return (await import('./gossipsub.js')).gossipsubNet(o.n, o.edges ?? [], o.convergeMs, note)
+}
+
+type Order =
+  | { op: 'trial'; spec: TrialSpec }
+  | { op: 'bnet'; system: 'p4net' | 'gossipsub'; n: number; plugin: number; convergeMs: number; edges?: [number, number][] }
+  | { op: 'btrial'; trial: number; messages: number; size: number; stallMs: number; timeoutMs: number }
+  | { op: 'serve'; system: SystemName; role: Role; messages: number }
+  | { op: 'stop' }
+  | { op: 'idle'; system: SystemName; address: string; count: number; warm: boolean }
+  | { op: 'node'; system: SystemName }
+
+function main(): void {
+  const send = (m: object): void => void process.send!(m)
+  const fail = (err: unknown): void => send({ op: 'error', message: err instanceof Error ? err.message : String(err) })
+  let current: Served | null = null
+  let holder: Holder | null = null
+  let bnet: BroadcastNet | null = null
+  process.on('message', (order: Order) => {
+    if (order.op === 'trial') {
+      runTrial(order.spec).then((values) => send({ op: 'trial', values }), fail)
+    } else if (order.op === 'bnet') {
+      const notes: string[] = []
+      startBroadcastNet(order, notes).then((net) => {
+        bnet = net
+        send({ op: 'bnet', edges: net.edges(), meanLinks: net.meanLinks(), notes })
+      }, fail)
+    } else if (order.op === 'btrial') {
+      if (!bnet) return fail(new Error('btrial before bnet'))
+      import('./broadcast.js')
+        .then(({ broadcastTrial }) => broadcastTrial(bnet!, order.trial, order.messages, order.size, order.stallMs, order.timeoutMs))
+        .then((r) => send({ op: 'btrial', ...r }), fail)
+    } else if (order.op === 'serve') {
+      serve(order.system, order.role, order.messages).then((s) => {
+        current = s
+        send({ op: 'listening', address: s.address })
+        s.result.then(
+          (r) => send({ op: 'done', ...r }),
+          (err) => current === s && fail(err),
+        )
+      }, fail)
+    } else if (order.op === 'stop') {
+      const s = current
+      current = null
+      const h = holder
+      holder = null
+      const b = bnet
+      bnet = null
+      Promise.allSettled([s?.close(), h?.stop(), b?.stop()]).then(() => send({ op: 'stopped' }))
+    } else if (order.op === 'idle') {
+      measureIdle(order.system, order.address, order.count, order.warm).then((m) => send({ op: 'idle', ...m }), fail)
+    } else if (order.op === 'node') {
+      const base = sample()
+      holdNode(order.system)
+        .then(async (h) => {
+          holder = h
+          send({ op: 'node-listening', address: h.address })
+          const deadline = Date.now() + 60_000
+          while (h.links() < NODE_LINKS) {
+            if (Date.now() > deadline) throw new Error(`${order.system}: ${h.links()} of ${NODE_LINKS} links after 60 s`)
+            await settle(20)
+          }
+          await settle(500)
+          send({ op: 'node', base, used: sample(), links: h.links() })
+        })
+        .catch(fail)
+    }
+  })
+  // The parent going away ends the child.
+  process.on('disconnect', () => process.exit(0))
+}
+
+if (process.send !== undefined && process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main()

@@ -1,0 +1,229 @@
+// The point-to-point workloads, each run as one trial in a fresh process
+// (worker.ts, order 'trial'): systems loaded into one process disturb each
+// other — after a js-libp2p trial, p4net and raw node:net in the same process
+// were measured 20–40 % slower — so a trial's process holds only its system.
+// The trial first runs a shorter warm-up of the same workload (JIT, buffers),
+// then the measured one. With procs 2 the far end (sink or echo) is one more
+// fresh worker process.
+import { WorkerProcess } from './ipc.js'
+import { loadSystem, type Channel, type Listening, type SystemName } from './system.js'
+
+export type Role = 'sink' | 'echo'
+
+export type TrialKind = 'throughput' | 'one-way' | 'ping-pong' | 'setup'
+
+export interface TrialSpec {
+  kind: TrialKind
+  system: SystemName
+  procs: 1 | 2
+  /** throughput: bytes; one-way: messages; ping-pong: round trips; setup: connections. */
+  amount: number
+  /** The same workload, this much, first and unrecorded (0: none). */
+  warm: number
+}
+
+export const BULK_SIZE = 64 * 1024
+export const SMALL_SIZE = 64
+export const IN_FLIGHT = 8
+
+export interface Served {
+  address: string
+  /** sink: the counts once `messages` have arrived. */
+  result: Promise<{ messages: number; bytes: number }>
+  close(): Promise<void>
+}
+
+/** Listens for `system`: one sink connection counting `messages`, or echo on every connection. */
+export async function serve(name: SystemName, role: Role, messages: number): Promise<Served> {
+  const system = await loadSystem(name)
+  let resolve!: (r: { messages: number; bytes: number }) => void
+  let reject!: (err: Error) => void
+  const result = new Promise<{ messages: number; bytes: number }>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  result.catch(() => {}) // an echo server's result is nobody's business
+  const channels: Channel[] = []
+  let sink: Channel | null = null
+  const listening: Listening = await system.listen((ch) => {
+    channels.push(ch)
+    if (role === 'echo') {
+      ch.onmessage = (p) => void ch.send(p)
+      return
+    }
+    if (sink !== null) return ch.close()
+    sink = ch
+    let count = 0
+    let bytes = 0
+    ch.onmessage = (p) => {
+      bytes += p.length
+      if (++count === messages) resolve({ messages: count, bytes })
+    }
+    ch.closed.then(() => {
+      if (count < messages) reject(new Error(`${name} connection closed after ${count} of ${messages} messages`))
+    })
+  }, reject)
+  return {
+    address: listening.address,
+    result,
+    async close() {
+      for (const ch of channels) ch.close()
+      await listening.close()
+      await system.shutdown()
+    },
+  }
+}
+
+/** The far end of a trial: in this process, or in a worker process of its own. */
+interface Far {
+  address: string
+  done(): Promise<{ messages: number; bytes: number }>
+  close(): Promise<void>
+}
+
+async function far(procs: 1 | 2, system: SystemName, role: Role, messages: number): Promise<Far> {
+  if (procs === 1) {
+    const s = await serve(system, role, messages)
+    return { address: s.address, done: () => s.result, close: () => s.close() }
+  }
+  const w = new WorkerProcess()
+  try {
+    const { address } = (await w.request({ op: 'serve', system, role, messages }, 'listening')) as unknown as { address: string }
+    return {
+      address,
+      done: () => w.expect('done') as unknown as Promise<{ messages: number; bytes: number }>,
+      async close() {
+        await w.request({ op: 'stop' }, 'stopped').catch(() => undefined)
+        await w.end()
+      },
+    }
+  } catch (err) {
+    await w.end()
+    throw err
+  }
+}
+
+/** `count` messages of `size` bytes one way, as fast as backpressure allows; elapsed ms. */
+async function stream(procs: 1 | 2, name: SystemName, size: number, count: number): Promise<number> {
+  const system = await loadSystem(name)
+  const f = await far(procs, name, 'sink', count)
+  let ch: Channel | null = null
+  try {
+    ch = await system.dial(f.address)
+    ch.onmessage = () => {}
+    const payload = Buffer.alloc(size, 0x5a)
+    const done = f.done()
+    done.catch(() => {}) // observed below; must not go unhandled while we send
+    const t0 = performance.now()
+    for (let i = 0; i < count; i++) if (!ch.send(payload)) await ch.drain()
+    const r = await done
+    const ms = performance.now() - t0
+    if (r.messages !== count || r.bytes !== count * size) {
+      throw new Error(`received ${r.messages} messages / ${r.bytes} bytes, sent ${count} / ${count * size}`)
+    }
+    return ms
+  } finally {
+    ch?.close()
+    await f.close()
+    await system.shutdown()
+  }
+}
+
+/** One 64-byte message out, the echo back, `n` times: round trips/s, median µs, p99 µs. */
+async function pingPong(procs: 1 | 2, name: SystemName, n: number): Promise<number[]> {
+  const system = await loadSystem(name)
+  const f = await far(procs, name, 'echo', 0)
+  let ch: Channel | null = null
+  try {
+    const c = (ch = await system.dial(f.address))
+    const rtt = new Float64Array(n)
+    const payload = Buffer.alloc(SMALL_SIZE, 0x33)
+    const t0 = performance.now()
+    await new Promise<void>((resolve, reject) => {
+      let i = 0
+      let t = performance.now()
+      c.onmessage = (p) => {
+        const now = performance.now()
+        if (p.length !== SMALL_SIZE) reject(new Error(`echo of ${p.length} bytes`))
+        rtt[i++] = now - t
+        if (i === n) return resolve()
+        t = now
+        c.send(payload)
+      }
+      c.closed.then(() => reject(new Error(`connection closed after ${i} round trips`)))
+      c.send(payload)
+    })
+    const ms = performance.now() - t0
+    rtt.sort()
+    return [(n / ms) * 1e3, rtt[n >> 1]! * 1e3, rtt[Math.min(n - 1, Math.floor(n * 0.99))]! * 1e3]
+  } finally {
+    ch?.close()
+    await f.close()
+    await system.shutdown()
+  }
+}
+
+/** Connections/s: connect, handshake, one 64-byte echo, close; IN_FLIGHT at a time. */
+async function setup(procs: 1 | 2, name: SystemName, total: number): Promise<number[]> {
+  const system = await loadSystem(name)
+  const f = await far(procs, name, 'echo', 0)
+  try {
+    const payload = Buffer.alloc(SMALL_SIZE, 0x44)
+    let started = 0
+    const one = async (): Promise<void> => {
+      const ch = await system.dial(f.address)
+      try {
+        await new Promise<void>((resolve, reject) => {
+          ch.onmessage = () => resolve()
+          ch.closed.then(() => reject(new Error('closed before the echo')))
+          ch.send(payload)
+        })
+      } finally {
+        ch.close()
+      }
+    }
+    const worker = async (): Promise<void> => {
+      while (started < total) {
+        started++
+        try {
+          await one()
+        } catch (err) {
+          started = total // the other workers stop too
+          throw err
+        }
+      }
+    }
+    const t0 = performance.now()
+    await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
+    return [(total / (performance.now() - t0)) * 1e3]
+  } finally {
+    await f.close()
+    await system.shutdown()
+  }
+}
+
+async function once(spec: TrialSpec, amount: number): Promise<number[]> {
+  const { system, procs } = spec
+  switch (spec.kind) {
+    case 'throughput': {
+      const ms = await stream(procs, system, BULK_SIZE, Math.ceil(amount / BULK_SIZE))
+      return [amount / ms / 1e3]
+    }
+    case 'one-way': {
+      const ms = await stream(procs, system, SMALL_SIZE, amount)
+      return [(amount / ms) * 1e3]
+    }
+    case 'ping-pong':
+      return pingPong(procs, system, amount)
+    case 'setup':
+      return setup(procs, system, amount)
+    default:
+      throw new Error(`unknown trial kind ${String(spec.kind)}`)
+  }
+}
+
+/** Warm-up (if any), then the measured run: the trial's figures. */
+export async function runTrial(spec: TrialSpec): Promise<number[]> {
+  if (spec.warm > 0) await once(spec, spec.warm)
+  return once(spec, spec.amount)
+}

@@ -1,0 +1,254 @@
+// The README's performance section, generated from bench/results/*.json
+// (compare, session, overlay, aead, frame, dedup — whichever exist), with
+// the machine, Node version and date each file was measured on; and the
+// comparison charts, bench/results/charts/*.svg, redrawn from compare.json.
+// Writes only between <!-- perf:start --> and <!-- perf:end --> in README.md;
+// without those markers it prints the section to stdout instead.
+//
+//   node dist/bench/report.js [--stdout]
+import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { barChart, fmt, ratioText, slug } from './compare/chart.js'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const RESULTS = join(ROOT, 'bench', 'results')
+const START = '<!-- perf:start -->'
+const END = '<!-- perf:end -->'
+
+export interface Result {
+  case: string
+  impl?: string
+  system?: string
+  value: number | null
+  unit: string
+  min?: number | null
+  max?: number | null
+  better?: 'higher' | 'lower'
+  errors?: string[]
+  trials?: (number | null)[]
+  [extra: string]: unknown
+}
+
+export interface Report {
+  name: string
+  date: string
+  node: string
+  cpu: string
+  cores?: number
+  quick?: boolean
+  trials?: number
+  streamTrials?: number
+  coldTrials?: number
+  results: Result[]
+  targets?: { target: string; figure: string; met: boolean | null }[]
+  notes?: string[]
+  load?: { case: string; before: number; after: number }[]
+  versions?: Record<string, string>
+}
+
+function readReport(name: string): Report | null {
+  const file = join(RESULTS, `${name}.json`)
+  if (!existsSync(file)) return null
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Report
+  } catch (err) {
+    process.stderr.write(`report: skipping ${name}.json: ${(err as Error).message}\n`)
+    return null
+  }
+}
+
+const who = (r: Result): string => r.system ?? r.impl ?? ''
+
+function md(s: string): string {
+  return s.replace(/\|/g, '\\|')
+}
+
+function day(iso: string): string {
+  return iso.slice(0, 10)
+}
+
+function machine(r: Report): string {
+  return `${r.cores ? `${r.cores} × ` : ''}${r.cpu}, Node ${r.node}, ${day(r.date)}`
+}
+
+function cell(r: Result | undefined, ratioTo?: Result): string {
+  if (!r) return '–'
+  if (r.value === null) return `failed${r.errors?.length ? ` (${md(r.errors[0]!.slice(0, 80))})` : ''}`
+  const range = r.min != null && r.max != null && r.trials && r.trials.length > 1 ? ` [${fmt(r.min)}–${fmt(r.max)}]` : ''
+  const failed = r.errors?.length ? ` (${r.errors.length} failed)` : ''
+  const q = ratioTo && ratioTo !== r && ratioTo.value ? ` · ${ratioText(r.value / ratioTo.value)}` : ''
+  return `${fmt(r.value)}${range}${failed}${q}`
+}
+
+/** A case × column table; `columns` pick and order the impl/system names shown. */
+function pivot(results: Result[], columns: { key: string; label: string }[], ratioKey?: string): string[] {
+  const cases = [...new Set(results.map((r) => r.case))]
+  const cols = columns.filter((c) => results.some((r) => who(r) === c.key))
+  const out = [`| case | ${cols.map((c) => c.label).join(' | ')} |`, `|---|${cols.map(() => '---:').join('|')}|`]
+  for (const c of cases) {
+    const inCase = results.filter((r) => r.case === c)
+    if (!cols.some((col) => inCase.some((r) => who(r) === col.key))) continue
+    const unit = inCase[0]!.unit
+    const better = inCase[0]!.better ? `, ${inCase[0]!.better} is better` : ''
+    const base = ratioKey ? inCase.find((r) => who(r) === ratioKey) : undefined
+    out.push(`| ${md(c)} (${md(unit)}${better}) | ${cols.map((col) => cell(inCase.find((r) => who(r) === col.key), base)).join(' | ')} |`)
+  }
+  return out
+}
+
+/** One line per result: for files whose rows mix impls case by case. */
+function list(results: Result[]): string[] {
+  const out = ['| case | impl | figure |', '|---|---|---:|']
+  for (const r of results) out.push(`| ${md(r.case)} | ${md(who(r))} | ${cell(r)}${r.value === null ? '' : ` ${md(r.unit)}`} |`)
+  return out
+}
+
+/** Each system keeps its colour in every chart. */
+const COMPARE_COLUMNS = [
+  { key: 'p4net', label: 'p4net', color: '#1f6feb' },
+  { key: 'libp2p', label: 'js-libp2p 2.10', color: '#8250df' },
+  { key: 'libp2p-batched', label: 'js-libp2p app-batched', color: '#c297ff' },
+  { key: 'gossipsub', label: 'gossipsub 14', color: '#8250df' },
+  { key: 'secret-stream', label: 'secret-stream', color: '#bf8700' },
+  { key: 'raw', label: 'raw node:net', color: '#6e7781' },
+]
+
+/** Draws one SVG per case of a compare report into dir (default bench/results/charts); returns the file names. */
+export function drawCharts(r: Report, dir = join(RESULTS, 'charts')): string[] {
+  mkdirSync(dir, { recursive: true })
+  const files: string[] = []
+  for (const c of [...new Set(r.results.map((x) => x.case))]) {
+    const rs = COMPARE_COLUMNS.map((col) => r.results.find((x) => x.case === c && who(x) === col.key)).filter((x): x is Result => x !== undefined)
+    if (rs.length < 2) continue
+    const p4 = rs.find((x) => who(x) === 'p4net')
+    const file = `${slug(c)}.svg`
+    writeFileSync(
+      join(dir, file),
+      barChart({
+        title: c,
+        unit: rs[0]!.unit,
+        better: rs[0]!.better ?? 'higher',
+        bars: rs.map((x) => ({
+          label: COMPARE_COLUMNS.find((col) => col.key === who(x))!.label,
+          color: COMPARE_COLUMNS.find((col) => col.key === who(x))!.color,
+          value: x.value,
+          min: x.min ?? null,
+          max: x.max ?? null,
+          ratio: x === p4 || !p4?.value || x.value === null ? null : x.value / p4.value,
+          note: x.value === null ? `failed: ${(x.errors?.[0] ?? '').slice(0, 60)}` : x.errors?.length ? `${x.errors.length} failed` : undefined,
+        })),
+        footer: machine(r),
+      }),
+    )
+    files.push(file)
+  }
+  // Charts of cases this report no longer has would mislead: gone.
+  for (const f of readdirSync(dir)) if (f.endsWith('.svg') && !files.includes(f)) unlinkSync(join(dir, f))
+  return files
+}
+
+function compareSection(r: Report, charts: string[]): string[] {
+  const out: string[] = []
+  out.push(`### p4net next to js-libp2p, secret-stream, raw node:net and gossipsub`)
+  out.push('')
+  out.push(
+    `\`npm run bench:compare\` on ${machine(r)}${r.quick ? ' (**--quick smoke run: not figures**)' : ''}. ` +
+      `Median of ${r.trials ?? '?'} trials [min–max] (throughput and 64 B one way: ${r.streamTrials ?? r.trials ?? '?'}; cold start: ${r.coldTrials ?? '?'}), systems interleaved within each trial; \`· N×\` = that system's figure / p4net's. ` +
+      `Loopback TCP; "two processes" puts the receiving end in a child process. Setup and configuration: [docs/benchmarks.md](docs/benchmarks.md).`,
+  )
+  if (r.load?.length) {
+    const all = r.load.flatMap((l) => [l.before, l.after])
+    out.push(`Machine load during the run (1-minute load average, ${r.cores ?? '?'} cores): ${fmt(Math.min(...all))}–${fmt(Math.max(...all))}.`)
+  }
+  out.push('')
+  // The secondary memory rows (heap total, external, the warm-up variant) fold away.
+  const secondary = (x: Result): boolean => /after a warm-up|heap total|external per connection/.test(x.case)
+  out.push(...pivot(r.results.filter((x) => !secondary(x)), COMPARE_COLUMNS, 'p4net'))
+  out.push('')
+  const more = r.results.filter(secondary)
+  if (more.length) {
+    out.push('<details><summary>More memory rows (heap total, external; after a warm-up of as many connections opened and closed)</summary>', '')
+    out.push(...pivot(more, COMPARE_COLUMNS, 'p4net'))
+    out.push('', '</details>', '')
+  }
+  if (r.targets?.length) {
+    out.push('Targets (issue 6):')
+    out.push('')
+    for (const t of r.targets) out.push(`- ${t.met === null ? 'n/a' : t.met ? '**met**' : '**missed**'} — ${md(t.target)}: ${md(t.figure)}`)
+    out.push('')
+  }
+  if (r.notes?.length) {
+    for (const n of r.notes) out.push(`- note: ${md(n)}`)
+    out.push('')
+  }
+  const shown = ['throughput-64-kib-two-processes', '64-b-one-way-two-processes', 'ping-pong-median-rtt-two-processes', 'idle-connection-memory-rss-per-connection']
+    .map((s) => `${s}.svg`)
+    .filter((f) => charts.includes(f))
+  const broadcast = charts.filter((f) => f.startsWith('broadcast-') && f.includes('50-nodes'))
+  for (const f of [...shown, ...broadcast]) out.push(`![${f.replace(/\.svg$/, '')}](bench/results/charts/${f})`)
+  if (shown.length + broadcast.length) out.push('')
+  out.push(`All ${charts.length} charts: [bench/results/charts/](bench/results/charts/).`)
+  out.push('')
+  return out
+}
+
+function section(title: string, r: Report, body: string[]): string[] {
+  return [`### ${title}`, '', `${machine(r)}${r.quick ? ' (--quick smoke run)' : ''}.`, '', ...body, '']
+}
+
+export function buildSection(): { text: string; sources: string[] } {
+  const sources: string[] = []
+  const out: string[] = ['(generated by `npm run bench:report` from bench/results/*.json; do not edit by hand)', '']
+  const compare = readReport('compare')
+  if (compare) {
+    sources.push('compare')
+    out.push(...compareSection(compare, drawCharts(compare)))
+  }
+  const session = readReport('session')
+  if (session) {
+    sources.push('session')
+    out.push(...section('Encrypted session vs raw node:net (`bench/session.bench.ts`)', session, pivot(session.results, [{ key: 'raw', label: 'raw node:net' }, { key: 'p4net', label: 'p4net' }], 'raw')))
+  }
+  const overlay = readReport('overlay')
+  if (overlay) {
+    sources.push('overlay')
+    out.push(...section('Overlay through the public API (`bench/overlay.bench.ts`)', overlay, list(overlay.results)))
+  }
+  const aead = readReport('aead')
+  if (aead) {
+    sources.push('aead')
+    const cols = ['p4net', 'p4net-scalar', 'node', 'libsodium', 'noble', 'chainsafe'].map((k) => ({ key: k, label: k }))
+    out.push(...section('ChaCha20-Poly1305 kernel (`bench/aead.bench.ts`; best of runs)', aead, pivot(aead.results, cols, 'p4net')))
+  }
+  const frame = readReport('frame')
+  if (frame) {
+    sources.push('frame')
+    const cols = ['wasm-simd in place', 'wasm-scalar in place', 'ts-descriptors', 'ts-reference'].map((k) => ({ key: k, label: k }))
+    out.push(...section('Frame codec (`bench/frame.bench.ts`)', frame, pivot(frame.results, cols, 'ts-reference')))
+  }
+  const dedup = readReport('dedup')
+  if (dedup) {
+    sources.push('dedup')
+    out.push(...section('Dedup table (`bench/dedup.bench.ts`)', dedup, list(dedup.results)))
+  }
+  if (sources.length === 0) out.push('No results yet: run `npm run bench` and `npm run bench:compare`.', '')
+  return { text: out.join('\n'), sources }
+}
+
+function main(): void {
+  const { text, sources } = buildSection()
+  const readme = join(ROOT, 'README.md')
+  const current = existsSync(readme) ? readFileSync(readme, 'utf8') : ''
+  const a = current.indexOf(START)
+  const b = current.indexOf(END)
+  if (process.argv.includes('--stdout') || a < 0 || b < a) {
+    if (!process.argv.includes('--stdout')) process.stderr.write(`report: README.md has no ${START} … ${END} markers; printing the section instead\n`)
+    process.stdout.write(text + '\n')
+    return
+  }
+  writeFileSync(readme, current.slice(0, a + START.length) + '\n' + text + '\n' + current.slice(b))
+  process.stderr.write(`report: README.md performance section rewritten from ${sources.map((s) => `${s}.json`).join(', ') || 'nothing'}\n`)
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) main()

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isP4Error } from '../ts/errors.js'
+import { isP4Error, P4Error } from '../ts/errors.js'
 import { identityFromSecrets } from '../ts/identity.js'
 import {
   AllowlistPolicy,
@@ -69,16 +69,17 @@ test('tofu: bad arguments', () => {
   throwsCode(() => new TofuPolicy({ dataDir: '/tmp', fileName: '../x' }), 'BAD_OPTION')
 })
 
-test('tofu: bounded, the least recently confirmed pin goes first', () => {
+test('tofu: bounded, and fails closed when full (no pin is ever forgotten to make room)', () => {
   const p = new TofuPolicy({ maxPins: 2 })
   p.check('a', alice.publicKey)
   p.check('b', bob.publicKey)
-  p.check('a', alice.publicKey) // confirms a
-  p.check('c', rogue.publicKey) // evicts b
+  assert.throws(() => p.check('c', rogue.publicKey), (e: unknown) => e instanceof P4Error && e.code === 'UNTRUSTED_KEY')
   assert.ok(p.pinned('a'))
-  assert.is(p.pinned('b'), undefined)
-  assert.ok(p.pinned('c'))
+  assert.ok(p.pinned('b'))
+  assert.is(p.pinned('c'), undefined)
   assert.is(p.size, 2)
+  p.check('a', alice.publicKey) // known names still pass
+  assert.throws(() => p.check('b', rogue.publicKey), (e: unknown) => e instanceof P4Error && e.code === 'UNTRUSTED_KEY')
 })
 
 test('tofu: pins persist across reload, file is private JSON written atomically', async () => {

@@ -470,7 +470,7 @@ export class Overlay extends EventEmitter {
     if (reason && !peer.bye) log('session to %s ended: %s', peer.username, reason.message)
     // A link lost without BYE may mean the node died: probe the user once,
     // and mark it offline here if nothing answers (P4: failed PINGs).
-    if (!peer.bye && !peer.cut && !this.stopping && peer.kind === 'link') this.probe(peer.username)
+    if ((!peer.bye || peer.silent) && !peer.cut && !this.stopping && peer.kind === 'link') this.probe(peer.username)
   }
 
   private probe(username: string): void {
@@ -1044,7 +1044,11 @@ export class Overlay extends EventEmitter {
     const now = performance.now()
     const { min, max } = cfg.links
     // Too few links: walks first (random neighbours), then bootstrap / cache / known users.
-    if (this.links.size === 0) this.join()
+    // No link at all: bootstrap and cache, and the users we still know.
+    if (this.links.size === 0) {
+      this.join()
+      this.linkKnownUser()
+    }
     else if (this.links.size < min) {
       for (const [id, at] of this.walks) if (now - at > cfg.timers.walkTimeoutMs) this.walks.delete(id)
       // One new walk per tick while short of links: a walk that died quietly
@@ -1069,6 +1073,7 @@ export class Overlay extends EventEmitter {
     for (const p of this.links.values()) {
       const silent = now - p.lastHeard
       if (silent > 3 * cfg.timers.pingIntervalMs) {
+        p.silent = true
         this.closePeer(p, ByeReason.IDLE, 'no answer to PING')
       } else if (silent > cfg.timers.pingIntervalMs && p.pendingPings === 0) {
         this.ping(p).catch(() => undefined)

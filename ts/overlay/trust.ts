@@ -110,7 +110,11 @@ export class TofuPolicy implements TrustPolicy {
     checkArgs(username, identityKey)
     const pinned = this.pins.get(username)
     if (pinned === undefined) {
-      if (this.pins.size >= this.maxPins) this.pins.delete(this.pins.keys().next().value as string)
+      // Fail closed when full: forgetting a pin would let a flood of fresh
+      // names push a user out and then take the name with another key.
+      if (this.pins.size >= this.maxPins) {
+        throw new P4Error('UNTRUSTED_KEY', `cannot pin ${JSON.stringify(username)}: the pin table is full (${this.maxPins} pins)`)
+      }
       this.pins.set(username, identityKey.slice())
       this.saver?.schedule()
       return

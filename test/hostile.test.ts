@@ -1,0 +1,556 @@
+// Hostile peers against a small honest network. Each attack runs while the
+// honest nodes keep exchanging broadcasts and unicasts (all of which must
+// arrive), with a stated memory bound that is measured, and — where a quota
+// applies — ends with the attacker cut off: the reason counted in stats()
+// and a BYE (RATE_LIMITED) sent before the session is closed. Raw-socket
+// attacks use loopback TCP; the others the memory transport. Attackers are
+// built from the library's internals (a rogue session, raw records).
+//
+// With P4NET_HOSTILE_CHILD set this file is instead a child program that
+// runs one bad-signature storm with NODE_DEBUG=p4net:overlay, so the test can
+// read the cut-off line from the debug output.
+import { randomBytes } from 'node:crypto'
+import { spawn } from 'node:child_process'
+import { connect, type Socket } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { generateIdentity, memoryTransport, type Identity, type Node, type NodeOptions, type PluginMessage } from '../ts/index.js'
+import type { Overlay } from '../ts/overlay/overlay.js'
+import { ByeReason, decodeBye, encodeDiscover, encodeHello } from '../ts/overlay/messages.js'
+import { buildSignedFrame } from '../ts/overlay/signing.js'
+import { Flag, HEADER_SIZE, MsgType, PREAMBLE_CONNECT, PROTOCOL_VERSION } from '../ts/protocol.js'
+import { initiateSession } from '../ts/session/handshake.js'
+import { LinkIntent } from '../ts/session/handshake-payload.js'
+import { sealRecord } from '../ts/session/node-records.js'
+import { tcp } from '../ts/transport/tcp.js'
+import type { Conn, Transport } from '../ts/transport/types.js'
+import { inbox, Rogue, sleep, startNet, waitFor, type TestNet } from './helpers/testnet.js'
+
+const CHAT = 1001
+const utf8 = new TextEncoder()
+const text = new TextDecoder()
+const MB = 1024 * 1024
+
+// ---------------------------------------------------------------- helpers
+
+/** The overlay inside a node (security tests reach under the API). */
+function overlayOf(node: Node): Overlay {
+  return (node as unknown as { overlay: Overlay }).overlay
+}
+
+function bigId(): bigint {
+  return randomBytes(8).readBigUInt64BE(0)
+}
+
+/** heapUsed + arrayBuffers: what an attack could make a node hold. */
+function memory(): number {
+  const m = process.memoryUsage()
+  return m.heapUsed + m.arrayBuffers
+}
+
+/**
+ * Runs `attack` while the honest nodes keep talking: every 10 ms nodes[1]
+ * broadcasts and nodes[2] sends a unicast to nodes[0]. Afterwards every
+ * broadcast must reach every other honest node and every unicast nodes[0].
+ */
+async function whileHonestTalk<T>(honest: Node[], attack: () => Promise<T>): Promise<T> {
+  const [a, b, c] = honest as [Node, Node, Node]
+  const boxes = new Map(honest.map((x) => [x.username, inbox(x.plugin(CHAT))]))
+  let k = 0
+  let stop = false
+  let failed: unknown = null
+  const talker = (async () => {
+    while (!stop) {
+      const n = k
+      await b.plugin(CHAT).broadcast(utf8.encode(`b${n}`))
+      await c.plugin(CHAT).send(a.username, utf8.encode(`u${n}`))
+      k++
+      await sleep(10)
+    }
+  })().catch((err: unknown) => (failed = err))
+  let result: T
+  try {
+    result = await attack()
+    // At least a few rounds, however quick the attack was.
+    await waitFor(() => k >= 5 || failed !== null, 5000, 'five rounds of honest traffic')
+  } finally {
+    stop = true
+    await talker
+  }
+  if (failed !== null) {
+    throw new Error(`honest traffic failed during the attack: ${String((failed as Error)?.message ?? failed)}; cut-offs ${JSON.stringify(honest.map((x) => x.stats().cutOffReasons))}`)
+  }
+  const sent = k
+  const count = (x: Node, prefix: string, from: string): number => boxes.get(x.username)!.filter((m: PluginMessage) => m.from === from && text.decode(m.data).startsWith(prefix)).length
+  await waitFor(
+    () => count(a, 'b', b.username) === sent && count(c, 'b', b.username) === sent && count(a, 'u', c.username) === sent,
+    10_000,
+    () =>
+      `honest traffic: ${sent} sent; broadcasts at ${a.username} ${count(a, 'b', b.username)}, at ${c.username} ${count(c, 'b', b.username)}; unicasts ${count(a, 'u', c.username)}; ` +
+      `cut-offs ${JSON.stringify(honest.map((x) => x.stats().cutOffReasons))}, links ${JSON.stringify(honest.map((x) => x.links().map((l) => l.username)))}`,
+  )
+  return result
+}
+
+/** Three honest nodes a — b — c (+ a link a — c) with the given options. */
+function honestNet(transport: 'memory' | 'tcp', opts: Partial<NodeOptions> = {}): Promise<TestNet> {
+  return startNet({ n: 3, transport, topology: 'chain', options: (i) => ({ username: ['a', 'b', 'c'][i]!, links: { min: 2, max: 4 }, ...opts }), plugins: [CHAT] })
+}
+
+function rogueTransport(net: TestNet): Transport {
+  return net.network ? memoryTransport(net.network) : tcp
+}
+
+/** The BYE frames a rogue received, decoded. */
+function byes(r: Rogue): number[] {
+  return r.frames.filter((f) => f.type === MsgType.BYE).map((f) => decodeBye(f.payload).reason)
+}
+
+/** A handshake done by hand, then records sealed by hand: the raw attacker. */
+class RawPeer {
+  private counter = 0
+  readonly wire: Uint8Array[] = []
+
+  private constructor(
+    readonly conn: Conn,
+    private readonly sendKey: Uint8Array,
+  ) {}
+
+  static async open(node: Node, identity: Identity, username: string, transport: Transport = tcp): Promise<RawPeer> {
+    const conn = await transport.dial(node.address.host, node.address.port, { timeoutMs: 5000 })
+    const h = await initiateSession(conn, { identity, username, intent: LinkIntent.OVERLAY, timeoutMs: 5000 })
+    const p = new RawPeer(h.conn, h.sendKey)
+    h.conn.on('data', () => undefined) // read (and drop) whatever the node sends
+    h.conn.resume()
+    return p
+  }
+
+  /** Seals `plain` as the next record and writes it; returns the wire bytes. */
+  write(plain: Uint8Array): Uint8Array {
+    const rec = sealRecord(this.sendKey, this.counter++, null, plain)
+    this.wire.push(rec)
+    this.conn.write(rec)
+    return rec
+  }
+
+  /** Resolves when the node has closed the connection. */
+  closed(ms: number): Promise<boolean> {
+    if (this.conn.destroyed) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), ms)
+      this.conn.once('close', () => {
+        clearTimeout(t)
+        resolve(true)
+      })
+    })
+  }
+}
+
+/** An 18-byte P4 header as written on the wire (the length is whatever we claim). */
+function header(type: number, flags: number, pluginId: number, length: number, id = bigId()): Uint8Array {
+  const h = Buffer.alloc(HEADER_SIZE)
+  h[0] = PROTOCOL_VERSION
+  h[1] = type
+  h[2] = flags
+  h[3] = 0
+  h.writeUInt16BE(pluginId, 4)
+  h.writeUInt32BE(length >>> 0, 6)
+  h.writeBigUInt64BE(id, 10)
+  return h
+}
+
+/** A raw TCP socket to `node`; resolves when connected. */
+function rawSocket(node: Node): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(node.address.port, '127.0.0.1', () => resolve(s))
+    s.on('error', reject)
+  })
+}
+
+function closedWithin(s: Socket, ms: number): Promise<boolean> {
+  if (s.destroyed) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms)
+    s.once('close', () => {
+      clearTimeout(t)
+      resolve(true)
+    })
+    s.on('error', () => undefined)
+  })
+}
+
+/** A signed broadcast DATA frame by `who`, with a chosen message ID. */
+function signedBroadcast(who: Identity, body: Uint8Array, id = bigId()): Uint8Array {
+  return buildSignedFrame(who, { type: MsgType.DATA, flags: Flag.BROADCAST, pluginId: CHAT, messageId: id, body })
+}
+
+function signedHello(who: Identity, username: string): Uint8Array {
+  const body = encodeHello({ username, staticKey: who.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Date.now()), features: 0, plugins: [CHAT] })
+  return buildSignedFrame(who, { type: MsgType.HELLO, flags: Flag.BROADCAST, messageId: bigId(), body })
+}
+
+// ---------------------------------------------------------------- raw-socket attacks (TCP)
+
+test('a 4 GiB length: as a handshake-message length it is refused at once; as a frame length after the handshake the session is closed', async () => {
+  const net = await honestNet('tcp')
+  try {
+    const [a] = net.nodes as [Node]
+    const before = memory()
+    await whileHonestTalk(net.nodes, async () => {
+      // Before the handshake: the length field is u16, so "4 GiB" reads as 0xFFFF > 8 KiB.
+      const fails = a.stats().handshakeFailures
+      const s = await rawSocket(a)
+      s.write(Buffer.concat([Buffer.from(PREAMBLE_CONNECT, 'latin1'), Buffer.from([0xff, 0xff, 0xff, 0xff]), randomBytes(1000)]))
+      assert.ok(await closedWithin(s, 2000), 'a closed the connection')
+      await waitFor(() => a.stats().handshakeFailures === fails + 1, 2000, 'the handshake failure counted')
+      // After the handshake: a P4 header announcing 0xFFFFFFFF payload bytes.
+      const raw = await RawPeer.open(a, generateIdentity(), 'huge')
+      await waitFor(() => a.links().some((l) => l.username === 'huge'), 2000, 'the raw peer linked')
+      raw.write(header(MsgType.DATA, 0, CHAT, 0xffffffff))
+      assert.ok(await raw.closed(2000), 'a closed the session on the 4 GiB frame header')
+      await waitFor(() => !a.links().some((l) => l.username === 'huge'), 2000, 'the link dropped')
+    })
+    // Bound: nothing near the announced size was allocated (stated: < 32 MiB over the whole test).
+    const grown = memory() - before
+    assert.ok(grown < 32 * MB, `memory grew ${(grown / MB).toFixed(1)} MiB`)
+  } finally {
+    await net.stop()
+  }
+})
+
+test('a frame announced at maxMessage costs the receiver at most maxMessage + 4 KiB, and only while the session lives', async () => {
+  const maxMessage = 4 * MB
+  const net = await honestNet('tcp', { maxMessage })
+  try {
+    const [a] = net.nodes as [Node]
+    const base = process.memoryUsage().arrayBuffers
+    const raw = await RawPeer.open(a, generateIdentity(), 'announcer')
+    await waitFor(() => a.links().some((l) => l.username === 'announcer'), 2000, 'the raw peer linked')
+    // A header announcing the largest accepted frame, then only 64 KiB of it.
+    raw.write(Buffer.concat([header(MsgType.DATA, 0, CHAT, maxMessage + 4096), Buffer.alloc(60_000)]))
+    await sleep(100)
+    const held = process.memoryUsage().arrayBuffers - base
+    assert.ok(held < maxMessage + 4096 + 2 * MB, `held ${(held / MB).toFixed(1)} MiB for one announced frame`)
+    // One byte more than the limit is refused outright.
+    const raw2 = await RawPeer.open(a, generateIdentity(), 'overlimit')
+    raw2.write(header(MsgType.DATA, 0, CHAT, maxMessage + 4097))
+    assert.ok(await raw2.closed(2000), 'a frame over the limit closes the session')
+    raw.conn.destroy()
+  } finally {
+    await net.stop()
+  }
+})
+
+test('garbage after the preamble (and instead of it) is refused, at once or at the handshake deadline; the node goes on', async () => {
+  const net = await honestNet('tcp', { timers: { handshakeTimeoutMs: 1000 } })
+  try {
+    const [a] = net.nodes as [Node]
+    const before = memory()
+    await whileHonestTalk(net.nodes, async () => {
+      const fails = a.stats().handshakeFailures
+      const sockets = await Promise.all(Array.from({ length: 20 }, () => rawSocket(a)))
+      sockets.forEach((s, i) => {
+        const garbage = randomBytes(1 + ((i * 97) % 3000))
+        s.write(i % 2 === 0 ? Buffer.concat([Buffer.from(PREAMBLE_CONNECT, 'latin1'), garbage]) : garbage)
+      })
+      // Garbage that reads as a plausible length waits for the rest: the deadline ends it.
+      const closed = await Promise.all(sockets.map((s) => closedWithin(s, 3000)))
+      assert.equal(closed.filter((c) => !c).length, 0, 'every connection closed')
+      await waitFor(() => a.stats().handshakeFailures >= fails + 20, 2000, 'twenty handshake failures')
+    })
+    assert.is(a.links().length, 2)
+    assert.ok(memory() - before < 16 * MB, `memory grew ${((memory() - before) / MB).toFixed(1)} MiB`)
+  } finally {
+    await net.stop()
+  }
+})
+
+test('500 handshakes that never finish: all but maxPendingHandshakes are closed at once, the rest at the deadline', async () => {
+  const handshakeTimeoutMs = 800
+  const net = await honestNet('tcp', { timers: { handshakeTimeoutMs }, quotas: { maxPendingHandshakes: 64 } })
+  const sockets: Socket[] = []
+  try {
+    const [a] = net.nodes as [Node]
+    const before = memory()
+    const cut = a.stats().cutOffReasons.handshakes ?? 0
+    await whileHonestTalk(net.nodes, async () => {
+      const opened = await Promise.all(Array.from({ length: 500 }, () => rawSocket(a)))
+      sockets.push(...opened)
+      let closed = 0
+      for (const s of opened) {
+        s.on('close', () => closed++)
+        s.on('error', () => undefined)
+        // The start of a handshake, never finished.
+        s.write(Buffer.from(PREAMBLE_CONNECT, 'latin1'))
+      }
+      await waitFor(() => closed >= 500 - 64, 3000, () => `${closed} of 500 closed`)
+      assert.ok(closed <= 500 - 64 + 5, `only the excess is closed at once (${closed})`)
+      assert.ok((a.stats().cutOffReasons.handshakes ?? 0) - cut >= 500 - 64, 'refusals counted as "handshakes"')
+      const mid = memory() - before
+      assert.ok(mid < 24 * MB, `64 pending handshakes hold ${(mid / MB).toFixed(1)} MiB`)
+      // The deadline closes the rest.
+      await waitFor(() => closed === 500, handshakeTimeoutMs + 2000, () => `${closed} of 500 closed`)
+    })
+    // Afterwards a new node joins as usual.
+    const d = await net.add({ username: 'd' }, [a])
+    await waitFor(() => d.users().length === 4, 5000, 'd joining after the attack')
+  } finally {
+    for (const s of sockets) s.destroy()
+    await net.stop()
+  }
+})
+
+test('replayed sealed records are refused: the session closes, nothing is delivered twice', async () => {
+  const net = await honestNet('tcp')
+  try {
+    const [a] = net.nodes as [Node]
+    const got = inbox(a.plugin(CHAT))
+    const thief = generateIdentity()
+    const before = memory()
+    await whileHonestTalk(net.nodes, async () => {
+      const raw = await RawPeer.open(a, thief, 'replayer')
+      const payload = utf8.encode('once only')
+      const rec = raw.write(Buffer.concat([header(MsgType.DATA, 0, CHAT, payload.length), payload]))
+      await waitFor(() => got.some((m) => m.from === 'replayer'), 2000, 'the first copy delivered')
+      raw.conn.write(rec) // the same record again: counter 0 twice
+      assert.ok(await raw.closed(2000), 'the replay closed the session')
+      // The record replayed into a new session of the same identity.
+      const again = await RawPeer.open(a, thief, 'replayer')
+      again.conn.write(rec)
+      assert.ok(await again.closed(2000), 'a record from another session closed this one')
+    })
+    assert.is(got.filter((m) => m.from === 'replayer').length, 1, 'delivered exactly once')
+    assert.ok(memory() - before < 16 * MB, `memory grew ${((memory() - before) / MB).toFixed(1)} MiB`)
+  } finally {
+    await net.stop()
+  }
+})
+
+// ---------------------------------------------------------------- rogue peers (memory transport)
+
+test('frames with invalid signatures at full speed: cut off after badSignaturesPerMinute, nothing forwarded, reconnect refused', async () => {
+  const net = await honestNet('memory')
+  try {
+    const [a, b, c] = net.nodes as [Node, Node, Node]
+    const mallory = generateIdentity()
+    const rogue = await Rogue.dial(a, { identity: mallory, username: 'mallory', transport: rogueTransport(net) })
+    const before = memory()
+    const bBad = b.stats().badSignature + c.stats().badSignature
+    await whileHonestTalk(net.nodes, async () => {
+      const good = signedBroadcast(mallory, utf8.encode('x'))
+      for (let i = 0; i < 10_000; i++) {
+        const f = Uint8Array.from(good)
+        f[HEADER_SIZE + 40] ^= 1 + (i % 255) // break the signature
+        f.set(randomBytes(8), 10) // fresh message ID, so dedup does not hide it
+        rogue.sendSigned(f)
+      }
+      await waitFor(() => (a.stats().cutOffReasons['bad-signatures'] ?? 0) === 1, 5000, 'mallory cut off for bad signatures')
+      await rogue.session.done
+    })
+    assert.ok(a.stats().badSignature <= 31, `verified ${a.stats().badSignature} bad frames before the cut (quota 30/min)`)
+    assert.is(b.stats().badSignature + c.stats().badSignature, bBad, 'no forged frame was forwarded')
+    assert.ok(byes(rogue).includes(ByeReason.RATE_LIMITED), 'a BYE said why')
+    assert.ok(memory() - before < 48 * MB, 'memory bounded')
+    // The identity is banned for banMs: a new session is refused.
+    const retry = await Rogue.dial(a, { identity: mallory, username: 'mallory', transport: rogueTransport(net) }).then(
+      (r) => r.session.done.then(() => 'closed'),
+      () => 'refused',
+    )
+    assert.ok(['closed', 'refused'].includes(retry))
+    assert.ok(!a.links().some((l) => l.username === 'mallory'))
+  } finally {
+    await net.stop()
+  }
+})
+
+test('a broadcast storm of duplicates: delivered once everywhere, the storming peer cut off ("duplicates")', async () => {
+  const net = await honestNet('memory', { quotas: { duplicatesPerSecond: 500 } })
+  try {
+    const [a, b, c] = net.nodes as [Node, Node, Node]
+    const boxes = [a, b, c].map((x) => inbox(x.plugin(CHAT)))
+    const mallory = generateIdentity()
+    const rogue = await Rogue.dial(a, { identity: mallory, username: 'stormy', transport: rogueTransport(net) })
+    rogue.sendSigned(signedHello(mallory, 'stormy'))
+    await waitFor(() => [a, b, c].every((x) => x.users().includes('stormy')), 3000, 'stormy known')
+    const before = memory()
+    await whileHonestTalk(net.nodes, async () => {
+      const frame = signedBroadcast(mallory, utf8.encode('storm'))
+      for (let i = 0; i < 20_000; i++) rogue.sendSigned(frame)
+      await waitFor(() => (a.stats().cutOffReasons.duplicates ?? 0) === 1, 5000, 'stormy cut off for duplicates')
+    })
+    for (const box of boxes) assert.is(box.filter((m) => text.decode(m.data) === 'storm').length, 1)
+    assert.ok(a.stats().dedupHits <= 500 * 5 + 500, `dedup hits ${a.stats().dedupHits}`)
+    assert.is((b.stats().cutOff ?? 0) + (c.stats().cutOff ?? 0), 0, 'no honest node was cut off')
+    // 20,000 frames of 120 bytes were sent; what a holds afterwards stays well below that many copies.
+    assert.ok(memory() - before < 32 * MB, `memory grew ${((memory() - before) / MB).toFixed(1)} MiB`)
+    assert.ok(byes(rogue).includes(ByeReason.RATE_LIMITED))
+  } finally {
+    await net.stop()
+  }
+})
+
+test('HELLO spam from 2,000 fresh identities: the spammer is cut off ("hello"), the tables stay bounded, honest forwarders are not cut off', async () => {
+  const helloPerSecond = 100 // burst 500; the same on every node
+  const net = await honestNet('memory', { quotas: { helloPerSecond } })
+  try {
+    const [a, b, c] = net.nodes as [Node, Node, Node]
+    const spammer = generateIdentity()
+    const rogue = await Rogue.dial(a, { identity: spammer, username: 'spammer', transport: rogueTransport(net) })
+    const hellos = Array.from({ length: 2000 }, (_, i) => signedHello(generateIdentity(), `sybil${i}`))
+    const before = memory()
+    const t0 = performance.now()
+    let seconds = 0
+    await whileHonestTalk(net.nodes, async () => {
+      for (const h of hellos) rogue.sendSigned(h)
+      await waitFor(() => (a.stats().cutOffReasons.hello ?? 0) === 1, 5000, 'the spammer cut off for HELLOs')
+      seconds = (performance.now() - t0) / 1000
+      await sleep(200)
+    })
+    // Bound: the burst (5 s of the rate) plus what refilled while the spam came in.
+    const learned = a.users().length
+    assert.ok(learned <= 3 + helloPerSecond * (5 + seconds) + 1, `a learned ${learned} users in ${seconds.toFixed(2)} s`)
+    assert.ok(b.users().length <= learned && c.users().length <= learned)
+    assert.is(b.stats().cutOff + c.stats().cutOff, 0, 'the honest nodes that forwarded the spam were not cut off')
+    assert.equal(a.links().map((l) => l.username).sort(), ['b', 'c'])
+    assert.ok(memory() - before < 64 * MB, `memory grew ${((memory() - before) / MB).toFixed(1)} MiB`)
+  } finally {
+    await net.stop()
+  }
+})
+
+test('a DISCOVER storm: the storming peer is cut off ("discover"); its walks do not make honest nodes cut each other off', async () => {
+  const net = await honestNet('memory')
+  try {
+    const [a, b, c] = net.nodes as [Node, Node, Node]
+    const mallory = generateIdentity()
+    const rogue = await Rogue.dial(a, { identity: mallory, username: 'walker', transport: rogueTransport(net) })
+    const before = memory()
+    await whileHonestTalk(net.nodes, async () => {
+      for (let i = 0; i < 1000; i++) {
+        // The longest walks an attacker can ask for: 255 hops, none may end early, never expiring.
+        const body = encodeDiscover({ username: 'walker', host: '127.0.0.1', port: 9, walkId: bigId(), minHops: 255, maxHops: 255, sentAt: Date.now() + 3_600_000 })
+        rogue.sendSigned(buildSignedFrame(mallory, { type: MsgType.DISCOVER, messageId: bigId(), body }))
+      }
+      await waitFor(() => (a.stats().cutOffReasons.discover ?? 0) === 1, 5000, 'the walker cut off for DISCOVERs')
+      await sleep(500)
+    })
+    // Each accepted walk may be passed on for up to 255 hops (the attacker picks minHops,
+    // maxHops and a future sentAt); relay budgets keep the honest relays under each other's quotas.
+    const honestCuts = a.stats().cutOff - 1 + b.stats().cutOff + c.stats().cutOff
+    assert.is(honestCuts, 0, `honest nodes cut each other off ${honestCuts}× (${JSON.stringify([a, b, c].map((x) => x.stats().cutOffReasons))})`)
+    assert.equal(a.links().map((l) => l.username).sort(), ['b', 'c'])
+    assert.ok(memory() - before < 32 * MB, `memory grew ${((memory() - before) / MB).toFixed(1)} MiB`)
+  } finally {
+    await net.stop()
+  }
+})
+
+test('a peer that never reads: its send queue stays under maxQueue and it is cut off ("not-reading")', async () => {
+  const maxMessage = 64 * 1024
+  const highWaterMark = 32 * 1024
+  const notReadingMs = 300
+  const net = await honestNet('memory', { maxMessage, highWaterMark, quotas: { notReadingMs } })
+  try {
+    const [a, b] = net.nodes as [Node, Node]
+    const rogue = await Rogue.dial(a, { identity: generateIdentity(), username: 'sleeper', transport: rogueTransport(net) })
+    await waitFor(() => a.links().some((l) => l.username === 'sleeper'), 2000, 'the sleeper linked')
+    rogue.session.pause() // never reads again
+    const peer = [...overlayOf(a).links.values()].find((p) => p.username === 'sleeper')!
+    const bound = peer.session.maxQueue
+    let most = 0
+    const sampler = setInterval(() => (most = Math.max(most, peer.session.bufferedBytes)), 2)
+    try {
+      await whileHonestTalk(net.nodes, async () => {
+        // Bulk broadcasts from b, flooded through a towards the sleeper.
+        for (let i = 0; i < 200; i++) {
+          await b.plugin(CHAT).broadcast(new Uint8Array(16 * 1024).fill(i))
+          most = Math.max(most, peer.session.bufferedBytes)
+          if (i % 20 === 0) await sleep(5)
+        }
+        await waitFor(() => (a.stats().cutOffReasons['not-reading'] ?? 0) === 1, notReadingMs + 3000, 'the sleeper cut off')
+      })
+    } finally {
+      clearInterval(sampler)
+    }
+    assert.ok(most <= bound, `queue to the sleeper peaked at ${most} bytes (bound ${bound})`)
+    assert.ok(most >= highWaterMark, `the queue did fill (${most} bytes)`)
+    assert.ok(a.stats().droppedSlowPeer > 0, 'frames for the sleeper were dropped, not queued')
+    await waitFor(() => !a.links().some((l) => l.username === 'sleeper'), 3000, 'the sleeper gone from links()')
+  } finally {
+    await net.stop()
+  }
+})
+
+test('a peer that goes silent (no reads, no PING-ACKs) is dropped from links() after 3 ping periods', async () => {
+  const net = await honestNet('memory', { timers: { pingIntervalMs: 100 } })
+  try {
+    const [a] = net.nodes as [Node]
+    const ghostId = generateIdentity()
+    const rogue = await Rogue.dial(a, { identity: ghostId, username: 'ghost', transport: rogueTransport(net) })
+    rogue.sendSigned(signedHello(ghostId, 'ghost'))
+    await waitFor(() => a.users().includes('ghost') && a.links().some((l) => l.username === 'ghost'), 2000, 'the ghost linked and known')
+    rogue.session.pause() // a host that vanished: nothing read, nothing answered
+    // A graceful close alone would wait for a peer that never finishes it (on TCP until the
+    // kernel gives up, ~15 min); closes have a deadline after which the session is destroyed.
+    await waitFor(() => !a.links().some((l) => l.username === 'ghost'), 3000, () => `the ghost dropped (links: ${a.links().map((l) => l.username).join(', ')})`)
+  } finally {
+    await net.stop()
+  }
+})
+
+test('a user whose link went silent is probed and marked offline', async () => {
+  const net = await honestNet('memory', { timers: { pingIntervalMs: 100 } })
+  try {
+    const [a] = net.nodes as [Node]
+    const left: string[] = []
+    a.on('user-left', (u: string) => left.push(u))
+    const ghostId = generateIdentity()
+    const rogue = await Rogue.dial(a, { identity: ghostId, username: 'ghost', transport: rogueTransport(net) })
+    // Its HELLO gives an address where nothing listens: a probe there fails at once.
+    rogue.sendSigned(signedHello(ghostId, 'ghost'))
+    await waitFor(() => a.users().includes('ghost') && a.links().some((l) => l.username === 'ghost'), 2000, 'the ghost linked and known')
+    rogue.session.pause()
+    await waitFor(() => !a.links().some((l) => l.username === 'ghost'), 3000, 'the ghost dropped')
+    // BUG: the link is closed for silence by closePeer(), whose sendBye() sets peer.bye, and
+    // Overlay.onClose probes a lost user only when !peer.bye — so a user whose host vanished
+    // (dead host, cut cable) stays "online" until timers.userTimeoutMs (15 min). Seen on real
+    // hosts in test/netns.test.ts too. A close for silence should probe (or mark offline).
+    await waitFor(() => !a.users().includes('ghost'), 3000, () => `the ghost marked offline (users: ${a.users().join(', ')}; user-left: ${left.join(', ')})`)
+  } finally {
+    await net.stop()
+  }
+})
+
+/** Child program: one bad-signature storm, then prints the victim's cut-off counters. */
+async function child(): Promise<void> {
+  const net = await honestNet('memory')
+  try {
+    const [a] = net.nodes as [Node]
+    const mallory = generateIdentity()
+    const rogue = await Rogue.dial(a, { identity: mallory, username: 'mallory', transport: rogueTransport(net) })
+    const good = signedBroadcast(mallory, utf8.encode('x'))
+    for (let i = 0; i < 100; i++) {
+      const f = Uint8Array.from(good)
+      f[HEADER_SIZE + 40] ^= 1
+      f.set(randomBytes(8), 10)
+      rogue.sendSigned(f)
+    }
+    await waitFor(() => a.stats().cutOff === 1, 5000, 'the cut-off')
+    console.log(`cutOffReasons ${JSON.stringify(a.stats().cutOffReasons)}`)
+  } finally {
+    await net.stop()
+  }
+}
+
+if (process.env.P4NET_HOSTILE_CHILD) {
+  child().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err)
+      process.exit(1)
+    },
+  )
+} else {
+  test.run()
+}

@@ -1,0 +1,367 @@
+// Many hosts: five Linux network namespaces, each with its own address in a
+// private test range (10.77.0.0/24) on veth links to a bridge that lives in a
+// sixth namespace, so no packet ever reaches the host's own network. One
+// p4net node runs in each namespace (a child process started with
+// `ip netns exec`, TCP on its namespace address). The test checks discovery,
+// unicast and broadcast across the hosts, then cuts the bootstrap host's link
+// (`ip link set … down`) and shows the overlay heal: the other four still
+// reach each other, and mark the cut host offline. Namespaces are removed
+// whatever happens. Without root, iproute2 or namespace support the test
+// prints why and passes without running.
+//
+// This file is also the child program: with P4NET_NETNS_CHILD set it runs a
+// node driven by JSON lines on stdin (commands) and stdout (events, replies).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+
+const PREFIX = 'p4nt'
+const SUBNET = '10.77.0'
+const HOSTS = 5
+const PORT = 4000
+const PLUGIN = 77
+const CHILD_TIMERS = { maintenanceMs: 50, pingIntervalMs: 300, walkTimeoutMs: 1000, requestTimeoutMs: 1000, handshakeTimeoutMs: 2000 }
+
+// ---------------------------------------------------------------- child side
+
+async function child(): Promise<void> {
+  const { createNode } = await import('../ts/index.js')
+  const i = Number(process.env.P4NET_NETNS_INDEX)
+  const out = (o: object): void => {
+    process.stdout.write(JSON.stringify(o) + '\n')
+  }
+  const node = await createNode({
+    username: `h${i}`,
+    host: `${SUBNET}.${i + 1}`,
+    port: PORT,
+    bootstrap: i === 0 ? [] : [`${SUBNET}.1:${PORT}`],
+    links: { min: 2, max: 4 },
+    timers: CHILD_TIMERS,
+  })
+  const plugin = node.plugin(PLUGIN)
+  plugin.on('message', (m) => out({ event: 'message', from: m.from, text: Buffer.from(m.data).toString(), broadcast: m.broadcast }))
+  node.on('user-left', (u: string) => out({ event: 'user-left', user: u }))
+  await node.start()
+  out({ event: 'ready', address: node.address })
+  const rl = createInterface({ input: process.stdin })
+  rl.on('line', (line) => {
+    const c = JSON.parse(line) as { id: number; cmd: string; to?: string; text?: string }
+    const reply = (o: object): void => out({ id: c.id, ...o })
+    const fail = (err: unknown): void => reply({ error: String((err as Error)?.message ?? err), code: (err as { code?: string }).code })
+    switch (c.cmd) {
+      case 'state':
+        return reply({ users: node.users(), links: node.links().map((l) => l.username) })
+      case 'send':
+        return void plugin.send(c.to!, Buffer.from(c.text!)).then(() => reply({ ok: true }), fail)
+      case 'broadcast':
+        return void plugin.broadcast(Buffer.from(c.text!)).then(() => reply({ ok: true }), fail)
+      case 'stop':
+        return void node.stop().then(() => {
+          reply({ ok: true })
+          process.exit(0)
+        })
+    }
+  })
+  rl.on('close', () => void node.stop().then(() => process.exit(0)))
+}
+
+// ---------------------------------------------------------------- test side
+
+interface Host {
+  index: number
+  name: string
+  ns: string
+  addr: string
+  proc: ChildProcess
+  messages: Array<{ from: string; text: string; broadcast: boolean }>
+  left: string[]
+  ready: Promise<void>
+  call(cmd: string, args?: object): Promise<Record<string, unknown>>
+}
+
+function ip(...args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 })
+}
+
+/** Why namespaces cannot be used here, or null when they can. */
+function unavailable(): string | null {
+  if (process.platform !== 'linux') return `not Linux (${process.platform})`
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'not running as root'
+  try {
+    execFileSync('ip', ['-V'], { stdio: 'ignore' })
+  } catch {
+    return 'iproute2 (`ip`) is not installed'
+  }
+  const probe = `${PREFIX}${process.pid}-probe`
+  try {
+    ip('netns', 'add', probe)
+  } catch (err) {
+    return `cannot create a network namespace: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`
+  }
+  try {
+    ip('netns', 'del', probe)
+  } catch {
+    // removed below with the rest
+  }
+  return null
+}
+
+/** Namespaces of earlier runs whose process is gone (a run killed before its cleanup). */
+function removeStale(): void {
+  let list = ''
+  try {
+    list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+  } catch {
+    return
+  }
+  for (const line of list.split('\n')) {
+    const m = new RegExp(`^(${PREFIX}(\\d+)-\\S+)`).exec(line)
+    if (!m) continue
+    let alive = true
+    try {
+      process.kill(Number(m[2]), 0)
+    } catch {
+      alive = false
+    }
+    if (!alive || Number(m[2]) === process.pid) {
+      try {
+        ip('netns', 'del', m[1]!)
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+class Lab {
+  readonly sw = `${PREFIX}${process.pid}-sw`
+  readonly namespaces: string[] = []
+  readonly hosts: Host[] = []
+  private readonly onExit = (): void => this.removeNamespaces()
+
+  constructor() {
+    process.on('exit', this.onExit)
+  }
+
+  /** A bridge in its own namespace and HOSTS namespaces wired to it; no interface in the root namespace. */
+  build(): void {
+    ip('netns', 'add', this.sw)
+    this.namespaces.push(this.sw)
+    ip('-n', this.sw, 'link', 'add', 'br0', 'type', 'bridge')
+    ip('-n', this.sw, 'link', 'set', 'br0', 'up')
+    for (let i = 0; i < HOSTS; i++) {
+      const ns = `${PREFIX}${process.pid}-h${i}`
+      ip('netns', 'add', ns)
+      this.namespaces.push(ns)
+      // veth: "p{i}" on the bridge side, "eth0" inside the host.
+      ip('-n', this.sw, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns)
+      ip('-n', this.sw, 'link', 'set', `p${i}`, 'master', 'br0')
+      ip('-n', this.sw, 'link', 'set', `p${i}`, 'up')
+      ip('-n', ns, 'addr', 'add', `${SUBNET}.${i + 1}/24`, 'dev', 'eth0')
+      ip('-n', ns, 'link', 'set', 'eth0', 'up')
+      ip('-n', ns, 'link', 'set', 'lo', 'up')
+    }
+  }
+
+  start(i: number): Host {
+    const ns = `${PREFIX}${process.pid}-h${i}`
+    const proc = spawn('ip', ['netns', 'exec', ns, process.execPath, fileURLToPath(import.meta.url)], {
+      env: { ...process.env, P4NET_NETNS_CHILD: '1', P4NET_NETNS_INDEX: String(i), NODE_DEBUG: process.env.P4NET_NETNS_DEBUG ?? '' },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
+    const pending = new Map<number, (r: Record<string, unknown>) => void>()
+    let nextId = 1
+    let markReady!: () => void
+    let failReady!: (err: Error) => void
+    const host: Host = {
+      index: i,
+      name: `h${i}`,
+      ns,
+      addr: `${SUBNET}.${i + 1}`,
+      proc,
+      messages: [],
+      left: [],
+      ready: new Promise<void>((resolve, reject) => ((markReady = resolve), (failReady = reject))),
+      call(cmd, args = {}) {
+        const id = nextId++
+        return new Promise((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error(`h${i}: no answer to ${cmd}`)), 5000)
+          pending.set(id, (r) => {
+            clearTimeout(t)
+            resolve(r)
+          })
+          proc.stdin!.write(JSON.stringify({ id, cmd, ...args }) + '\n')
+        })
+      },
+    }
+    proc.on('exit', (code) => failReady(new Error(`h${i} exited (${code}) before it was ready`)))
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      let m: Record<string, unknown>
+      try {
+        m = JSON.parse(line) as Record<string, unknown>
+      } catch {
+        return // not ours
+      }
+      if (typeof m.id === 'number') pending.get(m.id)?.(m)
+      else if (m.event === 'ready') markReady()
+      else if (m.event === 'message') host.messages.push({ from: m.from as string, text: m.text as string, broadcast: m.broadcast as boolean })
+      else if (m.event === 'user-left') host.left.push(m.user as string)
+    })
+    this.hosts.push(host)
+    return host
+  }
+
+  /** Stops the children and removes every namespace (veths and the bridge go with them). */
+  async teardown(): Promise<void> {
+    await Promise.all(
+      this.hosts.map(
+        (h) =>
+          new Promise<void>((resolve) => {
+            if (h.proc.exitCode !== null) return resolve()
+            const t = setTimeout(() => h.proc.kill('SIGKILL'), 2000)
+            h.proc.once('exit', () => {
+              clearTimeout(t)
+              resolve()
+            })
+            h.proc.stdin!.end()
+          }),
+      ),
+    )
+    this.removeNamespaces()
+    process.off('exit', this.onExit)
+  }
+
+  private removeNamespaces(): void {
+    for (const h of this.hosts) if (h.proc.exitCode === null) h.proc.kill('SIGKILL')
+    for (const ns of this.namespaces.splice(0)) {
+      try {
+        ip('netns', 'del', ns)
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: () => string | Promise<string>): Promise<void> {
+  const end = Date.now() + ms
+  for (;;) {
+    if (await cond()) return
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${await what()}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+function tests(): void {
+  const why = unavailable()
+  let lab: Lab | null = null
+  let hosts: Host[] = []
+  const skip = (): boolean => {
+    if (why !== null) console.log(`  netns test skipped: ${why}`)
+    return why !== null
+  }
+  const state = async (h: Host): Promise<{ users: string[]; links: string[] }> => (await h.call('state')) as unknown as { users: string[]; links: string[] }
+  const describe = async (): Promise<string> => (await Promise.all(hosts.map(async (h) => `${h.name}: ${JSON.stringify(await state(h).catch(() => 'gone'))}`))).join('; ')
+
+  test.before(async () => {
+    if (why !== null) return
+    removeStale()
+    lab = new Lab()
+    lab.build()
+    hosts = Array.from({ length: HOSTS }, (_, i) => lab!.start(i))
+    await Promise.all(hosts.map((h) => h.ready))
+  })
+
+  test.after(async () => {
+    if (!lab) return
+    await lab.teardown()
+    const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    assert.not.match(left, `${PREFIX}${process.pid}-`, 'every namespace was removed')
+  })
+
+  test('5 hosts in network namespaces: discovery, unicast and broadcast across them', async () => {
+    if (skip()) return
+    const names = hosts.map((h) => h.name)
+    // Discovery: every host lists every user, and has links.
+    await waitFor(async () => (await Promise.all(hosts.map(state))).every((s) => names.every((n) => s.users.includes(n)) && s.links.length >= 2), 10_000, describe)
+    // Unicast across hosts: each sends to the next one.
+    for (const h of hosts) {
+      const to = hosts[(h.index + 1) % HOSTS]!
+      const r = await h.call('send', { to: to.name, text: `hi ${to.name} from ${h.name}` })
+      assert.ok(r.ok, `${h.name} → ${to.name}: ${JSON.stringify(r)}`)
+    }
+    await waitFor(() => hosts.every((h) => h.messages.filter((m) => !m.broadcast).length >= 1), 5000, () => 'every unicast')
+    for (const h of hosts) {
+      const from = hosts[(h.index + HOSTS - 1) % HOSTS]!
+      assert.equal(h.messages.filter((m) => !m.broadcast), [{ from: from.name, text: `hi ${h.name} from ${from.name}`, broadcast: false }])
+    }
+    // Broadcast from h2 reaches the four others once.
+    assert.ok((await hosts[2]!.call('broadcast', { text: 'to all' })).ok)
+    const others = hosts.filter((h) => h.index !== 2)
+    await waitFor(() => others.every((h) => h.messages.some((m) => m.broadcast)), 5000, () => 'the broadcast at every host')
+    await new Promise((r) => setTimeout(r, 200))
+    for (const h of others) assert.is(h.messages.filter((m) => m.broadcast).length, 1, `${h.name} got the broadcast once`)
+  })
+
+  test('cut the bootstrap host off the bridge: the other four heal into a connected overlay and still reach each other', async () => {
+    if (skip()) return
+    ip('-n', lab!.sw, 'link', 'set', 'p0', 'down')
+    const rest = hosts.slice(1)
+    // Links to h0 are dropped (PINGs unanswered) and the four keep a connected graph.
+    await waitFor(
+      async () => {
+        const ss = await Promise.all(rest.map(state))
+        return ss.every((s) => !s.links.includes('h0') && s.links.length >= 1) && connected(rest.map((h, i) => [h.name, ss[i]!.links]))
+      },
+      10_000,
+      describe,
+    )
+    for (const h of rest) h.messages.length = 0
+    for (const h of rest) {
+      const to = rest[(rest.indexOf(h) + 1) % rest.length]!
+      const r = await h.call('send', { to: to.name, text: `after the cut: ${h.name}` })
+      assert.ok(r.ok, `${h.name} → ${to.name} after the cut: ${JSON.stringify(r)}`)
+    }
+    assert.ok((await rest[0]!.call('broadcast', { text: 'still here' })).ok)
+    await waitFor(() => rest.every((h) => h.messages.filter((m) => !m.broadcast).length === 1) && rest.slice(1).every((h) => h.messages.some((m) => m.broadcast && m.text === 'still here')), 5000, () => 'messages after the cut')
+    // h0, cut off, reaches nobody once it has noticed.
+    await waitFor(async () => (await state(hosts[0]!)).links.length === 0, 5000, describe)
+    const lost = await hosts[0]!.call('send', { to: 'h1', text: 'anyone?' })
+    assert.ok(lost.error, 'h0 cannot reach h1 across the cut link')
+  })
+
+  test('the cut host is marked offline by the others', async () => {
+    if (skip()) return
+    const rest = hosts.slice(1)
+    // BUG: see test/hostile.test.ts "a user whose link went silent is probed and marked
+    // offline": a link closed for silence is never probed, so h0 stays listed as online
+    // for timers.userTimeoutMs (15 min).
+    await waitFor(async () => (await Promise.all(rest.map(state))).every((s) => !s.users.includes('h0')), 5000, describe)
+    for (const h of rest) assert.ok(h.left.includes('h0'), `${h.name} emitted user-left for h0`)
+  })
+
+  test.run()
+}
+
+/** True when the graph given as [name, neighbours] pairs is connected (edges to outsiders ignored). */
+function connected(adj: Array<[string, string[]]>): boolean {
+  const names = new Set(adj.map(([n]) => n))
+  const edges = new Map<string, Set<string>>([...names].map((n) => [n, new Set<string>()]))
+  for (const [n, ls] of adj) for (const l of ls) if (names.has(l)) (edges.get(n)!.add(l), edges.get(l)!.add(n))
+  const first = adj[0]![0]
+  const seen = new Set([first])
+  const stack = [first]
+  while (stack.length > 0) for (const m of edges.get(stack.pop()!)!) if (!seen.has(m)) (seen.add(m), stack.push(m))
+  return seen.size === names.size
+}
+
+if (process.env.P4NET_NETNS_CHILD) {
+  child().catch((err) => {
+    console.error(err)
+    process.exit(1)
+  })
+} else {
+  tests()
+}

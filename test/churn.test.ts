@@ -34,6 +34,29 @@ test('the overlay never partitioned: the link graph was checked after every join
   assert.is(report!.maxComponents, 1)
 })
 
+test('a node that lost every link rejoins through the users it knows, not only its bootstrap list', async () => {
+  // A star around a (b, c, d linked to a; everyone content with one link), and x joining
+  // through b alone. Then b leaves: x has no link and its only bootstrap address is gone,
+  // but its LKA table lists a, c and d, online — and none of them is looking for links.
+  // (Seen in the 200-node churn runs as a newcomer whose one neighbour left.)
+  const net = await startNet({ n: 4, transport: 'memory', topology: 'star', options: (i) => ({ username: ['a', 'b', 'c', 'd'][i]!, links: { min: 1, max: 8 } }) })
+  try {
+    const [a, b] = net.nodes as [Node, Node]
+    const x = await net.add({ username: 'x', links: { min: 1, max: 1 } }, [b])
+    await waitFor(() => x.users().length === 5, 5000, 'x learning everyone')
+    assert.equal(x.links().map((l) => l.username), ['b'])
+    await b.stop()
+    await waitFor(() => x.links().length > 0, 5000, () => `x relinking (links ${x.links().length}, knows ${x.users().join(',')})`)
+    const atA = inbox(a.plugin(5))
+    x.plugin(5)
+    await waitFor(() => a.users(5).includes('x'), 3000, 'plugin 5 announced')
+    await x.plugin(5).broadcast(new Uint8Array([1]))
+    await waitFor(() => atA.length === 1, 3000, 'x broadcast reaching a')
+  } finally {
+    await net.stop()
+  }
+})
+
 test('components() counts the pieces of a link graph (the partition measure can fail)', async () => {
   // Two separate networks: the measure must see two components.
   const a = await startNet({ n: 3, transport: 'memory', seed: 1, options: (i) => ({ username: `a${i}` }) })

@@ -20,7 +20,7 @@ import type { Overlay } from '../ts/overlay/overlay.js'
 import { ByeReason, decodeBye, encodeDiscover, encodeHello } from '../ts/overlay/messages.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
 import { Flag, HEADER_SIZE, MsgType, PREAMBLE_CONNECT, PROTOCOL_VERSION } from '../ts/protocol.js'
-import { initiateSession } from '../ts/session/handshake.js'
+import { acceptSession, initiateSession } from '../ts/session/handshake.js'
 import { LinkIntent } from '../ts/session/handshake-payload.js'
 import { sealRecord } from '../ts/session/node-records.js'
 import { tcp } from '../ts/transport/tcp.js'
@@ -512,14 +512,26 @@ test('a user whose link went silent is probed and marked offline', async () => {
     await waitFor(() => a.users().includes('ghost') && a.links().some((l) => l.username === 'ghost'), 2000, 'the ghost linked and known')
     rogue.session.pause()
     await waitFor(() => !a.links().some((l) => l.username === 'ghost'), 3000, 'the ghost dropped')
-    // BUG: the link is closed for silence by closePeer(), whose sendBye() sets peer.bye, and
-    // Overlay.onClose probes a lost user only when !peer.bye — so a user whose host vanished
-    // (dead host, cut cable) stays "online" until timers.userTimeoutMs (15 min). Seen on real
-    // hosts in test/netns.test.ts too. A close for silence should probe (or mark offline).
+    // A link closed for silence is probed like one lost without BYE (else the user would
+    // stay "online" for timers.userTimeoutMs, 15 min).
     await waitFor(() => !a.users().includes('ghost'), 3000, () => `the ghost marked offline (users: ${a.users().join(', ')}; user-left: ${left.join(', ')})`)
   } finally {
     await net.stop()
   }
+})
+
+test('cut-offs show in the debug output (NODE_DEBUG=p4net:overlay)', async () => {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], { env: { ...process.env, P4NET_HOSTILE_CHILD: '1', NODE_DEBUG: 'p4net:overlay' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let err = ''
+  let out = ''
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  assert.is(code, 0, `child failed: ${out}\n${err.slice(-2000)}`)
+  // debuglog colours the pid when the environment asks for colour (uvu's does): strip it.
+  const plain = err.replace(/\x1b\[[0-9;]*m/g, '')
+  assert.ok(/P4NET:OVERLAY \d+: cut off mallory: quota "bad-signatures" exceeded/.test(plain), `debug output of the child:\n${plain.slice(-1500)}\nstdout: ${out}`)
+  assert.match(out, /cutOffReasons {"bad-signatures":1}/)
 })
 
 /** Child program: one bad-signature storm, then prints the victim's cut-off counters. */

@@ -240,8 +240,8 @@ test("authority: carol's certificate is worthless with another key", async () =>
 
 test('tofu: a flood of fresh names cannot push alice out of the tables and then take her name', async () => {
   // Small tables make the flood small; with the defaults (65,536 pins, 4,096 LKA
-  // entries) the same takes 65,536 HELLOs — 131 s at one peer's default HELLO quota
-  // (500/s), less than alice's HELLO refresh period (300 s).
+  // entries) the same would take 65,536 HELLOs — 131 s at one peer's default HELLO
+  // quota (500/s), less than alice's HELLO refresh period (300 s).
   const maxPins = 16
   const net = await startNet({ n: 3, transport: 'memory', plugins: [CHAT], options: (i) => ({ username: ['alice', 'bob', 'carol'][i]!, trust: { policy: 'tofu', maxPins }, maxUsers: maxPins }) })
   try {
@@ -257,11 +257,8 @@ test('tofu: a flood of fresh names cannot push alice out of the tables and then 
     rogue.sendSigned(hello(mallory, 'alice', BigInt(Date.now()) * 8n))
     rogue.sendSigned(broadcast(mallory, 'I am alice'))
     await sleep(300)
-    // BUG: TofuPolicy forgets the least recently confirmed pin when maxPins is reached and
-    // the LKA table evicts the least recently seen user at maxUsers, so fresh names from
-    // one peer push alice's pin and entry out; mallory's key is then pinned as "alice" and
-    // its broadcast is delivered as from alice. Pins should not be evicted by a flood (fail
-    // closed when full, or never evict a pin whose user is online / was confirmed recently).
+    // The LKA table evicts alice's entry to make room, but the pin table fails closed when
+    // full, so mallory's key is never pinned as "alice" and its broadcast is not hers.
     assert.equal(atBob.filter((m) => m.from === 'alice').map((m) => text.decode(m.data)), [], 'nothing delivered as from alice')
   } finally {
     await net.stop()

@@ -335,9 +335,8 @@ function tests(): void {
   test('the cut host is marked offline by the others', async () => {
     if (skip()) return
     const rest = hosts.slice(1)
-    // BUG: see test/hostile.test.ts "a user whose link went silent is probed and marked
-    // offline": a link closed for silence is never probed, so h0 stays listed as online
-    // for timers.userTimeoutMs (15 min).
+    // Links closed for silence are probed; the probe of h0 fails (dial timeout), so each
+    // neighbour marks it offline (else it would stay listed for timers.userTimeoutMs).
     await waitFor(async () => (await Promise.all(rest.map(state))).every((s) => !s.users.includes('h0')), 5000, describe)
     for (const h of rest) assert.ok(h.left.includes('h0'), `${h.name} emitted user-left for h0`)
   })

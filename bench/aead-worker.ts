@@ -14,6 +14,7 @@
 import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto'
 import { Aead, AeadBatch } from '../ts/wasm/aead.js'
 import { loadKernel, simdSupported } from '../ts/wasm/loader.js'
+import { median } from './lib.js'
 
 const SIZES = [64, 1024, 16384, 65536]
 const FRAMES = 1024
@@ -144,10 +145,6 @@ async function makeImpl(name: string): Promise<Impl> {
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
 
 /** Calls fn `iters` times per round; returns the rate (units of `perCall` per second) of each timed round. */
 function measure(fn: () => void, perCall: number): number[] {

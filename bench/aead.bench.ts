@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { median } from './lib.js'
 
 const quick = process.argv.includes('--quick')
 const PASSES = quick ? 1 : 3
@@ -54,10 +55,6 @@ for (let pass = 0; pass < PASSES; pass++) {
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
 // one row per (case, impl): best and median over the rounds of every pass
 const results: Result[] = []
 for (const r of outputs.flatMap((o) => o.results)) {

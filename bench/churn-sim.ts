@@ -16,6 +16,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Node, NodeOptions, PluginMessage, Profile } from '../ts/index.js'
 import { seededRandom, sleep, startNet, waitFor, waitQuiet, type TestNet } from '../test/helpers/testnet.js'
+import { median } from './lib.js'
 
 export const CHURN_PLUGIN = 4711
 /** Payload numbers of the broadcasts sent before the churn. */
@@ -98,10 +99,6 @@ function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
   ])
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? 0 : s[Math.floor(s.length / 2)]!
-}
 
 /** Components of the link graph over `nodes` (edges to nodes outside the set are ignored). */
 export function components(nodes: Node[]): number {

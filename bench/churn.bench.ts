@@ -19,6 +19,7 @@ import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { Profile } from '../ts/index.js'
 import { runChurn, runScale, type ChurnReport, type ScaleReport } from './churn-sim.js'
+import { median } from './lib.js'
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, 'scale-profile': { type: 'string' }, 'no-scale': { type: 'boolean' }, 'no-churn': { type: 'boolean' }, 'scale-wait': { type: 'string' } } })
 const quick = values.quick ?? false
@@ -35,10 +36,6 @@ function log(line: string): void {
   process.stderr.write(`[churn] ${line}\n`)
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
 
 async function main(): Promise<void> {
   const churns: ChurnReport[] = []

@@ -18,6 +18,7 @@ import { runInNewContext } from 'node:vm'
 import { DedupTable } from '../ts/wasm/dedup.js'
 import { DedupReference } from '../ts/overlay/dedup-reference.js'
 import { kernel, loadKernel, simdSupported, type Kernel } from '../ts/wasm/loader.js'
+import { median } from './lib.js'
 
 const quick = process.argv.includes('--quick')
 const BATCH = 1024
@@ -67,10 +68,6 @@ interface Row { case: string; impl: string; value: number; unit: string; [k: str
 const results: Row[] = []
 const CASE = `check_and_insert: ${BATCH}-id batches, 50% repeats, ${LIVE} live, capacity ${CAPACITY}`
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
 
 interface Rates {
   rates: number[] // checks per wall-clock second, per timed round

@@ -21,6 +21,7 @@ import { HEADER_SIZE } from '../ts/protocol.js'
 import { encodeFrame, scanFrames } from '../ts/session/frame-reference.js'
 import { FrameScanner } from '../ts/wasm/frame.js'
 import { loadKernel, simdSupported, type Kernel } from '../ts/wasm/loader.js'
+import { median } from './lib.js'
 
 const quick = process.argv.includes('--quick')
 const FRAMES = 1024
@@ -79,10 +80,6 @@ interface Row {
 const results: Row[] = []
 let sink = 0
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
 
 function bench(payload: number, kernels: Kernel[]): void {
   const data = stream(payload)

@@ -30,6 +30,7 @@ import { MsgType } from '../ts/protocol.js'
 import { kernel } from '../ts/wasm/loader.js'
 import { sessionPair } from '../test/helpers/pair.js'
 import { describeConvergence, FAST_TIMERS, sleep, startNet, waitFor, waitQuiet, type TestNet, type TransportName } from '../test/helpers/testnet.js'
+import { median } from './lib.js'
 
 const quick = process.argv.includes('--quick')
 const TRIALS = quick ? 1 : 3
@@ -57,11 +58,6 @@ function progress(msg: string): void {
   process.stderr.write(`[overlay] ${msg}\n`)
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000

@@ -39,6 +39,7 @@ import {
   type MemorySample,
   type Role,
 } from './session-peer.js'
+import { interleaved, median, withTimeout, pingPong as pingPongOn } from './lib.js'
 
 const quick = process.argv.includes('--quick')
 const onlyAt = process.argv.indexOf('--only')
@@ -66,21 +67,7 @@ function progress(msg: string): void {
   process.stderr.write(`[session] ${msg}\n`)
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
-}
 
 // ---- the child process that runs the far end of two-process cases ----
 
@@ -217,32 +204,12 @@ async function pingPong(procs: 1 | 2, impl: Impl, n: number): Promise<number[]> 
   const f = await far(procs, impl, 'echo', 0)
   const ch = await dialChannel(impl, f.port)
   try {
-    const rtt = new Float64Array(n)
-    const payload = Buffer.alloc(SMALL_SIZE, 0x33)
-    const t0 = performance.now()
-    await new Promise<void>((resolve, reject) => {
-      let i = 0
-      let t = performance.now()
-      ch.onmessage = (p) => {
-        const now = performance.now()
-        if (p.length !== SMALL_SIZE) reject(new Error(`echo of ${p.length} bytes`))
-        rtt[i++] = now - t
-        if (i === n) return resolve()
-        t = now
-        ch.send(payload)
-      }
-      ch.closed.then(() => reject(new Error(`connection closed after ${i} round trips`)))
-      ch.send(payload)
-    })
-    const ms = performance.now() - t0
-    rtt.sort()
-    return [(n / ms) * 1e3, rtt[n >> 1]! * 1e3, rtt[Math.min(n - 1, Math.floor(n * 0.99))]! * 1e3]
+    return await pingPongOn(ch, n, SMALL_SIZE)
   } finally {
     ch.close()
     await f.close()
   }
 }
-
 /** Connections (raw) or handshakes (p4net) per second, IN_FLIGHT at a time, both ends here. */
 async function handshakes(impl: Impl, total: number): Promise<number[]> {
   // The two ends meet by the dialler's port, whichever finishes first; each
@@ -414,22 +381,7 @@ async function measure(
       await withTimeout(warm(impl), TRIAL_TIMEOUT_MS, 'warm-up').catch((e: Error) => progress(`  warm-up failed: ${e.message}`))
     }
   }
-  const got = new Map<Impl, (number[] | null)[]>(impls.map((i) => [i, []]))
-  const errors = new Map<Impl, string[]>(impls.map((i) => [i, []]))
-  for (let t = 0; t < trials; t++) {
-    for (const impl of impls) {
-      try {
-        const v = await withTimeout(fn(impl), TRIAL_TIMEOUT_MS, `${label} ${impl}`)
-        got.get(impl)!.push(v)
-        progress(`${label}: ${impl} trial ${t + 1}/${trials}: ${v.map((x, i) => `${fmt(x)} ${metrics[i]!.unit}`).join(', ')}`)
-      } catch (err) {
-        got.get(impl)!.push(null)
-        const msg = err instanceof Error ? err.message : String(err)
-        errors.get(impl)!.push(`trial ${t + 1}: ${msg}`)
-        progress(`${label}: ${impl} trial ${t + 1}/${trials} FAILED: ${msg}`)
-      }
-    }
-  }
+  const { got, errors } = await interleaved(impls, trials, label, fn, { timeoutMs: TRIAL_TIMEOUT_MS, units: metrics.map((m) => m.unit), fmt, progress })
   metrics.forEach((metric, mi) => {
     for (const impl of impls) {
       const trials = got.get(impl)!.map((v) => (v === null ? null : round(v[mi]!)))

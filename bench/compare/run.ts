@@ -43,6 +43,7 @@ import { LABELS, loadSystem, SYSTEMS, type Channel, type SystemName } from './sy
 import { WorkerProcess } from './ipc.js'
 import { NODE_LINKS, PLUGIN, type MemorySample } from './worker.js'
 import { BULK_SIZE, IN_FLIGHT, SMALL_SIZE, type TrialKind, type TrialSpec } from './workloads.js'
+import { interleaved, median, withTimeout } from '../lib.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -82,25 +83,11 @@ function progress(msg: string): void {
   process.stderr.write(`[compare ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`)
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
 
 function round(x: number): number {
   return Math.abs(x) >= 100 ? Math.round(x * 10) / 10 : Math.round(x * 1000) / 1000
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
-}
 
 // ---------------------------------------------------------------- workloads
 
@@ -299,22 +286,7 @@ async function measure(
   const trials = opts.trials ?? TRIALS
   const label = metrics[0]!.name
   const before = loadavg()[0]!
-  const got = new Map<SystemName, (number[] | null)[]>(systems.map((s) => [s, []]))
-  const errors = new Map<SystemName, string[]>(systems.map((s) => [s, []]))
-  for (let t = 0; t < trials; t++) {
-    for (const s of systems) {
-      try {
-        const v = await withTimeout(fn(s), TRIAL_TIMEOUT_MS, `${label} ${s}`)
-        got.get(s)!.push(v)
-        progress(`${label}: ${s} trial ${t + 1}/${trials}: ${v.map((x, i) => `${fmt(x)} ${metrics[i]!.unit}`).join(', ')}`)
-      } catch (err) {
-        got.get(s)!.push(null)
-        const msg = err instanceof Error ? err.message : String(err)
-        errors.get(s)!.push(`trial ${t + 1}: ${msg}`)
-        progress(`${label}: ${s} trial ${t + 1}/${trials} FAILED: ${msg}`)
-      }
-    }
-  }
+  const { got, errors } = await interleaved(systems, trials, label, fn, { timeoutMs: TRIAL_TIMEOUT_MS, units: metrics.map((m) => m.unit), fmt, progress })
   metrics.forEach((m, i) => {
     for (const s of systems) {
       record(

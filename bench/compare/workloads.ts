@@ -5,6 +5,7 @@
 // The trial first runs a shorter warm-up of the same workload (JIT, buffers),
 // then the measured one. With procs 2 the far end (sink or echo) is one more
 // fresh worker process.
+import { pingPong as pingPongOn } from '../lib.js'
 import { WorkerProcess } from './ipc.js'
 import { loadSystem, type Channel, type Listening, type SystemName } from './system.js'
 
@@ -135,34 +136,14 @@ async function pingPong(procs: 1 | 2, name: SystemName, n: number): Promise<numb
   const f = await far(procs, name, 'echo', 0)
   let ch: Channel | null = null
   try {
-    const c = (ch = await system.dial(f.address))
-    const rtt = new Float64Array(n)
-    const payload = Buffer.alloc(SMALL_SIZE, 0x33)
-    const t0 = performance.now()
-    await new Promise<void>((resolve, reject) => {
-      let i = 0
-      let t = performance.now()
-      c.onmessage = (p) => {
-        const now = performance.now()
-        if (p.length !== SMALL_SIZE) reject(new Error(`echo of ${p.length} bytes`))
-        rtt[i++] = now - t
-        if (i === n) return resolve()
-        t = now
-        c.send(payload)
-      }
-      c.closed.then(() => reject(new Error(`connection closed after ${i} round trips`)))
-      c.send(payload)
-    })
-    const ms = performance.now() - t0
-    rtt.sort()
-    return [(n / ms) * 1e3, rtt[n >> 1]! * 1e3, rtt[Math.min(n - 1, Math.floor(n * 0.99))]! * 1e3]
+    ch = await system.dial(f.address)
+    return await pingPongOn(ch, n, SMALL_SIZE)
   } finally {
     ch?.close()
     await f.close()
     await system.shutdown()
   }
 }
-
 /** Connections/s: connect, handshake, one 64-byte echo, close; IN_FLIGHT at a time. */
 async function setup(procs: 1 | 2, name: SystemName, total: number): Promise<number[]> {
   const system = await loadSystem(name)

@@ -45,4 +45,29 @@ test('quotas: bad signatures are counted per minute', () => {
   assert.is(q.badSignature(20_000), null) // one token back after 20 s
 })
 
+test('connect() and the socket option reject bad input with a code', async () => {
+  for (const socket of [{ sendBuffer: -1 }, { keepAlive: { idleMs: 1.5, intervalMs: 1000, count: 3 } }, { nope: true }]) {
+    try {
+      await createNode({ username: 's', socket: socket as never })
+      assert.unreachable()
+    } catch (e) {
+      assert.is((e as P4Error).code, 'BAD_OPTION', JSON.stringify(socket))
+    }
+  }
+  const node = await createNode({ username: 'c' })
+  await node.start()
+  try {
+    for (const [host, port] of [['', 4000], ['127.0.0.1', 0], ['127.0.0.1', 70000], ['127.0.0.1', 1.5]] as const) {
+      try {
+        await node.connect(host, port)
+        assert.unreachable()
+      } catch (e) {
+        assert.is((e as P4Error).code, 'BAD_ARGUMENT', `${host}:${port}`)
+      }
+    }
+  } finally {
+    await node.stop()
+  }
+})
+
 test.run()

@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events'
 import { mkdirSync } from 'node:fs'
 import { P4Error } from './errors.js'
 import { generateIdentity, loadOrCreateIdentity, type Identity } from './identity.js'
-import { DEFAULT_HOP_LIMIT, DEFAULT_MAX_MESSAGE, Flag, MsgType } from './protocol.js'
+import { DEFAULT_HOP_LIMIT, DEFAULT_MAX_MESSAGE, Flag, MsgType, messageIdOf } from './protocol.js'
 import { Plugin, type BroadcastOptions, type PluginHost, type PluginOptions, type SendOptions } from './plugin.js'
 import { e2eAad, groupAad, openFrom, openGroup, sealGroup, sealTo } from './overlay/e2e.js'
 import { Overlay, randomId, type DataEvent, type LinkInfo, type OverlayConfig, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
@@ -105,7 +105,10 @@ function int(v: unknown, name: string, min: number, max: number, dflt: number): 
 }
 
 /** Parses "host:port" / "[v6]:port" / { host, port }. Throws BAD_OPTION. */
-export function parseAddress(a: unknown, what = 'address'): Address {
+export function parseAddress(a: unknown, what = 'address', code: 'BAD_OPTION' | 'BAD_ARGUMENT' = 'BAD_OPTION'): Address {
+  const bad: (message: string) => never = (message) => {
+    throw new P4Error(code, message)
+  }
   let host: unknown
   let port: unknown
   if (typeof a === 'string') {
@@ -240,10 +243,10 @@ export class Node extends EventEmitter implements PluginHost {
   private peerCache: PeerCache | undefined
   private trust: TrustPolicy | undefined
 
-  /** Use createNode(); the constructor only validates. */
-  constructor(opts: NodeOptions, identity: Identity) {
+  /** Use createNode(); the constructor only validates (unless createNode already did). */
+  constructor(opts: NodeOptions, identity: Identity, resolved: Resolved = resolveOptions(opts)) {
     super()
-    this.resolved = resolveOptions(opts)
+    this.resolved = resolved
     this.options = opts
     this.username = this.resolved.username
     this.identity = identity
@@ -380,7 +383,7 @@ export class Node extends EventEmitter implements PluginHost {
   /** Opens an overlay link to the node at host:port (P4's "add connection"). */
   async connect(host: string, port: number): Promise<LinkInfo> {
     const overlay = this.requireOverlay()
-    const addr = parseAddress({ host, port }, 'connect address')
+    const addr = parseAddress({ host, port }, 'connect address', 'BAD_ARGUMENT')
     const peer = await overlay.dial(addr.host, addr.port, 'link')
     return overlay.linkInfo(peer)
   }
@@ -414,7 +417,7 @@ export class Node extends EventEmitter implements PluginHost {
     }
     if (user === this.username) {
       const [hi, lo] = randomId()
-      queueMicrotask(() => plugin.deliver({ from: user, data: Uint8Array.from(data), encrypted: !!opts.encrypted, broadcast: false, pluginId: plugin.id, messageId: (BigInt(hi) << 32n) | BigInt(lo) }))
+      queueMicrotask(() => plugin.deliver({ from: user, data: Uint8Array.from(data), encrypted: !!opts.encrypted, broadcast: false, pluginId: plugin.id, messageId: messageIdOf(hi, lo) }))
       return
     }
     const peer = await overlay.sessionTo(user)
@@ -422,7 +425,7 @@ export class Node extends EventEmitter implements PluginHost {
     let body = data
     let flags = 0
     if (opts.encrypted) {
-      const aad = e2eAad({ sender: this.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: (BigInt(hi) << 32n) | BigInt(lo) })
+      const aad = e2eAad({ sender: this.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })
       body = sealTo(peer.remote.staticKey, data, aad)
       flags = Flag.ENCRYPTED
     }
@@ -444,7 +447,7 @@ export class Node extends EventEmitter implements PluginHost {
     const flags = Flag.BROADCAST | (encrypted ? Flag.ENCRYPTED : 0)
     const groupKey = plugin.groupKey
     overlay.originate(MsgType.DATA, flags, plugin.id, (hi, lo) =>
-      encrypted && groupKey ? sealGroup(groupKey, data, groupAad({ sender: this.identity.publicKey, pluginId: plugin.id, messageId: (BigInt(hi) << 32n) | BigInt(lo) })) : data,
+      encrypted && groupKey ? sealGroup(groupKey, data, groupAad({ sender: this.identity.publicKey, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })) : data,
     )
   }
 
@@ -458,7 +461,7 @@ export class Node extends EventEmitter implements PluginHost {
     if (!plugin) return
     const broadcast = (e.flags & Flag.BROADCAST) !== 0
     const encrypted = (e.flags & Flag.ENCRYPTED) !== 0
-    const messageId = (BigInt(e.idHi) << 32n) | BigInt(e.idLo)
+    const messageId = messageIdOf(e.idHi, e.idLo)
     let data: Uint8Array | null = e.body
     if (encrypted) {
       if (broadcast) {
@@ -477,7 +480,7 @@ export class Node extends EventEmitter implements PluginHost {
 
 /** Creates a node (not yet started): validates options, loads or makes the identity. */
 export async function createNode(opts: NodeOptions): Promise<Node> {
-  resolveOptions(opts) // validate before touching the disk
+  const resolved = resolveOptions(opts) // validate before touching the disk
   let identity = opts.identity
   if (identity !== undefined) {
     if (typeof identity !== 'object' || identity === null || !(identity.publicKey instanceof Uint8Array)) {
@@ -488,5 +491,5 @@ export async function createNode(opts: NodeOptions): Promise<Node> {
   } else {
     identity = generateIdentity()
   }
-  return new Node(opts, identity)
+  return new Node(opts, identity, resolved)
 }

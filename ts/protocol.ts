@@ -80,3 +80,27 @@ export const FrameError = {
   TOO_LARGE: 4,
 } as const
 export type FrameError = (typeof FrameError)[keyof typeof FrameError]
+
+/** Writes an 18-byte P4 header at `at` (the one TS encoder; the WASM kernel has its own). */
+export function writeHeader(
+  view: DataView,
+  at: number,
+  type: number,
+  flags: number,
+  hops: number,
+  pluginId: number,
+  payloadLength: number,
+  idHi: number,
+  idLo: number,
+): void {
+  view.setUint32(at, ((PROTOCOL_VERSION << 24) | (type << 16) | (flags << 8) | hops) >>> 0)
+  view.setUint16(at + HDR_PLUGIN, pluginId)
+  view.setUint32(at + HDR_LENGTH, payloadLength)
+  view.setUint32(at + HDR_MSGID, idHi)
+  view.setUint32(at + HDR_MSGID + 4, idLo)
+}
+
+/** The 64-bit message ID from its two 32-bit halves. */
+export function messageIdOf(hi: number, lo: number): bigint {
+  return (BigInt(hi) << 32n) | BigInt(lo)
+}

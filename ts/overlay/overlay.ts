@@ -12,7 +12,7 @@ import { randomFillSync } from 'node:crypto'
 import { debuglog } from 'node:util'
 import { P4Error } from '../errors.js'
 import type { Identity } from '../identity.js'
-import { Flag, HEADER_SIZE, MsgType, PROTOCOL_VERSION } from '../protocol.js'
+import { Flag, HEADER_SIZE, MsgType, messageIdOf, writeHeader } from '../protocol.js'
 import { acceptSession, initiateSession, type RemoteInfo } from '../session/handshake.js'
 import { LinkIntent } from '../session/handshake-payload.js'
 import { Session, type Frame } from '../session/session.js'
@@ -166,23 +166,21 @@ export function randomId(): [number, number] {
   return [hi, lo]
 }
 
-function header(f: { type: number; flags: number; hops: number; pluginId: number; idHi: number; idLo: number }, length: number): Uint8Array {
-  const h = Buffer.allocUnsafe(HEADER_SIZE)
-  h.writeUInt32BE(((PROTOCOL_VERSION << 24) | (f.type << 16) | (f.flags << 8) | f.hops) >>> 0, 0)
-  h.writeUInt16BE(f.pluginId, 4)
-  h.writeUInt32BE(length, 6)
-  h.writeUInt32BE(f.idHi, 10)
-  h.writeUInt32BE(f.idLo, 14)
-  return h
+/**
+ * The header of a received frame, rebuilt for signature checks. One scratch
+ * buffer: verification reads it synchronously and copies what it keeps.
+ */
+const HEADER_SCRATCH = Buffer.alloc(HEADER_SIZE)
+const HEADER_VIEW = new DataView(HEADER_SCRATCH.buffer, HEADER_SCRATCH.byteOffset, HEADER_SIZE)
+function header(f: { type: number; flags: number; hops: number; pluginId: number; idHi: number; idLo: number }, length: number): Buffer {
+  writeHeader(HEADER_VIEW, 0, f.type, f.flags, f.hops, f.pluginId, length, f.idHi, f.idLo)
+  return HEADER_SCRATCH
 }
 
 function sameKey(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.compare(a, b) === 0
 }
 
-function bigId(hi: number, lo: number): bigint {
-  return (BigInt(hi) << 32n) | BigInt(lo)
-}
 
 export class Overlay extends EventEmitter {
   readonly cfg: OverlayConfig
@@ -577,7 +575,7 @@ export class Overlay extends EventEmitter {
   originate(type: number, flags: number, pluginId: number, body: Uint8Array | ((hi: number, lo: number) => Uint8Array)): Buffer {
     const [hi, lo] = randomId()
     const bytes = typeof body === 'function' ? body(hi, lo) : body
-    const frame = Buffer.from(buildSignedFrame(this.cfg.identity, { type, flags, pluginId, messageId: bigId(hi, lo), body: bytes }))
+    const frame = Buffer.from(buildSignedFrame(this.cfg.identity, { type, flags, pluginId, messageId: messageIdOf(hi, lo), body: bytes }))
     const payload = frame.subarray(HEADER_SIZE)
     this.dedupInsert(hi, lo)
     for (const p of this.links.values()) {
@@ -595,11 +593,11 @@ export class Overlay extends EventEmitter {
   private readonly outScratch = new Uint8Array(1)
 
   private dedupSeen(hi: number, lo: number): boolean {
-    return this.dedup.has(bigId(hi, lo), performance.now())
+    return this.dedup.has(messageIdOf(hi, lo), performance.now())
   }
 
   private dedupInsert(hi: number, lo: number): boolean {
-    this.idScratch[0] = bigId(hi, lo)
+    this.idScratch[0] = messageIdOf(hi, lo)
     return this.dedup.checkAndInsert(this.idScratch, performance.now(), this.outScratch) === 1
   }
 
@@ -957,7 +955,7 @@ export class Overlay extends EventEmitter {
     const links = [...this.links.values()]
     if (links.length === 0 || !this.boundAddress) return
     const [hi, lo] = randomId()
-    const walkId = bigId(hi, lo) || 1n
+    const walkId = messageIdOf(hi, lo) || 1n
     const cfg = this.cfg
     const body = encodeDiscover({
       username: cfg.username,
@@ -969,7 +967,7 @@ export class Overlay extends EventEmitter {
       sentAt: Date.now(),
     })
     const [mh, ml] = randomId()
-    const frame = buildSignedFrame(cfg.identity, { type: MsgType.DISCOVER, flags: 0, pluginId: 0, messageId: bigId(mh, ml), body })
+    const frame = buildSignedFrame(cfg.identity, { type: MsgType.DISCOVER, flags: 0, pluginId: 0, messageId: messageIdOf(mh, ml), body })
     const target = links[Math.floor(cfg.random() * links.length)]!
     target.trySend(MsgType.DISCOVER, Flag.SIGNED, 0, 0, mh, ml, frame.subarray(HEADER_SIZE))
     this.walks.set(walkId, performance.now())

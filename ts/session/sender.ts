@@ -4,11 +4,10 @@
 // records). When the transport pushes back, flushing stops until 'drain'.
 import { P4Error } from '../errors.js'
 import type { Conn } from '../transport/types.js'
-import { BatchWriter, channelScratch } from '../wasm/channel.js'
+import { BatchWriter, channelScratch, RECORD_MAX_PLAIN } from '../wasm/channel.js'
 import { DEFAULT_NODE_CRYPTO_THRESHOLD, MAX_RECORDS } from './receiver.js'
 import { sealRecord } from './node-records.js'
-import { HEADER_SIZE, PROTOCOL_VERSION } from '../protocol.js'
-import { RECORD_MAX_PLAIN } from '../wasm/channel.js'
+import { HEADER_SIZE, writeHeader } from '../protocol.js'
 
 /** Bytes the sender keeps queued in the transport before it waits for 'drain'. */
 const WRITE_AHEAD = 512 * 1024
@@ -143,11 +142,7 @@ export class Sender {
   // caller's buffer (no copy into WASM memory), one write per record.
   private sendLarge(m: Outgoing): void {
     const header = Buffer.allocUnsafe(HEADER_SIZE)
-    header.writeUInt32BE(((PROTOCOL_VERSION << 24) | (m.type << 16) | (m.flags << 8) | m.hops) >>> 0, 0)
-    header.writeUInt16BE(m.pluginId, 4)
-    header.writeUInt32BE(m.payload.length, 6)
-    header.writeUInt32BE(m.idHi, 10)
-    header.writeUInt32BE(m.idLo, 14)
+    writeHeader(new DataView(header.buffer, header.byteOffset, HEADER_SIZE), 0, m.type, m.flags, m.hops, m.pluginId, m.payload.length, m.idHi, m.idLo)
     const p = m.payload
     let at = Math.min(p.length, RECORD_MAX_PLAIN - HEADER_SIZE)
     if (this.counter + p.length / RECORD_MAX_PLAIN + 2 >= MAX_RECORDS) throw new P4Error('NONCE_EXHAUSTED', 'send nonce space exhausted')

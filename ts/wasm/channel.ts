@@ -10,7 +10,7 @@
 // synchronously for one read or one flush, so no session holds WASM memory
 // while idle.
 import { P4Error } from '../errors.js'
-import { HEADER_SIZE } from '../protocol.js'
+import { HEADER_SIZE, writeHeader } from '../protocol.js'
 import { kernel as defaultKernel, type Kernel } from './loader.js'
 import { FrameScanner } from './frame.js'
 
@@ -177,7 +177,6 @@ export function channelScratch(k: Kernel = defaultKernel()): ChannelScratch {
   return s
 }
 
-export { HEADER_SIZE }
 
 /**
  * Builds one outgoing batch of records in the seal region. Frames form a byte
@@ -212,23 +211,12 @@ export class BatchWriter {
     if (SEAL_CAP - this.w < HEADER_SIZE + RECORD_PREFIX + 2 * TAG_SIZE) return false
     const contiguous = this.rec >= 0 && RECORD_MAX_PLAIN - this.recPlain >= HEADER_SIZE
     if (contiguous) {
-      const dv = this.s.kernel.view()
-      const p = this.s.sealPtr + this.w
-      dv.setUint32(p, (2 << 24) | (type << 16) | (flags << 8) | hops)
-      dv.setUint16(p + 4, pluginId)
-      dv.setUint32(p + 6, length)
-      dv.setUint32(p + 10, idHi)
-      dv.setUint32(p + 14, idLo)
+      writeHeader(this.s.kernel.view(), this.s.sealPtr + this.w, type, flags, hops, pluginId, length, idHi, idLo)
       this.w += HEADER_SIZE
       this.recPlain += HEADER_SIZE
       return true
     }
-    const t = this.tmpView
-    t.setUint32(0, (2 << 24) | (type << 16) | (flags << 8) | hops)
-    t.setUint16(4, pluginId)
-    t.setUint32(6, length)
-    t.setUint32(10, idHi)
-    t.setUint32(14, idLo)
+    writeHeader(this.tmpView, 0, type, flags, hops, pluginId, length, idHi, idLo)
     this.bytes(this.tmp, 0)
     return true
   }

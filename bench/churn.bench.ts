@@ -12,7 +12,7 @@
 // median); the 1,000-node run is done once per profile (it takes minutes).
 // Other jobs share this 2-core machine, so times move between runs.
 //
-//   node dist/bench/churn.bench.js [--quick] [--scale-profile default|small] [--scale-wait S] [--no-scale] [--no-churn]
+//   node dist/bench/churn.bench.js [--quick] [--scale-profile default|small] [--scale-wait S] [--scale-n N] [--no-scale] [--no-churn]
 // --quick: 40-node churn, 100-node scale, one trial; does not write results.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -21,7 +21,7 @@ import type { Profile } from '../ts/index.js'
 import { runChurn, runScale, type ChurnReport, type ScaleReport } from './churn-sim.js'
 import { median } from './lib.js'
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean' }, 'scale-profile': { type: 'string' }, 'no-scale': { type: 'boolean' }, 'no-churn': { type: 'boolean' }, 'scale-wait': { type: 'string' } } })
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, 'scale-profile': { type: 'string' }, 'no-scale': { type: 'boolean' }, 'no-churn': { type: 'boolean' }, 'scale-wait': { type: 'string' }, 'scale-n': { type: 'string' } } })
 const quick = values.quick ?? false
 const CHURN_N = quick ? 40 : 200
 const BROADCASTS = quick ? 40 : 200
@@ -29,7 +29,7 @@ const JOINS = quick ? 8 : 40
 const TRIALS = values['no-churn'] ? 0 : quick ? 1 : 3
 /** How long the scale run waits for full convergence, s. */
 const SCALE_WAIT_S = values['scale-wait'] !== undefined ? Number(values['scale-wait']) : quick ? 20 : 90
-const SCALE_N = quick ? 100 : 1000
+const SCALE_N = values['scale-n'] !== undefined ? Number(values['scale-n']) : quick ? 100 : 1000
 const SCALE_PROFILES: Profile[] = values['scale-profile'] ? [values['scale-profile'] as Profile] : ['default', 'small']
 
 function log(line: string): void {

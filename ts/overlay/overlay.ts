@@ -42,7 +42,7 @@ import type { PeerCache } from './peer-cache.js'
 import { buildSignedFrame, verifySignedParts } from './signing.js'
 import type { TrustPolicy } from './trust.js'
 import type { CutOffReason, Quotas } from './quotas.js'
-import { TokenBucket } from './rate-limit.js'
+import { RelayBudget } from './relay-budget.js'
 
 const log = debuglog('p4net:overlay')
 
@@ -221,8 +221,8 @@ export class Overlay extends EventEmitter {
   private plugins = new Set<number>()
   private helloSeq = 0n
   private lastHelloAt = 0
-  /** LKA requests sent: the first few links are asked (one may know nobody yet). */
-  private lkaAsked = 0
+  /** Complete LKA answers received: links are asked until LKA_ASK_LINKS have answered. */
+  private lkaAnswers = 0
   private stopping = false
   private started = false
   private readonly pendingDials = new Map<string, Promise<Peer>>()
@@ -691,7 +691,7 @@ export class Overlay extends EventEmitter {
 
   /** Sends a received flooded frame on, unchanged but for hops + 1, to every link but `from`. */
   private forward(from: Peer | null, f: { type: number; flags: number; hops: number; pluginId: number; idHi: number; idLo: number; payload: Uint8Array }): void {
-    if (!this.relayToken(f.type)) {
+    if (!this.relayToken(f.type, from ?? undefined)) {
       this.stats.relayDropped++
       return
     }
@@ -753,34 +753,35 @@ export class Overlay extends EventEmitter {
   }
 
   /**
-   * Relay budgets: this node relays at most half the rate (and less than the
-   * burst) that its neighbours' quotas allow per link, so an honest relay is
-   * never cut off for passing on someone else's storm; the excess is dropped
-   * here (relayDropped) and the storm dies within a hop.
+   * Relay budgets, one per flood type: this node relays at most half the
+   * rate (and less than the burst) that its neighbours' quotas allow per
+   * link, so an honest relay is never cut off for passing on someone else's
+   * storm; the excess is dropped here (relayDropped) and the storm dies
+   * within a hop. Each source has a fair share of it (ts/overlay/relay-budget.ts).
    */
-  private readonly relayBuckets = new Map<number, TokenBucket>()
+  private readonly relayBudgets = new Map<number, RelayBudget>()
 
-  private relayBucket(type: number, now: number): TokenBucket {
-    let b = this.relayBuckets.get(type)
+  private relayBudget(type: number, now: number): RelayBudget {
+    let b = this.relayBudgets.get(type)
     if (!b) {
       const q = this.cfg.quotas
       const rate = type === MsgType.HELLO ? q.helloPerSecond : type === MsgType.DISCOVER ? q.discoverPerSecond : Math.min(q.framesPerSecond, q.duplicatesPerSecond)
-      b = new TokenBucket({ rate: Math.max(1, rate / 2), burst: Math.max(1, rate * 2) }, now)
-      this.relayBuckets.set(type, b)
+      b = new RelayBudget({ rate: Math.max(1, rate / 2), burst: Math.max(1, rate * 2), shares: this.cfg.links.max }, now)
+      this.relayBudgets.set(type, b)
     }
     return b
   }
 
-  /** Takes one relay token for a flood of `type`; false when the budget is spent. */
-  relayToken(type: number): boolean {
+  /** Takes one relay token for a flood of `type` from `source` (a link; none: this node's own); false when spent. */
+  relayToken(type: number, source?: Peer): boolean {
     const now = performance.now()
-    return this.relayBucket(type, now).take(now)
+    return this.relayBudget(type, now).take(source ?? this, now)
   }
 
-  /** Milliseconds until a relay token for `type` is available (0: now). */
+  /** Milliseconds until a relay token for this node's own flood of `type` is available (0: now). */
   relayDelay(type: number): number {
     const now = performance.now()
-    return this.relayBucket(type, now).waitTime(now)
+    return this.relayBudget(type, now).waitTime(this, now)
   }
 
   private badSignatureFrom(peer: Peer, reason: string): void {
@@ -892,12 +893,7 @@ export class Overlay extends EventEmitter {
   }
 
   private afterLinkUp(peer: Peer): void {
-    // Ask the first link for the LKA table; announce ourselves to everyone.
-    if (this.lkaAsked < LKA_ASK_LINKS) {
-      this.lkaAsked++
-      const [hi, lo] = randomId()
-      peer.trySend(MsgType.LKA, 0, 0, 0, hi, lo, encodeLkaRequest({ max: 0 }))
-    }
+    this.askLka()
     if (this.lastOwnHello === null || performance.now() - this.lastHelloAt > this.cfg.timers.helloRefreshMs) this.floodHello()
     else {
       // The same signed HELLO (same ID): a neighbour that had it drops it as
@@ -907,14 +903,38 @@ export class Overlay extends EventEmitter {
     }
   }
 
+  /**
+   * Asks links for their LKA table until LKA_ASK_LINKS have answered in
+   * full (one may know nobody yet). A link that goes before it answers does
+   * not count: the next link up, or the next maintenance tick, asks another.
+   */
+  private askLka(): void {
+    let outstanding = 0
+    for (const p of this.links.values()) if (p.lkaAsked && !p.lkaAnswered) outstanding++
+    for (const p of this.links.values()) {
+      if (this.lkaAnswers + outstanding >= LKA_ASK_LINKS) return
+      if (p.lkaAsked || !p.open) continue
+      const max = Math.min(this.cfg.maxUsers, 0xffff)
+      p.lkaAsked = true
+      p.lkaAllowance = max
+      outstanding++
+      const [hi, lo] = randomId()
+      p.trySend(MsgType.LKA, 0, 0, 0, hi, lo, encodeLkaRequest({ max }))
+    }
+  }
+
   /** Our newest flooded HELLO (hops 0), re-sent to new neighbours and in LKA_ACK. */
   private lastOwnHello: Buffer | null = null
 
   private answerLka(peer: Peer, f: Frame): void {
     const q = decodeLkaRequest(f.payload)
-    const hellos = this.lka.snapshot(q.max === 0 ? Infinity : q.max)
+    // A whole table per request: more than an honest node asks is cut off.
+    const over = peer.quota.lkaRequest(performance.now())
+    if (over !== null) return this.cutOff(peer, over)
     const own = this.lastOwnHello
-    const parts = encodeLkaAckParts(own ? [own, ...hellos] : hellos)
+    const limit = q.max === 0 ? Infinity : q.max
+    const hellos = this.lka.snapshot(own ? limit - 1 : limit)
+    const parts = encodeLkaAckParts(own && limit > 0 ? [own, ...hellos] : hellos)
     for (const part of parts) {
       const [hi, lo] = randomId()
       peer.trySend(MsgType.LKA_ACK, 0, 0, 0, hi, lo, part)
@@ -923,6 +943,16 @@ export class Overlay extends EventEmitter {
 
   private applyLkaAck(peer: Peer, f: Frame): void {
     const ack = decodeLkaAck(f.payload)
+    // Only an answer to our request, and no more entries than we asked for:
+    // that bounds what a peer can make us verify this way, so the entries are
+    // not charged to its HELLO quota (an honest answer holds a whole table).
+    if (!peer.lkaAsked || peer.lkaAnswered) throw new P4Error('BAD_FRAME', 'LKA_ACK without a request')
+    if (ack.hellos.length > peer.lkaAllowance) throw new P4Error('BAD_FRAME', `LKA_ACK holds more entries than the ${peer.lkaAllowance} still asked for`)
+    peer.lkaAllowance -= ack.hellos.length
+    if (!ack.more) {
+      peer.lkaAnswered = true
+      this.lkaAnswers++
+    }
     for (const frame of ack.hellos) {
       // Each entry is a whole signed HELLO with its original message ID:
       // verified like a flooded one, deduplicated with the floods, and passed
@@ -935,8 +965,6 @@ export class Overlay extends EventEmitter {
         this.stats.dedupHits++
         continue
       }
-      const over = peer.quota.helloFrame(performance.now())
-      if (over !== null) return this.cutOff(peer, over)
       const payload = frame.subarray(HEADER_SIZE)
       const v = this.verifyHello(hdr, payload, peer)
       if (v === null) continue
@@ -992,7 +1020,7 @@ export class Overlay extends EventEmitter {
     const forward = others.length > 0 && !mustEnd && (!mayEnd || this.cfg.random() < this.cfg.discover.forwardProbability)
     if (forward) {
       const next = others[Math.floor(this.cfg.random() * others.length)]!
-      if (this.relayToken(f.type)) next.trySend(f.type, f.flags, f.hops + 1, f.pluginId, f.idHi, f.idLo, f.payload)
+      if (this.relayToken(f.type, from)) next.trySend(f.type, f.flags, f.hops + 1, f.pluginId, f.idHi, f.idLo, f.payload)
       else this.stats.relayDropped++
       return
     }
@@ -1081,6 +1109,7 @@ export class Overlay extends EventEmitter {
       if (now - p.lastActive > cfg.timers.directIdleMs) this.closePeer(p, ByeReason.IDLE, 'idle')
     }
     if (this.links.size > 0 && now - this.lastHelloAt > cfg.timers.helloRefreshMs) this.floodHello()
+    if (this.lkaAnswers < LKA_ASK_LINKS) this.askLka()
     for (const name of this.lka.expire(now, cfg.timers.userTimeoutMs)) this.emit('user-left', name)
   }
 

@@ -44,6 +44,10 @@ export class Peer {
   /** Set when quotas cut the peer off: its frames are ignored from then on. */
   cut = false
   readonly quota: PeerQuota
+  /** LKA request state: asked → the answer may hold `lkaAllowance` more entries; answered once the last part came. */
+  lkaAsked = false
+  lkaAnswered = false
+  lkaAllowance = 0
   private readonly pings = new Map<number, PendingPing>()
 
   constructor(session: Session<RemoteInfo>, kind: PeerKind, initiator: boolean, now: number, quotas: Quotas) {

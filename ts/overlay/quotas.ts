@@ -16,6 +16,8 @@ export interface Quotas {
   duplicatesPerSecond: number
   /** Frames with an invalid origin signature, per minute, from one peer. */
   badSignaturesPerMinute: number
+  /** LKA requests (each answered with a whole table), per minute, from one peer. */
+  lkaRequestsPerMinute: number
   /** Inbound connections still in their handshake; more are closed at once. */
   maxPendingHandshakes: number
   /** A link whose send queue stays full this long is closed (it does not read). */
@@ -30,6 +32,7 @@ export const DEFAULT_QUOTAS: Readonly<Quotas> = Object.freeze({
   discoverPerSecond: 20,
   duplicatesPerSecond: 10_000,
   badSignaturesPerMinute: 30,
+  lkaRequestsPerMinute: 6,
   maxPendingHandshakes: 64,
   notReadingMs: 10_000,
   banMs: 60_000,
@@ -45,7 +48,7 @@ export const SMALL_QUOTAS: Readonly<Quotas> = Object.freeze({
 
 const BURST_SECONDS = 5
 
-export type CutOffReason = 'frames' | 'hello' | 'discover' | 'duplicates' | 'bad-signatures' | 'not-reading' | 'handshakes'
+export type CutOffReason = 'frames' | 'hello' | 'discover' | 'duplicates' | 'bad-signatures' | 'lka' | 'not-reading' | 'handshakes'
 
 /** Validates a partial quotas object over `base`. Throws BAD_OPTION. */
 export function resolveQuotas(input: unknown, base: Readonly<Quotas>): Quotas {
@@ -68,6 +71,7 @@ export class PeerQuota {
   private discover: TokenBucket | null = null
   private dups: TokenBucket | null = null
   private badSigs: TokenBucket | null = null
+  private lka: TokenBucket | null = null
   /** Monotonic ms since which the peer's send queue has been full; 0 when it is not. */
   stuckSince = 0
 
@@ -104,5 +108,11 @@ export class PeerQuota {
     const n = this.q.badSignaturesPerMinute
     this.badSigs ??= new TokenBucket({ rate: n / 60, burst: n }, now)
     return PeerQuota.take(this.badSigs, now) ? null : 'bad-signatures'
+  }
+
+  lkaRequest(now: number): CutOffReason | null {
+    const n = this.q.lkaRequestsPerMinute
+    this.lka ??= new TokenBucket({ rate: n / 60, burst: n }, now)
+    return PeerQuota.take(this.lka, now) ? null : 'lka'
   }
 }

@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks'
 import type { Node, NodeOptions, PluginMessage, Profile } from '../ts/index.js'
 import { seededRandom, sleep, startNet, waitFor, waitQuiet, type TestNet } from '../test/helpers/testnet.js'
 import { median } from './lib.js'
+import { sharedVerificationHits } from '../ts/identity.js'
 
 export const CHURN_PLUGIN = 4711
 /** Payload numbers of the broadcasts sent before the churn. */
@@ -350,6 +351,8 @@ export interface ScaleReport {
   handshakeFailures: number
   relayDropped: number
   cutOff: number
+  /** Signature checks answered from the process's shared verifications (ts/identity.ts). */
+  sharedVerifyHits: number
   heapUsedMB: number
   rssMB: number
   externalMB: number
@@ -362,6 +365,7 @@ export async function runScale(o: ScaleOptions): Promise<ScaleReport> {
   const profile = o.profile ?? 'default'
   const got = new Map<string, number>()
   const t0 = performance.now()
+  const hits0 = sharedVerificationHits()
   const net = await startNet({
     n: o.n,
     transport: 'memory',
@@ -454,6 +458,7 @@ export async function runScale(o: ScaleOptions): Promise<ScaleReport> {
       handshakeFailures: sum('handshakeFailures'),
       relayDropped: sum('relayDropped'),
       cutOff: sum('cutOff'),
+      sharedVerifyHits: sharedVerificationHits() - hits0,
       heapUsedMB: mem.heapUsed / 2 ** 20,
       rssMB: mem.rss / 2 ** 20,
       externalMB: (mem.external + mem.arrayBuffers) / 2 ** 20,

@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     console.log(`  join ${sec(s.joinMs)}; every node knows 99 % of users after ${sec(s.converge99Ms)}, 99.99 % after ${sec(s.converge9999Ms)}, all after ${sec(s.convergeMs)}`)
     if (s.missingPairs > 0) console.log(`  at the end of the wait ${s.laggingNodes} nodes still missed ${s.missingPairs} (node, user) pairs`)
     console.log(`  one broadcast reached ${s.broadcastReached}/${s.n - 1} nodes: median ${s.broadcastP50Ms.toFixed(0)} ms, p99 ${s.broadcastP99Ms.toFixed(0)} ms, last ${s.broadcastMs.toFixed(0)} ms`)
-    console.log(`  links min/mean/max ${s.linksMin}/${s.linksMean.toFixed(1)}/${s.linksMax}, components ${s.components}; handshake failures ${s.handshakeFailures}, relayDropped ${s.relayDropped}, cut-offs ${s.cutOff}`)
+    console.log(`  links min/mean/max ${s.linksMin}/${s.linksMean.toFixed(1)}/${s.linksMax}, components ${s.components}; handshake failures ${s.handshakeFailures}, relayDropped ${s.relayDropped}, cut-offs ${s.cutOff}; signature checks shared ${s.sharedVerifyHits}`)
     console.log(`  heap ${s.heapUsedMB.toFixed(0)} MB, RSS ${s.rssMB.toFixed(0)} MB, external+arrayBuffers ${s.externalMB.toFixed(0)} MB, WASM ${s.wasmMB.toFixed(0)} MB  (${((s.rssMB * 1024) / s.n).toFixed(0)} KiB RSS per node)`)
   }
   if (quick) return
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
       { case: `churn-${CHURN_N}`, impl: `trial-${i + 1}`, value: r.ratio, unit: 'delivery ratio', expected: r.expected, delivered: r.delivered, misses: r.misses, duplicateDeliveries: r.duplicateDeliveries, redundantCopiesPerDelivery: r.redundantCopiesPerDelivery, graphChecks: r.graphChecks, partitions: r.partitions, maxComponents: r.maxComponents, medianFlightMs: r.medianFlightMs, maxFlightMs: r.maxFlightMs, left: r.left, joined: r.joined, broadcasts: r.broadcasts },
     ]),
     ...scales.flatMap((s) => [
-      { case: `scale-${s.n}`, impl: s.profile, value: s.converge9999Ms, unit: 'ms to 99.99 % converged', joinMs: s.joinMs, converge99Ms: s.converge99Ms, convergeMs: Number.isNaN(s.convergeMs) ? null : s.convergeMs, missingPairs: s.missingPairs, laggingNodes: s.laggingNodes, broadcastMs: s.broadcastMs, broadcastP50Ms: s.broadcastP50Ms, broadcastP99Ms: s.broadcastP99Ms, broadcastReached: s.broadcastReached, handshakeFailures: s.handshakeFailures, relayDropped: s.relayDropped, cutOff: s.cutOff },
+      { case: `scale-${s.n}`, impl: s.profile, value: s.converge9999Ms, unit: 'ms to 99.99 % converged', joinMs: s.joinMs, converge99Ms: s.converge99Ms, convergeMs: Number.isNaN(s.convergeMs) ? null : s.convergeMs, missingPairs: s.missingPairs, laggingNodes: s.laggingNodes, broadcastMs: s.broadcastMs, broadcastP50Ms: s.broadcastP50Ms, broadcastP99Ms: s.broadcastP99Ms, broadcastReached: s.broadcastReached, handshakeFailures: s.handshakeFailures, relayDropped: s.relayDropped, cutOff: s.cutOff, sharedVerifyHits: s.sharedVerifyHits },
       { case: `scale-${s.n}`, impl: s.profile, value: s.rssMB, unit: 'MB RSS', heapUsedMB: s.heapUsedMB, externalMB: s.externalMB, wasmMB: s.wasmMB, links: { min: s.linksMin, mean: s.linksMean, max: s.linksMax }, components: s.components },
     ]),
   ]

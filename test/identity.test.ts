@@ -14,6 +14,8 @@ import {
   loadIdentity,
   loadOrCreateIdentity,
   saveIdentity,
+  shareVerifications,
+  sharedVerificationHits,
   sign,
   verify,
   x25519PublicKey,
@@ -106,6 +108,51 @@ test('verify: the key cache stays bounded and correct past its size', () => {
   }
   ids.forEach((id, i) => assert.ok(verify(id.publicKey, msg, sigs[i]!)))
   ids.forEach((id, i) => assert.not.ok(verify(id.publicKey, msg, sigs[(i + 1) % 5]!)))
+})
+
+test('shared verifications (two or more nodes in a process): a repeat is a hit, and nothing unverified or altered ever passes', () => {
+  const id = generateIdentity()
+  const other = generateIdentity()
+  const msg = Buffer.from('flooded HELLO')
+  const sig = sign(id, msg)
+  const hits0 = sharedVerificationHits()
+  // One node: off.
+  shareVerifications(true)
+  try {
+    assert.ok(verify(id.publicKey, msg, sig))
+    assert.ok(verify(id.publicKey, msg, sig))
+    assert.is(sharedVerificationHits(), hits0, 'no sharing with one node')
+    shareVerifications(true)
+    try {
+      assert.ok(verify(id.publicKey, msg, sig))
+      assert.ok(verify(id.publicKey, msg, sig))
+      assert.is(sharedVerificationHits(), hits0 + 1, 'the second check was a hit')
+      // Every variation of key, bytes or signature is checked for real, and fails.
+      const altered = Buffer.from(msg)
+      altered[0] ^= 1
+      const badSig = Buffer.from(sig)
+      badSig[10] ^= 1
+      assert.not.ok(verify(other.publicKey, msg, sig))
+      assert.not.ok(verify(id.publicKey, altered, sig))
+      assert.not.ok(verify(id.publicKey, msg, badSig))
+      // A failure is never remembered as a success.
+      assert.not.ok(verify(id.publicKey, msg, badSig))
+      assert.is(sharedVerificationHits(), hits0 + 1)
+      // Large messages are never shared.
+      const big = Buffer.alloc(8192, 7)
+      const bigSig = sign(id, big)
+      assert.ok(verify(id.publicKey, big, bigSig))
+      assert.ok(verify(id.publicKey, big, bigSig))
+      assert.is(sharedVerificationHits(), hits0 + 1)
+    } finally {
+      shareVerifications(false)
+    }
+    // Back to one node: the shared set is dropped.
+    assert.ok(verify(id.publicKey, msg, sig))
+    assert.is(sharedVerificationHits(), hits0 + 1)
+  } finally {
+    shareVerifications(false)
+  }
 })
 
 test('fingerprint: short, grouped, stable, distinct', () => {

@@ -124,6 +124,33 @@ function cachedPublicKey(raw: Uint8Array): KeyObject | null {
 }
 
 /**
+ * Verifications shared by the nodes of one process. When several nodes run
+ * in one process (simulations, tests, a host of many identities) each of
+ * them checks the same flooded signature; a signature that verified once is
+ * then taken from here. The key is SHA-256 of publicKey || signature ||
+ * bytes, so a hit means exactly these bytes were verified under this key;
+ * only successes are kept. With a single node it is off (every signature it
+ * sees is new to it, so the hash would be pure cost), and large messages are
+ * never cached (hashing them costs as much as verifying).
+ */
+const SHARED_VERIFY_MAX = 16384
+const SHARED_VERIFY_MAX_BYTES = 4096
+const sharedVerified = new Set<string>()
+let sharedVerifyUsers = 0
+let sharedVerifyHits = 0
+
+/** A node of this process starts (true) or stops (false) sharing verifications; on from two nodes. */
+export function shareVerifications(on: boolean): void {
+  sharedVerifyUsers = Math.max(0, sharedVerifyUsers + (on ? 1 : -1))
+  if (sharedVerifyUsers < 2) sharedVerified.clear()
+}
+
+/** Signature checks answered from the shared verifications so far (for benchmarks). */
+export function sharedVerificationHits(): number {
+  return sharedVerifyHits
+}
+
+/**
  * Whether `signature` is a valid Ed25519 signature by `publicKey` over
  * `bytes`. A malformed signature is simply invalid (false); a public key or
  * bytes of the wrong type or length is a caller bug (BAD_ARGUMENT).
@@ -133,13 +160,28 @@ export function verify(publicKey: Uint8Array, bytes: Uint8Array, signature: Uint
   expectBytes(bytes, undefined, 'signed bytes')
   expectBytes(signature, undefined, 'signature')
   if (signature.length !== 64) return false
+  const shared = sharedVerifyUsers >= 2 && bytes.length <= SHARED_VERIFY_MAX_BYTES
+  let id = ''
+  if (shared) {
+    id = createHash('sha256').update(publicKey).update(signature).update(bytes).digest('base64')
+    if (sharedVerified.has(id)) {
+      sharedVerifyHits++
+      return true
+    }
+  }
   const key = cachedPublicKey(publicKey)
   if (key === null) return false
+  let ok: boolean
   try {
-    return cryptoVerify(null, bytes, key, signature)
+    ok = cryptoVerify(null, bytes, key, signature)
   } catch {
     return false
   }
+  if (ok && shared) {
+    if (sharedVerified.size >= SHARED_VERIFY_MAX) sharedVerified.delete(sharedVerified.values().next().value as string)
+    sharedVerified.add(id)
+  }
+  return ok
 }
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks'
 import { randomFillSync } from 'node:crypto'
 import { debuglog } from 'node:util'
 import { P4Error } from '../errors.js'
-import type { Identity } from '../identity.js'
+import { shareVerifications, type Identity } from '../identity.js'
 import { Flag, HEADER_SIZE, MsgType, messageIdOf, writeHeader } from '../protocol.js'
 import { acceptSession, initiateSession, type RemoteInfo } from '../session/handshake.js'
 import { LinkIntent } from '../session/handshake-payload.js'
@@ -248,6 +248,7 @@ export class Overlay extends EventEmitter {
     this.started = true
     const cfg = this.cfg
     this.listener = await cfg.transport.listen(cfg.host, cfg.port, (conn) => this.accept(conn))
+    shareVerifications(true)
     this.boundAddress = this.listener.address
     // HELLO sequence numbers are timestamps: anything from before this start is older.
     this.helloSeq = BigInt(Date.now())
@@ -261,6 +262,7 @@ export class Overlay extends EventEmitter {
   async stop(): Promise<void> {
     if (!this.started || this.stopping) return
     this.stopping = true
+    shareVerifications(false)
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     if (this.links.size > 0 && !this.superseded) this.floodHello(true)

@@ -38,8 +38,7 @@ test('RelayBudget: a source over its share cannot take the tokens a source withi
   const honest = {}
   let stormGot = 0
   for (let i = 0; i < 1000; i++) if (b.take(storm, 0)) stormGot++
-  // Its share (100) plus the upper half of the total (200), no more.
-  assert.is(stormGot, 100 + 100) // its share, then down to half the total
+  assert.is(stormGot, 100 + 200) // its share, then down to a quarter of the total
   // The honest source still finds its whole share at once.
   let honestGot = 0
   for (let i = 0; i < 100; i++) if (b.take(honest, 0)) honestGot++
@@ -53,7 +52,7 @@ test('RelayBudget: a source over its share cannot take the tokens a source withi
   assert.is(honestLost, 0)
 })
 
-test('RelayBudget: with nobody else flooding, one source may use the whole upper half', () => {
+test('RelayBudget: with nobody else flooding, one source may use all but the reserved quarter', () => {
   const b = new RelayBudget({ rate: 100, burst: 400, shares: 4 }, 0)
   const only = {}
   let got = 0
@@ -193,6 +192,31 @@ test('an LKA answer of more entries than were asked for closes the session', asy
     rogue.send({ type: MsgType.LKA_ACK, flags: 0, hops: 0, pluginId: 0, idHi: hi, idLo: lo, payload })
     await waitFor(() => a.links().length === 0, 2000, 'the over-long answer closed the link')
     assert.is(a.users().length, 1, 'nothing of it was taken')
+  } finally {
+    await net.stop()
+  }
+})
+
+test('LKA sync: a HELLO that never reached a node by flood is learned from a link within timers.lkaSyncMs', async () => {
+  const net = await startNet({
+    n: 3,
+    transport: 'memory',
+    topology: 'chain',
+    options: (i) => ({ username: ['a', 'r', 'c'][i]!, links: { min: 1, max: 4 }, timers: { lkaSyncMs: 300 } }),
+  })
+  try {
+    const [, r, c] = net.nodes as [Node, Node, Node]
+    assert.equal(c.links().map((l) => l.username), ['r'])
+    const u = generateIdentity()
+    const rogue = await Rogue.dial(r, { identity: u, username: 'u', transport: memoryTransport(net.network!) })
+    const body = encodeHello({ username: 'u', staticKey: u.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Date.now()), features: 0, plugins: [] })
+    // One hop short of the limit: r takes it, the copy r passes on is over the limit and c drops it.
+    rogue.sendSigned(buildSignedFrame(u, { type: MsgType.HELLO, flags: Flag.BROADCAST, messageId: bigId(), body }), 15)
+    await waitFor(() => r.users().includes('u'), 2000, 'r learned u')
+    await sleep(50)
+    assert.ok(c.stats().hopLimit >= 1, 'the flooded copy died at c')
+    await waitFor(() => c.users().includes('u'), 3000, 'c learned u from an LKA sync')
+    rogue.close()
   } finally {
     await net.stop()
   }

@@ -87,6 +87,7 @@ const DEFAULT_TIMERS: OverlayTimers = {
   handshakeTimeoutMs: 10_000,
   requestTimeoutMs: 5000,
   walkTimeoutMs: 5000,
+  lkaSyncMs: 60_000,
 }
 
 const KNOWN_OPTIONS = new Set([

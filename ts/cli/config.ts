@@ -153,6 +153,7 @@ const TIMER_KEYS: Record<keyof OverlayTimers, true> = {
   handshakeTimeoutMs: true,
   requestTimeoutMs: true,
   walkTimeoutMs: true,
+  lkaSyncMs: true,
 }
 const MS = int(1, 2 ** 31 - 1)
 

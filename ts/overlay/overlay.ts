@@ -74,6 +74,12 @@ export interface OverlayTimers {
   requestTimeoutMs: number
   /** A DISCOVER walk not answered within this is given up. */
   walkTimeoutMs: number
+  /**
+   * One random link is asked for its LKA table about this often (jittered):
+   * a HELLO that a relay budget or a full queue dropped on its way is
+   * learned within a period instead of at the next refresh.
+   */
+  lkaSyncMs: number
 }
 
 export interface OverlayConfig {
@@ -223,6 +229,8 @@ export class Overlay extends EventEmitter {
   private lastHelloAt = 0
   /** Complete LKA answers received: links are asked until LKA_ASK_LINKS have answered. */
   private lkaAnswers = 0
+  /** Monotonic ms of the next LKA sync with a random link. */
+  private nextLkaSync = 0
   private stopping = false
   private started = false
   private readonly pendingDials = new Map<string, Promise<Peer>>()
@@ -916,13 +924,28 @@ export class Overlay extends EventEmitter {
     for (const p of this.links.values()) {
       if (this.lkaAnswers + outstanding >= LKA_ASK_LINKS) return
       if (p.lkaAsked || !p.open) continue
-      const max = Math.min(this.cfg.maxUsers, 0xffff)
-      p.lkaAsked = true
-      p.lkaAllowance = max
+      this.requestLka(p)
       outstanding++
-      const [hi, lo] = randomId()
-      p.trySend(MsgType.LKA, 0, 0, 0, hi, lo, encodeLkaRequest({ max }))
     }
+  }
+
+  /** Asks one link for its whole table (at most maxUsers entries). */
+  private requestLka(p: Peer): void {
+    const max = Math.min(this.cfg.maxUsers, 0xffff)
+    p.lkaAsked = true
+    p.lkaAnswered = false
+    p.lkaAllowance = max
+    const [hi, lo] = randomId()
+    p.trySend(MsgType.LKA, 0, 0, 0, hi, lo, encodeLkaRequest({ max }))
+  }
+
+  /** Anti-entropy: now and then a random link's table, so lost HELLOs are not lost for long. */
+  private syncLka(now: number): void {
+    if (this.nextLkaSync === 0) this.nextLkaSync = now + this.cfg.timers.lkaSyncMs * (0.5 + this.cfg.random())
+    if (now < this.nextLkaSync) return
+    this.nextLkaSync = now + this.cfg.timers.lkaSyncMs * (0.5 + this.cfg.random())
+    const idle = [...this.links.values()].filter((p) => p.open && (!p.lkaAsked || p.lkaAnswered))
+    if (idle.length > 0) this.requestLka(idle[Math.floor(this.cfg.random() * idle.length)]!)
   }
 
   /** Our newest flooded HELLO (hops 0), re-sent to new neighbours and in LKA_ACK. */
@@ -1112,6 +1135,7 @@ export class Overlay extends EventEmitter {
     }
     if (this.links.size > 0 && now - this.lastHelloAt > cfg.timers.helloRefreshMs) this.floodHello()
     if (this.lkaAnswers < LKA_ASK_LINKS) this.askLka()
+    this.syncLka(now)
     for (const name of this.lka.expire(now, cfg.timers.userTimeoutMs)) this.emit('user-left', name)
   }
 

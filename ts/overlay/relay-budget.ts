@@ -4,7 +4,7 @@
 // never cut off for passing on someone else's storm. Inside the total, every
 // source (an incoming link, or this node's own broadcasts) has a fair share.
 // A source within its share may take any token; a source over its share may
-// take only from the upper half of the total. So a storm that stays within
+// take only while more than a quarter of the total is left. So a storm that stays within
 // the storming peer's quotas still cannot spend the tokens that the other
 // links' floods need: under contention the storm gets what the others leave,
 // and when nobody else floods one busy source may use the whole budget.
@@ -32,7 +32,7 @@ export class RelayBudget {
     this.total = new TokenBucket({ rate: o.rate, burst: o.burst }, now)
     this.shareRate = o.rate / o.shares
     this.shareBurst = Math.max(1, o.burst / o.shares)
-    this.reserve = o.burst / 2
+    this.reserve = o.burst / 4
   }
 
   private shareOf(source: object, now: number): TokenBucket {

@@ -126,6 +126,34 @@ test('two groups joined by a bridge node learn each other (LKA)', async () => {
   })
 })
 
+// Two nodes that joined through a node whose own bootstrap failed form an
+// island: each has a link, so neither joins again, and walks find no one new.
+// Short of links with walks dying, a node dials its bootstrap again (backing off).
+test('an island (bootstrap down when it joined) rejoins through its bootstrap once walks find no one new', async () => {
+  await withNet({ n: 3, transport: 'memory', seed: 11, plugins: [CHAT] }, async (net) => {
+    const lateAddress = { host: '127.0.0.1', port: 55555 } // nothing listens there yet
+    const isle = { links: { min: 2 }, timers: { walkTimeoutMs: 300 } }
+    const a = await net.add({ username: 'isle-a', bootstrap: [lateAddress], ...isle }, [], [CHAT])
+    const c = await net.add({ username: 'isle-c', ...isle }, [a], [CHAT])
+    await waitFor(() => a.links().length === 1 && c.links().length === 1, 5000, 'the island to link up')
+    // The bootstrap address comes up, as part of the main network.
+    const late = await net.add({ username: 'late', port: 55555 }, [net.nodes[0]!], [CHAT])
+    assert.equal(late.address, lateAddress)
+    const all = [...net.nodes, late, a, c]
+    const names = all.map((x) => x.username).sort()
+    await waitFor(
+      () => all.every((x) => x.users().length === names.length),
+      10_000,
+      () => `every node to know all ${names.length} users:\n  ${all.map((x) => `${x.username} (${x.links().length} links): ${x.users().join(',')}`).join('\n  ')}`,
+    )
+    await waitQuiet(all)
+    const got = inbox(c.plugin(CHAT))
+    await net.nodes[1]!.plugin(CHAT).broadcast(utf8.encode('across'))
+    await waitFor(() => got.length === 1, 5000, 'the broadcast to reach the island')
+    assert.is(text.decode(got[0]!.data), 'across')
+  })
+})
+
 test('a user roams: same identity on a new address; the others follow it there', async () => {
   const bobIdentity = generateIdentity()
   await withNet(

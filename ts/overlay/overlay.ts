@@ -51,6 +51,10 @@ export const FEATURE_LEAVING = 1
 
 /** How many of a node's first links are asked for their LKA table. */
 const LKA_ASK_LINKS = 3
+/** Walks lost in a row (short of links) before the node dials its bootstrap and cache again. */
+const REJOIN_AFTER_LOST_WALKS = 3
+/** Longest wait between such rejoins. */
+const REJOIN_MAX_MS = 60_000
 
 /** A closing session that has not finished closing after this is destroyed. */
 const CLOSE_DEADLINE_MS = 1000
@@ -235,6 +239,12 @@ export class Overlay extends EventEmitter {
   private started = false
   private readonly pendingDials = new Map<string, Promise<Peer>>()
   private readonly walks = new Map<bigint, number>()
+  /** Walks that timed out since one was last answered. */
+  private walksLost = 0
+  /** Monotonic ms before which short-of-links maintenance does not rejoin again. */
+  private nextRejoin = 0
+  /** Rejoins since this node last had links.min links: the backoff's exponent. */
+  private rejoins = 0
   private readonly conns = new Set<Conn>()
   private readonly dialBackoff = new Map<string, { failures: number; next: number }>()
   boundAddress: Address | null = null
@@ -648,7 +658,10 @@ export class Overlay extends EventEmitter {
           return this.applyLkaAck(peer, f)
         case MsgType.CONNECT: {
           const c = decodeConnect(f.payload)
-          if (c.walkId !== 0n && this.walks.delete(c.walkId)) this.stats.walksAnswered++
+          if (c.walkId !== 0n && this.walks.delete(c.walkId)) {
+            this.stats.walksAnswered++
+            this.walksLost = 0
+          }
           return
         }
         case MsgType.BYE: {
@@ -1062,11 +1075,28 @@ export class Overlay extends EventEmitter {
 
   // ---------------------------------------------------------------- upkeep
 
+  /** Dials the bootstrap addresses and peer-cache candidates this node is not linked to. */
   private join(): void {
     const cfg = this.cfg
     const targets: Address[] = [...cfg.bootstrap]
     if (cfg.peerCache) for (const p of cfg.peerCache.candidates(Date.now(), cfg.links.min)) targets.push({ host: p.host, port: p.port })
-    for (const t of targets) this.tryLink(t.host, t.port)
+    const linked = new Set<string>()
+    for (const p of this.links.values()) {
+      const a = this.peerAddress(p)
+      if (a) linked.add(`${a.host}:${a.port}`)
+    }
+    for (const t of targets) if (!linked.has(`${t.host}:${t.port}`)) this.tryLink(t.host, t.port)
+  }
+
+  /** Short of links with walks dying: join again and link a known user; the next try waits longer. */
+  private rejoin(now: number): void {
+    this.walksLost = 0
+    this.rejoins++
+    log('walks find no one new (links=%d): rejoining, attempt %d', this.links.size, this.rejoins)
+    const wait = Math.min(REJOIN_MAX_MS, this.cfg.timers.walkTimeoutMs * 2 ** Math.min(this.rejoins, 10))
+    this.nextRejoin = now + wait * (0.5 + this.cfg.random())
+    this.join()
+    this.linkKnownUser()
   }
 
   private tryLink(host: string, port: number): void {
@@ -1101,13 +1131,20 @@ export class Overlay extends EventEmitter {
       this.linkKnownUser()
     }
     else if (this.links.size < min) {
-      for (const [id, at] of this.walks) if (now - at > cfg.timers.walkTimeoutMs) this.walks.delete(id)
+      for (const [id, at] of this.walks) {
+        if (now - at <= cfg.timers.walkTimeoutMs) continue
+        this.walks.delete(id)
+        this.walksLost++
+      }
       // One new walk per tick while short of links: a walk that died quietly
       // (no node could end it) must not hold the next one back.
       const wanted = min - this.links.size
       if (this.walks.size < 2 * wanted) this.startWalk()
-      if (this.walks.size > 0 && this.stats.walksStarted > 4 * (this.stats.walksAnswered + 1)) this.linkKnownUser()
-    }
+      // Walks that keep dying mean these links lead to no one new: an island,
+      // e.g. nodes that joined through a node whose own bootstrap failed.
+      // Dial the bootstrap, the cache and a known user again, backing off.
+      if (this.walksLost >= REJOIN_AFTER_LOST_WALKS && now >= this.nextRejoin) this.rejoin(now)
+    } else this.rejoins = 0
     // Too many: close idle links older than the minimum age, oldest first.
     if (this.links.size > max) {
       const old = [...this.links.values()].filter((p) => Date.now() - p.since >= cfg.timers.linkMinAgeMs).sort((a, b) => a.lastActive - b.lastActive)

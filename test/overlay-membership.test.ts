@@ -226,4 +226,39 @@ test('a node that crashes (no BYE, no leave) is marked offline by its neighbours
   })
 })
 
+// A busy host is not a crashed one: a link lost without BYE makes the
+// neighbour probe the user; when that probe only times out (here: the first
+// connection to the user is never answered) it is tried once more, and the
+// user stays online. A triangle, so neither side is short of links and
+// re-dials on its own.
+test('a probe that times out once is tried again: a live user is not marked offline', async () => {
+  const left: string[] = []
+  const quick = { links: { min: 1 }, timers: { handshakeTimeoutMs: 300, requestTimeoutMs: 300 } }
+  await withNet({ n: 2, transport: 'memory', seed: 12, topology: 'chain', plugins: [CHAT], options: () => quick }, async (net) => {
+    const [first, prober] = net.nodes as [Node, Node]
+    const busy = await net.add({ username: 'busy', ...quick }, [first, prober], [CHAT])
+    prober.on('user-left', (u: string) => left.push(u))
+    await waitQuiet([first, prober, busy])
+    type Session = { destroy(): void }
+    type Internals = { overlay: { links: Map<string, { username: string; bye: boolean; session: Session }>; directs: Map<string, { username: string }> } }
+    const internals = (x: Node): Internals['overlay'] => (x as unknown as Internals).overlay
+    const link = [...internals(busy).links.values()].find((p) => p.username === prober.username)
+    assert.ok(link, 'the busy node links the prober')
+    assert.ok(busy.links().length === 2 && prober.links().length === 2, 'a triangle')
+    // The first connection to the busy node is held and never answered.
+    const listener = (net.network as unknown as { listeners: Map<string, { onConnection: (c: unknown) => void }> }).listeners.get(`127.0.0.1:${busy.address.port}`)
+    assert.ok(listener, "the busy node's memory listener")
+    const accept = listener.onConnection
+    let dials = 0
+    listener.onConnection = (conn) => (dials++ === 0 ? undefined : accept(conn))
+    // The link is lost without a BYE on the prober's side (the busy side does not probe back).
+    link.bye = true
+    link.session.destroy()
+    await waitFor(() => dials >= 2, 5000, 'the prober to dial the busy node twice')
+    await waitFor(() => [...internals(prober).directs.values()].some((p) => p.username === busy.username), 5000, 'a direct session from the prober to the busy node')
+    assert.ok(prober.users().includes(busy.username), 'still online at the prober')
+    assert.equal(left, [])
+  })
+})
+
 test.run()

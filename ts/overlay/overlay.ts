@@ -187,6 +187,14 @@ function header(f: { type: number; flags: number; hops: number; pluginId: number
   return HEADER_SCRATCH
 }
 
+/** True when `err` or one of its causes is a TIMEOUT (inconclusive, unlike a refusal). */
+function timedOut(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof P4Error && e.code === 'TIMEOUT') return true
+  }
+  return false
+}
+
 function sameKey(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.compare(a, b) === 0
 }
@@ -491,15 +499,27 @@ export class Overlay extends EventEmitter {
     if ((!peer.bye || peer.silent) && !peer.cut && !this.stopping && peer.kind === 'link') this.probe(peer.username)
   }
 
-  private probe(username: string): void {
+  /**
+   * Dials and PINGs `username`; marks it offline if that fails. A refusal
+   * settles it; a timeout (a busy host, a lost packet) is tried once more
+   * after about requestTimeoutMs, so a slow moment is not taken for a crash
+   * (an offline mark stands until the user's next HELLO).
+   */
+  private probe(username: string, attempt = 1): void {
     const e = this.lka.get(username)
     if (!e || !e.online) return
+    const delay = attempt === 1 ? 50 : this.cfg.timers.requestTimeoutMs * (0.5 + this.cfg.random())
     const t = setTimeout(() => {
       if (this.stopping || this.peerOf(username)) return
       this.sessionTo(username)
         .then((p) => this.ping(p))
-        .catch((err: unknown) => this.userUnreachable(username, err))
-    }, 50)
+        .catch((err: unknown) => {
+          if (attempt === 1 && timedOut(err)) {
+            log('probe of %s timed out (%s): trying once more', username, (err as Error).message)
+            this.probe(username, 2)
+          } else this.userUnreachable(username, err)
+        })
+    }, delay)
     t.unref?.()
   }
 

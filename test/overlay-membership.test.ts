@@ -4,7 +4,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { generateIdentity, type Node } from '../ts/index.js'
-import { errorCode, inbox, isConverged, waitFor, waitQuiet, withNet } from './helpers/testnet.js'
+import { errorCode, inbox, isConverged, sleep, waitFor, waitQuiet, withNet } from './helpers/testnet.js'
 
 const CHAT = 7
 const utf8 = new TextEncoder()
@@ -220,6 +220,9 @@ test('a node that crashes (no BYE, no leave) is marked offline by its neighbours
     await overlay.listener.close()
     for (const p of [...overlay.links.values(), ...overlay.directs.values()]) p.session.destroy()
     await waitFor(() => neighbours.every((x) => !x.users().includes(dead.username)), 5000, 'neighbours to mark the crashed user offline')
+    // stats().users counts without listing: the same number, offline entries left out.
+    for (const x of nodes) assert.is(x.stats().users, x.users().length, `${x.username} stats().users`)
+    assert.is(neighbours[0]!.stats().users, nodes.length - 1)
     // latency() to an unreachable user fails and marks it offline too (already offline: UNKNOWN_USER)
     assert.is(await errorCode(() => neighbours[0]!.latency(dead.username)), 'UNKNOWN_USER')
     await dead.stop()
@@ -256,6 +259,41 @@ test('a probe that times out once is tried again: a live user is not marked offl
     link.session.destroy()
     await waitFor(() => dials >= 2, 5000, 'the prober to dial the busy node twice')
     await waitFor(() => [...internals(prober).directs.values()].some((p) => p.username === busy.username), 5000, 'a direct session from the prober to the busy node')
+    assert.ok(prober.users().includes(busy.username), 'still online at the prober')
+    assert.equal(left, [])
+  })
+})
+
+// A probe whose handshake finishes has met the user's key at its address: a
+// PING lost after that (here the busy node closes every direct session it
+// accepts at once, as one over its maxDirect would) does not mark it offline.
+test('a probe that completes its handshake keeps the user online even when the PING is lost', async () => {
+  const left: string[] = []
+  const quick = { links: { min: 1 }, timers: { handshakeTimeoutMs: 300, requestTimeoutMs: 300 } }
+  await withNet({ n: 2, transport: 'memory', seed: 13, topology: 'chain', plugins: [CHAT], options: () => quick }, async (net) => {
+    const [first, prober] = net.nodes as [Node, Node]
+    const busy = await net.add({ username: 'busy', ...quick }, [first, prober], [CHAT])
+    prober.on('user-left', (u: string) => left.push(u))
+    await waitQuiet([first, prober, busy])
+    type Peer = { username: string; bye: boolean; session: { destroy(): void; close(): Promise<void> } }
+    type Internals = { links: Map<string, Peer>; adopt: (s: unknown, kind: string, initiator: boolean) => Peer | null; closePeer: (p: Peer, reason: number, text: string) => void }
+    const overlay = (busy as unknown as { overlay: Internals }).overlay
+    const link = [...overlay.links.values()].find((p) => p.username === prober.username)
+    assert.ok(link, 'the busy node links the prober')
+    let closedDirects = 0
+    const adopt = overlay.adopt.bind(overlay)
+    overlay.adopt = (session, kind, initiator) => {
+      const peer = adopt(session, kind, initiator)
+      if (peer && kind === 'direct') {
+        closedDirects++
+        overlay.closePeer(peer, 5, 'busy')
+      }
+      return peer
+    }
+    link.bye = true
+    link.session.destroy()
+    await waitFor(() => closedDirects >= 1, 5000, 'the probe to reach the busy node')
+    await sleep(800) // the PING would have timed out (300 ms) and a retry run
     assert.ok(prober.users().includes(busy.username), 'still online at the prober')
     assert.equal(left, [])
   })

@@ -102,6 +102,11 @@ export class LkaTable {
     return this.entries.size
   }
 
+  /** Online entries, without building a list (stats() is polled). */
+  get onlineCount(): number {
+    return this.entries.size - this.offline.size
+  }
+
   get(username: string): LkaEntry | undefined {
     return this.entries.get(username)
   }

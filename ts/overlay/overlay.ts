@@ -500,10 +500,12 @@ export class Overlay extends EventEmitter {
   }
 
   /**
-   * Dials and PINGs `username`; marks it offline if that fails. A refusal
-   * settles it; a timeout (a busy host, a lost packet) is tried once more
-   * after about requestTimeoutMs, so a slow moment is not taken for a crash
-   * (an offline mark stands until the user's next HELLO).
+   * Dials `username` and PINGs it; marks it offline if the dial fails. A
+   * refusal settles it; a timeout (a busy host, a lost packet) is tried once
+   * more after about requestTimeoutMs, so a slow moment is not taken for a
+   * crash (an offline mark stands until the user's next HELLO). A finished
+   * handshake proves the user's key is alive at its address: a PING lost
+   * after it (the session closed by a busy peer) marks nothing.
    */
   private probe(username: string, attempt = 1): void {
     const e = this.lka.get(username)
@@ -512,7 +514,10 @@ export class Overlay extends EventEmitter {
     const t = setTimeout(() => {
       if (this.stopping || this.peerOf(username)) return
       this.sessionTo(username)
-        .then((p) => this.ping(p))
+        .then((p) => {
+          this.lka.touch(username, performance.now())
+          this.ping(p).catch((err: unknown) => log('probe PING to %s failed after the handshake (%s): still online', username, (err as Error).message))
+        })
         .catch((err: unknown) => {
           if (attempt === 1 && timedOut(err)) {
             log('probe of %s timed out (%s): trying once more', username, (err as Error).message)

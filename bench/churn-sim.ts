@@ -324,6 +324,30 @@ export interface ScaleOptions {
   links?: NodeOptions['links']
   convergeTimeoutMs?: number
   log?: (line: string) => void
+  /** Called with the nodes after the last measurement, before they stop (e.g. to explain what is missing). */
+  onEnd?: (nodes: Node[]) => void
+}
+
+/** Lines on the users most nodes still do not know: their links (and whether the other end has them too), counters, and what their neighbours know. */
+export function explainMissing(nodes: Node[], max = 5): string[] {
+  const known = new Map(nodes.map((x) => [x, new Set(x.users())]))
+  const unknownAt = new Map<Node, number>()
+  for (const y of nodes) {
+    let c = 0
+    for (const x of nodes) if (x !== y && !known.get(x)!.has(y.username)) c++
+    if (c > 0) unknownAt.set(y, c)
+  }
+  const byName = new Map(nodes.map((x) => [x.username, x]))
+  const out: string[] = []
+  for (const [y, c] of [...unknownAt].sort((a, b) => b[1] - a[1]).slice(0, max)) {
+    const st = y.stats()
+    const links = y.links().map((l) => `${l.username}${byName.get(l.username)?.links().some((m) => m.username === y.username) ? '' : '(one-sided)'}${byName.get(l.username) && known.get(byName.get(l.username)!)!.has(y.username) ? '' : '(knows not)'}`)
+    out.push(
+      `${y.username} unknown at ${c} nodes; it knows ${st.users} users; links ${links.join(' ')}; in/out frames ${st.framesIn}/${st.framesOut}; ` +
+        `dropped ${st.dropped} slow ${st.droppedSlowPeer} stale ${st.staleHello} unknownOrigin ${st.unknownOrigin} bad ${st.badFrame} relayDropped ${st.relayDropped} cut ${JSON.stringify(st.cutOffReasons)}`,
+    )
+  }
+  return out
 }
 
 export interface ScaleReport {
@@ -434,6 +458,7 @@ export async function runScale(o: ScaleOptions): Promise<ScaleReport> {
       log(`converging: ${laggingNodes} nodes miss ${missingPairs} (node, user) pairs (${(at / 1000).toFixed(0)} s)`)
       await sleep(1000)
     }
+    o.onEnd?.(net.nodes)
     const counts = net.nodes.map((x) => x.links().length)
     const sum = (k: 'handshakeFailures' | 'relayDropped' | 'cutOff'): number => net.nodes.reduce((acc, x) => acc + x.stats()[k], 0)
     const mem = process.memoryUsage()

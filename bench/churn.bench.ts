@@ -12,16 +12,16 @@
 // median); the 1,000-node run is done once per profile (it takes minutes).
 // Other jobs share this 2-core machine, so times move between runs.
 //
-//   node dist/bench/churn.bench.js [--quick] [--scale-profile default|small] [--scale-wait S] [--scale-n N] [--no-scale] [--no-churn]
+//   node dist/bench/churn.bench.js [--quick] [--scale-profile default|small] [--scale-wait S] [--scale-n N] [--no-scale] [--no-churn] [--explain]
 // --quick: 40-node churn, 100-node scale, one trial; does not write results.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { Profile } from '../ts/index.js'
-import { runChurn, runScale, type ChurnReport, type ScaleReport } from './churn-sim.js'
+import { explainMissing, runChurn, runScale, type ChurnReport, type ScaleReport } from './churn-sim.js'
 import { median } from './lib.js'
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean' }, 'scale-profile': { type: 'string' }, 'no-scale': { type: 'boolean' }, 'no-churn': { type: 'boolean' }, 'scale-wait': { type: 'string' }, 'scale-n': { type: 'string' } } })
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, 'scale-profile': { type: 'string' }, 'no-scale': { type: 'boolean' }, 'no-churn': { type: 'boolean' }, 'scale-wait': { type: 'string' }, 'scale-n': { type: 'string' }, explain: { type: 'boolean' } } })
 const quick = values.quick ?? false
 const CHURN_N = quick ? 40 : 200
 const BROADCASTS = quick ? 40 : 200
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
       log(`scale: ${SCALE_N} nodes, profile ${profile}`)
       // The small profile's LKA holds 512 users: raised to 2,048 here so 1,000 can converge.
       const maxUsers = profile === 'small' && SCALE_N > 512 ? 2048 : undefined
-      scales.push(await runScale({ n: SCALE_N, seed: 1000, profile, log, convergeTimeoutMs: SCALE_WAIT_S * 1000, maxUsers }))
+      scales.push(await runScale({ n: SCALE_N, seed: 1000, profile, log, convergeTimeoutMs: SCALE_WAIT_S * 1000, maxUsers, onEnd: values.explain ? (nodes) => explainMissing(nodes).forEach((l) => log(`missing: ${l}`)) : undefined }))
     }
   }
 

@@ -126,6 +126,21 @@ test('two groups joined by a bridge node learn each other (LKA)', async () => {
   })
 })
 
+/** Every node of `all` comes to know every other, and a broadcast from `from` reaches `to`. */
+async function expectMerged(all: Node[], from: Node, to: Node, timeoutMs: number): Promise<void> {
+  const names = all.map((x) => x.username).sort()
+  await waitFor(
+    () => all.every((x) => x.users().length === names.length),
+    timeoutMs,
+    () => `every node to know all ${names.length} users:\n  ${all.map((x) => `${x.username} (${x.links().length} links): ${x.users().join(',')}`).join('\n  ')}`,
+  )
+  await waitQuiet(all)
+  const got = inbox(to.plugin(CHAT))
+  await from.plugin(CHAT).broadcast(utf8.encode('across'))
+  await waitFor(() => got.length === 1, 5000, 'the broadcast to reach the island')
+  assert.is(text.decode(got[0]!.data), 'across')
+}
+
 // Two nodes that joined through a node whose own bootstrap failed form an
 // island: each has a link, so neither joins again, and walks find no one new.
 // Short of links with walks dying, a node dials its bootstrap again (backing off).
@@ -139,18 +154,25 @@ test('an island (bootstrap down when it joined) rejoins through its bootstrap on
     // The bootstrap address comes up, as part of the main network.
     const late = await net.add({ username: 'late', port: 55555 }, [net.nodes[0]!], [CHAT])
     assert.equal(late.address, lateAddress)
-    const all = [...net.nodes, late, a, c]
-    const names = all.map((x) => x.username).sort()
-    await waitFor(
-      () => all.every((x) => x.users().length === names.length),
-      10_000,
-      () => `every node to know all ${names.length} users:\n  ${all.map((x) => `${x.username} (${x.links().length} links): ${x.users().join(',')}`).join('\n  ')}`,
-    )
-    await waitQuiet(all)
-    const got = inbox(c.plugin(CHAT))
-    await net.nodes[1]!.plugin(CHAT).broadcast(utf8.encode('across'))
-    await waitFor(() => got.length === 1, 5000, 'the broadcast to reach the island')
-    assert.is(text.decode(got[0]!.data), 'across')
+    await expectMerged([...net.nodes, late, a, c], net.nodes[1]!, c, 10_000)
+  })
+})
+
+// An island content with its links: three nodes with links.min 2 in a
+// triangle, joined through one whose own bootstrap was down. No one is short
+// of links, so no walk or rejoin starts; the node that never reached its
+// bootstrap keeps dialling it and the island merges once it is up.
+test('an island that has all the links it wants still merges once its bootstrap comes up', async () => {
+  await withNet({ n: 3, transport: 'memory', seed: 15, plugins: [CHAT] }, async (net) => {
+    const lateAddress = { host: '127.0.0.1', port: 55556 } // nothing listens there yet
+    const isle = { links: { min: 2 } }
+    const a = await net.add({ username: 'isle-a', bootstrap: [lateAddress], ...isle }, [], [CHAT])
+    const b = await net.add({ username: 'isle-b', ...isle }, [a], [CHAT])
+    const c = await net.add({ username: 'isle-c', ...isle }, [a, b], [CHAT])
+    const island = [a, b, c]
+    await waitFor(() => island.every((x) => x.links().length === 2), 5000, 'the island triangle')
+    const late = await net.add({ username: 'late', port: 55556 }, [net.nodes[0]!], [CHAT])
+    await expectMerged([...net.nodes, late, ...island], net.nodes[1]!, b, 15_000)
   })
 })
 
@@ -229,59 +251,71 @@ test('a node that crashes (no BYE, no leave) is marked offline by its neighbours
   })
 })
 
-// A busy host is not a crashed one: a link lost without BYE makes the
-// neighbour probe the user; when that probe only times out (here: the first
-// connection to the user is never answered) it is tried once more, and the
-// user stays online. A triangle, so neither side is short of links and
-// re-dials on its own.
-test('a probe that times out once is tried again: a live user is not marked offline', async () => {
+type ProbePeer = { username: string; bye: boolean; session: { destroy(): void } }
+type ProbeInternals = {
+  links: Map<string, ProbePeer>
+  directs: Map<string, ProbePeer>
+  adopt: (session: unknown, kind: string, initiator: boolean) => ProbePeer | null
+  closePeer: (peer: ProbePeer, reason: number, text: string) => void
+}
+const internals = (x: Node): ProbeInternals => (x as unknown as { overlay: ProbeInternals }).overlay
+
+/**
+ * A triangle (first, prober, busy) with quick timeouts, so neither prober nor
+ * busy is short of links when their link is lost and re-dials on its own.
+ * `act` gets the nodes and `loseLink`, which drops the busy-prober link
+ * without a BYE at the prober (the busy side, marked as having had one, does
+ * not probe back); the prober's 'user-left' events until then are returned.
+ */
+async function probeScene(seed: number, act: (n: { prober: Node; busy: Node; network: unknown; loseLink: () => void }) => Promise<void>): Promise<string[]> {
   const left: string[] = []
+  const seen: string[] = []
   const quick = { links: { min: 1 }, timers: { handshakeTimeoutMs: 300, requestTimeoutMs: 300 } }
-  await withNet({ n: 2, transport: 'memory', seed: 12, topology: 'chain', plugins: [CHAT], options: () => quick }, async (net) => {
+  await withNet({ n: 2, transport: 'memory', seed, topology: 'chain', plugins: [CHAT], options: () => quick }, async (net) => {
     const [first, prober] = net.nodes as [Node, Node]
     const busy = await net.add({ username: 'busy', ...quick }, [first, prober], [CHAT])
     prober.on('user-left', (u: string) => left.push(u))
     await waitQuiet([first, prober, busy])
-    type Session = { destroy(): void }
-    type Internals = { overlay: { links: Map<string, { username: string; bye: boolean; session: Session }>; directs: Map<string, { username: string }> } }
-    const internals = (x: Node): Internals['overlay'] => (x as unknown as Internals).overlay
+    assert.ok(busy.links().length === 2 && prober.links().length === 2, 'a triangle')
     const link = [...internals(busy).links.values()].find((p) => p.username === prober.username)
     assert.ok(link, 'the busy node links the prober')
-    assert.ok(busy.links().length === 2 && prober.links().length === 2, 'a triangle')
-    // The first connection to the busy node is held and never answered.
-    const listener = (net.network as unknown as { listeners: Map<string, { onConnection: (c: unknown) => void }> }).listeners.get(`127.0.0.1:${busy.address.port}`)
+    const loseLink = (): void => {
+      link.bye = true
+      link.session.destroy()
+    }
+    await act({ prober, busy, network: net.network, loseLink })
+    assert.ok(prober.users().includes(busy.username), 'still online at the prober')
+    seen.push(...left) // before the network stops (then every user leaves)
+  })
+  return seen
+}
+
+// A busy host is not a crashed one: a link lost without BYE makes the
+// neighbour probe the user; when that probe only times out (here: the first
+// connection to the user is never answered) it is tried once more, and the
+// user stays online.
+test('a probe that times out once is tried again: a live user is not marked offline', async () => {
+  const left = await probeScene(12, async ({ prober, busy, network, loseLink }) => {
+    const listener = (network as { listeners: Map<string, { onConnection: (c: unknown) => void }> }).listeners.get(`127.0.0.1:${busy.address.port}`)
     assert.ok(listener, "the busy node's memory listener")
     const accept = listener.onConnection
     let dials = 0
     listener.onConnection = (conn) => (dials++ === 0 ? undefined : accept(conn))
-    // The link is lost without a BYE on the prober's side (the busy side does not probe back).
-    link.bye = true
-    link.session.destroy()
+    loseLink()
     await waitFor(() => dials >= 2, 5000, 'the prober to dial the busy node twice')
     await waitFor(() => [...internals(prober).directs.values()].some((p) => p.username === busy.username), 5000, 'a direct session from the prober to the busy node')
-    assert.ok(prober.users().includes(busy.username), 'still online at the prober')
-    assert.equal(left, [])
   })
+  assert.equal(left, [])
 })
 
 // A probe whose handshake finishes has met the user's key at its address: a
 // PING lost after that (here the busy node closes every direct session it
 // accepts at once, as one over its maxDirect would) does not mark it offline.
 test('a probe that completes its handshake keeps the user online even when the PING is lost', async () => {
-  const left: string[] = []
-  const quick = { links: { min: 1 }, timers: { handshakeTimeoutMs: 300, requestTimeoutMs: 300 } }
-  await withNet({ n: 2, transport: 'memory', seed: 13, topology: 'chain', plugins: [CHAT], options: () => quick }, async (net) => {
-    const [first, prober] = net.nodes as [Node, Node]
-    const busy = await net.add({ username: 'busy', ...quick }, [first, prober], [CHAT])
-    prober.on('user-left', (u: string) => left.push(u))
-    await waitQuiet([first, prober, busy])
-    type Peer = { username: string; bye: boolean; session: { destroy(): void; close(): Promise<void> } }
-    type Internals = { links: Map<string, Peer>; adopt: (s: unknown, kind: string, initiator: boolean) => Peer | null; closePeer: (p: Peer, reason: number, text: string) => void }
-    const overlay = (busy as unknown as { overlay: Internals }).overlay
-    const link = [...overlay.links.values()].find((p) => p.username === prober.username)
-    assert.ok(link, 'the busy node links the prober')
-    let closedDirects = 0
+  const left = await probeScene(13, async ({ busy, loseLink }) => {
+    const overlay = internals(busy)
     const adopt = overlay.adopt.bind(overlay)
+    let closedDirects = 0
     overlay.adopt = (session, kind, initiator) => {
       const peer = adopt(session, kind, initiator)
       if (peer && kind === 'direct') {
@@ -290,12 +324,34 @@ test('a probe that completes its handshake keeps the user online even when the P
       }
       return peer
     }
-    link.bye = true
-    link.session.destroy()
+    loseLink()
     await waitFor(() => closedDirects >= 1, 5000, 'the probe to reach the busy node')
     await sleep(800) // the PING would have timed out (300 ms) and a retry run
-    assert.ok(prober.users().includes(busy.username), 'still online at the prober')
-    assert.equal(left, [])
+  })
+  assert.equal(left, [])
+})
+
+// A node with no link has nothing else to try: its bootstrap is redialled
+// within 3 x walkTimeoutMs however often the dial failed (here four
+// handshakes never answered), not after the 8 s and more a node with links
+// would wait. In the 1,000-node run a few nodes whose bootstrap timed out
+// while busy stayed out for minutes.
+test('a node with no link redials its bootstrap within 3 x walkTimeoutMs after repeated failures', async () => {
+  await withNet({ n: 1, transport: 'memory', seed: 14, plugins: [CHAT] }, async (net) => {
+    const [boot] = net.nodes as [Node]
+    const listener = (net.network as unknown as { listeners: Map<string, { onConnection: (c: unknown) => void }> }).listeners.get(`127.0.0.1:${boot.address.port}`)
+    assert.ok(listener, "the bootstrap's memory listener")
+    const accept = listener.onConnection
+    let dials = 0
+    let answering = false
+    listener.onConnection = (conn) => {
+      dials++
+      if (answering) accept(conn)
+    }
+    const lonely = await net.add({ username: 'lonely', links: { min: 1 }, timers: { handshakeTimeoutMs: 200, walkTimeoutMs: 300 } }, [boot], [CHAT])
+    await waitFor(() => dials >= 4, 15_000, 'four dials of the bootstrap')
+    answering = true
+    await waitFor(() => lonely.links().some((l) => l.username === boot.username), 3000, 'the fifth dial, within 3 x walkTimeoutMs (x 1.5 jitter) of the fourth failure')
   })
 })
 

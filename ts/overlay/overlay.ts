@@ -58,6 +58,8 @@ const REJOIN_MAX_MS = 60_000
 
 /** A closing session that has not finished closing after this is destroyed. */
 const CLOSE_DEADLINE_MS = 1000
+/** Longest wait between dials of one address that keeps failing. */
+const DIAL_BACKOFF_MAX_MS = 60_000
 
 export interface OverlayTimers {
   /** Link upkeep period (min/max, walks, pings, idle directs). */
@@ -253,8 +255,11 @@ export class Overlay extends EventEmitter {
   private nextRejoin = 0
   /** Rejoins since this node last had links.min links: the backoff's exponent. */
   private rejoins = 0
+  /** Reached its bootstrap: linked to a bootstrap address once, or holds an online user announced from one. */
+  private joined = false
+  private lastJoinedCheck = 0
   private readonly conns = new Set<Conn>()
-  private readonly dialBackoff = new Map<string, { failures: number; next: number }>()
+  private readonly dialBackoff = new Map<string, { failures: number; at: number; jitter: number }>()
   boundAddress: Address | null = null
   private pendingInbound = 0
   /** Identities cut off by quotas → monotonic ms until which they are refused. */
@@ -280,6 +285,7 @@ export class Overlay extends EventEmitter {
     this.helloSeq = BigInt(Date.now())
     this.timer = setInterval(() => this.maintain(), cfg.timers.maintenanceMs)
     this.timer.unref?.()
+    this.joined = cfg.bootstrap.length === 0
     this.join()
     return this.boundAddress
   }
@@ -973,6 +979,7 @@ export class Overlay extends EventEmitter {
     p.lkaAsked = true
     p.lkaAnswered = false
     p.lkaAllowance = max
+    p.lkaHeard = new Set()
     const [hi, lo] = randomId()
     p.trySend(MsgType.LKA, 0, 0, 0, hi, lo, encodeLkaRequest({ max }))
   }
@@ -1024,6 +1031,7 @@ export class Overlay extends EventEmitter {
       const hdr = Buffer.from(frame.subarray(0, HEADER_SIZE))
       const idHi = hdr.readUInt32BE(10)
       const idLo = hdr.readUInt32BE(14)
+      peer.lkaHeard?.add(messageIdOf(idHi, idLo))
       if (this.dedupSeen(idHi, idLo)) {
         this.stats.dedupHits++
         continue
@@ -1036,6 +1044,36 @@ export class Overlay extends EventEmitter {
         this.forward(peer, { type: MsgType.HELLO, flags: hdr[2]!, hops: 0, pluginId: 0, idHi, idLo, payload })
       }
     }
+    if (peer.lkaAnswered) this.pushMissingHellos(peer)
+  }
+
+  /**
+   * Push-pull: the HELLOs we hold that a complete answer lacked are sent to
+   * the peer as relayed floods (within our HELLO relay budget), so two groups
+   * that were apart — an island that just reached its bootstrap — learn each
+   * other's users at once, both ways, not at the next HELLO refresh. An answer
+   * cut at the size we asked for may lack entries only for lack of room.
+   */
+  private pushMissingHellos(peer: Peer): void {
+    const heard = peer.lkaHeard
+    peer.lkaHeard = null
+    if (!heard || peer.lkaAllowance === 0 || !peer.open) return
+    const frames = this.lka.snapshot()
+    if (this.lastOwnHello) frames.push(this.lastOwnHello)
+    let pushed = 0
+    for (const stored of frames) {
+      const frame = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength)
+      const id = messageIdOf(frame.readUInt32BE(10), frame.readUInt32BE(14))
+      if (heard.has(id)) continue
+      if (!this.relayToken(MsgType.HELLO, undefined)) {
+        this.stats.relayDropped++
+        break
+      }
+      heard.add(id)
+      this.sendStored(peer, frame)
+      pushed++
+    }
+    if (pushed > 0) log('pushed %d HELLOs the LKA answer of %s lacked', pushed, peer.username)
   }
 
 
@@ -1113,6 +1151,16 @@ export class Overlay extends EventEmitter {
     for (const t of targets) if (!linked.has(`${t.host}:${t.port}`)) this.tryLink(t.host, t.port)
   }
 
+  private reachedBootstrap(): boolean {
+    const boot = new Set(this.cfg.bootstrap.map((a) => `${a.host}:${a.port}`))
+    for (const p of this.links.values()) {
+      const a = this.peerAddress(p)
+      if (a && boot.has(`${a.host}:${a.port}`)) return true
+    }
+    for (const e of this.lka.list()) if (e.online && boot.has(`${e.host}:${e.port}`)) return true
+    return false
+  }
+
   /** Short of links with walks dying: join again and link a known user; the next try waits longer. */
   private rejoin(now: number): void {
     this.walksLost = 0
@@ -1128,20 +1176,37 @@ export class Overlay extends EventEmitter {
     const key = `${host}:${port}`
     const now = performance.now()
     const b = this.dialBackoff.get(key)
-    if (b && b.next > now) return
+    if (b && now < b.at + this.dialDelay(b.failures, b.jitter)) return
     if (this.boundAddress && port === this.boundAddress.port && (host === this.cfg.advertiseHost || host === this.boundAddress.host)) return
     this.dial(host, port, 'link').then(
-      () => this.dialBackoff.delete(key),
+      (peer) => {
+        this.dialBackoff.delete(key)
+        if (!this.joined && this.cfg.bootstrap.some((a) => a.host === host && a.port === port)) {
+          // An island reaching its bootstrap: swap tables with it (push-pull).
+          this.joined = true
+          if (peer.open && (!peer.lkaAsked || peer.lkaAnswered)) this.requestLka(peer)
+        }
+      },
       (err) => {
         const failures = (b?.failures ?? 0) + 1
-        // Exponential backoff with jitter, capped at 60 s.
-        const delay = Math.min(60_000, 500 * 2 ** Math.min(failures, 7)) * (0.5 + this.cfg.random())
-        this.dialBackoff.set(key, { failures, next: performance.now() + delay })
+        this.dialBackoff.set(key, { failures, at: performance.now(), jitter: 0.5 + this.cfg.random() })
         if (this.dialBackoff.size > 1024) this.dialBackoff.delete(this.dialBackoff.keys().next().value!)
         this.cfg.peerCache?.markFailure(host, port, Date.now())
         log('link to %s failed: %s', key, (err as Error).message)
       },
     )
+  }
+
+  /**
+   * Wait before dialling an address again after `failures` failed dials:
+   * exponential from 1 s, jittered, capped at 60 s, or at 3 x walkTimeoutMs
+   * (15 s) while this node has no link at all: then there is nothing else to
+   * try, and a bootstrap that only timed out while busy must not keep it out
+   * for a minute (one dial per address every ~15 s is no load).
+   */
+  private dialDelay(failures: number, jitter: number): number {
+    const cap = this.links.size === 0 ? Math.min(DIAL_BACKOFF_MAX_MS, 3 * this.cfg.timers.walkTimeoutMs) : DIAL_BACKOFF_MAX_MS
+    return Math.min(cap, 500 * 2 ** Math.min(failures, 7)) * jitter
   }
 
   private maintain(): void {
@@ -1170,6 +1235,15 @@ export class Overlay extends EventEmitter {
       // Dial the bootstrap, the cache and a known user again, backing off.
       if (this.walksLost >= REJOIN_AFTER_LOST_WALKS && now >= this.nextRejoin) this.rejoin(now)
     } else this.rejoins = 0
+    // Linked, but never to the bootstrap: others may have joined through this
+    // node while its own bootstrap dial failed, an island content with its
+    // links. Dial the bootstrap again (with backoff) until linked to it once
+    // or its user is announced here (then both are in one component).
+    if (!this.joined && this.links.size > 0 && now - this.lastJoinedCheck >= 1000) {
+      this.lastJoinedCheck = now
+      if (this.reachedBootstrap()) this.joined = true
+      else this.join()
+    }
     // Too many: close idle links older than the minimum age, oldest first.
     if (this.links.size > max) {
       const old = [...this.links.values()].filter((p) => Date.now() - p.since >= cfg.timers.linkMinAgeMs).sort((a, b) => a.lastActive - b.lastActive)

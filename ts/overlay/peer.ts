@@ -48,6 +48,8 @@ export class Peer {
   lkaAsked = false
   lkaAnswered = false
   lkaAllowance = 0
+  /** Message IDs of the HELLOs in the answer so far (see Overlay.pushMissingHellos). */
+  lkaHeard: Set<bigint> | null = null
   private readonly pings = new Map<number, PendingPing>()
 
   constructor(session: Session<RemoteInfo>, kind: PeerKind, initiator: boolean, now: number, quotas: Quotas) {

@@ -11,6 +11,10 @@
 // Churn runs TRIALS times with different seeds (the report gives each and the
 // median); the 1,000-node run is done once per profile (it takes minutes).
 // Other jobs share this 2-core machine, so times move between runs.
+// Memory figures are the process's: a second profile run in the same process
+// starts from the first's high-water mark (WASM memory never shrinks), so
+// bench/results/churn.json takes each profile from its own process
+// (--scale-profile default, then --scale-profile small).
 //
 //   node dist/bench/churn.bench.js [--quick] [--scale-profile default|small] [--scale-wait S] [--scale-n N] [--no-scale] [--no-churn] [--explain]
 // --quick: 40-node churn, 100-node scale, one trial; does not write results.
@@ -51,6 +55,7 @@ async function main(): Promise<void> {
   if (!values['no-scale']) {
     for (const profile of SCALE_PROFILES) {
       log(`scale: ${SCALE_N} nodes, profile ${profile}`)
+      if (profile !== SCALE_PROFILES[0]) log(`  (memory below includes the ${SCALE_PROFILES[0]} run's high-water mark: use --scale-profile ${profile} for its own)`)
       // The small profile's LKA holds 512 users: raised to 2,048 here so 1,000 can converge.
       const maxUsers = profile === 'small' && SCALE_N > 512 ? 2048 : undefined
       scales.push(await runScale({ n: SCALE_N, seed: 1000, profile, log, convergeTimeoutMs: SCALE_WAIT_S * 1000, maxUsers, onEnd: values.explain ? (nodes) => explainMissing(nodes).forEach((l) => log(`missing: ${l}`)) : undefined }))
@@ -70,8 +75,8 @@ async function main(): Promise<void> {
     const sec = (ms: number): string => (Number.isNaN(ms) ? 'not within the wait' : `${(ms / 1000).toFixed(1)} s`)
     console.log(`  join ${sec(s.joinMs)}; every node knows 99 % of users after ${sec(s.converge99Ms)}, 99.99 % after ${sec(s.converge9999Ms)}, all after ${sec(s.convergeMs)}`)
     if (s.missingPairs > 0) console.log(`  at the end of the wait ${s.laggingNodes} nodes still missed ${s.missingPairs} (node, user) pairs`)
-    console.log(`  one broadcast reached ${s.broadcastReached}/${s.n - 1} nodes: median ${s.broadcastP50Ms.toFixed(0)} ms, p99 ${s.broadcastP99Ms.toFixed(0)} ms, last ${s.broadcastMs.toFixed(0)} ms`)
-    console.log(`  links min/mean/max ${s.linksMin}/${s.linksMean.toFixed(1)}/${s.linksMax}, components ${s.components}; handshake failures ${s.handshakeFailures}, relayDropped ${s.relayDropped}, cut-offs ${s.cutOff}; signature checks shared ${s.sharedVerifyHits}`)
+    console.log(`  one broadcast (after ${(s.settleMs / 1000).toFixed(1)} s for the event loop to go quiet) reached ${s.broadcastReached}/${s.n - 1} nodes: median ${s.broadcastP50Ms.toFixed(0)} ms, p99 ${s.broadcastP99Ms.toFixed(0)} ms, last ${s.broadcastMs.toFixed(0)} ms`)
+    console.log(`  links min/mean/max ${s.linksMin}/${s.linksMean.toFixed(1)}/${s.linksMax}, components ${s.components}; handshake failures ${s.handshakeFailures}, relayDropped ${s.relayDropped}, cut-offs ${s.cutOff}${s.cutOff > 0 ? ` ${JSON.stringify(s.cutOffReasons)}` : ''}; signature checks shared ${s.sharedVerifyHits}`)
     console.log(`  heap ${s.heapUsedMB.toFixed(0)} MB, RSS ${s.rssMB.toFixed(0)} MB, external+arrayBuffers ${s.externalMB.toFixed(0)} MB, WASM ${s.wasmMB.toFixed(0)} MB  (${((s.rssMB * 1024) / s.n).toFixed(0)} KiB RSS per node)`)
   }
   if (quick) return
@@ -82,7 +87,7 @@ async function main(): Promise<void> {
       { case: `churn-${CHURN_N}`, impl: `trial-${i + 1}`, value: r.ratio, unit: 'delivery ratio', expected: r.expected, delivered: r.delivered, misses: r.misses, duplicateDeliveries: r.duplicateDeliveries, redundantCopiesPerDelivery: r.redundantCopiesPerDelivery, graphChecks: r.graphChecks, partitions: r.partitions, maxComponents: r.maxComponents, medianFlightMs: r.medianFlightMs, maxFlightMs: r.maxFlightMs, left: r.left, joined: r.joined, broadcasts: r.broadcasts },
     ]),
     ...scales.flatMap((s) => [
-      { case: `scale-${s.n}`, impl: s.profile, value: s.converge9999Ms, unit: 'ms to 99.99 % converged', joinMs: s.joinMs, converge99Ms: s.converge99Ms, convergeMs: Number.isNaN(s.convergeMs) ? null : s.convergeMs, missingPairs: s.missingPairs, laggingNodes: s.laggingNodes, broadcastMs: s.broadcastMs, broadcastP50Ms: s.broadcastP50Ms, broadcastP99Ms: s.broadcastP99Ms, broadcastReached: s.broadcastReached, handshakeFailures: s.handshakeFailures, relayDropped: s.relayDropped, cutOff: s.cutOff, sharedVerifyHits: s.sharedVerifyHits },
+      { case: `scale-${s.n}`, impl: s.profile, value: s.converge9999Ms, unit: 'ms to 99.99 % converged', joinMs: s.joinMs, converge99Ms: s.converge99Ms, convergeMs: Number.isNaN(s.convergeMs) ? null : s.convergeMs, missingPairs: s.missingPairs, laggingNodes: s.laggingNodes, broadcastMs: s.broadcastMs, broadcastP50Ms: s.broadcastP50Ms, broadcastP99Ms: s.broadcastP99Ms, broadcastReached: s.broadcastReached, settleMs: s.settleMs, handshakeFailures: s.handshakeFailures, relayDropped: s.relayDropped, cutOff: s.cutOff, cutOffReasons: s.cutOffReasons, sharedVerifyHits: s.sharedVerifyHits },
       { case: `scale-${s.n}`, impl: s.profile, value: s.rssMB, unit: 'MB RSS', heapUsedMB: s.heapUsedMB, externalMB: s.externalMB, wasmMB: s.wasmMB, links: { min: s.linksMin, mean: s.linksMean, max: s.linksMax }, components: s.components },
     ]),
   ]

@@ -255,9 +255,14 @@ export class Overlay extends EventEmitter {
   private nextRejoin = 0
   /** Rejoins since this node last had links.min links: the backoff's exponent. */
   private rejoins = 0
-  /** Reached its bootstrap: linked to a bootstrap address once, or holds an online user announced from one. */
-  private joined = false
-  private lastJoinedCheck = 0
+  /**
+   * In one component with its bootstrap, as last checked: linked to a
+   * bootstrap address, or holding an online user announced from one (whose
+   * name is kept in bootstrapUser for a cheap recheck).
+   */
+  private reached = false
+  private bootstrapUser: string | null = null
+  private lastReachedCheck = 0
   private readonly conns = new Set<Conn>()
   private readonly dialBackoff = new Map<string, { failures: number; at: number; jitter: number }>()
   boundAddress: Address | null = null
@@ -285,7 +290,6 @@ export class Overlay extends EventEmitter {
     this.helloSeq = BigInt(Date.now())
     this.timer = setInterval(() => this.maintain(), cfg.timers.maintenanceMs)
     this.timer.unref?.()
-    this.joined = cfg.bootstrap.length === 0
     this.join()
     return this.boundAddress
   }
@@ -1152,13 +1156,29 @@ export class Overlay extends EventEmitter {
   }
 
   private reachedBootstrap(): boolean {
+    if (this.bootstrapUser !== null && this.lka.get(this.bootstrapUser)?.online) return true
     const boot = new Set(this.cfg.bootstrap.map((a) => `${a.host}:${a.port}`))
     for (const p of this.links.values()) {
       const a = this.peerAddress(p)
       if (a && boot.has(`${a.host}:${a.port}`)) return true
     }
-    for (const e of this.lka.list()) if (e.online && boot.has(`${e.host}:${e.port}`)) return true
+    for (const e of this.lka.list()) {
+      if (e.online && boot.has(`${e.host}:${e.port}`)) {
+        this.bootstrapUser = e.username
+        return true
+      }
+    }
     return false
+  }
+
+  /** Dials the bootstrap addresses this node is not linked to (not the cache: it has links). */
+  private dialBootstrap(): void {
+    const linked = new Set<string>()
+    for (const p of this.links.values()) {
+      const a = this.peerAddress(p)
+      if (a) linked.add(`${a.host}:${a.port}`)
+    }
+    for (const t of this.cfg.bootstrap) if (!linked.has(`${t.host}:${t.port}`)) this.tryLink(t.host, t.port)
   }
 
   /** Short of links with walks dying: join again and link a known user; the next try waits longer. */
@@ -1181,9 +1201,9 @@ export class Overlay extends EventEmitter {
     this.dial(host, port, 'link').then(
       (peer) => {
         this.dialBackoff.delete(key)
-        if (!this.joined && this.cfg.bootstrap.some((a) => a.host === host && a.port === port)) {
+        if (!this.reached && this.cfg.bootstrap.some((a) => a.host === host && a.port === port)) {
           // An island reaching its bootstrap: swap tables with it (push-pull).
-          this.joined = true
+          this.reached = true
           if (peer.open && (!peer.lkaAsked || peer.lkaAnswered)) this.requestLka(peer)
         }
       },
@@ -1235,14 +1255,14 @@ export class Overlay extends EventEmitter {
       // Dial the bootstrap, the cache and a known user again, backing off.
       if (this.walksLost >= REJOIN_AFTER_LOST_WALKS && now >= this.nextRejoin) this.rejoin(now)
     } else this.rejoins = 0
-    // Linked, but never to the bootstrap: others may have joined through this
-    // node while its own bootstrap dial failed, an island content with its
-    // links. Dial the bootstrap again (with backoff) until linked to it once
-    // or its user is announced here (then both are in one component).
-    if (!this.joined && this.links.size > 0 && now - this.lastJoinedCheck >= 1000) {
-      this.lastJoinedCheck = now
-      if (this.reachedBootstrap()) this.joined = true
-      else this.join()
+    // Linked, but apart from the bootstrap: others may have joined through
+    // this node while its own bootstrap link failed or was pruned, an island
+    // content with its links. Dial the bootstrap (with backoff) until linked
+    // to it or its user is announced here (then both are in one component).
+    if (cfg.bootstrap.length > 0 && this.links.size > 0 && now - this.lastReachedCheck >= 1000) {
+      this.lastReachedCheck = now
+      this.reached = this.reachedBootstrap()
+      if (!this.reached) this.dialBootstrap()
     }
     // Too many: close idle links older than the minimum age, oldest first.
     if (this.links.size > max) {

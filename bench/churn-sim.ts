@@ -325,7 +325,20 @@ export interface ScaleOptions {
   convergeTimeoutMs?: number
   log?: (line: string) => void
   /** Called with the nodes after the last measurement, before they stop (e.g. to explain what is missing). */
-  onEnd?: (nodes: Node[]) => void
+  onEnd?: (nodes: Node[], missedBroadcast: Node[]) => void
+}
+
+/** Lines on nodes the timed broadcast did not reach: their links and the counters that drop frames, theirs and their neighbours'. */
+export function explainMissedBroadcast(nodes: Node[], missed: Node[], max = 5): string[] {
+  const byName = new Map(nodes.map((x) => [x.username, x]))
+  const drops = (x: Node): string => {
+    const st = x.stats()
+    return `dropped ${st.dropped} slow ${st.droppedSlowPeer} relayDropped ${st.relayDropped} dedupHits ${st.dedupHits} cut ${JSON.stringify(st.cutOffReasons)}`
+  }
+  return missed.slice(0, max).map((y) => {
+    const nbs = y.links().map((l) => `${l.username}[${byName.get(l.username) ? drops(byName.get(l.username)!) : '?'}]`)
+    return `${y.username} missed the broadcast; ${drops(y)}; links ${nbs.join(' ')}`
+  })
 }
 
 /** Lines on the users most nodes still do not know: their links (and whether the other end has them too), counters, and what their neighbours know. */
@@ -477,7 +490,7 @@ export async function runScale(o: ScaleOptions): Promise<ScaleReport> {
       log(`converging: ${laggingNodes} nodes miss ${missingPairs} (node, user) pairs (${(at / 1000).toFixed(0)} s)`)
       await sleep(1000)
     }
-    o.onEnd?.(net.nodes)
+    o.onEnd?.(net.nodes, broadcastDone ? net.nodes.slice(1).filter((x) => !got.has(x.username)) : [])
     const counts = net.nodes.map((x) => x.links().length)
     const sum = (k: 'handshakeFailures' | 'relayDropped' | 'cutOff'): number => net.nodes.reduce((acc, x) => acc + x.stats()[k], 0)
     const mem = process.memoryUsage()

@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { Profile } from '../ts/index.js'
-import { explainMissing, runChurn, runScale, type ChurnReport, type ScaleReport } from './churn-sim.js'
+import { explainMissedBroadcast, explainMissing, runChurn, runScale, type ChurnReport, type ScaleReport } from './churn-sim.js'
 import { median } from './lib.js'
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, 'scale-profile': { type: 'string' }, 'no-scale': { type: 'boolean' }, 'no-churn': { type: 'boolean' }, 'scale-wait': { type: 'string' }, 'scale-n': { type: 'string' }, explain: { type: 'boolean' } } })
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
       if (profile !== SCALE_PROFILES[0]) log(`  (memory below includes the ${SCALE_PROFILES[0]} run's high-water mark: use --scale-profile ${profile} for its own)`)
       // The small profile's LKA holds 512 users: raised to 2,048 here so 1,000 can converge.
       const maxUsers = profile === 'small' && SCALE_N > 512 ? 2048 : undefined
-      scales.push(await runScale({ n: SCALE_N, seed: 1000, profile, log, convergeTimeoutMs: SCALE_WAIT_S * 1000, maxUsers, onEnd: values.explain ? (nodes) => explainMissing(nodes).forEach((l) => log(`missing: ${l}`)) : undefined }))
+      scales.push(await runScale({ n: SCALE_N, seed: 1000, profile, log, convergeTimeoutMs: SCALE_WAIT_S * 1000, maxUsers, onEnd: values.explain ? (nodes, missed) => [...explainMissing(nodes), ...explainMissedBroadcast(nodes, missed)].forEach((l) => log(`explain: ${l}`)) : undefined }))
     }
   }
 

@@ -176,6 +176,27 @@ test('an island that has all the links it wants still merges once its bootstrap 
   })
 })
 
+// Pruning must not strand a node: one at links.min whose neighbour closes
+// their link (as one too many) links a random known user instead, not the
+// neighbour that pruned it. Without this, nodes pruned by their neighbours
+// can end up linked only among themselves.
+test('a node pruned down to links.min by a neighbour replaces the link with a known user', async () => {
+  await withNet({ n: 3, transport: 'memory', seed: 16, topology: 'chain', plugins: [CHAT], options: () => ({ links: { min: 1 } }) }, async (net) => {
+    const [n0, n1, n2] = net.nodes as [Node, Node, Node]
+    const x = await net.add({ username: 'pruned', links: { min: 1 } }, [n0, n1], [CHAT])
+    await waitQuiet([n0, n1, n2, x])
+    assert.equal(x.links().map((l) => l.username).sort(), [n0.username, n1.username].sort())
+    assert.ok(x.users().includes(n2.username), 'x knows n2')
+    type Internals = { links: Map<string, { username: string }>; closePeer: (p: unknown, reason: number, text: string) => void }
+    const o0 = (n0 as unknown as { overlay: Internals }).overlay
+    const toX = [...o0.links.values()].find((p) => p.username === x.username)
+    assert.ok(toX, 'n0 links x')
+    o0.closePeer(toX, 1, 'too many links') // ByeReason.LINK_CLOSE
+    await waitFor(() => x.links().some((l) => l.username === n2.username), 5000, () => `x to link n2 (links: ${x.links().map((l) => l.username).join(',')})`)
+    assert.not.ok(x.links().some((l) => l.username === n0.username), 'not the neighbour that pruned it')
+  })
+})
+
 test('a user roams: same identity on a new address; the others follow it there', async () => {
   const bobIdentity = generateIdentity()
   await withNet(

@@ -500,6 +500,12 @@ export class Overlay extends EventEmitter {
       log('link down: %s (%s) links=%d', peer.username, reason?.message ?? 'closed', this.links.size)
       this.emit('link-down', this.linkInfo(peer), reason)
       if (!this.stopping && this.links.size < this.cfg.links.min) setImmediate(() => this.maintain())
+      // Closed by the other side (pruned as one too many, or it left) and now
+      // at the minimum: replace it with a random known user. Content at the
+      // minimum, nodes pruned by their neighbours can otherwise end up linked
+      // only among themselves (three such formed an island of the small-profile
+      // 1,000-node run), and walks from there find no one outside.
+      else if (!this.stopping && peer.byeReceived && this.links.size === this.cfg.links.min) this.linkKnownUser(peer.keyHex)
     } else if (this.directs.get(peer.keyHex) === peer) {
       this.directs.delete(peer.keyHex)
     }
@@ -702,6 +708,7 @@ export class Overlay extends EventEmitter {
         case MsgType.BYE: {
           const bye = decodeBye(f.payload)
           peer.bye = true
+          peer.byeReceived = true
           log('BYE from %s: %d %s', peer.username, bye.reason, bye.text)
           void peer.session.close()
           return
@@ -1296,8 +1303,12 @@ export class Overlay extends EventEmitter {
   }
 
   /** Falls back to linking a random known user when walks keep failing. */
-  private linkKnownUser(): void {
-    const candidates = this.lka.list().filter((e: LkaEntry) => e.online && e.port !== 0 && e.host !== '' && !this.links.has(Buffer.from(e.identityKey).toString('hex')))
+  private linkKnownUser(exceptKeyHex?: string): void {
+    const candidates = this.lka.list().filter((e: LkaEntry) => {
+      if (!e.online || e.port === 0 || e.host === '') return false
+      const hex = Buffer.from(e.identityKey).toString('hex')
+      return hex !== exceptKeyHex && !this.links.has(hex)
+    })
     if (candidates.length === 0) return
     const e = candidates[Math.floor(this.cfg.random() * candidates.length)]!
     this.tryLink(e.host, e.port)

@@ -39,6 +39,8 @@ export class Peer {
   dropped = 0
   /** Set once a BYE was received or sent: the close is expected. */
   bye = false
+  /** Set when the other side sent the BYE (it closed the session). */
+  byeReceived = false
   /** Set when the link is closed for silence: the user may be gone, so it is probed. */
   silent = false
   /** Set when quotas cut the peer off: its frames are ignored from then on. */

@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { isP4Error, type P4ErrorCode } from '../ts/errors.js'
-import { ALLOWED_FLAGS, FrameError, HEADER_SIZE, MSG_TYPE_MAX, REQUIRED_FLAGS } from '../ts/protocol.js'
+import { ALLOWED_FLAGS, FrameError, HEADER_SIZE, MSG_TYPE_MAX, REQUIRED_FLAGS, messageIdOf, storedMessageId } from '../ts/protocol.js'
 import { decodeHeader, encodeFrame, encodeHeader, headerError, scanFrames } from '../ts/session/frame-reference.js'
 import {
   encodeHeaderAt,
@@ -490,6 +490,18 @@ test('reference: bad arguments and decode errors', () => {
   assert.equal(out.subarray(2), bytes)
   const f: Frame = decodeHeader(out, 2)
   assert.equal(f, { offset: 2, ...h })
+})
+
+test('storedMessageId reads the ID of a whole frame, also inside a larger buffer; a short one is refused', () => {
+  const messageId = messageIdOf(0xdeadbeef, 0x01020304)
+  const bytes = encodeHeader({ type: 8, flags: 0, hops: 3, pluginId: 7, payloadLength: 0, messageId })
+  assert.is(storedMessageId(bytes), messageId)
+  const inside = new Uint8Array(5 + HEADER_SIZE)
+  inside.set(bytes, 5)
+  assert.is(storedMessageId(inside.subarray(5)), messageId)
+  throwsCode(() => storedMessageId(bytes.subarray(0, HEADER_SIZE - 1)), 'BAD_ARGUMENT', 'short frame')
+  throwsCode(() => storedMessageId([1, 2, 3] as unknown as Uint8Array), 'BAD_ARGUMENT', 'not bytes')
+  throwsCode(() => storedMessageId(undefined as unknown as Uint8Array), 'BAD_ARGUMENT', 'undefined')
 })
 
 test.run()

@@ -23,6 +23,32 @@ function recorder(name: string): { events: Map<string, string[]>; attach: (node:
   }
 }
 
+/** The overlay internals these tests reach into to stage a fault. */
+type PeerInternals = { username: string; bye: boolean; session: { destroy(): void } }
+type OverlayInternals = {
+  links: Map<string, PeerInternals>
+  directs: Map<string, PeerInternals>
+  adopt: (session: unknown, kind: string, initiator: boolean) => PeerInternals | null
+  closePeer: (peer: PeerInternals, reason: number, text: string) => void
+}
+const internals = (x: Node): OverlayInternals => (x as unknown as { overlay: OverlayInternals }).overlay
+
+/**
+ * Intercepts connections to `node`'s memory listener: each is counted, and
+ * handed on only while `answer(n)` (n: this connection's number, from 1)
+ * says so; the others are held, never answered, so their handshake times out.
+ */
+function holdConnections(network: unknown, node: Node, answer: (n: number) => boolean): { dials: () => number } {
+  const listener = (network as { listeners: Map<string, { onConnection: (c: unknown) => void }> }).listeners.get(`127.0.0.1:${node.address.port}`)
+  assert.ok(listener, `the memory listener of ${node.username}`)
+  const accept = listener.onConnection
+  let dials = 0
+  listener.onConnection = (conn) => {
+    if (answer(++dials)) accept(conn)
+  }
+  return { dials: () => dials }
+}
+
 test("'user-joined' fires exactly once per other user at every node", async () => {
   const joined = recorder('user-joined')
   await withNet({ n: 6, transport: 'memory', seed: 3, plugins: [CHAT], onCreate: (node) => joined.attach(node) }, async ({ nodes }) => {
@@ -187,8 +213,7 @@ test('a node pruned down to links.min by a neighbour replaces the link with a kn
     await waitQuiet([n0, n1, n2, x])
     assert.equal(x.links().map((l) => l.username).sort(), [n0.username, n1.username].sort())
     assert.ok(x.users().includes(n2.username), 'x knows n2')
-    type Internals = { links: Map<string, { username: string }>; closePeer: (p: unknown, reason: number, text: string) => void }
-    const o0 = (n0 as unknown as { overlay: Internals }).overlay
+    const o0 = internals(n0)
     const toX = [...o0.links.values()].find((p) => p.username === x.username)
     assert.ok(toX, 'n0 links x')
     o0.closePeer(toX, 1, 'too many links') // ByeReason.LINK_CLOSE
@@ -272,15 +297,6 @@ test('a node that crashes (no BYE, no leave) is marked offline by its neighbours
   })
 })
 
-type ProbePeer = { username: string; bye: boolean; session: { destroy(): void } }
-type ProbeInternals = {
-  links: Map<string, ProbePeer>
-  directs: Map<string, ProbePeer>
-  adopt: (session: unknown, kind: string, initiator: boolean) => ProbePeer | null
-  closePeer: (peer: ProbePeer, reason: number, text: string) => void
-}
-const internals = (x: Node): ProbeInternals => (x as unknown as { overlay: ProbeInternals }).overlay
-
 /**
  * A triangle (first, prober, busy) with quick timeouts, so neither prober nor
  * busy is short of links when their link is lost and re-dials on its own.
@@ -317,13 +333,9 @@ async function probeScene(seed: number, act: (n: { prober: Node; busy: Node; net
 // user stays online.
 test('a probe that times out once is tried again: a live user is not marked offline', async () => {
   const left = await probeScene(12, async ({ prober, busy, network, loseLink }) => {
-    const listener = (network as { listeners: Map<string, { onConnection: (c: unknown) => void }> }).listeners.get(`127.0.0.1:${busy.address.port}`)
-    assert.ok(listener, "the busy node's memory listener")
-    const accept = listener.onConnection
-    let dials = 0
-    listener.onConnection = (conn) => (dials++ === 0 ? undefined : accept(conn))
+    const held = holdConnections(network, busy, (n) => n > 1)
     loseLink()
-    await waitFor(() => dials >= 2, 5000, 'the prober to dial the busy node twice')
+    await waitFor(() => held.dials() >= 2, 5000, 'the prober to dial the busy node twice')
     await waitFor(() => [...internals(prober).directs.values()].some((p) => p.username === busy.username), 5000, 'a direct session from the prober to the busy node')
   })
   assert.equal(left, [])
@@ -360,17 +372,10 @@ test('a probe that completes its handshake keeps the user online even when the P
 test('a node with no link redials its bootstrap within 3 x walkTimeoutMs after repeated failures', async () => {
   await withNet({ n: 1, transport: 'memory', seed: 14, plugins: [CHAT] }, async (net) => {
     const [boot] = net.nodes as [Node]
-    const listener = (net.network as unknown as { listeners: Map<string, { onConnection: (c: unknown) => void }> }).listeners.get(`127.0.0.1:${boot.address.port}`)
-    assert.ok(listener, "the bootstrap's memory listener")
-    const accept = listener.onConnection
-    let dials = 0
     let answering = false
-    listener.onConnection = (conn) => {
-      dials++
-      if (answering) accept(conn)
-    }
+    const held = holdConnections(net.network, boot, () => answering)
     const lonely = await net.add({ username: 'lonely', links: { min: 1 }, timers: { handshakeTimeoutMs: 200, walkTimeoutMs: 300 } }, [boot], [CHAT])
-    await waitFor(() => dials >= 4, 15_000, 'four dials of the bootstrap')
+    await waitFor(() => held.dials() >= 4, 15_000, 'four dials of the bootstrap')
     answering = true
     await waitFor(() => lonely.links().some((l) => l.username === boot.username), 3000, 'the fifth dial, within 3 x walkTimeoutMs (x 1.5 jitter) of the fourth failure')
   })

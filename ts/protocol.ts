@@ -1,5 +1,6 @@
 // P4/2 wire constants shared by every layer (the byte layout is documented in
 // docs/protocol.md). Only constants and tiny pure helpers live here.
+import { P4Error } from './errors.js'
 
 export const PROTOCOL_VERSION = 2
 export const PREAMBLE_CONNECT = 'P4 CONNECT/2.0\0'
@@ -98,6 +99,13 @@ export function writeHeader(
   view.setUint32(at + HDR_LENGTH, payloadLength)
   view.setUint32(at + HDR_MSGID, idHi)
   view.setUint32(at + HDR_MSGID + 4, idLo)
+}
+
+/** The message ID in a whole frame's header (a stored HELLO, say). */
+export function storedMessageId(frame: Uint8Array): bigint {
+  if (!(frame instanceof Uint8Array)) throw new P4Error('BAD_ARGUMENT', 'a frame must be a Uint8Array')
+  if (frame.length < HEADER_SIZE) throw new P4Error('BAD_ARGUMENT', `a frame needs a ${HEADER_SIZE}-byte header, got ${frame.length} bytes`)
+  return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getBigUint64(HDR_MSGID)
 }
 
 /** The 64-bit message ID from its two 32-bit halves. */

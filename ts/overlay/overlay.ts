@@ -10,9 +10,9 @@ import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { randomFillSync } from 'node:crypto'
 import { debuglog } from 'node:util'
-import { P4Error } from '../errors.js'
+import { P4Error, isP4Error } from '../errors.js'
 import { shareVerifications, type Identity } from '../identity.js'
-import { Flag, HEADER_SIZE, MsgType, messageIdOf, writeHeader } from '../protocol.js'
+import { Flag, HEADER_SIZE, MsgType, messageIdOf, storedMessageId, writeHeader } from '../protocol.js'
 import { acceptSession, initiateSession, type RemoteInfo } from '../session/handshake.js'
 import { LinkIntent } from '../session/handshake-payload.js'
 import { Session, type Frame } from '../session/session.js'
@@ -60,6 +60,8 @@ const REJOIN_MAX_MS = 60_000
 const CLOSE_DEADLINE_MS = 1000
 /** Longest wait between dials of one address that keeps failing. */
 const DIAL_BACKOFF_MAX_MS = 60_000
+/** How often a linked node checks it is in one component with its bootstrap. */
+const BOOTSTRAP_CHECK_MS = 1000
 
 export interface OverlayTimers {
   /** Link upkeep period (min/max, walks, pings, idle directs). */
@@ -192,9 +194,13 @@ function header(f: { type: number; flags: number; hops: number; pluginId: number
 /** True when `err` or one of its causes is a TIMEOUT (inconclusive, unlike a refusal). */
 function timedOut(err: unknown): boolean {
   for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    if (e instanceof P4Error && e.code === 'TIMEOUT') return true
+    if (isP4Error(e, 'TIMEOUT')) return true
   }
   return false
+}
+
+function addressKey(a: { host: string; port: number }): string {
+  return `${a.host}:${a.port}`
 }
 
 function sameKey(a: Uint8Array, b: Uint8Array): boolean {
@@ -261,6 +267,7 @@ export class Overlay extends EventEmitter {
    * name is kept in bootstrapUser for a cheap recheck).
    */
   private reached = false
+  private readonly bootstrapKeys: ReadonlySet<string>
   private bootstrapUser: string | null = null
   private lastReachedCheck = 0
   private readonly conns = new Set<Conn>()
@@ -273,6 +280,7 @@ export class Overlay extends EventEmitter {
   constructor(cfg: OverlayConfig) {
     super()
     this.cfg = cfg
+    this.bootstrapKeys = new Set(cfg.bootstrap.map(addressKey))
     this.lka = new LkaTable({ maxUsers: cfg.maxUsers })
     this.dedup = new DedupTable({ capacity: cfg.dedup.capacity, ttlMs: cfg.dedup.ttlMs })
   }
@@ -646,7 +654,8 @@ export class Overlay extends EventEmitter {
   }
 
   /** Sends a stored signed frame (hops 0) to one peer, unchanged. */
-  private sendStored(peer: Peer, frame: Buffer): void {
+  private sendStored(peer: Peer, stored: Uint8Array): void {
+    const frame = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength) // a view, no copy
     peer.trySend(frame[1]!, frame[2]!, 0, frame.readUInt16BE(4), frame.readUInt32BE(10), frame.readUInt32BE(14), frame.subarray(HEADER_SIZE))
   }
 
@@ -1042,8 +1051,9 @@ export class Overlay extends EventEmitter {
       const hdr = Buffer.from(frame.subarray(0, HEADER_SIZE))
       const idHi = hdr.readUInt32BE(10)
       const idLo = hdr.readUInt32BE(14)
-      peer.lkaHeard?.add(messageIdOf(idHi, idLo))
-      if (this.dedupSeen(idHi, idLo)) {
+      const id = messageIdOf(idHi, idLo)
+      peer.lkaHeard?.add(id)
+      if (this.dedup.has(id, performance.now())) {
         this.stats.dedupHits++
         continue
       }
@@ -1072,9 +1082,8 @@ export class Overlay extends EventEmitter {
     const frames = this.lka.snapshot()
     if (this.lastOwnHello) frames.push(this.lastOwnHello)
     let pushed = 0
-    for (const stored of frames) {
-      const frame = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength)
-      const id = messageIdOf(frame.readUInt32BE(10), frame.readUInt32BE(14))
+    for (const frame of frames) {
+      const id = storedMessageId(frame)
       if (heard.has(id)) continue
       if (!this.relayToken(MsgType.HELLO, undefined)) {
         this.stats.relayDropped++
@@ -1154,38 +1163,35 @@ export class Overlay extends EventEmitter {
     const cfg = this.cfg
     const targets: Address[] = [...cfg.bootstrap]
     if (cfg.peerCache) for (const p of cfg.peerCache.candidates(Date.now(), cfg.links.min)) targets.push({ host: p.host, port: p.port })
+    this.dialUnlinked(targets)
+  }
+
+  /** Dials those of `targets` this node has no link to (tryLink applies the backoff). */
+  private dialUnlinked(targets: readonly Address[]): void {
+    const linked = this.linkedAddresses()
+    for (const t of targets) if (!linked.has(addressKey(t))) this.tryLink(t.host, t.port)
+  }
+
+  /** "host:port" of every link's listening address. */
+  private linkedAddresses(): Set<string> {
     const linked = new Set<string>()
     for (const p of this.links.values()) {
       const a = this.peerAddress(p)
-      if (a) linked.add(`${a.host}:${a.port}`)
+      if (a) linked.add(addressKey(a))
     }
-    for (const t of targets) if (!linked.has(`${t.host}:${t.port}`)) this.tryLink(t.host, t.port)
+    return linked
   }
 
   private reachedBootstrap(): boolean {
     if (this.bootstrapUser !== null && this.lka.get(this.bootstrapUser)?.online) return true
-    const boot = new Set(this.cfg.bootstrap.map((a) => `${a.host}:${a.port}`))
-    for (const p of this.links.values()) {
-      const a = this.peerAddress(p)
-      if (a && boot.has(`${a.host}:${a.port}`)) return true
-    }
+    for (const a of this.linkedAddresses()) if (this.bootstrapKeys.has(a)) return true
     for (const e of this.lka.list()) {
-      if (e.online && boot.has(`${e.host}:${e.port}`)) {
+      if (e.online && this.bootstrapKeys.has(addressKey(e))) {
         this.bootstrapUser = e.username
         return true
       }
     }
     return false
-  }
-
-  /** Dials the bootstrap addresses this node is not linked to (not the cache: it has links). */
-  private dialBootstrap(): void {
-    const linked = new Set<string>()
-    for (const p of this.links.values()) {
-      const a = this.peerAddress(p)
-      if (a) linked.add(`${a.host}:${a.port}`)
-    }
-    for (const t of this.cfg.bootstrap) if (!linked.has(`${t.host}:${t.port}`)) this.tryLink(t.host, t.port)
   }
 
   /** Short of links with walks dying: join again and link a known user; the next try waits longer. */
@@ -1200,7 +1206,7 @@ export class Overlay extends EventEmitter {
   }
 
   private tryLink(host: string, port: number): void {
-    const key = `${host}:${port}`
+    const key = addressKey({ host, port })
     const now = performance.now()
     const b = this.dialBackoff.get(key)
     if (b && now < b.at + this.dialDelay(b.failures, b.jitter)) return
@@ -1208,7 +1214,7 @@ export class Overlay extends EventEmitter {
     this.dial(host, port, 'link').then(
       (peer) => {
         this.dialBackoff.delete(key)
-        if (!this.reached && this.cfg.bootstrap.some((a) => a.host === host && a.port === port)) {
+        if (!this.reached && this.bootstrapKeys.has(key)) {
           // An island reaching its bootstrap: swap tables with it (push-pull).
           this.reached = true
           if (peer.open && (!peer.lkaAsked || peer.lkaAnswered)) this.requestLka(peer)
@@ -1266,10 +1272,10 @@ export class Overlay extends EventEmitter {
     // this node while its own bootstrap link failed or was pruned, an island
     // content with its links. Dial the bootstrap (with backoff) until linked
     // to it or its user is announced here (then both are in one component).
-    if (cfg.bootstrap.length > 0 && this.links.size > 0 && now - this.lastReachedCheck >= 1000) {
+    if (this.bootstrapKeys.size > 0 && this.links.size > 0 && now - this.lastReachedCheck >= BOOTSTRAP_CHECK_MS) {
       this.lastReachedCheck = now
       this.reached = this.reachedBootstrap()
-      if (!this.reached) this.dialBootstrap()
+      if (!this.reached) this.dialUnlinked(cfg.bootstrap) // not the cache: it has links
     }
     // Too many: close idle links older than the minimum age, oldest first.
     if (this.links.size > max) {

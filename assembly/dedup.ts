@@ -26,6 +26,14 @@
 // capacity eviction both pop the head. Id 0 is the free-place marker, so a
 // live id 0 is a header flag instead of a bucket entry.
 //
+// Flood fingerprints: a flooded message is identified by its origin's key
+// and its message ID together, never by the ID alone, so nobody can pre-empt
+// someone else's message by reusing its ID under their own key. The 40 bytes
+// originKey(32) || messageId (8, as on the wire) are hashed with SipHash-1-3
+// under a second secret per-table key (H_FK0/H_FK1) into the 64-bit id the
+// table stores. Without that key an attacker can neither predict nor aim at a
+// fingerprint: pre-empting one message takes ~2^64 tries.
+//
 // Hashing: SipHash-1-3 keyed with a random 128-bit per-table key. SipHash is
 // a keyed PRF, so a peer that chooses message IDs cannot predict their
 // buckets, nor pick ids that pile into one probe run: without the key, the
@@ -39,7 +47,7 @@
 // A hit does not refresh an entry: it lives ttl from first sight, which keeps
 // the ring in time order.
 
-const HEADER: usize = 64
+const HEADER: usize = 128
 const H_CAP: usize = 0 // u32 ring capacity (power of two)
 const H_BMASK: usize = 4 // u32 bucket count - 1
 const H_HEAD: usize = 8 // u32 ring index of the oldest entry
@@ -51,6 +59,10 @@ const H_CLOCK: usize = 40 // f64 ms, latest time seen (-Infinity before any)
 const H_ZERO: usize = 48 // u32 1 while id 0 is live
 const H_EVCOUNT: usize = 52 // u32 oldest entries whose home bucket is cached
 const H_SINK: usize = 56 // u64 sink for prefetch loads
+const H_FK0: usize = 64 // u64 fingerprint key, first half
+const H_FK1: usize = 72 // u64 fingerprint key, second half
+/** Bytes of one origin record: originKey(32) || messageId(8). */
+const ORIGIN_RECORD: usize = 40
 
 // Ids checked per prefetch round (see prepare); also the eviction cache's size.
 const CHUNK: u32 = 32
@@ -70,8 +82,10 @@ export function dedup_bytes(capacity: u32): usize {
  * aligned so that each bucket is one cache line). `capacity` must be a power
  * of two ≥ 4; the TS wrapper checks both.
  */
-export function dedup_init(t: usize, capacity: u32, ttl: f64, k0: u64, k1: u64): void {
+export function dedup_init(t: usize, capacity: u32, ttl: f64, k0: u64, k1: u64, fk0: u64, fk1: u64): void {
   memory.fill(t, 0, dedup_bytes(capacity))
+  store<u64>(t, fk0, H_FK0)
+  store<u64>(t, fk1, H_FK1)
   store<u32>(t, capacity, H_CAP)
   store<u32>(t, (capacity >> 2) - 1, H_BMASK)
   store<u64>(t, k0, H_K0)
@@ -116,6 +130,36 @@ export function dedup_init(t: usize, capacity: u32, ttl: f64, k0: u64, k1: u64):
   v0 += v3; v3 = rotl<u64>(v3, 21); v3 ^= v0
   v2 += v1; v1 = rotl<u64>(v1, 17); v1 ^= v2; v2 = rotl<u64>(v2, 32)
   return v0 ^ v1 ^ v2 ^ v3
+}
+
+// SipHash-1-3 of an origin record (40 bytes = five little-endian words, then
+// the final block carrying the length 40 in its top byte).
+function sipHash13Record(k0: u64, k1: u64, p: usize): u64 {
+  let v0 = k0 ^ 0x736f6d6570736575
+  let v1 = k1 ^ 0x646f72616e646f6d
+  let v2 = k0 ^ 0x6c7967656e657261
+  let v3 = k1 ^ 0x7465646279746573
+  for (let w: usize = 0; w <= 5; w++) {
+    const m: u64 = w < 5 ? load<u64>(p + (w << 3)) : <u64>ORIGIN_RECORD << 56
+    v3 ^= m
+    v0 += v1; v1 = rotl<u64>(v1, 13); v1 ^= v0; v0 = rotl<u64>(v0, 32)
+    v2 += v3; v3 = rotl<u64>(v3, 16); v3 ^= v2
+    v0 += v3; v3 = rotl<u64>(v3, 21); v3 ^= v0
+    v2 += v1; v1 = rotl<u64>(v1, 17); v1 ^= v2; v2 = rotl<u64>(v2, 32)
+    v0 ^= m
+  }
+  v2 ^= 0xff
+  for (let r = 0; r < 3; r++) {
+    v0 += v1; v1 = rotl<u64>(v1, 13); v1 ^= v0; v0 = rotl<u64>(v0, 32)
+    v2 += v3; v3 = rotl<u64>(v3, 16); v3 ^= v2
+    v0 += v3; v3 = rotl<u64>(v3, 21); v3 ^= v0
+    v2 += v1; v1 = rotl<u64>(v1, 17); v1 ^= v2; v2 = rotl<u64>(v2, 32)
+  }
+  return v0 ^ v1 ^ v2 ^ v3
+}
+
+@inline function fingerprintOf(t: usize, rec: usize): u64 {
+  return sipHash13Record(load<u64>(t, H_FK0), load<u64>(t, H_FK1), rec)
 }
 
 // Two SipHash-1-3s at once, one per 64-bit lane (SIMD build only): wasm
@@ -430,6 +474,30 @@ export function dedup_has(t: usize, id: u64, now: f64): i32 {
   advance(t, now)
   if (id == 0) return load<u32>(t, H_ZERO) != 0 ? 1 : 0
   return find(t, id, homeOf(t, id)) >= 0 ? 1 : 0
+}
+
+/**
+ * Writes the fingerprint (see "Flood fingerprints") of each of `count` origin
+ * records at `recs` (40 bytes each) as a u64 id at `ids`.
+ */
+export function dedup_fingerprints(t: usize, recs: usize, count: i32, ids: usize): void {
+  for (let i = 0; i < count; i++) {
+    store<u64>(ids + (<usize>i << 3), fingerprintOf(t, recs + <usize>i * ORIGIN_RECORD))
+  }
+}
+
+// One fingerprint and one result byte for the single-record calls below.
+const ONE = memory.data(16, 8)
+
+/** 1 when the origin record at `rec` is live at time `now`, else 0 (nothing inserted). */
+export function dedup_has_origin(t: usize, rec: usize, now: f64): i32 {
+  return dedup_has(t, fingerprintOf(t, rec), now)
+}
+
+/** Checks the origin record at `rec` and inserts it when new: 1 new, 0 seen. */
+export function dedup_insert_origin(t: usize, rec: usize, now: f64): i32 {
+  store<u64>(ONE, fingerprintOf(t, rec))
+  return dedup_check_and_insert(t, ONE, 1, now, ONE + 8)
 }
 
 /** Advances the clock to `now`, expiring old entries; returns the live count. */

@@ -68,6 +68,57 @@ function sipHash(c: number, d: number, key: Uint8Array, m: bigint): bigint {
   return v0 ^ v1 ^ v2 ^ v3
 }
 
+// SipHash-c-d of any byte string (little-endian words, then the tail and
+// length byte), in BigInt: checks the kernel's origin fingerprints.
+function sipHashBytes(c: number, d: number, key: Uint8Array, msg: Uint8Array): bigint {
+  const M = (1n << 64n) - 1n
+  const kv = new DataView(key.buffer, key.byteOffset, 16)
+  const k0 = kv.getBigUint64(0, true)
+  const k1 = kv.getBigUint64(8, true)
+  const rotl = (x: bigint, b: bigint): bigint => ((x << b) | (x >> (64n - b))) & M
+  let v0 = k0 ^ 0x736f6d6570736575n
+  let v1 = k1 ^ 0x646f72616e646f6dn
+  let v2 = k0 ^ 0x6c7967656e657261n
+  let v3 = k1 ^ 0x7465646279746573n
+  const round = (): void => {
+    v0 = (v0 + v1) & M; v1 = rotl(v1, 13n); v1 ^= v0; v0 = rotl(v0, 32n)
+    v2 = (v2 + v3) & M; v3 = rotl(v3, 16n); v3 ^= v2
+    v0 = (v0 + v3) & M; v3 = rotl(v3, 21n); v3 ^= v0
+    v2 = (v2 + v1) & M; v1 = rotl(v1, 17n); v1 ^= v2; v2 = rotl(v2, 32n)
+  }
+  const words: bigint[] = []
+  const full = msg.length - (msg.length % 8)
+  for (let i = 0; i < full; i += 8) words.push(new DataView(msg.buffer, msg.byteOffset + i, 8).getBigUint64(0, true))
+  let last = BigInt(msg.length & 0xff) << 56n
+  for (let i = full; i < msg.length; i++) last |= BigInt(msg[i]!) << BigInt(8 * (i - full))
+  words.push(last)
+  for (const w of words) {
+    v3 ^= w
+    for (let i = 0; i < c; i++) round()
+    v0 ^= w
+  }
+  v2 ^= 0xffn
+  for (let i = 0; i < d; i++) round()
+  return v0 ^ v1 ^ v2 ^ v3
+}
+
+/** originKey || messageId (big-endian), as the kernel hashes it. */
+function originRecord(origin: Uint8Array, hi: number, lo: number): Uint8Array {
+  const r = new Uint8Array(40)
+  r.set(origin)
+  const dv = new DataView(r.buffer)
+  dv.setUint32(32, hi)
+  dv.setUint32(36, lo)
+  return r
+}
+
+test('TS SipHash over bytes matches the published SipHash-2-4 vectors (0 and 8 bytes) and the word version', () => {
+  // Key 00..0f: empty message 0x726fdb47dd0e0e31, message 00..07 0x93f5f5799a932462 (reference vectors_sip64[0], [8]).
+  assert.is(sipHashBytes(2, 4, KEY, new Uint8Array(0)), 0x726fdb47dd0e0e31n)
+  assert.is(sipHashBytes(2, 4, KEY, Uint8Array.from({ length: 8 }, (_, i) => i)), 0x93f5f5799a932462n)
+  assert.is(sipHashBytes(1, 3, KEY, Uint8Array.from({ length: 8 }, (_, i) => i)), sipHash(1, 3, KEY, 0x0706050403020100n))
+})
+
 test('TS SipHash matches the published SipHash-2-4 vector (8-byte message)', () => {
   // Key 00..0f, message 00..07: 0x93f5f5799a932462 (reference vectors_sip64[8]).
   assert.is(sipHash(2, 4, KEY, 0x0706050403020100n), 0x93f5f5799a932462n)
@@ -83,6 +134,76 @@ for (const v of variants) {
       assert.is(t.hash(id), sipHash(1, 3, KEY, id))
     }
     t.close()
+  })
+
+  test(`${v}: origin fingerprints are keyed SipHash-1-3 of originKey || messageId under the second key`, () => {
+    const rnd = prng(11)
+    const key32 = Uint8Array.from({ length: 32 }, (_, i) => 100 + i)
+    const t = new DedupTable({ capacity: 16, ttlMs: 1000, kernel: k(), key: key32 })
+    for (let i = 0; i < 20; i++) {
+      const origin = Uint8Array.from({ length: 32 }, () => Math.floor(rnd() * 256))
+      const hi = Math.floor(rnd() * 2 ** 32)
+      const lo = Math.floor(rnd() * 2 ** 32)
+      assert.is(t.fingerprint(origin, hi, lo), sipHashBytes(1, 3, key32.subarray(16), originRecord(origin, hi, lo)))
+    }
+    // A 16-byte key: the fingerprint key is the same bytes reversed.
+    const t16 = table(16)
+    const o = new Uint8Array(32).fill(9)
+    assert.is(t16.fingerprint(o, 1, 2), sipHashBytes(1, 3, Uint8Array.from(KEY).reverse(), originRecord(o, 1, 2)))
+    t.close()
+    t16.close()
+  })
+
+  test(`${v}: a message ID reused under another origin key is a different flood; the same pair is a duplicate`, () => {
+    const t = table(64)
+    const alice = new Uint8Array(32).fill(1)
+    const mallory = new Uint8Array(32).fill(2)
+    assert.ok(t.insertOrigin(mallory, 7, 42, 0), "mallory's message with alice's ID is new")
+    assert.not.ok(t.hasOrigin(alice, 7, 42, 1), "alice's message with that ID is not pre-empted")
+    assert.ok(t.insertOrigin(alice, 7, 42, 2))
+    assert.not.ok(t.insertOrigin(alice, 7, 42, 3), 'a repeat of the same (origin, ID) is seen')
+    assert.ok(t.hasOrigin(alice, 7, 42, 4))
+    assert.not.ok(t.hasOrigin(alice, 7, 43, 4))
+    throwsCode(() => t.hasOrigin(new Uint8Array(31), 1, 1, 0), 'BAD_ARGUMENT')
+    throwsCode(() => t.insertOrigin(alice, -1, 1, 0), 'BAD_ARGUMENT')
+    throwsCode(() => t.insertOrigin(alice, 1, 2 ** 32, 0), 'BAD_ARGUMENT')
+    throwsCode(() => t.checkOrigins(new Uint8Array(41), 0), 'BAD_ARGUMENT')
+    t.close()
+  })
+
+  test(`${v}: origin batches agree with the reference keyed on exact (origin, ID) pairs, and with single calls`, () => {
+    const rnd = prng(5)
+    const origins = Array.from({ length: 8 }, (_, i) => new Uint8Array(32).fill(i + 1))
+    const a = table(256, 50)
+    const b = table(256, 50)
+    const ref = new DedupReference({ capacity: 256, ttlMs: 50 })
+    for (let round = 0; round < 40; round++) {
+      const n = 1 + Math.floor(rnd() * 300)
+      const recs = new Uint8Array(n * 40)
+      const keys = new BigUint64Array(n)
+      for (let i = 0; i < n; i++) {
+        const o = Math.floor(rnd() * origins.length)
+        const id = Math.floor(rnd() * 64) // few IDs, many origins: reuse across origins is common
+        recs.set(originRecord(origins[o]!, 0, id), i * 40)
+        keys[i] = BigInt(o * 1000 + id) // the exact pair, as the reference's key
+      }
+      const now = round * 7
+      const outA = new Uint8Array(n)
+      const outR = new Uint8Array(n)
+      const fa = a.checkOrigins(recs, now, outA)
+      const fr = ref.checkAndInsert(keys, now, outR)
+      assert.equal([...outA], [...outR], `round ${round}`)
+      assert.is(fa, fr)
+      for (let i = 0; i < n; i++) {
+        const r = recs.subarray(i * 40, i * 40 + 40)
+        const dv = new DataView(r.buffer, r.byteOffset, 40)
+        assert.is(b.insertOrigin(r.subarray(0, 32), dv.getUint32(32), dv.getUint32(36), now) ? 1 : 0, outA[i])
+      }
+      assert.is(a.size, ref.size)
+      assert.is(a.verify(), 0)
+    }
+    a.close()
+    b.close()
   })
 
   test(`${v}: new vs seen, count and size`, () => {
@@ -159,7 +280,7 @@ for (const v of variants) {
     for (const [asked, got] of sizes) {
       const t = table(asked)
       assert.is(t.capacity, got)
-      assert.is(t.bytes, 256 + 32 * got) // header, eviction cache, alignment slack, 32 per entry
+      assert.is(t.bytes, 320 + 32 * got) // header (128), eviction cache (128), alignment slack (64), 32 per entry
       t.close()
     }
   })

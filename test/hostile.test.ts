@@ -310,6 +310,9 @@ test('replayed sealed records are refused: the session closes, nothing is delive
     const before = memory()
     await whileHonestTalk(net.nodes, async () => {
       const raw = await RawPeer.open(a, thief, 'replayer')
+      // Its signed HELLO first: unicast is attributed through the user table.
+      const hello = signedHello(thief, 'replayer')
+      raw.write(Buffer.concat([header(MsgType.HELLO, Flag.BROADCAST | Flag.SIGNED, 0, hello.length - HEADER_SIZE, hello.subarray(10, 18).reduce((acc, b) => (acc << 8n) | BigInt(b), 0n)), hello.subarray(HEADER_SIZE)]))
       const payload = utf8.encode('once only')
       const rec = raw.write(Buffer.concat([header(MsgType.DATA, 0, CHAT, payload.length), payload]))
       await waitFor(() => got.some((m) => m.from === 'replayer'), 2000, 'the first copy delivered')

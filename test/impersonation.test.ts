@@ -26,7 +26,7 @@ const text = new TextDecoder()
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const id64 = (): bigint => randomBytes(8).readBigUInt64BE(0)
 
-function hello(signer: Identity, username: string, seq = BigInt(Date.now()) * 4n, port = 9): Uint8Array {
+function hello(signer: Identity, username: string, seq = BigInt(Date.now() + 60_000), port = 9): Uint8Array {
   const body = encodeHello({ username, staticKey: signer.staticPublicKey, host: '127.0.0.1', port, seq, features: 0, plugins: [CHAT] })
   return buildSignedFrame(signer, { type: MsgType.HELLO, flags: Flag.BROADCAST, messageId: id64(), body })
 }
@@ -60,7 +60,7 @@ test('while alice roams (leaves one address, logs on at another), claims to be a
     await oldAlice.stop()
     await waitFor(() => [bob, carol, dave].every((x) => !x.users().includes('alice')), 5000, 'alice offline everywhere')
     // In the gap: a HELLO for "alice" signed by mallory (newer seq), then its broadcasts.
-    rogue.sendSigned(hello(mallory, 'alice', BigInt(Date.now()) * 8n))
+    rogue.sendSigned(hello(mallory, 'alice', BigInt(Date.now() + 120_000)))
     rogue.sendSigned(broadcast(mallory, 'I am alice (gap)'))
     // An impostor node named alice, with its own key, joining through carol.
     const impostor = await net.add({ username: 'alice' }, [carol], [CHAT])
@@ -72,7 +72,7 @@ test('while alice roams (leaves one address, logs on at another), claims to be a
     await newAlice.plugin(CHAT).broadcast(utf8.encode('from the new address'))
     await newAlice.plugin(CHAT).send('bob', utf8.encode('unicast from the new address'))
     // And after: mallory tries again with a still newer HELLO.
-    rogue.sendSigned(hello(mallory, 'alice', BigInt(Date.now()) * 16n))
+    rogue.sendSigned(hello(mallory, 'alice', BigInt(Date.now() + 180_000)))
     rogue.sendSigned(broadcast(mallory, 'I am alice (after)'))
     await waitFor(() => deliveredAs(boxes, 'alice').length === 7, 5000, () => `alice's own messages (${deliveredAs(boxes, 'alice').join(' | ')})`)
     await waitQuiet([bob, carol, dave, newAlice])
@@ -159,7 +159,7 @@ for (const policy of ['tofu', 'allowlist', 'authority'] as const) {
       const swapped = Uint8Array.from([...genuine.subarray(0, genuine.length - 8), ...utf8.encode('swapped!')])
       rogue.sendSigned(swapped, 1)
       // 3. a HELLO claiming "a" under the relay's key (certificate for "relay" attached), then a broadcast.
-      const claim = encodeHello({ username: 'a', staticKey: relayId.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Date.now()) * 4n, features: 0, plugins: [CHAT], certificate: certFor(relayId, 'relay') })
+      const claim = encodeHello({ username: 'a', staticKey: relayId.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Date.now() + 60_000), features: 0, plugins: [CHAT], certificate: certFor(relayId, 'relay') })
       rogue.sendSigned(buildSignedFrame(relayId, { type: MsgType.HELLO, flags: Flag.BROADCAST, messageId: id64(), body: claim }), 1)
       rogue.sendSigned(broadcast(relayId, 'signed by the relay'), 1)
       await a.plugin(CHAT).broadcast(utf8.encode('genuine 2'))
@@ -184,6 +184,9 @@ test('encrypted unicast: a box sealed "from alice" by another session is not del
     const atBob = inbox(bob.plugin(CHAT))
     const mallory = generateIdentity()
     const rogue = await Rogue.dial(bob, { identity: mallory, username: 'mallory', transport: memoryTransport(net.network!) })
+    // Mallory announces itself, so its session is attributed (to mallory) and the box is opened at all.
+    rogue.sendSigned(hello(mallory, 'mallory'))
+    await waitFor(() => bob.users().includes('mallory'), 3000, 'mallory known at bob')
     // Sealed to bob with alice's key named as the sender in the AAD.
     const bobStatic = bob.identity.staticPublicKey
     const box = sealTo(bobStatic, utf8.encode('from alice, honestly'), e2eAad({ sender: alice.identity.publicKey, recipient: 'bob', pluginId: CHAT, messageId: 7n }))
@@ -254,7 +257,7 @@ test('tofu: a flood of fresh names cannot push alice out of the tables and then 
       rogue.sendSigned(hello(sybil, `fresh${i}`))
     }
     await sleep(200)
-    rogue.sendSigned(hello(mallory, 'alice', BigInt(Date.now()) * 8n))
+    rogue.sendSigned(hello(mallory, 'alice', BigInt(Date.now() + 120_000)))
     rogue.sendSigned(broadcast(mallory, 'I am alice'))
     await sleep(300)
     // The LKA table evicts alice's entry to make room, but the pin table fails closed when

@@ -30,6 +30,7 @@ export type P4ErrorCode =
   | 'ALREADY_STARTED'
   | 'IO_ERROR'
   | 'ALREADY_EXISTS'
+  | 'CLOCK_SKEW'
 
 export class P4Error extends Error {
   readonly code: P4ErrorCode

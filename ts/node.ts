@@ -88,6 +88,7 @@ const DEFAULT_TIMERS: OverlayTimers = {
   requestTimeoutMs: 5000,
   walkTimeoutMs: 5000,
   lkaSyncMs: 60_000,
+  clockSkewMs: 600_000,
 }
 
 const KNOWN_OPTIONS = new Set([
@@ -271,6 +272,7 @@ export class Node extends EventEmitter implements PluginHost {
     const dataDir = o.dataDir
     if (dataDir) mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     const trust = isTrustPolicy(o.trust) ? o.trust : createTrustPolicy(o.trust, { dataDir })
+    trust.bindOwn?.(this.username, this.identity.publicKey)
     this.trust = trust
     this.peerCache = dataDir ? new PeerCache({ dataDir }) : undefined
     const overlay = new Overlay({
@@ -284,7 +286,7 @@ export class Node extends EventEmitter implements PluginHost {
     this.overlay = overlay
     overlay.setPlugins(this.plugins.keys())
     overlay.on('data', (e: DataEvent) => this.onData(e))
-    for (const ev of ['user-joined', 'user-left', 'user-moved', 'link-up', 'link-down']) {
+    for (const ev of ['user-joined', 'user-left', 'user-moved', 'link-up', 'link-down', 'warning']) {
       overlay.on(ev, (...args: unknown[]) => this.emit(ev, ...args))
     }
     try {
@@ -392,6 +394,19 @@ export class Node extends EventEmitter implements PluginHost {
     })
   }
 
+  /**
+   * Replaces this node's username certificate (authority policy), e.g. a
+   * renewal before the current one expires, and announces it in a new HELLO.
+   * Peers close the sessions of a user whose certificate expired, so a node
+   * on short-lived certificates renews here. UNTRUSTED_KEY when the policy
+   * refuses it for this node.
+   */
+  setCertificate(certificate: Uint8Array): void {
+    if (!(certificate instanceof Uint8Array)) throw new P4Error('BAD_ARGUMENT', 'certificate must be a Uint8Array')
+    const overlay = this.requireOverlay()
+    overlay.setCertificate(Uint8Array.from(certificate))
+  }
+
   /** Opens an overlay link to the node at host:port (P4's "add connection"). */
   async connect(host: string, port: number): Promise<LinkInfo> {
     const overlay = this.requireOverlay()
@@ -437,8 +452,12 @@ export class Node extends EventEmitter implements PluginHost {
     let body = data
     let flags = 0
     if (opts.encrypted) {
+      // Sealed to the X25519 key of the user's signed HELLO, the key the
+      // table binds to the name (the session is the one with that identity).
+      const entry = overlay.lka.get(user)
+      if (!entry) throw new P4Error('UNKNOWN_USER', `no known user "${user}"`)
       const aad = e2eAad({ sender: this.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })
-      body = sealTo(peer.remote.staticKey, data, aad)
+      body = sealTo(entry.staticKey, data, aad)
       flags = Flag.ENCRYPTED
     }
     await overlay.sendData(peer, plugin.id, flags, body, hi, lo)
@@ -470,21 +489,29 @@ export class Node extends EventEmitter implements PluginHost {
 
   private onData(e: DataEvent): void {
     const plugin = this.plugins.get(e.pluginId)
-    if (!plugin) return
+    const overlay = this.overlay
+    if (!plugin || !overlay) return
     const broadcast = (e.flags & Flag.BROADCAST) !== 0
     const encrypted = (e.flags & Flag.ENCRYPTED) !== 0
+    if (!encrypted && plugin.requireEncrypted) {
+      overlay.stats.notEncrypted++
+      return
+    }
     const messageId = messageIdOf(e.idHi, e.idLo)
     let data: Uint8Array | null = e.body
     if (encrypted) {
-      if (broadcast) {
-        data = plugin.groupKey ? openGroup(plugin.groupKey, e.body, groupAad({ sender: e.fromKey, pluginId: e.pluginId, messageId })) : null
-      } else {
-        data = openFrom(this.identity, e.body, e2eAad({ sender: e.fromKey, recipient: this.username, pluginId: e.pluginId, messageId }))
-      }
-      if (data === null) {
-        if (this.overlay) this.overlay.stats.decryptFailed++
+      if (broadcast && !plugin.groupKey) {
+        overlay.stats.decryptFailed++ // no group key here to open it
         return
       }
+      const t0 = performance.now()
+      data = broadcast
+        ? openGroup(plugin.groupKey!, e.body, groupAad({ sender: e.fromKey, pluginId: e.pluginId, messageId }))
+        : openFrom(this.identity, e.body, e2eAad({ sender: e.fromKey, recipient: this.username, pluginId: e.pluginId, messageId }))
+      // Opening costs the time of an X25519 (unicast): charged to the sender's
+      // session; a box that does not open counts towards cutting it off.
+      overlay.openedBox(e.via, t0, data !== null, !broadcast)
+      if (data === null) return
     }
     plugin.deliver({ from: e.from, data, encrypted, broadcast, pluginId: e.pluginId, messageId })
   }

@@ -27,8 +27,18 @@ export interface BroadcastOptions {
 }
 
 export interface PluginOptions {
-  /** 32-byte key shared by the application's members: enables encrypted broadcast. */
+  /**
+   * 32-byte key shared by the application's members: enables encrypted
+   * broadcast. It does not stop plaintext: any user may still send this
+   * plugin a plaintext broadcast (m.encrypted false) unless requireEncrypted.
+   */
   groupKey?: Uint8Array
+  /**
+   * Deliver only end-to-end encrypted messages (unicast sealed to this node,
+   * broadcast under the group key); plaintext ones are dropped and counted
+   * in stats().notEncrypted. Default false.
+   */
+  requireEncrypted?: boolean
 }
 
 /** What a Plugin needs from its Node (implemented by ts/node.ts). */
@@ -46,17 +56,22 @@ export interface PluginEvents {
 export class Plugin extends EventEmitter {
   readonly id: number
   readonly groupKey: Uint8Array | undefined
+  readonly requireEncrypted: boolean
   private readonly host: PluginHost
   private closed = false
 
   constructor(host: PluginHost, id: number, opts: PluginOptions = {}) {
     super()
+    if (typeof opts !== 'object' || opts === null) throw new P4Error('BAD_OPTION', 'plugin options must be an object')
+    for (const k of Object.keys(opts)) if (k !== 'groupKey' && k !== 'requireEncrypted') throw new P4Error('BAD_OPTION', `unknown plugin option ${JSON.stringify(k)}`)
     if (opts.groupKey !== undefined && (!(opts.groupKey instanceof Uint8Array) || opts.groupKey.length !== 32)) {
       throw new P4Error('BAD_OPTION', 'groupKey must be a 32-byte Uint8Array')
     }
+    if (opts.requireEncrypted !== undefined && typeof opts.requireEncrypted !== 'boolean') throw new P4Error('BAD_OPTION', 'requireEncrypted must be a boolean')
     this.host = host
     this.id = id
     this.groupKey = opts.groupKey && Uint8Array.from(opts.groupKey)
+    this.requireEncrypted = opts.requireEncrypted ?? false
   }
 
   get isClosed(): boolean {

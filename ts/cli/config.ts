@@ -154,6 +154,7 @@ const TIMER_KEYS: Record<keyof OverlayTimers, true> = {
   requestTimeoutMs: true,
   walkTimeoutMs: true,
   lkaSyncMs: true,
+  clockSkewMs: true,
 }
 const MS = int(1, 2 ** 31 - 1)
 

@@ -12,7 +12,7 @@ import { randomFillSync } from 'node:crypto'
 import { debuglog } from 'node:util'
 import { P4Error, isP4Error } from '../errors.js'
 import { shareVerifications, type Identity } from '../identity.js'
-import { Flag, HEADER_SIZE, MsgType, messageIdOf, storedMessageId, writeHeader } from '../protocol.js'
+import { Flag, HDR_MSGID, HEADER_SIZE, MsgType, ORIGIN_BLOCK_SIZE, messageIdOf, writeHeader } from '../protocol.js'
 import { acceptSession, initiateSession, type RemoteInfo } from '../session/handshake.js'
 import { LinkIntent } from '../session/handshake-payload.js'
 import { Session, type Frame } from '../session/session.js'
@@ -80,6 +80,13 @@ export interface OverlayTimers {
   handshakeTimeoutMs: number
   /** Timeout of latency() and of dialling. */
   requestTimeoutMs: number
+  /**
+   * Clock difference tolerated between nodes: a HELLO stamped more than this
+   * in the future, or older than userTimeoutMs plus this, is refused (a
+   * replayed old HELLO cannot roll a user back, even after a restart), and
+   * so is a DISCOVER sent more than this in the future.
+   */
+  clockSkewMs: number
   /** A DISCOVER walk not answered within this is given up. */
   walkTimeoutMs: number
   /**
@@ -134,9 +141,15 @@ export interface OverlayStats {
   staleHello: number
   unknownOrigin: number
   decryptFailed: number
+  /** Messages dropped because their plugin requires end-to-end encryption and they were plaintext. */
+  notEncrypted: number
   walksStarted: number
   walksAnswered: number
   handshakeFailures: number
+  /** Sessions closed because their certificate expired. */
+  expired: number
+  /** Times a peer's reading was paused because it used up its CPU budget. */
+  throttled: number
   /** Peers cut off by quotas, in all and by reason. */
   cutOff: number
   cutOffReasons: Partial<Record<CutOffReason, number>>
@@ -154,10 +167,19 @@ export interface DataEvent {
   flags: number
   idHi: number
   idLo: number
+  /** The session it arrived on (its sender for unicast, the relaying link for a broadcast). */
+  via: Peer
 }
 
 export interface LinkInfo {
+  /**
+   * The user at the other end: the name the user table binds to the peer's
+   * identity key, else (verified false) the name it gave in its handshake,
+   * which only the trust policy has checked.
+   */
   username: string
+  /** True when the user table binds `username` to this peer's key. */
+  verified: boolean
   host: string
   port: number
   status: 'link' | 'direct'
@@ -207,6 +229,25 @@ function sameKey(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.compare(a, b) === 0
 }
 
+function hexOf(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')
+}
+
+/**
+ * What identifies a flood: its origin's key and its message ID together (a
+ * reused ID under another key is another message). Used for sets of stored
+ * frames (header || origin block || body); the dedup table keeps its own
+ * keyed fingerprint of the same pair.
+ */
+function floodKey(frame: Uint8Array): string {
+  if (frame.length < HEADER_SIZE + 32) throw new P4Error('BAD_ARGUMENT', 'not a signed frame')
+  const b = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)
+  return b.toString('latin1', HDR_MSGID, HDR_MSGID + 8) + b.toString('latin1', HEADER_SIZE, HEADER_SIZE + 32)
+}
+
+/** A session the overlay does not keep is closed within this, whatever the peer does. */
+const DISCARD_DEADLINE_MS = CLOSE_DEADLINE_MS
+
 
 export class Overlay extends EventEmitter {
   readonly cfg: OverlayConfig
@@ -229,9 +270,12 @@ export class Overlay extends EventEmitter {
     staleHello: 0,
     unknownOrigin: 0,
     decryptFailed: 0,
+    notEncrypted: 0,
     walksStarted: 0,
     walksAnswered: 0,
     handshakeFailures: 0,
+    expired: 0,
+    throttled: 0,
     cutOff: 0,
     cutOffReasons: {},
     relayDropped: 0,
@@ -274,6 +318,10 @@ export class Overlay extends EventEmitter {
   private readonly dialBackoff = new Map<string, { failures: number; at: number; jitter: number }>()
   boundAddress: Address | null = null
   private pendingInbound = 0
+  /** Sessions being torn down that sit in no table (refused, duplicate, replaced). */
+  private readonly discarding = new Set<Session<RemoteInfo>>()
+  /** Identity keys (hex) whose clock warning was already given. */
+  private readonly clockWarned = new Set<string>()
   /** Identities cut off by quotas → monotonic ms until which they are refused. */
   private readonly banned = new Map<string, number>()
 
@@ -322,6 +370,8 @@ export class Overlay extends EventEmitter {
     )
     for (const c of this.conns) c.destroy()
     this.conns.clear()
+    for (const s of this.discarding) s.destroy()
+    this.discarding.clear()
     await Promise.allSettled([...this.pendingDials.values()])
     this.dedup.close()
   }
@@ -346,7 +396,12 @@ export class Overlay extends EventEmitter {
   }
 
   private checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array): void {
-    const hex = Buffer.from(identityKey).toString('hex')
+    if (username === this.cfg.username && !sameKey(identityKey, this.cfg.identity.publicKey)) {
+      // A node's own name is always bound to its own key, whatever the policy.
+      this.stats.untrustedKey++
+      throw new P4Error('UNTRUSTED_KEY', `${JSON.stringify(username)} is this node's own username; key ${hexOf(identityKey).slice(0, 16)}… is not its key`)
+    }
+    const hex = hexOf(identityKey)
     const until = this.banned.get(hex)
     if (until !== undefined) {
       if (performance.now() < until) throw new P4Error('QUOTA_EXCEEDED', `${username} was cut off for exceeding a quota`)
@@ -362,9 +417,11 @@ export class Overlay extends EventEmitter {
 
   private accept(conn: Conn): void {
     if (this.stopping) return conn.destroy()
-    if (this.pendingInbound >= this.cfg.quotas.maxPendingHandshakes) {
+    // Sessions being torn down count too: each holds a socket (and perhaps a
+    // partial frame) until its close deadline.
+    if (this.pendingInbound + this.discarding.size >= this.cfg.quotas.maxPendingHandshakes) {
       this.countCutOff('handshakes')
-      log('refused a connection: %d handshakes already pending', this.pendingInbound)
+      log('refused a connection: %d handshakes pending, %d sessions closing', this.pendingInbound, this.discarding.size)
       return conn.destroy()
     }
     this.pendingInbound++
@@ -430,6 +487,9 @@ export class Overlay extends EventEmitter {
       }
       const peer = this.adopt(new Session(h, this.sessionOptions()), intent, true)
       if (!peer) throw new P4Error('UNREACHABLE', `${host}:${port}: session refused`)
+      // Only an address this node dialled itself, and where the handshake
+      // proved a key, goes into the peer cache (never one a peer claims).
+      if (intent === 'link') this.cfg.peerCache?.markSuccess(host, port, Date.now(), h.remote.username)
       return peer
     } catch (err) {
       this.conns.delete(conn)
@@ -442,13 +502,26 @@ export class Overlay extends EventEmitter {
 
   /** Takes a fresh session into the link or direct table; returns the Peer kept (or null). */
   private adopt(session: Session<RemoteInfo>, kind: 'link' | 'direct', initiator: boolean): Peer | null {
-    const now = performance.now()
-    const peer = new Peer(session, kind, initiator, now, this.cfg.quotas)
     const remote = session.remote
     if (sameKey(remote.identityKey, this.cfg.identity.publicKey)) {
       session.destroy()
       return null
     }
+    const existing = kind === 'link' ? this.links.get(hexOf(remote.identityKey)) : undefined
+    if (existing) {
+      // Both sides dialled each other: keep the link dialled by the smaller
+      // identity key, on both ends, so exactly one survives.
+      const mineSmaller = Buffer.compare(this.cfg.identity.publicKey, remote.identityKey) < 0
+      if (initiator !== mineSmaller) {
+        this.discard(session, ByeReason.LINK_CLOSE, 'duplicate link')
+        return existing
+      }
+    } else if (kind === 'link' && this.links.size >= this.cfg.links.hardCap) {
+      this.discard(session, ByeReason.RATE_LIMITED, 'link limit reached')
+      return null
+    }
+    const peer = new Peer(session, kind, initiator, performance.now(), this.cfg.quotas)
+    peer.expiresAt = this.certificateExpiry(remote.extension)
     session.onframe = (f) => this.onFrame(peer, f)
     session.on('close', (reason: P4Error | null) => this.onClose(peer, reason))
     session.conn.resume()
@@ -456,38 +529,56 @@ export class Overlay extends EventEmitter {
       if (this.directs.size >= this.cfg.maxDirect) this.closeIdlestDirect()
       const old = this.directs.get(peer.keyHex)
       this.directs.set(peer.keyHex, peer)
-      if (old && old.open) this.closePeer(old, ByeReason.LINK_CLOSE, 'replaced')
+      if (old && old.open) this.retire(old, 'replaced by a newer direct session')
+      // Our signed HELLO first, so the other side can tie this session's key
+      // to our name before any DATA on it (attribution goes through the table).
+      const hello = this.ownHello()
+      if (hello) this.sendStored(peer, hello)
       return peer
-    }
-    const existing = this.links.get(peer.keyHex)
-    if (existing) {
-      // Both sides dialled each other: keep the link dialled by the smaller
-      // identity key, on both ends, so exactly one survives.
-      const mineSmaller = Buffer.compare(this.cfg.identity.publicKey, remote.identityKey) < 0
-      const keepNew = peer.initiator === mineSmaller
-      if (!keepNew) {
-        this.sendBye(peer, ByeReason.LINK_CLOSE, 'duplicate link')
-        void session.close()
-        return existing
-      }
-      this.links.set(peer.keyHex, peer)
-      existing.kind = 'direct' // no longer counted as a link; closes quietly
-      this.sendBye(existing, ByeReason.LINK_CLOSE, 'duplicate link')
-      void existing.session.close()
-      return peer
-    }
-    if (this.links.size >= this.cfg.links.hardCap) {
-      this.sendBye(peer, ByeReason.RATE_LIMITED, 'link limit reached')
-      void session.close()
-      return null
     }
     this.links.set(peer.keyHex, peer)
-    const addr = this.peerAddress(peer)
-    if (addr) this.cfg.peerCache?.markSuccess(addr.host, addr.port, Date.now(), remote.username)
+    if (existing) {
+      this.retire(existing, 'duplicate link')
+      return peer
+    }
     log('link up: %s (%s) links=%d', remote.username, initiator ? 'out' : 'in', this.links.size)
     this.emit('link-up', this.linkInfo(peer))
     this.afterLinkUp(peer)
     return peer
+  }
+
+  /**
+   * Tears down a session the overlay does not keep (refused, the losing
+   * side of a duplicate link): its frames are never processed, it stops
+   * being read (so a half-sent frame cannot grow), gets a BYE, and is
+   * destroyed at the deadline if the peer does not close first. Until then it
+   * counts against maxPendingHandshakes.
+   */
+  private discard(session: Session<RemoteInfo>, reason: number, text: string): void {
+    session.ignoreInput()
+    this.discarding.add(session)
+    const [hi, lo] = randomId()
+    try {
+      session.send(MsgType.BYE, 0, 0, 0, hi, lo, encodeBye({ reason, text }))
+    } catch {
+      // closed or full: the destroy below is the answer then
+    }
+    void session.close()
+    const t = setTimeout(() => session.destroy(), DISCARD_DEADLINE_MS)
+    t.unref?.()
+    void session.done.then(() => {
+      clearTimeout(t)
+      this.discarding.delete(session)
+    })
+  }
+
+  /** Takes a kept peer out of its table (replaced by a newer session) and discards its session. */
+  private retire(peer: Peer, text: string): void {
+    if (this.directs.get(peer.keyHex) === peer) this.directs.delete(peer.keyHex)
+    peer.kind = 'direct' // no longer counted as a link, so its close emits no link-down
+    peer.bye = true
+    peer.ended(new P4Error('CLOSED', `session to ${peer.username} was ${text}`))
+    this.discard(peer.session, ByeReason.LINK_CLOSE, text)
   }
 
   private peerAddress(peer: Peer): Address | null {
@@ -502,7 +593,7 @@ export class Overlay extends EventEmitter {
     this.closedTotals.framesOut += st.framesOut
     this.closedTotals.bytesIn += st.bytesIn
     this.closedTotals.bytesOut += st.bytesOut
-    peer.failPings(new P4Error('CLOSED', `session to ${peer.username} closed`, { cause: reason ?? undefined }))
+    peer.ended(new P4Error('CLOSED', `session to ${peer.username} closed`, { cause: reason ?? undefined }))
     if (this.links.get(peer.keyHex) === peer) {
       this.links.delete(peer.keyHex)
       log('link down: %s (%s) links=%d', peer.username, reason?.message ?? 'closed', this.links.size)
@@ -520,7 +611,10 @@ export class Overlay extends EventEmitter {
     if (reason && !peer.bye) log('session to %s ended: %s', peer.username, reason.message)
     // A link lost without BYE may mean the node died: probe the user once,
     // and mark it offline here if nothing answers (P4: failed PINGs).
-    if ((!peer.bye || peer.silent) && !peer.cut && !this.stopping && peer.kind === 'link') this.probe(peer.username)
+    if ((!peer.bye || peer.silent) && !peer.cut && !this.stopping && peer.kind === 'link') {
+      const name = this.usernameOf(peer.remote.identityKey)
+      if (name !== undefined) this.probe(name)
+    }
   }
 
   /**
@@ -588,20 +682,30 @@ export class Overlay extends EventEmitter {
 
   linkInfo(peer: Peer): LinkInfo {
     const r = peer.remote
-    return { username: r.username, host: r.host, port: r.listenPort || r.port, status: peer.kind, initiator: peer.initiator, since: peer.since, rtt: peer.rtt }
+    const bound = this.usernameOf(r.identityKey)
+    return {
+      username: bound ?? r.username,
+      verified: bound !== undefined,
+      host: r.host,
+      port: r.listenPort || r.port,
+      status: peer.kind,
+      initiator: peer.initiator,
+      since: peer.since,
+      rtt: peer.rtt,
+    }
   }
 
-  /** The session to `username` (a link, else a direct session), if open. */
+  /**
+   * The open session (a link, else a direct session) whose identity key is
+   * the one the user table binds to `username`. Never a session that only
+   * claims the name in its handshake.
+   */
   peerOf(username: string): Peer | undefined {
     const e = this.lka.get(username)
-    if (e) {
-      const hex = Buffer.from(e.identityKey).toString('hex')
-      const p = this.links.get(hex) ?? this.directs.get(hex)
-      if (p && p.open) return p
-    }
-    for (const p of this.links.values()) if (p.username === username && p.open) return p
-    for (const p of this.directs.values()) if (p.username === username && p.open) return p
-    return undefined
+    if (!e) return undefined
+    const hex = hexOf(e.identityKey)
+    const p = this.links.get(hex) ?? this.directs.get(hex)
+    return p && p.open ? p : undefined
   }
 
   /** A session to `username`: existing, or a new direct one to its last known address. */
@@ -646,7 +750,7 @@ export class Overlay extends EventEmitter {
     const bytes = typeof body === 'function' ? body(hi, lo) : body
     const frame = Buffer.from(buildSignedFrame(this.cfg.identity, { type, flags, pluginId, messageId: messageIdOf(hi, lo), body: bytes }))
     const payload = frame.subarray(HEADER_SIZE)
-    this.dedupInsert(hi, lo)
+    this.dedupInsert(this.cfg.identity.publicKey, hi, lo)
     for (const p of this.links.values()) {
       if (!p.trySend(type, flags | Flag.SIGNED, 0, pluginId, hi, lo, payload)) this.stats.droppedSlowPeer++
     }
@@ -659,16 +763,13 @@ export class Overlay extends EventEmitter {
     peer.trySend(frame[1]!, frame[2]!, 0, frame.readUInt16BE(4), frame.readUInt32BE(10), frame.readUInt32BE(14), frame.subarray(HEADER_SIZE))
   }
 
-  private readonly idScratch = new BigUint64Array(1)
-  private readonly outScratch = new Uint8Array(1)
-
-  private dedupSeen(hi: number, lo: number): boolean {
-    return this.dedup.has(messageIdOf(hi, lo), performance.now())
+  // The seen-table holds floods by (origin key, message ID): see floodKey.
+  private dedupSeen(origin: Uint8Array, hi: number, lo: number): boolean {
+    return this.dedup.hasOrigin(origin, hi, lo, performance.now())
   }
 
-  private dedupInsert(hi: number, lo: number): boolean {
-    this.idScratch[0] = messageIdOf(hi, lo)
-    return this.dedup.checkAndInsert(this.idScratch, performance.now(), this.outScratch) === 1
+  private dedupInsert(origin: Uint8Array, hi: number, lo: number): boolean {
+    return this.dedup.insertOrigin(origin, hi, lo, performance.now())
   }
 
   // ---------------------------------------------------------------- receiving
@@ -732,35 +833,66 @@ export class Overlay extends EventEmitter {
     }
   }
 
+  /**
+   * A flood seen before (same origin key and message ID): dropped, and
+   * charged to the sender's duplicate quota. A payload too short to name
+   * its origin is a broken frame.
+   */
+  private seenBefore(from: Peer, f: Frame): boolean {
+    if (f.payload.length < ORIGIN_BLOCK_SIZE) throw new P4Error('BAD_FRAME', 'signed payload shorter than its origin block')
+    if (!this.dedupSeen(f.payload.subarray(0, 32), f.idHi, f.idLo)) return false
+    this.stats.dedupHits++
+    const over = from.quota.duplicate(performance.now())
+    if (over !== null) this.cutOff(from, over)
+    return true
+  }
+
   /** Flooding: hop limit → dedup → signature → forward → deliver. */
   private flood(from: Peer, f: Frame): void {
     if (f.hops >= this.cfg.hopLimit) {
       this.stats.hopLimit++
       return
     }
-    if (this.dedupSeen(f.idHi, f.idLo)) {
-      this.stats.dedupHits++
-      const over = from.quota.duplicate(performance.now())
-      if (over !== null) this.cutOff(from, over)
-      return
-    }
+    if (this.seenBefore(from, f)) return
+    const origin = f.payload.subarray(0, 32)
     const hdr = header(f, f.payload.length)
     if (f.type === MsgType.HELLO) {
       const v = this.verifyHello(hdr, f.payload, from)
       if (v === null) return
-      // Verified: never verify this ID again, whatever we make of it.
-      this.dedupInsert(f.idHi, f.idLo)
-      if (this.acceptHello(v)) this.forward(from, f)
+      // Verified: never verify this flood again, whatever we make of it.
+      this.dedupInsert(origin, f.idHi, f.idLo)
+      if (this.acceptHello(v, from, f.hops)) this.forward(from, f)
       return
     }
+    const t0 = performance.now()
     const v = verifySignedParts(hdr, f.payload)
+    this.chargeCpu(from, t0)
     if (!v.ok) {
       this.badSignatureFrom(from, v.reason)
       return
     }
-    this.dedupInsert(f.idHi, f.idLo)
+    this.dedupInsert(origin, f.idHi, f.idLo)
     this.forward(from, f)
-    if (f.type === MsgType.DATA) this.deliver(f, v.originKey, v.body)
+    if (f.type === MsgType.DATA) this.deliver(f, v.originKey, v.body, from)
+  }
+
+  /**
+   * Charges the CPU time since `t0` to `peer`. A peer past its budget is not
+   * cut off but stops being read (frames already opened wait in its session)
+   * until the debt is paid, so a heavy sender is slowed by TCP backpressure
+   * and cannot hold the event loop longer than quotas.cpuBurstMs.
+   */
+  chargeCpu(peer: Peer, t0: number): void {
+    const now = performance.now()
+    const wait = peer.quota.chargeCpu(now, now - t0)
+    if (wait === 0 || peer.throttle !== null || !peer.open) return
+    this.stats.throttled++
+    peer.session.pause()
+    peer.throttle = setTimeout(() => {
+      peer.throttle = null
+      if (peer.open && !peer.cut) peer.session.resume()
+    }, wait)
+    peer.throttle.unref?.()
   }
 
   /** Sends a received flooded frame on, unchanged but for hops + 1, to every link but `from`. */
@@ -777,6 +909,7 @@ export class Overlay extends EventEmitter {
   }
 
   private verifyHello(hdr: Uint8Array, payload: Uint8Array, from: Peer): VerifiedHello | null {
+    const t0 = performance.now()
     try {
       return verifyHelloFrame(Buffer.concat([hdr, payload]))
     } catch (err) {
@@ -786,10 +919,12 @@ export class Overlay extends EventEmitter {
         log('bad HELLO from %s: %s', from.username, (err as Error).message)
       }
       return null
+    } finally {
+      this.chargeCpu(from, t0)
     }
   }
 
-  private deliver(f: Frame, originKey: Uint8Array, body: Uint8Array): void {
+  private deliver(f: Frame, originKey: Uint8Array, body: Uint8Array, via: Peer): void {
     if (!this.plugins.has(f.pluginId)) return
     const from = this.usernameOf(originKey)
     if (from === undefined) {
@@ -797,33 +932,73 @@ export class Overlay extends EventEmitter {
       return
     }
     this.stats.delivered++
-    this.emit('data', { pluginId: f.pluginId, from, fromKey: originKey, body, flags: f.flags, idHi: f.idHi, idLo: f.idLo } satisfies DataEvent)
+    this.emit('data', { pluginId: f.pluginId, from, fromKey: originKey, body, flags: f.flags, idHi: f.idHi, idLo: f.idLo, via } satisfies DataEvent)
   }
 
+  /**
+   * Unicast DATA, attributed through the user table: the sender is the user
+   * whose (unexpired) entry holds this session's identity key, never the name
+   * the peer gave in its handshake. A session whose key the table does not
+   * hold delivers nothing (it sends its signed HELLO first, see adopt).
+   */
   private unicastData(peer: Peer, f: Frame): void {
+    // Unicast relies on the session's authentication; an origin block here
+    // would reach the plugin unverified, so the protocol forbids it.
+    if (f.flags & Flag.SIGNED) throw new P4Error('BAD_FRAME', 'a unicast DATA frame must not be SIGNED')
     if (!this.plugins.has(f.pluginId)) {
       this.stats.dropped++
+      return
+    }
+    const from = this.usernameOf(peer.remote.identityKey)
+    if (from === undefined) {
+      this.stats.unknownOrigin++
       return
     }
     this.stats.delivered++
     this.emit('data', {
       pluginId: f.pluginId,
-      from: peer.username,
+      from,
       fromKey: peer.remote.identityKey,
       body: f.payload,
       flags: f.flags,
       idHi: f.idHi,
       idLo: f.idLo,
+      via: peer,
     } satisfies DataEvent)
   }
 
-  private readonly keyToUser = new Map<string, string>()
+  /** identity key (hex) → the username the table binds to it and when its certificate expires (wall ms). */
+  private readonly keyToUser = new Map<string, { name: string; expiresAt: number }>()
 
+  /**
+   * The username the user table binds to `identityKey`, if its entry holds
+   * this key and its certificate (authority policy) has not expired.
+   */
   usernameOf(identityKey: Uint8Array): string | undefined {
-    const name = this.keyToUser.get(Buffer.from(identityKey).toString('hex'))
-    if (name === undefined) return undefined
-    const e = this.lka.get(name)
-    return e && sameKey(e.identityKey, identityKey) ? name : undefined
+    const bound = this.keyToUser.get(hexOf(identityKey))
+    if (bound === undefined) return undefined
+    if (bound.expiresAt <= Date.now()) return undefined
+    const e = this.lka.get(bound.name)
+    return e && sameKey(e.identityKey, identityKey) ? bound.name : undefined
+  }
+
+  /**
+   * Called by the plugin layer for an end-to-end box it opened (or failed
+   * to) for a frame that came through `via`: the time since `t0` is charged
+   * to that peer's CPU budget. A unicast box that does not open counts
+   * towards cutting its sender off; a group box may be under another key
+   * (and was only relayed by `via`), so it is just counted.
+   */
+  openedBox(via: Peer, t0: number, ok: boolean, unicast: boolean): void {
+    if (!ok) {
+      this.stats.decryptFailed++
+      const over = unicast ? via.quota.decryptFailure(performance.now()) : null
+      if (over !== null) {
+        this.cutOff(via, over)
+        return
+      }
+    }
+    this.chargeCpu(via, t0)
   }
 
   /**
@@ -883,9 +1058,42 @@ export class Overlay extends EventEmitter {
 
   // ---------------------------------------------------------------- membership
 
+  /**
+   * Whether a HELLO's time (its sequence number is a Unix ms timestamp) is in
+   * the window this node accepts: not more than clockSkewMs ahead, not older
+   * than userTimeoutMs + clockSkewMs. A HELLO that came straight from its
+   * origin (`direct`) and is out of window means the two clocks disagree: say
+   * so once per peer, since every HELLO it sends will be refused.
+   */
+  private helloInWindow(v: VerifiedHello, direct: boolean): boolean {
+    const { clockSkewMs, userTimeoutMs } = this.cfg.timers
+    const now = Date.now()
+    const at = Number(v.hello.seq)
+    if (at <= now + clockSkewMs && at >= now - userTimeoutMs - clockSkewMs) return true
+    this.stats.staleHello++
+    const hex = hexOf(v.identityKey)
+    if (direct && !this.clockWarned.has(hex)) {
+      if (this.clockWarned.size >= 1024) this.clockWarned.clear()
+      this.clockWarned.add(hex)
+      const minutes = Math.round((at - now) / 60_000)
+      this.emit(
+        'warning',
+        new P4Error(
+          'CLOCK_SKEW',
+          `the HELLO of ${v.hello.username} is stamped ${Math.abs(minutes)} min ${minutes > 0 ? 'ahead of' : 'behind'} this node's clock ` +
+            `(at most ${Math.round(clockSkewMs / 60_000)} min ahead or ${Math.round((userTimeoutMs + clockSkewMs) / 60_000)} min old is accepted), so it is refused; ` +
+            'if every peer reports this, check this machine\'s clock',
+        ),
+      )
+    }
+    log('HELLO of %s refused: stamped %d ms from now', v.hello.username, at - now)
+    return false
+  }
+
   /** Applies a verified HELLO after the trust check. False: do not forward it. */
-  private acceptHello(v: VerifiedHello): boolean {
+  private acceptHello(v: VerifiedHello, from: Peer | null, hops: number): boolean {
     const hello = v.hello
+    if (!this.helloInWindow(v, from !== null && hops === 0 && sameKey(from.remote.identityKey, v.identityKey))) return false
     if (hello.username === this.cfg.username) {
       if (!sameKey(v.identityKey, this.cfg.identity.publicKey)) {
         // Someone else claiming our name.
@@ -925,7 +1133,11 @@ export class Overlay extends EventEmitter {
       this.stats.staleHello++
       return false
     }
-    this.keyToUser.set(Buffer.from(v.identityKey).toString('hex'), hello.username)
+    const hex = hexOf(v.identityKey)
+    const before = this.keyToUser.get(hex)
+    if (before !== undefined && before.name !== hello.username) this.keyToUser.delete(hex)
+    this.keyToUser.set(hex, { name: hello.username, expiresAt: this.certificateExpiry(hello.certificate) })
+    if (this.keyToUser.size > 2 * this.cfg.maxUsers) this.pruneKeyToUser()
     if (leaving) {
       if (this.lka.markOffline(hello.username) || wasOnline) this.emit('user-left', hello.username)
       return true
@@ -938,6 +1150,78 @@ export class Overlay extends EventEmitter {
 
   /** True once this identity announced itself from another node (roaming). */
   private superseded = false
+
+  /** Drops key bindings whose table entry is gone or holds another key (the table evicts and replaces). */
+  private pruneKeyToUser(): void {
+    for (const [hex, b] of this.keyToUser) {
+      const e = this.lka.get(b.name)
+      if (!e || hexOf(e.identityKey) !== hex) this.keyToUser.delete(hex)
+    }
+  }
+
+  /** Wall-clock ms until which `certificate` vouches for its user (Infinity when the policy needs none). */
+  private certificateExpiry(certificate: Uint8Array | undefined): number {
+    const policy = this.cfg.trust
+    if (!policy.validUntil) return Infinity
+    return policy.validUntil(certificate && certificate.length > 0 ? certificate : undefined)
+  }
+
+  /**
+   * Certificates expire while nodes run: a session whose user's certificate
+   * (the one shown in its handshake, or a newer one from its HELLO) expired
+   * is closed, and the user is dropped from the table (nothing is delivered
+   * as from it: usernameOf checks the expiry on every message).
+   */
+  private enforceExpiry(): void {
+    if (!this.cfg.trust.validUntil) return
+    const now = Date.now()
+    for (const [hex, b] of this.keyToUser) {
+      if (b.expiresAt > now) continue
+      this.keyToUser.delete(hex)
+      const e = this.lka.get(b.name)
+      if (e && hexOf(e.identityKey) === hex) {
+        const wasOnline = e.online
+        this.lka.remove(b.name)
+        log('certificate of %s expired: dropped from the user table', b.name)
+        if (wasOnline) this.emit('user-left', b.name)
+      }
+    }
+    for (const p of [...this.links.values(), ...this.directs.values()]) {
+      if (p.expiresAt > now || !p.open) continue
+      const bound = this.keyToUser.get(p.keyHex)
+      if (bound !== undefined && bound.expiresAt > now) {
+        p.expiresAt = bound.expiresAt // renewed: its newer HELLO carried a newer certificate
+        continue
+      }
+      this.stats.expired++
+      log('certificate of %s expired: closing its session', p.username)
+      this.closePeer(p, ByeReason.UNTRUSTED, 'certificate expired')
+    }
+  }
+
+  /**
+   * Replaces this node's certificate (authority policy renewal) and announces
+   * it. Throws UNTRUSTED_KEY when the policy refuses it for this node.
+   */
+  setCertificate(certificate: Uint8Array): void {
+    this.cfg.trust.check(this.cfg.username, this.cfg.identity.publicKey, certificate)
+    this.cfg.certificate = certificate
+    if (this.running && this.links.size > 0) this.floodHello()
+  }
+
+  /**
+   * This node's newest signed HELLO (hops 0), built when there is none yet
+   * (a node with no link floods none); null when superseded or stopping.
+   */
+  private ownHello(): Buffer | null {
+    if (this.superseded || this.stopping || !this.boundAddress) return null
+    if (this.lastOwnHello === null) {
+      const [hi, lo] = randomId()
+      this.lastOwnHello = Buffer.from(buildSignedFrame(this.cfg.identity, { type: MsgType.HELLO, flags: Flag.BROADCAST, pluginId: 0, messageId: messageIdOf(hi, lo), body: this.buildHello(false) }))
+      this.dedupInsert(this.cfg.identity.publicKey, hi, lo)
+    }
+    return this.lastOwnHello
+  }
 
   private buildHello(leaving: boolean): Uint8Array {
     this.helloSeq = nextHelloSeq(this.helloSeq, Date.now())
@@ -1048,20 +1332,21 @@ export class Overlay extends EventEmitter {
       // verified like a flooded one, deduplicated with the floods, and passed
       // on when new, so a node that joined through a joining node still
       // learns everyone (its flood may have passed before it was linked).
+      if (frame.length < HEADER_SIZE + ORIGIN_BLOCK_SIZE) throw new P4Error('BAD_FRAME', 'LKA_ACK entry is not a signed HELLO')
       const hdr = Buffer.from(frame.subarray(0, HEADER_SIZE))
-      const idHi = hdr.readUInt32BE(10)
-      const idLo = hdr.readUInt32BE(14)
-      const id = messageIdOf(idHi, idLo)
-      peer.lkaHeard?.add(id)
-      if (this.dedup.has(id, performance.now())) {
+      const idHi = hdr.readUInt32BE(HDR_MSGID)
+      const idLo = hdr.readUInt32BE(HDR_MSGID + 4)
+      const payload = frame.subarray(HEADER_SIZE)
+      const origin = payload.subarray(0, 32)
+      peer.lkaHeard?.add(floodKey(frame))
+      if (this.dedupSeen(origin, idHi, idLo)) {
         this.stats.dedupHits++
         continue
       }
-      const payload = frame.subarray(HEADER_SIZE)
       const v = this.verifyHello(hdr, payload, peer)
       if (v === null) continue
-      this.dedupInsert(idHi, idLo)
-      if (this.acceptHello(v)) {
+      this.dedupInsert(origin, idHi, idLo)
+      if (this.acceptHello(v, peer, 1)) {
         this.forward(peer, { type: MsgType.HELLO, flags: hdr[2]!, hops: 0, pluginId: 0, idHi, idLo, payload })
       }
     }
@@ -1083,7 +1368,7 @@ export class Overlay extends EventEmitter {
     if (this.lastOwnHello) frames.push(this.lastOwnHello)
     let pushed = 0
     for (const frame of frames) {
-      const id = storedMessageId(frame)
+      const id = floodKey(frame)
       if (heard.has(id)) continue
       if (!this.relayToken(MsgType.HELLO, undefined)) {
         this.stats.relayDropped++
@@ -1118,20 +1403,28 @@ export class Overlay extends EventEmitter {
     const [mh, ml] = randomId()
     const frame = buildSignedFrame(cfg.identity, { type: MsgType.DISCOVER, flags: 0, pluginId: 0, messageId: messageIdOf(mh, ml), body })
     const target = links[Math.floor(cfg.random() * links.length)]!
+    this.dedupInsert(cfg.identity.publicKey, mh, ml)
     target.trySend(MsgType.DISCOVER, Flag.SIGNED, 0, 0, mh, ml, frame.subarray(HEADER_SIZE))
     this.walks.set(walkId, performance.now())
     this.stats.walksStarted++
   }
 
   private walk(from: Peer, f: Frame): void {
+    // A walk passes a node once: a replayed or looping DISCOVER is a duplicate.
+    if (this.seenBefore(from, f)) return
+    const t0 = performance.now()
     const v = verifySignedParts(header(f, f.payload.length), f.payload)
+    this.chargeCpu(from, t0)
     if (!v.ok) {
       this.badSignatureFrom(from, v.reason)
       return
     }
+    this.dedupInsert(v.originKey, f.idHi, f.idLo)
     const d = decodeDiscover(v.body)
     const hops = f.hops + 1 // hops taken, counting the one that brought it here
-    if (Date.now() - d.sentAt > this.cfg.timers.walkTimeoutMs) return
+    const age = Date.now() - d.sentAt
+    // Too old, or stamped in the future beyond the clock skew (which would never expire).
+    if (age > this.cfg.timers.walkTimeoutMs || age < -this.cfg.timers.clockSkewMs) return
     if (sameKey(v.originKey, this.cfg.identity.publicKey)) return // came back to us
     const originHex = Buffer.from(v.originKey).toString('hex')
     const linked = this.links.has(originHex)
@@ -1306,6 +1599,7 @@ export class Overlay extends EventEmitter {
     if (this.lkaAnswers < LKA_ASK_LINKS) this.askLka()
     this.syncLka(now)
     for (const name of this.lka.expire(now, cfg.timers.userTimeoutMs)) this.emit('user-left', name)
+    this.enforceExpiry()
   }
 
   /** Falls back to linking a random known user when walks keep failing. */

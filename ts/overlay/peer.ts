@@ -50,8 +50,12 @@ export class Peer {
   lkaAsked = false
   lkaAnswered = false
   lkaAllowance = 0
-  /** Message IDs of the HELLOs in the answer so far (see Overlay.pushMissingHellos). */
-  lkaHeard: Set<bigint> | null = null
+  /** Flood keys (see floodKey) of the HELLOs in the answer so far (see Overlay.pushMissingHellos). */
+  lkaHeard: Set<string> | null = null
+  /** Wall-clock ms after which the certificate this peer showed in its handshake is expired (Infinity: none needed). */
+  expiresAt = Infinity
+  /** Set while the peer's reading is paused for its CPU budget (see Quotas.cpuMsPerSecond). */
+  throttle: NodeJS.Timeout | null = null
   private readonly pings = new Map<number, PendingPing>()
 
   constructor(session: Session<RemoteInfo>, kind: PeerKind, initiator: boolean, now: number, quotas: Quotas) {
@@ -124,8 +128,10 @@ export class Peer {
     return this.pings.size
   }
 
-  /** Fails every outstanding PING (the session is gone). */
-  failPings(err: P4Error): void {
+  /** Fails every outstanding PING and stops the throttle timer (the session is gone). */
+  ended(err: P4Error): void {
+    if (this.throttle !== null) clearTimeout(this.throttle)
+    this.throttle = null
     for (const p of this.pings.values()) {
       clearTimeout(p.timer)
       p.reject(err)

@@ -24,6 +24,18 @@ export interface Quotas {
   notReadingMs: number
   /** A cut-off identity is refused for this long. */
   banMs: number
+  /**
+   * CPU time (ms per second) one peer may make this node spend on expensive
+   * work: signature checks of what it floods, walks and LKA answers, opening
+   * the end-to-end boxes it sends. Past it the peer is not cut off but slowed
+   * down: its session stops being read until the budget refills, so TCP
+   * backpressure reaches the sender.
+   */
+  cpuMsPerSecond: number
+  /** Largest burst of that CPU time, ms (bounds how long one peer can hold the event loop). */
+  cpuBurstMs: number
+  /** End-to-end boxes from one peer that fail to open, per minute, before it is cut off. */
+  decryptFailuresPerMinute: number
 }
 
 export const DEFAULT_QUOTAS: Readonly<Quotas> = Object.freeze({
@@ -36,6 +48,9 @@ export const DEFAULT_QUOTAS: Readonly<Quotas> = Object.freeze({
   maxPendingHandshakes: 64,
   notReadingMs: 10_000,
   banMs: 60_000,
+  cpuMsPerSecond: 250,
+  cpuBurstMs: 50,
+  decryptFailuresPerMinute: 30,
 })
 
 export const SMALL_QUOTAS: Readonly<Quotas> = Object.freeze({
@@ -44,11 +59,13 @@ export const SMALL_QUOTAS: Readonly<Quotas> = Object.freeze({
   helloPerSecond: 200,
   duplicatesPerSecond: 2_000,
   maxPendingHandshakes: 8,
+  cpuMsPerSecond: 100,
+  cpuBurstMs: 25,
 })
 
 const BURST_SECONDS = 5
 
-export type CutOffReason = 'frames' | 'hello' | 'discover' | 'duplicates' | 'bad-signatures' | 'lka' | 'not-reading' | 'handshakes'
+export type CutOffReason = 'frames' | 'hello' | 'discover' | 'duplicates' | 'bad-signatures' | 'decrypt-failures' | 'lka' | 'not-reading' | 'handshakes'
 
 /** Validates a partial quotas object over `base`. Throws BAD_OPTION. */
 export function resolveQuotas(input: unknown, base: Readonly<Quotas>): Quotas {
@@ -72,6 +89,10 @@ export class PeerQuota {
   private dups: TokenBucket | null = null
   private badSigs: TokenBucket | null = null
   private lka: TokenBucket | null = null
+  private decrypt: TokenBucket | null = null
+  private cpu: TokenBucket | null = null
+  /** CPU ms spent on this peer's expensive work (see cpuMsPerSecond). */
+  cpuMs = 0
   /** Monotonic ms since which the peer's send queue has been full; 0 when it is not. */
   stuckSince = 0
 
@@ -108,6 +129,23 @@ export class PeerQuota {
     const n = this.q.badSignaturesPerMinute
     this.badSigs ??= new TokenBucket({ rate: n / 60, burst: n }, now)
     return PeerQuota.take(this.badSigs, now) ? null : 'bad-signatures'
+  }
+
+  decryptFailure(now: number): CutOffReason | null {
+    const n = this.q.decryptFailuresPerMinute
+    this.decrypt ??= new TokenBucket({ rate: n / 60, burst: n }, now)
+    return PeerQuota.take(this.decrypt, now) ? null : 'decrypt-failures'
+  }
+
+  /**
+   * Charges `ms` of CPU time spent on this peer's work. Returns 0 while the
+   * peer is within its budget, else how many ms it must wait (not be read)
+   * until the debt is paid.
+   */
+  chargeCpu(now: number, ms: number): number {
+    this.cpuMs += ms
+    this.cpu ??= new TokenBucket({ rate: this.q.cpuMsPerSecond, burst: this.q.cpuBurstMs }, now)
+    return this.cpu.spend(now, ms) >= 0 ? 0 : this.cpu.debtWait(now)
   }
 
   lkaRequest(now: number): CutOffReason | null {

@@ -73,6 +73,24 @@ export class TokenBucket {
     return true
   }
 
+  /**
+   * Spends `n` tokens even when fewer are left: the bucket may go into debt,
+   * which later refills pay off first (metering work already done, whose
+   * cost is known only afterwards). Returns the tokens left (negative: debt).
+   */
+  spend(now: number, n: number): number {
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new P4Error('BAD_ARGUMENT', `spent amount must be a finite number >= 0, got ${String(n)}`)
+    this.refill(now)
+    this.tokens -= n
+    return this.tokens
+  }
+
+  /** Milliseconds until the bucket is out of debt (0 when it is not in debt). */
+  debtWait(now: number): number {
+    this.refill(now)
+    return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens * 1000) / this.rate)
+  }
+
   /** Milliseconds until `n` tokens will be available (0 if now; Infinity if n > burst). */
   waitTime(now: number, n = 1): number {
     checkCost(n)

@@ -20,6 +20,17 @@ export interface TrustPolicy {
    * P4Error 'UNTRUSTED_KEY' whose message gives the reason.
    */
   check(username: string, identityKey: Uint8Array, certificate?: Uint8Array): void
+  /**
+   * For policies whose trust expires (certificates): the wall-clock ms
+   * (Unix) until which `certificate`, already accepted by check(), vouches
+   * for its user. Absent: trust never expires.
+   */
+  validUntil?(certificate: Uint8Array | undefined): number
+  /**
+   * Binds this node's own username to its own key (tofu: a pin that no peer
+   * can take first). Called once when the node starts.
+   */
+  bindOwn?(username: string, identityKey: Uint8Array): void
 }
 
 function hex(b: Uint8Array): string {
@@ -61,7 +72,7 @@ export interface TofuOptions {
   /** Pins are saved to <dataDir>/<fileName>; in memory only without it. */
   dataDir?: string
   fileName?: string
-  /** Most pins kept (default 65536); beyond it the least recently confirmed pin is forgotten. */
+  /** Most pins kept (default 65536); a full table refuses new names (fails closed). */
   maxPins?: number
   /** Delay between a new pin and its save (default 1 s). */
   flushDelayMs?: number
@@ -70,12 +81,13 @@ export interface TofuOptions {
 const PIN_FILE_VERSION = 1
 
 /**
- * Trust on first use. The pin table is bounded: once full, the pin confirmed
- * least recently is dropped, so a flood of fresh names can only push out
- * users who have been silent longest (active users are re-confirmed by every
- * HELLO). The default bound is large enough that this needs a big flood.
- * A corrupt pin file is an error (BAD_CONFIG), not silently an empty table:
- * losing pins would quietly downgrade security.
+ * Trust on first use. The pin table is bounded and fails closed: once full,
+ * a name not yet pinned is refused (UNTRUSTED_KEY), never pinned by pushing
+ * another out — forgetting a pin would let a flood of fresh names evict a
+ * user and then take the name with another key. The default bound is large
+ * enough that only a flood fills it. A corrupt pin file is an error
+ * (BAD_CONFIG), not silently an empty table: losing pins would quietly
+ * downgrade security.
  */
 export class TofuPolicy implements TrustPolicy {
   readonly kind = 'tofu'
@@ -128,6 +140,21 @@ export class TofuPolicy implements TrustPolicy {
     // Re-confirmed: move to the most-recently-used end (saved with the next write).
     this.pins.delete(username)
     this.pins.set(username, pinned)
+  }
+
+  /**
+   * Pins this node's own name to its own key, replacing any earlier pin of
+   * it (the node's identity is the authority for its own name; a data
+   * directory may hold a pin from an identity since replaced). Tofu would
+   * otherwise let the first peer to claim the name take it.
+   */
+  bindOwn(username: string, identityKey: Uint8Array): void {
+    checkArgs(username, identityKey)
+    const pinned = this.pins.get(username)
+    if (pinned !== undefined && Buffer.from(pinned).equals(identityKey)) return
+    this.pins.delete(username)
+    this.pins.set(username, identityKey.slice())
+    this.saver?.schedule()
   }
 
   /** The pinned key for `username`, if any. */
@@ -370,6 +397,16 @@ export class AuthorityPolicy implements TrustPolicy {
     const now = this.now()
     if (now + this.skew < cert.notBefore) untrusted('certificate is not valid yet')
     if (now - this.skew > cert.notAfter) untrusted('certificate has expired')
+  }
+
+  /** notAfter plus the tolerated clock skew; -Infinity for a missing or malformed certificate. */
+  validUntil(certificate: Uint8Array | undefined): number {
+    if (certificate === undefined) return -Infinity
+    try {
+      return decodeCertificate(certificate).notAfter + this.skew
+    } catch {
+      return -Infinity
+    }
   }
 }
 

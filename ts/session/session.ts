@@ -4,6 +4,7 @@
 //   session.onframe = (f) => …         hot path: one call per received frame
 //   session.send(type, flags, hops, pluginId, idHi, idLo, payload) → boolean
 //   'drain' after send() returned false; 'close' (reason: P4Error | null)
+//   session.pause() / resume()         stop / restart reading and delivery
 import { EventEmitter } from 'node:events'
 import { P4Error } from '../errors.js'
 import { DEFAULT_MAX_MESSAGE, MSG_TYPE_MAX } from '../protocol.js'
@@ -69,6 +70,11 @@ export class Session<R = unknown> extends EventEmitter {
   private readonly receiver: Receiver
   private readonly sender: Sender
   private bytesIn = 0
+  /** Frames opened while paused, delivered in order on resume(). */
+  private held: Frame[] | null = null
+  private paused = false
+  /** Set by ignoreInput(): received bytes are dropped unread. */
+  private ignoring = false
   private needDrain = false
   private closing = false
   private readonly closedPromise: Promise<P4Error | null>
@@ -86,7 +92,7 @@ export class Session<R = unknown> extends EventEmitter {
     if (typeof threshold !== 'number' || !(threshold >= 0)) {
       throw new P4Error('BAD_OPTION', `nodeCryptoThreshold must be a number >= 0, got ${String(threshold)}`)
     }
-    this.receiver = new Receiver(keys.recvKey, this.maxMessage, (f) => this.onframe?.(f), threshold)
+    this.receiver = new Receiver(keys.recvKey, this.maxMessage, (f) => this.frame(f), threshold)
     this.sender = new Sender(keys.sendKey, keys.conn, () => this.drained(), (err) => this.destroy(err), threshold)
     const conn = keys.conn
     conn.on('data', (chunk) => this.read(chunk))
@@ -155,12 +161,59 @@ export class Session<R = unknown> extends EventEmitter {
     return true
   }
 
-  /** Stops reading (the remote writer is pushed back through the transport). */
+  /**
+   * Stops reading (the remote writer is pushed back through the transport)
+   * and stops delivering at once, even in the middle of a read: frames already
+   * opened from it wait (at most one read's worth) and onframe sees them, in
+   * order, after resume(). A caller can pause from inside onframe.
+   */
   pause(): void {
+    this.paused = true
     this.conn.pause()
   }
+
+  /** Delivers the frames that waited, then reads again (unless onframe paused again). */
   resume(): void {
-    this.conn.resume()
+    if (!this.paused) return
+    this.paused = false
+    const q = this.held
+    this.held = null
+    if (q !== null) {
+      for (let i = 0; i < q.length; i++) {
+        if (this.paused) {
+          // Paused again by a frame: the rest waits, ahead of anything newer.
+          const rest = q.slice(i)
+          this.held = this.held === null ? rest : rest.concat(this.held)
+          return
+        }
+        if (this.closeReason !== undefined) return
+        this.onframe?.(q[i]!)
+      }
+    }
+    if (!this.paused && this.closeReason === undefined) this.conn.resume()
+  }
+
+  get isPaused(): boolean {
+    return this.paused
+  }
+
+  /**
+   * For a session about to be closed unheard (refused, a duplicate): stops
+   * reading and drops every byte already received or still to come without
+   * opening it, so nothing it sent is processed or buffered. Sending and
+   * close() still work.
+   */
+  ignoreInput(): void {
+    this.ignoring = true
+    this.onframe = null
+    this.held = null
+    this.paused = true
+    this.conn.pause()
+  }
+
+  private frame(f: Frame): void {
+    if (this.paused) (this.held ??= []).push(f)
+    else this.onframe?.(f)
   }
 
   /** Sends what is queued, then closes. Resolves when closed. */
@@ -182,7 +235,7 @@ export class Session<R = unknown> extends EventEmitter {
   }
 
   private read(chunk: Uint8Array): void {
-    if (this.closeReason !== undefined) return
+    if (this.closeReason !== undefined || this.ignoring) return
     this.bytesIn += chunk.length
     try {
       this.receiver.push(chunk)
@@ -211,6 +264,7 @@ export class Session<R = unknown> extends EventEmitter {
   private finish(reason: P4Error | null): void {
     if (this.closeReason !== undefined) return
     this.closeReason = reason
+    this.held = null
     this.sender.stop()
     this.resolveClosed(reason)
     this.emit('close', reason)

@@ -12,6 +12,10 @@
 //   in the same batch is seen.
 // Callers should pass a monotonic clock (performance.now()); the clamp keeps a
 // stepped wall clock from corrupting the table but not from delaying expiry.
+//
+// Floods are checked by origin (hasOrigin / insertOrigin / checkOrigins): the
+// stored id is a keyed fingerprint of originKey || messageId, so a message ID
+// reused under another key is a different entry (assembly/dedup.ts).
 import { randomBytes } from 'node:crypto'
 import { P4Error, expectBytes } from '../errors.js'
 import { kernel as defaultKernel, type Kernel } from './loader.js'
@@ -24,10 +28,12 @@ export const DEDUP_MIN_CAPACITY = 16
 export const DEDUP_MAX_CAPACITY = 1 << 24
 /** Ids per call of the scratch (zero-copy) API. */
 export const DEDUP_MAX_BATCH = 1024
+/** Bytes of one origin record: originKey (32) || messageId (8, big-endian as on the wire). */
+export const ORIGIN_RECORD_SIZE = 40
 
 interface DedupExports {
   dedup_bytes(capacity: number): number
-  dedup_init(t: number, capacity: number, ttl: number, k0: bigint, k1: bigint): void
+  dedup_init(t: number, capacity: number, ttl: number, k0: bigint, k1: bigint, fk0: bigint, fk1: bigint): void
   dedup_check_and_insert(t: number, ids: number, count: number, now: number, out: number): number
   dedup_has(t: number, id: bigint, now: number): number
   dedup_expire(t: number, now: number): number
@@ -37,6 +43,9 @@ interface DedupExports {
   dedup_bucket(t: number, id: bigint): number
   dedup_max_displacement(t: number): number
   dedup_verify(t: number): number
+  dedup_fingerprints(t: number, recs: number, count: number, ids: number): void
+  dedup_has_origin(t: number, rec: number, now: number): number
+  dedup_insert_origin(t: number, rec: number, now: number): number
 }
 
 export interface DedupOptions {
@@ -46,7 +55,11 @@ export interface DedupOptions {
   ttlMs?: number
   /** WASM instance to live in (default: the process's kernel()). */
   kernel?: Kernel
-  /** 16-byte SipHash key (default: random per table). Tests pass a fixed one. */
+  /**
+   * SipHash keys (default: random per table): 32 bytes, the bucket key then
+   * the fingerprint key. Tests may pass 16 bytes (the fingerprint key is then
+   * the same bytes reversed).
+   */
   key?: Uint8Array
 }
 
@@ -56,6 +69,8 @@ export interface DedupOptions {
 interface Scratch {
   ids: number
   out: number
+  /** DEDUP_MAX_BATCH origin records. */
+  recs: number
 }
 const scratches = new Map<Kernel, Scratch>()
 
@@ -64,7 +79,8 @@ function scratchOf(k: Kernel): Scratch {
   if (!s) {
     const ids = k.alloc(DEDUP_MAX_BATCH * 8)
     const out = k.alloc(DEDUP_MAX_BATCH)
-    s = { ids, out }
+    const recs = k.alloc(DEDUP_MAX_BATCH * ORIGIN_RECORD_SIZE)
+    s = { ids, out, recs }
     scratches.set(k, s)
   }
   return s
@@ -110,8 +126,14 @@ export class DedupTable {
     if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
       throw new P4Error('BAD_ARGUMENT', `ttlMs must be a finite number > 0, got ${String(ttlMs)}`)
     }
-    const key = opts.key === undefined ? randomBytes(16) : expectBytes(opts.key, 16, 'key')
-    const keyView = new DataView(key.buffer, key.byteOffset, 16)
+    let key: Uint8Array
+    if (opts.key === undefined) key = randomBytes(32)
+    else {
+      expectBytes(opts.key, undefined, 'key')
+      if (opts.key.length === 16) key = Buffer.concat([opts.key, Uint8Array.from(opts.key).reverse()])
+      else key = expectBytes(opts.key, 32, 'key (16 or 32 bytes)')
+    }
+    const keyView = new DataView(key.buffer, key.byteOffset, 32)
     this.kernel = opts.kernel ?? defaultKernel()
     this.#x = this.kernel.exports as unknown as DedupExports
     this.#scratch = scratchOf(this.kernel)
@@ -120,7 +142,15 @@ export class DedupTable {
     this.bytes = this.#x.dedup_bytes(capacity) + 64
     this.#raw = this.kernel.alloc(this.bytes)
     this.#ptr = this.#raw + ((64 - (this.#raw % 64)) % 64) // pointers may exceed 2^31: no bit ops
-    this.#x.dedup_init(this.#ptr, capacity, ttlMs, keyView.getBigUint64(0, true), keyView.getBigUint64(8, true))
+    this.#x.dedup_init(
+      this.#ptr,
+      capacity,
+      ttlMs,
+      keyView.getBigUint64(0, true),
+      keyView.getBigUint64(8, true),
+      keyView.getBigUint64(16, true),
+      keyView.getBigUint64(24, true),
+    )
   }
 
   #table(): number {
@@ -204,6 +234,72 @@ export class DedupTable {
     checkId(id)
     checkNow(nowMs)
     return this.#x.dedup_has(t, id, nowMs) === 1
+  }
+
+  // Writes originKey || messageId into the record scratch at `at`; returns its pointer.
+  #record(at: number, origin: Uint8Array, idHi: number, idLo: number): number {
+    if (!(origin instanceof Uint8Array) || origin.length !== 32) throw new P4Error('BAD_ARGUMENT', 'origin must be a 32-byte key')
+    if (idHi >>> 0 !== idHi || idLo >>> 0 !== idLo) throw new P4Error('BAD_ARGUMENT', 'idHi and idLo must be u32')
+    const p = this.#scratch.recs + at * ORIGIN_RECORD_SIZE
+    const mem = this.kernel.bytes()
+    mem.set(origin, p)
+    mem[p + 32] = idHi >>> 24
+    mem[p + 33] = idHi >>> 16
+    mem[p + 34] = idHi >>> 8
+    mem[p + 35] = idHi
+    mem[p + 36] = idLo >>> 24
+    mem[p + 37] = idLo >>> 16
+    mem[p + 38] = idLo >>> 8
+    mem[p + 39] = idLo
+    return p
+  }
+
+  /** Whether the flood (origin key, message ID) is live at `nowMs`, without inserting. */
+  hasOrigin(origin: Uint8Array, idHi: number, idLo: number, nowMs: number): boolean {
+    const t = this.#table()
+    checkNow(nowMs)
+    return this.#x.dedup_has_origin(t, this.#record(0, origin, idHi, idLo), nowMs) === 1
+  }
+
+  /** Checks the flood (origin key, message ID) and inserts it when new; true when it was new. */
+  insertOrigin(origin: Uint8Array, idHi: number, idLo: number, nowMs: number): boolean {
+    const t = this.#table()
+    checkNow(nowMs)
+    return this.#x.dedup_insert_origin(t, this.#record(0, origin, idHi, idLo), nowMs) === 1
+  }
+
+  /**
+   * checkAndInsert for floods given as origin records (`records`: n × 40
+   * bytes, originKey || messageId big-endian). Writes 1 (new) / 0 (seen) per
+   * record into `out` when given; returns the count of new ones.
+   */
+  checkOrigins(records: Uint8Array, nowMs: number, out?: Uint8Array): number {
+    const t = this.#table()
+    if (!(records instanceof Uint8Array) || records.length % ORIGIN_RECORD_SIZE !== 0) {
+      throw new P4Error('BAD_ARGUMENT', `records must be a Uint8Array of n × ${ORIGIN_RECORD_SIZE} bytes`)
+    }
+    checkNow(nowMs)
+    const n = records.length / ORIGIN_RECORD_SIZE
+    if (out !== undefined && (!(out instanceof Uint8Array) || out.length < n)) throw new P4Error('BAD_ARGUMENT', `out must be a Uint8Array of at least ${n} bytes`)
+    const { ids, out: outPtr, recs } = this.#scratch
+    let fresh = 0
+    for (let at = 0; at < n; at += DEDUP_MAX_BATCH) {
+      const m = Math.min(DEDUP_MAX_BATCH, n - at)
+      this.kernel.bytes().set(records.subarray(at * ORIGIN_RECORD_SIZE, (at + m) * ORIGIN_RECORD_SIZE), recs)
+      this.#x.dedup_fingerprints(t, recs, m, ids)
+      fresh += this.#x.dedup_check_and_insert(t, ids, m, nowMs, outPtr)
+      if (out) out.set(this.kernel.bytes().subarray(outPtr, outPtr + m), at)
+    }
+    return fresh
+  }
+
+  /** The 64-bit fingerprint this table stores for (origin, message ID) (tests and diagnostics). */
+  fingerprint(origin: Uint8Array, idHi: number, idLo: number): bigint {
+    const t = this.#table()
+    const rec = this.#record(0, origin, idHi, idLo)
+    const ids = this.#scratch.ids
+    this.#x.dedup_fingerprints(t, rec, 1, ids)
+    return new DataView(this.kernel.bytes().buffer).getBigUint64(ids, true)
   }
 
   /** Advances the clock to `nowMs` and drops expired entries; returns the live count. */

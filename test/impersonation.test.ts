@@ -268,4 +268,37 @@ test('tofu: a flood of fresh names cannot push alice out of the tables and then 
   }
 })
 
+test('allowlist (plain keys): a listed peer claiming "a" in its handshake gets none of the messages for "a" and cannot send as "a"', async () => {
+  const ids = [generateIdentity(), generateIdentity(), generateIdentity()]
+  const mallory = generateIdentity()
+  // The documented keys: [...] form: any listed key may use any name.
+  const trust = { policy: 'allowlist' as const, keys: [...ids, mallory].map((x) => hex(x.publicKey)) }
+  // A chain a — c — b: b has no session of its own to a.
+  const net = await startNet({ n: 3, transport: 'memory', topology: 'chain', plugins: [CHAT], options: (i) => ({ username: ['a', 'c', 'b'][i]!, identity: ids[i]!, trust, links: { min: 1, max: 2 } }) })
+  try {
+    const [a, , b] = net.nodes as [Node, Node, Node]
+    const atA = inbox(a.plugin(CHAT))
+    const atB = inbox(b.plugin(CHAT))
+    assert.not.ok(b.links().some((l) => l.username === 'a'), 'b is not linked to a')
+    const rogue = await Rogue.dial(b, { identity: mallory, username: 'a', transport: memoryTransport(net.network!) })
+    await waitFor(() => b.links().some((l) => !l.verified), 3000, "mallory's link at b")
+    const claimed = b.links().find((l) => !l.verified)!
+    assert.is(claimed.username, 'a', 'links() shows the claimed name, marked unverified')
+    // b sends to "a": it must reach the key the table binds to "a", sealed to a's HELLO key.
+    await b.plugin(CHAT).send('a', utf8.encode('for a only'), { encrypted: true })
+    await b.plugin(CHAT).send('a', utf8.encode('plain for a'))
+    await waitFor(() => atA.length === 2, 5000, 'both messages at the real a')
+    assert.equal(atA.map((m) => [m.from, text.decode(m.data), m.encrypted]), [['b', 'for a only', true], ['b', 'plain for a', false]])
+    // mallory sends over its session claiming to be a: never delivered as from a.
+    const unknown = b.stats().unknownOrigin
+    rogue.send({ type: MsgType.DATA, flags: 0, hops: 0, pluginId: CHAT, idHi: 1, idLo: 2, payload: utf8.encode('I am a') })
+    await waitFor(() => b.stats().unknownOrigin === unknown + 1, 3000, "b dropping mallory's unicast as of no known user")
+    await waitQuiet(net.nodes)
+    assert.is(rogue.frames.filter((f) => f.type === MsgType.DATA).length, 0, 'mallory received no DATA')
+    assert.is(atB.length, 0, 'nothing delivered at b')
+  } finally {
+    await net.stop()
+  }
+})
+
 test.run()

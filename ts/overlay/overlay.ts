@@ -144,6 +144,8 @@ export interface OverlayStats {
   /** Messages dropped because their plugin requires end-to-end encryption and they were plaintext. */
   notEncrypted: number
   walksStarted: number
+  /** DISCOVERs dropped as too old or stamped in the future beyond clockSkewMs. */
+  staleWalk: number
   walksAnswered: number
   handshakeFailures: number
   /** Sessions closed because their certificate expired. */
@@ -180,6 +182,8 @@ export interface LinkInfo {
   username: string
   /** True when the user table binds `username` to this peer's key. */
   verified: boolean
+  /** CPU time (ms) spent on this peer's expensive work: signature checks, box opens (see quotas.cpuMsPerSecond). */
+  cpuMs: number
   host: string
   port: number
   status: 'link' | 'direct'
@@ -272,6 +276,7 @@ export class Overlay extends EventEmitter {
     decryptFailed: 0,
     notEncrypted: 0,
     walksStarted: 0,
+    staleWalk: 0,
     walksAnswered: 0,
     handshakeFailures: 0,
     expired: 0,
@@ -686,6 +691,7 @@ export class Overlay extends EventEmitter {
     return {
       username: bound ?? r.username,
       verified: bound !== undefined,
+      cpuMs: peer.quota.cpuMs,
       host: r.host,
       port: r.listenPort || r.port,
       status: peer.kind,
@@ -1424,7 +1430,10 @@ export class Overlay extends EventEmitter {
     const hops = f.hops + 1 // hops taken, counting the one that brought it here
     const age = Date.now() - d.sentAt
     // Too old, or stamped in the future beyond the clock skew (which would never expire).
-    if (age > this.cfg.timers.walkTimeoutMs || age < -this.cfg.timers.clockSkewMs) return
+    if (age > this.cfg.timers.walkTimeoutMs || age < -this.cfg.timers.clockSkewMs) {
+      this.stats.staleWalk++
+      return
+    }
     if (sameKey(v.originKey, this.cfg.identity.publicKey)) return // came back to us
     const originHex = Buffer.from(v.originKey).toString('hex')
     const linked = this.links.has(originHex)

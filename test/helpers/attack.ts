@@ -1,0 +1,80 @@
+// Shared pieces of the attack tests: a small honest network that keeps
+// talking while an attack runs (every message of it must arrive), and signed
+// frames built by hand for rogue peers.
+import { randomBytes } from 'node:crypto'
+import * as assert from 'uvu/assert'
+import { memoryTransport, type Identity, type Node, type NodeOptions, type PluginMessage, type Transport } from '../../ts/index.js'
+import { encodeHello } from '../../ts/overlay/messages.js'
+import { buildSignedFrame } from '../../ts/overlay/signing.js'
+import { Flag, MsgType } from '../../ts/protocol.js'
+import { tcp } from '../../ts/transport/tcp.js'
+import { inbox, sleep, startNet, waitFor, type TestNet } from './testnet.js'
+
+export const CHAT = 1001
+const utf8 = new TextEncoder()
+const text = new TextDecoder()
+
+export function randomMessageId(): bigint {
+  return randomBytes(8).readBigUInt64BE(0)
+}
+
+/** A signed broadcast DATA frame by `who` on plugin CHAT. */
+export function signedBroadcast(who: Identity, body: Uint8Array, id = randomMessageId()): Uint8Array {
+  return buildSignedFrame(who, { type: MsgType.DATA, flags: Flag.BROADCAST, pluginId: CHAT, messageId: id, body })
+}
+
+/** A signed HELLO by `who` for `username`, stamped now. */
+export function signedHello(who: Identity, username: string, seq = BigInt(Date.now())): Uint8Array {
+  const body = encodeHello({ username, staticKey: who.staticPublicKey, host: '127.0.0.1', port: 9, seq, features: 0, plugins: [CHAT] })
+  return buildSignedFrame(who, { type: MsgType.HELLO, flags: Flag.BROADCAST, messageId: randomMessageId(), body })
+}
+
+/** Three honest nodes a — b — c (+ a link a — c) running CHAT. */
+export function honestNet(transport: 'memory' | 'tcp', opts: Partial<NodeOptions> = {}): Promise<TestNet> {
+  return startNet({ n: 3, transport, topology: 'chain', options: (i) => ({ username: ['a', 'b', 'c'][i]!, links: { min: 2, max: 4 }, ...opts }), plugins: [CHAT] })
+}
+
+export function rogueTransport(net: TestNet): Transport {
+  return net.network ? memoryTransport(net.network) : tcp
+}
+
+/**
+ * Runs `attack` while the honest nodes keep talking: every 10 ms nodes[1]
+ * broadcasts and nodes[2] sends a unicast to nodes[0]. Afterwards every
+ * broadcast must reach every other honest node and every unicast nodes[0].
+ */
+export async function whileHonestTalk<T>(honest: Node[], attack: () => Promise<T>): Promise<T> {
+  const [a, b, c] = honest as [Node, Node, Node]
+  const boxes = new Map(honest.map((x) => [x.username, inbox(x.plugin(CHAT))]))
+  let k = 0
+  let stop = false
+  let failed: unknown = null
+  const talker = (async () => {
+    while (!stop) {
+      const n = k
+      await b.plugin(CHAT).broadcast(utf8.encode(`b${n}`))
+      await c.plugin(CHAT).send(a.username, utf8.encode(`u${n}`))
+      k++
+      await sleep(10)
+    }
+  })().catch((err: unknown) => (failed = err))
+  let result: T
+  try {
+    result = await attack()
+    await waitFor(() => k >= 5 || failed !== null, 5000, 'five rounds of honest traffic')
+  } finally {
+    stop = true
+    await talker
+  }
+  if (failed !== null) {
+    assert.unreachable(`honest traffic failed during the attack: ${String((failed as Error)?.message ?? failed)}; cut-offs ${JSON.stringify(honest.map((x) => x.stats().cutOffReasons))}`)
+  }
+  const sent = k
+  const count = (x: Node, prefix: string, from: string): number => boxes.get(x.username)!.filter((m: PluginMessage) => m.from === from && text.decode(m.data).startsWith(prefix)).length
+  await waitFor(
+    () => count(a, 'b', b.username) === sent && count(c, 'b', b.username) === sent && count(a, 'u', c.username) === sent,
+    10_000,
+    () => `honest traffic: ${sent} sent; broadcasts at ${a.username} ${count(a, 'b', b.username)}, at ${c.username} ${count(c, 'b', b.username)}; unicasts ${count(a, 'u', c.username)}`,
+  )
+  return result
+}

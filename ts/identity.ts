@@ -44,8 +44,61 @@ export function ed25519PrivateKey(secret: Uint8Array): KeyObject {
   expectBytes(secret, 32, 'Ed25519 secret key')
   return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, secret]), format: 'der', type: 'pkcs8' })
 }
-export function ed25519PublicKey(raw: Uint8Array): KeyObject {
+/**
+ * The y-coordinates (little-endian, sign bit clear) whose points have small
+ * order (1, 2, 4 or 8): 0, 1, the two order-8 values, p-1, and the
+ * non-canonical aliases p (= 0) and p+1 (= 1), as in libsodium's
+ * ge25519_has_small_order. Either sign bit is blocked, which also covers the
+ * non-canonical "negative zero" x of y = 1 and y = p-1: 14 encodings in all.
+ * test/small-order.test.ts derives this list from the 8-torsion points.
+ */
+export const SMALL_ORDER_Y_HEX: readonly string[] = Object.freeze([
+  '0000000000000000000000000000000000000000000000000000000000000000', // 0: order 4
+  '0100000000000000000000000000000000000000000000000000000000000000', // 1: order 1 (the identity)
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', // order 8
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', // order 8
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // p-1: order 2
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // p (non-canonical 0): order 4
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // p+1 (non-canonical 1): order 1
+])
+const SMALL_ORDER_Y = SMALL_ORDER_Y_HEX.map((h) => new Uint8Array(Buffer.from(h, 'hex')))
+
+function hasSmallOrder(k: Uint8Array): boolean {
+  next: for (const y of SMALL_ORDER_Y) {
+    for (let i = 0; i < 31; i++) if (k[i] !== y[i]) continue next
+    if ((k[31]! & 0x7f) === y[31]) return true
+  }
+  return false
+}
+
+/** y >= p = 2^255 - 19 (little-endian ed ff .. ff 7f): RFC 8032 5.1.3 rejects it, OpenSSL does not. */
+function hasNonCanonicalY(k: Uint8Array): boolean {
+  if ((k[31]! & 0x7f) !== 0x7f) return false
+  for (let i = 30; i > 0; i--) if (k[i] !== 0xff) return false
+  return k[0]! >= 0xed
+}
+
+/**
+ * Why a raw Ed25519 public key must not be used, or undefined. node:crypto
+ * (OpenSSL) accepts small-order keys, and with one anybody can forge a
+ * signature over any message (key 01 00..00, R = 01 00..00, S = 0 verifies
+ * everything), so every key taken from outside goes through this. A
+ * non-canonical encoding (y >= p) is refused too: no honest key has one, and
+ * it would give one point two identities. A cheap byte compare (no curve
+ * arithmetic); keys of mixed order are not detected (that needs a scalar
+ * multiplication, and they do not let anyone forge someone else's key).
+ */
+export function ed25519KeyFlaw(raw: Uint8Array): string | undefined {
   expectBytes(raw, 32, 'Ed25519 public key')
+  if (hasSmallOrder(raw)) return 'a small-order point (it would verify forged signatures)'
+  if (hasNonCanonicalY(raw)) return 'a non-canonical encoding (y >= 2^255 - 19)'
+  return undefined
+}
+
+/** Imports a raw Ed25519 public key; BAD_ARGUMENT for a small-order or non-canonical one (ed25519KeyFlaw). */
+export function ed25519PublicKey(raw: Uint8Array): KeyObject {
+  const flaw = ed25519KeyFlaw(raw)
+  if (flaw !== undefined) throw new P4Error('BAD_ARGUMENT', `Ed25519 public key ${Buffer.from(raw).toString('hex')} is ${flaw}`)
   return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(raw) }, format: 'jwk' })
 }
 export function x25519PrivateKey(secret: Uint8Array): KeyObject {
@@ -113,9 +166,10 @@ function cachedPublicKey(raw: Uint8Array): KeyObject | null {
     keyCache.delete(id)
   } else {
     try {
+      // Refuses small-order keys (ed25519KeyFlaw), so that check runs once per cached key.
       key = ed25519PublicKey(raw)
     } catch {
-      key = null // not a valid point: every signature by it is invalid
+      key = null // not a usable key: every signature by it is invalid
     }
     if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string)
   }
@@ -152,8 +206,10 @@ export function sharedVerificationHits(): number {
 
 /**
  * Whether `signature` is a valid Ed25519 signature by `publicKey` over
- * `bytes`. A malformed signature is simply invalid (false); a public key or
- * bytes of the wrong type or length is a caller bug (BAD_ARGUMENT).
+ * `bytes`. A malformed signature is simply invalid (false), and so is every
+ * signature by a small-order or non-canonical key (ed25519KeyFlaw; node:crypto
+ * is never asked). A public key or bytes of the wrong type or length is a
+ * caller bug (BAD_ARGUMENT).
  */
 export function verify(publicKey: Uint8Array, bytes: Uint8Array, signature: Uint8Array): boolean {
   expectBytes(publicKey, 32, 'public key')

@@ -1,8 +1,12 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtemp, readFile, rm, stat, writeFile, readdir, mkdir } from 'node:fs/promises'
+import { chmod, chown, mkdtemp, open, readFile, rm, stat, symlink, writeFile, readdir, mkdir } from 'node:fs/promises'
+import { constants as fsConstants } from 'node:fs'
+import { createRequire, syncBuiltinESMExports } from 'node:module'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { diffieHellman, createPublicKey } from 'node:crypto'
 import { isP4Error } from '../ts/errors.js'
 import {
@@ -260,6 +264,233 @@ test('loadIdentity: an unreadable path is IO_ERROR', async () => {
   await rejectsWith(loadIdentity(dir), 'IO_ERROR')
   await rejectsWith(loadOrCreateIdentity(dir), 'IO_ERROR')
   await rejectsWith(loadIdentity(42 as unknown as string), 'BAD_ARGUMENT')
+})
+
+// ---- the identity file: links, permissions, failed writes (security review item 11) ----
+
+/** A saved identity in a fresh 0700 directory; returns the dir, the file and the identity. */
+async function savedIdentity(): Promise<{ dir: string; path: string; id: ReturnType<typeof generateIdentity> }> {
+  const dir = await tempDir()
+  const id = generateIdentity()
+  await saveIdentity(dir, id)
+  return { dir, path: join(dir, IDENTITY_FILE), id }
+}
+
+test('loadIdentity: the safe case, 0600 (or 0400) in a 0700 or 0755 directory, loads', async () => {
+  const { dir, path, id } = await savedIdentity()
+  assert.is((await stat(dir)).mode & 0o7777, 0o700)
+  assert.ok(eq((await loadIdentity(dir)).publicKey, id.publicKey))
+  await chmod(path, 0o400)
+  assert.ok(eq((await loadOrCreateIdentity(dir)).publicKey, id.publicKey))
+  await chmod(dir, 0o755) // others may list, not write
+  assert.ok(eq((await loadIdentity(dir)).publicKey, id.publicKey))
+  await chmod(dir, 0o1777) // world-writable with the sticky bit (like /tmp): others cannot replace our file
+  assert.ok(eq((await loadIdentity(dir)).publicKey, id.publicKey))
+})
+
+test('loadIdentity / loadOrCreateIdentity: a symlinked identity.json is refused, never followed or replaced', async () => {
+  // The attacker's identity, which they hold the secret of, and a link to it.
+  const theirs = await savedIdentity()
+  const dir = await tempDir()
+  const path = join(dir, IDENTITY_FILE)
+  await symlink(theirs.path, path)
+  for (const load of [loadIdentity, loadOrCreateIdentity]) {
+    const err = await rejectsWith(load(dir), 'BAD_IDENTITY')
+    assert.match(err.message, path)
+    assert.match(err.message, /symbolic link/)
+    assert.match(err.message, /replace the link with the file itself/)
+  }
+  // A dangling link is refused too (not "missing": no new identity behind it).
+  const dir2 = await tempDir()
+  await symlink(join(dir2, 'nowhere.json'), join(dir2, IDENTITY_FILE))
+  await rejectsWith(loadOrCreateIdentity(dir2), 'BAD_IDENTITY')
+  assert.equal(await readdir(dir2), [IDENTITY_FILE])
+  await rejectsWith(loadIdentity(dir2), 'BAD_IDENTITY')
+})
+
+test('loadIdentity / loadOrCreateIdentity: a file with group or other permission bits is refused with "chmod 600"', async () => {
+  const { dir, path } = await savedIdentity()
+  for (const mode of [0o644, 0o640, 0o604, 0o660, 0o606, 0o601, 0o610, 0o700 | 0o004]) {
+    await chmod(path, mode)
+    for (const load of [loadIdentity, loadOrCreateIdentity]) {
+      const err = await rejectsWith(load(dir), 'BAD_IDENTITY')
+      assert.match(err.message, `chmod 600 ${path}`)
+      assert.match(err.message, '0' + mode.toString(8))
+    }
+    assert.is((await stat(path)).mode & 0o777, mode, 'left as it was')
+  }
+})
+
+test('loadIdentity / loadOrCreateIdentity / saveIdentity: a directory others can write is refused with "chmod 700"', async () => {
+  const { dir, path, id } = await savedIdentity()
+  const before = await readFile(path, 'utf8')
+  for (const mode of [0o777, 0o775, 0o770, 0o757, 0o722, 0o720, 0o702]) {
+    await chmod(dir, mode)
+    for (const run of [() => loadIdentity(dir), () => loadOrCreateIdentity(dir), () => saveIdentity(dir, generateIdentity())]) {
+      const err = await rejectsWith(run(), 'BAD_IDENTITY')
+      assert.match(err.message, `chmod 700 ${dir}`)
+      assert.match(err.message, '0' + mode.toString(8))
+    }
+    assert.is(await readFile(path, 'utf8'), before, 'not replaced')
+    assert.equal(await readdir(dir), [IDENTITY_FILE], 'no temp file')
+  }
+  await chmod(dir, 0o700)
+  assert.ok(eq((await loadIdentity(dir)).publicKey, id.publicKey))
+  // A fresh directory created by loadOrCreateIdentity is 0700 and passes.
+  const fresh = join(await tempDir(), 'new')
+  await loadOrCreateIdentity(fresh)
+  assert.is((await stat(fresh)).mode & 0o777, 0o700)
+})
+
+const root = process.geteuid?.() === 0
+test('loadIdentity: a file or directory owned by another user is refused (needs root to set up)', async () => {
+  if (!root) return
+  const { dir, path } = await savedIdentity()
+  await chown(path, 4242, 4242)
+  let err = await rejectsWith(loadIdentity(dir), 'BAD_IDENTITY')
+  assert.match(err.message, /owned by uid 4242/)
+  assert.match(err.message, `chown 0 ${path}`)
+  await chown(path, 0, 0)
+  await chown(dir, 4242, 4242)
+  err = await rejectsWith(loadOrCreateIdentity(dir), 'BAD_IDENTITY')
+  assert.match(err.message, /owned by uid 4242/)
+  assert.match(err.message, dir)
+  await chown(dir, 0, 0)
+  await loadIdentity(dir)
+})
+
+test('loadIdentity: a FIFO at identity.json is refused at once (no hang), and left alone', async () => {
+  const dir = await tempDir()
+  const path = join(dir, IDENTITY_FILE)
+  try {
+    execFileSync('mkfifo', ['-m', '600', path])
+  } catch {
+    return // no mkfifo here
+  }
+  for (const load of [loadIdentity, loadOrCreateIdentity]) {
+    const p = load(dir)
+    p.catch(() => {})
+    const first = await Promise.race([p.then(() => 'loaded', () => 'refused'), new Promise((r) => setTimeout(r, 2000, 'blocked'))])
+    if (first === 'blocked') {
+      // Release the open() stuck in the thread pool (a writer ends its wait), then fail.
+      await (await open(path, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK)).close()
+      await p.catch(() => {})
+      assert.unreachable('opening a FIFO identity.json blocked')
+    }
+    await rejectsWith(p, 'IO_ERROR')
+  }
+  assert.ok((await stat(path)).isFIFO())
+})
+
+const identityModule = fileURLToPath(new URL('../ts/identity.js', import.meta.url))
+
+test('a write that fails mid-way (EFBIG under RLIMIT_FSIZE, as root too) leaves no temp file and the old identity intact', async () => {
+  const { dir, path } = await savedIdentity()
+  const before = await readFile(path, 'utf8')
+  const empty = await tempDir()
+  // In a child limited to 0-byte files: creating the temp file works, writing it fails.
+  const script = `
+    import { saveIdentity, loadOrCreateIdentity, generateIdentity } from ${JSON.stringify(identityModule)}
+    const out = []
+    for (const run of [() => saveIdentity(process.argv[1], generateIdentity()), () => loadOrCreateIdentity(process.argv[2])]) {
+      try { await run(); out.push('ok') } catch (e) { out.push(e.code + ' ' + e.message) }
+    }
+    console.log(JSON.stringify(out))`
+  const r = spawnSync('sh', ['-c', 'ulimit -f 0 && exec "$@"', 'sh', process.execPath, '--input-type=module', '-e', script, dir, empty], { encoding: 'utf8' })
+  assert.is(r.status, 0, r.stderr)
+  const [save, create] = JSON.parse(r.stdout) as string[]
+  assert.match(save!, /^IO_ERROR cannot write identity file .*\.tmp: .*(EFBIG|too large)/i)
+  assert.match(create!, /^IO_ERROR cannot write identity file/)
+  assert.is(await readFile(path, 'utf8'), before, 'the old identity is intact')
+  assert.equal(await readdir(dir), [IDENTITY_FILE], 'no temp file left by saveIdentity')
+  assert.equal(await readdir(empty), [], 'no temp file (and no identity) left by loadOrCreateIdentity')
+})
+
+test('saveIdentity: a rename that fails (a directory in the way) leaves no temp file and the directory as is', async () => {
+  const dir = await tempDir()
+  await mkdir(join(dir, IDENTITY_FILE))
+  await writeFile(join(dir, IDENTITY_FILE, 'keep'), 'x')
+  const err = await rejectsWith(saveIdentity(dir, generateIdentity()), 'IO_ERROR')
+  assert.match(err.message, dir)
+  assert.equal(await readdir(dir), [IDENTITY_FILE])
+  assert.equal(await readdir(join(dir, IDENTITY_FILE)), ['keep'])
+})
+
+// fsync and link failures cannot be produced for real as root, so the
+// node:fs/promises functions are swapped for failing ones (the live ESM
+// bindings in identity.ts follow syncBuiltinESMExports); FileHandle.sync is
+// patched on its prototype. Also records the order of operations.
+const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises')
+async function withFs<T>(patch: { link?: typeof fsp.link; rename?: typeof fsp.rename; sync?: (path: string) => Promise<void> }, trace: string[], fn: () => Promise<T>): Promise<T> {
+  const orig = { open: fsp.open, link: fsp.link, rename: fsp.rename }
+  const fh = await fsp.open(identityModule, 'r')
+  const proto = Object.getPrototypeOf(fh) as { sync: () => Promise<void> }
+  await fh.close()
+  const origSync = proto.sync
+  const paths = new WeakMap<object, string>()
+  fsp.open = (async (p: string, ...rest: never[]) => {
+    const h = await orig.open(p, ...rest)
+    paths.set(h, String(p))
+    return h
+  }) as typeof fsp.open
+  fsp.link = (async (a: string, b: string) => {
+    trace.push(`link ${b}`)
+    return (patch.link ?? orig.link)(a, b)
+  }) as typeof fsp.link
+  fsp.rename = (async (a: string, b: string) => {
+    trace.push(`rename ${b}`)
+    return (patch.rename ?? orig.rename)(a, b)
+  }) as typeof fsp.rename
+  proto.sync = async function (this: object) {
+    const p = paths.get(this) ?? '?'
+    trace.push(`sync ${p.endsWith('.tmp') ? 'tmp' : p}`)
+    if (patch.sync) await patch.sync(p)
+    return origSync.call(this)
+  }
+  syncBuiltinESMExports()
+  try {
+    return await fn()
+  } finally {
+    Object.assign(fsp, orig)
+    proto.sync = origSync
+    syncBuiltinESMExports()
+  }
+}
+const eio = (): Promise<never> => Promise.reject(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }))
+
+test('saveIdentity / loadOrCreateIdentity: the temp file is synced before it is put in place, and the directory after', async () => {
+  const { dir } = await savedIdentity()
+  const path = join(dir, IDENTITY_FILE)
+  let trace: string[] = []
+  await withFs({}, trace, () => saveIdentity(dir, generateIdentity()))
+  assert.equal(trace, ['sync tmp', `rename ${path}`, `sync ${dir}`])
+  const fresh = await tempDir()
+  trace = []
+  await withFs({}, trace, () => loadOrCreateIdentity(fresh))
+  assert.equal(trace, ['sync tmp', `link ${join(fresh, IDENTITY_FILE)}`, `sync ${fresh}`])
+})
+
+test('an fsync or link failure leaves no temp file, and nothing replaced', async () => {
+  const { dir, path } = await savedIdentity()
+  const before = await readFile(path, 'utf8')
+  await withFs({ sync: (p) => (p.endsWith('.tmp') ? eio() : Promise.resolve()) }, [], async () => {
+    const err = await rejectsWith(saveIdentity(dir, generateIdentity()), 'IO_ERROR')
+    assert.match(err.message, /EIO/)
+  })
+  assert.is(await readFile(path, 'utf8'), before)
+  assert.equal(await readdir(dir), [IDENTITY_FILE])
+
+  const fresh = await tempDir()
+  await withFs({ sync: (p) => (p.endsWith('.tmp') ? eio() : Promise.resolve()) }, [], () => rejectsWith(loadOrCreateIdentity(fresh), 'IO_ERROR'))
+  assert.equal(await readdir(fresh), [])
+  const eperm = (): Promise<never> => Promise.reject(Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' }))
+  await withFs({ link: eperm }, [], () => rejectsWith(loadOrCreateIdentity(fresh), 'IO_ERROR'))
+  assert.equal(await readdir(fresh), [])
+  // A failed directory flush is reported, not swallowed; the file linked in place is then the identity.
+  await withFs({ sync: (p) => (p === fresh ? eio() : Promise.resolve()) }, [], () => rejectsWith(loadOrCreateIdentity(fresh), 'IO_ERROR'))
+  assert.equal(await readdir(fresh), [IDENTITY_FILE])
+  const linked = await loadIdentity(fresh)
+  assert.ok(eq((await loadOrCreateIdentity(fresh)).publicKey, linked.publicKey))
 })
 
 test.run()

@@ -51,7 +51,8 @@ function randomConfig(rng: Rng): unknown {
 const VALID = [
   { username: 'alice', port: 4001, bootstrap: ['127.0.0.1:4002', '[::1]:4003'], links: { min: 2, max: 8 } },
   { username: 'bob', host: '0.0.0.0', advertiseHost: '10.77.0.2', dataDir: '~/p4', profile: 'small', trust: { policy: 'tofu', maxPins: 100 } },
-  { trust: { policy: 'allowlist', keys: ['00'.repeat(32)] }, timers: { maintenanceMs: 50, pingIntervalMs: 1000 }, dedup: { capacity: 4096, ttlMs: 60000 } },
+  // Not 00..00 here: that is a small-order Ed25519 key, which parseKey refuses (small-order.test.ts).
+  { trust: { policy: 'allowlist', keys: ['22'.repeat(32)] }, timers: { maintenanceMs: 50, pingIntervalMs: 1000 }, dedup: { capacity: 4096, ttlMs: 60000 } },
   { trust: { policy: 'authority', authorityKey: '11'.repeat(32) }, certificate: 'AAAA', discover: { forwardProbability: 0.9, minHops: 2, maxHops: 8 } },
   { maxMessage: 1048576, hopLimit: 16, maxUsers: 512, maxDirect: 4, highWaterMark: 65536 },
 ]

@@ -10,6 +10,7 @@ import { isValidUsername, validateUsername, encodeUsername, decodeUsername } fro
 import { CERTIFICATE_MAX_BYTES } from './messages.js'
 import { JsonFileSaver, readFileIfExists } from './peer-cache.js'
 import { sign, verify, type Identity } from '../identity.js'
+import { ed25519KeyFlaw } from '../identity.js'
 
 export type TrustKind = 'tofu' | 'allowlist' | 'authority'
 
@@ -48,21 +49,26 @@ function checkArgs(username: unknown, identityKey: unknown): void {
 
 /**
  * Parses a 32-byte Ed25519 public key given as bytes, 64 hex digits, or
- * base64 / base64url (43 or 44 characters). Throws BAD_OPTION.
+ * base64 / base64url (43 or 44 characters). Throws BAD_OPTION, also for a
+ * small-order or non-canonical key (ed25519KeyFlaw): an allowlisted or
+ * authority key of small order would accept signatures anyone can forge.
  */
 export function parseKey(v: unknown, what = 'key'): Uint8Array {
+  let key: Uint8Array | undefined
   if (v instanceof Uint8Array) {
     if (v.length !== 32) throw new P4Error('BAD_OPTION', `${what} must be 32 bytes`)
-    return v.slice()
-  }
-  if (typeof v === 'string') {
-    if (/^[0-9a-fA-F]{64}$/.test(v)) return new Uint8Array(Buffer.from(v, 'hex'))
-    if (/^[A-Za-z0-9+/_-]{43}=?$/.test(v)) {
+    key = v.slice()
+  } else if (typeof v === 'string') {
+    if (/^[0-9a-fA-F]{64}$/.test(v)) key = new Uint8Array(Buffer.from(v, 'hex'))
+    else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(v)) {
       const b = Buffer.from(v, 'base64')
-      if (b.length === 32) return new Uint8Array(b)
+      if (b.length === 32) key = new Uint8Array(b)
     }
   }
-  throw new P4Error('BAD_OPTION', `${what} must be a 32-byte key as bytes, hex or base64`)
+  if (key === undefined) throw new P4Error('BAD_OPTION', `${what} must be a 32-byte key as bytes, hex or base64`)
+  const flaw = ed25519KeyFlaw(key)
+  if (flaw !== undefined) throw new P4Error('BAD_OPTION', `${what} ${hex(key)} is not a usable Ed25519 public key: ${flaw}`)
+  return key
 }
 
 // ---------------------------------------------------------------------------
@@ -326,7 +332,10 @@ export function issueCertificate(
   return cert
 }
 
-/** Strict certificate decoding (no signature check); throws P4Error 'BAD_PAYLOAD'. */
+/**
+ * Strict certificate decoding (no signature check); throws P4Error
+ * 'BAD_PAYLOAD', also for a small-order or non-canonical identity key.
+ */
 export function decodeCertificate(bytes: Uint8Array): Certificate {
   const bad = (why: string): never => {
     throw new P4Error('BAD_PAYLOAD', `certificate: ${why}`)
@@ -345,6 +354,8 @@ export function decodeCertificate(bytes: Uint8Array): Certificate {
   const na = dv.getBigUint64(2 + n + 40)
   if (nb > BigInt(Number.MAX_SAFE_INTEGER) || na > BigInt(Number.MAX_SAFE_INTEGER)) bad('time out of range')
   if (na < nb) bad('notAfter before notBefore')
+  const flaw = ed25519KeyFlaw(bytes.subarray(2 + n, 2 + n + 32))
+  if (flaw !== undefined) bad(`identity key is ${flaw}`)
   return {
     username: username as string,
     identityKey: bytes.slice(2 + n, 2 + n + 32),

@@ -12,9 +12,11 @@
 //   104+n    2     extLength     0..4096
 //   106+n    m     extension     opaque (e.g. an authority certificate)
 //
-// The payload is exactly 106 + n + m bytes; anything else is BAD_PAYLOAD.
+// The payload is exactly 106 + n + m bytes; anything else is BAD_PAYLOAD, and
+// so is a small-order or non-canonical identityKey (ed25519KeyFlaw: with such
+// a key anyone could produce the signature and pass as that identity).
 import { expectBytes, P4Error } from '../errors.js'
-import { sign, verify, type Identity } from '../identity.js'
+import { ed25519KeyFlaw, sign, verify, type Identity } from '../identity.js'
 import { decodeUsername, encodeUsername, USERNAME_MAX_BYTES } from '../username.js'
 
 export const LinkIntent = {
@@ -65,7 +67,7 @@ export function signStaticKey(identity: Identity): Uint8Array {
   return sig
 }
 
-/** Whether `signature` by `identityKey` certifies `staticKey`. */
+/** Whether `signature` by `identityKey` certifies `staticKey` (false for a small-order identityKey: verify()). */
 export function verifyStaticKey(identityKey: Uint8Array, staticKey: Uint8Array, signature: Uint8Array): boolean {
   return verify(identityKey, staticKeyStatement(staticKey), signature)
 }
@@ -107,7 +109,11 @@ export function encodePayload(p: HandshakePayload): Uint8Array {
   return out
 }
 
-/** Parses a payload (copying what it keeps). Malformed: BAD_PAYLOAD; a bad username: BAD_USERNAME. */
+/**
+ * Parses a payload (copying what it keeps). Malformed, or an unusable
+ * identity key (small order, non-canonical): BAD_PAYLOAD; a bad username:
+ * BAD_USERNAME.
+ */
 export function decodePayload(bytes: Uint8Array): HandshakePayload {
   expectBytes(bytes, undefined, 'payload')
   const bad = (why: string): P4Error => new P4Error('BAD_PAYLOAD', `handshake payload: ${why}`)
@@ -129,6 +135,8 @@ export function decodePayload(bytes: Uint8Array): HandshakePayload {
   if (bytes.length !== PAYLOAD_FIXED_SIZE + n + m) {
     throw bad(`length ${bytes.length} does not match its fields (expected ${PAYLOAD_FIXED_SIZE + n + m})`)
   }
+  const flaw = ed25519KeyFlaw(bytes.subarray(0, 32))
+  if (flaw !== undefined) throw bad(`identity key is ${flaw}`)
   return {
     identityKey: bytes.slice(0, 32),
     signature: bytes.slice(32, 96),

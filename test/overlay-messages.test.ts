@@ -123,7 +123,7 @@ const codecs: Codec[] = [
     decode: decodeDiscover,
     samples: [
       { username: 'alice', host: '127.0.0.1', port: 4001, walkId: 0xdeadbeefn, minHops: 2, maxHops: 8, sentAt: 1_700_000_000_000 },
-      { username: 'Ω', host: 'fe80::1%eth0', port: 1, walkId: 0n, minHops: 0, maxHops: 1, sentAt: 0 },
+      { username: 'ω', host: 'fe80::1%eth0', port: 1, walkId: 0n, minHops: 0, maxHops: 1, sentAt: 0 },
     ],
   },
   { name: 'LKA', encode: encodeLkaRequest, decode: decodeLkaRequest, samples: [{ max: 0 }, { max: 65535 }] },
@@ -153,7 +153,7 @@ const codecs: Codec[] = [
 // usernames
 
 test('usernames: valid names pass unchanged', () => {
-  for (const n of ['a', 'alice', 'Zoë', '名前', 'x'.repeat(31), 'a b', '😀😀😀😀😀😀😀', 'é'.repeat(15)]) {
+  for (const n of ['a', 'alice', 'zoë', '名前', 'x'.repeat(31), 'a-b', '𠀀'.repeat(7), 'é'.repeat(15)]) {
     assert.is(validateUsername(n), n)
     assert.ok(isValidUsername(n))
     assert.is(decodeUsername(encodeUsername(n)), n)

@@ -1,9 +1,10 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isP4Error } from '../ts/errors.js'
+import { isP4Error, type P4Error } from '../ts/errors.js'
 import { PeerCache, writeFileAtomic } from '../ts/overlay/peer-cache.js'
 
 function throwsCode(fn: () => unknown, code: string, what = ''): void {
@@ -65,6 +66,7 @@ test('bad arguments and options', () => {
 test('backoff: exponential, capped, equal jitter; success resets', () => {
   let r = 0
   const c = new PeerCache({ baseBackoffMs: 1000, maxBackoffMs: 8000, random: () => r })
+  c.add('h', 1, 0)
   const delays: number[] = []
   for (let i = 0; i < 6; i++) delays.push(c.markFailure('h', 1, 0)!.nextAttemptAt)
   assert.equal(delays, [500, 1000, 2000, 4000, 4000, 4000]) // jitter 0: half the exponential delay
@@ -202,6 +204,110 @@ test('a failed save rejects with IO_ERROR', async () => {
   throwsCode(() => c.flushSync(), 'IO_ERROR')
   await writeFileAtomic(join(dir, 'atomic.json'), '{}', dir)
   assert.is(readFileSync(join(dir, 'atomic.json'), 'utf8'), '{}')
+})
+
+test('a failure for an address that is not cached adds nothing', () => {
+  const c = new PeerCache({ random: () => 0 })
+  assert.is(c.markFailure('announced.example', 4001, 0), undefined)
+  assert.is(c.size, 0)
+  throwsCode(() => c.markFailure('a b', 1, 0), 'BAD_ARGUMENT')
+  throwsCode(() => c.markFailure('h', 0, 0), 'BAD_ARGUMENT')
+})
+
+test('flood: 260 successes from one host keep at most maxPerHost (4) and leave other hosts alone', () => {
+  const c = new PeerCache()
+  assert.is(c.maxPerHost, 4)
+  for (let i = 0; i < 20; i++) c.markSuccess(`10.0.0.${i + 1}`, 4001, 1000 + i, `u${i}`)
+  for (let i = 0; i < 260; i++) c.markSuccess('10.6.6.6', 20000 + i, 5000 + i)
+  const flooder = c.list().filter((p) => p.host === '10.6.6.6')
+  assert.is(flooder.length, 4)
+  assert.equal(flooder.map((p) => p.port).sort(), [20256, 20257, 20258, 20259]) // its newest
+  assert.is(c.size, 24)
+  for (let i = 0; i < 20; i++) assert.ok(c.get(`10.0.0.${i + 1}`, 4001), `honest host ${i} kept`)
+})
+
+test('flood into a full cache: only the host\'s first entry evicts another host\'s, and the worst one', () => {
+  const c = new PeerCache({ maxEntries: 16, random: () => 0 })
+  for (let i = 0; i < 16; i++) c.markSuccess(`h${i}`, 1, 1000 + i)
+  c.markFailure('h9', 1, 2000) // the one failing entry: the first to go
+  for (let i = 0; i < 260; i++) c.markSuccess('flood.example', 1 + i, 5000 + i)
+  assert.is(c.size, 16)
+  assert.is(c.list().filter((p) => p.host === 'flood.example').length, 1)
+  assert.is(c.get('h9', 1), undefined)
+  for (let i = 0; i < 16; i++) if (i !== 9) assert.ok(c.get(`h${i}`, 1), `h${i} kept`)
+  // A new host still gets in, in place of the least recently seen entry.
+  c.markSuccess('newcomer', 1, 9000)
+  assert.ok(c.get('newcomer', 1))
+  assert.is(c.get('h0', 1), undefined)
+})
+
+test('per host: the host\'s own failing, then least recently seen, entry makes room; maxPerHost is an option', () => {
+  const c = new PeerCache({ maxPerHost: 2, random: () => 0 })
+  c.add('nat.example', 1, 10)
+  c.add('nat.example', 2, 20)
+  c.markFailure('nat.example', 2, 30)
+  c.add('nat.example', 3, 40) // evicts port 2 (failing), not port 1 (older)
+  assert.equal(c.list().map((p) => p.port).sort(), [1, 3])
+  c.add('nat.example', 4, 50) // evicts port 1 (least recently seen)
+  assert.equal(c.list().map((p) => p.port).sort(), [3, 4])
+  c.add('other', 1, 60)
+  assert.is(c.size, 3)
+  assert.ok(c.remove('nat.example', 3))
+  c.add('nat.example', 5, 70) // room again after a removal: no eviction
+  assert.equal(c.list().filter((p) => p.host === 'nat.example').map((p) => p.port).sort(), [4, 5])
+  throwsCode(() => new PeerCache({ maxPerHost: 0 }), 'BAD_OPTION')
+  throwsCode(() => new PeerCache({ maxPerHost: 1.5 }), 'BAD_OPTION')
+  throwsCode(() => new PeerCache({ warn: 'log' as never }), 'BAD_OPTION')
+})
+
+test('load applies maxPerHost', () => {
+  const dir = tempDir()
+  const peers = Array.from({ length: 10 }, (_, i) => ({ host: 'one.example', port: i + 1, lastSeen: i, failures: 0, nextAttemptAt: 0 }))
+  peers.push({ host: 'two.example', port: 1, lastSeen: 0, failures: 0, nextAttemptAt: 0 })
+  writeFileSync(join(dir, 'peers.json'), JSON.stringify({ version: 1, peers }))
+  const c = new PeerCache({ dataDir: dir, maxPerHost: 3 })
+  assert.is(c.list().filter((p) => p.host === 'one.example').length, 3)
+  assert.ok(c.get('two.example', 1))
+})
+
+test('load: entries whose username breaks the current rules are dropped with one warning each', () => {
+  const dir = tempDir()
+  const entry = (host: string, username?: string) => ({ host, port: 4001, username, lastSeen: 1, failures: 0, nextAttemptAt: 0 })
+  const peers = [entry('ok.example', 'alice'), entry('upper.example', 'Alice'), entry('space.example', 'a b'), entry('zw.example', 'a\u200bb'), entry('::1', 'p\u0430ypal'), entry('anon.example')]
+  writeFileSync(join(dir, 'peers.json'), JSON.stringify({ version: 1, peers }))
+  const warnings: P4Error[] = []
+  const c = new PeerCache({ dataDir: dir, warn: (e) => warnings.push(e) })
+  assert.equal(c.list().map((p) => p.host).sort(), ['anon.example', 'ok.example'])
+  assert.is(warnings.length, 4)
+  const file = join(dir, 'peers.json')
+  for (const w of warnings) {
+    assert.ok(isP4Error(w, 'BAD_USERNAME'), String(w))
+    assert.ok(w.message.includes(file), w.message)
+  }
+  assert.match(warnings[0]!.message, 'upper.example:4001, username "Alice": is not lower case')
+  assert.match(warnings[2]!.message, 'zw.example:4001, username "a\\u{200B}b"')
+  assert.match(warnings[3]!.message, '[::1]:4001')
+  // The default warn (NODE_DEBUG log) never stops the cache from loading.
+  assert.is(new PeerCache({ dataDir: dir }).size, 2)
+})
+
+test('a failing write leaves no temporary file (async and sync), and a short write is an error', () => {
+  // A file size limit (RLIMIT_FSIZE) makes write() fail with EFBIG after the
+  // temporary file exists, even for root; Node ignores SIGXFSZ.
+  const dir = tempDir()
+  const moduleUrl = new URL('../ts/overlay/peer-cache.js', import.meta.url).href
+  const script = `
+    const m = await import(process.argv[1])
+    const dir = process.argv[2]
+    const text = 'x'.repeat(256 * 1024)
+    const out = []
+    try { await m.writeFileAtomic(dir + '/a.json', text, dir); out.push('written') } catch (e) { out.push(e.code) }
+    try { m.writeFileAtomicSync(dir + '/b.json', text, dir); out.push('written') } catch (e) { out.push(e.code) }
+    console.log(JSON.stringify(out))`
+  const r = spawnSync('/bin/sh', ['-c', 'ulimit -f 16 && exec "$@"', 'sh', process.execPath, '--input-type=module', '-e', script, moduleUrl, dir], { encoding: 'utf8' })
+  assert.is(r.status, 0, r.stderr)
+  assert.equal(JSON.parse(r.stdout), ['EFBIG', 'EFBIG'])
+  assert.equal(readdirSync(dir), [])
 })
 
 test.run()

@@ -255,4 +255,49 @@ test('createTrustPolicy builds each kind', () => {
   au.check('alice', alice.publicKey, issueCertificate(authority, 'alice', alice.publicKey, { notBefore: T0, notAfter: T0 }))
 })
 
+// ---------------------------------------------------------------------------
+// tofu: names pinned under an older, looser username rule
+
+test('tofu: pins whose name breaks the current rules are dropped with one warning each; the rest load', async () => {
+  const dir = tempDir()
+  const file = join(dir, 'pinned-keys.json')
+  const pins = [
+    ['alice', hex(alice.publicKey)],
+    ['Bob', hex(bob.publicKey)], // upper case
+    ['a b', hex(rogue.publicKey)], // a space
+    ['ev\u202eil', hex(rogue.publicKey)], // a bidi override
+    ['p\u0430ypal', hex(rogue.publicKey)], // Latin + Cyrillic
+    ['carol', hex(bob.publicKey)],
+  ]
+  writeFileSync(file, JSON.stringify({ version: 1, pins }))
+  const warnings: P4Error[] = []
+  const p = new TofuPolicy({ dataDir: dir, warn: (e) => warnings.push(e) })
+  assert.is(p.size, 2)
+  assert.equal(p.pinned('alice'), alice.publicKey)
+  assert.equal(p.pinned('carol'), bob.publicKey)
+  assert.is(warnings.length, 4)
+  for (const w of warnings) {
+    assert.ok(isP4Error(w, 'BAD_USERNAME'), String(w))
+    assert.ok(w.message.includes(file), w.message)
+  }
+  assert.match(warnings[0]!.message, `dropped the pin of "Bob" to key ${hex(bob.publicKey).slice(0, 16)}…: is not lower case`)
+  assert.match(warnings[2]!.message, '"ev\\u{202E}il"')
+  assert.not.match(warnings[2]!.message, '\u202e')
+  // The default warn (NODE_DEBUG log) never stops the policy from loading.
+  assert.is(new TofuPolicy({ dataDir: dir }).size, 2)
+  // The next save writes only the valid pins.
+  p.check('dave', rogue.publicKey)
+  await p.flush()
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')).pins.map((e: string[]) => e[0]), ['alice', 'carol', 'dave'])
+})
+
+test('tofu: a pin that was never a name (not a string, empty, over 31 bytes) is still corruption', () => {
+  for (const name of [5, null, '', 'x'.repeat(32)]) {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'pinned-keys.json'), JSON.stringify({ version: 1, pins: [[name, hex(alice.publicKey)]] }))
+    throwsCode(() => new TofuPolicy({ dataDir: dir, warn: () => assert.unreachable('no warning for corruption') }), 'BAD_CONFIG', String(name))
+  }
+  throwsCode(() => new TofuPolicy({ warn: 1 as never }), 'BAD_OPTION')
+})
+
 test.run()

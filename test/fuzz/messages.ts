@@ -21,7 +21,7 @@ import { resetLargestAlloc } from './alloc.js'
 import type { FuzzTarget, Trial } from './harness.js'
 import { mutate, Rng } from './rng.js'
 
-const NAMES = ['a', 'alice', 'bob_the_builder', 'zoë', '名前', 'x'.repeat(31), 'Ω-😀']
+const NAMES = ['a', 'alice', 'bob_the_builder', 'zoë', '名前', 'x'.repeat(31), '𠀀-名前']
 const HOSTS = ['', '127.0.0.1', '::1', 'fe80::1%eth0', 'host.example', 'h'.repeat(255), '10.77.0.5']
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

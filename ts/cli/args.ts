@@ -48,7 +48,7 @@ const HELP: OptionSpec = { type: 'boolean', short: 'h', help: 'show this help' }
 
 /** Options every node-running command takes (they map onto config keys). */
 export const NODE_OPTIONS: Record<string, OptionSpec> = {
-  username: { type: 'string', short: 'u', value: 'NAME', help: 'username, 1-31 bytes of UTF-8 (P4NET_USERNAME)' },
+  username: { type: 'string', short: 'u', value: 'NAME', help: 'username: 1-31 bytes of UTF-8, lower case, letters of one script, digits, - _ . (P4NET_USERNAME)' },
   host: { type: 'string', value: 'HOST', help: 'listen host (default 127.0.0.1) (P4NET_HOST)' },
   port: { type: 'string', short: 'p', value: 'PORT', help: 'listen port, 0 = any free port (default 0) (P4NET_PORT)' },
   'advertise-host': { type: 'string', value: 'HOST', help: 'host others reach this node at (default: --host) (P4NET_ADVERTISE_HOST)' },

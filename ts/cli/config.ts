@@ -12,7 +12,7 @@ import { parseAddress } from '../node.js'
 import { isValidHost } from '../overlay/messages.js'
 import type { OverlayTimers } from '../overlay/overlay.js'
 import { createTrustPolicy, parseTrustConfig, type TrustConfig, type TrustPolicy } from '../overlay/trust.js'
-import { validateUsername } from '../username.js'
+import { usernameProblem } from '../username.js'
 import { DEDUP_MAX_CAPACITY, DEDUP_MIN_CAPACITY } from '../wasm/dedup.js'
 import { debug } from '../log.js'
 import { usageError, type Values } from './args.js'
@@ -106,12 +106,9 @@ const host: Check = (v, label) => {
 }
 
 const username: Check = (v, label) => {
-  try {
-    return validateUsername(v)
-  } catch (err) {
-    const why = (err as Error).message.replace(/^username .*?: /, '')
-    return fail(label, `is not a valid username (${why}; 1-31 bytes of UTF-8, no control characters)`)
-  }
+  const why = usernameProblem(v)
+  if (why !== undefined) fail(label, `is not a valid username (${why})`)
+  return v
 }
 
 const address = (v: unknown, label: string): string => {

@@ -4,6 +4,10 @@
 // means starting empty (logged under NODE_DEBUG=p4net), never a crash.
 // Failed addresses back off exponentially with jitter so a dead peer is not
 // hammered; after maxFailures consecutive failures it is forgotten.
+// The cache cannot be flooded from one host: a host keeps at most maxPerHost
+// addresses, and only its first address may push out another host's entry
+// (see upsert), so a burst of fresh addresses from one host displaces at
+// most one other entry, the worst one.
 import { randomBytes } from 'node:crypto'
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { open, mkdir, rename, unlink } from 'node:fs/promises'
@@ -11,9 +15,14 @@ import { join } from 'node:path'
 import { debuglog } from 'node:util'
 import { P4Error } from '../errors.js'
 import { isValidHost, validateHost, validatePort } from './messages.js'
-import { isValidUsername, validateUsername } from '../username.js'
+import { quoteUsername, usernameProblem, validateUsername } from '../username.js'
 
 const debug = debuglog('p4net')
+
+/** The default `warn` of PeerCache and TofuPolicy: the message under NODE_DEBUG=p4net. */
+export function debugWarn(err: P4Error): void {
+  debug('%s', err.message)
+}
 
 // ---------------------------------------------------------------------------
 // Atomic JSON files (shared with the TOFU pin store in trust.ts)
@@ -26,18 +35,20 @@ function tempName(path: string): string {
  * Writes `text` to `path` atomically: a private (0600) temporary file in the
  * same directory, fsync, rename over the target. Readers see the old or the
  * new file, never a torn one. The directory is created (0700) if missing.
+ * When any step fails the temporary file is removed (a full disk must not
+ * also collect half-written files) and the error propagates.
  */
 export async function writeFileAtomic(path: string, text: string, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const tmp = tempName(path)
   const fh = await open(tmp, 'wx', 0o600)
   try {
-    await fh.writeFile(text, 'utf8')
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  try {
+    try {
+      await fh.writeFile(text, 'utf8')
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
     await rename(tmp, path)
   } catch (err) {
     await unlink(tmp).catch(() => undefined)
@@ -51,12 +62,20 @@ export function writeFileAtomicSync(path: string, text: string, dir: string): vo
   const tmp = tempName(path)
   const fd = openSync(tmp, 'wx', 0o600)
   try {
-    writeSync(fd, text)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  try {
+    try {
+      // writeSync may write less than asked (e.g. at a file size limit)
+      // without throwing: loop, so a short write fails instead of being
+      // renamed into place as a truncated file.
+      const bytes = Buffer.from(text, 'utf8')
+      for (let off = 0; off < bytes.length; ) {
+        const n = writeSync(fd, bytes, off)
+        if (n <= 0) throw new P4Error('IO_ERROR', `no progress writing ${tmp}`)
+        off += n
+      }
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
     renameSync(tmp, path)
   } catch (err) {
     try {
@@ -163,6 +182,11 @@ export interface PeerCacheOptions {
   fileName?: string
   /** Most addresses kept (default 256). */
   maxEntries?: number
+  /**
+   * Most addresses kept per host (default 4: a few nodes behind one NAT or
+   * on one machine), so one host cannot fill the cache.
+   */
+  maxPerHost?: number
   /** First retry delay after a failure (default 1 s); doubles per failure. */
   baseBackoffMs?: number
   /** Largest retry delay (default 10 min). */
@@ -173,6 +197,12 @@ export interface PeerCacheOptions {
   flushDelayMs?: number
   /** Source of jitter in [0, 1) (default Math.random); tests pass a seeded one. */
   random?: () => number
+  /**
+   * Called once per entry dropped while loading the file because its username
+   * breaks the username rules (P4Error 'BAD_USERNAME' naming the file and the
+   * entry). Default: logged under NODE_DEBUG=p4net.
+   */
+  warn?: (err: P4Error) => void
 }
 
 const FILE_VERSION = 1
@@ -194,17 +224,22 @@ function keyOf(host: string, port: number): string {
 
 export class PeerCache {
   readonly maxEntries: number
+  readonly maxPerHost: number
   readonly path: string | undefined
   private readonly baseBackoffMs: number
   private readonly maxBackoffMs: number
   private readonly maxFailures: number
   private readonly random: () => number
+  private readonly warn: (err: P4Error) => void
   private readonly peers = new Map<string, MutableRecord>()
+  /** host → number of its entries in `peers`. */
+  private readonly perHost = new Map<string, number>()
   private readonly saver: JsonFileSaver | undefined
 
   constructor(opts: PeerCacheOptions = {}) {
     if (typeof opts !== 'object' || opts === null) throw new P4Error('BAD_OPTION', 'peer cache options must be an object')
     this.maxEntries = positiveInt(opts.maxEntries, 256, 'maxEntries')
+    this.maxPerHost = positiveInt(opts.maxPerHost, 4, 'maxPerHost')
     this.baseBackoffMs = positiveInt(opts.baseBackoffMs, 1000, 'baseBackoffMs')
     this.maxBackoffMs = positiveInt(opts.maxBackoffMs, 10 * 60_000, 'maxBackoffMs')
     this.maxFailures = positiveInt(opts.maxFailures, 16, 'maxFailures')
@@ -212,6 +247,8 @@ export class PeerCache {
     if (this.maxBackoffMs < this.baseBackoffMs) throw new P4Error('BAD_OPTION', 'maxBackoffMs must be >= baseBackoffMs')
     if (opts.random !== undefined && typeof opts.random !== 'function') throw new P4Error('BAD_OPTION', 'random must be a function')
     this.random = opts.random ?? Math.random
+    if (opts.warn !== undefined && typeof opts.warn !== 'function') throw new P4Error('BAD_OPTION', 'warn must be a function')
+    this.warn = opts.warn ?? debugWarn
     if (opts.dataDir !== undefined) {
       if (typeof opts.dataDir !== 'string' || opts.dataDir === '') throw new P4Error('BAD_OPTION', 'dataDir must be a non-empty string')
       const fileName = opts.fileName ?? 'peers.json'
@@ -257,16 +294,21 @@ export class PeerCache {
   }
 
   /**
-   * A connection attempt failed: backs off base·2^(failures-1), capped, with
-   * "equal jitter" (half fixed, half random) so many nodes that lost the same
-   * peer do not retry in lockstep. Returns the record, or undefined when the
-   * address was dropped after maxFailures.
+   * A connection attempt to a cached address failed: backs off
+   * base·2^(failures-1), capped, with "equal jitter" (half fixed, half random)
+   * so many nodes that lost the same peer do not retry in lockstep. Returns
+   * the record, or undefined when the address was dropped after maxFailures
+   * or is not in the cache. An unknown address is not added: the overlay
+   * dials addresses that other users announce, and failures there must not
+   * fill the cache with dead entries.
    */
   markFailure(host: string, port: number, now: number): PeerRecord | undefined {
-    const rec = this.upsert(host, port, now, undefined)
+    checkAddress(host, port, now)
+    const rec = this.peers.get(keyOf(host.toLowerCase(), port))
+    if (rec === undefined) return undefined
     rec.failures++
     if (rec.failures >= this.maxFailures) {
-      this.peers.delete(keyOf(rec.host, rec.port))
+      this.drop(rec)
       this.changed()
       return undefined
     }
@@ -284,9 +326,11 @@ export class PeerCache {
   }
 
   remove(host: string, port: number): boolean {
-    const ok = this.peers.delete(keyOf(String(host).toLowerCase(), port))
-    if (ok) this.changed()
-    return ok
+    const rec = this.peers.get(keyOf(String(host).toLowerCase(), port))
+    if (rec === undefined) return false
+    this.drop(rec)
+    this.changed()
+    return true
   }
 
   /**
@@ -319,32 +363,53 @@ export class PeerCache {
     return { version: FILE_VERSION, peers: this.list() }
   }
 
+  /**
+   * The record for host:port, created if new. Room for a new one comes from
+   * the same host when it is at maxPerHost, or when the cache is full and the
+   * host already has an entry; only a host's first entry may evict another
+   * host's, so a burst from one host costs other hosts at most one entry.
+   */
   private upsert(host: string, port: number, now: number, username: string | undefined): MutableRecord {
-    validateHost(host)
-    if (host === '') throw new P4Error('BAD_ARGUMENT', 'host must not be empty')
-    validatePort(port, 1)
-    checkNow(now)
+    checkAddress(host, port, now)
     if (username !== undefined) validateUsername(username)
     const h = host.toLowerCase()
     const key = keyOf(h, port)
     let rec = this.peers.get(key)
     if (rec === undefined) {
-      if (this.peers.size >= this.maxEntries) this.evictOne()
+      const own = this.perHost.get(h) ?? 0
+      if (own >= this.maxPerHost || (own > 0 && this.peers.size >= this.maxEntries)) this.evictWorst(h)
+      else if (this.peers.size >= this.maxEntries) this.evictWorst(undefined)
       rec = { host: h, port, username, lastSeen: now, failures: 0, nextAttemptAt: 0 }
-      this.peers.set(key, rec)
+      this.insert(rec)
     } else if (username !== undefined) {
       rec.username = username
     }
     return rec
   }
 
-  /** Drops the most-failing address, the least recently seen among equals. */
-  private evictOne(): void {
+  /**
+   * Drops the entry (of `host`, or of any host) that failed most, the least
+   * recently seen among equals.
+   */
+  private evictWorst(host: string | undefined): void {
     let worst: MutableRecord | undefined
     for (const r of this.peers.values()) {
+      if (host !== undefined && r.host !== host) continue
       if (worst === undefined || r.failures > worst.failures || (r.failures === worst.failures && r.lastSeen < worst.lastSeen)) worst = r
     }
-    if (worst !== undefined) this.peers.delete(keyOf(worst.host, worst.port))
+    if (worst !== undefined) this.drop(worst)
+  }
+
+  private insert(rec: MutableRecord): void {
+    this.peers.set(keyOf(rec.host, rec.port), rec)
+    this.perHost.set(rec.host, (this.perHost.get(rec.host) ?? 0) + 1)
+  }
+
+  private drop(rec: MutableRecord): void {
+    this.peers.delete(keyOf(rec.host, rec.port))
+    const n = (this.perHost.get(rec.host) ?? 1) - 1
+    if (n > 0) this.perHost.set(rec.host, n)
+    else this.perHost.delete(rec.host)
   }
 
   private changed(): void {
@@ -376,24 +441,39 @@ export class PeerCache {
     let skipped = 0
     for (const p of peers) {
       const rec = parseRecord(p)
-      if (rec === undefined || this.peers.size >= this.maxEntries) {
+      if (rec === undefined || this.peers.size >= this.maxEntries || (this.perHost.get(rec.host) ?? 0) >= this.maxPerHost) {
         skipped++
         continue
       }
-      const key = keyOf(rec.host, rec.port)
-      if (this.peers.has(key)) skipped++
-      else this.peers.set(key, rec)
+      // Stored under an older, looser username rule: drop the entry, say so,
+      // and go on; one stale name must not cost the node its whole cache.
+      const problem = rec.username === undefined ? undefined : usernameProblem(rec.username)
+      if (problem !== undefined) {
+        const where = rec.host.includes(':') ? `[${rec.host}]:${rec.port}` : `${rec.host}:${rec.port}`
+        this.warn(new P4Error('BAD_USERNAME', `peer cache ${path}: dropped the entry for ${where}, username ${quoteUsername(rec.username!)}: ${problem}`))
+        continue
+      }
+      if (this.peers.has(keyOf(rec.host, rec.port))) skipped++
+      else this.insert(rec)
     }
     if (skipped > 0) debug('peer cache %s: skipped %d invalid, duplicate or surplus entries', path, skipped)
   }
 }
 
+function checkAddress(host: string, port: number, now: number): void {
+  validateHost(host)
+  if (host === '') throw new P4Error('BAD_ARGUMENT', 'host must not be empty')
+  validatePort(port, 1)
+  checkNow(now)
+}
+
+/** A well-formed record; its username is any string (checked by the caller). */
 function parseRecord(p: unknown): MutableRecord | undefined {
   if (typeof p !== 'object' || p === null) return undefined
   const { host, port, username, lastSeen, failures, nextAttemptAt } = p as Record<string, unknown>
   if (!isValidHost(host) || host === '' || host !== host.toLowerCase()) return undefined
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) return undefined
-  if (username !== undefined && !isValidUsername(username)) return undefined
+  if (username !== undefined && typeof username !== 'string') return undefined
   const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0
   if (!finite(lastSeen) || !finite(nextAttemptAt)) return undefined
   if (typeof failures !== 'number' || !Number.isSafeInteger(failures) || failures < 0) return undefined

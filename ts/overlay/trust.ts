@@ -6,9 +6,9 @@
 //   authority username certificates signed by a configured authority key.
 import { join } from 'node:path'
 import { P4Error } from '../errors.js'
-import { isValidUsername, validateUsername, encodeUsername, decodeUsername } from '../username.js'
+import { isValidUsername, validateUsername, encodeUsername, decodeUsername, quoteUsername, usernameProblem, USERNAME_MAX_BYTES } from '../username.js'
 import { CERTIFICATE_MAX_BYTES } from './messages.js'
-import { JsonFileSaver, readFileIfExists } from './peer-cache.js'
+import { debugWarn, JsonFileSaver, readFileIfExists } from './peer-cache.js'
 import { sign, verify, type Identity } from '../identity.js'
 import { ed25519KeyFlaw } from '../identity.js'
 
@@ -82,6 +82,12 @@ export interface TofuOptions {
   maxPins?: number
   /** Delay between a new pin and its save (default 1 s). */
   flushDelayMs?: number
+  /**
+   * Called once per pin dropped while loading the file because its username
+   * breaks the username rules (P4Error 'BAD_USERNAME' naming the file and the
+   * pin). Default: logged under NODE_DEBUG=p4net.
+   */
+  warn?: (err: P4Error) => void
 }
 
 const PIN_FILE_VERSION = 1
@@ -102,6 +108,7 @@ export class TofuPolicy implements TrustPolicy {
   /** username → key, least recently confirmed first. */
   private readonly pins = new Map<string, Uint8Array>()
   private readonly saver: JsonFileSaver | undefined
+  private readonly warn: (err: P4Error) => void
 
   constructor(opts: TofuOptions = {}) {
     if (typeof opts !== 'object' || opts === null) throw new P4Error('BAD_OPTION', 'tofu options must be an object')
@@ -110,6 +117,8 @@ export class TofuPolicy implements TrustPolicy {
     this.maxPins = maxPins
     const delay = opts.flushDelayMs ?? 1000
     if (!Number.isSafeInteger(delay) || delay < 0) throw new P4Error('BAD_OPTION', 'flushDelayMs must be an integer >= 0')
+    if (opts.warn !== undefined && typeof opts.warn !== 'function') throw new P4Error('BAD_OPTION', 'warn must be a function')
+    this.warn = opts.warn ?? debugWarn
     if (opts.dataDir !== undefined) {
       if (typeof opts.dataDir !== 'string' || opts.dataDir === '') throw new P4Error('BAD_OPTION', 'dataDir must be a non-empty string')
       const fileName = opts.fileName ?? 'pinned-keys.json'
@@ -211,7 +220,17 @@ export class TofuPolicy implements TrustPolicy {
     for (const entry of (d as { pins: unknown[] }).pins) {
       if (!Array.isArray(entry) || entry.length !== 2) corrupt('bad entry')
       const [name, key] = entry as unknown[]
-      if (!isValidUsername(name) || typeof key !== 'string' || !/^[0-9a-f]{64}$/.test(key)) corrupt('bad entry')
+      // A name that is not 1..31 bytes of text was never valid: corruption.
+      if (typeof name !== 'string' || name === '' || Buffer.byteLength(name) > USERNAME_MAX_BYTES) corrupt('bad entry')
+      if (typeof key !== 'string' || !/^[0-9a-f]{64}$/.test(key)) corrupt('bad entry')
+      // One that breaks today's character rules was pinned under an older,
+      // looser rule. No HELLO can carry it any more, so the pin protects
+      // nothing: drop it with a warning rather than refuse to start.
+      const problem = usernameProblem(name)
+      if (problem !== undefined) {
+        this.warn(new P4Error('BAD_USERNAME', `pinned keys file ${path}: dropped the pin of ${quoteUsername(name as string)} to key ${(key as string).slice(0, 16)}…: ${problem}`))
+        continue
+      }
       if (this.pins.has(name as string)) corrupt(`duplicate username ${JSON.stringify(name)}`)
       this.pins.set(name as string, new Uint8Array(Buffer.from(key as string, 'hex')))
     }

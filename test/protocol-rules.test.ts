@@ -175,4 +175,23 @@ test('requireEncrypted: plaintext broadcasts and unicasts to the plugin are drop
   }
 })
 
+test('a data directory holding names that the username rules now refuse: the node starts, drops them and says so (warning events)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'p4net-old-names-'))
+  const key = hex(generateIdentity().publicKey)
+  writeFileSync(join(dir, 'pinned-keys.json'), JSON.stringify({ version: 1, pins: [['Old Name', key], ['fine', key]] }))
+  writeFileSync(join(dir, 'peers.json'), JSON.stringify({ version: 1, peers: [{ host: '127.0.0.1', port: 4000, username: 'zero\u200bwidth', lastSeen: 1, failures: 0, nextAttemptAt: 0 }] }))
+  const vic = await createNode({ username: 'vic', transport: memoryTransport(new MemoryNetwork()), dataDir: dir })
+  const warnings: P4Error[] = []
+  vic.on('warning', (w: P4Error) => warnings.push(w))
+  try {
+    await vic.start()
+    assert.equal(warnings.map((w) => w.code), ['BAD_USERNAME', 'BAD_USERNAME'])
+    assert.match(warnings[0]!.message, /pinned-keys\.json/)
+    assert.match(warnings[1]!.message, /peers\.json/)
+  } finally {
+    await vic.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test.run()

@@ -21,7 +21,7 @@ import { DEDUP_MAX_CAPACITY, DEDUP_MIN_CAPACITY } from './wasm/dedup.js'
 export type Profile = 'default' | 'small'
 
 export interface NodeOptions {
-  /** 1–31 bytes of UTF-8, no control characters. Required. */
+  /** 1–31 bytes of UTF-8 under the username rules of docs/protocol.md (lower case, one script, no invisible characters). Required. */
   username: string
   /** From generateIdentity(); default: loaded from (or created in) dataDir, else generated. */
   identity?: Identity
@@ -271,10 +271,12 @@ export class Node extends EventEmitter implements PluginHost {
     const o = this.options
     const dataDir = o.dataDir
     if (dataDir) mkdirSync(dataDir, { recursive: true, mode: 0o700 })
-    const trust = isTrustPolicy(o.trust) ? o.trust : createTrustPolicy(o.trust, { dataDir })
+    // Stored entries a newer rule refuses are dropped with a warning, never a reason not to start.
+    const warn = (err: P4Error): void => void this.emit('warning', err)
+    const trust = isTrustPolicy(o.trust) ? o.trust : createTrustPolicy(o.trust, { dataDir, warn })
     trust.bindOwn?.(this.username, this.identity.publicKey)
     this.trust = trust
-    this.peerCache = dataDir ? new PeerCache({ dataDir }) : undefined
+    this.peerCache = dataDir ? new PeerCache({ dataDir, warn }) : undefined
     const overlay = new Overlay({
       ...this.resolved.cfg,
       identity: this.identity,

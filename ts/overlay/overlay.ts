@@ -513,7 +513,13 @@ export class Overlay extends EventEmitter {
       return null
     }
     const existing = kind === 'link' ? this.links.get(hexOf(remote.identityKey)) : undefined
-    if (existing) {
+    // Two sessions with one node, one dialled by each side, are a cross-dial.
+    // Anything else is the identity connecting again (a reconnect), or its
+    // user logged on at another node (roaming): the newer session replaces
+    // the older one (below).
+    const crossDial =
+      existing !== undefined && existing.initiator !== initiator && existing.remote.host === remote.host && existing.remote.listenPort === remote.listenPort
+    if (crossDial) {
       // Both sides dialled each other: keep the link dialled by the smaller
       // identity key, on both ends, so exactly one survives.
       const mineSmaller = Buffer.compare(this.cfg.identity.publicKey, remote.identityKey) < 0
@@ -521,7 +527,7 @@ export class Overlay extends EventEmitter {
         this.discard(session, ByeReason.LINK_CLOSE, 'duplicate link')
         return existing
       }
-    } else if (kind === 'link' && this.links.size >= this.cfg.links.hardCap) {
+    } else if (existing === undefined && kind === 'link' && this.links.size >= this.cfg.links.hardCap) {
       this.discard(session, ByeReason.RATE_LIMITED, 'link limit reached')
       return null
     }
@@ -543,7 +549,7 @@ export class Overlay extends EventEmitter {
     }
     this.links.set(peer.keyHex, peer)
     if (existing) {
-      this.retire(existing, 'duplicate link')
+      this.retire(existing, crossDial ? 'duplicate link' : 'replaced by a newer session of this identity')
       return peer
     }
     log('link up: %s (%s) links=%d', remote.username, initiator ? 'out' : 'in', this.links.size)

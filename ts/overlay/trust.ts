@@ -484,11 +484,11 @@ export function parseTrustConfig(raw: unknown): TrustConfig {
 }
 
 /** Builds the policy a config names; tofu pins live in `dataDir` when given. */
-export function createTrustPolicy(config: unknown, env: { dataDir?: string; now?: () => number } = {}): TrustPolicy {
+export function createTrustPolicy(config: unknown, env: { dataDir?: string; now?: () => number; warn?: (err: P4Error) => void } = {}): TrustPolicy {
   const c = parseTrustConfig(config)
   switch (c.policy) {
     case 'tofu':
-      return new TofuPolicy({ dataDir: env.dataDir, maxPins: c.maxPins })
+      return new TofuPolicy({ dataDir: env.dataDir, maxPins: c.maxPins, warn: env.warn })
     case 'allowlist':
       return new AllowlistPolicy(c.keys)
     case 'authority':

@@ -1,8 +1,11 @@
 // Dedup table throughput: batches of 1,024 ids, half repeats of live ids and
 // half new ids, against a table already holding 1e6 live entries (capacity
 // 2^20, so new ids soon evict the oldest). WASM with ids already in linear
-// memory (the overlay's path), WASM through the BigUint64Array copy-in API,
-// and the Map-based TS reference, all fed the same id stream.
+// memory, WASM through the BigUint64Array copy-in API, WASM with floods given
+// as origin records (origin key + message ID, fingerprinted in WASM), the
+// flood router's per-frame "seen? … insert" pair by message ID only (the
+// overlay before origin fingerprints) and by origin key + ID (now), and the
+// Map-based TS reference, all fed the same id stream.
 //
 // The table changes with every batch, so benchmark.js (which reruns a fixed
 // function an unknown number of times) cannot keep the workload fixed; this is
@@ -156,10 +159,71 @@ function reference(): number {
   return best
 }
 
+// Floods are checked by origin key and message ID together (a keyed
+// fingerprint of the 40 bytes): the same id stream, each id paired with one
+// of 16 origin keys chosen by the id, so repeats are repeats of the pair.
+const ORIGINS = Array.from({ length: 16 }, (_, i) => new Uint8Array(32).fill(i + 1))
+function originRecords(ids: Uint32Array, from: number, n: number): Uint8Array {
+  const out = new Uint8Array(n * 40)
+  const dv = new DataView(out.buffer)
+  for (let i = 0; i < n; i++) {
+    const lo = ids[(from + i) * 2]!, hi = ids[(from + i) * 2 + 1]!
+    out.set(ORIGINS[lo & 15]!, i * 40)
+    dv.setUint32(i * 40 + 32, hi)
+    dv.setUint32(i * 40 + 36, lo)
+  }
+  return out
+}
+
+function wasmOrigins(k: Kernel): number {
+  const t = new DedupTable({ capacity: CAPACITY, kernel: k, key: KEY })
+  for (let at = 0; at < LIVE; at += 65536) t.checkOrigins(originRecords(prefill, at, Math.min(65536, LIVE - at)), 0)
+  const recs = originRecords(stream, 0, STREAM)
+  const out = new Uint8Array(BATCH)
+  const m = measure(BATCHES, (i, now) => t.checkOrigins(recs.subarray(i * BATCH * 40, (i + 1) * BATCH * 40), now, out))
+  const best = record(`wasm-${k.variant} origin records (40 B each)`, m, { size: t.size })
+  t.close()
+  return best
+}
+
+// The flood router's per-frame pattern: "seen?" before the signature check,
+// then insert after it; one frame per call pair. By message ID alone (what
+// the overlay did before the origin fingerprints) and by origin key + ID.
+function perFrame(k: Kernel, byOrigin: boolean): number {
+  const t = new DedupTable({ capacity: CAPACITY, kernel: k, key: KEY })
+  t.checkAndInsert(prefillIds, 0)
+  const one = new BigUint64Array(1)
+  const out = new Uint8Array(1)
+  const m = measure(BATCHES, (b, now) => {
+    let fresh = 0
+    for (let j = 0; j < BATCH; j++) {
+      const i = b * BATCH + j
+      const lo = stream[i * 2]!, hi = stream[i * 2 + 1]!
+      if (byOrigin) {
+        const origin = ORIGINS[lo & 15]!
+        if (!t.hasOrigin(origin, hi, lo, now) && t.insertOrigin(origin, hi, lo, now)) fresh++
+      } else {
+        const id = (BigInt(hi) << 32n) | BigInt(lo)
+        if (!t.has(id, now)) {
+          one[0] = id
+          fresh += t.checkAndInsert(one, now, out)
+        }
+      }
+    }
+    return fresh
+  })
+  const best = record(`wasm-${k.variant} per frame, ${byOrigin ? 'origin key + ID' : 'message ID only (before)'}`, m, { size: t.size })
+  t.close()
+  return best
+}
+
 const variants: Kernel[] = [kernel()]
 if (simdSupported() && kernel().variant === 'simd') variants.push(loadKernel('scalar'))
 variants.map(wasmZeroCopy)
 wasmCopyIn(kernel())
+wasmOrigins(kernel())
+perFrame(kernel(), false)
+perFrame(kernel(), true)
 const ref = reference()
 for (const r of results) if (r.unit === 'checks/s') r.vsReference = +(r.value / ref).toFixed(1)
 

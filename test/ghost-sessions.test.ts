@@ -2,7 +2,7 @@
 // link replaced by a newer one, a link over links.hardCap) are torn down
 // within the close deadline, whatever the peer does, and never have their
 // frames processed. The attacker runs in its own process
-// (helpers/ghost-attacker.ts) so that this process's file descriptors and
+// (helpers/attacker.ts) so that this process's file descriptors and
 // memory are the victim's alone.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
@@ -15,7 +15,7 @@ import { createNode, type Node } from '../ts/index.js'
 import { waitFor } from './helpers/testnet.js'
 
 const MB = 1024 * 1024
-const ATTACKER = fileURLToPath(new URL('./helpers/ghost-attacker.js', import.meta.url))
+const ATTACKER = fileURLToPath(new URL('./helpers/attacker.js', import.meta.url))
 /** The overlay's close deadline (ts/overlay/overlay.ts CLOSE_DEADLINE_MS) plus slack for a busy machine. */
 const DEADLINE_MS = 1000 + 2000
 

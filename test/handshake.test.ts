@@ -22,6 +22,7 @@ import {
   type HandshakePayload,
 } from '../ts/session/handshake-payload.js'
 import { HandshakeState, initNoise, noiseHash, x25519KeyPair, type DhKeyPair } from '../ts/session/noise.js'
+import { frame, readFrame } from './helpers/pair.js'
 import {
   acceptPreamble,
   CONNECT_BYTES,
@@ -113,21 +114,6 @@ const bobOpts = (more: Partial<SessionOptions> = {}): SessionOptions => ({
   intent: LinkIntent.DIRECT,
   ...more,
 })
-
-function frame(message: Uint8Array, before: Uint8Array = new Uint8Array(0)): Buffer {
-  const out = Buffer.alloc(before.length + 2 + message.length)
-  out.set(before)
-  out.writeUInt16BE(message.length, before.length)
-  out.set(message, before.length + 2)
-  return out
-}
-
-async function readFrame(reader: ConnReader): Promise<Uint8Array> {
-  const len = (await reader.need(2)).readUInt16BE(0)
-  const m = (await reader.need(2 + len)).subarray(2, 2 + len)
-  reader.consume(2 + len)
-  return m
-}
 
 /** A payload whose identity key signed a different static key than the one used. */
 function lyingPayload(id: Identity, name: string): Uint8Array {

@@ -24,6 +24,7 @@ import { HandshakeState, initNoise, noiseHash, type DhKeyPair } from '../ts/sess
 import { CONNECT_BYTES, ConnReader, OK_BYTES, PROLOGUE, readConnect, readOk } from '../ts/session/preamble.js'
 import { MemoryNetwork } from '../ts/transport/memory.js'
 import type { Conn } from '../ts/transport/types.js'
+import { frame, readFrame } from './helpers/pair.js'
 
 // ---------------------------------------------------------------------------
 // edwards25519 in BigInt: -x^2 + y^2 = 1 + d x^2 y^2 over GF(p), extended
@@ -313,19 +314,6 @@ test('decodeCertificate refuses a certified small-order key (BAD_PAYLOAD); the a
 // the handshake: a peer whose identity key is small order, with the forged
 // static-key signature that node:crypto would accept (as in test/handshake.test.ts).
 
-function frame(message: Uint8Array, before: Uint8Array = new Uint8Array(0)): Buffer {
-  const out = Buffer.alloc(before.length + 2 + message.length)
-  out.set(before)
-  out.writeUInt16BE(message.length, before.length)
-  out.set(message, before.length + 2)
-  return out
-}
-async function readFrame(reader: ConnReader): Promise<Uint8Array> {
-  const len = (await reader.need(2)).readUInt16BE(0)
-  const m = (await reader.need(2 + len)).subarray(2, 2 + len)
-  reader.consume(2 + len)
-  return m
-}
 async function rogueInitiator(conn: Conn, s: DhKeyPair, payload: Uint8Array): Promise<void> {
   const hs = new HandshakeState({ initiator: true, hash: noiseHash('BLAKE2s'), s, prologue: PROLOGUE })
   const reader = new ConnReader(conn)

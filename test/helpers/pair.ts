@@ -1,6 +1,7 @@
 // Connected Conn pairs and keyed Session pairs over either transport, for
 // session-level tests that do not need the handshake.
 import { randomBytes } from 'node:crypto'
+import type { ConnReader } from '../../ts/session/preamble.js'
 import { Session, type SessionOptions } from '../../ts/session/session.js'
 import { MemoryNetwork, memoryTransport } from '../../ts/transport/memory.js'
 import { tcpTransport } from '../../ts/transport/tcp.js'
@@ -44,4 +45,21 @@ export async function sessionPair(
       await close()
     },
   }
+}
+
+/** A handshake message as written on the wire: u16 BE length || message, after `before` (a preamble). */
+export function frame(message: Uint8Array, before: Uint8Array = new Uint8Array(0)): Buffer {
+  const out = Buffer.alloc(before.length + 2 + message.length)
+  out.set(before)
+  out.writeUInt16BE(message.length, before.length)
+  out.set(message, before.length + 2)
+  return out
+}
+
+/** Reads one length-prefixed handshake message. */
+export async function readFrame(reader: ConnReader): Promise<Uint8Array> {
+  const len = (await reader.need(2)).readUInt16BE(0)
+  const m = (await reader.need(2 + len)).subarray(2, 2 + len)
+  reader.consume(2 + len)
+  return m
 }

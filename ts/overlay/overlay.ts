@@ -961,7 +961,7 @@ export class Overlay extends EventEmitter {
       this.stats.dropped++
       return
     }
-    const from = this.usernameOf(peer.remote.identityKey)
+    const from = this.usernameOfHex(peer.keyHex, peer.remote.identityKey)
     if (from === undefined) {
       this.stats.unknownOrigin++
       return
@@ -987,9 +987,14 @@ export class Overlay extends EventEmitter {
    * this key and its certificate (authority policy) has not expired.
    */
   usernameOf(identityKey: Uint8Array): string | undefined {
-    const bound = this.keyToUser.get(hexOf(identityKey))
+    return this.usernameOfHex(hexOf(identityKey), identityKey)
+  }
+
+  /** usernameOf for a key already in hex (a Peer's keyHex: no conversion per message). */
+  private usernameOfHex(hex: string, identityKey: Uint8Array): string | undefined {
+    const bound = this.keyToUser.get(hex)
     if (bound === undefined) return undefined
-    if (bound.expiresAt <= Date.now()) return undefined
+    if (bound.expiresAt !== Infinity && bound.expiresAt <= Date.now()) return undefined
     const e = this.lka.get(bound.name)
     return e && sameKey(e.identityKey, identityKey) ? bound.name : undefined
   }

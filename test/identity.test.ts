@@ -1,4 +1,4 @@
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { mkdtemp, readFile, rm, stat, writeFile, readdir, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'

@@ -1,4 +1,4 @@
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -1,4 +1,4 @@
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createHash, randomBytes } from 'node:crypto'
 import { Session, type Frame } from '../ts/session/session.js'

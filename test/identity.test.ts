@@ -4,6 +4,8 @@ import { mkdtemp, readFile, rm, stat, writeFile, readdir, mkdir } from 'node:fs/
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { diffieHellman, createPublicKey } from 'node:crypto'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { isP4Error } from '../ts/errors.js'
 import {
   checkIdentity,
@@ -20,6 +22,7 @@ import {
   verify,
   x25519PublicKey,
 } from '../ts/identity.js'
+import { waiting } from './helpers/waits.js'
 
 let dirs: string[] = []
 async function tempDir(): Promise<string> {
@@ -261,5 +264,28 @@ test('loadIdentity: an unreadable path is IO_ERROR', async () => {
   await rejectsWith(loadOrCreateIdentity(dir), 'IO_ERROR')
   await rejectsWith(loadIdentity(42 as unknown as string), 'BAD_ARGUMENT')
 })
+
+test('fresh keys never deadlock the process (Node: JWK export of a generated KeyObject vs the key job\'s finalizer)', async () => {
+  // Node 20 locks a key's mutex in its JWK export and, in a GC during that
+  // export, again in the destructor of the job that generated the key: the
+  // thread waits on itself. Before freshKeyPair a child doing this 3,000
+  // times with frequent GCs hung in about 4 runs of 6; a hang shows here as
+  // a child that never exits. It takes about 1.5 s; the bound only tells a
+  // hang from a slow machine.
+  const file = fileURLToPath(new URL('./fixtures/keygen-loop.js', import.meta.url))
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', file], { env: { ...process.env, KEYGEN_LOOPS: '3000' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+  const boundMs = 60_000
+  const timer = setTimeout(() => child.kill('SIGKILL'), boundMs)
+  const [code, signal] = await waiting(
+    'the key-generation child to exit',
+    new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s]))),
+  ).finally(() => clearTimeout(timer))
+  assert.is(signal, null, `the child did not finish within ${boundMs} ms (deadlocked): ${out}`)
+  assert.is(code, 0, out)
+  assert.match(out, 'done')
+}, { deadlineMs: 90_000 })
 
 test.run()

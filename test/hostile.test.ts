@@ -468,16 +468,68 @@ test('a peer that never reads: its send queue stays under maxQueue and it is cut
           most = Math.max(most, peer.session.bufferedBytes)
           if (i % 20 === 0) await sleep(5)
         }
-        await waitFor(() => (a.stats().cutOffReasons['not-reading'] ?? 0) === 1, notReadingMs + 3000, 'the sleeper cut off')
+        // The bound is a deadline, not a speed claim: the cut needs notReadingMs and a few maintenance ticks.
+        await waitFor(() => !peer.open, notReadingMs + 10_000, () => `the sleeper cut off (cut-offs ${JSON.stringify(net.nodes.map((x) => x.stats().cutOffReasons))})`)
       })
     } finally {
       clearInterval(sampler)
     }
+    // Only the sleeper: honest nodes flooding each other under load were once cut off
+    // as "not-reading" too (their queues were full while they read).
+    assert.equal(net.nodes.map((x) => x.stats().cutOffReasons), [{ 'not-reading': 1 }, {}, {}])
     assert.ok(most <= bound, `queue to the sleeper peaked at ${most} bytes (bound ${bound})`)
     assert.ok(most >= highWaterMark, `the queue did fill (${most} bytes)`)
     assert.ok(a.stats().droppedSlowPeer > 0, 'frames for the sleeper were dropped, not queued')
     await waitFor(() => !a.links().some((l) => l.username === 'sleeper'), 3000, 'the sleeper gone from links()')
   } finally {
+    await net.stop()
+  }
+})
+
+test('a peer that reads, more slowly than its queue fills, is not cut off as "not-reading"', async () => {
+  const highWaterMark = 16 * 1024
+  const notReadingMs = 200
+  const net = await honestNet('memory', { highWaterMark, quotas: { notReadingMs } })
+  let stop = false
+  try {
+    const [a] = net.nodes as [Node]
+    const rogue = await Rogue.dial(a, { identity: generateIdentity(), username: 'busy', transport: rogueTransport(net) })
+    await waitFor(() => a.links().some((l) => l.username === 'busy'), 2000, 'the busy reader linked')
+    const peer = [...overlayOf(a).links.values()].find((p) => p.username === 'busy')!
+    // Whenever the reader reads, the queue to it is topped up past the high-water
+    // mark again, before the next maintenance check: every check finds it full, as
+    // in a process too busy to read a flood as fast as it comes.
+    const body = new Uint8Array(4096)
+    let n = 0
+    let read = 0
+    const refill = (): void => {
+      if (stop || !peer.open) return
+      while (peer.session.bufferedBytes < 2 * highWaterMark && peer.trySend(MsgType.DATA, 0, 0, CHAT, 0, n++, body));
+    }
+    rogue.onframe = () => {
+      read++
+      rogue.frames.length = 0 // counted, not kept
+      refill()
+    }
+    refill()
+    // A full queue starts a not-reading window; a check that finds a queue's worth
+    // taken since starts a new one. Wait until the windows span 3 x notReadingMs:
+    // full at every check for that long, and still linked.
+    const windows: number[] = []
+    await waitFor(
+      () => {
+        const w = peer.quota.stuckSince
+        if (w !== 0 && w !== windows.at(-1)) windows.push(w)
+        return !peer.open || (windows.length > 1 && windows.at(-1)! - windows[0]! > 3 * notReadingMs)
+      },
+      10_000,
+      () => `not-reading windows spanning 3 x ${notReadingMs} ms (${windows.length} so far)`,
+    )
+    assert.ok(peer.open, `the reader was cut off (${JSON.stringify(a.stats().cutOffReasons)}) after reading ${read} frames`)
+    assert.is(a.stats().cutOff, 0)
+    assert.ok(read > 0)
+  } finally {
+    stop = true
     await net.stop()
   }
 })

@@ -122,6 +122,15 @@ export class Session<R = unknown> extends EventEmitter {
     return this.sender.queuedBytes + this.conn.writableLength
   }
 
+  /**
+   * Bytes the transport has taken from this session so far: handed to the
+   * kernel (tcp) or read by the peer (memory). It grows while the peer reads,
+   * however slowly, and stands still while it does not.
+   */
+  get bytesTaken(): number {
+    return this.sender.bytesOut - this.conn.writableLength
+  }
+
   /** Resolves with the close reason (null: clean) once the session is closed. */
   get done(): Promise<P4Error | null> {
     return this.closedPromise

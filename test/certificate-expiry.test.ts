@@ -4,7 +4,7 @@
 // back; a node that renews its certificate (node.setCertificate) in time
 // stays. Revocation is "short validity plus renewal": an operator stops
 // renewing a user's certificate (docs/security.md).
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { generateIdentity, isP4Error, issueCertificate, type Node } from '../ts/index.js'
 import { errorCode, inbox, startNet, waitFor } from './helpers/testnet.js'

@@ -3,7 +3,7 @@
 // broadcast reaches every node that was up (and linked) for its whole flight,
 // exactly once; the link graph of the running nodes is never split. The full
 // size (200 nodes, and 1,000 nodes for scale) is bench/churn.bench.ts.
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { components, runChurn, type ChurnReport } from '../bench/churn-sim.js'
 import type { Node } from '../ts/index.js'

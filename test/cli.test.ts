@@ -1,7 +1,7 @@
 // The p4net command end to end: real processes on loopback, stdin piped,
 // output read. Every spawned process is killed in a finally block and every
 // wait has a deadline, so a hang fails the test instead of CI.
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'

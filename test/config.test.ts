@@ -1,6 +1,6 @@
 // Configuration of the p4net command: flags > environment > config file >
 // defaults, per key; invalid values name their flag, variable, or file and key.
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'

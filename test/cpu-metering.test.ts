@@ -4,7 +4,7 @@
 // end-to-end boxes that do not open is cut off. Checked by counts: the CPU
 // time one peer got over a run is at most its burst plus its rate times the
 // run's length, and the honest nodes keep talking throughout.
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { randomBytes } from 'node:crypto'
 import { generateIdentity, type Node } from '../ts/index.js'

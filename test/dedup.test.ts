@@ -1,4 +1,4 @@
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { P4Error } from '../ts/errors.js'
 import { loadKernel, simdSupported, type Kernel, type Variant } from '../ts/wasm/loader.js'

@@ -1,4 +1,4 @@
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { hkdfSync, diffieHellman } from 'node:crypto'
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js'

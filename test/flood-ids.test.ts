@@ -2,7 +2,7 @@
 // a member that reuses someone else's message ID under its own key (a
 // re-signed broadcast, a HELLO of its own carrying another's HELLO ID) gets
 // its own message handled, and cannot make anyone drop the real one.
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createNode, generateIdentity, memoryTransport, MemoryNetwork, type Identity, type Node } from '../ts/index.js'
 import { decodeHello, encodeHello } from '../ts/overlay/messages.js'

@@ -1,4 +1,4 @@
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { isP4Error, type P4ErrorCode } from '../ts/errors.js'
 import { ALLOWED_FLAGS, FrameError, HEADER_SIZE, MSG_TYPE_MAX, REQUIRED_FLAGS, messageIdOf, storedMessageId } from '../ts/protocol.js'

@@ -3,7 +3,7 @@
 // on a crash, a wrong oracle, an oversized allocation and a hang — and that
 // the reported (seed, index) regenerates the failing input. The long run is
 // `npm run fuzz` (test/fuzz/run.ts).
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { P4Error } from '../ts/errors.js'
 import { FuzzFailure, runTarget, type FuzzTarget } from './fuzz/harness.js'

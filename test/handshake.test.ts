@@ -1,4 +1,4 @@
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { isP4Error, P4Error } from '../ts/errors.js'
 import { generateIdentity, sign, type Identity } from '../ts/identity.js'

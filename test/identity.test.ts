@@ -1,4 +1,4 @@
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { chmod, chown, mkdtemp, open, readFile, rm, stat, symlink, writeFile, readdir, mkdir } from 'node:fs/promises'
 import { constants as fsConstants } from 'node:fs'
@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { diffieHellman, createPublicKey } from 'node:crypto'
+import { spawn } from 'node:child_process'
 import { isP4Error } from '../ts/errors.js'
 import {
   checkIdentity,
@@ -24,6 +25,7 @@ import {
   verify,
   x25519PublicKey,
 } from '../ts/identity.js'
+import { waiting } from './helpers/waits.js'
 
 let dirs: string[] = []
 async function tempDir(): Promise<string> {
@@ -492,5 +494,28 @@ test('an fsync or link failure leaves no temp file, and nothing replaced', async
   const linked = await loadIdentity(fresh)
   assert.ok(eq((await loadOrCreateIdentity(fresh)).publicKey, linked.publicKey))
 })
+
+test('fresh keys never deadlock the process (Node: JWK export of a generated KeyObject vs the key job\'s finalizer)', async () => {
+  // Node 20 locks a key's mutex in its JWK export and, in a GC during that
+  // export, again in the destructor of the job that generated the key: the
+  // thread waits on itself. Before freshKeyPair a child doing this 3,000
+  // times with frequent GCs hung in about 4 runs of 6; a hang shows here as
+  // a child that never exits. It takes about 1.5 s; the bound only tells a
+  // hang from a slow machine.
+  const file = fileURLToPath(new URL('./fixtures/keygen-loop.js', import.meta.url))
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', file], { env: { ...process.env, KEYGEN_LOOPS: '3000' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+  const boundMs = 60_000
+  const timer = setTimeout(() => child.kill('SIGKILL'), boundMs)
+  const [code, signal] = await waiting(
+    'the key-generation child to exit',
+    new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s]))),
+  ).finally(() => clearTimeout(timer))
+  assert.is(signal, null, `the child did not finish within ${boundMs} ms (deadlocked): ${out}`)
+  assert.is(code, 0, out)
+  assert.match(out, 'done')
+}, { deadlineMs: 90_000 })
 
 test.run()

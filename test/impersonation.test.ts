@@ -7,7 +7,7 @@
 // under every policy, encrypted unicast claiming another sender, a listed key
 // bound to another name, a certificate used with the wrong key, and a flood
 // of fresh names that pushes the real user out of the tables.
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { randomBytes } from 'node:crypto'
 import { generateIdentity, issueCertificate, memoryTransport, type Identity, type Node, type NodeOptions, type PluginMessage } from '../ts/index.js'

@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { isP4Error } from '../ts/errors.js'
 import {

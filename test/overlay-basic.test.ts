@@ -1,7 +1,7 @@
 // Three nodes on loopback TCP, through the public API only: discovery,
 // unicast (plain and end-to-end encrypted), broadcast, latency, plugin lists,
 // and the errors the API promises.
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createNode, type Node, type NodeOptions } from '../ts/index.js'
 import { errorCode, inbox, waitFor, waitQuiet, withNet, type NetOptions } from './helpers/testnet.js'

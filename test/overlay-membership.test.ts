@@ -1,7 +1,7 @@
 // Membership through the public API: user events, a clean stop seen
 // everywhere, plugin lists, the LKA table handed to newcomers, two groups
 // merging, and a user roaming to another address with the same identity.
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { generateIdentity, type Node } from '../ts/index.js'
 import { errorCode, inbox, isConverged, sleep, waitFor, waitQuiet, withNet } from './helpers/testnet.js'

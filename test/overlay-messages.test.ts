@@ -1,4 +1,4 @@
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { isP4Error } from '../ts/errors.js'
 import { identityFromSecrets } from '../ts/identity.js'

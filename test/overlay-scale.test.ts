@@ -3,7 +3,7 @@
 // reach every node running the plugin exactly once (and no other node),
 // unicasts between random pairs arrive, encrypted broadcast opens only with
 // the group key.
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import type { Node, PluginMessage } from '../ts/index.js'
 import { inbox, seededRandom, startNet, waitFor, waitQuiet, withNet, type TestNet } from './helpers/testnet.js'

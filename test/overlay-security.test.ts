@@ -2,7 +2,7 @@
 // from inside (a rogue peer built from the library's internals that forges,
 // replays and tampers), and the trust policies through the public API.
 // Nodes run on loopback TCP.
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { randomBytes } from 'node:crypto'
 import { generateIdentity, issueCertificate, type Identity, type Node, type PluginMessage } from '../ts/index.js'

@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createNode, generateIdentity, memoryTransport, MemoryNetwork } from '../ts/index.js'
 import { initiateSession } from '../ts/session/handshake.js'

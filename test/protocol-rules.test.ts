@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createNode, generateIdentity, isP4Error, memoryTransport, MemoryNetwork, P4Error, type Node } from '../ts/index.js'
 import { encodeDiscover } from '../ts/overlay/messages.js'

@@ -1,4 +1,4 @@
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { DEFAULT_QUOTAS, PeerQuota, resolveQuotas } from '../ts/overlay/quotas.js'
 import { P4Error } from '../ts/errors.js'

@@ -1,4 +1,4 @@
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { BucketMap, TokenBucket } from '../ts/overlay/rate-limit.js'
 import { isP4Error } from '../ts/errors.js'

@@ -4,7 +4,7 @@
 // first links go before answering its LKA request still learns everyone;
 // LKA_ACK is accepted only as an answer, and LKA requests have a quota.
 import { randomBytes } from 'node:crypto'
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { generateIdentity, memoryTransport, type Node } from '../ts/index.js'
 import { ByeReason, decodeBye, encodeHello, encodeLkaAck, encodeLkaRequest } from '../ts/overlay/messages.js'

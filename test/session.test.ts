@@ -1,10 +1,11 @@
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createHash, randomBytes } from 'node:crypto'
 import { Session, type Frame } from '../ts/session/session.js'
 import { P4Error } from '../ts/errors.js'
 import { MsgType } from '../ts/protocol.js'
 import { connPair, sessionPair, type TransportName } from './helpers/pair.js'
+import { waitFor } from './helpers/testnet.js'
 import { generateIdentity } from '../ts/identity.js'
 import { acceptSession, initiateSession } from '../ts/session/handshake.js'
 
@@ -175,6 +176,27 @@ for (const t of ['memory', 'tcp'] as TransportName[]) {
         check()
       })
       assert.ok(received >= sent)
+    } finally {
+      await p.close()
+    }
+  })
+
+  test(`${t}: with a highWaterMark below the transport's own, every send() answered false is followed by 'drain'`, async () => {
+    // The memory transport's write() says "wait" only at 64 KiB: a session that
+    // said so at 1 KiB once waited for a 'drain' that nothing would emit.
+    const p = await sessionPair(t, { highWaterMark: 1024 })
+    try {
+      p.b.onframe = () => undefined
+      const frame = new Uint8Array(1000)
+      for (let round = 0; round < 20; round++) {
+        let sent = 0
+        while (p.a.send(MsgType.DATA, 0, 0, 1, 0, sent, frame)) {
+          if (++sent > 10_000) throw new Error('send() never asked to wait')
+        }
+        let drained = false
+        p.a.once('drain', () => (drained = true))
+        await waitFor(() => drained, 5000, () => `'drain' after send() returned false (round ${round}, ${p.a.bufferedBytes} bytes still queued)`)
+      }
     } finally {
       await p.close()
     }

@@ -3,7 +3,7 @@
 // without a secret. These tests derive the small-order encodings from the
 // curve, show the forgery against node:crypto itself, and check that every
 // place p4net takes an Ed25519 key from outside refuses them.
-import { test } from 'uvu'
+import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createPublicKey, randomBytes, verify as cryptoVerify, type KeyObject } from 'node:crypto'
 import { isP4Error, P4Error } from '../ts/errors.js'

@@ -10,6 +10,7 @@ import {
   randomBytes,
   sign as cryptoSign,
   verify as cryptoVerify,
+  type JsonWebKey,
   type KeyObject,
 } from 'node:crypto'
 import { constants as fsConstants, type Stats } from 'node:fs'
@@ -120,15 +121,44 @@ export function rawPrivateKey(key: KeyObject): Uint8Array {
   return fromB64url(key.export({ format: 'jwk' }).d)
 }
 
-export function generateIdentity(): Identity {
-  const ed = generateKeyPairSync('ed25519')
-  const x = generateKeyPairSync('x25519')
+/** A fresh key pair: the raw 32-byte keys and the private key as a KeyObject. */
+export interface FreshKeyPair {
+  publicKey: Uint8Array
+  secretKey: Uint8Array
+  privateKey: KeyObject
+}
+
+/**
+ * A fresh Ed25519 or X25519 key pair. Never export (JWK) a KeyObject that
+ * generateKeyPairSync returned: Node's JWK export of an OKP key holds the
+ * key's mutex while it allocates, a GC in that allocation may finalize the
+ * finished key-generation job, and the job's destructor (~KeyPairGenConfig)
+ * locks the same mutex — the main thread then waits on itself forever (Node
+ * 20.20; a test generating 2,000 identities hung in about one run in three,
+ * gdb: ExportJWKEdKey → GC → ~KeyGenJob → uv_mutex_lock). So the job encodes
+ * the pair as JWK itself (it is alive while it does) and the KeyObject is
+ * imported from that: no KeyObject shares its mutex with a job.
+ */
+export function freshKeyPair(type: 'ed25519' | 'x25519'): FreshKeyPair {
+  // (@types/node has no overload for JWK output, which Node has had since 15.9.)
+  const generate = generateKeyPairSync as unknown as (t: string, o: object) => { publicKey: JsonWebKey; privateKey: JsonWebKey }
+  const jwk = generate(type, { publicKeyEncoding: { format: 'jwk' }, privateKeyEncoding: { format: 'jwk' } })
   return {
-    publicKey: rawPublicKey(ed.publicKey),
-    secretKey: rawPrivateKey(ed.privateKey),
+    publicKey: fromB64url(jwk.publicKey.x),
+    secretKey: fromB64url(jwk.privateKey.d),
+    privateKey: createPrivateKey({ key: jwk.privateKey, format: 'jwk' }),
+  }
+}
+
+export function generateIdentity(): Identity {
+  const ed = freshKeyPair('ed25519')
+  const x = freshKeyPair('x25519')
+  return {
+    publicKey: ed.publicKey,
+    secretKey: ed.secretKey,
     signingKey: ed.privateKey,
-    staticPublicKey: rawPublicKey(x.publicKey),
-    staticSecretKey: rawPrivateKey(x.privateKey),
+    staticPublicKey: x.publicKey,
+    staticSecretKey: x.secretKey,
     staticKey: x.privateKey,
   }
 }

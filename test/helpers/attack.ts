@@ -2,12 +2,12 @@
 // talking while an attack runs (every message of it must arrive), and signed
 // frames built by hand for rogue peers.
 import { randomBytes } from 'node:crypto'
-import * as assert from 'uvu/assert'
 import { memoryTransport, type Identity, type Node, type NodeOptions, type PluginMessage, type Transport } from '../../ts/index.js'
 import { encodeHello } from '../../ts/overlay/messages.js'
 import { buildSignedFrame } from '../../ts/overlay/signing.js'
 import { Flag, MsgType } from '../../ts/protocol.js'
 import { tcp } from '../../ts/transport/tcp.js'
+import { waiting } from './test.js'
 import { inbox, sleep, startNet, waitFor, type TestNet } from './testnet.js'
 
 export const CHAT = 1001
@@ -49,32 +49,41 @@ export async function whileHonestTalk<T>(honest: Node[], attack: () => Promise<T
   let k = 0
   let stop = false
   let failed: unknown = null
+  let step = 'starting'
   const talker = (async () => {
     while (!stop) {
       const n = k
+      step = `broadcast b${n}`
       await b.plugin(CHAT).broadcast(utf8.encode(`b${n}`))
+      step = `send u${n}`
       await c.plugin(CHAT).send(a.username, utf8.encode(`u${n}`))
       k++
+      step = 'pausing'
       await sleep(10)
     }
   })().catch((err: unknown) => (failed = err))
   let result: T
   try {
     result = await attack()
+    // At least a few rounds, however quick the attack was.
     await waitFor(() => k >= 5 || failed !== null, 5000, 'five rounds of honest traffic')
   } finally {
     stop = true
-    await talker
+    // Named, so that a talker stuck in a broadcast or send fails the test's deadline by what it awaited.
+    await waiting(() => `the honest talker to stop (at ${step})`, talker)
   }
   if (failed !== null) {
-    assert.unreachable(`honest traffic failed during the attack: ${String((failed as Error)?.message ?? failed)}; cut-offs ${JSON.stringify(honest.map((x) => x.stats().cutOffReasons))}`)
+    throw new Error(`honest traffic failed during the attack: ${String((failed as Error)?.message ?? failed)}; cut-offs ${JSON.stringify(honest.map((x) => x.stats().cutOffReasons))}`)
   }
   const sent = k
   const count = (x: Node, prefix: string, from: string): number => boxes.get(x.username)!.filter((m: PluginMessage) => m.from === from && text.decode(m.data).startsWith(prefix)).length
   await waitFor(
     () => count(a, 'b', b.username) === sent && count(c, 'b', b.username) === sent && count(a, 'u', c.username) === sent,
     10_000,
-    () => `honest traffic: ${sent} sent; broadcasts at ${a.username} ${count(a, 'b', b.username)}, at ${c.username} ${count(c, 'b', b.username)}; unicasts ${count(a, 'u', c.username)}`,
+    () =>
+      `honest traffic: ${sent} sent; broadcasts at ${a.username} ${count(a, 'b', b.username)}, at ${c.username} ${count(c, 'b', b.username)}; unicasts ${count(a, 'u', c.username)}; ` +
+      `cut-offs ${JSON.stringify(honest.map((x) => x.stats().cutOffReasons))}, links ${JSON.stringify(honest.map((x) => x.links().map((l) => l.username)))}`,
   )
   return result
 }
+

@@ -11,6 +11,7 @@ import { HEADER_SIZE } from '../../ts/protocol.js'
 import { initiateSession } from '../../ts/session/handshake.js'
 import { LinkIntent } from '../../ts/session/handshake-payload.js'
 import { Session, type Frame } from '../../ts/session/session.js'
+import { waiting } from './waits.js'
 
 export type TransportName = 'memory' | 'tcp'
 export type Topology = 'chain' | 'random' | 'star'
@@ -74,15 +75,19 @@ export function sleep(ms: number): Promise<void> {
  * `timeoutMs` with `what` (a string, or a function describing the state at
  * the time of failure).
  */
-export async function waitFor(cond: () => boolean, timeoutMs: number, what: string | (() => string), everyMs = 10): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (cond()) return
-    if (Date.now() >= deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`)
+export function waitFor(cond: () => boolean, timeoutMs: number, what: string | (() => string), everyMs = 10): Promise<void> {
+  const poll = async (): Promise<void> => {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      if (cond()) return
+      if (Date.now() >= deadline) {
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`)
+      }
+      await sleep(everyMs)
     }
-    await sleep(everyMs)
   }
+  // Named while it polls: a test stopped at its deadline says what it waited for.
+  return waiting(what, poll())
 }
 
 /** Collects every message `plugin` delivers, in order. */
@@ -208,7 +213,11 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
   const stop = async (): Promise<void> => {
     if (stopped) return
     stopped = true
-    await Promise.allSettled([...nodes, ...extra].map((x) => x.stop()))
+    const all = [...nodes, ...extra]
+    await waiting(
+      () => `the network to stop (still stopping: ${all.filter((x) => (x as unknown as { state: string }).state === 'stopping').map((x) => x.username).join(', ') || 'none'})`,
+      Promise.allSettled(all.map((x) => x.stop())),
+    )
   }
 
   const net: TestNet = {

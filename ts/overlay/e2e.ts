@@ -13,10 +13,10 @@
 // The AAD (e2eAad / groupAad) binds the sender's identity key, the recipient,
 // the plugin and the message ID, so a relay can neither re-target a box nor
 // splice it into another message nor re-send it as its own.
-import { createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { createPublicKey, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 import { aead } from '../crypto.js'
 import { P4Error, expectBytes } from '../errors.js'
-import { x25519PrivateKey } from '../identity.js'
+import { freshKeyPair, x25519PrivateKey } from '../identity.js'
 import { encodeUsername } from '../username.js'
 
 export const E2E_INFO = new TextEncoder().encode('p4net/2 e2e')
@@ -89,8 +89,9 @@ export function sealTo(recipientPub: Uint8Array, plaintext: Uint8Array, aad: Uin
   expectBytes(recipientPub, X25519_SIZE, 'recipient X25519 key')
   expectBytes(plaintext, undefined, 'plaintext')
   expectBytes(aad, undefined, 'aad')
-  const eph = generateKeyPairSync('x25519')
-  const ephPub = exportPublic(eph.publicKey)
+  // Not generateKeyPairSync's KeyObjects: exporting those can deadlock (see freshKeyPair).
+  const eph = freshKeyPair('x25519')
+  const ephPub = eph.publicKey
   const shared = dh(eph.privateKey, recipientPub)
   if (shared === null) throw new P4Error('BAD_ARGUMENT', 'recipient X25519 key is invalid (low-order point)')
   const sealed = cipher.seal(e2eKey(shared, ephPub, recipientPub), ZERO_NONCE, plaintext, aad)

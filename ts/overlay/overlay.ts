@@ -1595,12 +1595,20 @@ export class Overlay extends EventEmitter {
       const old = [...this.links.values()].filter((p) => Date.now() - p.since >= cfg.timers.linkMinAgeMs).sort((a, b) => a.lastActive - b.lastActive)
       for (const p of old.slice(0, this.links.size - max)) this.closePeer(p, ByeReason.LINK_CLOSE, 'too many links')
     }
-    // A peer whose queue stays full does not read: cut it off.
+    // A peer whose queue stays full while it takes less than highWaterMark
+    // bytes of it in notReadingMs does not read (or reads only a trickle, so
+    // its queue just holds memory): cut it off. A full queue alone is not
+    // enough: an honest peer in a busy process reads more slowly than a flood
+    // fills its queue, yet takes a whole queue at each turn it gets.
     for (const p of [...this.links.values(), ...this.directs.values()]) {
-      if (p.session.bufferedBytes >= p.session.highWaterMark) {
-        if (p.quota.stuckSince === 0) p.quota.stuckSince = now
-        else if (now - p.quota.stuckSince > cfg.quotas.notReadingMs) this.cutOff(p, 'not-reading')
-      } else p.quota.stuckSince = 0
+      const s = p.session
+      const q = p.quota
+      const taken = s.bytesTaken
+      if (s.bufferedBytes < s.highWaterMark) q.stuckSince = 0
+      else if (q.stuckSince === 0 || taken - q.takenSince >= s.highWaterMark) {
+        q.stuckSince = now // full: a new window starts
+        q.takenSince = taken
+      } else if (now - q.stuckSince > cfg.quotas.notReadingMs) this.cutOff(p, 'not-reading')
     }
     // Liveness: PING quiet links; close links silent for 3 ping periods.
     for (const p of this.links.values()) {

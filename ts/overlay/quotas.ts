@@ -20,7 +20,7 @@ export interface Quotas {
   lkaRequestsPerMinute: number
   /** Inbound connections still in their handshake; more are closed at once. */
   maxPendingHandshakes: number
-  /** A link whose send queue stays full this long is closed (it does not read). */
+  /** A link whose send queue stays full this long, while it takes less than highWaterMark bytes of it, is closed (it does not read). */
   notReadingMs: number
   /** A cut-off identity is refused for this long. */
   banMs: number
@@ -93,8 +93,10 @@ export class PeerQuota {
   private cpu: TokenBucket | null = null
   /** CPU ms spent on this peer's expensive work (see cpuMsPerSecond). */
   cpuMs = 0
-  /** Monotonic ms since which the peer's send queue has been full; 0 when it is not. */
+  /** Monotonic ms since which the peer's send queue has been full and less than highWaterMark of it taken; 0 when not full. */
   stuckSince = 0
+  /** The session's bytesTaken at stuckSince. */
+  takenSince = 0
 
   constructor(q: Quotas) {
     this.q = q

@@ -3,12 +3,12 @@
 // (node:crypto), cipher = ChaCha20-Poly1305 (an Aead object), hash = BLAKE2s
 // (hash-wasm) or SHA-256 (node:crypto). Everything is synchronous once
 // initNoise() has loaded the BLAKE2s module, so a handshake costs no promises.
-import { createCipheriv, createDecipheriv, createHash, createHmac, diffieHellman, generateKeyPairSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, diffieHellman } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { createBLAKE2s, type IHasher } from 'hash-wasm'
 import { aead as wasmAead } from '../crypto.js'
 import { expectBytes, P4Error } from '../errors.js'
-import { rawPublicKey, x25519PrivateKey, x25519PublicKey } from '../identity.js'
+import { freshKeyPair, rawPublicKey, x25519PrivateKey, x25519PublicKey } from '../identity.js'
 
 // ---- AEAD ----
 
@@ -158,7 +158,12 @@ export interface DhKeyPair {
 
 /** An X25519 key pair: from a raw 32-byte secret (tests, saved keys) or fresh. */
 export function x25519KeyPair(secretKey?: Uint8Array): DhKeyPair {
-  const keyObject = secretKey ? x25519PrivateKey(secretKey) : generateKeyPairSync('x25519').privateKey
+  if (!secretKey) {
+    // Not generateKeyPairSync's KeyObject: exporting it can deadlock (see freshKeyPair).
+    const fresh = freshKeyPair('x25519')
+    return { publicKey: fresh.publicKey, keyObject: fresh.privateKey }
+  }
+  const keyObject = x25519PrivateKey(secretKey)
   return { publicKey: rawPublicKey(keyObject), keyObject }
 }
 

@@ -17,7 +17,11 @@ export type { Frame }
 export interface SessionOptions {
   /** Largest payload sent or accepted, bytes (default 16 MiB). */
   maxMessage?: number
-  /** send() returns false once this many bytes wait to be written (default 1 MiB). */
+  /**
+   * send() returns false once this many bytes wait to be written (default 1
+   * MiB), or the transport's own high-water mark if that is higher: only
+   * above it does the transport promise the 'drain' that follows.
+   */
   highWaterMark?: number
   /**
    * Payloads (sending) and records (receiving) of at least this many bytes
@@ -76,6 +80,13 @@ export class Session<R = unknown> extends EventEmitter {
   /** Set by ignoreInput(): received bytes are dropped unread. */
   private ignoring = false
   private needDrain = false
+  /**
+   * Where send() starts returning false: highWaterMark, raised to the
+   * transport's high-water mark. Below that the transport's write() returns
+   * true and emits no 'drain', so a queue that emptied would never be noticed
+   * (a send that waited for 'drain' hung until some other frame was sent).
+   */
+  private readonly drainMark: number
   private closing = false
   private readonly closedPromise: Promise<P4Error | null>
   private resolveClosed!: (reason: P4Error | null) => void
@@ -87,6 +98,7 @@ export class Session<R = unknown> extends EventEmitter {
     this.maxMessage = checkSize(opts.maxMessage ?? DEFAULT_MAX_MESSAGE, 'maxMessage', 0, 0xffffffff - 64)
     this.highWaterMark = checkSize(opts.highWaterMark ?? 1 << 20, 'highWaterMark', 1, 2 ** 31)
     this.maxQueue = checkSize(opts.maxQueue ?? this.maxMessage + 4 * this.highWaterMark, 'maxQueue', 1, 2 ** 40)
+    this.drainMark = Math.max(this.highWaterMark, keys.conn.writableHighWaterMark ?? 0)
     this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve))
     const threshold = opts.nodeCryptoThreshold ?? DEFAULT_NODE_CRYPTO_THRESHOLD
     if (typeof threshold !== 'number' || !(threshold >= 0)) {
@@ -114,6 +126,15 @@ export class Session<R = unknown> extends EventEmitter {
   /** Bytes accepted by send() and not yet handed to the kernel. */
   get bufferedBytes(): number {
     return this.sender.queuedBytes + this.conn.writableLength
+  }
+
+  /**
+   * Bytes the transport has taken from this session so far: handed to the
+   * kernel (tcp) or read by the peer (memory). It grows while the peer reads,
+   * however slowly, and stands still while it does not.
+   */
+  get bytesTaken(): number {
+    return this.sender.bytesOut - this.conn.writableLength
   }
 
   /** Resolves with the close reason (null: clean) once the session is closed. */
@@ -154,7 +175,7 @@ export class Session<R = unknown> extends EventEmitter {
       throw new P4Error('QUOTA_EXCEEDED', `send queue would hold ${buffered} bytes (limit ${this.maxQueue}); wait for 'drain'`)
     }
     this.sender.enqueue(type, flags, hops, pluginId, idHi, idLo, payload)
-    if (buffered >= this.highWaterMark) {
+    if (buffered >= this.drainMark) {
       this.needDrain = true
       return false
     }
@@ -249,7 +270,7 @@ export class Session<R = unknown> extends EventEmitter {
       this.conn.end()
       return
     }
-    if (this.needDrain && this.bufferedBytes < this.highWaterMark) {
+    if (this.needDrain && this.bufferedBytes < this.drainMark) {
       this.needDrain = false
       this.emit('drain')
     }

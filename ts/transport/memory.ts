@@ -61,6 +61,10 @@ class MemoryConn extends EventEmitter implements Conn {
     return this.peer.inBytes
   }
 
+  get writableHighWaterMark(): number {
+    return this.net.highWaterMark
+  }
+
   write(chunk: Uint8Array): boolean {
     if (!(chunk instanceof Uint8Array)) throw new P4Error('BAD_ARGUMENT', 'write() takes a Uint8Array')
     // Like a socket after end/destroy: nothing more goes out ('close' tells why).

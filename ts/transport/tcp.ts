@@ -69,6 +69,9 @@ export class TcpConn implements Conn {
   get writableLength(): number {
     return this.socket.writableLength
   }
+  get writableHighWaterMark(): number {
+    return this.socket.writableHighWaterMark
+  }
 }
 
 class TcpListener implements Listener {

@@ -38,6 +38,12 @@ export interface Conn {
   readonly destroyed: boolean
   /** Bytes accepted by write() and not yet handed on (to the kernel, or to the reader). */
   readonly writableLength: number
+  /**
+   * write() returns false once writableLength reaches this, and only then is
+   * a 'drain' promised. Optional: a Session uses it so that a send() it
+   * answers with false is always followed by a 'drain'.
+   */
+  readonly writableHighWaterMark?: number
   readonly remoteHost: string
   readonly remotePort: number
   readonly localHost: string

@@ -21,19 +21,16 @@ import {
   staticKeyStatement,
   type HandshakePayload,
 } from '../ts/session/handshake-payload.js'
-import { HandshakeState, initNoise, noiseHash, x25519KeyPair, type DhKeyPair } from '../ts/session/noise.js'
-import { frame, readFrame } from './helpers/pair.js'
+import { initNoise, x25519KeyPair, type DhKeyPair } from '../ts/session/noise.js'
+import { rogueInitiator, rogueResponder } from './helpers/pair.js'
 import {
   acceptPreamble,
   CONNECT_BYTES,
-  ConnReader,
   initiatePreamble,
   OK_BYTES,
   parseConnect,
   parseOk,
   PROLOGUE,
-  readConnect,
-  readOk,
 } from '../ts/session/preamble.js'
 
 const alice = generateIdentity()
@@ -145,26 +142,6 @@ function payloadFor(id: Identity, name: string, more: Partial<HandshakePayload> 
 
 const staticOf = (id: Identity): DhKeyPair => ({ publicKey: id.staticPublicKey, keyObject: id.staticKey })
 
-/** A hand-driven initiator that sends `payload` in message 3 (and `first` in message 1). */
-async function rogueInitiator(conn: Conn, s: DhKeyPair, payload: Uint8Array, first: Uint8Array = new Uint8Array(0)): Promise<void> {
-  const hs = new HandshakeState({ initiator: true, hash: noiseHash('BLAKE2s'), s, prologue: PROLOGUE })
-  const reader = new ConnReader(conn)
-  conn.on('error', () => {})
-  conn.write(frame(hs.writeMessage(first), CONNECT_BYTES))
-  await readOk(reader)
-  hs.readMessage(await readFrame(reader))
-  conn.write(frame(hs.writeMessage(payload)))
-}
-
-/** A hand-driven responder that sends `payload` in message 2. */
-async function rogueResponder(conn: Conn, s: DhKeyPair, payload: Uint8Array): Promise<void> {
-  const hs = new HandshakeState({ initiator: false, hash: noiseHash('BLAKE2s'), s, prologue: PROLOGUE })
-  const reader = new ConnReader(conn)
-  conn.on('error', () => {})
-  await readConnect(reader)
-  hs.readMessage(await readFrame(reader))
-  conn.write(frame(hs.writeMessage(payload), OK_BYTES))
-}
 
 test.before(async () => {
   await initNoise()

@@ -20,11 +20,9 @@ import {
 } from '../ts/overlay/trust.js'
 import { acceptSession, initiateSession, type HandshakeResult } from '../ts/session/handshake.js'
 import { decodePayload, encodePayload, LinkIntent, staticKeyStatement } from '../ts/session/handshake-payload.js'
-import { HandshakeState, initNoise, noiseHash, type DhKeyPair } from '../ts/session/noise.js'
-import { CONNECT_BYTES, ConnReader, OK_BYTES, PROLOGUE, readConnect, readOk } from '../ts/session/preamble.js'
+import { initNoise, type DhKeyPair } from '../ts/session/noise.js'
 import { MemoryNetwork } from '../ts/transport/memory.js'
-import type { Conn } from '../ts/transport/types.js'
-import { frame, readFrame } from './helpers/pair.js'
+import { rogueInitiator, rogueResponder } from './helpers/pair.js'
 
 // ---------------------------------------------------------------------------
 // edwards25519 in BigInt: -x^2 + y^2 = 1 + d x^2 y^2 over GF(p), extended
@@ -314,23 +312,6 @@ test('decodeCertificate refuses a certified small-order key (BAD_PAYLOAD); the a
 // the handshake: a peer whose identity key is small order, with the forged
 // static-key signature that node:crypto would accept (as in test/handshake.test.ts).
 
-async function rogueInitiator(conn: Conn, s: DhKeyPair, payload: Uint8Array): Promise<void> {
-  const hs = new HandshakeState({ initiator: true, hash: noiseHash('BLAKE2s'), s, prologue: PROLOGUE })
-  const reader = new ConnReader(conn)
-  conn.on('error', () => {})
-  conn.write(frame(hs.writeMessage(new Uint8Array(0)), CONNECT_BYTES))
-  await readOk(reader)
-  hs.readMessage(await readFrame(reader))
-  conn.write(frame(hs.writeMessage(payload)))
-}
-async function rogueResponder(conn: Conn, s: DhKeyPair, payload: Uint8Array): Promise<void> {
-  const hs = new HandshakeState({ initiator: false, hash: noiseHash('BLAKE2s'), s, prologue: PROLOGUE })
-  const reader = new ConnReader(conn)
-  conn.on('error', () => {})
-  await readConnect(reader)
-  hs.readMessage(await readFrame(reader))
-  conn.write(frame(hs.writeMessage(payload), OK_BYTES))
-}
 async function rejection(p: Promise<unknown>): Promise<P4Error> {
   try {
     await p

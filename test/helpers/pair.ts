@@ -1,7 +1,8 @@
 // Connected Conn pairs and keyed Session pairs over either transport, for
 // session-level tests that do not need the handshake.
 import { randomBytes } from 'node:crypto'
-import type { ConnReader } from '../../ts/session/preamble.js'
+import { HandshakeState, noiseHash, type DhKeyPair } from '../../ts/session/noise.js'
+import { CONNECT_BYTES, ConnReader, OK_BYTES, PROLOGUE, readConnect, readOk } from '../../ts/session/preamble.js'
 import { Session, type SessionOptions } from '../../ts/session/session.js'
 import { MemoryNetwork, memoryTransport } from '../../ts/transport/memory.js'
 import { tcpTransport } from '../../ts/transport/tcp.js'
@@ -62,4 +63,25 @@ export async function readFrame(reader: ConnReader): Promise<Uint8Array> {
   const m = (await reader.need(2 + len)).subarray(2, 2 + len)
   reader.consume(2 + len)
   return m
+}
+
+/** A hand-driven initiator that sends `payload` in message 3 (and `first` in message 1). */
+export async function rogueInitiator(conn: Conn, s: DhKeyPair, payload: Uint8Array, first: Uint8Array = new Uint8Array(0)): Promise<void> {
+  const hs = new HandshakeState({ initiator: true, hash: noiseHash('BLAKE2s'), s, prologue: PROLOGUE })
+  const reader = new ConnReader(conn)
+  conn.on('error', () => {})
+  conn.write(frame(hs.writeMessage(first), CONNECT_BYTES))
+  await readOk(reader)
+  hs.readMessage(await readFrame(reader))
+  conn.write(frame(hs.writeMessage(payload)))
+}
+
+/** A hand-driven responder that sends `payload` in message 2. */
+export async function rogueResponder(conn: Conn, s: DhKeyPair, payload: Uint8Array): Promise<void> {
+  const hs = new HandshakeState({ initiator: false, hash: noiseHash('BLAKE2s'), s, prologue: PROLOGUE })
+  const reader = new ConnReader(conn)
+  conn.on('error', () => {})
+  await readConnect(reader)
+  hs.readMessage(await readFrame(reader))
+  conn.write(frame(hs.writeMessage(payload), OK_BYTES))
 }

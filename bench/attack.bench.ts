@@ -103,7 +103,7 @@ async function trial(mode: 'boxes' | 'broadcasts', n: number): Promise<Outcome> 
       loopP99: loop.percentile(99) / 1e6,
       loopMax: loop.max / 1e6,
       rttMedian: median(finite),
-      rttMax: rtts.length > 0 ? Math.max(...rtts) : NaN,
+      rttMax: rtts.reduce((m, x) => Math.max(m, x), rtts.length > 0 ? -Infinity : NaN),
       rtts: rtts.length,
       seconds,
       stats: { delivered: s.delivered, decryptFailed: s.decryptFailed, cutOffReasons: s.cutOffReasons, throttled: (s as { throttled?: number }).throttled, badSignature: s.badSignature },

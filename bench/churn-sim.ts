@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks'
 import type { Node, NodeOptions, PluginMessage, Profile } from '../ts/index.js'
 import { seededRandom, sleep, startNet, waitFor, waitQuiet, type TestNet } from '../test/helpers/testnet.js'
 import { median } from './lib.js'
-import { sharedVerificationHits } from '../ts/identity.js'
+import { sharedVerificationHits } from '../ts/core/identity.js'
 
 export const CHURN_PLUGIN = 4711
 /** Payload numbers of the broadcasts sent before the churn. */
@@ -396,7 +396,7 @@ export interface ScaleReport {
   relayDropped: number
   cutOff: number
   cutOffReasons: Record<string, number>
-  /** Signature checks answered from the process's shared verifications (ts/identity.ts). */
+  /** Signature checks answered from the process's shared verifications (ts/core/identity.ts). */
   sharedVerifyHits: number
   heapUsedMB: number
   rssMB: number

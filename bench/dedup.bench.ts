@@ -19,7 +19,7 @@ import { cpus } from 'node:os'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { DedupTable } from '../ts/wasm/dedup.js'
-import { DedupReference } from '../ts/overlay/dedup-reference.js'
+import { DedupReference } from '../test/reference/dedup-reference.js'
 import { kernel, loadKernel, simdSupported, type Kernel } from '../ts/wasm/loader.js'
 import { median } from './lib.js'
 

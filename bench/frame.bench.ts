@@ -6,7 +6,7 @@
 //                        from words() or through the per-field accessors
 //                        (what a consumer pays on top of the scan)
 //   wasm-* copy-in       scanBytes(): copy into WASM memory, then scan
-//   ts-reference         ts/session/frame-reference.ts scanFrames() (objects,
+//   ts-reference         test/reference/frame-reference.ts scanFrames() (objects,
 //                        bigint ids): the baseline the WASM must beat 3×
 //   ts-descriptors       a tuned DataView loop writing the same u32
 //                        descriptors as WASM, no objects: the best plain TS
@@ -17,8 +17,8 @@
 import Benchmark from 'benchmark'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { HEADER_SIZE } from '../ts/protocol.js'
-import { encodeFrame, scanFrames } from '../ts/session/frame-reference.js'
+import { HEADER_SIZE } from '../ts/core/protocol.js'
+import { encodeFrame, scanFrames } from '../test/reference/frame-reference.js'
 import { FrameScanner } from '../ts/wasm/frame.js'
 import { loadKernel, simdSupported, type Kernel } from '../ts/wasm/loader.js'
 import { median } from './lib.js'

@@ -13,7 +13,7 @@
 //   node dist/bench/handshake.bench.js [--quick]
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { generateIdentity } from '../ts/identity.js'
+import { generateIdentity } from '../ts/core/identity.js'
 import { acceptSession, initiateSession, type HandshakeResult } from '../ts/session/handshake.js'
 import { HandshakeState, initNoise, nodeAead, noiseHash, type Aead, type NoiseHashName } from '../ts/session/noise.js'
 import { PROLOGUE } from '../ts/session/preamble.js'

@@ -12,8 +12,8 @@
 // p4net channels are real: TCP dial, preamble, Noise XX (ts/session/handshake.ts),
 // then a Session carrying DATA frames.
 import { pathToFileURL } from 'node:url'
-import { generateIdentity, type Identity } from '../ts/identity.js'
-import { MsgType } from '../ts/protocol.js'
+import { generateIdentity, type Identity } from '../ts/core/identity.js'
+import { MsgType } from '../ts/core/protocol.js'
 import { acceptSession, initiateSession, type HandshakeResult } from '../ts/session/handshake.js'
 import { Session } from '../ts/session/session.js'
 import { tcp } from '../ts/transport/tcp.js'

@@ -2,7 +2,7 @@ import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createCipheriv, createDecipheriv } from 'node:crypto'
 import { aead } from '../ts/crypto.js'
-import { isP4Error, type P4ErrorCode } from '../ts/errors.js'
+import { isP4Error, type P4ErrorCode } from '../ts/core/errors.js'
 import { Aead, AeadBatch, aeadFor, noiseNonce, TAG_SIZE } from '../ts/wasm/aead.js'
 import { loadKernel, simdSupported, type Kernel, type Variant } from '../ts/wasm/loader.js'
 

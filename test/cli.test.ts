@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { fingerprint, loadIdentity } from '../ts/identity.js'
+import { fingerprint, loadIdentity } from '../ts/core/identity.js'
 import { printable } from '../ts/cli/chat.js'
 
 const MAIN = fileURLToPath(new URL('../ts/cli/main.js', import.meta.url))

@@ -8,7 +8,7 @@ import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { randomBytes } from 'node:crypto'
 import { generateIdentity, type Node } from '../ts/index.js'
-import { Flag, MsgType } from '../ts/protocol.js'
+import { Flag, MsgType } from '../ts/core/protocol.js'
 import { CHAT, honestNet, rogueTransport, signedBroadcast, signedHello, whileHonestTalk } from './helpers/attack.js'
 import { inbox, Rogue, waitFor } from './helpers/testnet.js'
 

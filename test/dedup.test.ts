@@ -1,9 +1,9 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { P4Error } from '../ts/errors.js'
+import { P4Error } from '../ts/core/errors.js'
 import { loadKernel, simdSupported, type Kernel, type Variant } from '../ts/wasm/loader.js'
 import { DedupTable, DEDUP_MAX_BATCH, DEDUP_MAX_CAPACITY, DEDUP_DEFAULT_TTL_MS } from '../ts/wasm/dedup.js'
-import { DedupReference } from '../ts/overlay/dedup-reference.js'
+import { DedupReference } from './reference/dedup-reference.js'
 
 const KEY = Uint8Array.from({ length: 16 }, (_, i) => i)
 const variants: Variant[] = simdSupported() ? ['simd', 'scalar'] : ['scalar']

@@ -2,8 +2,8 @@ import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { hkdfSync, diffieHellman } from 'node:crypto'
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
-import { isP4Error } from '../ts/errors.js'
-import { identityFromSecrets, x25519PublicKey } from '../ts/identity.js'
+import { isP4Error } from '../ts/core/errors.js'
+import { identityFromSecrets, x25519PublicKey } from '../ts/core/identity.js'
 import { loadKernel, simdSupported } from '../ts/wasm/loader.js'
 import { aeadFor } from '../ts/wasm/aead.js'
 import {
@@ -17,7 +17,7 @@ import {
   sealGroup,
   sealTo,
   type AeadCipher,
-} from '../ts/overlay/e2e.js'
+} from '../ts/e2e.js'
 
 function throwsCode(fn: () => unknown, code: string, what = ''): void {
   try {

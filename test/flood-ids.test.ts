@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import { createNode, generateIdentity, memoryTransport, MemoryNetwork, type Identity, type Node } from '../ts/index.js'
 import { decodeHello, encodeHello } from '../ts/overlay/messages.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
-import { Flag, MsgType, messageIdOf } from '../ts/protocol.js'
+import { Flag, MsgType, messageIdOf } from '../ts/core/protocol.js'
 import { inbox, Rogue, startNet, waitFor, waitQuiet } from './helpers/testnet.js'
 
 const CHAT = 1001

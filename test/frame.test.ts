@@ -1,8 +1,8 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { isP4Error, type P4ErrorCode } from '../ts/errors.js'
-import { ALLOWED_FLAGS, FrameError, HEADER_SIZE, MSG_TYPE_MAX, REQUIRED_FLAGS, messageIdOf, storedMessageId } from '../ts/protocol.js'
-import { decodeHeader, encodeFrame, encodeHeader, headerError, scanFrames } from '../ts/session/frame-reference.js'
+import { isP4Error, type P4ErrorCode } from '../ts/core/errors.js'
+import { ALLOWED_FLAGS, FrameError, HEADER_SIZE, MSG_TYPE_MAX, REQUIRED_FLAGS, messageIdOf, storedMessageId } from '../ts/core/protocol.js'
+import { decodeHeader, encodeFrame, encodeHeader, headerError, scanFrames } from './reference/frame-reference.js'
 import {
   encodeHeaderAt,
   FrameScanner,

@@ -5,7 +5,7 @@
 // `npm run fuzz` (test/fuzz/run.ts).
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { P4Error } from '../ts/errors.js'
+import { P4Error } from '../ts/core/errors.js'
 import { FuzzFailure, runTarget, type FuzzTarget } from './fuzz/harness.js'
 import { mutate, Rng } from './fuzz/rng.js'
 import { makeTarget, TARGET_NAMES } from './fuzz/targets.js'

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { diffieHellman, createPublicKey } from 'node:crypto'
 import { spawn } from 'node:child_process'
-import { isP4Error } from '../ts/errors.js'
+import { isP4Error } from '../ts/core/errors.js'
 import {
   checkIdentity,
   fingerprint,
@@ -24,7 +24,7 @@ import {
   sign,
   verify,
   x25519PublicKey,
-} from '../ts/identity.js'
+} from '../ts/core/identity.js'
 import { waiting } from './helpers/waits.js'
 
 let dirs: string[] = []

@@ -8,7 +8,7 @@ import * as net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { isP4Error } from '../ts/errors.js'
+import { isP4Error } from '../ts/core/errors.js'
 import {
   checkSocketOptions,
   connInfo,

@@ -1,9 +1,9 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { isP4Error } from '../ts/errors.js'
-import { identityFromSecrets } from '../ts/identity.js'
-import { Flag, HDR_HOPS, HDR_LENGTH, HEADER_SIZE, MsgType, ORIGIN_BLOCK_SIZE } from '../ts/protocol.js'
-import { USERNAME_MAX_BYTES, decodeUsername, encodeUsername, isValidUsername, validateUsername } from '../ts/username.js'
+import { isP4Error } from '../ts/core/errors.js'
+import { identityFromSecrets } from '../ts/core/identity.js'
+import { Flag, HDR_HOPS, HDR_LENGTH, HEADER_SIZE, MsgType, ORIGIN_BLOCK_SIZE } from '../ts/core/protocol.js'
+import { USERNAME_MAX_BYTES, decodeUsername, encodeUsername, isValidUsername, validateUsername } from '../ts/core/username.js'
 import {
   ByeReason,
   CERTIFICATE_MAX_BYTES,

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { generateIdentity, issueCertificate, type Identity, type Node, type PluginMessage } from '../ts/index.js'
 import { encodeHello } from '../ts/overlay/messages.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
-import { Flag, HEADER_SIZE, MsgType } from '../ts/protocol.js'
+import { Flag, HEADER_SIZE, MsgType } from '../ts/core/protocol.js'
 import type { Frame } from '../ts/session/session.js'
 import { inbox, Rogue, startNet, waitFor, waitQuiet, withNet, type TestNet } from './helpers/testnet.js'
 

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isP4Error, type P4Error } from '../ts/errors.js'
+import { isP4Error, type P4Error } from '../ts/core/errors.js'
 import { PeerCache, writeFileAtomic } from '../ts/overlay/peer-cache.js'
 
 function throwsCode(fn: () => unknown, code: string, what = ''): void {

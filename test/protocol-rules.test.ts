@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert'
 import { createNode, generateIdentity, isP4Error, memoryTransport, MemoryNetwork, P4Error, type Node } from '../ts/index.js'
 import { encodeDiscover } from '../ts/overlay/messages.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
-import { Flag, MsgType } from '../ts/protocol.js'
+import { Flag, MsgType } from '../ts/core/protocol.js'
 import { CHAT, randomMessageId, signedBroadcast, signedHello } from './helpers/attack.js'
 import { inbox, Rogue, startNet, waitFor } from './helpers/testnet.js'
 

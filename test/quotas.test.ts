@@ -1,7 +1,7 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { DEFAULT_QUOTAS, PeerQuota, resolveQuotas } from '../ts/overlay/quotas.js'
-import { P4Error } from '../ts/errors.js'
+import { P4Error } from '../ts/core/errors.js'
 import { createNode } from '../ts/index.js'
 
 test('quotas: partial options merge over the defaults; bad ones are BAD_OPTION', () => {

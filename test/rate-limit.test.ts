@@ -1,7 +1,7 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { BucketMap, TokenBucket } from '../ts/overlay/rate-limit.js'
-import { isP4Error } from '../ts/errors.js'
+import { isP4Error } from '../ts/core/errors.js'
 
 function throwsCode(fn: () => unknown, code: string): void {
   try {

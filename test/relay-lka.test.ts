@@ -10,7 +10,7 @@ import { generateIdentity, memoryTransport, type Node } from '../ts/index.js'
 import { ByeReason, decodeBye, encodeHello, encodeLkaAck, encodeLkaRequest } from '../ts/overlay/messages.js'
 import { RelayBudget } from '../ts/overlay/relay-budget.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
-import { Flag, MsgType } from '../ts/protocol.js'
+import { Flag, MsgType } from '../ts/core/protocol.js'
 import { inbox, Rogue, sleep, startNet, waitFor } from './helpers/testnet.js'
 
 const CHAT = 1001

@@ -6,10 +6,10 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createPublicKey, randomBytes, verify as cryptoVerify, type KeyObject } from 'node:crypto'
-import { isP4Error, P4Error } from '../ts/errors.js'
-import { ed25519KeyFlaw, ed25519PublicKey, generateIdentity, sign, SMALL_ORDER_Y_HEX, verify } from '../ts/identity.js'
+import { isP4Error, P4Error } from '../ts/core/errors.js'
+import { ed25519KeyFlaw, ed25519PublicKey, generateIdentity, sign, SMALL_ORDER_Y_HEX, verify } from '../ts/core/identity.js'
 import { buildSignedFrame, verifySignedParts } from '../ts/overlay/signing.js'
-import { Flag, HEADER_SIZE, MsgType } from '../ts/protocol.js'
+import { Flag, HEADER_SIZE, MsgType } from '../ts/core/protocol.js'
 import {
   AllowlistPolicy,
   AuthorityPolicy,

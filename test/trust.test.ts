@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isP4Error, P4Error } from '../ts/errors.js'
-import { identityFromSecrets } from '../ts/identity.js'
+import { isP4Error, P4Error } from '../ts/core/errors.js'
+import { identityFromSecrets } from '../ts/core/identity.js'
 import {
   AllowlistPolicy,
   AuthorityPolicy,

@@ -1,6 +1,6 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { isP4Error } from '../ts/errors.js'
+import { isP4Error } from '../ts/core/errors.js'
 import {
   decodeUsername,
   encodeUsername,
@@ -9,7 +9,7 @@ import {
   usernameProblem,
   validateUsername,
   USERNAME_MAX_BYTES,
-} from '../ts/username.js'
+} from '../ts/core/username.js'
 
 const utf8 = new TextEncoder()
 

@@ -1,5 +1,5 @@
 // p4net/crypto: the cryptographic kernels, usable on their own.
-export { P4Error } from './errors.js'
+export { P4Error } from './core/errors.js'
 import { open, seal } from './wasm/aead.js'
 
 /**

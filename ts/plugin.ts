@@ -2,7 +2,7 @@
 // today — unicast, per-plugin multicast, discovery, latency — with every
 // received message already authenticated (m.from is proven, never claimed).
 import { EventEmitter } from 'node:events'
-import { P4Error } from './errors.js'
+import { P4Error } from './core/errors.js'
 
 export interface PluginMessage {
   /** The sender's username, authenticated by its session or its signature. */

@@ -5,13 +5,13 @@
 //               sealed streams whose plaintext, record boundaries or wire
 //               bytes were mutated: a P4Error or exactly the frames the
 //               reference finds, never more memory than maxPayload allows.
-import { ALLOWED_FLAGS, DEFAULT_MAX_MESSAGE, FrameError, HEADER_SIZE, MSG_TYPE_MAX, REQUIRED_FLAGS } from '../../ts/protocol.js'
-import { scanFrames, encodeHeader } from '../../ts/session/frame-reference.js'
+import { ALLOWED_FLAGS, DEFAULT_MAX_MESSAGE, FrameError, HEADER_SIZE, MSG_TYPE_MAX, REQUIRED_FLAGS } from '../../ts/core/protocol.js'
+import { scanFrames, encodeHeader } from '../reference/frame-reference.js'
 import { sealRecord } from '../../ts/session/node-records.js'
 import { Receiver, type Frame as RxFrame } from '../../ts/session/receiver.js'
 import { channelScratch, PLAIN_CARRY_MAX, RECORD_MAX_PLAIN } from '../../ts/wasm/channel.js'
 import { FrameScanner, ScanStop } from '../../ts/wasm/frame.js'
-import { isP4Error } from '../../ts/errors.js'
+import { isP4Error } from '../../ts/core/errors.js'
 import { resetLargestAlloc } from './alloc.js'
 import { loadKernel, type Variant } from '../../ts/wasm/loader.js'
 import type { FuzzTarget, Trial } from './harness.js'

@@ -7,8 +7,8 @@
 // Every handshake must end before its deadline with a result or a P4Error; a
 // side that succeeds must have authenticated exactly the honest peer.
 import { EventEmitter } from 'node:events'
-import { P4Error, type P4ErrorCode } from '../../ts/errors.js'
-import { generateIdentity, type Identity } from '../../ts/identity.js'
+import { P4Error, type P4ErrorCode } from '../../ts/core/errors.js'
+import { generateIdentity, type Identity } from '../../ts/core/identity.js'
 import { acceptSession, initiateSession, type HandshakeResult, type SessionOptions } from '../../ts/session/handshake.js'
 import { LinkIntent } from '../../ts/session/handshake-payload.js'
 import { initNoise } from '../../ts/session/noise.js'

@@ -3,7 +3,7 @@
 // an oracle, allocates more than the target's limit, or runs too long. The
 // failure names the seed and index, which regenerate that input alone:
 //   node dist/test/fuzz/run.js --target NAME --seed SEED --index I
-import { isP4Error, type P4ErrorCode } from '../../ts/errors.js'
+import { isP4Error, type P4ErrorCode } from '../../ts/core/errors.js'
 import { installAllocGuard, largestAlloc, resetLargestAlloc, uninstallAllocGuard } from './alloc.js'
 import { hexOf, Rng } from './rng.js'
 

@@ -3,7 +3,7 @@
 // canonical, so every accepted input must re-encode to exactly its bytes;
 // rejections must be the documented P4Error codes; no decoder may allocate
 // more than its input's length.
-import { generateIdentity, type Identity } from '../../ts/identity.js'
+import { generateIdentity, type Identity } from '../../ts/core/identity.js'
 import { verifyHelloFrame } from '../../ts/overlay/lka.js'
 import {
   decodeDiscover,
@@ -15,7 +15,7 @@ import {
   type Hello,
 } from '../../ts/overlay/messages.js'
 import { buildSignedFrame, verifySignedFrame } from '../../ts/overlay/signing.js'
-import { Flag, HEADER_SIZE, MsgType, ORIGIN_BLOCK_SIZE } from '../../ts/protocol.js'
+import { Flag, HEADER_SIZE, MsgType, ORIGIN_BLOCK_SIZE } from '../../ts/core/protocol.js'
 import { decodePayload, encodePayload, LinkIntent, signStaticKey } from '../../ts/session/handshake-payload.js'
 import { resetLargestAlloc } from './alloc.js'
 import type { FuzzTarget, Trial } from './harness.js'

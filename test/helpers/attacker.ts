@@ -14,10 +14,10 @@
 // "sent" when every frame is queued. All print "done" at the end and then
 // wait until killed.
 import { randomBytes } from 'node:crypto'
-import { generateIdentity } from '../../ts/identity.js'
+import { generateIdentity } from '../../ts/core/identity.js'
 import { encodeHello } from '../../ts/overlay/messages.js'
 import { buildSignedFrame } from '../../ts/overlay/signing.js'
-import { Flag, HEADER_SIZE, MsgType, PROTOCOL_VERSION } from '../../ts/protocol.js'
+import { Flag, HEADER_SIZE, MsgType, PROTOCOL_VERSION } from '../../ts/core/protocol.js'
 import { Session } from '../../ts/session/session.js'
 import { initiateSession } from '../../ts/session/handshake.js'
 import { LinkIntent } from '../../ts/session/handshake-payload.js'

@@ -7,7 +7,7 @@
 //   try { … net.nodes[3].plugin(7).broadcast(bytes) … } finally { await net.stop() }
 import { createNode, isP4Error, MemoryNetwork, memoryTransport, tcp, type Identity, type Node, type NodeOptions, type OverlayTimers, type Plugin, type PluginMessage, type Transport } from '../../ts/index.js'
 // Internals, used only by the Rogue peer below (security tests may reach under the API).
-import { HEADER_SIZE } from '../../ts/protocol.js'
+import { HEADER_SIZE } from '../../ts/core/protocol.js'
 import { initiateSession } from '../../ts/session/handshake.js'
 import { LinkIntent } from '../../ts/session/handshake-payload.js'
 import { Session, type Frame } from '../../ts/session/session.js'

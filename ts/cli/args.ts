@@ -1,7 +1,7 @@
 // Command-line parsing on node:util parseArgs, with help text generated from
 // the same option table, and one-line errors for anything it rejects.
 import { parseArgs } from 'node:util'
-import { P4Error, type P4ErrorCode } from '../errors.js'
+import { P4Error, type P4ErrorCode } from '../core/errors.js'
 
 /** Exit code for usage errors: unknown flags, bad values, bad configuration. */
 export const EXIT_USAGE = 2

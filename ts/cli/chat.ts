@@ -2,11 +2,11 @@
 // 1001. Reads stdin line by line (a TTY or a pipe); a plain line goes to
 // everyone, /commands act on the node. Output is plain text lines.
 import { createInterface, type Interface } from 'node:readline'
-import { fingerprint } from '../identity.js'
+import { fingerprint } from '../core/identity.js'
 import { parseAddress, type Node } from '../node.js'
 import type { LinkInfo } from '../overlay/overlay.js'
 import type { Plugin, PluginMessage } from '../plugin.js'
-import { debug } from '../log.js'
+import { debug } from '../core/log.js'
 import { helpText, NODE_OPTIONS, parseCommand, type CommandSpec } from './args.js'
 import { launchNode, untilSignal } from './start.js'
 

@@ -6,15 +6,15 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
-import { P4Error } from '../errors.js'
+import { P4Error } from '../core/errors.js'
 import type { NodeOptions } from '../node.js'
 import { parseAddress } from '../node.js'
 import { isValidHost } from '../overlay/messages.js'
 import type { OverlayTimers } from '../overlay/overlay.js'
 import { createTrustPolicy, parseTrustConfig, type TrustConfig, type TrustPolicy } from '../overlay/trust.js'
-import { usernameProblem } from '../username.js'
+import { usernameProblem } from '../core/username.js'
 import { DEDUP_MAX_CAPACITY, DEDUP_MIN_CAPACITY } from '../wasm/dedup.js'
-import { debug } from '../log.js'
+import { debug } from '../core/log.js'
 import { usageError, type Values } from './args.js'
 
 const log = debug('config')

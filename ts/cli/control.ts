@@ -6,10 +6,10 @@ import { createHash } from 'node:crypto'
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { fingerprint } from '../identity.js'
+import { fingerprint } from '../core/identity.js'
 import type { Node, NodeStats } from '../node.js'
 import type { LinkInfo } from '../overlay/overlay.js'
-import { debug } from '../log.js'
+import { debug } from '../core/log.js'
 import { CliError } from './args.js'
 
 const log = debug('control')

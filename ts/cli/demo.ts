@@ -2,12 +2,12 @@
 // links, discovery, unicast, end-to-end encryption, broadcast, latency,
 // counters, clean stop. Every step has a deadline; a missed one exits 1.
 import { performance } from 'node:perf_hooks'
-import { isP4Error } from '../errors.js'
+import { isP4Error } from '../core/errors.js'
 import { createNode, type Node } from '../node.js'
 import type { DataEvent } from '../overlay/overlay.js'
-import { SEAL_OVERHEAD } from '../overlay/e2e.js'
+import { SEAL_OVERHEAD } from '../e2e.js'
 import type { PluginMessage } from '../plugin.js'
-import { debug } from '../log.js'
+import { debug } from '../core/log.js'
 import { CliError, helpText, parseCommand, parseIntIn, type CommandSpec } from './args.js'
 
 const log = debug('demo')

@@ -2,7 +2,7 @@
 // dir and prints its fingerprint. Never replaces an existing identity.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { fingerprint, IDENTITY_FILE, loadIdentity, loadOrCreateIdentity } from '../identity.js'
+import { fingerprint, IDENTITY_FILE, loadIdentity, loadOrCreateIdentity } from '../core/identity.js'
 import { CliError, helpText, parseCommand, type CommandSpec } from './args.js'
 import { resolveConfig } from './config.js'
 

@@ -2,8 +2,8 @@
 // The p4net command: dispatches to a subcommand and turns every failure into
 // one line on stderr and an exit code (0 ok, 1 failure, 2 usage/config error).
 import { readFileSync } from 'node:fs'
-import { isP4Error } from '../errors.js'
-import { debug, DEBUG_MODULES } from '../log.js'
+import { isP4Error } from '../core/errors.js'
+import { debug, DEBUG_MODULES } from '../core/log.js'
 import { CliError, EXIT_USAGE } from './args.js'
 import { chatCommand } from './chat.js'
 import { demoCommand } from './demo.js'

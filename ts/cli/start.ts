@@ -1,10 +1,10 @@
 // `p4net start`: runs a node until SIGINT/SIGTERM, printing one line per
 // join, leave and link event. launchNode() is shared with `p4net chat`.
 import { createNode, type Node } from '../node.js'
-import { fingerprint } from '../identity.js'
+import { fingerprint } from '../core/identity.js'
 import type { LinkInfo } from '../overlay/overlay.js'
 import type { TrustPolicy } from '../overlay/trust.js'
-import { debug } from '../log.js'
+import { debug } from '../core/log.js'
 import { helpText, NODE_OPTIONS, parseCommand, type CommandSpec, type Values } from './args.js'
 import { requireUsername, resolveConfig, toNodeOptions, type ResolvedSettings } from './config.js'
 import { serveControl, statusOf, type ControlServer } from './control.js'

@@ -2,7 +2,7 @@
 // (setsockopt on the socket's file descriptor) for the rest, and getsockopt /
 // TCP_INFO for reading back.
 import type { Socket } from 'node:net'
-import { P4Error } from '../errors.js'
+import { P4Error } from '../core/errors.js'
 import { applyWithNode, skipRest } from './fallback.js'
 import {
   checkSocketOptions,

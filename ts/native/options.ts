@@ -2,7 +2,7 @@
 // validation. Ranges follow the Linux limits so a bad value fails here with
 // BAD_OPTION rather than later as an EINVAL from the kernel.
 import type { Socket } from 'node:net'
-import { P4Error } from '../errors.js'
+import { P4Error } from '../core/errors.js'
 
 export interface KeepAliveOptions {
   /** Idle time before the first probe; whole seconds (kernel granularity), 1 s ..= 32 767 s. */

@@ -4,9 +4,9 @@
 // (roaming), an older or equal one is a replay and ignored. The signed HELLO
 // frame is kept so LKA_ACK can hand it on and every receiver verifies it
 // itself — no node can forge another's table entry.
-import { P4Error } from '../errors.js'
-import { HDR_HOPS, HEADER_SIZE } from '../protocol.js'
-import { isValidUsername } from '../username.js'
+import { P4Error } from '../core/errors.js'
+import { HDR_HOPS, HEADER_SIZE } from '../core/protocol.js'
+import { isValidUsername } from '../core/username.js'
 import { decodeHello, helloFrameProblem, type Hello } from './messages.js'
 import { verifySignedFrame } from './signing.js'
 

@@ -5,7 +5,7 @@
 // caps, strict UTF-8, no trailing bytes — and throw only P4Error 'BAD_PAYLOAD'.
 // Decoders copy what they return (the input may be a reused buffer or WASM
 // memory) and never allocate more than the input's own length.
-import { P4Error } from '../errors.js'
+import { P4Error } from '../core/errors.js'
 import {
   Flag,
   HDR_FLAGS,
@@ -17,8 +17,8 @@ import {
   MsgType,
   ORIGIN_BLOCK_SIZE,
   PROTOCOL_VERSION,
-} from '../protocol.js'
-import { USERNAME_MAX_BYTES, decodeUsername, encodeUsername } from '../username.js'
+} from '../core/protocol.js'
+import { USERNAME_MAX_BYTES, decodeUsername, encodeUsername } from '../core/username.js'
 
 export const HOST_MAX_BYTES = 255
 export const MAX_PLUGINS = 256

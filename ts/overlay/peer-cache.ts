@@ -13,9 +13,9 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, un
 import { open, mkdir, rename, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { debuglog } from 'node:util'
-import { P4Error } from '../errors.js'
+import { P4Error } from '../core/errors.js'
 import { isValidHost, validateHost, validatePort } from './messages.js'
-import { quoteUsername, usernameProblem, validateUsername } from '../username.js'
+import { quoteUsername, usernameProblem, validateUsername } from '../core/username.js'
 
 const debug = debuglog('p4net')
 

@@ -2,7 +2,7 @@
 // flooding graph) or a direct session (unicast only). Tracks what the links
 // manager needs: age, last traffic, outstanding PINGs, and a send that never
 // lets a slow peer make a queue grow without bound.
-import { P4Error } from '../errors.js'
+import { P4Error } from '../core/errors.js'
 import type { RemoteInfo } from '../session/handshake.js'
 import type { Session } from '../session/session.js'
 import { PeerQuota, type Quotas } from './quotas.js'

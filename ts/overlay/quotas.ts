@@ -2,7 +2,7 @@
 // honest node would. Every bucket allows a burst of BURST_SECONDS worth of
 // its rate (bad signatures: one minute's worth), so joins and floods of an
 // honest network pass, while a storm is cut off within seconds.
-import { P4Error } from '../errors.js'
+import { P4Error } from '../core/errors.js'
 import { TokenBucket } from './rate-limit.js'
 
 export interface Quotas {

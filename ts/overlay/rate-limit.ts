@@ -1,7 +1,7 @@
 // Token buckets for per-peer quotas. Time is always passed in (milliseconds
 // from a monotonic clock such as performance.now()), so callers and tests
 // decide what "now" is and the limiter never reads a clock itself.
-import { P4Error } from '../errors.js'
+import { P4Error } from '../core/errors.js'
 
 export interface BucketOptions {
   /** Tokens added per second (> 0). */

@@ -12,15 +12,15 @@
 // from every other Ed25519 use of the same identity key (handshake payloads,
 // certificates). The origin key itself is not repeated in the signed bytes:
 // Ed25519 already hashes the public key into every signature.
-import { P4Error } from '../errors.js'
-import { sign, verify, type Identity } from '../identity.js'
-import { ALLOWED_FLAGS, REQUIRED_FLAGS, FLAG_MASK, Flag, HDR_FLAGS, HDR_HOPS, HDR_LENGTH, HDR_MSGID, HDR_PLUGIN, HDR_TYPE, HDR_VERSION, HEADER_SIZE, MSG_TYPE_MAX, ORIGIN_BLOCK_SIZE, PROTOCOL_VERSION } from '../protocol.js'
+import { P4Error } from '../core/errors.js'
+import { sign, verify, type Identity } from '../core/identity.js'
+import { ALLOWED_FLAGS, REQUIRED_FLAGS, FLAG_MASK, Flag, HDR_FLAGS, HDR_HOPS, HDR_LENGTH, HDR_MSGID, HDR_PLUGIN, HDR_TYPE, HDR_VERSION, HEADER_SIZE, MSG_TYPE_MAX, ORIGIN_BLOCK_SIZE, PROTOCOL_VERSION } from '../core/protocol.js'
 
 export const SIGNATURE_DOMAIN = new TextEncoder().encode('p4net/2 msg\0')
 export const ED25519_KEY_SIZE = 32
 export const ED25519_SIG_SIZE = 64
 
-// Signing and verifying use ts/identity.ts: sign() with the identity's
+// Signing and verifying use ts/core/identity.ts: sign() with the identity's
 // KeyObject, verify() with its bounded LRU cache of imported public keys.
 
 /** The exact bytes a frame signature covers: domain || header (hops zeroed) || body. */

@@ -5,12 +5,12 @@
 //   allowlist only listed keys (optionally each bound to one username).
 //   authority username certificates signed by a configured authority key.
 import { join } from 'node:path'
-import { P4Error } from '../errors.js'
-import { isValidUsername, validateUsername, encodeUsername, decodeUsername, quoteUsername, usernameProblem, USERNAME_MAX_BYTES } from '../username.js'
+import { P4Error } from '../core/errors.js'
+import { isValidUsername, validateUsername, encodeUsername, decodeUsername, quoteUsername, usernameProblem, USERNAME_MAX_BYTES } from '../core/username.js'
 import { CERTIFICATE_MAX_BYTES } from './messages.js'
 import { debugWarn, JsonFileSaver, readFileIfExists } from './peer-cache.js'
-import { sign, verify, type Identity } from '../identity.js'
-import { ed25519KeyFlaw } from '../identity.js'
+import { sign, verify, type Identity } from '../core/identity.js'
+import { ed25519KeyFlaw } from '../core/identity.js'
 
 export type TrustKind = 'tofu' | 'allowlist' | 'authority'
 

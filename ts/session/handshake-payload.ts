@@ -5,7 +5,7 @@
 //   0        32    identityKey   Ed25519 public key
 //   32       64    signature     Ed25519(identityKey) over "p4net/2 static key" || Noise static key (32)
 //   96       1     nameLength    1..31
-//   97       n     username      UTF-8, NFC, no control characters (ts/username.ts)
+//   97       n     username      UTF-8, NFC, no control characters (ts/core/username.ts)
 //   97+n     2     listenPort    u16, 0 = not listening
 //   99+n     1     intent        1 = overlay link, 2 = direct session
 //   100+n    4     features      u32 bit set
@@ -15,9 +15,9 @@
 // The payload is exactly 106 + n + m bytes; anything else is BAD_PAYLOAD, and
 // so is a small-order or non-canonical identityKey (ed25519KeyFlaw: with such
 // a key anyone could produce the signature and pass as that identity).
-import { expectBytes, P4Error } from '../errors.js'
-import { ed25519KeyFlaw, sign, verify, type Identity } from '../identity.js'
-import { decodeUsername, encodeUsername, USERNAME_MAX_BYTES } from '../username.js'
+import { expectBytes, P4Error } from '../core/errors.js'
+import { ed25519KeyFlaw, sign, verify, type Identity } from '../core/identity.js'
+import { decodeUsername, encodeUsername, USERNAME_MAX_BYTES } from '../core/username.js'
 
 export const LinkIntent = {
   /** A long-lived overlay link (flooding, routing). */

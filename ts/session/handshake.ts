@@ -3,9 +3,9 @@
 // || bytes. The initiator pipelines: CONNECT || message 1 go out in one write,
 // and the responder answers OK || message 2 in one write, so the handshake
 // takes 1.5 round trips. Result: the authenticated peer and the transport keys.
-import { P4Error } from '../errors.js'
-import { checkIdentity, type Identity } from '../identity.js'
-import { validateUsername } from '../username.js'
+import { P4Error } from '../core/errors.js'
+import { checkIdentity, type Identity } from '../core/identity.js'
+import { validateUsername } from '../core/username.js'
 import type { Conn } from '../transport/types.js'
 import {
   decodePayload,

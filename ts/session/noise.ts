@@ -7,8 +7,8 @@ import { createCipheriv, createDecipheriv, createHash, createHmac, diffieHellman
 import type { KeyObject } from 'node:crypto'
 import { createBLAKE2s, type IHasher } from 'hash-wasm'
 import { aead as wasmAead } from '../crypto.js'
-import { expectBytes, P4Error } from '../errors.js'
-import { freshKeyPair, rawPublicKey, x25519PrivateKey, x25519PublicKey } from '../identity.js'
+import { expectBytes, P4Error } from '../core/errors.js'
+import { freshKeyPair, rawPublicKey, x25519PrivateKey, x25519PublicKey } from '../core/identity.js'
 
 // ---- AEAD ----
 

@@ -2,8 +2,8 @@
 // answers "P4 OK\0" or, for another version, "P4 ERROR unsupported
 // version\0" and closes. Garbage or silence is closed without an answer.
 // Also the small buffered reader the handshake stages share.
-import { P4Error } from '../errors.js'
-import { PREAMBLE_CONNECT, PREAMBLE_OK } from '../protocol.js'
+import { P4Error } from '../core/errors.js'
+import { PREAMBLE_CONNECT, PREAMBLE_OK } from '../core/protocol.js'
 import type { Conn } from '../transport/types.js'
 
 export const CONNECT_BYTES: Uint8Array = Buffer.from(PREAMBLE_CONNECT, 'latin1')

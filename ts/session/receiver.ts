@@ -6,8 +6,8 @@
 //   - a partial frame of at most PLAIN_CARRY_MAX bytes (plaintext), or
 //   - a large frame being assembled straight into its own payload buffer, so
 //     a 16 MiB message is copied once, not once per read.
-import { P4Error } from '../errors.js'
-import { FrameError, HEADER_SIZE, HDR_FLAGS, HDR_HOPS, HDR_LENGTH, HDR_MSGID, HDR_PLUGIN, HDR_TYPE } from '../protocol.js'
+import { P4Error } from '../core/errors.js'
+import { FrameError, HEADER_SIZE, HDR_FLAGS, HDR_HOPS, HDR_LENGTH, HDR_MSGID, HDR_PLUGIN, HDR_TYPE } from '../core/protocol.js'
 import { channelScratch, OpenError, PLAIN_CARRY_MAX, type ChannelScratch } from '../wasm/channel.js'
 import { ScanStop } from '../wasm/frame.js'
 import { openRecord } from './node-records.js'

@@ -2,12 +2,12 @@
 // the tick everything queued is built into records in WASM memory, sealed in
 // one call and written with one socket write per batch (up to four full
 // records). When the transport pushes back, flushing stops until 'drain'.
-import { P4Error } from '../errors.js'
+import { P4Error } from '../core/errors.js'
 import type { Conn } from '../transport/types.js'
 import { BatchWriter, channelScratch, RECORD_MAX_PLAIN } from '../wasm/channel.js'
 import { DEFAULT_NODE_CRYPTO_THRESHOLD, MAX_RECORDS } from './receiver.js'
 import { sealRecord } from './node-records.js'
-import { HEADER_SIZE, writeHeader } from '../protocol.js'
+import { HEADER_SIZE, writeHeader } from '../core/protocol.js'
 
 /** Bytes the sender keeps queued in the transport before it waits for 'drain'. */
 const WRITE_AHEAD = 512 * 1024

@@ -6,8 +6,8 @@
 //   'drain' after send() returned false; 'close' (reason: P4Error | null)
 //   session.pause() / resume()         stop / restart reading and delivery
 import { EventEmitter } from 'node:events'
-import { P4Error } from '../errors.js'
-import { DEFAULT_MAX_MESSAGE, MSG_TYPE_MAX } from '../protocol.js'
+import { P4Error } from '../core/errors.js'
+import { DEFAULT_MAX_MESSAGE, MSG_TYPE_MAX } from '../core/protocol.js'
 import type { Conn } from '../transport/types.js'
 import { DEFAULT_NODE_CRYPTO_THRESHOLD, Receiver, type Frame } from './receiver.js'
 import { Sender } from './sender.js'

@@ -3,7 +3,7 @@
 // setImmediate per network (never a timer per connection, never re-entrantly
 // inside write()), with the same backpressure contract as TCP.
 import { EventEmitter } from 'node:events'
-import { P4Error } from '../errors.js'
+import { P4Error } from '../core/errors.js'
 import {
   checkAddress,
   checkTimeout,

@@ -4,7 +4,7 @@
 // every dialled and accepted socket through ts/native (addon or fallback).
 import * as net from 'node:net'
 import { debuglog } from 'node:util'
-import { P4Error } from '../errors.js'
+import { P4Error } from '../core/errors.js'
 import { checkSocketOptions, socketTuner, type SocketOptions, type SocketTuner, type TuneResult } from '../native/index.js'
 import {
   checkAddress,

@@ -2,7 +2,7 @@
 // and the overlay see only these types, so a simulation of hundreds of nodes
 // runs the same code as the real network.
 import type { Socket } from 'node:net'
-import { P4Error } from '../errors.js'
+import { P4Error } from '../core/errors.js'
 
 export interface ConnEvents {
   /** Bytes in order; chunk boundaries are arbitrary (a stream, not messages). */

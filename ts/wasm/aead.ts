@@ -31,7 +31,7 @@
 // interleave — they cannot in single-threaded JS. In the SIMD build a batch
 // seals or opens two consecutive records of at most 64 bytes of plaintext
 // with one 4-block ChaCha call.
-import { P4Error, expectBytes } from '../errors.js'
+import { P4Error, expectBytes } from '../core/errors.js'
 import { kernel as defaultKernel, type Kernel } from './loader.js'
 
 export const KEY_SIZE = 32

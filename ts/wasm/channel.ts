@@ -9,8 +9,8 @@
 // One ChannelScratch exists per kernel (process-wide). Sessions borrow it
 // synchronously for one read or one flush, so no session holds WASM memory
 // while idle.
-import { P4Error } from '../errors.js'
-import { HEADER_SIZE, writeHeader } from '../protocol.js'
+import { P4Error } from '../core/errors.js'
+import { HEADER_SIZE, writeHeader } from '../core/protocol.js'
 import { kernel as defaultKernel, type Kernel } from './loader.js'
 import { FrameScanner } from './frame.js'
 

@@ -1,7 +1,7 @@
 // Typed wrapper over assembly/dedup.ts (memory layout, hashing and probing are
 // documented there): a fixed-capacity seen-set of 64-bit
 // message IDs with a TTL, living in WASM linear memory. Semantics (shared
-// with ts/overlay/dedup-reference.ts):
+// with test/reference/dedup-reference.ts):
 // - an id is new when it is not live: new ids are inserted, stamped with the
 //   table's clock, and live until clock - stamp >= ttl (age == ttl is expired);
 //   a hit does not refresh the stamp;
@@ -17,7 +17,7 @@
 // stored id is a keyed fingerprint of originKey || messageId, so a message ID
 // reused under another key is a different entry (assembly/dedup.ts).
 import { randomBytes } from 'node:crypto'
-import { P4Error, expectBytes } from '../errors.js'
+import { P4Error, expectBytes } from '../core/errors.js'
 import { kernel as defaultKernel, type Kernel } from './loader.js'
 
 /** Default TTL: P4's lower bound for remembering a broadcast message ID. */

@@ -1,8 +1,8 @@
 // Typed wrapper over the frame kernel (assembly/frame.ts): a scanner that owns
 // its descriptor array in WASM memory, a batch header encoder, and a single
 // header encoder. Layouts are documented in docs/protocol.md.
-import { P4Error } from '../errors.js'
-import { DEFAULT_MAX_MESSAGE, FrameError, HEADER_SIZE } from '../protocol.js'
+import { P4Error } from '../core/errors.js'
+import { DEFAULT_MAX_MESSAGE, FrameError, HEADER_SIZE } from '../core/protocol.js'
 import { kernel, type Kernel } from './loader.js'
 
 /** Bytes per descriptor: u32 offset, u32 type|flags<<8|hops<<16, u32 pluginId, u32 payloadLength, u64 messageId (LE). */

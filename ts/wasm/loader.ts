@@ -2,7 +2,7 @@
 // A SIMD build is used where the engine validates it, else the scalar build;
 // P4NET_WASM=scalar forces the scalar build (tests load both explicitly).
 import { readFileSync } from 'node:fs'
-import { P4Error } from '../errors.js'
+import { P4Error } from '../core/errors.js'
 
 export type Variant = 'simd' | 'scalar'
 

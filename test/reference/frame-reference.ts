@@ -1,7 +1,7 @@
 // Plain TypeScript frame codec: the obviously-correct reference for the WASM
 // kernel (differential tests) and its benchmark baseline. Same results as
 // FrameScanner, but frames come back as objects.
-import { P4Error } from '../errors.js'
+import { P4Error } from '../../ts/core/errors.js'
 import {
   ALLOWED_FLAGS,
   DEFAULT_MAX_MESSAGE,
@@ -17,8 +17,8 @@ import {
   MSG_TYPE_MAX,
   PROTOCOL_VERSION,
   REQUIRED_FLAGS,
-} from '../protocol.js'
-import { ScanStop, type Frame, type FrameHeader, type ScanOutcome } from '../wasm/frame.js'
+} from '../../ts/core/protocol.js'
+import { ScanStop, type Frame, type FrameHeader, type ScanOutcome } from '../../ts/wasm/frame.js'
 
 export interface ReferenceScan extends ScanOutcome {
   frames: Frame[]

@@ -7,7 +7,7 @@
 //
 // The queue is kept apart from the Map because V8 leaves deleted Map entries
 // as holes until it rehashes, so "first key" after many deletes costs O(holes).
-import { P4Error } from '../errors.js'
+import { P4Error } from '../../ts/core/errors.js'
 
 export class DedupReference {
   readonly capacity: number

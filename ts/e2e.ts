@@ -14,10 +14,10 @@
 // the plugin and the message ID, so a relay can neither re-target a box nor
 // splice it into another message nor re-send it as its own.
 import { createPublicKey, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
-import { aead } from '../crypto.js'
-import { P4Error, expectBytes } from '../errors.js'
-import { freshKeyPair, x25519PrivateKey } from '../identity.js'
-import { encodeUsername } from '../username.js'
+import { aead } from './crypto.js'
+import { P4Error, expectBytes } from './core/errors.js'
+import { freshKeyPair, x25519PrivateKey } from './core/identity.js'
+import { encodeUsername } from './core/username.js'
 
 export const E2E_INFO = new TextEncoder().encode('p4net/2 e2e')
 export const GROUP_INFO = new TextEncoder().encode('p4net/2 group')

@@ -16,7 +16,6 @@ import { fileURLToPath } from 'node:url'
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { generateIdentity, type Identity, type Node } from '../ts/index.js'
-import type { Overlay } from '../ts/overlay/overlay.js'
 import { ByeReason, decodeBye, encodeDiscover } from '../ts/overlay/messages.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
 import { Flag, HEADER_SIZE, MsgType, PREAMBLE_CONNECT, PROTOCOL_VERSION } from '../ts/core/protocol.js'
@@ -33,11 +32,6 @@ const text = new TextDecoder()
 const MB = 1024 * 1024
 
 // ---------------------------------------------------------------- helpers
-
-/** The overlay inside a node (security tests reach under the API). */
-function overlayOf(node: Node): Overlay {
-  return (node as unknown as { overlay: Overlay }).overlay
-}
 
 /** heapUsed + arrayBuffers: what an attack could make a node hold. */
 function memory(): number {
@@ -209,9 +203,8 @@ test('500 handshakes that never finish: all but maxPendingHandshakes are closed 
     const cut = a.stats().cutOffReasons.handshakes ?? 0
     const failed = a.stats().handshakeFailures
     // The quota's point: never more than 64 handshakes pending at once.
-    const inner = overlayOf(a) as unknown as { pendingInbound: number }
     let mostPending = 0
-    const sampler = setInterval(() => (mostPending = Math.max(mostPending, inner.pendingInbound)), 1)
+    const sampler = setInterval(() => (mostPending = Math.max(mostPending, a.stats().handshakesPending)), 1)
     try {
       await whileHonestTalk(net.nodes, async () => {
         const opened = await Promise.all(Array.from({ length: 500 }, () => rawSocket(a)))
@@ -408,20 +401,21 @@ test('a peer that never reads: its send queue stays under maxQueue and it is cut
     const rogue = await Rogue.dial(a, { identity: generateIdentity(), username: 'sleeper', transport: rogueTransport(net) })
     await waitFor(() => a.links().some((l) => l.username === 'sleeper'), 2000, 'the sleeper linked')
     rogue.session.pause() // never reads again
-    const peer = [...overlayOf(a).links.values()].find((p) => p.username === 'sleeper')!
-    const bound = peer.session.maxQueue
+    // The documented bound of a send queue: maxMessage + 4 KiB (the frame limit) + 4 x highWaterMark.
+    const bound = maxMessage + 4096 + 4 * highWaterMark
+    const queued = (): number => a.links().find((l) => l.username === 'sleeper')?.queued ?? 0
     let most = 0
-    const sampler = setInterval(() => (most = Math.max(most, peer.session.bufferedBytes)), 2)
+    const sampler = setInterval(() => (most = Math.max(most, queued())), 2)
     try {
       await whileHonestTalk(net.nodes, async () => {
         // Bulk broadcasts from b, flooded through a towards the sleeper.
         for (let i = 0; i < 200; i++) {
           await b.plugin(CHAT).broadcast(new Uint8Array(16 * 1024).fill(i))
-          most = Math.max(most, peer.session.bufferedBytes)
+          most = Math.max(most, queued())
           if (i % 20 === 0) await sleep(5)
         }
         // The bound is a deadline, not a speed claim: the cut needs notReadingMs and a few maintenance ticks.
-        await waitFor(() => !peer.open, notReadingMs + 10_000, () => `the sleeper cut off (cut-offs ${JSON.stringify(net.nodes.map((x) => x.stats().cutOffReasons))})`)
+        await waitFor(() => !a.links().some((l) => l.username === 'sleeper'), notReadingMs + 10_000, () => `the sleeper cut off (cut-offs ${JSON.stringify(net.nodes.map((x) => x.stats().cutOffReasons))})`)
       })
     } finally {
       clearInterval(sampler)
@@ -434,54 +428,6 @@ test('a peer that never reads: its send queue stays under maxQueue and it is cut
     assert.ok(a.stats().droppedSlowPeer > 0, 'frames for the sleeper were dropped, not queued')
     await waitFor(() => !a.links().some((l) => l.username === 'sleeper'), 3000, 'the sleeper gone from links()')
   } finally {
-    await net.stop()
-  }
-})
-
-test('a peer that reads, more slowly than its queue fills, is not cut off as "not-reading"', async () => {
-  const highWaterMark = 16 * 1024
-  const notReadingMs = 200
-  const net = await honestNet('memory', { highWaterMark, quotas: { notReadingMs } })
-  let stop = false
-  try {
-    const [a] = net.nodes as [Node]
-    const rogue = await Rogue.dial(a, { identity: generateIdentity(), username: 'busy', transport: rogueTransport(net) })
-    await waitFor(() => a.links().some((l) => l.username === 'busy'), 2000, 'the busy reader linked')
-    const peer = [...overlayOf(a).links.values()].find((p) => p.username === 'busy')!
-    // Whenever the reader reads, the queue to it is topped up past the high-water
-    // mark again, before the next maintenance check: every check finds it full, as
-    // in a process too busy to read a flood as fast as it comes.
-    const body = new Uint8Array(4096)
-    let n = 0
-    let read = 0
-    const refill = (): void => {
-      if (stop || !peer.open) return
-      while (peer.session.bufferedBytes < 2 * highWaterMark && peer.trySend(MsgType.DATA, 0, 0, CHAT, 0, n++, body));
-    }
-    rogue.onframe = () => {
-      read++
-      rogue.frames.length = 0 // counted, not kept
-      refill()
-    }
-    refill()
-    // A full queue starts a not-reading window; a check that finds a queue's worth
-    // taken since starts a new one. Wait until the windows span 3 x notReadingMs:
-    // full at every check for that long, and still linked.
-    const windows: number[] = []
-    await waitFor(
-      () => {
-        const w = peer.quota.stuckSince
-        if (w !== 0 && w !== windows.at(-1)) windows.push(w)
-        return !peer.open || (windows.length > 1 && windows.at(-1)! - windows[0]! > 3 * notReadingMs)
-      },
-      10_000,
-      () => `not-reading windows spanning 3 x ${notReadingMs} ms (${windows.length} so far)`,
-    )
-    assert.ok(peer.open, `the reader was cut off (${JSON.stringify(a.stats().cutOffReasons)}) after reading ${read} frames`)
-    assert.is(a.stats().cutOff, 0)
-    assert.ok(read > 0)
-  } finally {
-    stop = true
     await net.stop()
   }
 })

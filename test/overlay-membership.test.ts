@@ -4,7 +4,7 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { generateIdentity, type Node } from '../ts/index.js'
-import { errorCode, inbox, isConverged, sleep, waitFor, waitQuiet, withNet } from './helpers/testnet.js'
+import { errorCode, inbox, isConverged, waitFor, waitQuiet, withNet } from './helpers/testnet.js'
 
 const CHAT = 7
 const utf8 = new TextEncoder()
@@ -21,32 +21,6 @@ function recorder(name: string): { events: Map<string, string[]>; attach: (node:
       node.on(name, (user: string) => list.push(user))
     },
   }
-}
-
-/** The overlay internals these tests reach into to stage a fault. */
-type PeerInternals = { username: string; bye: boolean; session: { destroy(): void } }
-type OverlayInternals = {
-  links: Map<string, PeerInternals>
-  directs: Map<string, PeerInternals>
-  adopt: (session: unknown, kind: string, initiator: boolean) => PeerInternals | null
-  closePeer: (peer: PeerInternals, reason: number, text: string) => void
-}
-const internals = (x: Node): OverlayInternals => (x as unknown as { overlay: OverlayInternals }).overlay
-
-/**
- * Intercepts connections to `node`'s memory listener: each is counted, and
- * handed on only while `answer(n)` (n: this connection's number, from 1)
- * says so; the others are held, never answered, so their handshake times out.
- */
-function holdConnections(network: unknown, node: Node, answer: (n: number) => boolean): { dials: () => number } {
-  const listener = (network as { listeners: Map<string, { onConnection: (c: unknown) => void }> }).listeners.get(`127.0.0.1:${node.address.port}`)
-  assert.ok(listener, `the memory listener of ${node.username}`)
-  const accept = listener.onConnection
-  let dials = 0
-  listener.onConnection = (conn) => {
-    if (answer(++dials)) accept(conn)
-  }
-  return { dials: () => dials }
 }
 
 test("'user-joined' fires exactly once per other user at every node", async () => {
@@ -213,10 +187,7 @@ test('a node pruned down to links.min by a neighbour replaces the link with a kn
     await waitQuiet([n0, n1, n2, x])
     assert.equal(x.links().map((l) => l.username).sort(), [n0.username, n1.username].sort())
     assert.ok(x.users().includes(n2.username), 'x knows n2')
-    const o0 = internals(n0)
-    const toX = [...o0.links.values()].find((p) => p.username === x.username)
-    assert.ok(toX, 'n0 links x')
-    o0.closePeer(toX, 1, 'too many links') // ByeReason.LINK_CLOSE
+    assert.ok(n0.disconnect(x.username), 'n0 closed its link to x (BYE LINK_CLOSE, as a prune does)')
     await waitFor(() => x.links().some((l) => l.username === n2.username), 5000, () => `x to link n2 (links: ${x.links().map((l) => l.username).join(',')})`)
     assert.not.ok(x.links().some((l) => l.username === n0.username), 'not the neighbour that pruned it')
   })
@@ -278,15 +249,13 @@ test('a user who logged on at a second address stays online when the first node 
 
 
 test('a node that crashes (no BYE, no leave) is marked offline by its neighbours after a failed probe', async () => {
-  await withNet({ n: 4, transport: 'memory', seed: 9, plugins: [CHAT] }, async ({ nodes }) => {
+  await withNet({ n: 4, transport: 'memory', seed: 9, plugins: [CHAT] }, async (net) => {
+    const { nodes } = net
     const dead = nodes[2]!
     const neighbours = nodes.filter((x) => x !== dead && x.links().some((l) => l.username === dead.username))
     assert.ok(neighbours.length > 0)
-    // Crash: stop listening and drop every session without a BYE or a leaving HELLO.
-    const overlay = (dead as unknown as { overlay: { stopping: boolean; listener: { close(): Promise<void> }; links: Map<string, { session: { destroy(): void } }>; directs: Map<string, { session: { destroy(): void } }> } }).overlay
-    overlay.stopping = true
-    await overlay.listener.close()
-    for (const p of [...overlay.links.values(), ...overlay.directs.values()]) p.session.destroy()
+    // Crash: its listener gone, every session dropped without a BYE or a leaving HELLO.
+    net.crash(dead)
     await waitFor(() => neighbours.every((x) => !x.users().includes(dead.username)), 5000, 'neighbours to mark the crashed user offline')
     // stats().users counts without listing: the same number, offline entries left out.
     for (const x of nodes) assert.is(x.stats().users, x.users().length, `${x.username} stats().users`)
@@ -297,72 +266,10 @@ test('a node that crashes (no BYE, no leave) is marked offline by its neighbours
   })
 })
 
-/**
- * A triangle (first, prober, busy) with quick timeouts, so neither prober nor
- * busy is short of links when their link is lost and re-dials on its own.
- * `act` gets the nodes and `loseLink`, which drops the busy-prober link
- * without a BYE at the prober (the busy side, marked as having had one, does
- * not probe back); the prober's 'user-left' events until then are returned.
- */
-async function probeScene(seed: number, act: (n: { prober: Node; busy: Node; network: unknown; loseLink: () => void }) => Promise<void>): Promise<string[]> {
-  const left: string[] = []
-  const seen: string[] = []
-  const quick = { links: { min: 1 }, timers: { handshakeTimeoutMs: 300, requestTimeoutMs: 300 } }
-  await withNet({ n: 2, transport: 'memory', seed, topology: 'chain', plugins: [CHAT], options: () => quick }, async (net) => {
-    const [first, prober] = net.nodes as [Node, Node]
-    const busy = await net.add({ username: 'busy', ...quick }, [first, prober], [CHAT])
-    prober.on('user-left', (u: string) => left.push(u))
-    await waitQuiet([first, prober, busy])
-    assert.ok(busy.links().length === 2 && prober.links().length === 2, 'a triangle')
-    const link = [...internals(busy).links.values()].find((p) => p.username === prober.username)
-    assert.ok(link, 'the busy node links the prober')
-    const loseLink = (): void => {
-      link.bye = true
-      link.session.destroy()
-    }
-    await act({ prober, busy, network: net.network, loseLink })
-    assert.ok(prober.users().includes(busy.username), 'still online at the prober')
-    seen.push(...left) // before the network stops (then every user leaves)
-  })
-  return seen
-}
-
-// A busy host is not a crashed one: a link lost without BYE makes the
-// neighbour probe the user; when that probe only times out (here: the first
-// connection to the user is never answered) it is tried once more, and the
-// user stays online.
-test('a probe that times out once is tried again: a live user is not marked offline', async () => {
-  const left = await probeScene(12, async ({ prober, busy, network, loseLink }) => {
-    const held = holdConnections(network, busy, (n) => n > 1)
-    loseLink()
-    await waitFor(() => held.dials() >= 2, 5000, 'the prober to dial the busy node twice')
-    await waitFor(() => [...internals(prober).directs.values()].some((p) => p.username === busy.username), 5000, 'a direct session from the prober to the busy node')
-  })
-  assert.equal(left, [])
-})
-
-// A probe whose handshake finishes has met the user's key at its address: a
-// PING lost after that (here the busy node closes every direct session it
-// accepts at once, as one over its maxDirect would) does not mark it offline.
-test('a probe that completes its handshake keeps the user online even when the PING is lost', async () => {
-  const left = await probeScene(13, async ({ busy, loseLink }) => {
-    const overlay = internals(busy)
-    const adopt = overlay.adopt.bind(overlay)
-    let closedDirects = 0
-    overlay.adopt = (session, kind, initiator) => {
-      const peer = adopt(session, kind, initiator)
-      if (peer && kind === 'direct') {
-        closedDirects++
-        overlay.closePeer(peer, 5, 'busy')
-      }
-      return peer
-    }
-    loseLink()
-    await waitFor(() => closedDirects >= 1, 5000, 'the probe to reach the busy node')
-    await sleep(800) // the PING would have timed out (300 ms) and a retry run
-  })
-  assert.equal(left, [])
-})
+// The probe rules themselves (a timeout is tried again; a finished handshake
+// keeps the user online even when the PING is lost; a refusal marks it
+// offline) are tested on the upkeep module with a manual clock:
+// test/upkeep.test.ts.
 
 // A node with no link has nothing else to try: its bootstrap is redialled
 // within 3 x walkTimeoutMs however often the dial failed (here four
@@ -373,7 +280,7 @@ test('a node with no link redials its bootstrap within 3 x walkTimeoutMs after r
   await withNet({ n: 1, transport: 'memory', seed: 14, plugins: [CHAT] }, async (net) => {
     const [boot] = net.nodes as [Node]
     let answering = false
-    const held = holdConnections(net.network, boot, () => answering)
+    const held = net.intercept(boot, () => (answering ? 'accept' : 'hold'))
     const lonely = await net.add({ username: 'lonely', links: { min: 1 }, timers: { handshakeTimeoutMs: 200, walkTimeoutMs: 300 } }, [boot], [CHAT])
     await waitFor(() => held.dials() >= 4, 15_000, 'four dials of the bootstrap')
     answering = true

@@ -45,6 +45,29 @@ test('quotas: bad signatures are counted per minute', () => {
   assert.is(q.badSignature(20_000), null) // one token back after 20 s
 })
 
+test('quotas: not-reading — a full queue the peer takes nothing of is cut after notReadingMs; a busy reader that takes a queue a check is not', () => {
+  const hwm = 16 * 1024
+  const q = new PeerQuota({ ...DEFAULT_QUOTAS, notReadingMs: 200 })
+  // A sleeper: the queue stays full and nothing is taken.
+  assert.is(q.notReading(0, hwm, hwm, 0), null) // a window starts (at t = 0 too)
+  assert.is(q.notReading(150, hwm * 2, hwm, 0), null)
+  assert.is(q.notReading(201, hwm * 2, hwm, 100), 'not-reading')
+  // A busy reader: full at every check, but a whole queue taken between checks.
+  const busy = new PeerQuota({ ...DEFAULT_QUOTAS, notReadingMs: 200 })
+  let taken = 0
+  for (let t = 0; t <= 2000; t += 50) {
+    assert.is(busy.notReading(t, 2 * hwm, hwm, taken), null, `checked at ${t} ms`)
+    taken += hwm
+  }
+  // A queue that drains resets the window.
+  const drains = new PeerQuota({ ...DEFAULT_QUOTAS, notReadingMs: 200 })
+  assert.is(drains.notReading(0, hwm, hwm, 0), null)
+  assert.is(drains.notReading(150, 0, hwm, 0), null)
+  assert.is(drains.notReading(300, hwm, hwm, 0), null)
+  assert.is(drains.notReading(450, hwm, hwm, 0), null)
+  assert.is(drains.notReading(501, hwm, hwm, 0), 'not-reading')
+})
+
 test('connect() and the socket option reject bad input with a code', async () => {
   for (const socket of [{ sendBuffer: -1 }, { keepAlive: { idleMs: 1.5, intervalMs: 1000, count: 3 } }, { nope: true }]) {
     try {

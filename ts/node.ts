@@ -7,7 +7,10 @@ import { generateIdentity, loadOrCreateIdentity, type Identity } from './core/id
 import { DEFAULT_HOP_LIMIT, DEFAULT_MAX_MESSAGE, Flag, MsgType, messageIdOf } from './core/protocol.js'
 import { Plugin, type BroadcastOptions, type PluginHost, type PluginOptions, type SendOptions } from './plugin.js'
 import { e2eAad, groupAad, openFrom, openGroup, sealGroup, sealTo } from './e2e.js'
-import { Overlay, randomId, type DataEvent, type LinkInfo, type OverlayConfig, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
+import { Overlay, type DataEvent, type LinkInfo, type OverlayConfig, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
+import { emptyStats } from './overlay/types.js'
+import { randomId } from './core/ids.js'
+import { systemClock, type Clock } from './core/clock.js'
 import { PeerCache } from './overlay/peer-cache.js'
 import { DEFAULT_QUOTAS, SMALL_QUOTAS, resolveQuotas, type Quotas } from './overlay/quotas.js'
 import { createTrustPolicy, parseTrustConfig, type TrustConfig, type TrustPolicy } from './overlay/trust.js'
@@ -61,6 +64,11 @@ export interface NodeOptions {
   quotas?: Partial<Quotas>
   /** Socket options for the default tcp transport (native addon where built, else Node's own). */
   socket?: SocketOptions
+  /**
+   * Time and timers (default: the system clock). A ManualClock lets tests and
+   * simulations on the memory transport drive the protocol's time.
+   */
+  clock?: Clock
 }
 
 interface ProfileDefaults {
@@ -93,7 +101,7 @@ const DEFAULT_TIMERS: OverlayTimers = {
 
 const KNOWN_OPTIONS = new Set([
   'username', 'identity', 'host', 'port', 'advertiseHost', 'bootstrap', 'dataDir', 'transport', 'links', 'maxMessage', 'hopLimit',
-  'trust', 'certificate', 'profile', 'discover', 'timers', 'dedup', 'maxUsers', 'maxDirect', 'highWaterMark', 'socket', 'quotas',
+  'trust', 'certificate', 'profile', 'discover', 'timers', 'dedup', 'maxUsers', 'maxDirect', 'highWaterMark', 'socket', 'quotas', 'clock',
 ])
 
 function bad(message: string): never {
@@ -147,7 +155,7 @@ interface Resolved {
   advertiseHost: string
   bootstrap: Address[]
   profile: ProfileDefaults & { name: Profile }
-  cfg: Omit<OverlayConfig, 'identity' | 'trust' | 'peerCache' | 'transport' | 'random'>
+  cfg: Omit<OverlayConfig, 'identity' | 'trust' | 'peerCache' | 'transport' | 'random' | 'clock'>
 }
 
 /** Validates every option up front: a node never starts half-configured. */
@@ -194,6 +202,12 @@ function resolveOptions(opts: NodeOptions): Resolved {
   if (opts.transport !== undefined && !isTransport(opts.transport)) bad('transport must be a Transport (tcp or memoryTransport(network))')
   if (opts.certificate !== undefined && !(opts.certificate instanceof Uint8Array)) bad('certificate must be a Uint8Array')
   if (opts.trust !== undefined && !isTrustPolicy(opts.trust)) parseTrustConfig(opts.trust) // throws BAD_OPTION
+  if (opts.clock !== undefined) {
+    const c = opts.clock as Partial<Clock> | null
+    if (typeof c !== 'object' || c === null || typeof c.now !== 'function' || typeof c.wall !== 'function' || typeof c.setTimeout !== 'function' || typeof c.clearTimeout !== 'function') {
+      bad('clock must be a Clock (now, wall, setTimeout, clearTimeout), e.g. new ManualClock()')
+    }
+  }
   if (opts.socket !== undefined) {
     if (opts.transport !== undefined) bad('socket options apply to the default tcp transport; configure your transport instead')
     checkSocketOptions(opts.socket)
@@ -226,12 +240,27 @@ function resolveOptions(opts: NodeOptions): Resolved {
   }
 }
 
+export type { LinkInfo, OverlayStats, OverlayTimers }
+
+/** A DATA message as it arrived, before end-to-end decryption (the 'wire' event, for diagnostics). */
+export interface WireMessage {
+  pluginId: number
+  /** The sender, as the user table names its key. */
+  from: string
+  /** The payload as carried: a sealed box when `encrypted`. */
+  body: Uint8Array
+  broadcast: boolean
+  encrypted: boolean
+}
+
 export interface NodeStats extends OverlayStats {
   links: number
   directSessions: number
   users: number
   dedupEntries: number
   dedupBytes: number
+  /** Inbound handshakes in progress plus sessions being torn down (capped by quotas.maxPendingHandshakes). */
+  handshakesPending: number
 }
 
 export class Node extends EventEmitter implements PluginHost {
@@ -256,9 +285,13 @@ export class Node extends EventEmitter implements PluginHost {
 
   /** The address actually bound (after start()). */
   get address(): Address {
-    const a = this.overlay?.boundAddress
+    const a = this.overlay?.address
     if (!a) throw new P4Error('NOT_STARTED', 'node.address is known after start()')
     return { host: this.resolved.advertiseHost, port: a.port }
+  }
+
+  private get clock(): Clock {
+    return this.options.clock ?? systemClock
   }
 
   get running(): boolean {
@@ -273,7 +306,7 @@ export class Node extends EventEmitter implements PluginHost {
     if (dataDir) mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     // Stored entries a newer rule refuses are dropped with a warning, never a reason not to start.
     const warn = (err: P4Error): void => void this.emit('warning', err)
-    const trust = isTrustPolicy(o.trust) ? o.trust : createTrustPolicy(o.trust, { dataDir, warn })
+    const trust = isTrustPolicy(o.trust) ? o.trust : createTrustPolicy(o.trust, { dataDir, warn, now: () => this.clock.wall() })
     trust.bindOwn?.(this.username, this.identity.publicKey)
     this.trust = trust
     this.peerCache = dataDir ? new PeerCache({ dataDir, warn }) : undefined
@@ -284,10 +317,15 @@ export class Node extends EventEmitter implements PluginHost {
       trust,
       peerCache: this.peerCache,
       random: Math.random,
+      clock: this.clock,
     })
     this.overlay = overlay
     overlay.setPlugins(this.plugins.keys())
-    overlay.on('data', (e: DataEvent) => this.onData(e))
+    overlay.on('data', (e: DataEvent) => {
+      // Diagnostics: every DATA as it arrived, before end-to-end decryption.
+      if (this.listenerCount('wire') > 0) this.emit('wire', { pluginId: e.pluginId, from: e.from, body: e.body, broadcast: (e.flags & Flag.BROADCAST) !== 0, encrypted: (e.flags & Flag.ENCRYPTED) !== 0 })
+      this.onData(e)
+    })
     for (const ev of ['user-joined', 'user-left', 'user-moved', 'link-up', 'link-down', 'warning']) {
       overlay.on(ev, (...args: unknown[]) => this.emit(ev, ...args))
     }
@@ -340,27 +378,23 @@ export class Node extends EventEmitter implements PluginHost {
     if (pluginId !== undefined && (!Number.isInteger(pluginId) || pluginId < 0 || pluginId > 0xffff)) {
       throw new P4Error('BAD_ARGUMENT', `plugin id must be an integer 0..65535, got ${String(pluginId)}`)
     }
-    const others = this.overlay ? this.overlay.lka.users(pluginId) : []
+    const others = this.overlay ? this.overlay.users(pluginId) : []
     const self = pluginId === undefined || this.plugins.has(pluginId) ? [this.username] : []
     return [...self, ...others.filter((u) => u !== this.username)].sort()
   }
 
-  /**
-   * users().length without building the sorted list. stats() is polled: with
-   * 1,000 users, a poll of 1,000 nodes took 8 ms this way against ~280 ms
-   * through users() (the list and its sort were ~97 % of it).
-   */
+  /** users().length without building the sorted list (stats() is polled). */
   private userCount(): number {
-    const lka = this.overlay?.lka
-    if (!lka) return 1
-    return 1 + lka.onlineCount - (lka.get(this.username)?.online ? 1 : 0)
+    const o = this.overlay
+    if (!o) return 1
+    return 1 + o.userCount() - (o.user(this.username) ? 1 : 0)
   }
 
   /** Plugin IDs `user` runs. UNKNOWN_USER when nobody of that name is known. */
   pluginsOf(user: string): number[] {
     if (user === this.username) return [...this.plugins.keys()].sort((a, b) => a - b)
-    const e = this.overlay?.lka.get(user)
-    if (!e || !e.online) throw new P4Error('UNKNOWN_USER', `no known user "${String(user)}"`)
+    const e = this.overlay?.user(user)
+    if (!e) throw new P4Error('UNKNOWN_USER', `no known user "${String(user)}"`)
     return [...e.plugins]
   }
 
@@ -369,14 +403,7 @@ export class Node extends EventEmitter implements PluginHost {
     const overlay = this.requireOverlay()
     if (typeof user !== 'string') throw new P4Error('BAD_ARGUMENT', 'user must be a string')
     if (user === this.username) return 0
-    try {
-      const peer = await overlay.sessionTo(user)
-      return await overlay.ping(peer)
-    } catch (err) {
-      // A user nobody can reach is not online (P4: failed PINGs).
-      if (err instanceof P4Error && err.code === 'UNREACHABLE') overlay.userUnreachable(user, err)
-      throw err
-    }
+    return overlay.latency(user)
   }
 
   /**
@@ -387,12 +414,11 @@ export class Node extends EventEmitter implements PluginHost {
   links(opts: { direct?: boolean } = {}): Array<LinkInfo & { tcp?: ConnInfo }> {
     const o = this.overlay
     if (!o) return []
-    const peers = [...o.links.values(), ...(opts.direct ? o.directs.values() : [])]
-    return peers.map((p) => {
-      const info: LinkInfo & { tcp?: ConnInfo } = o.linkInfo(p)
-      const tcpInfo = connInfo(p.session.conn)
-      if (tcpInfo) info.tcp = tcpInfo
-      return info
+    return o.linkViews(opts.direct === true).map(({ info, conn }) => {
+      const out: LinkInfo & { tcp?: ConnInfo } = info
+      const tcpInfo = connInfo(conn)
+      if (tcpInfo) out.tcp = tcpInfo
+      return out
     })
   }
 
@@ -409,32 +435,30 @@ export class Node extends EventEmitter implements PluginHost {
     overlay.setCertificate(Uint8Array.from(certificate))
   }
 
-  /** Opens an overlay link to the node at host:port (P4's "add connection"). */
-  async connect(host: string, port: number): Promise<LinkInfo> {
+  /**
+   * Opens an overlay link to the node at host:port (P4's "add connection").
+   * With `{ user }`, the node there must be that user, else UNREACHABLE (and
+   * a link this call opened is closed again).
+   */
+  async connect(host: string, port: number, opts: { user?: string } = {}): Promise<LinkInfo> {
     const overlay = this.requireOverlay()
     const addr = parseAddress({ host, port }, 'connect address', 'BAD_ARGUMENT')
-    const peer = await overlay.dial(addr.host, addr.port, 'link')
-    return overlay.linkInfo(peer)
+    if (typeof opts !== 'object' || opts === null) throw new P4Error('BAD_ARGUMENT', 'connect options must be an object')
+    if (opts.user !== undefined) validateUsername(opts.user)
+    return overlay.connect(addr.host, addr.port, opts.user)
+  }
+
+  /** Closes the link (and direct session) with `user`, as a node pruning a link would; false when there is none. */
+  disconnect(user: string): boolean {
+    const overlay = this.requireOverlay()
+    if (typeof user !== 'string') throw new P4Error('BAD_ARGUMENT', 'user must be a string')
+    return overlay.disconnect(user)
   }
 
   stats(): NodeStats {
     const o = this.overlay
-    const base: OverlayStats = o ? { ...o.stats, cutOffReasons: { ...o.stats.cutOffReasons } } : ({} as OverlayStats)
-    if (o) {
-      const t = o.sessionTotals()
-      base.framesIn = t.framesIn
-      base.framesOut = t.framesOut
-      base.bytesIn = t.bytesIn
-      base.bytesOut = t.bytesOut
-    }
-    return {
-      ...base,
-      links: o?.links.size ?? 0,
-      directSessions: o?.directs.size ?? 0,
-      users: this.userCount(),
-      dedupEntries: o && !o.dedup.closed ? o.dedup.size : 0,
-      dedupBytes: o && !o.dedup.closed ? o.dedup.bytes : 0,
-    }
+    const base = o ? o.stats() : { ...emptyStats(), dedupEntries: 0, dedupBytes: 0, handshakesPending: 0 }
+    return { ...base, links: o?.linkCount ?? 0, directSessions: o?.directCount ?? 0, users: this.userCount() }
   }
 
   // ------------------------------------------------------------ PluginHost
@@ -449,20 +473,12 @@ export class Node extends EventEmitter implements PluginHost {
       queueMicrotask(() => plugin.deliver({ from: user, data: Uint8Array.from(data), encrypted: !!opts.encrypted, broadcast: false, pluginId: plugin.id, messageId: messageIdOf(hi, lo) }))
       return
     }
-    const peer = await overlay.sessionTo(user)
-    const [hi, lo] = randomId()
-    let body = data
-    let flags = 0
-    if (opts.encrypted) {
-      // Sealed to the X25519 key of the user's signed HELLO, the key the
-      // table binds to the name (the session is the one with that identity).
-      const entry = overlay.lka.get(user)
-      if (!entry) throw new P4Error('UNKNOWN_USER', `no known user "${user}"`)
-      const aad = e2eAad({ sender: this.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })
-      body = sealTo(entry.staticKey, data, aad)
-      flags = Flag.ENCRYPTED
-    }
-    await overlay.sendData(peer, plugin.id, flags, body, hi, lo)
+    // Sealed to the X25519 key of the user's signed HELLO, the key the table
+    // binds to the name (the session is the one with that identity).
+    const seal = opts.encrypted === true
+    await overlay.send(user, plugin.id, seal ? Flag.ENCRYPTED : 0, (hi, lo, staticKey) =>
+      seal ? sealTo(staticKey, data, e2eAad({ sender: this.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })) : data,
+    )
   }
 
   async pluginBroadcast(plugin: Plugin, data: Uint8Array, opts: BroadcastOptions): Promise<void> {
@@ -470,16 +486,10 @@ export class Node extends EventEmitter implements PluginHost {
     if (data.length > this.resolved.cfg.maxMessage) {
       throw new P4Error('MESSAGE_TOO_LARGE', `${data.length} bytes exceeds maxMessage ${this.resolved.cfg.maxMessage}`)
     }
-    // Own broadcasts share the relay budget, so neighbours' quotas never see
-    // more from this node than an honest relay sends: wait for a token.
-    while (!overlay.relayToken(MsgType.DATA)) {
-      await new Promise((r) => setTimeout(r, Math.max(1, overlay.relayDelay(MsgType.DATA))))
-      if (this.state !== 'running') throw new P4Error('CLOSED', 'node stopped')
-    }
     const encrypted = opts.encrypted ?? plugin.groupKey !== undefined
     const flags = Flag.BROADCAST | (encrypted ? Flag.ENCRYPTED : 0)
     const groupKey = plugin.groupKey
-    overlay.originate(MsgType.DATA, flags, plugin.id, (hi, lo) =>
+    await overlay.broadcast(plugin.id, flags, (hi, lo) =>
       encrypted && groupKey ? sealGroup(groupKey, data, groupAad({ sender: this.identity.publicKey, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })) : data,
     )
   }
@@ -495,18 +505,12 @@ export class Node extends EventEmitter implements PluginHost {
     if (!plugin || !overlay) return
     const broadcast = (e.flags & Flag.BROADCAST) !== 0
     const encrypted = (e.flags & Flag.ENCRYPTED) !== 0
-    if (!encrypted && plugin.requireEncrypted) {
-      overlay.stats.notEncrypted++
-      return
-    }
+    if (!encrypted && plugin.requireEncrypted) return overlay.droppedPlaintext()
     const messageId = messageIdOf(e.idHi, e.idLo)
     let data: Uint8Array | null = e.body
     if (encrypted) {
-      if (broadcast && !plugin.groupKey) {
-        overlay.stats.decryptFailed++ // no group key here to open it
-        return
-      }
-      const t0 = performance.now()
+      if (broadcast && !plugin.groupKey) return overlay.undecryptable()
+      const t0 = this.clock.now()
       data = broadcast
         ? openGroup(plugin.groupKey!, e.body, groupAad({ sender: e.fromKey, pluginId: e.pluginId, messageId }))
         : openFrom(this.identity, e.body, e2eAad({ sender: e.fromKey, recipient: this.username, pluginId: e.pluginId, messageId }))

@@ -44,6 +44,10 @@ export interface TestNet {
   add(opts: Partial<NodeOptions> & { username: string }, bootstrapTo?: Node[], plugins?: number[]): Promise<Node>
   /** Stops every node (in parallel); never throws, safe to call twice. */
   stop(): Promise<void>
+  /** Memory transport: the node's process dies (listeners gone, connections dropped with no goodbye). */
+  crash(node: Node): void
+  /** Memory transport: connections to `node` are accepted or held unanswered as `decide(n)` says. */
+  intercept(node: Node, decide: (n: number) => 'accept' | 'hold'): { dials(): number; stop(): void }
 }
 
 /** Timers that make a test network settle in well under a second. */
@@ -184,9 +188,11 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
 
   const pluginsFor = (i: number): number[] => (typeof o.plugins === 'function' ? o.plugins(i) : (o.plugins ?? []))
 
+  const transports = new Map<Node, Transport>()
   const make = async (opts: Partial<NodeOptions> & { username: string }, peers: Node[], plugins: number[]): Promise<Node> => {
+    const transport = opts.transport ?? (network ? memoryTransport(network) : undefined)
     const node = await createNode({
-      transport: network ? memoryTransport(network) : undefined,
+      transport,
       host: '127.0.0.1',
       port: 0,
       ...opts,
@@ -194,7 +200,12 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
       bootstrap: opts.bootstrap ?? peers.map((p) => p.address),
     })
     for (const id of plugins) node.plugin(id)
+    if (transport) transports.set(node, transport)
     return node
+  }
+  const memoryNetwork = (what: string): MemoryNetwork => {
+    if (!network) throw new Error(`${what} needs the memory transport`)
+    return network
   }
 
   const bootstrapPeers = (i: number): Node[] => {
@@ -234,6 +245,14 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
       return node
     },
     stop,
+    crash(node) {
+      const t = transports.get(node)
+      if (!t) throw new Error(`${node.username} has no transport of this network`)
+      memoryNetwork('crash').crash(t)
+    },
+    intercept(node, decide) {
+      return memoryNetwork('intercept').intercept(node.address.host, node.address.port, decide)
+    },
   }
 
   try {

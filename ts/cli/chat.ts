@@ -2,9 +2,10 @@
 // 1001. Reads stdin line by line (a TTY or a pipe); a plain line goes to
 // everyone, /commands act on the node. Output is plain text lines.
 import { createInterface, type Interface } from 'node:readline'
+import { isP4Error } from '../core/errors.js'
 import { fingerprint } from '../core/identity.js'
 import { parseAddress, type Node } from '../node.js'
-import type { LinkInfo } from '../overlay/overlay.js'
+import type { LinkInfo } from '../node.js'
 import type { Plugin, PluginMessage } from '../plugin.js'
 import { debug } from '../core/log.js'
 import { helpText, NODE_OPTIONS, parseCommand, type CommandSpec } from './args.js'
@@ -47,21 +48,6 @@ function pluginId(s: string | undefined): number {
   const n = s !== undefined && /^\d{1,5}$/.test(s) ? Number(s) : NaN
   if (!(n >= 0 && n <= 0xffff)) throw new Error(`plugin ID must be an integer 0..65535, got ${JSON.stringify(s ?? '')}`)
   return n
-}
-
-interface OverlayDialer {
-  dial(host: string, port: number, intent: 'link'): Promise<{ username: string; session: { close(): Promise<void> } }>
-}
-
-/**
- * Opens an overlay link to host:port (P4's "add connection"). The public
- * Node API has no connect() yet, so this reaches the node's overlay.
- */
-export async function openLink(node: Node, host: string, port: number): Promise<{ username: string; close(): Promise<void> }> {
-  const overlay = (node as unknown as { overlay: OverlayDialer | null }).overlay
-  if (!overlay || !node.running) throw new Error('node is not running')
-  const peer = await overlay.dial(host, port, 'link')
-  return { username: peer.username, close: () => peer.session.close() }
 }
 
 function age(ms: number): string {
@@ -136,12 +122,13 @@ export async function chatCommand(argv: string[]): Promise<number> {
       const user = words.length === 2 ? words[0] : undefined
       const addr = parseAddress(words[words.length - 1], 'address')
       const before = new Set(node.links().map((l) => l.username))
-      const link = await openLink(node, addr.host, addr.port)
-      if (user !== undefined && link.username !== user) {
-        // Close only a link this command made, never one that was already there.
-        if (before.has(link.username)) return say(`* ${addr.host}:${addr.port} is ${link.username}, not ${user} (already linked)`)
-        await link.close()
-        return say(`* ${addr.host}:${addr.port} is ${link.username}, not ${user}; link closed`)
+      let link: LinkInfo
+      try {
+        link = await node.connect(addr.host, addr.port, { user })
+      } catch (err) {
+        // connect() closes a link it opened to the wrong user, never one that was already there.
+        if (isP4Error(err, 'UNREACHABLE') && / is .*, not /.test(err.message)) return say(`* ${err.message}`)
+        throw err
       }
       say(`* link ${before.has(link.username) ? 'already open' : 'open'} to ${link.username} at ${addr.host}:${addr.port}`)
     },

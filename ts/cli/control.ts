@@ -8,7 +8,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { join } from 'node:path'
 import { fingerprint } from '../core/identity.js'
 import type { Node, NodeStats } from '../node.js'
-import type { LinkInfo } from '../overlay/overlay.js'
+import type { LinkInfo } from '../node.js'
 import { debug } from '../core/log.js'
 import { CliError } from './args.js'
 

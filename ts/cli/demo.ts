@@ -3,8 +3,7 @@
 // counters, clean stop. Every step has a deadline; a missed one exits 1.
 import { performance } from 'node:perf_hooks'
 import { isP4Error } from '../core/errors.js'
-import { createNode, type Node } from '../node.js'
-import type { DataEvent } from '../overlay/overlay.js'
+import { createNode, type Node, type WireMessage } from '../node.js'
 import { SEAL_OVERHEAD } from '../e2e.js'
 import type { PluginMessage } from '../plugin.js'
 import { debug } from '../core/log.js'
@@ -77,12 +76,10 @@ function table(rows: string[][]): string[] {
   return rows.map((r) => '  ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
 }
 
-/** The raw DATA events of a node's overlay (to show what the wire carried). */
-function tapData(node: Node, listener: (e: DataEvent) => void): () => void {
-  const overlay = (node as unknown as { overlay: { on(e: 'data', l: (e: DataEvent) => void): void; off(e: 'data', l: (e: DataEvent) => void): void } | null }).overlay
-  if (!overlay) throw new StepFailed('node has no overlay')
-  overlay.on('data', listener)
-  return () => overlay.off('data', listener)
+/** Every DATA a node receives, as it arrived (before end-to-end decryption): what the wire carried. */
+function tapData(node: Node, listener: (e: WireMessage) => void): () => void {
+  node.on('wire', listener)
+  return () => node.off('wire', listener)
 }
 
 export async function runDemo(count: number, out: (line: string) => void): Promise<void> {

@@ -2,7 +2,7 @@
 // join, leave and link event. launchNode() is shared with `p4net chat`.
 import { createNode, type Node } from '../node.js'
 import { fingerprint } from '../core/identity.js'
-import type { LinkInfo } from '../overlay/overlay.js'
+import type { LinkInfo } from '../node.js'
 import type { TrustPolicy } from '../overlay/trust.js'
 import { debug } from '../core/log.js'
 import { helpText, NODE_OPTIONS, parseCommand, type CommandSpec, type Values } from './args.js'

@@ -1,8 +1,12 @@
 // One authenticated session to another node: an overlay link (part of the
 // flooding graph) or a direct session (unicast only). Tracks what the links
-// manager needs: age, last traffic, outstanding PINGs, and a send that never
-// lets a slow peer make a queue grow without bound.
+// manager needs: age, last traffic, outstanding PINGs, how it is closing, and
+// a send that never lets a slow peer make a queue grow without bound. State
+// that belongs to one overlay concern (an LKA request, a CPU throttle) is
+// kept by that concern's module, keyed by the Peer.
+import type { Clock, Timer } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
+import { toHex } from '../core/bytes.js'
 import type { RemoteInfo } from '../session/handshake.js'
 import type { Session } from '../session/session.js'
 import { PeerQuota, type Quotas } from './quotas.js'
@@ -12,61 +16,46 @@ export type PeerKind = 'link' | 'direct'
 interface PendingPing {
   resolve: (ms: number) => void
   reject: (err: P4Error) => void
-  timer: NodeJS.Timeout
+  timer: Timer
   sentAt: number
-}
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
 }
 
 export class Peer {
   readonly session: Session<RemoteInfo>
-  kind: PeerKind
   /** True when this node dialled. */
   readonly initiator: boolean
-  /** Wall clock (ms) when the session came up. */
+  /** Wall clock (ms) when the session came up (shown in links()). */
   readonly since: number
+  /** Monotonic ms when the session came up (link age). */
+  readonly startedAt: number
   /** Hex of the remote identity key: the map key for peers. */
   readonly keyHex: string
-  /** Monotonic ms of the last frame received (any type). */
-  lastHeard: number
-  /** Monotonic ms of the last DATA sent or received (idle detection). */
-  lastActive: number
-  /** Last measured round trip, ms. */
-  rtt: number | undefined
-  /** Frames not sent because this peer's queue was full. */
-  dropped = 0
-  /** Set once a BYE was received or sent: the close is expected. */
-  bye = false
-  /** Set when the other side sent the BYE (it closed the session). */
-  byeReceived = false
-  /** Set when the link is closed for silence: the user may be gone, so it is probed. */
-  silent = false
-  /** Set when quotas cut the peer off: its frames are ignored from then on. */
-  cut = false
   readonly quota: PeerQuota
-  /** LKA request state: asked → the answer may hold `lkaAllowance` more entries; answered once the last part came. */
-  lkaAsked = false
-  lkaAnswered = false
-  lkaAllowance = 0
-  /** Flood keys (see floodKey) of the HELLOs in the answer so far (see Overlay.pushMissingHellos). */
-  lkaHeard: Set<string> | null = null
-  /** Wall-clock ms after which the certificate this peer showed in its handshake is expired (Infinity: none needed). */
-  expiresAt = Infinity
-  /** Set while the peer's reading is paused for its CPU budget (see Quotas.cpuMsPerSecond). */
-  throttle: NodeJS.Timeout | null = null
+  private readonly clock: Clock
+  private kindNow: PeerKind
+  private heardAt: number
+  private activeAt: number
+  private lastRtt: number | undefined = undefined
+  private drops = 0
+  private byeSent = false
+  private byeGot = false
+  private silentClose = false
+  private cutOff = false
+  private validUntil: number
   private readonly pings = new Map<number, PendingPing>()
 
-  constructor(session: Session<RemoteInfo>, kind: PeerKind, initiator: boolean, now: number, quotas: Quotas) {
+  constructor(session: Session<RemoteInfo>, kind: PeerKind, initiator: boolean, clock: Clock, quotas: Quotas, expiresAt = Infinity) {
     this.session = session
+    this.clock = clock
     this.quota = new PeerQuota(quotas)
-    this.kind = kind
+    this.kindNow = kind
     this.initiator = initiator
-    this.since = Date.now()
-    this.keyHex = hex(session.remote.identityKey)
-    this.lastHeard = now
-    this.lastActive = now
+    this.since = clock.wall()
+    this.startedAt = clock.now()
+    this.keyHex = toHex(session.remote.identityKey)
+    this.heardAt = this.startedAt
+    this.activeAt = this.startedAt
+    this.validUntil = expiresAt
   }
 
   get remote(): RemoteInfo {
@@ -78,6 +67,72 @@ export class Peer {
   get open(): boolean {
     return !this.session.closed
   }
+  get kind(): PeerKind {
+    return this.kindNow
+  }
+  /** Monotonic ms of the last frame received (any type). */
+  get lastHeard(): number {
+    return this.heardAt
+  }
+  /** Monotonic ms of the last DATA sent or received (idle detection). */
+  get lastActive(): number {
+    return this.activeAt
+  }
+  /** Last measured round trip, ms. */
+  get rtt(): number | undefined {
+    return this.lastRtt
+  }
+  /** Frames not sent because this peer's queue was full. */
+  get dropped(): number {
+    return this.drops
+  }
+  /** A BYE was sent or received: the close is expected. */
+  get bye(): boolean {
+    return this.byeSent || this.byeGot
+  }
+  /** The other side sent the BYE (it closed the session). */
+  get byeReceived(): boolean {
+    return this.byeGot
+  }
+  /** Closed for silence: the user may be gone, so it is probed. */
+  get silent(): boolean {
+    return this.silentClose
+  }
+  /** Cut off by a quota: its frames are ignored from then on. */
+  get cut(): boolean {
+    return this.cutOff
+  }
+  /** Wall-clock ms after which the certificate shown in the handshake is expired (Infinity: none needed). */
+  get expiresAt(): number {
+    return this.validUntil
+  }
+
+  heard(now: number): void {
+    this.heardAt = now
+  }
+  active(now: number): void {
+    this.activeAt = now
+  }
+  /** No longer counted as a link (replaced by a newer session): its close emits no link-down. */
+  demote(): void {
+    this.kindNow = 'direct'
+  }
+  markByeSent(): void {
+    this.byeSent = true
+  }
+  markByeReceived(): void {
+    this.byeGot = true
+  }
+  markSilent(): void {
+    this.silentClose = true
+  }
+  markCut(): void {
+    this.cutOff = true
+  }
+  /** A newer certificate (from the user's HELLO) vouches for this peer until `t`. */
+  extendValidity(t: number): void {
+    if (t > this.validUntil) this.validUntil = t
+  }
 
   /**
    * Queues a frame. Returns false (and counts a drop) when the session is
@@ -87,7 +142,7 @@ export class Peer {
   trySend(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): boolean {
     if (this.session.closed) return false
     if (this.session.bufferedBytes + payload.length > this.session.maxQueue) {
-      this.dropped++
+      this.drops++
       return false
     }
     try {
@@ -95,7 +150,7 @@ export class Peer {
       return true
     } catch (err) {
       if (err instanceof P4Error && (err.code === 'QUOTA_EXCEEDED' || err.code === 'CLOSED')) {
-        this.dropped++
+        this.drops++
         return false
       }
       throw err
@@ -105,7 +160,7 @@ export class Peer {
   /** Registers a PING with `nonce`; resolves with the round trip in ms. */
   expectPong(nonce: number, sentAt: number, timeoutMs: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.pings.delete(nonce)
         reject(new P4Error('TIMEOUT', `no PING-ACK from ${this.username} within ${timeoutMs} ms`))
       }, timeoutMs)
@@ -118,9 +173,9 @@ export class Peer {
     const p = this.pings.get(nonce)
     if (!p) return false
     this.pings.delete(nonce)
-    clearTimeout(p.timer)
-    this.rtt = now - p.sentAt
-    p.resolve(this.rtt)
+    this.clock.clearTimeout(p.timer)
+    this.lastRtt = now - p.sentAt
+    p.resolve(this.lastRtt)
     return true
   }
 
@@ -128,12 +183,10 @@ export class Peer {
     return this.pings.size
   }
 
-  /** Fails every outstanding PING and stops the throttle timer (the session is gone). */
+  /** Fails every outstanding PING (the session is gone). */
   ended(err: P4Error): void {
-    if (this.throttle !== null) clearTimeout(this.throttle)
-    this.throttle = null
     for (const p of this.pings.values()) {
-      clearTimeout(p.timer)
+      this.clock.clearTimeout(p.timer)
       p.reject(err)
     }
     this.pings.clear()

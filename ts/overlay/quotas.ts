@@ -91,12 +91,11 @@ export class PeerQuota {
   private lka: TokenBucket | null = null
   private decrypt: TokenBucket | null = null
   private cpu: TokenBucket | null = null
-  /** CPU ms spent on this peer's expensive work (see cpuMsPerSecond). */
-  cpuMs = 0
-  /** Monotonic ms since which the peer's send queue has been full and less than highWaterMark of it taken; 0 when not full. */
-  stuckSince = 0
+  private cpuSpent = 0
+  /** Monotonic ms since which the peer's send queue has been full and less than highWaterMark of it taken; -1 when not full. */
+  private stuckSince = -1
   /** The session's bytesTaken at stuckSince. */
-  takenSince = 0
+  private takenSince = 0
 
   constructor(q: Quotas) {
     this.q = q
@@ -145,9 +144,35 @@ export class PeerQuota {
    * until the debt is paid.
    */
   chargeCpu(now: number, ms: number): number {
-    this.cpuMs += ms
+    this.cpuSpent += ms
     this.cpu ??= new TokenBucket({ rate: this.q.cpuMsPerSecond, burst: this.q.cpuBurstMs }, now)
     return this.cpu.spend(now, ms) >= 0 ? 0 : this.cpu.debtWait(now)
+  }
+
+  /** CPU ms spent on this peer's expensive work so far (see cpuMsPerSecond). */
+  get cpuMs(): number {
+    return this.cpuSpent
+  }
+
+  /**
+   * The not-reading check, at `now`: `buffered` bytes wait for the peer and
+   * it has taken `taken` bytes in all. A peer whose queue stays at or above
+   * `highWaterMark` while it takes less than `highWaterMark` of it in
+   * quotas.notReadingMs does not read (or only a trickle, so its queue just
+   * holds memory): 'not-reading'. A full queue alone is not enough: an honest
+   * peer in a busy process reads more slowly than a flood fills its queue,
+   * yet takes a whole queue at each turn it gets.
+   */
+  notReading(now: number, buffered: number, highWaterMark: number, taken: number): CutOffReason | null {
+    if (buffered < highWaterMark) {
+      this.stuckSince = -1
+    } else if (this.stuckSince < 0 || taken - this.takenSince >= highWaterMark) {
+      this.stuckSince = now // full: a new window starts
+      this.takenSince = taken
+    } else if (now - this.stuckSince > this.q.notReadingMs) {
+      return 'not-reading'
+    }
+    return null
   }
 
   lkaRequest(now: number): CutOffReason | null {

@@ -3,6 +3,7 @@
 // || bytes. The initiator pipelines: CONNECT || message 1 go out in one write,
 // and the responder answers OK || message 2 in one write, so the handshake
 // takes 1.5 round trips. Result: the authenticated peer and the transport keys.
+import { systemClock, type Clock } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
 import { checkIdentity, type Identity } from '../core/identity.js'
 import { validateUsername } from '../core/username.js'
@@ -63,6 +64,8 @@ export interface SessionOptions {
   hash?: NoiseHashName
   /** Deadline for the whole handshake, preamble included. Default 10 000 ms. */
   timeoutMs?: number
+  /** Whose time the deadline runs on. Default: the system clock. */
+  clock?: Clock
   /** Cap on an incoming handshake message. Default 8192, at most 65535. */
   maxMessageSize?: number
   /** Called with the authenticated peer; throw (P4Error 'UNTRUSTED_KEY') to refuse. Default: accept. */
@@ -100,6 +103,7 @@ interface Prepared {
   payload: Uint8Array
   hash: NoiseHashName
   timeoutMs: number
+  clock: Clock
   maxMessageSize: number
   trust: ((remote: RemoteInfo) => void | Promise<void>) | undefined
   aead: Aead | undefined
@@ -143,7 +147,9 @@ function prepare(opts: SessionOptions): Prepared {
     features,
     extension,
   })
-  return { identity, payload, hash, timeoutMs, maxMessageSize, trust: opts.trust, aead: opts.aead }
+  const clock = opts.clock ?? systemClock
+  if (typeof clock !== 'object' || clock === null || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') throw option('clock must be a Clock')
+  return { identity, payload, hash, timeoutMs, clock, maxMessageSize, trust: opts.trust, aead: opts.aead }
 }
 
 function frame(message: Uint8Array, before?: Uint8Array): Uint8Array {
@@ -214,7 +220,7 @@ async function run(conn: Conn, opts: SessionOptions, initiator: boolean): Promis
     await closeAfterFailure(reader, false)
     throw err
   }
-  const timer = setTimeout(() => {
+  const timer = cfg.clock.setTimeout(() => {
     reader.fail(new P4Error('TIMEOUT', `handshake did not finish within ${cfg.timeoutMs} ms`))
   }, cfg.timeoutMs)
   let stage = 'the preamble'
@@ -249,7 +255,7 @@ async function run(conn: Conn, opts: SessionOptions, initiator: boolean): Promis
     }
     // The peer may have closed while we finished; its 'close' would not be seen again.
     if (reader.failed) throw reader.failed
-    clearTimeout(timer)
+    cfg.clock.clearTimeout(timer)
     const [k1, k2] = hs.splitKeys()
     conn.pause()
     return {
@@ -262,7 +268,7 @@ async function run(conn: Conn, opts: SessionOptions, initiator: boolean): Promis
       hash: cfg.hash,
     }
   } catch (err) {
-    clearTimeout(timer)
+    cfg.clock.clearTimeout(timer)
     const refused = !initiator && err instanceof P4Error && err.code === 'BAD_VERSION'
     await closeAfterFailure(reader, refused)
     const where = `${initiator ? 'to' : 'from'} ${conn.remoteHost}:${conn.remotePort}`

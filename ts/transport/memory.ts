@@ -1,7 +1,9 @@
 // In-process transport: many nodes in one process (tests, simulations of
 // hundreds of nodes). Bytes pass asynchronously through one shared
 // setImmediate per network (never a timer per connection, never re-entrantly
-// inside write()), with the same backpressure contract as TCP.
+// inside write()), with the same backpressure contract as TCP. Faults can be
+// staged through the public API: a transport that crashes, connections that
+// are held unanswered, addresses nobody can dial (a node behind NAT).
 import { EventEmitter } from 'node:events'
 import { P4Error } from '../core/errors.js'
 import {
@@ -29,8 +31,19 @@ export interface MemoryTransportOptions {
 const FIRST_PORT = 49152
 const FIRST_EPHEMERAL = 32768
 
+/** What one transport of a network owns, so that it can crash as a whole. */
+interface Endpoint {
+  readonly conns: Set<MemoryConn>
+  readonly listeners: Set<MemoryListener>
+  crashed: boolean
+}
+
+/** What an intercept decides for one connection: hand it to the listener, or hold it unanswered. */
+export type InterceptDecision = 'accept' | 'hold'
+
 class MemoryConn extends EventEmitter implements Conn {
   peer!: MemoryConn
+  owner: Endpoint | null = null
   destroyed = false
   /** Bytes the peer wrote that this side has not yet read. */
   private inbox: Buffer[] = []
@@ -125,6 +138,7 @@ class MemoryConn extends EventEmitter implements Conn {
     this.inBytes = 0
     this.closeError = err
     this.closing = true
+    this.owner?.conns.delete(this)
     this.net.closed()
     this.net.schedule(this)
   }
@@ -193,6 +207,7 @@ class MemoryListener implements Listener {
     host: string,
     port: number,
     readonly onConnection: (conn: Conn) => void,
+    readonly owner: Endpoint,
   ) {
     this.address = { host, port }
   }
@@ -215,6 +230,10 @@ export class MemoryNetwork {
   private open = 0
   private queue: MemoryConn[] = []
   private scheduled = false
+  /** Transports by the object handed out, for crash(). */
+  private readonly endpoints = new WeakMap<Transport, Endpoint>()
+  private readonly intercepts = new Map<string, { decide: (n: number) => InterceptDecision; dials: number }>()
+  private readonly undialable = new Set<string>()
 
   constructor(opts: MemoryNetworkOptions = {}) {
     this.highWaterMark = positiveInt(opts.highWaterMark ?? 64 * 1024, 'highWaterMark')
@@ -225,21 +244,69 @@ export class MemoryNetwork {
   transport(opts: MemoryTransportOptions = {}): Transport {
     const source = opts.host ?? '127.0.0.1'
     checkAddress(source, 0, true)
-    return {
+    const endpoint: Endpoint = { conns: new Set(), listeners: new Set(), crashed: false }
+    const crashed = (): never => {
+      throw new P4Error('IO_ERROR', 'this transport crashed (MemoryNetwork.crash)')
+    }
+    const transport: Transport = {
       name: 'memory',
       listen: async (host, port, onConnection) => {
         checkAddress(host, port, true)
         if (typeof onConnection !== 'function') throw new P4Error('BAD_ARGUMENT', 'onConnection must be a function')
-        return this.listen(host, port, onConnection)
+        if (endpoint.crashed) crashed()
+        return this.listen(host, port, onConnection, endpoint)
       },
       dial: async (host, port, dialOpts) => {
         checkAddress(host, port, false)
         checkTimeout(dialOpts)
         // Settle on a later turn, like a real connect.
         await null
-        return this.connect(source, host, port)
+        if (endpoint.crashed) crashed()
+        return this.connect(source, host, port, endpoint)
       },
     }
+    this.endpoints.set(transport, endpoint)
+    return transport
+  }
+
+  /**
+   * Crashes the node behind `transport`: its listeners vanish and every
+   * connection it holds is dropped at once (the other sides see a close with
+   * no goodbye); from then on it can neither dial nor listen.
+   */
+  crash(transport: Transport): void {
+    const endpoint = this.endpoints.get(transport)
+    if (!endpoint) throw new P4Error('BAD_ARGUMENT', 'not a transport of this network')
+    endpoint.crashed = true
+    for (const l of endpoint.listeners) this.unlisten(l)
+    for (const c of [...endpoint.conns]) c.destroy()
+  }
+
+  /**
+   * Intercepts connections to host:port: `decide(n)` (n counts them from 1)
+   * hands each to the listener ('accept') or holds it unanswered ('hold', so
+   * the dialler's handshake times out). stop() restores plain accepting.
+   */
+  intercept(host: string, port: number, decide: (n: number) => InterceptDecision): { dials(): number; stop(): void } {
+    checkAddress(host, port, false)
+    if (typeof decide !== 'function') throw new P4Error('BAD_ARGUMENT', 'decide must be a function')
+    const key = `${host}:${port}`
+    const entry = { decide, dials: 0 }
+    this.intercepts.set(key, entry)
+    return {
+      dials: () => entry.dials,
+      stop: () => {
+        if (this.intercepts.get(key) === entry) this.intercepts.delete(key)
+      },
+    }
+  }
+
+  /** Makes host:port refuse every dial (UNREACHABLE), as a node behind NAT; `false` undoes it. */
+  setDialable(host: string, port: number, dialable: boolean): void {
+    checkAddress(host, port, false)
+    const key = `${host}:${port}`
+    if (dialable) this.undialable.delete(key)
+    else this.undialable.add(key)
   }
 
   /** Open listeners and connections (both sides count), for leak checks. */
@@ -247,17 +314,19 @@ export class MemoryNetwork {
     return { listeners: this.listeners.size, connections: this.open }
   }
 
-  private listen(host: string, port: number, onConnection: (conn: Conn) => void): MemoryListener {
+  private listen(host: string, port: number, onConnection: (conn: Conn) => void, owner: Endpoint): MemoryListener {
     if (port === 0) port = this.freePort(host)
     const key = `${host}:${port}`
     if (this.listeners.has(key)) throw new P4Error('IO_ERROR', `cannot listen on ${key}: address in use`)
-    const listener = new MemoryListener(this, key, host, port, onConnection)
+    const listener = new MemoryListener(this, key, host, port, onConnection, owner)
     this.listeners.set(key, listener)
+    owner.listeners.add(listener)
     return listener
   }
 
   unlisten(listener: MemoryListener): void {
     if (this.listeners.get(listener.key) === listener) this.listeners.delete(listener.key)
+    listener.owner.listeners.delete(listener)
   }
 
   private freePort(host: string): number {
@@ -269,20 +338,26 @@ export class MemoryNetwork {
     throw new P4Error('IO_ERROR', `no free port on ${host}`)
   }
 
-  private connect(fromHost: string, host: string, port: number): Conn {
+  private connect(fromHost: string, host: string, port: number, owner: Endpoint): Conn {
     const listener =
       this.listeners.get(`${host}:${port}`) ??
       this.listeners.get(`0.0.0.0:${port}`) ??
       this.listeners.get(`:::${port}`)
     if (!listener) throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: nothing listens there`)
+    if (this.undialable.has(`${host}:${port}`)) throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: it takes no incoming connections`)
     const ephemeral = this.nextEphemeral
     this.nextEphemeral = ephemeral >= 60999 ? FIRST_EPHEMERAL : ephemeral + 1
     const client = new MemoryConn(this, fromHost, ephemeral, host, port)
     const server = new MemoryConn(this, host, port, fromHost, ephemeral)
     client.peer = server
     server.peer = client
+    client.owner = owner
+    server.owner = listener.owner
+    owner.conns.add(client)
+    listener.owner.conns.add(server)
     this.open += 2
-    listener.onConnection(server)
+    const intercept = this.intercepts.get(`${host}:${port}`) ?? this.intercepts.get(`${listener.address.host}:${port}`)
+    if (intercept === undefined || intercept.decide(++intercept.dials) === 'accept') listener.onConnection(server)
     return client
   }
 

@@ -1,0 +1,122 @@
+// Time, injectable: the overlay, its sessions' handshakes and its quotas read
+// time and set timers only through a Clock, so a test or a simulation can
+// drive hours of protocol time deterministically with a ManualClock.
+import { P4Error } from './errors.js'
+
+/** A timer handle; unref() where the clock has one (the system clock's timers). */
+export interface Timer {
+  unref?(): unknown
+}
+
+export interface Clock {
+  /** Monotonic milliseconds (performance.now() on the system clock). */
+  now(): number
+  /** Wall-clock Unix milliseconds (Date.now() on the system clock). */
+  wall(): number
+  setTimeout(fn: () => void, ms: number): Timer
+  clearTimeout(timer: Timer | null | undefined): void
+}
+
+/** Real time: performance.now(), Date.now() and Node's timers. */
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  wall: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout | undefined),
+}
+
+interface Pending extends Timer {
+  at: number
+  seq: number
+  fn: (() => void) | null
+}
+
+/** Lets I/O callbacks queued by a fired timer run (memory transport, sessions). */
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+/**
+ * Time that moves only when told to. advance(ms) fires every timer that
+ * falls due, in order, with time set to each one's due time, and lets the
+ * event loop turn after each so the I/O it starts (on the memory transport:
+ * immediately) happens before the next timer. Wall time is `wallAt` plus the
+ * time advanced. Not for use with the tcp transport, whose sockets keep real
+ * time.
+ */
+export class ManualClock implements Clock {
+  private t = 0
+  private seq = 0
+  private readonly wallAt: number
+  private readonly pending: Pending[] = []
+
+  constructor(opts: { wallAt?: number } = {}) {
+    if (typeof opts !== 'object' || opts === null) throw new P4Error('BAD_ARGUMENT', 'ManualClock options must be an object')
+    const w = opts.wallAt ?? Date.now()
+    if (typeof w !== 'number' || !Number.isFinite(w)) throw new P4Error('BAD_ARGUMENT', 'wallAt must be a finite number')
+    this.wallAt = w
+  }
+
+  now(): number {
+    return this.t
+  }
+
+  wall(): number {
+    return this.wallAt + this.t
+  }
+
+  setTimeout(fn: () => void, ms: number): Timer {
+    if (typeof fn !== 'function') throw new P4Error('BAD_ARGUMENT', 'setTimeout needs a function')
+    const delay = typeof ms === 'number' && ms > 0 ? ms : 0
+    const p: Pending = { at: this.t + delay, seq: this.seq++, fn }
+    // Sorted by due time, then by creation: equal times fire in the order set.
+    let i = this.pending.length
+    while (i > 0 && (this.pending[i - 1]!.at > p.at || (this.pending[i - 1]!.at === p.at && this.pending[i - 1]!.seq > p.seq))) i--
+    this.pending.splice(i, 0, p)
+    return p
+  }
+
+  clearTimeout(timer: Timer | null | undefined): void {
+    if (!timer) return
+    const i = this.pending.indexOf(timer as Pending)
+    if (i >= 0) this.pending.splice(i, 1)
+    ;(timer as Pending).fn = null
+  }
+
+  /** Timers not yet fired. */
+  get timers(): number {
+    return this.pending.length
+  }
+
+  /** Moves time forward by `ms`, firing what falls due (and what those set within the span). */
+  async advance(ms: number): Promise<void> {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new P4Error('BAD_ARGUMENT', `advance needs a finite number of ms >= 0, got ${String(ms)}`)
+    const end = this.t + ms
+    await turn()
+    for (;;) {
+      const next = this.pending[0]
+      if (next === undefined || next.at > end) break
+      this.pending.shift()
+      this.t = Math.max(this.t, next.at)
+      const fn = next.fn
+      next.fn = null
+      fn?.()
+      await turn()
+    }
+    this.t = end
+    await turn()
+  }
+
+  /**
+   * Advances in steps of `stepMs` until `cond()` holds; throws TIMEOUT
+   * (naming `what`) if it does not within `limitMs` of clock time.
+   */
+  async until(cond: () => boolean, limitMs: number, what: string | (() => string), stepMs = 10): Promise<void> {
+    const start = this.t
+    for (;;) {
+      if (cond()) return
+      if (this.t - start >= limitMs) throw new P4Error('TIMEOUT', `${typeof what === 'function' ? what() : what} did not happen within ${limitMs} ms of clock time`)
+      await this.advance(Math.min(stepMs, limitMs - (this.t - start)))
+    }
+  }
+}

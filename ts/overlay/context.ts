@@ -1,0 +1,165 @@
+// What the overlay's modules see of each other: narrow interfaces, wired
+// together by ts/overlay/overlay.ts. A module imports this file and the leaf
+// modules it uses, never another module of the overlay, so the imports stay
+// a tree (test/layers.test.ts) while the modules still call one another.
+import type { Clock } from '../core/clock.js'
+import type { P4Error } from '../core/errors.js'
+import type { Frame } from '../session/session.js'
+import type { LkaTable, VerifiedHello } from './lka.js'
+import type { Peer } from './peer.js'
+import type { CutOffReason } from './quotas.js'
+import type { OverlayConfig, OverlayStats } from './types.js'
+
+/** What every module gets. */
+export interface Core {
+  readonly cfg: OverlayConfig
+  readonly clock: Clock
+  readonly stats: OverlayStats
+  log(format: string, ...args: unknown[]): void
+  emit(event: string, ...args: unknown[]): void
+  /** Started and not stopping. */
+  readonly running: boolean
+  /** stop() has begun. */
+  readonly stopping: boolean
+  /** The port this node listens on (0 before start). */
+  readonly listenPort: number
+  /** Plugin IDs this node runs. */
+  readonly plugins: ReadonlySet<number>
+}
+
+/** The session table (peer-table.ts). */
+export interface Sessions {
+  readonly links: ReadonlyMap<string, Peer>
+  readonly directs: ReadonlyMap<string, Peer>
+  /** Dials and completes the handshake; `expectKey`: the identity the peer must prove. One dial per address at a time. */
+  dial(host: string, port: number, intent: 'link' | 'direct', expectKey?: Uint8Array): Promise<Peer>
+  /** BYE, then a graceful close, destroyed at the close deadline. */
+  closePeer(peer: Peer, reason: number, text: string, err?: P4Error): void
+  /** Refuses the peer's identity for quotas.banMs. */
+  ban(peer: Peer): void
+  /** The open session whose key the user table binds to `username`. */
+  peerOf(username: string): Peer | undefined
+  /** That session, or a new direct one to the user's address (which must prove the bound key). */
+  sessionTo(username: string): Promise<Peer>
+  /**
+   * Throws (UNTRUSTED_KEY, or QUOTA_EXCEEDED while banned) unless
+   * `identityKey` may act as `username`: not this node's own name with
+   * another key, not banned, and admitted by the trust policy.
+   */
+  checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array): void
+}
+
+/** Quotas, relay budgets and CPU metering (guard.ts). */
+export interface Gate {
+  /** Takes a relay token for a flood of `type` from `source` (none: this node's own); false when spent. */
+  relayToken(type: number, source?: Peer): boolean
+  /** Milliseconds until this node's own flood of `type` may go. */
+  relayDelay(type: number): number
+  /** Charges the CPU time since `t0` to `peer`; a peer past its budget stops being read for a while. */
+  chargeCpu(peer: Peer, t0: number): void
+  badSignature(peer: Peer, reason: string): void
+  /** A flood `peer` sent that was already seen: charged to its duplicate quota. */
+  duplicate(peer: Peer): void
+  cutOff(peer: Peer, reason: CutOffReason): void
+  countCutOff(reason: CutOffReason): void
+  /** Drops what the gate keeps for a peer that is gone. */
+  forget(peer: Peer): void
+}
+
+/** Flooding (flood.ts). */
+export interface Floods {
+  /** Whether the flood (origin key, message ID) was seen; inserts nothing. */
+  seen(origin: Uint8Array, idHi: number, idLo: number): boolean
+  /** Remembers the flood; true when it was new. */
+  remember(origin: Uint8Array, idHi: number, idLo: number): boolean
+  /** A received signed frame of `from` already seen: dropped and charged. Throws BAD_FRAME when too short to name its origin. */
+  seenBefore(from: Peer, f: Frame): boolean
+  /** Verifies a HELLO frame (charged to `from`'s CPU budget); null when bad (counted). */
+  verifyHello(header: Uint8Array, payload: Uint8Array, from: Peer): VerifiedHello | null
+  /** Sends a received flood on, hops + 1, to every link but `from`, within the relay budget. */
+  forward(from: Peer | null, f: FloodFrame): void
+  /** Floods a signed message this node originates; returns the signed frame (hops 0). */
+  originate(type: number, flags: number, pluginId: number, body: Uint8Array | ((hi: number, lo: number) => Uint8Array)): Buffer
+  /** Sends a stored signed frame (hops 0) to one peer, unchanged. */
+  sendStored(peer: Peer, frame: Uint8Array): void
+}
+
+export interface FloodFrame {
+  type: number
+  flags: number
+  hops: number
+  pluginId: number
+  idHi: number
+  idLo: number
+  payload: Uint8Array
+}
+
+/** The user directory: HELLOs, the user table, who a key is (membership.ts). */
+export interface Directory {
+  readonly lka: LkaTable
+  /** The user whose unexpired table entry holds `identityKey`. */
+  usernameOf(identityKey: Uint8Array): string | undefined
+  /** usernameOf for a peer's key (no hex conversion per message). */
+  usernameOfPeer(peer: Peer): string | undefined
+  /** Wall-clock ms until which `certificate` vouches for its user (Infinity when the policy needs none). */
+  certificateExpiry(certificate: Uint8Array | undefined): number
+  /** Applies a verified HELLO (trust, time window, table). False: do not forward it. */
+  acceptHello(v: VerifiedHello, from: Peer | null, hops: number): boolean
+  /** This node's newest signed HELLO (hops 0), built if there is none yet; null when superseded or stopping. */
+  ownHello(): Buffer | null
+  /** Floods this node's HELLO. */
+  floodHello(leaving?: boolean): void
+  /** This node's newest flooded HELLO, if any (re-sent to new links and in LKA answers). */
+  readonly latestHello: Buffer | null
+  /** Closes the sessions and drops the users whose certificates expired. */
+  enforceExpiry(): void
+  /** Monotonic ms of this node's last HELLO flood. */
+  readonly lastHelloAt: number
+  /** True once this identity announced itself from another node (roaming). */
+  readonly superseded: boolean
+}
+
+/** LKA table exchange (lka-sync.ts). */
+export interface LkaSync {
+  /** A link came up: ask it (or another) for its table as needed, and send our HELLO. */
+  linkUp(peer: Peer): void
+  /** Asks links until enough have answered in full. */
+  askMore(): void
+  /** Asks `peer` for its table now (an island reaching its bootstrap). */
+  requestFrom(peer: Peer): void
+  /** Asks a random idle link now and then (anti-entropy). */
+  sync(now: number): void
+}
+
+/** DISCOVER walks (walks.ts). */
+export interface Walks {
+  /** Starts a walk from a random link. */
+  start(): void
+  /** Walks still outstanding after dropping those older than walkTimeoutMs; counts the lost ones. */
+  expire(now: number): number
+  /** Walks lost in a row since one was last answered. */
+  readonly lost: number
+  resetLost(): void
+}
+
+/** Link upkeep (upkeep.ts). */
+export interface Upkeep {
+  /** A session closed: keep links up, probe its user if it may have died. */
+  sessionClosed(peer: Peer, wasLink: boolean): void
+  /** Marks a user offline after a failed PING or dial; emits user-left. */
+  userUnreachable(username: string, cause: unknown): void
+  /** Round trip to a peer in ms (PING / PING_ACK). */
+  ping(peer: Peer): Promise<number>
+  /** Runs one maintenance pass now (when a link was lost below links.min). */
+  soon(): void
+}
+
+export interface Services {
+  table: Sessions
+  guard: Gate
+  floods: Floods
+  directory: Directory
+  lka: LkaSync
+  walks: Walks
+  upkeep: Upkeep
+}

@@ -68,7 +68,9 @@ test('links stay within [min, hardCap], and within max once settled', async () =
   await waitFor(() => counts().every((c) => c >= LINKS.min && c <= LINKS.max), 10_000, () => `links in [${LINKS.min}, ${LINKS.max}]: ${counts().join(',')}`)
   assert.equal(overCap, [], 'no node ever went over hardCap')
   assert.ok(mostLinks <= LINKS.hardCap)
-  // Links are two-way: A lists B exactly when B lists A.
+  // Links are two-way: A lists B exactly when B lists A — once nothing is in
+  // flight (the Noise initiator lists a new link a moment before the responder).
+  await waitQuiet(nodes())
   for (const node of nodes()) {
     for (const l of node.links()) {
       const other = nodes().find((x) => x.username === l.username)!

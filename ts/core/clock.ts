@@ -44,17 +44,43 @@ function turn(): Promise<void> {
  * time advanced. Not for use with the tcp transport, whose sockets keep real
  * time.
  */
+export interface ManualClockOptions {
+  /** Wall-clock time (Unix ms) at clock time 0. Default: Date.now() when created. */
+  wallAt?: number
+  /**
+   * True when nothing is in flight (e.g. `() => network.idle` of a
+   * MemoryNetwork): after each timer fires, the event loop turns until it
+   * holds (at most 10,000 turns), so that the I/O a timer starts — a dial, a
+   * handshake, a flood — completes at that instant of clock time, before time
+   * jumps to the next timer. Without it, one turn.
+   */
+  idle?: () => boolean
+}
+
+/** Turns of the event loop allowed to settle the I/O of one instant. */
+const MAX_SETTLE_TURNS = 10_000
+
 export class ManualClock implements Clock {
   private t = 0
   private seq = 0
   private readonly wallAt: number
+  private readonly idle: (() => boolean) | undefined
   private readonly pending: Pending[] = []
 
-  constructor(opts: { wallAt?: number } = {}) {
+  constructor(opts: ManualClockOptions = {}) {
     if (typeof opts !== 'object' || opts === null) throw new P4Error('BAD_ARGUMENT', 'ManualClock options must be an object')
     const w = opts.wallAt ?? Date.now()
     if (typeof w !== 'number' || !Number.isFinite(w)) throw new P4Error('BAD_ARGUMENT', 'wallAt must be a finite number')
+    if (opts.idle !== undefined && typeof opts.idle !== 'function') throw new P4Error('BAD_ARGUMENT', 'idle must be a function')
     this.wallAt = w
+    this.idle = opts.idle
+  }
+
+  /** Lets the I/O in flight complete at the current instant (see ManualClockOptions.idle). */
+  async settle(): Promise<void> {
+    await turn()
+    if (!this.idle) return
+    for (let i = 0; i < MAX_SETTLE_TURNS && !this.idle(); i++) await turn()
   }
 
   now(): number {
@@ -92,7 +118,7 @@ export class ManualClock implements Clock {
   async advance(ms: number): Promise<void> {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new P4Error('BAD_ARGUMENT', `advance needs a finite number of ms >= 0, got ${String(ms)}`)
     const end = this.t + ms
-    await turn()
+    await this.settle()
     for (;;) {
       const next = this.pending[0]
       if (next === undefined || next.at > end) break
@@ -101,10 +127,10 @@ export class ManualClock implements Clock {
       const fn = next.fn
       next.fn = null
       fn?.()
-      await turn()
+      await this.settle()
     }
     this.t = end
-    await turn()
+    await this.settle()
   }
 
   /**

@@ -270,7 +270,7 @@ async function run(conn: Conn, opts: SessionOptions, initiator: boolean): Promis
   } catch (err) {
     cfg.clock.clearTimeout(timer)
     const refused = !initiator && err instanceof P4Error && err.code === 'BAD_VERSION'
-    await closeAfterFailure(reader, refused)
+    await closeAfterFailure(reader, refused, undefined, cfg.clock)
     const where = `${initiator ? 'to' : 'from'} ${conn.remoteHost}:${conn.remotePort}`
     const code = err instanceof P4Error ? err.code : 'BAD_HANDSHAKE'
     const what = err instanceof Error ? err.message : String(err)

@@ -2,6 +2,7 @@
 // answers "P4 OK\0" or, for another version, "P4 ERROR unsupported
 // version\0" and closes. Garbage or silence is closed without an answer.
 // Also the small buffered reader the handshake stages share.
+import { systemClock, type Clock, type Timer } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
 import { PREAMBLE_CONNECT, PREAMBLE_OK } from '../core/protocol.js'
 import type { Conn } from '../transport/types.js'
@@ -239,14 +240,14 @@ export async function readOk(reader: ConnReader): Promise<void> {
  * closed. `graceful` (a refusal that was answered) ends it so the answer is
  * delivered, then destroys it if the peer has not closed within `graceMs`.
  */
-export async function closeAfterFailure(reader: ConnReader, graceful: boolean, graceMs = 1000): Promise<void> {
+export async function closeAfterFailure(reader: ConnReader, graceful: boolean, graceMs = 1000, clock: Clock = systemClock): Promise<void> {
   const conn = reader.conn
   const closed = reader.whenClosed()
   if (graceful && !conn.destroyed) {
     conn.end()
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))])
-    clearTimeout(timer)
+    let timer: Timer | undefined
+    await Promise.race([closed, new Promise<void>((r) => (timer = clock.setTimeout(r, graceMs)))])
+    clock.clearTimeout(timer)
   }
   conn.destroy()
   await closed

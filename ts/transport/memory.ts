@@ -309,6 +309,11 @@ export class MemoryNetwork {
     else this.undialable.add(key)
   }
 
+  /** True when no bytes, ends or closes wait to be delivered (a ManualClock's `idle`). */
+  get idle(): boolean {
+    return !this.scheduled && this.queue.length === 0
+  }
+
   /** Open listeners and connections (both sides count), for leak checks. */
   stats(): { listeners: number; connections: number } {
     return { listeners: this.listeners.size, connections: this.open }

@@ -3,6 +3,7 @@
 // sealed with the Noise transport nonce for the record counter and empty AAD.
 // These walk a whole read or a whole outgoing batch in one call.
 import { aead_open_batch, aead_seal_batch } from './aead'
+import { OPEN_AUTH, OPEN_LENGTH } from '../ts/wasm/abi'
 
 const GROUP: usize = 256
 /** (ptr, len) descriptors for one group of records. */
@@ -45,7 +46,8 @@ export function channel_seal(keyPtr: usize, counter: u64, ptr: usize, len: u32):
  * Opens every complete record in [inPtr, inPtr+inLen) and writes their
  * plaintexts back to back at outPtr (outPtr must not overlap the input).
  * Results at resPtr: u32 consumed input bytes, u32 plaintext bytes, u32 error
- * (0 none, 1 authentication failed, 2 record shorter than a tag).
+ * (OPEN_OK, OPEN_AUTH: authentication failed, OPEN_LENGTH: record shorter
+ * than a tag; ts/wasm/abi.ts).
  * Returns the number of records opened; stops at the first failure, whose
  * plaintext is never written, and before the first record whose sealed
  * length exceeds maxSealed (error 0).
@@ -62,7 +64,7 @@ export function channel_open(keyPtr: usize, counter: u64, inPtr: usize, inLen: u
     while (n < GROUP && end - p >= 2) {
       const sealed = recordLength(p)
       if (sealed < TAG) {
-        error = 2
+        error = OPEN_LENGTH
         break
       }
       // a record above maxSealed is left for the caller (node:crypto opens large ones)
@@ -84,7 +86,7 @@ export function channel_open(keyPtr: usize, counter: u64, inPtr: usize, inLen: u
     if (opened < n) {
       // consumed stops before the failing record
       p = <usize>load<u32>(DESC + (opened << 3)) - 2
-      error = 1
+      error = OPEN_AUTH
       break
     }
     if (groupStart == p) break

@@ -1,42 +1,67 @@
 // P4/2 frame codec: header encoding (single and batched) and a scanner that
 // walks the decrypted plaintext stream in place. Layouts are documented in
 // docs/protocol.md and mirrored by ts/wasm/frame.ts; the plain TypeScript
-// reference is ts/session/frame-reference.ts.
+// reference is test/reference/frame-reference.ts.
 //
-// Header, 18 bytes big-endian: 0 version | 1 type | 2 flags | 3 hops |
-// 4 pluginId u16 | 6 payloadLength u32 | 10 messageId u64.
+// The header constants and flag rules come from ts/core/wire.ts and the
+// calling conventions from ts/wasm/abi.ts, the same files tsc compiles.
 //
 // Descriptor, 24 bytes little-endian (one per frame, shared by scan and batch
 // encode): +0 u32 header offset | +4 u32 type | flags<<8 | hops<<16 |
 // +8 u32 pluginId | +12 u32 payloadLength | +16 u64 messageId.
+import {
+  ALLOWED_FLAGS,
+  FRAME_BAD_FLAGS,
+  FRAME_BAD_TYPE,
+  FRAME_BAD_VERSION,
+  FRAME_TOO_LARGE,
+  HDR_FLAGS,
+  HDR_HOPS,
+  HDR_LENGTH,
+  HDR_MSGID,
+  HDR_PLUGIN,
+  HDR_TYPE,
+  HDR_VERSION,
+  HEADER_SIZE,
+  MSG_TYPE_MAX,
+  PROTOCOL_VERSION,
+  REQUIRED_FLAGS,
+} from '../ts/core/wire'
+import {
+  FRAME_BAD_DESCRIPTOR,
+  FRAME_DESC_SIZE,
+  FRAME_NO_OFFSET,
+  SCAN_STOP_ERROR,
+  SCAN_STOP_HEADER,
+  SCAN_STOP_LIMIT,
+  SCAN_STOP_PAYLOAD,
+} from '../ts/wasm/abi'
 
-const HEADER: u32 = 18
-const VERSION: u32 = 2
-const DESC: usize = 24
+const HEADER: u32 = HEADER_SIZE
+const VERSION: u32 = PROTOCOL_VERSION
+const DESC: usize = FRAME_DESC_SIZE
+const NO_OFFSET: u32 = FRAME_NO_OFFSET
 
-// FrameError codes (ts/protocol.ts) plus one the encoders use for a
-// descriptor whose fields or region do not fit.
-const E_VERSION: u32 = 1
-const E_TYPE: u32 = 2
-const E_FLAGS: u32 = 3
-const E_LENGTH: u32 = 4
-const E_DESCRIPTOR: u32 = 5
+// The code below reads version, type, flags and hops as one u32 and the SIMD
+// encoder moves pluginId, payloadLength and messageId with one shuffle: a
+// different layout needs new code, not just new numbers.
+if (
+  HDR_VERSION != 0 || HDR_TYPE != 1 || HDR_FLAGS != 2 || HDR_HOPS != 3 ||
+  HDR_PLUGIN != 4 || HDR_LENGTH != 6 || HDR_MSGID != 10 || HEADER_SIZE != 18
+) ERROR('assembly/frame.ts is written for the 18-byte P4/2 header of ts/core/wire.ts')
+// The flag tables hold 16 types; types 16..255 fail the `t >> 4` test.
+if (MSG_TYPE_MAX > 15) ERROR('frame kernel flag tables hold at most 15 types')
 
-// Why a scan stopped.
-const STOP_HEADER: u32 = 1 // fewer than 18 bytes left (possibly none)
-const STOP_PAYLOAD: u32 = 2 // header complete, payload not
-const STOP_LIMIT: u32 = 3 // maxFrames descriptors written
-const STOP_ERROR: u32 = 4 // malformed header at errorOffset
-
-const NO_OFFSET: u32 = 0xffffffff
-
-// Per-type flag rules, index = type & 15 (mirrors ALLOWED_FLAGS /
-// REQUIRED_FLAGS). Unknown types require bit 8, which no flags byte has, so
-// the validity test below needs no separate type branch.
-const ALLOWED = memory.data<u8>([0, 0x05, 0, 0, 0, 0x04, 0, 0, 0x07, 0, 0, 0, 0, 0, 0, 0])
-const REQUIRED = memory.data<u16>([
-  0x100, 0x05, 0, 0, 0, 0x04, 0, 0, 0, 0, 0x100, 0x100, 0x100, 0x100, 0x100, 0x100,
-])
+// Per-type flag rules, index = type & 15, filled once at instantiation from
+// ALLOWED_FLAGS / REQUIRED_FLAGS. Invalid types require bit 8, which no flags
+// byte has, so the validity test below needs no separate type branch.
+const ALLOWED = memory.data(16)
+const REQUIRED = memory.data(32, 2)
+for (let t = 0; t < 16; t++) {
+  const valid = t >= 1 && t <= MSG_TYPE_MAX
+  store<u8>(ALLOWED + <usize>t, valid ? <u8>ALLOWED_FLAGS[t] : 0)
+  store<u16>(REQUIRED + (<usize>t << 1), valid ? <u16>REQUIRED_FLAGS[t] : 0x100)
+}
 
 // Result block: u32 count, consumed, needed, error, errorOffset, stop.
 const RESULT = memory.data(24, 8)
@@ -44,11 +69,6 @@ const RESULT = memory.data(24, 8)
 /** Address of the 6×u32 result block written by frame_scan and frame_encode_batch. */
 export function frame_result(): usize {
   return RESULT
-}
-
-/** Size of one descriptor, so the wrapper can check it agrees with this build. */
-export function frame_desc_size(): u32 {
-  return <u32>DESC
 }
 
 // Nonzero when (version, type, flags) break the rules. `w` is the first four
@@ -66,12 +86,12 @@ function badHeaderWord(w: u32): u32 {
 function headerError(w: u32, payloadLength: u32, maxPayload: u32): u32 {
   const t = (w >> 8) & 0xff
   const f = (w >> 16) & 0xff
-  if ((w & 0xff) != VERSION) return E_VERSION
-  if (t == 0 || t > 9) return E_TYPE
+  if ((w & 0xff) != VERSION) return FRAME_BAD_VERSION
+  if (t == 0 || t > <u32>MSG_TYPE_MAX) return FRAME_BAD_TYPE
   const allowed = <u32>load<u8>(ALLOWED + <usize>t)
   const required = <u32>load<u16>(REQUIRED + (<usize>t << 1))
-  if ((f & ~allowed) != 0 || (f & required) != required) return E_FLAGS
-  if (payloadLength > maxPayload) return E_LENGTH
+  if ((f & ~allowed) != 0 || (f & required) != required) return FRAME_BAD_FLAGS
+  if (payloadLength > maxPayload) return FRAME_TOO_LARGE
   return 0
 }
 
@@ -103,32 +123,32 @@ export function frame_scan(ptr: usize, len: u32, maxPayload: u32, descPtr: usize
   let needed: u32 = 0
   let error: u32 = 0
   let errorOffset = NO_OFFSET
-  let stop = STOP_LIMIT
+  let stop = SCAN_STOP_LIMIT
   while (d < dEnd) {
     const rem = <u32>(end - p)
     if (rem < HEADER) {
-      stop = STOP_HEADER
+      stop = SCAN_STOP_HEADER
       needed = HEADER - rem
       break
     }
     const w = load<u32>(p)
-    const plen = bswap<u32>(load<u32>(p, 6))
+    const plen = bswap<u32>(load<u32>(p, HDR_LENGTH))
     if ((badHeaderWord(w) | <u32>(plen > maxPayload)) != 0) {
       error = headerError(w, plen, maxPayload)
       errorOffset = <u32>(p - ptr)
-      stop = STOP_ERROR
+      stop = SCAN_STOP_ERROR
       break
     }
     if (plen > rem - HEADER) {
-      stop = STOP_PAYLOAD
+      stop = SCAN_STOP_PAYLOAD
       needed = plen - (rem - HEADER)
       break
     }
     store<u32>(d, <u32>(p - ptr), 0)
     store<u32>(d, w >> 8, 4)
-    store<u32>(d, <u32>bswap<u16>(load<u16>(p, 4)), 8)
+    store<u32>(d, <u32>bswap<u16>(load<u16>(p, HDR_PLUGIN)), 8)
     store<u32>(d, plen, 12)
-    store<u64>(d, bswap<u64>(load<u64>(p, 10)), 16)
+    store<u64>(d, bswap<u64>(load<u64>(p, HDR_MSGID)), 16)
     d += DESC
     p += <usize>(HEADER + plen)
   }
@@ -141,9 +161,9 @@ export function frame_scan(ptr: usize, len: u32, maxPayload: u32, descPtr: usize
 @inline
 function writeHeader(p: usize, tfh: u32, pluginId: u32, payloadLength: u32, messageId: u64): void {
   store<u32>(p, VERSION | (tfh << 8))
-  store<u16>(p, bswap<u16>(<u16>pluginId), 4)
-  store<u32>(p, bswap<u32>(payloadLength), 6)
-  store<u64>(p, bswap<u64>(messageId), 10)
+  store<u16>(p, bswap<u16>(<u16>pluginId), HDR_PLUGIN)
+  store<u32>(p, bswap<u32>(payloadLength), HDR_LENGTH)
+  store<u64>(p, bswap<u64>(messageId), HDR_MSGID)
 }
 
 /**
@@ -159,7 +179,7 @@ export function frame_encode_header(
   payloadLength: u32,
   messageId: u64,
 ): i32 {
-  if ((hops | type | flags) > 0xff || pluginId > 0xffff) return <i32>E_DESCRIPTOR
+  if ((hops | type | flags) > 0xff || pluginId > 0xffff) return <i32>FRAME_BAD_DESCRIPTOR
   const tfh = type | (flags << 8) | (hops << 16)
   const err = headerError(VERSION | (tfh << 8), payloadLength, 0xffffffff)
   if (err != 0) return <i32>err
@@ -186,7 +206,7 @@ export function frame_encode_batch(base: usize, len: u32, descPtr: usize, count:
     const plen = load<u32>(d, 12)
     const w = VERSION | (tfh << 8)
     if (((tfh >> 24) | (pluginId >> 16)) != 0 || <u64>off + <u64>HEADER + <u64>plen > <u64>len) {
-      error = E_DESCRIPTOR
+      error = FRAME_BAD_DESCRIPTOR
       break
     }
     if ((badHeaderWord(w) | <u32>(plen > maxPayload)) != 0) {
@@ -204,6 +224,6 @@ export function frame_encode_batch(base: usize, len: u32, descPtr: usize, count:
       writeHeader(p, tfh, pluginId, plen, load<u64>(d, 16))
     }
   }
-  setResult(i, 0, 0, error, error != 0 ? i : NO_OFFSET, error != 0 ? STOP_ERROR : 0)
+  setResult(i, 0, 0, error, error != 0 ? i : NO_OFFSET, error != 0 ? SCAN_STOP_ERROR : 0)
   return <i32>i
 }

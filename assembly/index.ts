@@ -18,6 +18,12 @@ export function simd(): i32 {
   return ASC_FEATURE_SIMD ? 1 : 0
 }
 
+// Every shared constant is exported as an immutable global: the build then
+// says which wire header and calling conventions it was compiled with, and
+// ts/wasm/loader.ts refuses one that disagrees with the TypeScript.
+export * from '../ts/core/wire'
+export * from '../ts/wasm/abi'
+
 export * from './aead'
 export * from './frame'
 export * from './dedup'

@@ -1,5 +1,8 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { isP4Error, type P4ErrorCode } from '../ts/core/errors.js'
 import { ALLOWED_FLAGS, FrameError, HEADER_SIZE, MSG_TYPE_MAX, REQUIRED_FLAGS, messageIdOf, storedMessageId } from '../ts/core/protocol.js'
 import { decodeHeader, encodeFrame, encodeHeader, headerError, scanFrames } from './reference/frame-reference.js'
@@ -502,6 +505,36 @@ test('storedMessageId reads the ID of a whole frame, also inside a larger buffer
   throwsCode(() => storedMessageId(bytes.subarray(0, HEADER_SIZE - 1)), 'BAD_ARGUMENT', 'short frame')
   throwsCode(() => storedMessageId([1, 2, 3] as unknown as Uint8Array), 'BAD_ARGUMENT', 'not bytes')
   throwsCode(() => storedMessageId(undefined as unknown as Uint8Array), 'BAD_ARGUMENT', 'undefined')
+})
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+function tsSources(dir: string): string[] {
+  const out: string[] = []
+  for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+    const p = `${dir}/${e.name}`
+    if (e.isDirectory()) out.push(...tsSources(p))
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(p)
+  }
+  return out
+}
+
+test('one TS header encoder: outside ts/core/protocol.ts only the hop count is written by hand', () => {
+  // Forwarders may change hops (and zero it for signing); every other field is writeHeader()'s.
+  const field = /\[[^\]]*\bHDR_(VERSION|TYPE|FLAGS|PLUGIN|LENGTH|MSGID)\b[^\]]*\]\s*=[^=]|\.set(Uint8|Uint16|Uint32|BigUint64)\(\s*[^,]*\bHDR_(?!HOPS)/
+  const writers = tsSources('ts').filter((f) => f !== 'ts/core/protocol.ts' && field.test(readFileSync(join(ROOT, f), 'utf8')))
+  assert.equal(writers, [])
+})
+
+test('the frame kernel takes its wire numbers from ts/core/wire.ts and ts/wasm/abi.ts, declaring none itself', () => {
+  const src = readFileSync(join(ROOT, 'assembly/frame.ts'), 'utf8')
+  assert.match(src, /from '\.\.\/ts\/core\/wire'/)
+  assert.match(src, /from '\.\.\/ts\/wasm\/abi'/)
+  // no `const NAME = 18` style constants and no literal flag tables
+  assert.not.match(src, /^const \w+(: \w+)? = (0x[0-9a-f]+|\d+)\s*$/m)
+  assert.not.match(src, /memory\.data<u(8|16)>\(\[/)
+  const channel = readFileSync(join(ROOT, 'assembly/channel.ts'), 'utf8')
+  assert.match(channel, /from '\.\.\/ts\/wasm\/abi'/)
 })
 
 test.run()

@@ -26,6 +26,8 @@ export type P4ErrorCode =
   | 'NONCE_EXHAUSTED'
   | 'QUOTA_EXCEEDED'
   | 'WASM_ABORT'
+  | 'BAD_BUILD'
+  | 'OUT_OF_MEMORY'
   | 'NOT_STARTED'
   | 'ALREADY_STARTED'
   | 'IO_ERROR'

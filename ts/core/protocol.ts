@@ -1,70 +1,81 @@
 // P4/2 wire constants shared by every layer (the byte layout is documented in
 // docs/protocol.md). Only constants and tiny pure helpers live here.
 import { P4Error } from './errors.js'
+import {
+  ALLOWED_FLAGS as WIRE_ALLOWED_FLAGS,
+  FLAG_BROADCAST,
+  FLAG_ENCRYPTED,
+  FLAG_SIGNED,
+  FRAME_BAD_FLAGS,
+  FRAME_BAD_TYPE,
+  FRAME_BAD_VERSION,
+  FRAME_OK,
+  FRAME_TOO_LARGE,
+  HDR_LENGTH,
+  HDR_MSGID,
+  HDR_PLUGIN,
+  HEADER_SIZE,
+  MSG_BYE,
+  MSG_CONNECT,
+  MSG_DATA,
+  MSG_DISCOVER,
+  MSG_HELLO,
+  MSG_LKA,
+  MSG_LKA_ACK,
+  MSG_PING,
+  MSG_PING_ACK,
+  PROTOCOL_VERSION,
+  REQUIRED_FLAGS as WIRE_REQUIRED_FLAGS,
+} from './wire.js'
 
-export const PROTOCOL_VERSION = 2
+// The header itself is defined in ./wire.ts, which the WASM kernels compile too.
+export {
+  FLAG_MASK,
+  HDR_FLAGS,
+  HDR_HOPS,
+  HDR_LENGTH,
+  HDR_MSGID,
+  HDR_PLUGIN,
+  HDR_TYPE,
+  HDR_VERSION,
+  HEADER_SIZE,
+  MSG_TYPE_MAX,
+  PROTOCOL_VERSION,
+} from './wire.js'
+
 export const PREAMBLE_CONNECT = 'P4 CONNECT/2.0\0'
 export const PREAMBLE_OK = 'P4 OK\0'
 
 /** Message types (header byte 1). */
 export const MsgType = {
-  HELLO: 1,
-  PING: 2,
-  PING_ACK: 3,
-  CONNECT: 4,
-  DISCOVER: 5,
-  LKA: 6,
-  LKA_ACK: 7,
-  DATA: 8,
-  BYE: 9,
+  HELLO: MSG_HELLO,
+  PING: MSG_PING,
+  PING_ACK: MSG_PING_ACK,
+  CONNECT: MSG_CONNECT,
+  DISCOVER: MSG_DISCOVER,
+  LKA: MSG_LKA,
+  LKA_ACK: MSG_LKA_ACK,
+  DATA: MSG_DATA,
+  BYE: MSG_BYE,
 } as const
 export type MsgType = (typeof MsgType)[keyof typeof MsgType]
-export const MSG_TYPE_MAX = 9
 
 /** Header flags (header byte 2). */
 export const Flag = {
   /** Flooded to every link but the one it came in on. */
-  BROADCAST: 0x01,
+  BROADCAST: FLAG_BROADCAST,
   /** Payload is end-to-end sealed (to a recipient key, or a plugin group key). */
-  ENCRYPTED: 0x02,
+  ENCRYPTED: FLAG_ENCRYPTED,
   /** Payload starts with the origin's Ed25519 key (32) and signature (64). */
-  SIGNED: 0x04,
+  SIGNED: FLAG_SIGNED,
 } as const
-export const FLAG_MASK = 0x07
 
 /**
- * Which flags each type may carry, and which it must carry. Index = type.
- * HELLO floods and is signed; DISCOVER walks and is signed; DATA may be any
- * combination except BROADCAST without SIGNED. Point-to-point control
- * messages carry no flags.
+ * Which flags each type may carry, and which it must carry. Index = type
+ * (the rules are in ./wire.ts). Frozen: the kernel compiled its own copy.
  */
-export const ALLOWED_FLAGS: readonly number[] = [
-  0, // 0: invalid type
-  Flag.BROADCAST | Flag.SIGNED, // HELLO
-  0, // PING
-  0, // PING_ACK
-  0, // CONNECT
-  Flag.SIGNED, // DISCOVER
-  0, // LKA
-  0, // LKA_ACK
-  Flag.BROADCAST | Flag.ENCRYPTED | Flag.SIGNED, // DATA
-  0, // BYE
-]
-export const REQUIRED_FLAGS: readonly number[] = [0, Flag.BROADCAST | Flag.SIGNED, 0, 0, 0, Flag.SIGNED, 0, 0, 0, 0]
-
-/**
- * P4 header, 18 bytes, big-endian:
- *   0 version u8 | 1 type u8 | 2 flags u8 | 3 hops u8 | 4 pluginId u16
- *   6 payloadLength u32 | 10 messageId u64
- */
-export const HEADER_SIZE = 18
-export const HDR_VERSION = 0
-export const HDR_TYPE = 1
-export const HDR_FLAGS = 2
-export const HDR_HOPS = 3
-export const HDR_PLUGIN = 4
-export const HDR_LENGTH = 6
-export const HDR_MSGID = 10
+export const ALLOWED_FLAGS: readonly number[] = Object.freeze(WIRE_ALLOWED_FLAGS)
+export const REQUIRED_FLAGS: readonly number[] = Object.freeze(WIRE_REQUIRED_FLAGS)
 
 /** Size of the origin block that starts a SIGNED payload: Ed25519 key + signature. */
 export const ORIGIN_BLOCK_SIZE = 32 + 64
@@ -74,15 +85,15 @@ export const DEFAULT_HOP_LIMIT = 16
 
 /** Frame-codec error codes (returned by the WASM scanner and the TS reference). */
 export const FrameError = {
-  NONE: 0,
-  BAD_VERSION: 1,
-  BAD_TYPE: 2,
-  BAD_FLAGS: 3,
-  TOO_LARGE: 4,
+  NONE: FRAME_OK,
+  BAD_VERSION: FRAME_BAD_VERSION,
+  BAD_TYPE: FRAME_BAD_TYPE,
+  BAD_FLAGS: FRAME_BAD_FLAGS,
+  TOO_LARGE: FRAME_TOO_LARGE,
 } as const
 export type FrameError = (typeof FrameError)[keyof typeof FrameError]
 
-/** Writes an 18-byte P4 header at `at` (the one TS encoder; the WASM kernel has its own). */
+/** Writes an 18-byte P4 header at `at` (the one TS encoder; the WASM kernel has its own, from the same ./wire.ts). */
 export function writeHeader(
   view: DataView,
   at: number,

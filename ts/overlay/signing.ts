@@ -14,7 +14,7 @@
 // Ed25519 already hashes the public key into every signature.
 import { P4Error } from '../core/errors.js'
 import { sign, verify, type Identity } from '../core/identity.js'
-import { ALLOWED_FLAGS, REQUIRED_FLAGS, FLAG_MASK, Flag, HDR_FLAGS, HDR_HOPS, HDR_LENGTH, HDR_MSGID, HDR_PLUGIN, HDR_TYPE, HDR_VERSION, HEADER_SIZE, MSG_TYPE_MAX, ORIGIN_BLOCK_SIZE, PROTOCOL_VERSION } from '../core/protocol.js'
+import { ALLOWED_FLAGS, REQUIRED_FLAGS, FLAG_MASK, Flag, HDR_FLAGS, HDR_HOPS, HDR_LENGTH, HDR_VERSION, HEADER_SIZE, MSG_TYPE_MAX, ORIGIN_BLOCK_SIZE, PROTOCOL_VERSION, writeHeader } from '../core/protocol.js'
 
 export const SIGNATURE_DOMAIN = new TextEncoder().encode('p4net/2 msg\0')
 export const ED25519_KEY_SIZE = 32
@@ -70,14 +70,7 @@ export function buildSignedFrame(identity: Identity, f: SignedFrameFields): Uint
   if (payloadLength > 0xffffffff) throw new P4Error('MESSAGE_TOO_LARGE', 'payload exceeds 2^32-1 bytes')
 
   const frame = new Uint8Array(HEADER_SIZE + payloadLength)
-  const dv = new DataView(frame.buffer)
-  frame[HDR_VERSION] = PROTOCOL_VERSION
-  frame[HDR_TYPE] = type
-  frame[HDR_FLAGS] = flags
-  frame[HDR_HOPS] = 0
-  dv.setUint16(HDR_PLUGIN, pluginId)
-  dv.setUint32(HDR_LENGTH, payloadLength)
-  dv.setBigUint64(HDR_MSGID, messageId)
+  writeHeader(new DataView(frame.buffer), 0, type, flags, 0, pluginId, payloadLength, Number(messageId >> 32n), Number(messageId & 0xffffffffn))
   frame.set(identity.publicKey, HEADER_SIZE)
   frame.set(body, HEADER_SIZE + ORIGIN_BLOCK_SIZE)
   let sig: Uint8Array

@@ -32,7 +32,7 @@
 // seals or opens two consecutive records of at most 64 bytes of plaintext
 // with one 4-block ChaCha call.
 import { P4Error, expectBytes } from '../core/errors.js'
-import { kernel as defaultKernel, type Kernel } from './loader.js'
+import { kernel as defaultKernel, kernelFault, type Kernel } from './loader.js'
 
 export const KEY_SIZE = 32
 export const NONCE_SIZE = 12
@@ -117,7 +117,11 @@ export class Aead {
     mem.set(nonce, b + 32)
     mem.set(plaintext, msg)
     if (aad != null) mem.set(aad, ad)
-    this.ex.aead_seal(b, b + 32, ad, aadLen, msg, len)
+    try {
+      this.ex.aead_seal(b, b + 32, ad, aadLen, msg, len)
+    } catch (err) {
+      throw kernelFault(err, 'aead_seal')
+    }
     return mem.slice(msg, msg + len + TAG_SIZE)
   }
 
@@ -138,7 +142,13 @@ export class Aead {
     mem.set(nonce, b + 32)
     mem.set(sealed, msg)
     if (aad != null) mem.set(aad, ad)
-    if (this.ex.aead_open(b, b + 32, ad, aadLen, msg, sealed.length) !== 1) return null
+    let ok: number
+    try {
+      ok = this.ex.aead_open(b, b + 32, ad, aadLen, msg, sealed.length)
+    } catch (err) {
+      throw kernelFault(err, 'aead_open')
+    }
+    if (ok !== 1) return null
     return mem.slice(msg, msg + len)
   }
 
@@ -155,7 +165,11 @@ export class Aead {
     mem.set(key, b)
     mem.set(nonce, b + 32)
     mem.set(data, b + HEAD)
-    this.ex.chacha20_xor(b, b + 32, counter, b + HEAD, data.length)
+    try {
+      this.ex.chacha20_xor(b, b + 32, counter, b + HEAD, data.length)
+    } catch (err) {
+      throw kernelFault(err, 'chacha20_xor')
+    }
     return mem.slice(b + HEAD, b + HEAD + data.length)
   }
 
@@ -167,7 +181,11 @@ export class Aead {
     const b = this.base
     mem.set(key, b)
     mem.set(data, b + HEAD)
-    this.ex.poly1305_mac(b, b + HEAD, data.length, b + 48)
+    try {
+      this.ex.poly1305_mac(b, b + HEAD, data.length, b + 48)
+    } catch (err) {
+      throw kernelFault(err, 'poly1305_mac')
+    }
     return mem.slice(b + 48, b + 64)
   }
 
@@ -279,28 +297,48 @@ export class AeadBatch {
   seal(counter: bigint | number, count: number): void {
     this.checkCount(count)
     if (count === 0) return
-    this.ex.aead_seal_batch(this.keyPtr, checkCounter(counter, count), this.descPtr, count)
+    const c = checkCounter(counter, count)
+    try {
+      this.ex.aead_seal_batch(this.keyPtr, c, this.descPtr, count)
+    } catch (err) {
+      throw kernelFault(err, 'aead_seal_batch')
+    }
   }
 
   /** Opens records 0..count-1 in place; returns how many opened before the first failure. */
   open(counter: bigint | number, count: number): number {
     this.checkCount(count)
     if (count === 0) return 0
-    return this.ex.aead_open_batch(this.keyPtr, checkCounter(counter, count), this.descPtr, count)
+    const c = checkCounter(counter, count)
+    try {
+      return this.ex.aead_open_batch(this.keyPtr, c, this.descPtr, count)
+    } catch (err) {
+      throw kernelFault(err, 'aead_open_batch')
+    }
   }
 
   /** seal() with the AAD given by setRecordAd. */
   sealAd(counter: bigint | number, count: number): void {
     this.checkCount(count)
     if (count === 0) return
-    this.ex.aead_seal_batch_ad(this.keyPtr, checkCounter(counter, count), this.descPtr, count)
+    const c = checkCounter(counter, count)
+    try {
+      this.ex.aead_seal_batch_ad(this.keyPtr, c, this.descPtr, count)
+    } catch (err) {
+      throw kernelFault(err, 'aead_seal_batch_ad')
+    }
   }
 
   /** open() with the AAD given by setRecordAd. */
   openAd(counter: bigint | number, count: number): number {
     this.checkCount(count)
     if (count === 0) return 0
-    return this.ex.aead_open_batch_ad(this.keyPtr, checkCounter(counter, count), this.descPtr, count)
+    const c = checkCounter(counter, count)
+    try {
+      return this.ex.aead_open_batch_ad(this.keyPtr, c, this.descPtr, count)
+    } catch (err) {
+      throw kernelFault(err, 'aead_open_batch_ad')
+    }
   }
 
   /** Frees the key slot (zeroed first) and the descriptor table. */

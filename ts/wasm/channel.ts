@@ -11,7 +11,8 @@
 // while idle.
 import { P4Error } from '../core/errors.js'
 import { HEADER_SIZE, writeHeader } from '../core/protocol.js'
-import { kernel as defaultKernel, type Kernel } from './loader.js'
+import { OPEN_AUTH, OPEN_LENGTH, OPEN_OK } from './abi.js'
+import { kernel as defaultKernel, kernelFault, type Kernel } from './loader.js'
 import { FrameScanner } from './frame.js'
 
 export const TAG_SIZE = 16
@@ -28,7 +29,7 @@ const PLAIN_CAP = PLAIN_CARRY_MAX + IN_CAP
 const SEAL_CAP = 4 * (RECORD_PREFIX + RECORD_MAX_SEALED)
 
 /** channel_open error codes (assembly/channel.ts). */
-export const OpenError = { NONE: 0, AUTH: 1, LENGTH: 2 } as const
+export const OpenError = { NONE: OPEN_OK, AUTH: OPEN_AUTH, LENGTH: OPEN_LENGTH } as const
 
 interface ChannelExports {
   channel_seal(keyPtr: number, counter: bigint, ptr: number, len: number): number
@@ -79,7 +80,12 @@ export class ChannelScratch {
    * that fails authentication (error AUTH) without exposing its plaintext.
    */
   open(counter: number, inFrom: number, inLen: number, plainOffset: number, maxSealed: number): number {
-    const n = this.ex.channel_open(this.keyPtr, BigInt(counter), this.inPtr + inFrom, inLen, this.plainPtr + plainOffset, this.resPtr, maxSealed)
+    let n: number
+    try {
+      n = this.ex.channel_open(this.keyPtr, BigInt(counter), this.inPtr + inFrom, inLen, this.plainPtr + plainOffset, this.resPtr, maxSealed)
+    } catch (err) {
+      throw kernelFault(err, 'channel_open')
+    }
     const dv = this.kernel.view()
     this.consumed = dv.getUint32(this.resPtr, true)
     this.plainLen = dv.getUint32(this.resPtr + 4, true)
@@ -159,7 +165,12 @@ export class ChannelScratch {
 
   /** Seals the records laid out in [sealPtr, sealPtr+len) in place; returns how many. */
   seal(counter: number, len: number): number {
-    const n = this.ex.channel_seal(this.keyPtr, BigInt(counter), this.sealPtr, len)
+    let n: number
+    try {
+      n = this.ex.channel_seal(this.keyPtr, BigInt(counter), this.sealPtr, len)
+    } catch (err) {
+      throw kernelFault(err, 'channel_seal')
+    }
     if (n < 0) throw new P4Error('BAD_ARGUMENT', 'malformed record layout in the seal region')
     return n
   }

@@ -18,7 +18,7 @@
 // reused under another key is a different entry (assembly/dedup.ts).
 import { randomBytes } from 'node:crypto'
 import { P4Error, expectBytes } from '../core/errors.js'
-import { kernel as defaultKernel, type Kernel } from './loader.js'
+import { kernel as defaultKernel, kernelFault, type Kernel } from './loader.js'
 
 /** Default TTL: P4's lower bound for remembering a broadcast message ID. */
 export const DEDUP_DEFAULT_TTL_MS = 600_000
@@ -139,18 +139,26 @@ export class DedupTable {
     this.#scratch = scratchOf(this.kernel)
     this.capacity = capacity
     this.ttlMs = ttlMs
-    this.bytes = this.#x.dedup_bytes(capacity) + 64
+    try {
+      this.bytes = this.#x.dedup_bytes(capacity) + 64
+    } catch (err) {
+      throw kernelFault(err, 'dedup_bytes')
+    }
     this.#raw = this.kernel.alloc(this.bytes)
     this.#ptr = this.#raw + ((64 - (this.#raw % 64)) % 64) // pointers may exceed 2^31: no bit ops
-    this.#x.dedup_init(
-      this.#ptr,
-      capacity,
-      ttlMs,
-      keyView.getBigUint64(0, true),
-      keyView.getBigUint64(8, true),
-      keyView.getBigUint64(16, true),
-      keyView.getBigUint64(24, true),
-    )
+    try {
+      this.#x.dedup_init(
+        this.#ptr,
+        capacity,
+        ttlMs,
+        keyView.getBigUint64(0, true),
+        keyView.getBigUint64(8, true),
+        keyView.getBigUint64(16, true),
+        keyView.getBigUint64(24, true),
+      )
+    } catch (err) {
+      throw kernelFault(err, 'dedup_init')
+    }
   }
 
   #table(): number {
@@ -178,7 +186,11 @@ export class DedupTable {
       // Views are taken after every allocation could have grown memory.
       const mem = this.kernel.bytes()
       new BigUint64Array(mem.buffer, idsPtr, n).set(ids.subarray(at, at + n))
-      fresh += this.#x.dedup_check_and_insert(t, idsPtr, n, nowMs, outPtr)
+      try {
+        fresh += this.#x.dedup_check_and_insert(t, idsPtr, n, nowMs, outPtr)
+      } catch (err) {
+        throw kernelFault(err, 'dedup_check_and_insert')
+      }
       if (out) out.set(this.kernel.bytes().subarray(outPtr, outPtr + n), at)
     }
     return fresh
@@ -207,7 +219,11 @@ export class DedupTable {
       throw new P4Error('BAD_ARGUMENT', `count must be an integer in [0, ${DEDUP_MAX_BATCH}], got ${String(count)}`)
     }
     checkNow(nowMs)
-    return this.#x.dedup_check_and_insert(t, this.#scratch.ids, count, nowMs, this.#scratch.out)
+    try {
+      return this.#x.dedup_check_and_insert(t, this.#scratch.ids, count, nowMs, this.#scratch.out)
+    } catch (err) {
+      throw kernelFault(err, 'dedup_check_and_insert')
+    }
   }
 
   /**
@@ -225,7 +241,11 @@ export class DedupTable {
       throw new P4Error('BAD_ARGUMENT', 'outPtr/count out of linear memory')
     }
     checkNow(nowMs)
-    return this.#x.dedup_check_and_insert(t, idsPtr, count, nowMs, outPtr)
+    try {
+      return this.#x.dedup_check_and_insert(t, idsPtr, count, nowMs, outPtr)
+    } catch (err) {
+      throw kernelFault(err, 'dedup_check_and_insert')
+    }
   }
 
   /** Whether `id` is live at `nowMs`, without inserting (the clock still advances). */
@@ -233,7 +253,11 @@ export class DedupTable {
     const t = this.#table()
     checkId(id)
     checkNow(nowMs)
-    return this.#x.dedup_has(t, id, nowMs) === 1
+    try {
+      return this.#x.dedup_has(t, id, nowMs) === 1
+    } catch (err) {
+      throw kernelFault(err, 'dedup_has')
+    }
   }
 
   // Writes originKey || messageId into the record scratch at `at`; returns its pointer.
@@ -258,14 +282,24 @@ export class DedupTable {
   hasOrigin(origin: Uint8Array, idHi: number, idLo: number, nowMs: number): boolean {
     const t = this.#table()
     checkNow(nowMs)
-    return this.#x.dedup_has_origin(t, this.#record(0, origin, idHi, idLo), nowMs) === 1
+    const rec = this.#record(0, origin, idHi, idLo)
+    try {
+      return this.#x.dedup_has_origin(t, rec, nowMs) === 1
+    } catch (err) {
+      throw kernelFault(err, 'dedup_has_origin')
+    }
   }
 
   /** Checks the flood (origin key, message ID) and inserts it when new; true when it was new. */
   insertOrigin(origin: Uint8Array, idHi: number, idLo: number, nowMs: number): boolean {
     const t = this.#table()
     checkNow(nowMs)
-    return this.#x.dedup_insert_origin(t, this.#record(0, origin, idHi, idLo), nowMs) === 1
+    const rec = this.#record(0, origin, idHi, idLo)
+    try {
+      return this.#x.dedup_insert_origin(t, rec, nowMs) === 1
+    } catch (err) {
+      throw kernelFault(err, 'dedup_insert_origin')
+    }
   }
 
   /**
@@ -286,8 +320,12 @@ export class DedupTable {
     for (let at = 0; at < n; at += DEDUP_MAX_BATCH) {
       const m = Math.min(DEDUP_MAX_BATCH, n - at)
       this.kernel.bytes().set(records.subarray(at * ORIGIN_RECORD_SIZE, (at + m) * ORIGIN_RECORD_SIZE), recs)
-      this.#x.dedup_fingerprints(t, recs, m, ids)
-      fresh += this.#x.dedup_check_and_insert(t, ids, m, nowMs, outPtr)
+      try {
+        this.#x.dedup_fingerprints(t, recs, m, ids)
+        fresh += this.#x.dedup_check_and_insert(t, ids, m, nowMs, outPtr)
+      } catch (err) {
+        throw kernelFault(err, 'dedup_check_and_insert')
+      }
       if (out) out.set(this.kernel.bytes().subarray(outPtr, outPtr + m), at)
     }
     return fresh
@@ -298,7 +336,11 @@ export class DedupTable {
     const t = this.#table()
     const rec = this.#record(0, origin, idHi, idLo)
     const ids = this.#scratch.ids
-    this.#x.dedup_fingerprints(t, rec, 1, ids)
+    try {
+      this.#x.dedup_fingerprints(t, rec, 1, ids)
+    } catch (err) {
+      throw kernelFault(err, 'dedup_fingerprints')
+    }
     return new DataView(this.kernel.bytes().buffer).getBigUint64(ids, true)
   }
 
@@ -306,36 +348,63 @@ export class DedupTable {
   expire(nowMs: number): number {
     const t = this.#table()
     checkNow(nowMs)
-    return this.#x.dedup_expire(t, nowMs)
+    try {
+      return this.#x.dedup_expire(t, nowMs)
+    } catch (err) {
+      throw kernelFault(err, 'dedup_expire')
+    }
   }
 
   /** Live entries as of the table's clock (expiry is lazy: see expire()). */
   get size(): number {
-    return this.#x.dedup_size(this.#table())
+    const t = this.#table()
+    try {
+      return this.#x.dedup_size(t)
+    } catch (err) {
+      throw kernelFault(err, 'dedup_size')
+    }
   }
 
   /** The table's clock in ms: the latest time it was given (-Infinity before any). */
   get clock(): number {
-    return this.#x.dedup_clock(this.#table())
+    const t = this.#table()
+    try {
+      return this.#x.dedup_clock(t)
+    } catch (err) {
+      throw kernelFault(err, 'dedup_clock')
+    }
   }
 
   /** Keyed SipHash-1-3 of `id` under this table's key. */
   hash(id: bigint): bigint {
     const t = this.#table()
     checkId(id)
-    return BigInt.asUintN(64, this.#x.dedup_hash(t, id))
+    try {
+      return BigInt.asUintN(64, this.#x.dedup_hash(t, id))
+    } catch (err) {
+      throw kernelFault(err, 'dedup_hash')
+    }
   }
 
   /** Bucket index holding `id`, or -1 (diagnostics and tests). */
   bucketOf(id: bigint): number {
     const t = this.#table()
     checkId(id)
-    return this.#x.dedup_bucket(t, id)
+    try {
+      return this.#x.dedup_bucket(t, id)
+    } catch (err) {
+      throw kernelFault(err, 'dedup_bucket')
+    }
   }
 
   /** Longest distance in buckets of any stored id from its home bucket; scans the table (diagnostics). */
   maxDisplacement(): number {
-    return this.#x.dedup_max_displacement(this.#table())
+    const t = this.#table()
+    try {
+      return this.#x.dedup_max_displacement(t)
+    } catch (err) {
+      throw kernelFault(err, 'dedup_max_displacement')
+    }
   }
 
   /**
@@ -344,7 +413,13 @@ export class DedupTable {
    * consistent, else the number of the first broken rule (assembly/dedup.ts).
    */
   verify(): number {
-    return this.#x.dedup_verify(this.#table())
+    const t = this.#table()
+    try {
+      return this.#x.dedup_verify(t)
+    } catch (err) {
+      // verify allocates a scratch array: the one call here that can run out of memory
+      throw kernelFault(err, 'dedup_verify', this.kernel.exports.memory)
+    }
   }
 
   get closed(): boolean {

@@ -3,25 +3,35 @@
 // header encoder. Layouts are documented in docs/protocol.md.
 import { P4Error } from '../core/errors.js'
 import { DEFAULT_MAX_MESSAGE, FrameError, HEADER_SIZE } from '../core/protocol.js'
-import { kernel, type Kernel } from './loader.js'
+import {
+  FRAME_BAD_DESCRIPTOR,
+  FRAME_DESC_SIZE,
+  FRAME_NO_OFFSET,
+  SCAN_STOP_ERROR,
+  SCAN_STOP_HEADER,
+  SCAN_STOP_LIMIT,
+  SCAN_STOP_PAYLOAD,
+} from './abi.js'
+import { kernel, kernelFault, type Kernel } from './loader.js'
 
-/** Bytes per descriptor: u32 offset, u32 type|flags<<8|hops<<16, u32 pluginId, u32 payloadLength, u64 messageId (LE). */
-export const FRAME_DESC_SIZE = 24
+// FRAME_DESC_SIZE: bytes per descriptor, u32 offset, u32 type|flags<<8|hops<<16,
+// u32 pluginId, u32 payloadLength, u64 messageId (LE). FRAME_BAD_DESCRIPTOR:
+// encoder-only error, a descriptor field is out of range or its frame does
+// not fit the region.
+export { FRAME_BAD_DESCRIPTOR, FRAME_DESC_SIZE }
 const DESC_WORDS = FRAME_DESC_SIZE / 4
-/** Encoder-only error: a descriptor field is out of range or its frame does not fit the region. */
-export const FRAME_BAD_DESCRIPTOR = 5
-const NO_OFFSET = 0xffffffff
+const NO_OFFSET = FRAME_NO_OFFSET
 
 /** Why a scan stopped. */
 export const ScanStop = {
   /** Fewer than 18 bytes left (possibly none): `needed` header bytes are missing. */
-  HEADER: 1,
+  HEADER: SCAN_STOP_HEADER,
   /** The next header is complete but `needed` payload bytes are missing. */
-  PAYLOAD: 2,
+  PAYLOAD: SCAN_STOP_PAYLOAD,
   /** maxFrames descriptors were written; scan again from `consumed`. */
-  LIMIT: 3,
+  LIMIT: SCAN_STOP_LIMIT,
   /** The header at `errorOffset` is malformed (`error` says how). */
-  ERROR: 4,
+  ERROR: SCAN_STOP_ERROR,
 } as const
 export type ScanStop = (typeof ScanStop)[keyof typeof ScanStop]
 
@@ -55,7 +65,6 @@ export interface ScanOutcome {
 
 interface FrameExports {
   frame_result(): number
-  frame_desc_size(): number
   frame_scan(ptr: number, len: number, maxPayload: number, descPtr: number, maxFrames: number): number
   frame_encode_header(
     ptr: number,
@@ -69,19 +78,19 @@ interface FrameExports {
   frame_encode_batch(base: number, len: number, descPtr: number, count: number, maxPayload: number): number
 }
 
-const ERROR_NAMES = ['NONE', 'BAD_VERSION', 'BAD_TYPE', 'BAD_FLAGS', 'TOO_LARGE', 'BAD_DESCRIPTOR']
+const ERROR_NAMES: Record<number, string> = {
+  ...Object.fromEntries(Object.entries(FrameError).map(([name, code]) => [code, name])),
+  [FRAME_BAD_DESCRIPTOR]: 'BAD_DESCRIPTOR',
+}
 
 /** Name of a FrameError code (or of FRAME_BAD_DESCRIPTOR), for messages. */
 export function frameErrorName(code: number): string {
   return ERROR_NAMES[code] ?? `UNKNOWN(${code})`
 }
 
+// The descriptor size and the other conventions were checked at load (loader.ts).
 function frameExports(k: Kernel): FrameExports {
-  const ex = k.exports as unknown as FrameExports
-  if (ex.frame_desc_size() !== FRAME_DESC_SIZE) {
-    throw new P4Error('WASM_ABORT', `frame kernel descriptor size ${ex.frame_desc_size()} != ${FRAME_DESC_SIZE}`)
-  }
-  return ex
+  return k.exports as unknown as FrameExports
 }
 
 function isU32(v: unknown): v is number {
@@ -165,7 +174,12 @@ export class FrameScanner implements ScanOutcome {
     checkRegion(this.kernel, ptr, len, 'scan region')
     fits(maxPayload, 0xffffffff, 'maxPayload')
     fits(maxFrames, this.capacity, 'maxFrames')
-    const count = this.ex.frame_scan(ptr, len, maxPayload, this.descPtr, maxFrames)
+    let count: number
+    try {
+      count = this.ex.frame_scan(ptr, len, maxPayload, this.descPtr, maxFrames)
+    } catch (err) {
+      throw kernelFault(err, 'frame_scan')
+    }
     let a = this.u32
     if (a.length === 0) a = this.refresh()
     const r = this.resultWord
@@ -386,7 +400,12 @@ export class HeaderBatch {
     checkRegion(this.kernel, base, len, 'batch region')
     checkUint(count, this.capacity, 'count')
     checkUint(maxPayload, 0xffffffff, 'maxPayload')
-    const written = this.ex.frame_encode_batch(base, len, this.descPtr, count, maxPayload)
+    let written: number
+    try {
+      written = this.ex.frame_encode_batch(base, len, this.descPtr, count, maxPayload)
+    } catch (err) {
+      throw kernelFault(err, 'frame_encode_batch')
+    }
     if (written !== count) {
       const code = new Uint32Array(this.kernel.exports.memory.buffer)[(this.ex.frame_result() >>> 2) + 3]!
       throw new P4Error('BAD_ARGUMENT', `frame descriptor ${written}: ${frameErrorName(code)}`)
@@ -414,6 +433,11 @@ function checkHeader(h: FrameHeader): void {
 export function encodeHeaderAt(ptr: number, h: FrameHeader, k: Kernel = kernel()): void {
   checkHeader(h)
   checkRegion(k, ptr, HEADER_SIZE, 'header region')
-  const err = frameExports(k).frame_encode_header(ptr, h.type, h.flags, h.hops, h.pluginId, h.payloadLength, h.messageId)
+  let err: number
+  try {
+    err = frameExports(k).frame_encode_header(ptr, h.type, h.flags, h.hops, h.pluginId, h.payloadLength, h.messageId)
+  } catch (cause) {
+    throw kernelFault(cause, 'frame_encode_header')
+  }
   if (err !== FrameError.NONE) throw new P4Error('BAD_ARGUMENT', `cannot encode header: ${frameErrorName(err)}`)
 }

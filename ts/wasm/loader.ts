@@ -1,8 +1,24 @@
-// Loads the p4net WebAssembly module synchronously, once per process.
+// Loads the p4net WebAssembly module synchronously, once per process, with
+// @assemblyscript/loader's instantiateSync.
 // A SIMD build is used where the engine validates it, else the scalar build;
 // P4NET_WASM=scalar forces the scalar build (tests load both explicitly).
+//
+// Failures inside a kernel surface as P4Errors:
+//   - an AssemblyScript abort (a `throw` in the kernel or its standard
+//     library) calls env.abort, which throws WASM_ABORT with the message and
+//     source position read from the kernel's static strings;
+//   - a trap (WebAssembly.RuntimeError) is caught by the TS wrappers in
+//     ts/wasm/ around their one call, through kernelFault(): a try costs
+//     nothing until something throws, where a wrapper function around every
+//     export would add a JS call to each kernel call;
+//   - memory that cannot grow is OUT_OF_MEMORY (the allocator traps then).
+// A build compiled from other shared constants than this code is refused at
+// load (BAD_BUILD), naming the first difference.
 import { readFileSync } from 'node:fs'
+import { instantiateSync } from '@assemblyscript/loader'
 import { P4Error } from '../core/errors.js'
+import * as wire from '../core/wire.js'
+import * as abi from './abi.js'
 
 export type Variant = 'simd' | 'scalar'
 
@@ -22,13 +38,14 @@ export interface Kernel {
   bytes(): Uint8Array
   /** A DataView of all of linear memory, refreshed like bytes(). */
   view(): DataView
-  /** Allocates `size` bytes in linear memory; throws if the module cannot grow. */
+  /** Allocates `size` bytes in linear memory; OUT_OF_MEMORY if the module cannot grow. */
   alloc(size: number): number
   free(ptr: number): void
 }
 
 const FILES: Record<Variant, string> = { simd: 'p4net.simd.wasm', scalar: 'p4net.wasm' }
 const cache = new Map<Variant, Kernel>()
+const REBUILD = 'run "npm run build:wasm"'
 
 function wasmPath(variant: Variant): URL {
   // dist/ts/wasm/loader.js -> <package>/build/
@@ -39,7 +56,7 @@ function readModuleBytes(variant: Variant): Uint8Array {
   try {
     return readFileSync(wasmPath(variant))
   } catch (err) {
-    throw new P4Error('IO_ERROR', `cannot read ${FILES[variant]}: run "npm run build:wasm"`, { cause: err })
+    throw new P4Error('IO_ERROR', `cannot read ${FILES[variant]}: ${REBUILD}`, { cause: err })
   }
 }
 
@@ -56,16 +73,99 @@ export function simdSupported(): boolean {
   return simdSupport
 }
 
+/**
+ * What a kernel call threw, as the error to rethrow: a trap
+ * (WebAssembly.RuntimeError) becomes a P4Error naming the call; P4Errors
+ * (aborts included) and anything else pass through unchanged. Pass `memory`
+ * for calls that allocate: the allocator's one trap is a failed memory.grow,
+ * so there an `unreachable` trap is OUT_OF_MEMORY.
+ */
+export function kernelFault(err: unknown, call: string, memory?: WebAssembly.Memory): unknown {
+  if (!(err instanceof WebAssembly.RuntimeError)) return err
+  if (memory !== undefined && /unreachable/.test(err.message)) {
+    const mib = Math.round(memory.buffer.byteLength / 2 ** 20)
+    return new P4Error('OUT_OF_MEMORY', `WebAssembly kernel ${call}: linear memory cannot grow (${mib} MiB in use; the engine allows at most 4096)`, { cause: err })
+  }
+  return new P4Error('WASM_ABORT', `WebAssembly kernel ${call} trapped: ${err.message}`, { cause: err })
+}
+
+/** Every constant the kernels share with this code, by name. */
+const SHARED: ReadonlyArray<readonly [string, unknown]> = [...Object.entries(wire), ...Object.entries(abi)]
+
+// An AssemblyScript Array<i32> in linear memory: u32 dataStart at +4, i32 length at +12.
+function readI32Array(memory: WebAssembly.Memory, ptr: number): number[] | null {
+  const size = memory.buffer.byteLength
+  if (ptr >>> 0 !== ptr || ptr + 16 > size) return null
+  const dv = new DataView(memory.buffer)
+  const data = dv.getUint32(ptr + 4, true)
+  const length = dv.getInt32(ptr + 12, true)
+  if (length < 0 || length > 4096 || data + length * 4 > size) return null
+  const out: number[] = []
+  for (let i = 0; i < length; i++) out.push(dv.getInt32(data + i * 4, true))
+  return out
+}
+
+/**
+ * Throws BAD_BUILD unless `exports` (of the build `file`) was compiled from
+ * the same ts/core/wire.ts and ts/wasm/abi.ts as this code and is the
+ * variant it is named for. assembly/index.ts exports each shared constant as
+ * an immutable global of the same name.
+ */
+export function checkBuild(exports: Record<string, unknown>, file: string, variant: Variant): void {
+  const stale = (why: string): never => {
+    throw new P4Error('BAD_BUILD', `build/${file} does not match this code (${why}): ${REBUILD}`)
+  }
+  const memory = exports.memory
+  if (!(memory instanceof WebAssembly.Memory)) stale('it exports no memory')
+  for (const [name, want] of SHARED) {
+    const g = exports[name]
+    if (!(g instanceof WebAssembly.Global)) stale(`it does not export ${name}`)
+    const got = (g as WebAssembly.Global).value
+    if (typeof want === 'number') {
+      // i32 globals read back signed: compare the 32-bit patterns.
+      if (typeof got !== 'number' || (got | 0) !== (want | 0)) stale(`${name} is ${String(got)} there, ${want} here`)
+    } else if (Array.isArray(want)) {
+      const arr = typeof got === 'number' ? readI32Array(memory as WebAssembly.Memory, got) : null
+      if (arr === null) stale(`${name} is not an array there`)
+      if (arr!.length !== want.length || arr!.some((v, i) => v !== want[i])) {
+        stale(`${name} is [${arr!.join(', ')}] there, [${want.join(', ')}] here`)
+      }
+    }
+  }
+  if (typeof exports.simd !== 'function') stale('it does not export simd()')
+  const simd = (exports.simd as () => number)()
+  if (simd !== (variant === 'simd' ? 1 : 0)) stale(`it is ${simd === 1 ? 'a SIMD' : 'a scalar'} build`)
+}
+
+/**
+ * Compiles and instantiates a build. Kernel calls go to the raw instance
+ * exports: the loader's demangled exports wrap each function in a rest/spread
+ * closure, which the hot paths should not pay for.
+ */
 function instantiate(variant: Variant): Kernel {
+  const file = FILES[variant]
   const module = new WebAssembly.Module(readModuleBytes(variant))
-  const instance = new WebAssembly.Instance(module, {
+  let getString: ((ptr: number) => string | null) | undefined
+  const text = (ptr: number): string => {
+    if (ptr === 0) return '(none)'
+    if (getString === undefined) return `(string at ${ptr}, unreadable before instantiation ends)`
+    try {
+      return getString(ptr) ?? '(none)'
+    } catch {
+      return `(no string at ${ptr})`
+    }
+  }
+  const loaded = instantiateSync<Record<string, unknown>>(module, {
     env: {
-      abort(_msg: number, _file: number, line: number, column: number): never {
-        throw new P4Error('WASM_ABORT', `WebAssembly kernel aborted at ${line}:${column}`)
+      // AssemblyScript's abort(message, fileName, line, column): both are static strings.
+      abort(msg: number, fileName: number, line: number, column: number): never {
+        throw new P4Error('WASM_ABORT', `WebAssembly kernel aborted: ${text(msg)} at ${text(fileName)}:${line}:${column}`)
       },
     },
   })
-  const exports = instance.exports as unknown as KernelExports
+  getString = loaded.exports.__getString
+  const exports = loaded.instance.exports as unknown as KernelExports
+  checkBuild(exports, file, variant)
   let buffer = exports.memory.buffer
   let u8 = new Uint8Array(buffer)
   let dv = new DataView(buffer)
@@ -88,14 +188,25 @@ function instantiate(variant: Variant): Kernel {
       return dv
     },
     alloc(size: number) {
-      const ptr = exports.alloc(size)
-      if (ptr === 0) throw new P4Error('WASM_ABORT', `WebAssembly allocation of ${size} bytes failed`)
-      return ptr
+      try {
+        return exports.alloc(size)
+      } catch (err) {
+        throw kernelFault(err, `alloc(${size})`, exports.memory)
+      }
     },
     free(ptr: number) {
-      exports.free(ptr)
+      try {
+        exports.free(ptr)
+      } catch (err) {
+        throw kernelFault(err, 'free')
+      }
     },
   }
+}
+
+/** A new, private instance of a build (loadKernel() shares one per process). */
+export function createKernel(variant: Variant): Kernel {
+  return instantiate(variant)
 }
 
 /** A specific build; each variant is instantiated once per process. */

@@ -384,7 +384,7 @@ test('loadIdentity: a FIFO at identity.json is refused at once (no hang), and le
   assert.ok((await stat(path)).isFIFO())
 })
 
-const identityModule = fileURLToPath(new URL('../ts/identity.js', import.meta.url))
+const identityModule = fileURLToPath(new URL('../ts/core/identity.js', import.meta.url))
 
 test('a write that fails mid-way (EFBIG under RLIMIT_FSIZE, as root too) leaves no temp file and the old identity intact', async () => {
   const { dir, path } = await savedIdentity()

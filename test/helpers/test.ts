@@ -232,6 +232,8 @@ export function guarded<T>(fn: Callback<T>, o: DeadlineRun, hook = false): Callb
       throw e
     } finally {
       ended(r, err)
+      // P4NET_TEST_TIMES=1: each test's wall time on stderr, to find the slow ones.
+      if (process.env.P4NET_TEST_TIMES) writeSync(2, `[time] ${(Date.now() - r.startedAt).toString().padStart(6)} ms  ${o.file} › ${o.name}\n`)
     }
   }
 }

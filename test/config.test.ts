@@ -145,7 +145,7 @@ test('an invalid config file names the file and the key', () => {
 
 test('bad environment values name the variable; empty variables are unset', () => {
   badConfig(() => settingsFromEnv({ P4NET_PORT: 'http' }), 'P4NET_PORT must be an integer 0..65535, got "http"')
-  badConfig(() => settingsFromEnv({ P4NET_BOOTSTRAP: '127.0.0.1:1,bad' }), 'P4NET_BOOTSTRAP[1] must look like host:port')
+  badConfig(() => settingsFromEnv({ P4NET_BOOTSTRAP: '127.0.0.1:1,bad' }), 'P4NET_BOOTSTRAP must look like host:port (a host name or IP literal, a port 1..65535), got "bad"')
   badConfig(() => settingsFromEnv({ P4NET_MAX_LINKS: '0' }), 'P4NET_MAX_LINKS must be an integer 1..4096')
   badConfig(() => settingsFromEnv({ P4NET_USERNAME: 'a\u0007b' }), 'P4NET_USERNAME is not a valid username')
   assert.equal(settingsFromEnv({ P4NET_PORT: '', P4NET_USERNAME: '' }), {})
@@ -155,7 +155,7 @@ test('bad flag values are usage errors (exit 2) naming the flag', () => {
   const cases: Array<[Record<string, string | string[]>, string]> = [
     [{ port: '99999' }, 'p4net start: --port must be an integer 0..65535, got 99999'],
     [{ 'max-links': 'many' }, 'p4net start: --max-links must be an integer 1..4096, got "many"'],
-    [{ bootstrap: ['127.0.0.1'] }, 'p4net start: --bootstrap[0] must look like host:port'],
+    [{ bootstrap: ['127.0.0.1'] }, 'p4net start: --bootstrap must look like host:port (a host name or IP literal, a port 1..65535), got "127.0.0.1"'],
     [{ host: 'a b' }, 'p4net start: --host must be a host name or IP address'],
   ]
   for (const [flags, want] of cases) {
@@ -202,11 +202,12 @@ test('every config key is accepted by createNode (keys mirror NodeOptions)', asy
   const node = await createNode(options) // validates every option, creates the identity in dataDir
   assert.is(node.username, 'full')
   await node.stop()
-  // A combination only the node can judge is still rejected, as BAD_OPTION.
+  // A combination the node would refuse is refused by the loader already,
+  // naming the file and both keys (test/config-sources.test.ts has the rest).
   writeJson(join(s.cwd, 'p4net.config.json'), { links: { min: 5, max: 3 } })
-  const bad = resolveConfig(s.input())
+  badConfig(() => resolveConfig(s.input()), 'p4net.config.json: "links.min": 5 is more than "links.max": 3')
   try {
-    await createNode(toNodeOptions(bad.settings, 'x').options)
+    await createNode(toNodeOptions({ ...r.settings, links: { min: 5, max: 3 } }, 'x').options)
     assert.unreachable('links.min > links.max')
   } catch (err) {
     assert.ok(isP4Error(err, 'BAD_OPTION'), String(err))

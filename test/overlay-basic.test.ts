@@ -199,7 +199,7 @@ test('bad options to createNode: BAD_USERNAME / BAD_OPTION', async () => {
   }
 })
 
-// BUG (ts/node.ts): resolveOptions() does not validate `trust`; a bad trust
+// BUG (ts/options.ts): resolveOptions() does not validate `trust`; a bad trust
 // config passes createNode() and only fails in start() (see the report).
 test('bad trust config is rejected by createNode (BAD_OPTION), not later by start()', async () => {
   const cases: [string, unknown][] = [

@@ -1,15 +1,21 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { DEFAULT_QUOTAS, PeerQuota, resolveQuotas } from '../ts/overlay/quotas.js'
+import { PeerQuota, type Quotas } from '../ts/overlay/quotas.js'
 import { P4Error } from '../ts/core/errors.js'
 import { createNode } from '../ts/index.js'
+import { resolveOptions, type NodeOptions } from '../ts/options.js'
+
+// The defaults come from the option schema (ts/option-schema.ts).
+const quotasOf = (quotas?: unknown): Quotas => resolveOptions({ username: 'q', quotas } as NodeOptions).cfg.quotas
+const DEFAULT_QUOTAS = quotasOf()
 
 test('quotas: partial options merge over the defaults; bad ones are BAD_OPTION', () => {
-  const q = resolveQuotas({ helloPerSecond: 7 }, DEFAULT_QUOTAS)
+  const q = quotasOf({ helloPerSecond: 7 })
   assert.is(q.helloPerSecond, 7)
   assert.is(q.framesPerSecond, DEFAULT_QUOTAS.framesPerSecond)
+  assert.is(resolveOptions({ username: 'q', profile: 'small' }).cfg.quotas.framesPerSecond, 5000)
   for (const bad of [{ nope: 1 }, { helloPerSecond: 0 }, { framesPerSecond: 1.5 }, { banMs: 'x' }, 5]) {
-    assert.throws(() => resolveQuotas(bad, DEFAULT_QUOTAS), (e: unknown) => e instanceof P4Error && e.code === 'BAD_OPTION')
+    assert.throws(() => quotasOf(bad), (e: unknown) => e instanceof P4Error && e.code === 'BAD_OPTION')
   }
 })
 

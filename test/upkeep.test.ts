@@ -13,7 +13,7 @@ import type { Core, Directory, Gate, LkaSync, Sessions, Walks } from '../ts/over
 import { LkaTable, verifyHelloFrame } from '../ts/overlay/lka.js'
 import { encodeHello } from '../ts/overlay/messages.js'
 import type { Peer } from '../ts/overlay/peer.js'
-import { DEFAULT_QUOTAS } from '../ts/overlay/quotas.js'
+import { resolveOptions } from '../ts/options.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
 import { emptyStats, type OverlayConfig } from '../ts/overlay/types.js'
 import { LinkUpkeep } from '../ts/overlay/upkeep.js'
@@ -67,7 +67,7 @@ function scene(sessionTo: (name: string, attempt: number) => Promise<Peer>, link
     bootstrap: [],
     links: { min: 2, max: 4, hardCap: 8 },
     timers: { maintenanceMs: 1000, requestTimeoutMs: 300, walkTimeoutMs: 1000, pingIntervalMs: 15_000, directIdleMs: 60_000, helloRefreshMs: 300_000, userTimeoutMs: 900_000, linkMinAgeMs: 30_000, lkaSyncMs: 60_000 },
-    quotas: DEFAULT_QUOTAS,
+    quotas: resolveOptions({ username: 'me' }).cfg.quotas,
     random: () => 0.5,
   } as unknown as OverlayConfig
   const core: Core = {

@@ -3,8 +3,9 @@
 import { EventEmitter } from 'node:events'
 import { mkdirSync } from 'node:fs'
 import { P4Error } from './core/errors.js'
+import { validateUsername } from './core/username.js'
 import { generateIdentity, loadOrCreateIdentity, type Identity } from './core/identity.js'
-import { DEFAULT_HOP_LIMIT, DEFAULT_MAX_MESSAGE, Flag, MsgType, messageIdOf } from './core/protocol.js'
+import { Flag, MsgType, messageIdOf } from './core/protocol.js'
 import { Plugin, type BroadcastOptions, type PluginHost, type PluginOptions, type SendOptions } from './plugin.js'
 import { e2eAad, groupAad, openFrom, openGroup, sealGroup, sealTo } from './e2e.js'
 import { Overlay, type DataEvent, type LinkInfo, type OverlayConfig, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
@@ -12,233 +13,16 @@ import { emptyStats } from './overlay/types.js'
 import { randomId } from './core/ids.js'
 import { systemClock, type Clock } from './core/clock.js'
 import { PeerCache } from './overlay/peer-cache.js'
-import { DEFAULT_QUOTAS, SMALL_QUOTAS, resolveQuotas, type Quotas } from './overlay/quotas.js'
-import { createTrustPolicy, parseTrustConfig, type TrustConfig, type TrustPolicy } from './overlay/trust.js'
-import { checkSocketOptions, connInfo, type ConnInfo, type SocketOptions } from './native/index.js'
-import { validateHost } from './overlay/messages.js'
+import { createTrustPolicy, type TrustPolicy } from './overlay/trust.js'
+import { connInfo, type ConnInfo } from './native/index.js'
 import { tcp, tcpTransport } from './transport/tcp.js'
-import type { Address, Transport } from './transport/types.js'
-import { validateUsername } from './core/username.js'
-import { DEDUP_MAX_CAPACITY, DEDUP_MIN_CAPACITY } from './wasm/dedup.js'
+import type { Address } from './transport/types.js'
+// Every option's type, range, default, flag and doc live in the schema of
+// ts/option-schema.ts; resolveOptions validates through it.
+import { isTrustPolicy, parseAddress, resolveOptions, type NodeOptions, type Resolved } from './options.js'
 
-export type Profile = 'default' | 'small'
-
-export interface NodeOptions {
-  /** 1–31 bytes of UTF-8 under the username rules of docs/protocol.md (lower case, one script, no invisible characters). Required. */
-  username: string
-  /** From generateIdentity(); default: loaded from (or created in) dataDir, else generated. */
-  identity?: Identity
-  /** Listen host (default 127.0.0.1). */
-  host?: string
-  /** Listen port; 0 = any free port (default). */
-  port?: number
-  /** Host put in HELLO for others to reach this node (default: host). */
-  advertiseHost?: string
-  /** Nodes to join through: "host:port" or { host, port }. */
-  bootstrap?: Array<string | Address>
-  /** Where identity, pinned keys and the peer cache live (optional). */
-  dataDir?: string
-  /** tcp (default) or a memory transport (memoryTransport(network)). */
-  transport?: Transport
-  /** Link targets: keep between min and max; never more than hardCap. */
-  links?: { min?: number; max?: number; hardCap?: number }
-  /** Largest plugin payload in bytes (default 16 MiB; small profile 1 MiB). */
-  maxMessage?: number
-  /** Relayed messages are dropped after this many hops (default 16). */
-  hopLimit?: number
-  /** Trust policy (default tofu). */
-  trust?: TrustConfig | TrustPolicy
-  /** Username certificate for the authority trust policy. */
-  certificate?: Uint8Array
-  /** 'small' lowers every bound together for constrained devices. */
-  profile?: Profile
-  discover?: { forwardProbability?: number; minHops?: number; maxHops?: number }
-  timers?: Partial<OverlayTimers>
-  /** Seen-message table: fixed capacity (entries) and TTL (default 600 s). */
-  dedup?: { capacity?: number; ttlMs?: number }
-  maxUsers?: number
-  maxDirect?: number
-  /** Bytes queued per session before send() waits for it to drain. */
-  highWaterMark?: number
-  /** Per-peer quotas (see ts/overlay/quotas.ts); exceeding one cuts the peer off. */
-  quotas?: Partial<Quotas>
-  /** Socket options for the default tcp transport (native addon where built, else Node's own). */
-  socket?: SocketOptions
-  /**
-   * Time and timers (default: the system clock). A ManualClock lets tests and
-   * simulations on the memory transport drive the protocol's time.
-   */
-  clock?: Clock
-}
-
-interface ProfileDefaults {
-  links: { min: number; max: number; hardCap: number }
-  maxMessage: number
-  dedupCapacity: number
-  maxUsers: number
-  maxDirect: number
-  highWaterMark: number
-}
-
-const PROFILES: Record<Profile, ProfileDefaults> = {
-  default: { links: { min: 4, max: 12, hardCap: 64 }, maxMessage: DEFAULT_MAX_MESSAGE, dedupCapacity: 1 << 16, maxUsers: 4096, maxDirect: 32, highWaterMark: 1 << 20 },
-  small: { links: { min: 2, max: 4, hardCap: 8 }, maxMessage: 1 << 20, dedupCapacity: 1 << 12, maxUsers: 512, maxDirect: 4, highWaterMark: 64 << 10 },
-}
-
-const DEFAULT_TIMERS: OverlayTimers = {
-  maintenanceMs: 1000,
-  pingIntervalMs: 15_000,
-  linkMinAgeMs: 30_000,
-  directIdleMs: 60_000,
-  helloRefreshMs: 300_000,
-  userTimeoutMs: 900_000,
-  handshakeTimeoutMs: 10_000,
-  requestTimeoutMs: 5000,
-  walkTimeoutMs: 5000,
-  lkaSyncMs: 60_000,
-  clockSkewMs: 600_000,
-}
-
-const KNOWN_OPTIONS = new Set([
-  'username', 'identity', 'host', 'port', 'advertiseHost', 'bootstrap', 'dataDir', 'transport', 'links', 'maxMessage', 'hopLimit',
-  'trust', 'certificate', 'profile', 'discover', 'timers', 'dedup', 'maxUsers', 'maxDirect', 'highWaterMark', 'socket', 'quotas', 'clock',
-])
-
-function bad(message: string): never {
-  throw new P4Error('BAD_OPTION', message)
-}
-
-function int(v: unknown, name: string, min: number, max: number, dflt: number): number {
-  if (v === undefined) return dflt
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(`${name} must be an integer ${min}..${max}, got ${String(v)}`)
-  return v
-}
-
-/** Parses "host:port" / "[v6]:port" / { host, port }. Throws BAD_OPTION. */
-export function parseAddress(a: unknown, what = 'address', code: 'BAD_OPTION' | 'BAD_ARGUMENT' = 'BAD_OPTION'): Address {
-  const bad: (message: string) => never = (message) => {
-    throw new P4Error(code, message)
-  }
-  let host: unknown
-  let port: unknown
-  if (typeof a === 'string') {
-    const m = /^\[?([^\]]*)\]?:(\d{1,5})$/.exec(a.trim())
-    if (!m) bad(`${what} must look like host:port, got ${JSON.stringify(a)}`)
-    host = m[1]
-    port = Number(m[2])
-  } else if (typeof a === 'object' && a !== null) {
-    host = (a as Address).host
-    port = (a as Address).port
-  } else bad(`${what} must be "host:port" or { host, port }`)
-  if (typeof host !== 'string' || host.length === 0) bad(`${what}: host must be a non-empty string`)
-  try {
-    validateHost(host)
-  } catch {
-    bad(`${what}: invalid host ${JSON.stringify(host)}`)
-  }
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) bad(`${what}: port must be 1..65535, got ${String(port)}`)
-  return { host, port }
-}
-
-function isTransport(t: unknown): t is Transport {
-  return typeof t === 'object' && t !== null && typeof (t as Transport).listen === 'function' && typeof (t as Transport).dial === 'function'
-}
-
-function isTrustPolicy(t: unknown): t is TrustPolicy {
-  return typeof t === 'object' && t !== null && typeof (t as TrustPolicy).check === 'function'
-}
-
-interface Resolved {
-  username: string
-  host: string
-  port: number
-  advertiseHost: string
-  bootstrap: Address[]
-  profile: ProfileDefaults & { name: Profile }
-  cfg: Omit<OverlayConfig, 'identity' | 'trust' | 'peerCache' | 'transport' | 'random' | 'clock'>
-}
-
-/** Validates every option up front: a node never starts half-configured. */
-function resolveOptions(opts: NodeOptions): Resolved {
-  if (typeof opts !== 'object' || opts === null) bad('options must be an object')
-  for (const k of Object.keys(opts)) if (!KNOWN_OPTIONS.has(k)) bad(`unknown option ${JSON.stringify(k)}`)
-  const username = validateUsername(opts.username)
-  const profileName = opts.profile ?? 'default'
-  if (profileName !== 'default' && profileName !== 'small') bad(`profile must be "default" or "small", got ${JSON.stringify(profileName)}`)
-  const p = PROFILES[profileName]
-  const host = opts.host ?? '127.0.0.1'
-  if (typeof host !== 'string' || host.length === 0) bad('host must be a non-empty string')
-  const port = int(opts.port, 'port', 0, 65535, 0)
-  const advertiseHost = opts.advertiseHost ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host)
-  if (typeof advertiseHost !== 'string') bad('advertiseHost must be a string')
-  if (opts.bootstrap !== undefined && !Array.isArray(opts.bootstrap)) bad('bootstrap must be an array of "host:port"')
-  const bootstrap = (opts.bootstrap ?? []).map((b, i) => parseAddress(b, `bootstrap[${i}]`))
-  const links = opts.links ?? {}
-  if (typeof links !== 'object' || links === null) bad('links must be an object { min, max }')
-  const hardCap = int(links.hardCap, 'links.hardCap', 1, 4096, Math.max(p.links.hardCap, links.max ?? 0))
-  const max = int(links.max, 'links.max', 1, hardCap, Math.min(p.links.max, hardCap))
-  const min = int(links.min, 'links.min', 0, max, Math.min(p.links.min, max))
-  const timersIn = opts.timers ?? {}
-  if (typeof timersIn !== 'object' || timersIn === null) bad('timers must be an object')
-  const timers = { ...DEFAULT_TIMERS }
-  for (const [k, v] of Object.entries(timersIn)) {
-    if (!(k in DEFAULT_TIMERS)) bad(`unknown timer ${JSON.stringify(k)}`)
-    timers[k as keyof OverlayTimers] = int(v, `timers.${k}`, 1, 2 ** 31 - 1, 0)
-  }
-  const d = opts.discover ?? {}
-  const forwardProbability = d.forwardProbability ?? 0.9
-  if (typeof forwardProbability !== 'number' || !(forwardProbability >= 0 && forwardProbability < 1)) bad('discover.forwardProbability must be in [0, 1)')
-  const maxHops = int(d.maxHops, 'discover.maxHops', 1, 255, 8)
-  const minHops = int(d.minHops, 'discover.minHops', 0, maxHops, Math.min(2, maxHops))
-  const dd = opts.dedup ?? {}
-  const dedupCapacity = int(dd.capacity, 'dedup.capacity', DEDUP_MIN_CAPACITY, DEDUP_MAX_CAPACITY, p.dedupCapacity)
-  const ttlMs = int(dd.ttlMs, 'dedup.ttlMs', 1, 2 ** 31 - 1, 600_000)
-  const maxMessage = int(opts.maxMessage, 'maxMessage', 1, 256 * 1024 * 1024, p.maxMessage)
-  const hopLimit = int(opts.hopLimit, 'hopLimit', 1, 255, DEFAULT_HOP_LIMIT)
-  const maxUsers = int(opts.maxUsers, 'maxUsers', 1, 1 << 20, p.maxUsers)
-  const maxDirect = int(opts.maxDirect, 'maxDirect', 1, 4096, p.maxDirect)
-  const highWaterMark = int(opts.highWaterMark, 'highWaterMark', 1024, 1 << 30, p.highWaterMark)
-  if (opts.dataDir !== undefined && (typeof opts.dataDir !== 'string' || opts.dataDir.length === 0)) bad('dataDir must be a non-empty string')
-  if (opts.transport !== undefined && !isTransport(opts.transport)) bad('transport must be a Transport (tcp or memoryTransport(network))')
-  if (opts.certificate !== undefined && !(opts.certificate instanceof Uint8Array)) bad('certificate must be a Uint8Array')
-  if (opts.trust !== undefined && !isTrustPolicy(opts.trust)) parseTrustConfig(opts.trust) // throws BAD_OPTION
-  if (opts.clock !== undefined) {
-    const c = opts.clock as Partial<Clock> | null
-    if (typeof c !== 'object' || c === null || typeof c.now !== 'function' || typeof c.wall !== 'function' || typeof c.setTimeout !== 'function' || typeof c.clearTimeout !== 'function') {
-      bad('clock must be a Clock (now, wall, setTimeout, clearTimeout), e.g. new ManualClock()')
-    }
-  }
-  if (opts.socket !== undefined) {
-    if (opts.transport !== undefined) bad('socket options apply to the default tcp transport; configure your transport instead')
-    checkSocketOptions(opts.socket)
-  }
-  return {
-    username,
-    host,
-    port,
-    advertiseHost,
-    bootstrap,
-    profile: { ...p, name: profileName },
-    cfg: {
-      username,
-      host,
-      port,
-      advertiseHost,
-      bootstrap,
-      links: { min, max, hardCap },
-      maxDirect,
-      maxMessage,
-      hopLimit,
-      discover: { forwardProbability, minHops, maxHops },
-      timers,
-      dedup: { capacity: dedupCapacity, ttlMs },
-      maxUsers,
-      certificate: opts.certificate,
-      highWaterMark,
-      quotas: resolveQuotas(opts.quotas, profileName === 'small' ? SMALL_QUOTAS : DEFAULT_QUOTAS),
-    },
-  }
-}
+export { parseAddress }
+export type { NodeOptions, Profile } from './options.js'
 
 export type { LinkInfo, OverlayStats, OverlayTimers }
 
@@ -525,16 +309,7 @@ export class Node extends EventEmitter implements PluginHost {
 
 /** Creates a node (not yet started): validates options, loads or makes the identity. */
 export async function createNode(opts: NodeOptions): Promise<Node> {
-  const resolved = resolveOptions(opts) // validate before touching the disk
-  let identity = opts.identity
-  if (identity !== undefined) {
-    if (typeof identity !== 'object' || identity === null || !(identity.publicKey instanceof Uint8Array)) {
-      throw new P4Error('BAD_OPTION', 'identity must come from generateIdentity() or loadIdentity()')
-    }
-  } else if (opts.dataDir) {
-    identity = await loadOrCreateIdentity(opts.dataDir)
-  } else {
-    identity = generateIdentity()
-  }
+  const resolved = resolveOptions(opts) // validates the identity too, before touching the disk
+  const identity = opts.identity ?? (opts.dataDir ? await loadOrCreateIdentity(opts.dataDir) : generateIdentity())
   return new Node(opts, identity, resolved)
 }

@@ -8,12 +8,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readConfigFile, settingsFromEnv, STRING_SETTINGS, validateConfig } from '../../ts/cli/config.js'
+import { readConfigFile, settingsFromEnv, TEXT_OPTIONS, validateConfig } from '../../ts/cli/config.js'
+import { OPTIONS } from '../../ts/options.js'
 import { resetLargestAlloc } from './alloc.js'
 import type { FuzzTarget, Trial } from './harness.js'
 import { mutate, Rng } from './rng.js'
 
-const KEYS = ['username', 'host', 'port', 'advertiseHost', 'bootstrap', 'dataDir', 'links', 'profile', 'trust', 'certificate', 'discover', 'timers', 'dedup', 'maxMessage', 'hopLimit', 'maxUsers', 'maxDirect', 'highWaterMark']
+// The config file's keys, from the option schema.
+const KEYS = OPTIONS.filter((e) => !e.name.includes('.') && e.file !== false).map((e) => e.name)
 const SUBKEYS = ['min', 'max', 'hardCap', 'forwardProbability', 'minHops', 'maxHops', 'capacity', 'ttlMs', 'maintenanceMs', 'pingIntervalMs', 'handshakeTimeoutMs', 'policy', 'keys', 'authorityKey', 'clockSkewMs', 'maxPins']
 const STRINGS = ['', 'alice', 'tofu', 'allowlist', 'authority', 'small', 'default', '127.0.0.1:4001', '[::1]:9', 'h:0', 'h:65536', '~/x', '../../etc', 'a'.repeat(40), '\u0000', 'é', 'AAAA', 'QQ==', '00'.repeat(32), '10.77.0.1']
 const NUMBERS = [0, 1, -1, 0.5, 2, 255, 256, 1023, 1024, 4096, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 53, -0, 1e308, 1 << 20, 256 * 1024 * 1024]
@@ -97,7 +99,7 @@ export function configTarget(): FuzzTarget {
       }
       // Environment strings (P4NET_*), each a random or edge string.
       const env: Record<string, string> = {}
-      for (const s of STRING_SETTINGS) if (rng.chance(0.4)) env[s.env] = rng.chance(0.5) ? rng.pick(STRINGS) : String(rng.pick(NUMBERS))
+      for (const s of TEXT_OPTIONS) if (s.env !== undefined && rng.chance(0.4)) env[s.env] = rng.chance(0.5) ? rng.pick(STRINGS) : String(rng.pick(NUMBERS))
       describe(JSON.stringify(env))
       resetLargestAlloc()
       settingsFromEnv(env, '/tmp')

@@ -6,6 +6,7 @@
 //   const net = await startNet({ n: 10, transport: 'memory', plugins: [7] })
 //   try { … net.nodes[3].plugin(7).broadcast(bytes) … } finally { await net.stop() }
 import { createNode, isP4Error, MemoryNetwork, memoryTransport, tcp, type Identity, type Node, type NodeOptions, type OverlayTimers, type Plugin, type PluginMessage, type Transport } from '../../ts/index.js'
+import { resolveOptions } from '../../ts/options.js'
 // Internals, used only by the Rogue peer below (security tests may reach under the API).
 import { HEADER_SIZE } from '../../ts/core/protocol.js'
 import { initiateSession } from '../../ts/session/handshake.js'
@@ -142,10 +143,17 @@ export async function errorCode(fn: () => unknown, what = 'the call'): Promise<s
   throw new Error(`${what}: expected a P4Error, but nothing was thrown`)
 }
 
+const minLinks = new WeakMap<Node, number>()
+
 /** The link count `node` should reach in a network of `n` running nodes. */
 export function linkQuota(node: Node, n: number): number {
-  const l = node.options.links ?? {}
-  const min = l.min ?? Math.min(node.options.profile === 'small' ? 2 : 4, l.max ?? Infinity)
+  let min = minLinks.get(node)
+  if (min === undefined) {
+    // links.min as the node resolved it through the option schema: the
+    // profile's default, lowered to links.max and links.hardCap.
+    min = resolveOptions(node.options).cfg.links.min
+    minLinks.set(node, min)
+  }
   return Math.min(min, n - 1)
 }
 

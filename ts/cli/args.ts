@@ -1,7 +1,10 @@
 // Command-line parsing on node:util parseArgs, with help text generated from
-// the same option table, and one-line errors for anything it rejects.
+// the same option table, and one-line errors for anything it rejects. The
+// node options' flags, variables, defaults and docs come from the option
+// schema (ts/option-schema.ts).
 import { parseArgs } from 'node:util'
 import { P4Error, type P4ErrorCode } from '../core/errors.js'
+import { defaultText, OPTIONS } from '../options.js'
 
 /** Exit code for usage errors: unknown flags, bad values, bad configuration. */
 export const EXIT_USAGE = 2
@@ -31,6 +34,9 @@ export interface OptionSpec {
   /** Placeholder shown in help, e.g. "PORT". */
   value?: string
   help: string
+  /** Environment variable and default, shown in help. */
+  env?: string
+  defaultText?: string
 }
 
 export interface CommandSpec {
@@ -46,19 +52,37 @@ export type Values = Record<string, string | boolean | string[] | undefined>
 
 const HELP: OptionSpec = { type: 'boolean', short: 'h', help: 'show this help' }
 
-/** Options every node-running command takes (they map onto config keys). */
-export const NODE_OPTIONS: Record<string, OptionSpec> = {
-  username: { type: 'string', short: 'u', value: 'NAME', help: 'username: 1-31 bytes of UTF-8, lower case, letters of one script, digits, - _ . (P4NET_USERNAME)' },
-  host: { type: 'string', value: 'HOST', help: 'listen host (default 127.0.0.1) (P4NET_HOST)' },
-  port: { type: 'string', short: 'p', value: 'PORT', help: 'listen port, 0 = any free port (default 0) (P4NET_PORT)' },
-  'advertise-host': { type: 'string', value: 'HOST', help: 'host others reach this node at (default: --host) (P4NET_ADVERTISE_HOST)' },
-  bootstrap: { type: 'string', short: 'b', multiple: true, value: 'HOST:PORT', help: 'node to join through; repeat or comma-separate (P4NET_BOOTSTRAP)' },
-  'data-dir': { type: 'string', short: 'd', value: 'DIR', help: 'identity, pinned keys, peer cache, control socket (P4NET_DATA_DIR)' },
-  profile: { type: 'string', value: 'NAME', help: '"default" or "small" (constrained devices) (P4NET_PROFILE)' },
-  'min-links': { type: 'string', value: 'N', help: 'keep at least N overlay links (P4NET_MIN_LINKS)' },
-  'max-links': { type: 'string', value: 'N', help: 'keep at most N overlay links (P4NET_MAX_LINKS)' },
-  config: { type: 'string', short: 'c', value: 'FILE', help: 'config file (default ./p4net.config.json, else <config dir>/config.json) (P4NET_CONFIG)' },
+/** The variable naming the config file (the --config flag's). */
+export const CONFIG_ENV = 'P4NET_CONFIG'
+
+/** --config: not a node option, so not in the schema. */
+export const CONFIG_OPTION: OptionSpec = {
+  type: 'string',
+  short: 'c',
+  value: 'FILE',
+  help: 'config file (must exist when given)',
+  env: CONFIG_ENV,
+  defaultText: './p4net.config.json, else <config dir>/config.json, if there',
 }
+
+/**
+ * The flags of the schema's options (all of them, or those `names` lists),
+ * keyed by flag; `docs` replaces an option's doc line for one command.
+ */
+export function schemaFlags(names?: readonly string[], docs: Record<string, string> = {}): Record<string, OptionSpec> {
+  const out: Record<string, OptionSpec> = {}
+  for (const e of OPTIONS) {
+    if (e.flag === undefined || (names !== undefined && !names.includes(e.name))) continue
+    const spec: OptionSpec = { type: 'string', value: e.placeholder, help: docs[e.name] ?? e.doc, env: e.env, defaultText: defaultText(e) }
+    if (e.short !== undefined) spec.short = e.short
+    if (e.kind === 'addresses') spec.multiple = true
+    out[e.flag] = spec
+  }
+  return out
+}
+
+/** Options every node-running command takes (they map onto config keys). */
+export const NODE_OPTIONS: Record<string, OptionSpec> = { ...schemaFlags(), config: CONFIG_OPTION }
 
 function optionName(message: string): string {
   // parseArgs quotes the option as '--name', or '-n, --name <value>' when it has a short form.
@@ -72,7 +96,10 @@ function optionName(message: string): string {
  * usage errors (exit 2) with a one-line reason.
  */
 export function parseCommand(spec: CommandSpec, argv: string[], allowPositionals = false): { values: Values; positionals: string[] } | null {
-  const options = { ...spec.options, help: HELP }
+  // Only what parseArgs knows: the rest of a spec is for help.
+  const options = Object.fromEntries(
+    Object.entries({ ...spec.options, help: HELP }).map(([k, o]) => [k, { type: o.type, ...(o.short && { short: o.short }), ...(o.multiple && { multiple: true }) }]),
+  )
   let parsed
   try {
     parsed = parseArgs({ args: argv, options, strict: true, allowPositionals })
@@ -104,15 +131,19 @@ export function parseCommand(spec: CommandSpec, argv: string[], allowPositionals
   return { values, positionals: parsed.positionals }
 }
 
-/** Help text for a command, generated from its option table. */
+/** Help text for a command, generated from its option table: flag, doc line, then variable and default. */
 export function helpText(spec: CommandSpec): string {
   const rows = Object.entries({ ...spec.options, help: HELP }).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`
-    return [flag, o.help] as const
+    const more = [o.env && `env ${o.env}`, o.defaultText && `default: ${o.defaultText}`].filter(Boolean).join('; ')
+    return [flag, o.help, more] as const
   })
   const width = Math.max(...rows.map(([f]) => f.length)) + 2
   const lines = [`p4net ${spec.name} - ${spec.summary}`, '', `usage: ${spec.usage}`, '', 'options:']
-  for (const [flag, help] of rows) lines.push(`  ${flag.padEnd(width)}${help}`)
+  for (const [flag, help, more] of rows) {
+    lines.push(`  ${flag.padEnd(width)}${help}`)
+    if (more) lines.push(`  ${''.padEnd(width)}(${more})`)
+  }
   if (spec.details) lines.push('', spec.details.trimEnd())
   return lines.join('\n') + '\n'
 }

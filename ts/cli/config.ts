@@ -1,21 +1,34 @@
 // Settings of the p4net command, from four layers, highest first:
 //   1. command-line flags   2. environment (P4NET_*)
 //   3. a JSON config file   4. defaults
-// Config keys mirror NodeOptions. Every value is checked where it comes
-// from, so an error names its flag, variable, or file and key.
+// Config keys mirror NodeOptions; every check, flag and variable comes from
+// the option schema (ts/option-schema.ts). Each value is checked where it
+// comes from, and each leaf remembers its source, so an error names the flag,
+// variable, or file and key the user wrote, even for a pair of options.
 import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { P4Error } from '../core/errors.js'
-import type { NodeOptions } from '../node.js'
-import { parseAddress } from '../node.js'
-import { isValidHost } from '../overlay/messages.js'
 import type { OverlayTimers } from '../node.js'
-import { createTrustPolicy, parseTrustConfig, type TrustConfig, type TrustPolicy } from '../overlay/trust.js'
-import { usernameProblem } from '../core/username.js'
-import { DEDUP_MAX_CAPACITY, DEDUP_MIN_CAPACITY } from '../wasm/dedup.js'
+import type { Quotas } from '../overlay/quotas.js'
+import { createTrustPolicy, type TrustConfig, type TrustPolicy } from '../overlay/trust.js'
+import type { SocketOptions } from '../native/index.js'
 import { debug } from '../core/log.js'
-import { usageError, type Values } from './args.js'
+import {
+  defaultOf,
+  describeProblem,
+  keysOf,
+  OptionError,
+  OPTIONS,
+  optionEntry,
+  problemOf,
+  resolveOptionValues,
+  show,
+  type NodeOptions,
+  type OptionEntry,
+  type ProblemLabels,
+} from '../options.js'
+import { CONFIG_ENV, usageError, type Values } from './args.js'
 
 const log = debug('config')
 
@@ -40,6 +53,8 @@ export interface Settings {
   maxUsers?: number
   maxDirect?: number
   highWaterMark?: number
+  quotas?: Partial<Quotas>
+  socket?: SocketOptions
 }
 
 // Compile-time guard: every config key is a NodeOptions key.
@@ -61,6 +76,8 @@ export interface ResolvedConfig {
   file: string | undefined
   /** Which layer each key came from. */
   origin: Partial<Record<keyof Settings, Origin>>
+  /** Which layer each value came from, per dotted option name ("links.min"). */
+  sources: Record<string, Origin>
 }
 
 export interface ConfigInput {
@@ -77,187 +94,49 @@ export interface ConfigInput {
 export const CONFIG_FILE_NAME = 'p4net.config.json'
 export const USER_CONFIG_FILE_NAME = 'config.json'
 
+/** Options a config file may hold (createNode-only objects, like a transport, cannot be written as JSON). */
+const FILE_KEYS = OPTIONS.filter((e) => !e.name.includes('.') && e.file !== false).map((e) => e.name)
+
+/** Options a flag or an environment variable can give. */
+export const TEXT_OPTIONS: readonly OptionEntry[] = OPTIONS.filter((e) => e.flag !== undefined || e.env !== undefined)
+
 function fail(label: string, problem: string): never {
   throw new P4Error('BAD_CONFIG', `${label} ${problem}`)
 }
 
-function show(v: unknown): string {
-  const s = JSON.stringify(v)
-  return s === undefined ? String(v) : s.length > 40 ? s.slice(0, 37) + '...' : s
-}
-
-type Check = (v: unknown, label: string) => unknown
-
-const int =
-  (min: number, max: number): Check =>
-  (v, label) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(label, `must be an integer ${min}..${max}, got ${show(v)}`)
-    return v
+/** The value of a flag or variable, typed as its entry wants it (a bad one is left for the check to name). */
+function fromText(e: OptionEntry, raw: string | string[], cwd: string): unknown {
+  if (e.kind === 'addresses') {
+    return (Array.isArray(raw) ? raw : [raw])
+      .flatMap((s) => s.split(','))
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0)
   }
-
-const text: Check = (v, label) => {
-  if (typeof v !== 'string' || v.length === 0) fail(label, `must be a non-empty string, got ${show(v)}`)
-  return v
+  const s = Array.isArray(raw) ? raw[raw.length - 1]! : raw
+  if (e.kind === 'int') return /^\s*-?\d+\s*$/.test(s) ? Number(s) : s
+  if (e.path) return s.length > 0 ? resolve(cwd, s) : s
+  return s
 }
 
-const host: Check = (v, label) => {
-  if (!isValidHost(text(v, label))) fail(label, `must be a host name or IP address, got ${show(v)}`)
-  return v
+/** A checked value in its config-file form (list items trimmed). */
+function checked(e: OptionEntry, v: unknown, label: (index?: number) => string): unknown {
+  const p = problemOf(e, v, 'file')
+  if (p) fail(label(p.index), p.problem)
+  return e.kind === 'addresses' ? (v as string[]).map((a) => a.trim()) : v
 }
 
-const username: Check = (v, label) => {
-  const why = usernameProblem(v)
-  if (why !== undefined) fail(label, `is not a valid username (${why})`)
-  return v
+function setPath(out: Record<string, unknown>, name: string, v: unknown): void {
+  const [key, sub] = name.split('.') as [string, string | undefined]
+  out[key] = sub === undefined ? v : { ...(out[key] as object | undefined), [sub]: v }
 }
 
-const address = (v: unknown, label: string): string => {
-  if (typeof v !== 'string') fail(label, `must be a "host:port" string, got ${show(v)}`)
-  try {
-    parseAddress(v)
-  } catch {
-    fail(label, `must look like host:port (port 1..65535), got ${show(v)}`)
-  }
-  return v.trim()
-}
-
-const bootstrap: Check = (v, label) => {
-  if (!Array.isArray(v)) fail(label, `must be an array of "host:port" strings, got ${show(v)}`)
-  return v.map((a, i) => address(a, label.endsWith('"') ? `${label.slice(0, -1)}[${i}]"` : `${label}[${i}]`))
-}
-
-const object =
-  (fields: Record<string, Check>): Check =>
-  (v, label) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(label, `must be an object with keys ${Object.keys(fields).join(', ')}`)
-    const out: Record<string, unknown> = {}
-    for (const [k, x] of Object.entries(v)) {
-      const check = fields[k]
-      const sub = label.endsWith('"') ? `${label.slice(0, -1)}.${k}"` : `${label}.${k}`
-      if (!check) fail(sub, `is not a known key (known: ${Object.keys(fields).join(', ')})`)
-      out[k] = check(x, sub)
-    }
-    return out
-  }
-
-const TIMER_KEYS: Record<keyof OverlayTimers, true> = {
-  maintenanceMs: true,
-  pingIntervalMs: true,
-  linkMinAgeMs: true,
-  directIdleMs: true,
-  helloRefreshMs: true,
-  userTimeoutMs: true,
-  handshakeTimeoutMs: true,
-  requestTimeoutMs: true,
-  walkTimeoutMs: true,
-  lkaSyncMs: true,
-  clockSkewMs: true,
-}
-const MS = int(1, 2 ** 31 - 1)
-
-const probability: Check = (v, label) => {
-  if (typeof v !== 'number' || !(v >= 0 && v < 1)) fail(label, `must be a number in [0, 1), got ${show(v)}`)
-  return v
-}
-
-/** Fields of the nested keys, also used by flags like --min-links (links.min). */
-const FIELDS: Partial<Record<keyof Settings, Record<string, Check>>> = {
-  links: { min: int(0, 4096), max: int(1, 4096), hardCap: int(1, 4096) },
-  discover: { forwardProbability: probability, minHops: int(0, 255), maxHops: int(1, 255) },
-  timers: Object.fromEntries(Object.keys(TIMER_KEYS).map((k) => [k, MS])),
-  dedup: { capacity: int(DEDUP_MIN_CAPACITY, DEDUP_MAX_CAPACITY), ttlMs: MS },
-}
-
-const CHECKS: Record<keyof Settings, Check> = {
-  username,
-  host,
-  port: int(0, 65535),
-  advertiseHost: host,
-  bootstrap,
-  dataDir: text,
-  links: object(FIELDS.links!),
-  profile: (v, label) => {
-    if (v !== 'default' && v !== 'small') fail(label, `must be "default" or "small", got ${show(v)}`)
-    return v
-  },
-  trust: (v, label) => {
-    try {
-      return parseTrustConfig(v)
-    } catch (err) {
-      return fail(label, `is invalid: ${(err as Error).message}`)
-    }
-  },
-  certificate: (v, label) => {
-    if (typeof v !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(v) || Buffer.from(v, 'base64').toString('base64') !== v) fail(label, 'must be base64')
-    return v
-  },
-  discover: object(FIELDS.discover!),
-  timers: object(FIELDS.timers!),
-  dedup: object(FIELDS.dedup!),
-  maxMessage: int(1, 256 * 1024 * 1024),
-  hopLimit: int(1, 255),
-  maxUsers: int(1, 1 << 20),
-  maxDirect: int(1, 4096),
-  highWaterMark: int(1024, 1 << 30),
-}
-
-/** Keys merged field by field across layers (others are replaced whole). */
-const NESTED = new Set<keyof Settings>(['links', 'discover', 'timers', 'dedup'])
-
-/**
- * Settings that flags and environment variables can give, as strings.
- * `path` is the config key (dotted for nested ones).
- */
-interface StringSetting {
-  path: string
-  flag: string
-  env: string
-  kind: 'string' | 'int' | 'list' | 'path'
-}
-
-export const STRING_SETTINGS: readonly StringSetting[] = [
-  { path: 'username', flag: 'username', env: 'P4NET_USERNAME', kind: 'string' },
-  { path: 'host', flag: 'host', env: 'P4NET_HOST', kind: 'string' },
-  { path: 'port', flag: 'port', env: 'P4NET_PORT', kind: 'int' },
-  { path: 'advertiseHost', flag: 'advertise-host', env: 'P4NET_ADVERTISE_HOST', kind: 'string' },
-  { path: 'bootstrap', flag: 'bootstrap', env: 'P4NET_BOOTSTRAP', kind: 'list' },
-  { path: 'dataDir', flag: 'data-dir', env: 'P4NET_DATA_DIR', kind: 'path' },
-  { path: 'profile', flag: 'profile', env: 'P4NET_PROFILE', kind: 'string' },
-  { path: 'links.min', flag: 'min-links', env: 'P4NET_MIN_LINKS', kind: 'int' },
-  { path: 'links.max', flag: 'max-links', env: 'P4NET_MAX_LINKS', kind: 'int' },
-]
-
-function fromString(raw: string | string[], kind: StringSetting['kind'], cwd: string): unknown {
-  switch (kind) {
-    case 'int': {
-      const s = String(raw).trim()
-      return /^-?\d+$/.test(s) ? Number(s) : s
-    }
-    case 'list':
-      return (Array.isArray(raw) ? raw : [raw])
-        .flatMap((s) => s.split(','))
-        .map((s) => s.trim())
-        .filter((s) => s.length > 0)
-    case 'path':
-      return typeof raw === 'string' && raw.length > 0 ? resolve(cwd, raw) : raw
-    default:
-      return raw
-  }
-}
-
-/** Builds one layer from string values; `label(s)` names each source in errors. */
-function stringLayer(get: (s: StringSetting) => string | string[] | undefined, label: (s: StringSetting) => string, cwd: string): Settings {
+/** Builds one layer from text values; `label(e)` names each source in errors. */
+function textLayer(get: (e: OptionEntry) => string | string[] | undefined, label: (e: OptionEntry) => string, cwd: string): Settings {
   const out: Record<string, unknown> = {}
-  for (const s of STRING_SETTINGS) {
-    const raw = get(s)
+  for (const e of TEXT_OPTIONS) {
+    const raw = get(e)
     if (raw === undefined) continue
-    const [key, sub] = s.path.split('.') as [keyof Settings, string | undefined]
-    const value = fromString(raw, s.kind, cwd)
-    if (sub === undefined) {
-      out[key] = CHECKS[key](value, label(s))
-    } else {
-      out[key] = { ...(out[key] as object | undefined), [sub]: FIELDS[key]![sub]!(value, label(s)) }
-    }
+    setPath(out, e.name, checked(e, fromText(e, raw, cwd), () => label(e)))
   }
   return out as Settings
 }
@@ -265,7 +144,7 @@ function stringLayer(get: (s: StringSetting) => string | string[] | undefined, l
 /** The flags layer. Bad values are usage errors naming the flag. */
 export function settingsFromFlags(flags: Values, command: string, cwd = process.cwd()): Settings {
   try {
-    return stringLayer((s) => (flags[s.flag] as string | string[] | undefined), (s) => `--${s.flag}`, cwd)
+    return textLayer((e) => (e.flag === undefined ? undefined : (flags[e.flag] as string | string[] | undefined)), (e) => `--${e.flag}`, cwd)
   } catch (err) {
     if (err instanceof P4Error && err.code === 'BAD_CONFIG') throw usageError(command, err.message)
     throw err
@@ -274,7 +153,7 @@ export function settingsFromFlags(flags: Values, command: string, cwd = process.
 
 /** The environment layer (P4NET_*); an empty variable counts as unset. */
 export function settingsFromEnv(env: Record<string, string | undefined>, cwd = process.cwd()): Settings {
-  return stringLayer((s) => (env[s.env] ? env[s.env] : undefined), (s) => s.env, cwd)
+  return textLayer((e) => (e.env !== undefined && env[e.env] ? env[e.env] : undefined), (e) => e.env!, cwd)
 }
 
 function displayPath(path: string, cwd: string): string {
@@ -294,9 +173,17 @@ export function validateConfig(doc: unknown, display: string, fileDir: string, h
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) fail(`${display}:`, 'must hold a JSON object')
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(doc)) {
-    const check = CHECKS[k as keyof Settings]
-    if (!check) fail(`${display}: "${k}"`, `is not a known key (known: ${Object.keys(CHECKS).join(', ')})`)
-    out[k] = check(v, `${display}: "${k}"`)
+    const e = FILE_KEYS.includes(k) ? optionEntry(k)! : undefined
+    if (!e) fail(`${display}: "${k}"`, `is not a known key (known: ${FILE_KEYS.join(', ')})`)
+    out[k] = checked(e, v, (i) => `${display}: "${k}${i === undefined ? '' : `[${i}]`}"`)
+    if (e.kind !== 'group') continue
+    const fields: Record<string, unknown> = {}
+    for (const [f, x] of Object.entries(v as object)) {
+      const sub = optionEntry(`${k}.${f}`)
+      if (!sub) fail(`${display}: "${k}.${f}"`, `is not a known key (known: ${keysOf(k).join(', ')})`)
+      fields[f] = checked(sub, x, () => `${display}: "${k}.${f}"`)
+    }
+    out[k] = fields
   }
   if (typeof out.dataDir === 'string') out.dataDir = resolve(fileDir, expandHome(out.dataDir, home))
   return out as Settings
@@ -307,7 +194,8 @@ export function readConfigFile(path: string, cwd = process.cwd(), home = homedir
   const display = displayPath(path, cwd)
   let textIn: string
   try {
-    textIn = readFileSync(path, 'utf8')
+    // A byte order mark (some editors on Windows write one) is not JSON, but the file is.
+    textIn = readFileSync(path, 'utf8').replace(/^\uFEFF/, '')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     throw new P4Error('BAD_CONFIG', code === 'ENOENT' ? `${display}: config file not found` : `${display}: cannot read: ${(err as Error).message}`)
@@ -338,7 +226,7 @@ export function userConfigDir(env: Record<string, string | undefined> = process.
 export function findConfigFile(input: ConfigInput): string | undefined {
   const cwd = input.cwd ?? process.cwd()
   const env = input.env ?? process.env
-  const explicit = (input.flags?.config as string | undefined) ?? (env.P4NET_CONFIG || undefined)
+  const explicit = (input.flags?.config as string | undefined) ?? (env[CONFIG_ENV] || undefined)
   if (explicit !== undefined) return resolve(cwd, explicit)
   const local = join(cwd, CONFIG_FILE_NAME)
   if (existsSync(local)) return local
@@ -346,12 +234,75 @@ export function findConfigFile(input: ConfigInput): string | undefined {
   return existsSync(user) ? user : undefined
 }
 
-function merge(into: Record<string, unknown>, layer: Settings, origin: ResolvedConfig['origin'], name: Origin): void {
+function merge(into: Record<string, unknown>, layer: Settings, cfg: Pick<ResolvedConfig, 'origin' | 'sources'>, name: Origin): void {
   for (const [k, v] of Object.entries(layer)) {
     if (v === undefined) continue
     const key = k as keyof Settings
-    into[k] = NESTED.has(key) && typeof into[k] === 'object' ? { ...(into[k] as object), ...(v as object) } : v
-    origin[key] = name
+    const group = optionEntry(k)?.kind === 'group'
+    into[k] = group && typeof into[k] === 'object' ? { ...(into[k] as object), ...(v as object) } : v
+    cfg.origin[key] = name
+    if (group) for (const f of Object.keys(v as object)) cfg.sources[`${k}.${f}`] = name
+    else cfg.sources[k] = name
+  }
+}
+
+/** Names each option as the user wrote it: its flag, its variable, or its key in the file. */
+function sourceLabels(sources: Record<string, Origin>, file: string): ProblemLabels {
+  const at = (name: string): Origin => sources[name] ?? 'default'
+  return {
+    name(name, index) {
+      const e = optionEntry(name)!
+      switch (at(name)) {
+        case 'flag':
+          return `--${e.flag}`
+        case 'env':
+          return e.env!
+        case 'file':
+          return `${file}: "${name}${index === undefined ? '' : `[${index}]`}"`
+        default:
+          return name
+      }
+    },
+    value(name, value, defaulted, profile) {
+      const e = optionEntry(name)!
+      switch (defaulted ? 'default' : at(name)) {
+        case 'flag':
+          return `--${e.flag} ${show(value)}`
+        case 'env':
+          return `${e.env}=${show(value)}`
+        case 'file':
+          return `"${name}": ${show(value)} in ${file}`
+        default:
+          return `${name} ${show(value)} (${profile === 'default' ? 'the default' : `the ${profile} profile's default`})`
+      }
+    },
+  }
+}
+
+/**
+ * Checks the options together, as the node will (min <= max <= hardCap, the
+ * profile's defaults): a pair that does not fit is named by where each of
+ * its values came from. A usage error when a flag is part of it.
+ */
+function checkTogether(settings: Record<string, unknown>, sources: Record<string, Origin>, file: string, command: string): void {
+  const options: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(settings)) {
+    const e = optionEntry(k)!
+    options[k] = typeof e.file === 'function' ? e.file(v) : v
+  }
+  try {
+    resolveOptionValues(options, true)
+  } catch (err) {
+    if (!(err instanceof OptionError)) throw err
+    const d = err.detail
+    const names = d.other && !d.other.defaulted ? [d.name, d.other.name] : [d.name]
+    const from = names.map((n) => sources[n] ?? 'default')
+    const message =
+      d.other && !d.other.defaulted && from.every((o) => o === 'file')
+        ? `${file}: "${d.name}": ${show(d.value)} ${d.problem} "${d.other.name}": ${show(d.other.value)}`
+        : describeProblem(d, sourceLabels(sources, file))
+    if (from.includes('flag')) throw usageError(command, message)
+    throw new P4Error('BAD_CONFIG', message)
   }
 }
 
@@ -365,15 +316,21 @@ export function resolveConfig(input: ConfigInput): ResolvedConfig {
   const fromEnv = settingsFromEnv(env, cwd)
   const file = findConfigFile({ ...input, cwd, env, home, platform })
   const fromFile = file ? readConfigFile(file, cwd, home) : {}
-  const defaults: ResolvedSettings = { host: '127.0.0.1', port: 0, bootstrap: [], dataDir: userConfigDir(env, platform, home) }
-  const origin: ResolvedConfig['origin'] = {}
+  const defaults: ResolvedSettings = {
+    host: defaultOf('host') as string,
+    port: defaultOf('port') as number,
+    bootstrap: [...(defaultOf('bootstrap') as string[])],
+    dataDir: userConfigDir(env, platform, home),
+  }
+  const cfg: Pick<ResolvedConfig, 'origin' | 'sources'> = { origin: {}, sources: {} }
   const out: Record<string, unknown> = {}
-  merge(out, defaults, origin, 'default')
-  merge(out, fromFile, origin, 'file')
-  merge(out, fromEnv, origin, 'env')
-  merge(out, flags, origin, 'flag')
-  log('file %s; sources %o', file ?? '(none)', origin)
-  return { settings: out as unknown as ResolvedSettings, file, origin }
+  merge(out, defaults, cfg, 'default')
+  merge(out, fromFile, cfg, 'file')
+  merge(out, fromEnv, cfg, 'env')
+  merge(out, flags, cfg, 'flag')
+  log('file %s; sources %o', file ?? '(none)', cfg.sources)
+  checkTogether(out, cfg.sources, file ? displayPath(file, cwd) : '', input.command)
+  return { settings: out as unknown as ResolvedSettings, file, ...cfg }
 }
 
 /** The username, or a usage error saying the three places it can come from. */
@@ -388,8 +345,11 @@ export function requireUsername(s: ResolvedSettings, command: string): string {
  */
 export function toNodeOptions(s: ResolvedSettings, username: string): { options: NodeOptions; trust: TrustPolicy } {
   const trust = createTrustPolicy(s.trust, { dataDir: s.dataDir })
-  const { certificate, ...rest } = s
-  const options: NodeOptions = { ...rest, username, trust }
-  if (certificate !== undefined) options.certificate = new Uint8Array(Buffer.from(certificate, 'base64'))
-  return { options, trust }
+  const options: Record<string, unknown> = { username, trust }
+  for (const [k, v] of Object.entries(s)) {
+    if (k === 'username' || k === 'trust' || v === undefined) continue
+    const e = optionEntry(k)!
+    options[k] = typeof e.file === 'function' ? e.file(v) : v
+  }
+  return { options: options as unknown as NodeOptions, trust }
 }

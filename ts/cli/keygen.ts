@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fingerprint, IDENTITY_FILE, loadIdentity, loadOrCreateIdentity } from '../core/identity.js'
-import { CliError, helpText, parseCommand, type CommandSpec } from './args.js'
+import { CliError, CONFIG_OPTION, helpText, parseCommand, schemaFlags, type CommandSpec } from './args.js'
 import { resolveConfig } from './config.js'
 
 export const keygenSpec: CommandSpec = {
@@ -11,8 +11,8 @@ export const keygenSpec: CommandSpec = {
   summary: 'create this node\'s identity and print its fingerprint',
   usage: 'p4net keygen [--data-dir DIR]',
   options: {
-    'data-dir': { type: 'string', short: 'd', value: 'DIR', help: 'where to create identity.json (default: the user config dir) (P4NET_DATA_DIR)' },
-    config: { type: 'string', short: 'c', value: 'FILE', help: 'config file to read dataDir from (P4NET_CONFIG)' },
+    ...schemaFlags(['dataDir'], { dataDir: 'where to create identity.json' }),
+    config: { ...CONFIG_OPTION, help: 'config file to read dataDir from' },
   },
   details: `Writes <data dir>/identity.json (mode 0600): the Ed25519 identity key and
 the X25519 Noise static key. Prints the fingerprint on stdout. An existing

@@ -1,6 +1,6 @@
 // `p4net status`: asks the node running on a data dir (over its local
 // control socket) for links, users and counters.
-import { helpText, parseCommand, type CommandSpec } from './args.js'
+import { CONFIG_OPTION, helpText, parseCommand, schemaFlags, type CommandSpec } from './args.js'
 import { resolveConfig } from './config.js'
 import { requestStatus, type StatusReport } from './control.js'
 
@@ -9,8 +9,8 @@ export const statusSpec: CommandSpec = {
   summary: 'show the links, users and counters of a running node',
   usage: 'p4net status [--data-dir DIR] [--json]',
   options: {
-    'data-dir': { type: 'string', short: 'd', value: 'DIR', help: 'data dir of the running node (P4NET_DATA_DIR)' },
-    config: { type: 'string', short: 'c', value: 'FILE', help: 'config file to read dataDir from (P4NET_CONFIG)' },
+    ...schemaFlags(['dataDir'], { dataDir: 'data dir of the running node' }),
+    config: { ...CONFIG_OPTION, help: 'config file to read dataDir from' },
     json: { type: 'boolean', help: 'print the report as JSON' },
   },
   details: `Talks to the control socket <data dir>/control.sock that \`p4net start\`

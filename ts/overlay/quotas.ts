@@ -2,9 +2,9 @@
 // honest node would. Every bucket allows a burst of BURST_SECONDS worth of
 // its rate (bad signatures: one minute's worth), so joins and floods of an
 // honest network pass, while a storm is cut off within seconds.
-import { P4Error } from '../core/errors.js'
 import { TokenBucket } from './rate-limit.js'
 
+/** Per-peer limits; their defaults per profile and ranges are in the option schema (ts/option-schema.ts). */
 export interface Quotas {
   /** Control and flooded frames per second from one peer (unicast DATA is paced by backpressure instead). */
   framesPerSecond: number
@@ -38,47 +38,9 @@ export interface Quotas {
   decryptFailuresPerMinute: number
 }
 
-export const DEFAULT_QUOTAS: Readonly<Quotas> = Object.freeze({
-  framesPerSecond: 20_000,
-  helloPerSecond: 500,
-  discoverPerSecond: 20,
-  duplicatesPerSecond: 10_000,
-  badSignaturesPerMinute: 30,
-  lkaRequestsPerMinute: 6,
-  maxPendingHandshakes: 64,
-  notReadingMs: 10_000,
-  banMs: 60_000,
-  cpuMsPerSecond: 250,
-  cpuBurstMs: 50,
-  decryptFailuresPerMinute: 30,
-})
-
-export const SMALL_QUOTAS: Readonly<Quotas> = Object.freeze({
-  ...DEFAULT_QUOTAS,
-  framesPerSecond: 5_000,
-  helloPerSecond: 200,
-  duplicatesPerSecond: 2_000,
-  maxPendingHandshakes: 8,
-  cpuMsPerSecond: 100,
-  cpuBurstMs: 25,
-})
-
 const BURST_SECONDS = 5
 
 export type CutOffReason = 'frames' | 'hello' | 'discover' | 'duplicates' | 'bad-signatures' | 'decrypt-failures' | 'lka' | 'not-reading' | 'handshakes'
-
-/** Validates a partial quotas object over `base`. Throws BAD_OPTION. */
-export function resolveQuotas(input: unknown, base: Readonly<Quotas>): Quotas {
-  if (input === undefined) return { ...base }
-  if (typeof input !== 'object' || input === null) throw new P4Error('BAD_OPTION', 'quotas must be an object')
-  const out = { ...base }
-  for (const [k, v] of Object.entries(input)) {
-    if (!(k in base)) throw new P4Error('BAD_OPTION', `unknown quota ${JSON.stringify(k)}`)
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1e9) throw new P4Error('BAD_OPTION', `quotas.${k} must be an integer 1..1e9, got ${String(v)}`)
-    out[k as keyof Quotas] = v
-  }
-  return out
-}
 
 /** The buckets of one peer, created lazily (an idle link costs nothing). */
 export class PeerQuota {

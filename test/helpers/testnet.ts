@@ -5,7 +5,7 @@
 //
 //   const net = await startNet({ n: 10, transport: 'memory', plugins: [7] })
 //   try { … net.nodes[3].plugin(7).broadcast(bytes) … } finally { await net.stop() }
-import { createNode, isP4Error, MemoryNetwork, memoryTransport, tcp, type Identity, type Node, type NodeOptions, type OverlayTimers, type Plugin, type PluginMessage, type Transport } from '../../ts/index.js'
+import { createNode, isP4Error, ManualClock, MemoryNetwork, memoryTransport, tcp, type Identity, type Node, type NodeOptions, type OverlayTimers, type Plugin, type PluginMessage, type Transport } from '../../ts/index.js'
 import { resolveOptions } from '../../ts/options.js'
 // Internals, used only by the Rogue peer below (security tests may reach under the API).
 import { HEADER_SIZE } from '../../ts/core/protocol.js'
@@ -33,12 +33,27 @@ export interface NetOptions {
   /** Wait for convergence before returning (default true), within this many ms (default 15 000). */
   converge?: boolean
   convergeTimeoutMs?: number
+  /**
+   * 'manual' (memory transport only): every node runs on one ManualClock,
+   * which moves only as the test waits (net.until, net.settle), so the
+   * protocol's timers fire deterministically and no test waits in real time.
+   */
+  clock?: 'manual'
 }
 
 export interface TestNet {
   nodes: Node[]
   /** The shared memory network (memory transport only). */
   network?: MemoryNetwork
+  /** The nodes' clock with `clock: 'manual'`. */
+  clock?: ManualClock
+  /**
+   * Waits until `cond()` holds, at most `ms`: clock time on a manual clock
+   * (advanced in steps), else real time (polled). Fails naming `what`.
+   */
+  until(cond: () => boolean, ms: number, what: string | (() => string)): Promise<void>
+  /** Lets everything in flight arrive: at the current instant on a manual clock, else until no frame arrives for 100 ms. */
+  settle(): Promise<void>
   /** Resolves once every running node lists every running node's user and has its link quota. */
   waitConverged(timeoutMs?: number): Promise<void>
   /** Creates and starts one more node (bootstrapped to `bootstrapTo`, default node 0), stopped by stop(). */
@@ -188,6 +203,8 @@ export function describeConvergence(nodes: Node[]): string {
 export async function startNet(o: NetOptions): Promise<TestNet> {
   if (!Number.isInteger(o.n) || o.n < 1) throw new Error('startNet: n must be a positive integer')
   const network = o.transport === 'memory' ? new MemoryNetwork() : undefined
+  if (o.clock === 'manual' && !network) throw new Error("startNet: clock 'manual' needs the memory transport")
+  const clock = o.clock === 'manual' ? new ManualClock({ idle: () => network!.idle }) : undefined
   const random = seededRandom(o.seed ?? 1)
   const topology = o.topology ?? 'random'
   const nodes: Node[] = []
@@ -203,6 +220,7 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
       transport,
       host: '127.0.0.1',
       port: 0,
+      ...(clock ? { clock } : {}),
       ...opts,
       timers: { ...FAST_TIMERS, ...opts.timers },
       bootstrap: opts.bootstrap ?? peers.map((p) => p.address),
@@ -239,12 +257,17 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
     )
   }
 
+  const until = (cond: () => boolean, ms: number, what: string | (() => string)): Promise<void> =>
+    clock ? clock.until(cond, ms, what, 20) : waitFor(cond, ms, what, 10)
   const net: TestNet = {
     nodes,
     network,
+    clock,
+    until,
+    settle: () => (clock ? clock.settle() : waitQuiet([...nodes, ...extra].filter((x) => x.running))),
     async waitConverged(timeoutMs = 15_000) {
       const running = nodes.filter((x) => x.running)
-      await waitFor(() => isConverged(running), timeoutMs, () => describeConvergence(running), 20)
+      await until(() => isConverged(running), timeoutMs, () => describeConvergence(running))
     },
     async add(opts, bootstrapTo = nodes.slice(0, 1), plugins = []) {
       const node = await make(opts, bootstrapTo.filter((x) => x.running), plugins)

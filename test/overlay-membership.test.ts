@@ -4,7 +4,7 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { generateIdentity, type Node } from '../ts/index.js'
-import { errorCode, inbox, isConverged, waitFor, waitQuiet, withNet, type TestNet } from './helpers/testnet.js'
+import { errorCode, inbox, isConverged, waitFor, withNet, type TestNet } from './helpers/testnet.js'
 
 const CHAT = 7
 const utf8 = new TextEncoder()

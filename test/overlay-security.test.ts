@@ -8,9 +8,9 @@ import { randomBytes } from 'node:crypto'
 import { generateIdentity, issueCertificate, type Identity, type Node, type PluginMessage } from '../ts/index.js'
 import { encodeHello } from '../ts/overlay/messages.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
-import { Flag, HEADER_SIZE, MsgType } from '../ts/core/protocol.js'
+import { Flag, MsgType } from '../ts/core/protocol.js'
 import type { Frame } from '../ts/session/session.js'
-import { inbox, Rogue, startNet, waitFor, waitQuiet, withNet, type TestNet } from './helpers/testnet.js'
+import { inbox, Rogue, waitFor, waitQuiet, withNet, type TestNet } from './helpers/testnet.js'
 
 const CHAT = 1001
 const OTHER = 1002
@@ -19,7 +19,6 @@ const text = new TextDecoder()
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const randomId = (): bigint => randomBytes(8).readBigUInt64BE(0)
-const byName = (nodes: Node[], name: string): Node => nodes.find((x) => x.username === name)!
 
 /** A HELLO for `username` signed by `signer` (who need not own the name). */
 function forgedHello(signer: Identity, username: string, plugins: number[]): Uint8Array {

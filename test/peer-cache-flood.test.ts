@@ -7,30 +7,31 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { createNode, generateIdentity, memoryTransport, MemoryNetwork } from '../ts/index.js'
+import { createNode, generateIdentity, ManualClock, memoryTransport, MemoryNetwork } from '../ts/index.js'
 import { initiateSession } from '../ts/session/handshake.js'
 import { LinkIntent } from '../ts/session/handshake-payload.js'
-import { waitFor } from './helpers/testnet.js'
 
 test('260 inbound links claiming listen ports add nothing to the peer cache; the dialled bootstrap stays', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'p4net-cache-flood-'))
   const network = new MemoryNetwork()
   const transport = memoryTransport(network)
-  const boot = await createNode({ username: 'boot', transport })
+  // Clock time: each short link needs no real time, only its handshake's I/O.
+  const clock = new ManualClock({ idle: () => network.idle })
+  const boot = await createNode({ username: 'boot', transport, clock })
   await boot.start()
   // vic's bootstrap is the one address it dials.
-  const vicWithBoot = await createNode({ username: 'vic', transport, dataDir: dir, bootstrap: [boot.address], links: { min: 1, max: 2, hardCap: 8 } })
+  const vicWithBoot = await createNode({ username: 'vic', transport, clock, dataDir: dir, bootstrap: [boot.address], links: { min: 1, max: 2, hardCap: 8 } })
   try {
     await vicWithBoot.start()
-    await waitFor(() => vicWithBoot.links().some((l) => l.username === 'boot'), 3000, 'vic linked to its bootstrap')
+    await clock.until(() => vicWithBoot.links().some((l) => l.username === 'boot'), 3000, 'vic linked to its bootstrap')
     for (let i = 0; i < 260; i++) {
       const conn = await transport.dial(vicWithBoot.address.host, vicWithBoot.address.port, { timeoutMs: 3000 })
-      const h = await initiateSession(conn, { identity: generateIdentity(), username: `flood${i}`, intent: LinkIntent.OVERLAY, listenPort: 20_000 + i, timeoutMs: 3000 })
+      const h = await initiateSession(conn, { identity: generateIdentity(), username: `flood${i}`, intent: LinkIntent.OVERLAY, listenPort: 20_000 + i, timeoutMs: 3000, clock })
       h.conn.resume()
       // A short link: up at vic, then gone.
-      await waitFor(() => vicWithBoot.links().some((l) => l.username === `flood${i}`), 3000, `flood${i} linked`)
+      await clock.until(() => vicWithBoot.links().some((l) => l.username === `flood${i}`), 3000, `flood${i} linked`)
       h.conn.destroy()
-      await waitFor(() => !vicWithBoot.links().some((l) => l.username === `flood${i}`), 3000, `flood${i} gone`)
+      await clock.until(() => !vicWithBoot.links().some((l) => l.username === `flood${i}`), 3000, `flood${i} gone`)
     }
     await vicWithBoot.stop()
     const file = JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8')) as { peers: Array<{ host: string; port: number }> }

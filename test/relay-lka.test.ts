@@ -11,7 +11,7 @@ import { ByeReason, decodeBye, encodeHello, encodeLkaAck, encodeLkaRequest } fro
 import { RelayBudget } from '../ts/overlay/relay-budget.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
 import { Flag, MsgType } from '../ts/core/protocol.js'
-import { inbox, Rogue, sleep, startNet, waitFor } from './helpers/testnet.js'
+import { inbox, Rogue, startNet } from './helpers/testnet.js'
 
 const CHAT = 1001
 const utf8 = new TextEncoder()
@@ -70,7 +70,7 @@ test('a storm of valid broadcasts within the stormer\'s quotas does not starve h
   const quotas = { framesPerSecond: 1000, duplicatesPerSecond: 400 }
   const net = await startNet({
     n: 3,
-    transport: 'memory',
+    transport: 'memory', clock: 'manual',
     topology: 'chain',
     options: (i) => ({ username: ['a', 'r', 'c'][i]!, links: { min: 1, max: 4 }, quotas }),
     plugins: [CHAT],
@@ -89,17 +89,17 @@ test('a storm of valid broadcasts within the stormer\'s quotas does not starve h
       // ... then one frame a millisecond or so: under r's frame quota of 1,000/s, far over its relay rate of 200/s.
       while (storming && !rogue.session.closed) {
         rogue.sendSigned(stormFrame())
-        await sleep(1)
+        await net.sleep(1)
       }
     })()
-    await sleep(100)
+    await net.sleep(100)
     const SENT = 50
     for (let i = 0; i < SENT; i++) {
       await a.plugin(CHAT).broadcast(utf8.encode(`a${i}`))
-      await sleep(20)
+      await net.sleep(20)
     }
     const fromA = (): number => got.filter((m) => m.from === 'a').length
-    await waitFor(() => fromA() === SENT, 5000, () => `c got ${fromA()}/${SENT} of a's broadcasts; r relayDropped ${r.stats().relayDropped}, cut-offs ${JSON.stringify(r.stats().cutOffReasons)}`)
+    await net.until(() => fromA() === SENT, 5000, () => `c got ${fromA()}/${SENT} of a's broadcasts; r relayDropped ${r.stats().relayDropped}, cut-offs ${JSON.stringify(r.stats().cutOffReasons)}`)
     storming = false
     await storm
     assert.ok(r.stats().relayDropped > 0, 'the storm did spend r\'s relay budget')
@@ -115,7 +115,7 @@ test('a storm of valid broadcasts within the stormer\'s quotas does not starve h
 
 test('a newcomer whose first three links go before answering its LKA request asks the next link and learns everyone', async () => {
   const N = 8
-  const net = await startNet({ n: N, transport: 'memory', plugins: [CHAT] })
+  const net = await startNet({ n: N, transport: 'memory', clock: 'manual', plugins: [CHAT] })
   try {
     // One link is enough for z: no walks, so only an LKA answer can tell it of the users it is not linked to.
     const z = await net.add({ username: 'z', bootstrap: [], links: { min: 1, max: 2 } })
@@ -123,33 +123,33 @@ test('a newcomer whose first three links go before answering its LKA request ask
     for (let i = 0; i < 3; i++) {
       const rogue = await Rogue.dial(z, { identity: generateIdentity(), username: `mute${i}`, transport: memoryTransport(net.network!) })
       rogues.push(rogue)
-      await waitFor(() => rogue.frames.some((f) => f.type === MsgType.LKA), 2000, `z asked mute${i} for its LKA`)
+      await net.until(() => rogue.frames.some((f) => f.type === MsgType.LKA), 2000, `z asked mute${i} for its LKA`)
     }
     for (const r of rogues) r.close()
-    await waitFor(() => z.links().length === 0, 2000, 'the mute links gone')
+    await net.until(() => z.links().length === 0, 2000, 'the mute links gone')
     await z.connect(net.nodes[0]!.address.host, net.nodes[0]!.address.port)
     const everyone = net.nodes.map((x) => x.username)
-    await waitFor(() => everyone.every((u) => z.users().includes(u)), 3000, () => `z knows ${z.users().join(',')}; links ${z.links().map((l) => l.username).join(',')}`)
+    await net.until(() => everyone.every((u) => z.users().includes(u)), 3000, () => `z knows ${z.users().join(',')}; links ${z.links().map((l) => l.username).join(',')}`)
   } finally {
     await net.stop()
   }
 })
 
 test('LKA_ACK is taken only as the answer to a request: a second, unasked one closes the session (PROTOCOL_ERROR)', async () => {
-  const net = await startNet({ n: 1, transport: 'memory', options: () => ({ username: 'a' }) })
+  const net = await startNet({ n: 1, transport: 'memory', clock: 'manual', options: () => ({ username: 'a' }) })
   try {
     const [a] = net.nodes as [Node]
     const rogue = await Rogue.dial(a, { identity: generateIdentity(), username: 'chatty', transport: memoryTransport(net.network!) })
-    await waitFor(() => rogue.frames.some((f) => f.type === MsgType.LKA), 2000, 'a asked for the LKA')
+    await net.until(() => rogue.frames.some((f) => f.type === MsgType.LKA), 2000, 'a asked for the LKA')
     const answer = encodeLkaAck({ more: false, hellos: [] })
     let [hi, lo] = idParts()
     rogue.send({ type: MsgType.LKA_ACK, flags: 0, hops: 0, pluginId: 0, idHi: hi, idLo: lo, payload: answer })
-    await sleep(50)
+    await net.sleep(50)
     assert.is(a.stats().badFrame, 0, 'the answer was taken')
     assert.equal(a.links().map((l) => l.username), ['chatty'])
     ;[hi, lo] = idParts()
     rogue.send({ type: MsgType.LKA_ACK, flags: 0, hops: 0, pluginId: 0, idHi: hi, idLo: lo, payload: answer })
-    await waitFor(() => a.links().length === 0, 2000, 'the unasked LKA_ACK closed the link')
+    await net.until(() => a.links().length === 0, 2000, 'the unasked LKA_ACK closed the link')
     assert.is(a.stats().badFrame, 1)
     assert.ok(byes(rogue).includes(ByeReason.PROTOCOL_ERROR))
   } finally {
@@ -158,7 +158,7 @@ test('LKA_ACK is taken only as the answer to a request: a second, unasked one cl
 })
 
 test('LKA requests beyond lkaRequestsPerMinute cut the asker off ("lka"); each answer is one table, no more', async () => {
-  const net = await startNet({ n: 3, transport: 'memory', options: (i) => ({ username: ['a', 'b', 'c'][i]!, quotas: { lkaRequestsPerMinute: 4 } }), plugins: [CHAT] })
+  const net = await startNet({ n: 3, transport: 'memory', clock: 'manual', options: (i) => ({ username: ['a', 'b', 'c'][i]!, quotas: { lkaRequestsPerMinute: 4 } }), plugins: [CHAT] })
   try {
     const [a] = net.nodes as [Node]
     const rogue = await Rogue.dial(a, { identity: generateIdentity(), username: 'asker', transport: memoryTransport(net.network!) })
@@ -166,7 +166,7 @@ test('LKA requests beyond lkaRequestsPerMinute cut the asker off ("lka"); each a
       const [hi, lo] = idParts()
       rogue.send({ type: MsgType.LKA, flags: 0, hops: 0, pluginId: 0, idHi: hi, idLo: lo, payload: encodeLkaRequest({ max: 0 }) })
     }
-    await waitFor(() => (a.stats().cutOffReasons.lka ?? 0) === 1, 2000, 'the asker cut off for LKA requests')
+    await net.until(() => (a.stats().cutOffReasons.lka ?? 0) === 1, 2000, 'the asker cut off for LKA requests')
     const answers = rogue.frames.filter((f) => f.type === MsgType.LKA_ACK).length
     assert.is(answers, 4, `${answers} answers`)
     assert.ok(byes(rogue).includes(ByeReason.RATE_LIMITED))
@@ -176,21 +176,21 @@ test('LKA requests beyond lkaRequestsPerMinute cut the asker off ("lka"); each a
 })
 
 test('an LKA answer of more entries than were asked for closes the session', async () => {
-  const net = await startNet({ n: 1, transport: 'memory', options: () => ({ username: 'a', maxUsers: 2 }) })
+  const net = await startNet({ n: 1, transport: 'memory', clock: 'manual', options: () => ({ username: 'a', maxUsers: 2 }) })
   try {
     const [a] = net.nodes as [Node]
     const rogue = await Rogue.dial(a, { identity: generateIdentity(), username: 'liar', transport: memoryTransport(net.network!) })
-    await waitFor(() => rogue.frames.some((f) => f.type === MsgType.LKA), 2000, 'a asked for the LKA')
+    await net.until(() => rogue.frames.some((f) => f.type === MsgType.LKA), 2000, 'a asked for the LKA')
     const hellos = [0, 1, 2].map((i) => {
       const who = generateIdentity()
-      const body = encodeHello({ username: `u${i}`, staticKey: who.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Date.now()), features: 0, plugins: [] })
+      const body = encodeHello({ username: `u${i}`, staticKey: who.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Math.floor(net.clock!.wall())), features: 0, plugins: [] })
       return buildSignedFrame(who, { type: MsgType.HELLO, flags: Flag.BROADCAST, messageId: bigId(), body })
     })
     // The request said max 2: three valid entries are refused before any is taken.
     const [hi, lo] = idParts()
     const payload = encodeLkaAck({ more: false, hellos })
     rogue.send({ type: MsgType.LKA_ACK, flags: 0, hops: 0, pluginId: 0, idHi: hi, idLo: lo, payload })
-    await waitFor(() => a.links().length === 0, 2000, 'the over-long answer closed the link')
+    await net.until(() => a.links().length === 0, 2000, 'the over-long answer closed the link')
     assert.is(a.users().length, 1, 'nothing of it was taken')
   } finally {
     await net.stop()
@@ -200,7 +200,7 @@ test('an LKA answer of more entries than were asked for closes the session', asy
 test('LKA sync: a HELLO that never reached a node by flood is learned from a link within timers.lkaSyncMs', async () => {
   const net = await startNet({
     n: 3,
-    transport: 'memory',
+    transport: 'memory', clock: 'manual',
     topology: 'chain',
     options: (i) => ({ username: ['a', 'r', 'c'][i]!, links: { min: 1, max: 4 }, timers: { lkaSyncMs: 300 } }),
   })
@@ -209,13 +209,13 @@ test('LKA sync: a HELLO that never reached a node by flood is learned from a lin
     assert.equal(c.links().map((l) => l.username), ['r'])
     const u = generateIdentity()
     const rogue = await Rogue.dial(r, { identity: u, username: 'u', transport: memoryTransport(net.network!) })
-    const body = encodeHello({ username: 'u', staticKey: u.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Date.now()), features: 0, plugins: [] })
+    const body = encodeHello({ username: 'u', staticKey: u.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Math.floor(net.clock!.wall())), features: 0, plugins: [] })
     // One hop short of the limit: r takes it, the copy r passes on is over the limit and c drops it.
     rogue.sendSigned(buildSignedFrame(u, { type: MsgType.HELLO, flags: Flag.BROADCAST, messageId: bigId(), body }), 15)
-    await waitFor(() => r.users().includes('u'), 2000, 'r learned u')
-    await sleep(50)
+    await net.until(() => r.users().includes('u'), 2000, 'r learned u')
+    await net.sleep(50)
     assert.ok(c.stats().hopLimit >= 1, 'the flooded copy died at c')
-    await waitFor(() => c.users().includes('u'), 3000, 'c learned u from an LKA sync')
+    await net.until(() => c.users().includes('u'), 3000, 'c learned u from an LKA sync')
     rogue.close()
   } finally {
     await net.stop()

@@ -294,7 +294,7 @@ export class Node extends EventEmitter implements PluginHost {
     let data: Uint8Array | null = e.body
     if (encrypted) {
       if (broadcast && !plugin.groupKey) return overlay.undecryptable()
-      const t0 = this.clock.now()
+      const t0 = performance.now()
       data = broadcast
         ? openGroup(plugin.groupKey!, e.body, groupAad({ sender: e.fromKey, pluginId: e.pluginId, messageId }))
         : openFrom(this.identity, e.body, e2eAad({ sender: e.fromKey, recipient: this.username, pluginId: e.pluginId, messageId }))

@@ -8,7 +8,7 @@ import { buildSignedFrame } from '../../ts/overlay/signing.js'
 import { Flag, MsgType } from '../../ts/core/protocol.js'
 import { tcp } from '../../ts/transport/tcp.js'
 import { waiting } from './test.js'
-import { inbox, sleep, startNet, waitFor, type TestNet } from './testnet.js'
+import { inbox, startNet, type TestNet } from './testnet.js'
 
 export const CHAT = 1001
 const utf8 = new TextEncoder()
@@ -29,9 +29,16 @@ export function signedHello(who: Identity, username: string, seq = BigInt(Date.n
   return buildSignedFrame(who, { type: MsgType.HELLO, flags: Flag.BROADCAST, messageId: randomMessageId(), body })
 }
 
-/** Three honest nodes a — b — c (+ a link a — c) running CHAT. */
+/** Three honest nodes a — b — c (+ a link a — c) running CHAT; on the memory transport with a manual clock. */
 export function honestNet(transport: 'memory' | 'tcp', opts: Partial<NodeOptions> = {}): Promise<TestNet> {
-  return startNet({ n: 3, transport, topology: 'chain', options: (i) => ({ username: ['a', 'b', 'c'][i]!, links: { min: 2, max: 4 }, ...opts }), plugins: [CHAT] })
+  return startNet({
+    n: 3,
+    transport,
+    ...(transport === 'memory' ? { clock: 'manual' as const } : {}),
+    topology: 'chain',
+    options: (i) => ({ username: ['a', 'b', 'c'][i]!, links: { min: 2, max: 4 }, ...opts }),
+    plugins: [CHAT],
+  })
 }
 
 export function rogueTransport(net: TestNet): Transport {
@@ -43,7 +50,8 @@ export function rogueTransport(net: TestNet): Transport {
  * broadcasts and nodes[2] sends a unicast to nodes[0]. Afterwards every
  * broadcast must reach every other honest node and every unicast nodes[0].
  */
-export async function whileHonestTalk<T>(honest: Node[], attack: () => Promise<T>): Promise<T> {
+export async function whileHonestTalk<T>(net: TestNet, attack: () => Promise<T>): Promise<T> {
+  const honest = net.nodes
   const [a, b, c] = honest as [Node, Node, Node]
   const boxes = new Map(honest.map((x) => [x.username, inbox(x.plugin(CHAT))]))
   let k = 0
@@ -59,14 +67,14 @@ export async function whileHonestTalk<T>(honest: Node[], attack: () => Promise<T
       await c.plugin(CHAT).send(a.username, utf8.encode(`u${n}`))
       k++
       step = 'pausing'
-      await sleep(10)
+      await net.sleep(10)
     }
   })().catch((err: unknown) => (failed = err))
   let result: T
   try {
     result = await attack()
     // At least a few rounds, however quick the attack was.
-    await waitFor(() => k >= 5 || failed !== null, 5000, 'five rounds of honest traffic')
+    await net.until(() => k >= 5 || failed !== null, 5000, 'five rounds of honest traffic')
   } finally {
     stop = true
     // Named, so that a talker stuck in a broadcast or send fails the test's deadline by what it awaited.
@@ -77,7 +85,7 @@ export async function whileHonestTalk<T>(honest: Node[], attack: () => Promise<T
   }
   const sent = k
   const count = (x: Node, prefix: string, from: string): number => boxes.get(x.username)!.filter((m: PluginMessage) => m.from === from && text.decode(m.data).startsWith(prefix)).length
-  await waitFor(
+  await net.until(
     () => count(a, 'b', b.username) === sent && count(c, 'b', b.username) === sent && count(a, 'u', c.username) === sent,
     10_000,
     () =>

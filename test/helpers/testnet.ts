@@ -54,6 +54,8 @@ export interface TestNet {
   until(cond: () => boolean, ms: number, what: string | (() => string)): Promise<void>
   /** Lets everything in flight arrive: at the current instant on a manual clock, else until no frame arrives for 100 ms. */
   settle(): Promise<void>
+  /** Lets `ms` pass: clock time on a manual clock (its timers fire), else real time. */
+  sleep(ms: number): Promise<void>
   /** Resolves once every running node lists every running node's user and has its link quota. */
   waitConverged(timeoutMs?: number): Promise<void>
   /** Creates and starts one more node (bootstrapped to `bootstrapTo`, default node 0), stopped by stop(). */
@@ -265,6 +267,7 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
     clock,
     until,
     settle: () => (clock ? clock.settle() : waitQuiet([...nodes, ...extra].filter((x) => x.running))),
+    sleep: (ms) => (clock ? clock.advance(ms) : sleep(ms)),
     async waitConverged(timeoutMs = 15_000) {
       const running = nodes.filter((x) => x.running)
       await until(() => isConverged(running), timeoutMs, () => describeConvergence(running))

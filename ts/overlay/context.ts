@@ -55,7 +55,7 @@ export interface Gate {
   relayToken(type: number, source?: Peer): boolean
   /** Milliseconds until this node's own flood of `type` may go. */
   relayDelay(type: number): number
-  /** Charges the CPU time since `t0` to `peer`; a peer past its budget stops being read for a while. */
+  /** Charges the CPU time since `t0` (performance.now()) to `peer`; a peer past its budget stops being read for a while. */
   chargeCpu(peer: Peer, t0: number): void
   badSignature(peer: Peer, reason: string): void
   /** A flood `peer` sent that was already seen: charged to its duplicate quota. */

@@ -53,8 +53,9 @@ export class Guard implements Gate {
 
   chargeCpu(peer: Peer, t0: number): void {
     const clock = this.core.clock
-    const now = clock.now()
-    const wait = peer.quota.chargeCpu(now, now - t0)
+    // The cost is real CPU time (t0 from performance.now()); the budget
+    // refills, and the paused peer resumes, on the node's clock.
+    const wait = peer.quota.chargeCpu(clock.now(), performance.now() - t0)
     if (wait === 0 || this.throttled.has(peer) || !peer.open) return
     this.core.stats.throttled++
     peer.session.pause()

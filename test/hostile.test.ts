@@ -26,7 +26,8 @@ import { sealRecord } from '../ts/session/node-records.js'
 import { tcp } from '../ts/transport/tcp.js'
 import type { Conn, Transport } from '../ts/transport/types.js'
 import { CHAT, honestNet, randomMessageId as bigId, rogueTransport, signedBroadcast, signedHello, whileHonestTalk } from './helpers/attack.js'
-import { inbox, Rogue, sleep, waitFor } from './helpers/testnet.js'
+import { inbox, sleep, waitFor } from '../common/net.js'
+import { Rogue } from './helpers/rogue.js'
 
 const utf8 = new TextEncoder()
 const text = new TextDecoder()

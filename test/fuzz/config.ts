@@ -5,12 +5,12 @@
 //                settingsFromEnv on random P4NET_* strings.
 //   config-file  readConfigFile itself on mutated bytes written to a file.
 // Outcome: Settings holding only known keys, or P4Error BAD_CONFIG.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readConfigFile, settingsFromEnv, STRING_SETTINGS, validateConfig } from '../../ts/cli/config.js'
 import { resetLargestAlloc } from './alloc.js'
 import type { FuzzTarget, Trial } from './harness.js'
+import { tempDirs } from '../helpers/tmp.js'
 import { mutate, Rng } from './rng.js'
 
 const KEYS = ['username', 'host', 'port', 'advertiseHost', 'bootstrap', 'dataDir', 'links', 'profile', 'trust', 'certificate', 'discover', 'timers', 'dedup', 'maxMessage', 'hopLimit', 'maxUsers', 'maxDirect', 'highWaterMark']
@@ -108,7 +108,8 @@ export function configTarget(): FuzzTarget {
 
 /** readConfigFile on mutated file contents (real file I/O, so slower). */
 export function configFileTarget(): FuzzTarget {
-  const dir = mkdtempSync(join(tmpdir(), 'p4net-fuzz-'))
+  const tmp = tempDirs('p4net-fuzz-')
+  const dir = tmp.make()
   const path = join(dir, 'p4net.config.json')
   const corpus = VALID.map((v) => utf8.encode(JSON.stringify(v, null, 2)))
   return {
@@ -123,7 +124,7 @@ export function configFileTarget(): FuzzTarget {
       return { verdict: 'accepted', allocLimit: 64 * 1024 }
     },
     close() {
-      rmSync(dir, { recursive: true, force: true })
+      tmp.cleanup()
     },
   }
 }

@@ -14,7 +14,7 @@
 import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto'
 import { Aead, AeadBatch } from '../ts/wasm/aead.js'
 import { loadKernel, simdSupported } from '../ts/wasm/loader.js'
-import { median } from './lib.js'
+import { bestOf, type BestRow } from './lib.js'
 
 const SIZES = [64, 1024, 16384, 65536]
 const FRAMES = 1024
@@ -25,15 +25,6 @@ interface Impl {
   open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array): Uint8Array | null
   /** Seals `frames` (FRAMES plaintexts of FRAME_SIZE) with Noise nonces from counter. */
   frames(key: Uint8Array, counter: number, frames: Uint8Array[]): void
-}
-
-interface Result {
-  case: string
-  impl: string
-  value: number
-  unit: string
-  median: number
-  runs: number[]
 }
 
 const quick = process.argv.includes('--quick')
@@ -179,16 +170,9 @@ async function main(): Promise<void> {
   const impl = await makeImpl(name)
   const key = randomFillSync(new Uint8Array(32))
   const nonce = randomFillSync(new Uint8Array(12))
-  const results: Result[] = []
+  const results: BestRow[] = []
   const push = (c: string, unit: string, rates: number[], scale: number): void => {
-    results.push({
-      case: c,
-      impl: name,
-      value: +(Math.max(...rates) / scale).toFixed(2),
-      unit,
-      median: +(median(rates) / scale).toFixed(2),
-      runs: rates.map((r) => +(r / scale).toFixed(2)),
-    })
+    results.push(bestOf(c, name, unit, rates.map((r) => r / scale)))
   }
   // warm-up: every size both ways, and the frame batch
   const frames = Array.from({ length: FRAMES }, () => randomFillSync(new Uint8Array(FRAME_SIZE)))

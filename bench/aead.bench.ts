@@ -12,11 +12,10 @@
 // keeps the median and every round.
 //
 //   node dist/bench/aead.bench.js [--quick]
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { median } from './lib.js'
+import { median, writeResults } from '../common/results.js'
+import { runJson } from './child.js'
+import { round, type BestRow } from './lib.js'
 
 const quick = process.argv.includes('--quick')
 const PASSES = quick ? 1 : 3
@@ -30,33 +29,23 @@ const LABEL: Record<string, string> = {
   libsodium: 'libsodium',
 }
 
-interface Result {
-  case: string
-  impl: string
-  value: number
-  unit: string
-  median: number
-  runs: number[]
-}
 interface WorkerOutput {
   impl: string
   rounds: number
   roundMs: number
-  results: Result[]
+  results: BestRow[]
 }
 
 const worker = fileURLToPath(new URL('./aead-worker.js', import.meta.url))
 const outputs: WorkerOutput[] = []
 for (let pass = 0; pass < PASSES; pass++) {
   for (const impl of IMPLS) {
-    const args = [worker, impl, ...(quick ? ['--quick'] : [])]
-    const out = execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 20 })
-    outputs.push(JSON.parse(out.trim().split('\n').pop()!) as WorkerOutput)
+    outputs.push(await runJson<WorkerOutput>(worker, [impl, ...(quick ? ['--quick'] : [])], `aead worker ${impl}`))
   }
 }
 
 // one row per (case, impl): best and median over the rounds of every pass
-const results: Result[] = []
+const results: BestRow[] = []
 for (const r of outputs.flatMap((o) => o.results)) {
   const row = results.find((x) => x.case === r.case && x.impl === r.impl)
   if (!row) {
@@ -64,11 +53,11 @@ for (const r of outputs.flatMap((o) => o.results)) {
   } else {
     row.runs.push(...r.runs)
     row.value = Math.max(row.value, r.value)
-    row.median = +median(row.runs).toFixed(2)
+    row.median = round(median(row.runs))
   }
 }
 const cases = [...new Set(results.map((r) => r.case))]
-const get = (c: string, impl: string): Result | undefined => results.find((r) => r.case === c && r.impl === impl)
+const get = (c: string, impl: string): BestRow | undefined => results.find((r) => r.case === c && r.impl === impl)
 
 const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toFixed(2))
 const { rounds, roundMs } = outputs[0]!
@@ -100,18 +89,11 @@ for (const t of checks) {
   console.log(`  ${t.case.padEnd(34)} ${t.value.toFixed(2).padStart(7)}  (target >= ${t.target}) ${t.value >= t.target ? 'met' : 'NOT met'}`)
 }
 
-const report = {
-  name: 'aead',
-  date: new Date().toISOString(),
-  node: process.version,
-  cpu: cpus()[0]?.model ?? 'unknown',
+writeResults('aead', {
   quick,
   method: `hrtime loop, one child process per implementation and pass; value = best of ${rounds} rounds of ~${roundMs} ms over ${PASSES} passes; median and runs kept`,
   results: [
     ...results,
     ...checks.map((t) => ({ case: t.case, impl: 'p4net', value: +t.value.toFixed(2), unit: t.case.endsWith('/s') ? 'Mframes/s' : 'x', target: t.target })),
   ],
-}
-const dir = new URL('../../bench/results/', import.meta.url)
-mkdirSync(dir, { recursive: true })
-writeFileSync(new URL('aead.json', dir), JSON.stringify(report, null, 2) + '\n')
+})

@@ -13,16 +13,22 @@
 // the honest round trips (median / max), how long the attack took to be dealt
 // with (cut off, or every frame processed), and the victim's counters.
 //
-//   node dist/bench/attack.bench.js [--boxes N] [--broadcasts N] [--trials N]
+// Each figure is the median of the trials, every trial kept.
+//
+//   node dist/bench/attack.bench.js [--quick] [--boxes N] [--broadcasts N] [--trials N]
 import { spawn } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createNode, type Node } from '../ts/index.js'
-import { machine, median, withTimeout } from './lib.js'
+import { median, writeResults } from '../common/results.js'
+import { Rows, withTimeout } from './lib.js'
 
-const { values } = parseArgs({ options: { boxes: { type: 'string', default: '115000' }, broadcasts: { type: 'string', default: '60000' }, trials: { type: 'string', default: '3' } } })
+const { values } = parseArgs({
+  options: { boxes: { type: 'string', default: '115000' }, broadcasts: { type: 'string', default: '60000' }, trials: { type: 'string', default: '3' }, quick: { type: 'boolean', default: false } },
+})
+// --quick: a smoke run (2,000 of each, one trial) that leaves bench/results alone.
+const quick = values.quick!
 const ATTACKER = fileURLToPath(new URL('../test/helpers/attacker.js', import.meta.url))
 const CHAT = 1001
 
@@ -115,12 +121,12 @@ async function trial(mode: 'boxes' | 'broadcasts', n: number): Promise<Outcome> 
 }
 
 async function main(): Promise<void> {
-  const trials = Number(values.trials)
+  const trials = quick ? 1 : Number(values.trials)
   const cases: Array<['boxes' | 'broadcasts', number]> = [
-    ['boxes', Number(values.boxes)],
-    ['broadcasts', Number(values.broadcasts)],
+    ['boxes', quick ? 2000 : Number(values.boxes)],
+    ['broadcasts', quick ? 2000 : Number(values.broadcasts)],
   ]
-  const results: Array<{ case: string; trials: Outcome[] }> = []
+  const rows = new Rows()
   for (const [mode, n] of cases) {
     const outs: Outcome[] = []
     for (let t = 0; t < trials; t++) {
@@ -131,11 +137,20 @@ async function main(): Promise<void> {
           `honest RTT median ${o.rttMedian.toFixed(2)} ms, max ${o.rttMax.toFixed(1)} ms (${o.rtts} pings); dealt with in ${o.seconds.toFixed(2)} s; ${JSON.stringify(o.stats)}`,
       )
     }
-    results.push({ case: `${mode} x${n}`, trials: outs })
+    const label = `${mode} x${n}`
+    const figures: Array<[string, string, (o: Outcome) => number]> = [
+      ['event-loop delay p50', 'ms', (o) => o.loopP50],
+      ['event-loop delay p99', 'ms', (o) => o.loopP99],
+      ['event-loop delay max', 'ms', (o) => o.loopMax],
+      ['honest round trip median', 'ms', (o) => o.rttMedian],
+      ['honest round trip max', 'ms', (o) => o.rttMax],
+      ['dealt with in', 's', (o) => o.seconds],
+    ]
+    for (const [what, unit, f] of figures) rows.record({ name: `${label}: ${what}`, unit, better: 'lower' }, 'p4net', outs.map(f))
+    // The victim's counters per trial, with the pings behind the round-trip figures.
+    rows.rows.at(-1)!.victim = outs.map((o) => ({ pings: o.rtts, ...o.stats }))
   }
-  const dir = new URL('../../bench/results/', import.meta.url)
-  mkdirSync(dir, { recursive: true })
-  writeFileSync(new URL('attack.json', dir), JSON.stringify({ name: 'attack', ...machine(), results }, null, 2) + '\n')
+  writeResults('attack', { quick, trials, results: rows.rows })
 }
 
 main().then(

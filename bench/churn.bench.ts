@@ -1,5 +1,5 @@
 // Churn and scale on the memory transport, all nodes in this process
-// (bench/churn-sim.ts):
+// (common/churn-sim.ts):
 //   1. churn: 200 nodes; 20 % of them leave and 40 new ones join while 200
 //      broadcasts go out one after another. Delivery ratio over (broadcast,
 //      node up for its whole flight) pairs, duplicate deliveries, flooding
@@ -17,13 +17,12 @@
 // (--scale-profile default, then --scale-profile small).
 //
 //   node dist/bench/churn.bench.js [--quick] [--scale-profile default|small] [--scale-wait S] [--scale-n N] [--no-scale] [--no-churn] [--explain]
-// --quick: 40-node churn, 100-node scale, one trial; does not write results.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+// --quick: 40-node churn, 100-node scale, one trial; writes its JSON under
+// $TMPDIR/p4net-bench-quick, not bench/results.
 import { parseArgs } from 'node:util'
 import type { Profile } from '../ts/index.js'
-import { explainMissedBroadcast, explainMissing, runChurn, runScale, type ChurnReport, type ScaleReport } from './churn-sim.js'
-import { median } from './lib.js'
+import { explainMissedBroadcast, explainMissing, runChurn, runScale, type ChurnReport, type ScaleReport } from '../common/churn-sim.js'
+import { median, readResults, writeResults, type Result } from '../common/results.js'
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, 'scale-profile': { type: 'string' }, 'no-scale': { type: 'boolean' }, 'no-churn': { type: 'boolean' }, 'scale-wait': { type: 'string' }, 'scale-n': { type: 'string' }, explain: { type: 'boolean' } } })
 const quick = values.quick ?? false
@@ -79,10 +78,7 @@ async function main(): Promise<void> {
     console.log(`  links min/mean/max ${s.linksMin}/${s.linksMean.toFixed(1)}/${s.linksMax}, components ${s.components}; handshake failures ${s.handshakeFailures}, relayDropped ${s.relayDropped}, cut-offs ${s.cutOff}${s.cutOff > 0 ? ` ${JSON.stringify(s.cutOffReasons)}` : ''}; signature checks shared ${s.sharedVerifyHits}`)
     console.log(`  heap ${s.heapUsedMB.toFixed(0)} MB, RSS ${s.rssMB.toFixed(0)} MB, external+arrayBuffers ${s.externalMB.toFixed(0)} MB, WASM ${s.wasmMB.toFixed(0)} MB  (${((s.rssMB * 1024) / s.n).toFixed(0)} KiB RSS per node)`)
   }
-  if (quick) return
-  const out = new URL('../../bench/results/churn.json', import.meta.url)
-  mkdirSync(new URL('.', out), { recursive: true })
-  const results = [
+  const results: Result[] = [
     ...churns.flatMap((r, i) => [
       { case: `churn-${CHURN_N}`, impl: `trial-${i + 1}`, value: r.ratio, unit: 'delivery ratio', expected: r.expected, delivered: r.delivered, misses: r.misses, duplicateDeliveries: r.duplicateDeliveries, redundantCopiesPerDelivery: r.redundantCopiesPerDelivery, graphChecks: r.graphChecks, partitions: r.partitions, maxComponents: r.maxComponents, medianFlightMs: r.medianFlightMs, maxFlightMs: r.maxFlightMs, left: r.left, joined: r.joined, broadcasts: r.broadcasts },
     ]),
@@ -92,13 +88,9 @@ async function main(): Promise<void> {
     ]),
   ]
   // A partial run (--no-churn, --no-scale, one profile) replaces only what it measured.
-  let kept: Array<{ case: string; impl: string }> = []
-  if (existsSync(out)) {
-    const old = JSON.parse(readFileSync(out, 'utf8')) as { results?: Array<{ case: string; impl: string }> }
-    kept = (old.results ?? []).filter((r) => !results.some((n) => n.case === r.case && (n.case.startsWith('churn') || n.impl === r.impl)))
-  }
-  writeFileSync(out, JSON.stringify({ name: 'churn', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model ?? 'unknown', results: [...kept, ...results] }, null, 2) + '\n')
-  log(`wrote ${out.pathname}`)
+  const old = readResults('churn', { smoke: quick })?.results ?? []
+  const kept = old.filter((r) => !results.some((n) => n.case === r.case && (n.case.startsWith('churn') || n.impl === r.impl)))
+  writeResults('churn', { quick, results: [...kept, ...results] })
 }
 
 main().then(

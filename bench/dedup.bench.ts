@@ -14,14 +14,13 @@
 // share this machine, so we report the best and the median round.
 //
 //   node dist/bench/dedup.bench.js [--quick]
-import { writeFileSync, mkdirSync } from 'node:fs'
-import { cpus } from 'node:os'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { DedupTable } from '../ts/wasm/dedup.js'
 import { DedupReference } from '../test/reference/dedup-reference.js'
 import { kernel, loadKernel, simdSupported, type Kernel } from '../ts/wasm/loader.js'
-import { median } from './lib.js'
+import { median, writeResults, type Result } from '../common/results.js'
+import { bestOf } from './lib.js'
 
 const quick = process.argv.includes('--quick')
 const BATCH = 1024
@@ -67,7 +66,8 @@ for (let i = 0; i < STREAM; i++) {
 const prefillIds = new BigUint64Array(prefill.buffer)
 const streamIds = new BigUint64Array(stream.buffer)
 
-interface Row { case: string; impl: string; value: number; unit: string; [k: string]: unknown }
+/** Every figure here is measured (never a failed trial). */
+type Row = Result & { value: number }
 const results: Row[] = []
 const CASE = `check_and_insert: ${BATCH}-id batches, 50% repeats, ${LIVE} live, capacity ${CAPACITY}`
 
@@ -100,20 +100,14 @@ function measure(perRound: number, batch: (i: number, now: number) => number): R
 }
 
 function record(impl: string, m: Rates, extra: Record<string, unknown>): number {
-  const best = Math.max(...m.rates)
-  results.push({
-    case: CASE,
-    impl,
-    value: Math.round(best),
-    unit: 'checks/s',
-    median: Math.round(median(m.rates)),
-    runs: m.rates.map(Math.round),
+  const row = bestOf(CASE, impl, 'checks/s', m.rates, {
     cpuTimeBest: Math.round(Math.max(...m.cpuRates)),
     cpuTimeMedian: Math.round(median(m.cpuRates)),
     fresh: m.fresh,
     ...extra,
   })
-  return best
+  results.push(row)
+  return row.value
 }
 
 function wasmZeroCopy(k: Kernel): number {
@@ -245,7 +239,4 @@ for (const r of results.filter((x) => x.unit === 'bytes/entry')) {
 const grew = results.some((r) => r.memoryGrew === true)
 console.log(`  linear memory ${grew ? 'GREW' : 'did not grow'} while the WASM tables ran (size fixed by capacity)`)
 
-const report = { name: 'dedup', date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model ?? 'unknown', quick, results }
-const dir = new URL('../../bench/results/', import.meta.url)
-mkdirSync(dir, { recursive: true })
-writeFileSync(new URL('dedup.json', dir), JSON.stringify(report, null, 2) + '\n')
+writeResults('dedup', { quick, results })

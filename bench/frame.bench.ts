@@ -15,13 +15,11 @@
 //
 //   node dist/bench/frame.bench.js [--quick]
 import Benchmark from 'benchmark'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
 import { HEADER_SIZE } from '../ts/core/protocol.js'
 import { encodeFrame, scanFrames } from '../test/reference/frame-reference.js'
 import { FrameScanner } from '../ts/wasm/frame.js'
 import { loadKernel, simdSupported, type Kernel } from '../ts/wasm/loader.js'
-import { median } from './lib.js'
+import { median, writeResults, type Result } from '../common/results.js'
 
 const quick = process.argv.includes('--quick')
 const FRAMES = 1024
@@ -70,13 +68,8 @@ function tsDescriptors(buf: Uint8Array, maxPayload: number, desc: Uint32Array, m
   return n
 }
 
-interface Row {
-  case: string
-  impl: string
-  value: number
-  unit: string
-  [k: string]: unknown
-}
+/** Every figure here is measured (never a failed trial). */
+type Row = Result & { value: number }
 const results: Row[] = []
 let sink = 0
 
@@ -181,14 +174,4 @@ for (const r of results) {
 }
 if (sink === 0.5) console.log(sink) // keeps the results observable
 
-const report = {
-  name: 'frame',
-  date: new Date().toISOString(),
-  node: process.version,
-  cpu: cpus()[0]?.model ?? 'unknown',
-  quick,
-  results,
-}
-const dir = new URL('../../bench/results/', import.meta.url)
-mkdirSync(dir, { recursive: true })
-writeFileSync(new URL('frame.json', dir), JSON.stringify(report, null, 2) + '\n')
+writeResults('frame', { quick, results })

@@ -11,8 +11,8 @@
 // every round. Other jobs share this machine, so rounds can be disturbed.
 //
 //   node dist/bench/handshake.bench.js [--quick]
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { writeResults } from '../common/results.js'
+import { bestOf, type BestRow } from './lib.js'
 import { generateIdentity } from '../ts/core/identity.js'
 import { acceptSession, initiateSession, type HandshakeResult } from '../ts/session/handshake.js'
 import { HandshakeState, initNoise, nodeAead, noiseHash, type Aead, type NoiseHashName } from '../ts/session/noise.js'
@@ -31,17 +31,8 @@ const IN_FLIGHT = 16
 const alice = generateIdentity()
 const bob = generateIdentity()
 
-interface Result {
-  case: string
-  impl: string
-  value: number
-  unit: string
-  median: number
-  rounds: number[]
-}
-
 /** Runs `batch` (which does `n` handshakes) until ROUND_MS passes; handshakes/s per round. */
-async function measure(batch: () => Promise<number>): Promise<{ best: number; median: number; rounds: number[] }> {
+async function measure(batch: () => Promise<number>): Promise<number[]> {
   await batch() // warm-up
   const rounds: number[] = []
   for (let r = 0; r < ROUNDS; r++) {
@@ -54,8 +45,7 @@ async function measure(batch: () => Promise<number>): Promise<{ best: number; me
     }
     rounds.push((done * 1000) / elapsed)
   }
-  const sorted = [...rounds].sort((a, b) => a - b)
-  return { best: sorted[sorted.length - 1]!, median: sorted[Math.floor(sorted.length / 2)]!, rounds }
+  return rounds
 }
 
 function noiseOnly(hash: NoiseHashName, aead: Aead): () => Promise<number> {
@@ -118,10 +108,11 @@ async function overTransport(
 
 async function main(): Promise<void> {
   await initNoise()
-  const results: Result[] = []
-  const add = (c: string, impl: string, m: { best: number; median: number; rounds: number[] }): void => {
-    results.push({ case: c, impl, value: m.best, unit: 'handshakes/s', median: m.median, rounds: m.rounds })
-    console.log(`${c.padEnd(30)}${impl.padEnd(10)}${m.best.toFixed(0).padStart(8)}${m.median.toFixed(0).padStart(8)}`)
+  const results: BestRow[] = []
+  const add = (c: string, impl: string, rounds: number[]): void => {
+    const r = bestOf(c, impl, 'handshakes/s', rounds)
+    results.push(r)
+    console.log(`${c.padEnd(30)}${impl.padEnd(10)}${r.value.toFixed(0).padStart(8)}${r.median.toFixed(0).padStart(8)}`)
   }
   console.log(
     `handshake${quick ? ' (--quick)' : ''}: both sides in one process, best and median of ${ROUNDS} round(s) of ~${ROUND_MS} ms, handshakes/s`,
@@ -141,12 +132,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  const report = {
-    name: 'handshake',
-    date: new Date().toISOString(),
-    node: process.version,
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
+  writeResults('handshake', {
     quick,
     setup: {
       what: 'preamble + Noise XX + payload (Ed25519 binding verified, trust hook default) + split; both ends in this process',
@@ -156,10 +142,7 @@ async function main(): Promise<void> {
       note: 'value = best round, median also given; the machine is shared, so rounds vary',
     },
     results,
-  }
-  const dir = new URL('../../bench/results/', import.meta.url)
-  mkdirSync(dir, { recursive: true })
-  writeFileSync(new URL('handshake.json', dir), JSON.stringify(report, null, 2) + '\n')
+  })
 }
 
 await main()

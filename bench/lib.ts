@@ -1,15 +1,7 @@
-// Pieces every benchmark uses: statistics, deadlines, interleaved trials,
-// a ping-pong over any message channel, and the machine description that
-// heads each results file.
-import { cpus } from 'node:os'
-
-/** Median (the mean of the two middle values for an even count); 0 for none. */
-export function median(xs: readonly number[]): number {
-  if (xs.length === 0) return 0
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
+// Pieces every benchmark uses: deadlines, interleaved trials, the rows of a
+// results file, and a ping-pong over any message channel. (Writing the file:
+// common/results.ts; child processes: child.ts.)
+import { median, type Result, type Target } from '../common/results.js'
 
 /** Rejects with "<what> timed out after <ms> ms" unless p settles first. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -20,11 +12,6 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
       timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)
     }),
   ]).finally(() => clearTimeout(timer))
-}
-
-/** The fields that head every bench/results/*.json. */
-export function machine(): { date: string; node: string; cpu: string; cores: number } {
-  return { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length }
 }
 
 export interface TrialOutcome<K> {
@@ -63,6 +50,112 @@ export async function interleaved<K extends string>(
     }
   }
   return { got, errors }
+}
+
+/** What one row measures. */
+export interface Metric {
+  name: string
+  unit: string
+  better?: 'higher' | 'lower'
+}
+
+/** Figures kept to what the trials can tell apart: 4 significant digits or so. */
+export function round(x: number): number {
+  return Math.abs(x) >= 100 ? Math.round(x * 10) / 10 : Math.round(x * 1000) / 1000
+}
+
+/** The results rows of one run: each the median of its trials, with min, max and every trial. */
+export class Rows {
+  readonly rows: Result[] = []
+
+  /** One row; null trials are failed ones (their messages in `errors`). */
+  record(m: Metric, impl: string, trials: (number | null)[], errors: string[] = [], extra: Record<string, unknown> = {}): void {
+    const ok = trials.filter((v): v is number => v !== null)
+    const row: Result = {
+      case: m.name,
+      impl,
+      value: ok.length ? round(median(ok)) : null,
+      unit: m.unit,
+      ...(m.better ? { better: m.better } : {}),
+      min: ok.length ? round(Math.min(...ok)) : null,
+      max: ok.length ? round(Math.max(...ok)) : null,
+      trials: trials.map((v) => (v === null ? null : round(v))),
+      ...extra,
+    }
+    if (errors.length) row.errors = errors
+    this.rows.push(row)
+  }
+
+  /** A row per metric and key of interleaved() trials whose function returned one figure per metric. */
+  recordAll<K extends string>(metrics: Metric[], o: TrialOutcome<K>, extra?: (k: K) => Record<string, unknown>): void {
+    metrics.forEach((m, i) => {
+      for (const [k, runs] of o.got) this.record(m, k, runs.map((v) => (v === null ? null : v[i]!)), o.errors.get(k)!, extra?.(k))
+    })
+  }
+
+  find(caseName: string, impl: string): Result | undefined {
+    return this.rows.find((r) => r.case === caseName && r.impl === impl)
+  }
+}
+
+/** A row whose figure is the best of timed rounds (other jobs only ever slow a round down), with their median and every round. */
+export interface BestRow extends Result {
+  value: number
+  median: number
+  runs: number[]
+}
+
+export function bestOf(caseName: string, impl: string, unit: string, rounds: number[], extra: Record<string, unknown> = {}): BestRow {
+  return { case: caseName, impl, value: round(Math.max(...rounds)), unit, median: round(median(rounds)), runs: rounds.map(round), ...extra }
+}
+
+/** Prints the targets of `issue` with this run's figures. */
+export function printTargets(issue: string, goals: Target[], quick: boolean): void {
+  if (goals.length === 0) return
+  console.log(`\ntargets (${issue})${quick ? ' — --quick is a smoke test, not figures' : ''}:`)
+  for (const g of goals) console.log(`  ${g.met === null ? 'n/a ' : g.met ? 'met ' : 'MISS'}  ${g.target}: ${g.figure}`)
+}
+
+/**
+ * Runs `one` `total` times, `inFlight` at a time; the rate per second. The
+ * first failure stops the others from starting more and rejects.
+ */
+export async function ratePerSecond(total: number, inFlight: number, one: () => Promise<void>): Promise<number> {
+  let started = 0
+  const lane = async (): Promise<void> => {
+    while (started < total) {
+      started++
+      try {
+        await one()
+      } catch (err) {
+        started = total
+        throw err
+      }
+    }
+  }
+  const t0 = performance.now()
+  await Promise.all(Array.from({ length: inFlight }, lane))
+  return (total / (performance.now() - t0)) * 1e3
+}
+
+/** What a channel's drain() waits on: a stream that says 'drain' and 'close'. */
+interface Drains {
+  once(event: 'drain' | 'close', fn: () => void): unknown
+  off(event: 'close', fn: () => void): unknown
+}
+
+/** The next 'drain' of `s`; rejects if it closes first (or is closed already). */
+export function nextDrain(s: Drains, closed: boolean, what: string): Promise<void> {
+  const gone = new Error(`${what} closed while waiting for drain`)
+  if (closed) return Promise.reject(gone)
+  return new Promise((resolve, reject) => {
+    const onClose = (): void => reject(gone)
+    s.once('close', onClose)
+    s.once('drain', () => {
+      s.off('close', onClose)
+      resolve()
+    })
+  })
 }
 
 /** A message channel as the session and compare benches see one. */

@@ -16,11 +16,10 @@
 // beside it), a throughput figure the best run (median beside it), with every
 // run listed: other jobs share this 2-core machine.
 //   node dist/bench/native.bench.js [--quick]
-import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { writeResults, type Result } from '../common/results.js'
+import { Child, childMain } from './child.js'
 import * as net from 'node:net'
-import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { fallbackTuner, loadNative, nativeTuner, nativeUnavailableReason, socketFd, type SocketOptions, type SocketTuner } from '../ts/native/index.js'
 
@@ -73,15 +72,17 @@ function applyAll(tuner: SocketTuner, socket: net.Socket, opts: SocketOptions): 
 
 // ---- the child: echo and sink servers on demand ----
 
+type PeerOrder = ({ op: 'serve' } & PeerSetup) | { op: 'close'; id: number }
+
 function runPeer(): void {
   const servers = new Map<number, { server: net.Server; sockets: Set<net.Socket> }>()
-  process.on('message', (msg: PeerSetup | { close: number }) => {
-    if ('close' in msg) {
-      const s = servers.get(msg.close)
+  childMain<PeerOrder>((msg, { send }) => {
+    if (msg.op === 'close') {
+      const s = servers.get(msg.id)
       if (s === undefined) return
-      servers.delete(msg.close)
+      servers.delete(msg.id)
       for (const socket of s.sockets) socket.destroy()
-      s.server.close(() => process.send?.({ closed: msg.close }))
+      s.server.close(() => send({ op: 'closed', id: msg.id }))
       return
     }
     const tuner = tunerOf(msg.tuner)
@@ -115,7 +116,7 @@ function runPeer(): void {
     })
     server.listen(0, '127.0.0.1', () => {
       servers.set(msg.id, { server, sockets })
-      process.send?.({ id: msg.id, port: (server.address() as net.AddressInfo).port })
+      send({ op: 'listening', id: msg.id, port: (server.address() as net.AddressInfo).port })
     })
   })
 }
@@ -123,25 +124,13 @@ function runPeer(): void {
 // ---- the parent: clients and the report ----
 
 let nextId = 1
-function ask<T>(peer: ChildProcess, msg: object, match: (reply: Record<string, unknown>) => boolean): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (reply: Record<string, unknown>): void => {
-      if (!match(reply)) return
-      peer.off('message', on)
-      resolve(reply as T)
-    }
-    peer.on('message', on)
-    peer.send(msg)
-  })
-}
-
-async function withPeerServer<T>(peer: ChildProcess, setup: Omit<PeerSetup, 'id'>, fn: (port: number) => Promise<T>): Promise<T> {
+async function withPeerServer<T>(peer: Child, setup: Omit<PeerSetup, 'id'>, fn: (port: number) => Promise<T>): Promise<T> {
   const id = nextId++
-  const { port } = await ask<{ port: number }>(peer, { ...setup, id }, (r) => r.id === id)
+  const { port } = (await peer.request({ op: 'serve', ...setup, id }, 'listening')) as unknown as { port: number }
   try {
     return await fn(port)
   } finally {
-    await ask(peer, { close: id }, (r) => r.closed === id)
+    await peer.request({ op: 'close', id }, 'closed')
   }
 }
 
@@ -264,7 +253,7 @@ function cases(): Case[] {
   return out
 }
 
-async function runCase(peer: ChildProcess, c: Case): Promise<void> {
+async function runCase(peer: Child, c: Case): Promise<void> {
   const tuner = tunerOf(c.impl)
   if (c.kind === 'latency') {
     const setup = { mode: 'echo' as const, tuner: c.impl, opts: c.opts, rearm: c.rearm, bytes: 0 }
@@ -294,7 +283,7 @@ const round1 = (x: number): number => Math.round(x * 10) / 10
 
 async function main(): Promise<void> {
   if (addon === null) console.log(`native addon not loaded (${nativeUnavailableReason()}): fallback cases only`)
-  const peer = fork(fileURLToPath(import.meta.url), ['--peer'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const peer = new Child(fileURLToPath(import.meta.url), { args: ['--peer'], name: 'peer' })
   const all = cases()
   try {
     for (let t = 0; t < Math.max(TRIALS, BULK_TRIALS); t++) {
@@ -303,10 +292,10 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    peer.kill()
+    await peer.end()
   }
 
-  const results: object[] = []
+  const results: Result[] = []
   const rows: string[][] = [['case', 'impl', 'options', 'value', 'p99 µs / median', 'runs']]
   for (const c of all) {
     if (c.kind === 'latency') {
@@ -331,12 +320,7 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(r.map((cell, i) => cell.padEnd(widths[i])).join('  '))
   console.log(`(latency: the run with the lowest median of ${TRIALS}, its p99; runs as median/rounds. throughput: best and median of ${BULK_TRIALS})`)
 
-  const report = {
-    name: 'native',
-    date: new Date().toISOString(),
-    node: process.version,
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
+  writeResults('native', {
     quick,
     trials: TRIALS,
     throughputTrials: BULK_TRIALS,
@@ -347,11 +331,7 @@ async function main(): Promise<void> {
       throughput: { chunkBytes: CHUNK, bytes: BULK_BYTES },
     },
     results,
-  }
-  const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url))
-  mkdirSync(dir, { recursive: true })
-  writeFileSync(`${dir}native.json`, JSON.stringify(report, null, 2) + '\n')
-  console.log(`wrote ${dir}native.json`)
+  })
 }
 
 if (process.argv.includes('--peer')) runPeer()

@@ -6,7 +6,7 @@
 //      link count, and whether each node delivered each message exactly once;
 //   2. unicast throughput between two linked TCP nodes, 64 KiB messages via
 //      plugin.send (plain and end-to-end encrypted), next to a raw Session pair
-//      (test/helpers/pair.ts sessionPair) moving the same messages, in one run;
+//      (common/pair.ts sessionPair) moving the same messages, in one run;
 //   3. memory of one default-profile and one small-profile node holding 8
 //      links, each in a fresh child process (the 8 peers live in this one):
 //      RSS / heap / external after GC, minus the child's baseline taken after
@@ -15,22 +15,26 @@
 // plus the median of per-round ratios): other jobs share this 2-core machine,
 // so single runs move. Broadcast trials reuse one network
 // (a fresh message range per trial). Nodes use the test timers
-// (test/helpers/testnet.ts: maintenance 50 ms), default link targets.
+// (common/net.ts: maintenance 50 ms), default link targets. The broadcast
+// trial and the node-memory child are bench:compare's (bench/compare/
+// broadcast.ts, bench/compare/node-memory.ts).
 //
 //   node dist/bench/overlay.bench.js [--quick]
 // --quick is a CI smoke (20 memory nodes, 5 TCP nodes, 100 messages, 16 MiB,
-// one trial) and does not write bench/results/overlay.json.
-import { fork } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+// one trial) and writes its JSON under $TMPDIR/p4net-bench-quick instead of
+// bench/results/overlay.json.
 import { cpus } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { fileURLToPath } from 'node:url'
-import { createNode, type Node, type Profile } from '../ts/index.js'
+import type { Node, Profile } from '../ts/index.js'
+import { FAST_TIMERS, startNet, type TestNet, type TransportName } from '../common/net.js'
+import { sessionPair } from '../common/pair.js'
+import { writeResults, type Result, type Target } from '../common/results.js'
 import { MsgType } from '../ts/core/protocol.js'
-import { kernel } from '../ts/wasm/loader.js'
-import { sessionPair } from '../test/helpers/pair.js'
-import { describeConvergence, FAST_TIMERS, sleep, startNet, waitFor, waitQuiet, type TestNet, type TransportName } from '../test/helpers/testnet.js'
-import { median } from './lib.js'
+import { broadcastTrial, p4netBroadcastNet, type BroadcastTrial } from './compare/broadcast.js'
+import { fmt } from './compare/chart.js'
+import { nodeMemory, type NodeMemory } from './compare/node-memory.js'
+import { NODE_LINKS, PLUGIN } from './compare/worker.js'
+import { printTargets, Rows } from './lib.js'
 
 const quick = process.argv.includes('--quick')
 const TRIALS = quick ? 1 : 3
@@ -51,187 +55,62 @@ const CONVERGE_MS = quick ? 10_000 : 30_000
 const DELIVER_MS = quick ? 20_000 : 120_000
 const UNICAST_SIZE = 64 * 1024
 const UNICAST_BYTES = (quick ? 16 : 256) * 1024 * 1024
-const MEMORY_LINKS = 8
-const PLUGIN = 4242
 
 function progress(msg: string): void {
   process.stderr.write(`[overlay] ${msg}\n`)
 }
 
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000
-}
-
-interface Row {
-  case: string
-  impl: string
-  value: number | null
-  unit: string
-  min?: number | null
-  max?: number | null
-  trials?: (number | null)[]
-  [extra: string]: unknown
-}
-
-const rows: Row[] = []
+const rows = new Rows()
 const notes: string[] = []
 
 /** Records one metric over trials (null = failed trial). */
 function record(caseName: string, impl: string, unit: string, trials: (number | null)[], extra: Record<string, unknown> = {}): void {
-  const ok = trials.filter((v): v is number => v !== null)
-  rows.push({
-    case: caseName,
-    impl,
-    value: ok.length ? round(median(ok)) : null,
-    unit,
-    min: ok.length ? round(Math.min(...ok)) : null,
-    max: ok.length ? round(Math.max(...ok)) : null,
-    trials: trials.map((v) => (v === null ? null : round(v))),
-    ...extra,
-  })
+  rows.record({ name: caseName, unit }, impl, trials, [], extra)
 }
 
 // ---------------------------------------------------------------- broadcast
 
-interface BroadcastTrial {
-  /** null when some node never got every message (then see missing). */
-  timeMs: number | null
-  perSecond: number | null
-  duplicatesPerDelivery: number
-  meanLinks: number
-  exactlyOnce: boolean
-  missing: number
-  duplicates: number
-  droppedSlowPeer: number
-}
-
-/** One node broadcasts MESSAGES on `net`; every other node counts what it gets. */
-async function broadcastTrial(net: TestNet, trial: number): Promise<BroadcastTrial> {
-  const nodes = net.nodes
-  const sender = nodes[0]!
-  const receivers = nodes.slice(1)
-  const base = trial * MESSAGES
-  const seen = receivers.map(() => new Uint8Array(MESSAGES))
-  const got = receivers.map(() => 0)
-  let duplicates = 0
-  let done = 0
-  let lastAt = 0
-  const handlers = receivers.map((node, r) => {
-    const h = (m: { data: Uint8Array }): void => {
-      const k = new DataView(m.data.buffer, m.data.byteOffset, 4).getUint32(0) - base
-      if (k < 0 || k >= MESSAGES) return
-      if (seen[r]![k]) {
-        duplicates++
-        return
-      }
-      seen[r]![k] = 1
-      if (++got[r]! === MESSAGES) {
-        done++
-        lastAt = performance.now()
-      }
-    }
-    node.plugin(PLUGIN).on('message', h)
-    return h
-  })
-  await waitQuiet(nodes, 100, 30_000)
-  const before = nodes.map((x) => x.stats())
-  const payload = new Uint8Array(MESSAGE_SIZE)
-  const view = new DataView(payload.buffer)
-  const chat = sender.plugin(PLUGIN)
-  const t0 = performance.now()
-  for (let k = 0; k < MESSAGES; k++) {
-    view.setUint32(0, base + k)
-    await chat.broadcast(payload)
-  }
-  // Done when every node has every message, or when nothing has moved for a
-  // second (a node that does not know the sender never delivers its messages).
-  let frames = -1
-  let movedAt = performance.now()
-  await waitFor(
-    () => {
-      if (done === receivers.length) return true
-      const f = nodes.reduce((a, x) => a + x.stats().framesIn, 0)
-      if (f !== frames) {
-        frames = f
-        movedAt = performance.now()
-      }
-      return performance.now() - movedAt > 1000
-    },
-    DELIVER_MS,
-    'every message at every node',
-    20,
-  ).catch(() => undefined)
-  const complete = done === receivers.length
-  const timeMs = complete ? lastAt - t0 : null
-  await waitQuiet(nodes, 200, 60_000)
-  const after = nodes.map((x) => x.stats())
-  let dedupHits = 0
-  let delivered = 0
-  let droppedSlowPeer = 0
-  for (let i = 0; i < nodes.length; i++) {
-    dedupHits += after[i]!.dedupHits - before[i]!.dedupHits
-    delivered += after[i]!.delivered - before[i]!.delivered
-    droppedSlowPeer += after[i]!.droppedSlowPeer - before[i]!.droppedSlowPeer
-  }
-  receivers.forEach((node, r) => node.plugin(PLUGIN).off('message', handlers[r]!))
-  const missing = receivers.length * MESSAGES - got.reduce((a, b) => a + b, 0)
-  return {
-    timeMs,
-    perSecond: timeMs === null ? null : (MESSAGES / timeMs) * 1000,
-    duplicatesPerDelivery: delivered > 0 ? dedupHits / delivered : 0,
-    meanLinks: nodes.reduce((a, x) => a + x.links().length, 0) / nodes.length,
-    exactlyOnce: missing === 0 && duplicates === 0,
-    missing,
-    duplicates,
-    droppedSlowPeer,
-  }
-}
+const perSecond = (timeMs: number): number => (MESSAGES / timeMs) * 1000
+const exactlyOnce = (r: BroadcastTrial): boolean => r.missing === 0 && r.repeated === 0
 
 async function broadcastCase(transport: TransportName, n: number): Promise<void> {
   const label = `broadcast ${MESSAGES} × ${MESSAGE_SIZE} B, ${n} ${transport === 'tcp' ? 'TCP' : 'memory'} nodes`
   progress(`${label}: starting the network`)
   const t0 = performance.now()
-  const net = await startNet({ n, transport, seed: n, plugins: [PLUGIN], converge: false })
+  // Measured even if not converged: a node that does not know the sender cannot deliver its messages.
+  const net = await p4netBroadcastNet(n, PLUGIN, CONVERGE_MS, (s) => (notes.push(`${label}: ${s}`), progress(`  ${s}`)), transport)
   try {
-    const converged = await net.waitConverged(CONVERGE_MS).then(
-      () => true,
-      (err: Error) => {
-        // Measured anyway: a node that does not know the sender cannot deliver its messages.
-        notes.push(`${label}: not converged after ${CONVERGE_MS} ms — ${describeConvergence(net.nodes).replace(/:\n\s*/, ': ').replace(/\n\s*/g, '; ')}`)
-        progress(`  ${err.message.split('\n')[0]}`)
-        return false
-      },
-    )
+    const converged = net.ready
     const convergeMs = performance.now() - t0
     progress(`${label}: ${converged ? 'converged' : 'NOT converged'} in ${convergeMs.toFixed(0)} ms`)
-    const trials: (BroadcastTrial | null)[] = []
+    const trials: ((BroadcastTrial & { meanLinks: number }) | null)[] = []
     for (let t = 0; t < TRIALS; t++) {
       try {
-        const r = await broadcastTrial(net, t)
+        // Incomplete once nothing has been delivered for a second (a node that does not know the sender never delivers).
+        const r = { ...(await broadcastTrial(net, t, MESSAGES, MESSAGE_SIZE, 1000, DELIVER_MS)), meanLinks: net.meanLinks() }
         trials.push(r)
         progress(
-          `${label}: trial ${t + 1}/${TRIALS}: ${r.timeMs === null ? 'incomplete' : `${r.timeMs.toFixed(0)} ms, ${r.perSecond!.toFixed(0)} msg/s`}, ${r.duplicatesPerDelivery.toFixed(2)} dup/delivery, ${r.meanLinks.toFixed(2)} links, ${r.exactlyOnce ? 'exactly once' : `missing ${r.missing}, duplicates ${r.duplicates}`}`,
+          `${label}: trial ${t + 1}/${TRIALS}: ${r.timeMs === null ? 'incomplete' : `${r.timeMs.toFixed(0)} ms, ${perSecond(r.timeMs).toFixed(0)} msg/s`}, ${r.duplicatesPerDelivery.toFixed(2)} dup/delivery, ${r.meanLinks.toFixed(2)} links, ${exactlyOnce(r) ? 'exactly once' : `missing ${r.missing}, duplicates ${r.repeated}`}`,
         )
       } catch (err) {
         trials.push(null)
         progress(`${label}: trial ${t + 1}/${TRIALS} FAILED: ${(err as Error).message}`)
       }
     }
-    const pick = (f: (r: BroadcastTrial) => number | null): (number | null)[] => trials.map((r) => (r === null ? null : f(r)))
-    const ok = trials.filter((r): r is BroadcastTrial => r !== null)
+    const pick = (f: (r: BroadcastTrial & { meanLinks: number }) => number | null): (number | null)[] => trials.map((r) => (r === null ? null : f(r)))
+    const ok = trials.filter((r): r is BroadcastTrial & { meanLinks: number } => r !== null)
     const extra = {
       nodes: n,
       transport,
       converged,
       convergeMs: Math.round(convergeMs),
-      exactlyOnce: ok.length === TRIALS && ok.every((r) => r.exactlyOnce),
+      exactlyOnce: ok.length === TRIALS && ok.every(exactlyOnce),
       missing: ok.map((r) => r.missing),
-      duplicateDeliveries: ok.map((r) => r.duplicates),
-      droppedSlowPeer: ok.map((r) => r.droppedSlowPeer),
+      duplicateDeliveries: ok.map((r) => r.repeated),
+      droppedSlowPeer: ok.map((r) => r.dropped),
     }
     record(`${label}: time until all have all`, 'p4net', 'ms', pick((r) => r.timeMs), extra)
-    record(`${label}: rate`, 'p4net', 'messages/s', pick((r) => r.perSecond))
+    record(`${label}: rate`, 'p4net', 'messages/s', pick((r) => (r.timeMs === null ? null : perSecond(r.timeMs))))
     record(`${label}: duplicates per delivery`, 'p4net', 'receptions', pick((r) => r.duplicatesPerDelivery))
     record(`${label}: mean links per node`, 'p4net', 'links', pick((r) => r.meanLinks))
     const incomplete = ok.filter((r) => r.missing > 0)
@@ -321,81 +200,14 @@ async function unicastCase(): Promise<void> {
 
 // ---------------------------------------------------------------- memory
 
-interface MemorySample {
-  op: 'memory'
-  base: NodeJS.MemoryUsage
-  used: NodeJS.MemoryUsage
-  links: number
-  dedupBytes: number
-}
-
-/** The child: one node of `profile`, measured once it holds MEMORY_LINKS links. */
-async function child(profile: Profile): Promise<void> {
-  const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined)
-  const send = (m: unknown): void => void process.send!(m)
-  kernel()
-  gc()
-  gc()
-  const base = process.memoryUsage()
-  const node = await createNode({
-    username: 'measured',
-    profile,
-    // The small profile keeps at most 4 links (hardCap 8): raise max to hold 8.
-    links: profile === 'small' ? { max: MEMORY_LINKS } : undefined,
-    timers: FAST_TIMERS,
-  })
-  node.plugin(PLUGIN)
-  await node.start()
-  process.once('message', () => {
-    void node.stop().then(() => process.exit(0))
-  })
-  send({ op: 'address', port: node.address.port })
-  await waitFor(() => node.links().length >= MEMORY_LINKS && node.users().length === MEMORY_LINKS + 1, 30_000, `${MEMORY_LINKS} links`)
-  await sleep(300)
-  gc()
-  gc()
-  send({ op: 'memory', base, used: process.memoryUsage(), links: node.links().length, dedupBytes: node.stats().dedupBytes } satisfies MemorySample)
-}
-
-async function memoryTrial(profile: Profile): Promise<MemorySample> {
-  const proc = fork(fileURLToPath(import.meta.url), ['--child', profile], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  let peers: TestNet | null = null
-  try {
-    const messages: Record<string, unknown>[] = []
-    proc.on('message', (m) => messages.push(m as Record<string, unknown>))
-    const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`child exited (${code})`))))
-    const next = (op: string): Promise<Record<string, unknown>> =>
-      Promise.race([waitFor(() => messages.some((m) => m.op === op), 60_000, `child ${op}`).then(() => messages.find((m) => m.op === op)!), exited])
-    const { port } = (await next('address')) as { port: number }
-    peers = await startNet({
-      n: MEMORY_LINKS,
-      transport: 'tcp',
-      plugins: [PLUGIN],
-      converge: false,
-      options: (i) => ({ username: `peer${i}`, bootstrap: [{ host: '127.0.0.1', port }], links: { min: 1, max: MEMORY_LINKS } }),
-    })
-    return (await next('memory')) as unknown as MemorySample
-  } finally {
-    if (proc.connected) proc.send('stop')
-    await peers?.stop()
-    await new Promise<void>((r) => {
-      if (proc.exitCode !== null) return r()
-      const t = setTimeout(() => proc.kill(), 5000)
-      proc.once('exit', () => {
-        clearTimeout(t)
-        r()
-      })
-    })
-  }
-}
-
 async function memoryCase(): Promise<void> {
   for (const profile of ['default', 'small'] as Profile[]) {
-    const label = `memory, one ${profile}-profile node with ${MEMORY_LINKS} links`
-    const samples: (MemorySample | null)[] = []
+    const label = `memory, one ${profile}-profile node with ${NODE_LINKS} links`
+    const samples: (NodeMemory | null)[] = []
     for (let t = 0; t < TRIALS; t++) {
       try {
-        const s = await memoryTrial(profile)
+        // The base sample with the WASM kernel loaded: what the node adds to a process that has p4net.
+        const s = await nodeMemory('p4net', { profile, fastTimers: true, baseline: 'kernel' })
         samples.push(s)
         progress(`${label}: trial ${t + 1}/${TRIALS}: rss +${((s.used.rss - s.base.rss) / 1024 / 1024).toFixed(1)} MiB, heap +${((s.used.heapUsed - s.base.heapUsed) / 1024 / 1024).toFixed(2)} MiB, links ${s.links}`)
       } catch (err) {
@@ -403,7 +215,7 @@ async function memoryCase(): Promise<void> {
         progress(`${label}: trial ${t + 1}/${TRIALS} FAILED: ${(err as Error).message}`)
       }
     }
-    const mib = (f: (s: MemorySample) => number): (number | null)[] => samples.map((s) => (s === null ? null : f(s) / 1024 / 1024))
+    const mib = (f: (s: NodeMemory) => number): (number | null)[] => samples.map((s) => (s === null ? null : f(s) / 1024 / 1024))
     const dedup = samples.find((s) => s !== null)?.dedupBytes
     record(`${label}: RSS over baseline`, profile, 'MiB', mib((s) => s.used.rss - s.base.rss), { dedupTableBytes: dedup })
     record(`${label}: heap used over baseline`, profile, 'MiB', mib((s) => s.used.heapUsed - s.base.heapUsed))
@@ -414,33 +226,18 @@ async function memoryCase(): Promise<void> {
 
 // ---------------------------------------------------------------- report
 
-function fmt(x: number | null | undefined): string {
-  if (x === null || x === undefined) return 'failed'
-  const a = Math.abs(x)
-  if (a >= 1e4) return x.toFixed(0)
-  if (a >= 100) return x.toFixed(0)
-  if (a >= 10) return x.toFixed(1)
-  return x.toFixed(2)
-}
-
-function find(caseName: string, impl: string): Row | undefined {
-  return rows.find((r) => r.case === caseName && r.impl === impl)
+function find(caseName: string, impl: string): Result | undefined {
+  return rows.find(caseName, impl)
 }
 
 function printTable(): void {
-  const w0 = Math.max(...rows.map((r) => r.case.length + r.impl.length + 3))
+  const w0 = Math.max(...rows.rows.map((r) => r.case.length + r.impl.length + 3))
   console.log(`\np4net overlay${quick ? ' (--quick)' : ''}: median of ${TRIALS} trial(s), unicast ${UNICAST_TRIALS} [min–max]; ${cpus().length} cores, ${process.version}`)
-  for (const r of rows) {
-    const range = (r.trials?.length ?? 0) > 1 ? ` [${fmt(r.min)}–${fmt(r.max)}]` : ''
+  for (const r of rows.rows) {
+    const range = (r.trials?.length ?? 0) > 1 ? ` [${fmt(r.min ?? null)}–${fmt(r.max ?? null)}]` : ''
     console.log(`${`${r.case} (${r.impl})`.padEnd(w0)}  ${`${fmt(r.value)}${range}`.padStart(24)} ${r.unit}`)
   }
   for (const n of notes) console.log(`note: ${n}`)
-}
-
-interface Target {
-  target: string
-  figure: string
-  met: boolean | null
 }
 
 function targets(): Target[] {
@@ -476,14 +273,8 @@ async function main(): Promise<void> {
   await memoryCase()
   printTable()
   const goals = targets()
-  console.log(`\ntargets (issue 4, item 13)${quick ? ' — --quick is a smoke test, not figures' : ''}:`)
-  for (const g of goals) console.log(`  ${g.met === null ? 'n/a ' : g.met ? 'met ' : 'MISS'}  ${g.target}: ${g.figure}`)
-  const report = {
-    name: 'overlay',
-    date: new Date().toISOString(),
-    node: process.version,
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
+  printTargets('issue 4, item 13', goals, quick)
+  writeResults('overlay', {
     quick,
     trials: TRIALS,
     unicastTrials: UNICAST_TRIALS,
@@ -497,18 +288,10 @@ async function main(): Promise<void> {
       process: 'every node of a network in this one process (memory: one MemoryNetwork; tcp: 127.0.0.1, port 0); memory figures from a child process per trial',
       duplicatesPerDelivery: 'Σ Δ stats().dedupHits / Σ Δ stats().delivered over all nodes during the trial',
     },
-    results: rows,
+    results: rows.rows,
     targets: goals,
     notes,
-  }
-  if (!quick) {
-    const dir = new URL('../../bench/results/', import.meta.url)
-    mkdirSync(dir, { recursive: true })
-    writeFileSync(new URL('overlay.json', dir), JSON.stringify(report, null, 2) + '\n')
-    progress('wrote bench/results/overlay.json')
-  }
+  })
 }
 
-const childAt = process.argv.indexOf('--child')
-if (childAt >= 0) await child(process.argv[childAt + 1] as Profile)
-else await main()
+await main()

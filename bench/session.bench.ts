@@ -10,8 +10,10 @@
 //      and after, following a warm-up that opens and closes as many
 // plus, for context, node:crypto ChaCha20-Poly1305 seal/open speed on one
 // core (Session seals and opens records of 16 KiB and more with it).
-// Cases 1–3 run with both ends in this process and with the receiver in a
-// child (dist/bench/session-peer.js). p4net channels are fully handshaken.
+// Cases 1–3 are bench:compare's point-to-point workloads for these two
+// systems (bench/compare/workloads.ts): each trial runs in a fresh process
+// after its own warm-up, with the receiver in that process ("one process") or
+// in another fresh one ("two processes"). p4net channels are fully handshaken.
 // Each figure is the median of TRIALS trials (memory: MEMORY_TRIALS), with
 // min and max; raw and p4net trials alternate, because other jobs and core
 // placement move the numbers on this 2-core machine. Failed trials are
@@ -19,40 +21,27 @@
 //
 //   node dist/bench/session.bench.js [--quick] [--only <case substring>] [--impl raw|p4net]
 // (--only / --impl are for profiling: results/session.json is written only by a full run)
-import { fork, type ChildProcess } from 'node:child_process'
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { fileURLToPath } from 'node:url'
+import { writeResults, type Result, type Target } from '../common/results.js'
 import { acceptSession, initiateSession } from '../ts/session/handshake.js'
 import { tcp } from '../ts/transport/tcp.js'
 import type { Conn } from '../ts/transport/types.js'
+import { fmt } from './compare/chart.js'
+import { idleMemory, IN_FLIGHT, trials } from './compare/workloads.js'
+import { interleaved, printTargets, ratePerSecond, Rows, withTimeout, type Metric } from './lib.js'
 import { rawDial, rawListen } from './net-baseline.js'
-import {
-  dialChannel,
-  dialerIdentity,
-  listenChannels,
-  listenerIdentity,
-  serve,
-  type Channel,
-  type Impl,
-  type MemorySample,
-  type Role,
-} from './session-peer.js'
-import { interleaved, median, withTimeout, pingPong as pingPongOn } from './lib.js'
+import { dialerIdentity, listenerIdentity, type Impl } from './session-peer.js'
 
 const quick = process.argv.includes('--quick')
 const onlyAt = process.argv.indexOf('--only')
 const only = onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? '') : ''
 const TRIALS = quick ? 1 : 3
 const MiB = 1024 * 1024
-const BULK_SIZE = 64 * 1024
 const BULK_BYTES = quick ? 32 * MiB : 1024 * MiB
-const SMALL_SIZE = 64
 const SMALL_COUNT = quick ? 100_000 : 2_000_000
 const ROUND_TRIPS = quick ? 2_000 : 20_000
 const HANDSHAKES = quick ? 50 : 1_000
-const IN_FLIGHT = 8
 const RECORD_PLAIN = 65_519 // a full record's plaintext
 const IDLE = 200
 // rss moves with V8 heap sizing and malloc arenas by several KiB per connection: more trials.
@@ -61,155 +50,19 @@ const TRIAL_TIMEOUT_MS = 300_000
 const implAt = process.argv.indexOf('--impl')
 const IMPLS: Impl[] = implAt >= 0 ? [process.argv[implAt + 1] as Impl] : ['raw', 'p4net']
 if (!IMPLS.every((i) => i === 'raw' || i === 'p4net')) throw new Error('--impl takes raw or p4net')
-const PEER = fileURLToPath(new URL('./session-peer.js', import.meta.url))
+const PROCS = [
+  [1, 'one process'],
+  [2, 'two processes'],
+] as const
 
 function progress(msg: string): void {
   process.stderr.write(`[session] ${msg}\n`)
 }
 
-
-
-// ---- the child process that runs the far end of two-process cases ----
-
-type Reply = { op: string; [k: string]: unknown }
-
-/** A forked session-peer and the replies it owes us. */
-class Peer {
-  readonly child: ChildProcess
-  private waiting: { op: string; resolve: (r: Reply) => void; reject: (e: Error) => void }[] = []
-  private dead: Error | null = null
-
-  constructor(execArgv: string[] = process.execArgv) {
-    this.child = fork(PEER, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    this.child.on('message', (m: Reply) => {
-      if (m.op === 'error') {
-        // Fails whatever waits; nothing waiting means the trial it belonged to is over.
-        if (this.waiting.length === 0) progress(`peer reported after its trial: ${String(m.message)}`)
-        return this.failAll(new Error(`peer: ${String(m.message)}`))
-      }
-      const i = this.waiting.findIndex((w) => w.op === m.op)
-      if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve(m)
-    })
-    // A broken IPC pipe is as final as an exit (and may be seen first).
-    this.child.on('error', (err) => this.die(new Error(`peer: ${err.message}`)))
-    this.child.on('exit', (code, signal) => this.die(new Error(`peer exited (${signal ?? code})`)))
-  }
-
-  private die(err: Error): void {
-    this.dead ??= err
-    this.failAll(err)
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill()
-  }
-
-  private failAll(err: Error): void {
-    for (const w of this.waiting.splice(0)) w.reject(err)
-  }
-
-  get alive(): boolean {
-    return this.dead === null
-  }
-
-  /** The next reply `op`; rejects on an error report from the child or its exit. */
-  expect(op: string): Promise<Reply> {
-    if (this.dead) return Promise.reject(this.dead)
-    return new Promise((resolve, reject) => this.waiting.push({ op, resolve, reject }))
-  }
-
-  order(msg: object): void {
-    if (this.dead || !this.child.connected) return // expect() reports it
-    this.child.send(msg, (err) => {
-      if (err) this.die(new Error(`peer: ${err.message}`))
-    })
-  }
-
-  end(): void {
-    if (this.child.connected) this.child.disconnect()
-  }
-}
-
-let peer: Peer | null = null
-function twoProcessPeer(): Peer {
-  if (peer === null || !peer.alive) peer = new Peer()
-  return peer
-}
-function endPeer(): void {
-  peer?.end()
-  peer = null
-}
-
-/** The far end of a trial: in this process, or in the child. */
-interface Far {
-  port: number
-  /** Sink only: resolves with what the far end counted. */
-  done(): Promise<{ messages: number; bytes: number }>
-  close(): Promise<void>
-}
-
-async function far(procs: 1 | 2, impl: Impl, role: Role, messages: number): Promise<Far> {
-  if (procs === 1) {
-    const s = await serve(impl, role, messages)
-    return { port: s.port, done: () => s.result, close: async () => s.close() }
-  }
-  const p = twoProcessPeer()
-  const listening = p.expect('listening')
-  p.order({ op: 'serve', impl, role, messages })
-  const { port } = (await listening) as unknown as { port: number }
-  return {
-    port,
-    done: () => p.expect('done') as unknown as Promise<{ messages: number; bytes: number }>,
-    async close() {
-      const stopped = p.expect('stopped')
-      p.order({ op: 'stop' })
-      await stopped
-    },
-  }
-}
-
 // ---- workloads; each returns the trial's figures ----
+// (Throughput, 64 B one way and ping-pong: bench:compare's, trials() of
+// bench/compare/workloads.ts, each trial in a fresh process.)
 
-/** count messages of `size` bytes one way as fast as backpressure allows; returns elapsed ms. */
-async function stream(procs: 1 | 2, impl: Impl, size: number, count: number): Promise<number> {
-  const f = await far(procs, impl, 'sink', count)
-  const ch = await dialChannel(impl, f.port)
-  try {
-    ch.onmessage = () => {}
-    const payload = Buffer.alloc(size, 0x5a)
-    const done = f.done()
-    done.catch(() => {}) // observed below; a failure must not go unhandled while we send
-    const t0 = performance.now()
-    for (let i = 0; i < count; i++) if (!ch.send(payload)) await ch.drain()
-    const r = await done
-    const ms = performance.now() - t0
-    if (r.messages !== count || r.bytes !== count * size) {
-      throw new Error(`received ${r.messages} messages / ${r.bytes} bytes, sent ${count} / ${count * size}`)
-    }
-    return ms
-  } finally {
-    ch.close()
-    await f.close()
-  }
-}
-
-async function throughput(procs: 1 | 2, impl: Impl, bytes: number): Promise<number[]> {
-  const ms = await stream(procs, impl, BULK_SIZE, bytes / BULK_SIZE)
-  return [bytes / ms / 1e3]
-}
-
-async function rate(procs: 1 | 2, impl: Impl, count: number): Promise<number[]> {
-  const ms = await stream(procs, impl, SMALL_SIZE, count)
-  return [(count / ms) * 1e3]
-}
-
-async function pingPong(procs: 1 | 2, impl: Impl, n: number): Promise<number[]> {
-  const f = await far(procs, impl, 'echo', 0)
-  const ch = await dialChannel(impl, f.port)
-  try {
-    return await pingPongOn(ch, n, SMALL_SIZE)
-  } finally {
-    ch.close()
-    await f.close()
-  }
-}
 /** Connections (raw) or handshakes (p4net) per second, IN_FLIGHT at a time, both ends here. */
 async function handshakes(impl: Impl, total: number): Promise<number[]> {
   // The two ends meet by the dialler's port, whichever finishes first; each
@@ -246,18 +99,6 @@ async function handshakes(impl: Impl, total: number): Promise<number[]> {
           })
           return { port: l.address.port, close: () => void l.close() }
         })()
-  let started = 0
-  const worker = async (): Promise<void> => {
-    while (started < total) {
-      started++
-      try {
-        await one()
-      } catch (err) {
-        started = total // the other workers stop too
-        throw err
-      }
-    }
-  }
   const one = async (): Promise<void> => {
     let port: number
     let close: () => void
@@ -278,9 +119,7 @@ async function handshakes(impl: Impl, total: number): Promise<number[]> {
     closeFar()
   }
   try {
-    const t0 = performance.now()
-    await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
-    return [(total / (performance.now() - t0)) * 1e3]
+    return [await ratePerSecond(total, IN_FLIGHT, one)]
   } finally {
     server.close()
   }
@@ -322,45 +161,15 @@ async function aeadCeiling(ms: number): Promise<number[]> {
   return [mbps(seal), mbps(open)]
 }
 
-/** KiB per idle connection above the baseline, measured in a fresh child. */
-async function idleMemory(impl: Impl, count: number): Promise<number[]> {
-  const held: Channel[] = []
-  let acceptError: Error | null = null
-  const server = await listenChannels(impl, (ch) => held.push(ch), (e) => (acceptError = e))
-  const p = new Peer([...process.execArgv, '--expose-gc'])
-  try {
-    const reply = p.expect('memory')
-    p.order({ op: 'memory', impl, port: server.port, count })
-    const m = (await reply) as unknown as { before: MemorySample; after: MemorySample }
-    if (acceptError) throw acceptError
-    const per = (k: keyof MemorySample): number => (m.after[k] - m.before[k]) / count / 1024
-    return [per('rss'), per('heapTotal'), per('heapUsed'), per('external')]
-  } finally {
-    p.end()
-    for (const ch of held) ch.close()
-    server.close()
-  }
+/** KiB per idle connection above the baseline (after a warm-up), in the metrics' order. */
+async function idleFigures(impl: Impl, count: number): Promise<number[]> {
+  const m = await idleMemory(impl, count, true)
+  return [m.rss, m.heapTotal, m.heapUsed, m.external]
 }
 
 // ---- trials, results, table ----
 
-interface Metric {
-  name: string
-  unit: string
-}
-
-interface Row {
-  case: string
-  impl: Impl
-  value: number | null
-  unit: string
-  min: number | null
-  max: number | null
-  trials: (number | null)[]
-  errors?: string[]
-}
-
-const rows: Row[] = []
+const rows = new Rows()
 
 /**
  * Runs `trials` alternating raw / p4net trials of fn; each trial yields one
@@ -381,41 +190,11 @@ async function measure(
       await withTimeout(warm(impl), TRIAL_TIMEOUT_MS, 'warm-up').catch((e: Error) => progress(`  warm-up failed: ${e.message}`))
     }
   }
-  const { got, errors } = await interleaved(impls, trials, label, fn, { timeoutMs: TRIAL_TIMEOUT_MS, units: metrics.map((m) => m.unit), fmt, progress })
-  metrics.forEach((metric, mi) => {
-    for (const impl of impls) {
-      const trials = got.get(impl)!.map((v) => (v === null ? null : round(v[mi]!)))
-      const ok = trials.filter((v): v is number => v !== null)
-      const row: Row = {
-        case: metric.name,
-        impl,
-        value: ok.length ? median(ok) : null,
-        unit: metric.unit,
-        min: ok.length ? Math.min(...ok) : null,
-        max: ok.length ? Math.max(...ok) : null,
-        trials,
-      }
-      if (errors.get(impl)!.length) row.errors = errors.get(impl)
-      rows.push(row)
-    }
-  })
+  rows.recordAll(metrics, await interleaved(impls, trials, label, fn, { timeoutMs: TRIAL_TIMEOUT_MS, units: metrics.map((m) => m.unit), fmt, progress }))
 }
 
-function round(x: number): number {
-  return Math.round(x * 100) / 100
-}
-
-function fmt(x: number | null): string {
-  if (x === null) return 'failed'
-  const a = Math.abs(x)
-  if (a >= 1e6) return `${(x / 1e6).toFixed(2)} M`
-  if (a >= 1e4) return `${(x / 1e3).toFixed(1)} k`
-  if (a >= 100) return x.toFixed(0)
-  return x.toFixed(1)
-}
-
-function find(caseName: string, impl: Impl): Row | undefined {
-  return rows.find((r) => r.case === caseName && r.impl === impl)
+function find(caseName: string, impl: Impl): Result | undefined {
+  return rows.find(caseName, impl)
 }
 
 function ratio(caseName: string): number | null {
@@ -426,11 +205,11 @@ function ratio(caseName: string): number | null {
 }
 
 function printTable(): void {
-  const cases = [...new Set(rows.map((r) => r.case))]
-  const cell = (r: Row | undefined): string => {
+  const cases = [...new Set(rows.rows.map((r) => r.case))]
+  const cell = (r: Result | undefined): string => {
     if (!r) return '-'
     if (r.value === null) return 'failed'
-    const range = r.trials.length > 1 ? ` [${fmt(r.min)}–${fmt(r.max)}]` : ''
+    const range = (r.trials?.length ?? 0) > 1 ? ` [${fmt(r.min ?? null)}–${fmt(r.max ?? null)}]` : ''
     const failed = r.errors ? ` (${r.errors.length} failed)` : ''
     return `${fmt(r.value)}${range}${failed}`
   }
@@ -449,12 +228,6 @@ function printTable(): void {
       `${`${c} (${unit})`.padEnd(w0)} ${cell(raw).padStart(30)} ${cell(p4).padStart(30)} ${(r === null ? '-' : `${r.toFixed(2)}x`).padStart(10)} ${d.padStart(10)}`,
     )
   }
-}
-
-interface Target {
-  target: string
-  figure: string
-  met: boolean | null
 }
 
 function targets(): Target[] {
@@ -493,17 +266,8 @@ function targets(): Target[] {
 
 // ---- the run ----
 
-const ONE = 'one process'
-const TWO = 'two processes'
-for (const [procs, p] of [
-  [1, ONE],
-  [2, TWO],
-] as const) {
-  await measure(
-    [{ name: `throughput 64 KiB, ${p}`, unit: 'MB/s' }],
-    (impl) => throughput(procs, impl, BULK_BYTES),
-    (impl) => throughput(procs, impl, 64 * MiB),
-  )
+for (const [procs, p] of PROCS) {
+  await measure([{ name: `throughput 64 KiB, ${p}`, unit: 'MB/s' }], trials('throughput', procs, () => BULK_BYTES, 1 / 16, quick))
 }
 await measure(
   [
@@ -514,31 +278,19 @@ await measure(
   undefined,
   ['p4net'],
 )
-for (const [procs, p] of [
-  [1, ONE],
-  [2, TWO],
-] as const) {
-  await measure(
-    [{ name: `64 B one way, ${p}`, unit: 'msg/s' }],
-    (impl) => rate(procs, impl, SMALL_COUNT),
-    (impl) => rate(procs, impl, 200_000),
-  )
+for (const [procs, p] of PROCS) {
+  await measure([{ name: `64 B one way, ${p}`, unit: 'msg/s' }], trials('one-way', procs, () => SMALL_COUNT, 1 / 10, quick))
 }
-for (const [procs, p] of [
-  [1, ONE],
-  [2, TWO],
-] as const) {
+for (const [procs, p] of PROCS) {
   await measure(
     [
       { name: `ping-pong 64 B, ${p}`, unit: 'round trips/s' },
       { name: `ping-pong median RTT, ${p}`, unit: 'µs' },
       { name: `ping-pong p99 RTT, ${p}`, unit: 'µs' },
     ],
-    (impl) => pingPong(procs, impl, ROUND_TRIPS),
-    (impl) => pingPong(procs, impl, 2_000),
+    trials('ping-pong', procs, () => ROUND_TRIPS, 1 / 10, quick),
   )
 }
-endPeer()
 await measure(
   [{ name: `handshakes (${IN_FLIGHT} in flight), one process`, unit: '/s' }],
   (impl) => handshakes(impl, HANDSHAKES),
@@ -551,7 +303,7 @@ await measure(
     { name: 'idle memory heapUsed per connection', unit: 'KiB' },
     { name: 'idle memory external per connection', unit: 'KiB' },
   ],
-  (impl) => idleMemory(impl, IDLE),
+  (impl) => idleFigures(impl, IDLE),
   undefined,
   IMPLS,
   MEMORY_TRIALS,
@@ -559,36 +311,29 @@ await measure(
 
 printTable()
 const goals = targets()
-if (goals.length) {
-  console.log(`\ntargets (issue 3, item 8)${quick ? ' — --quick runs are cold single trials, a smoke test, not figures' : ''}:`)
-  for (const g of goals) console.log(`  ${g.met === null ? 'n/a ' : g.met ? 'met ' : 'MISS'}  ${g.target}: ${g.figure}`)
-}
+printTargets('issue 3, item 8', goals, quick)
 
-const report = {
-  name: 'session',
-  date: new Date().toISOString(),
-  node: process.version,
-  cpu: cpus()[0]?.model ?? 'unknown',
-  cores: cpus().length,
-  quick,
-  trials: TRIALS,
-  memoryTrials: MEMORY_TRIALS,
-  setup: {
-    transport: 'loopback TCP 127.0.0.1, Nagle off both sides',
-    p4net: 'dial + preamble + Noise XX (ts/session/handshake.ts), then Session; DATA frames',
-    raw: 'node:net, u32 BE length || payload, unencrypted, batched per tick like Session (bench/net-baseline.ts)',
-    bulkBytes: BULK_BYTES,
-    smallMessages: SMALL_COUNT,
-    roundTrips: ROUND_TRIPS,
-    handshakes: HANDSHAKES,
-    handshakesInFlight: IN_FLIGHT,
-    idleConnections: IDLE,
+writeResults(
+  'session',
+  {
+    quick,
+    trials: TRIALS,
+    memoryTrials: MEMORY_TRIALS,
+    setup: {
+      transport: 'loopback TCP 127.0.0.1, Nagle off both sides',
+      p4net: 'dial + preamble + Noise XX (ts/session/handshake.ts), then Session; DATA frames (bench/session-peer.ts)',
+      raw: 'node:net, u32 BE length || payload, unencrypted, batched per tick like Session (bench/net-baseline.ts)',
+      trials: 'throughput, 64 B one way, ping-pong: each trial in a fresh process after its own warm-up (bench/compare/workloads.ts), the far end in it or in another fresh one; handshakes: both ends in this process; idle memory: a fresh child dialling this process',
+      bulkBytes: BULK_BYTES,
+      smallMessages: SMALL_COUNT,
+      roundTrips: ROUND_TRIPS,
+      handshakes: HANDSHAKES,
+      handshakesInFlight: IN_FLIGHT,
+      idleConnections: IDLE,
+    },
+    results: rows.rows,
+    targets: goals,
   },
-  results: rows,
-  targets: goals,
-}
-if (!only && implAt < 0) {
-  const dir = new URL('../../bench/results/', import.meta.url)
-  mkdirSync(dir, { recursive: true })
-  writeFileSync(new URL('session.json', dir), JSON.stringify(report, null, 2) + '\n')
-}
+  // --only and --impl are for profiling: a partial run leaves bench/results alone.
+  { smoke: only !== '' || implAt >= 0 },
+)

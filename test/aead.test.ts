@@ -2,26 +2,16 @@ import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createCipheriv, createDecipheriv } from 'node:crypto'
 import { aead } from '../ts/crypto.js'
-import { isP4Error, type P4ErrorCode } from '../ts/core/errors.js'
 import { Aead, AeadBatch, aeadFor, noiseNonce, TAG_SIZE } from '../ts/wasm/aead.js'
 import { loadKernel, simdSupported, type Kernel, type Variant } from '../ts/wasm/loader.js'
+import { throwsCode } from './helpers/errors.js'
+import { seededRandom } from '../common/random.js'
 
 const VARIANTS: Variant[] = simdSupported() ? ['simd', 'scalar'] : ['scalar']
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/[\s:]/g, ''), 'hex'))
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 
-// mulberry32: deterministic, seeded.
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 function bytes(rand: () => number, n: number): Uint8Array {
   const b = new Uint8Array(n)
   for (let i = 0; i < n; i++) b[i] = (rand() * 256) | 0
@@ -59,16 +49,6 @@ function poly1305Ref(key: Uint8Array, msg: Uint8Array): Uint8Array {
   const out = new Uint8Array(16)
   for (let i = 0; i < 16; i++, t >>= 8n) out[i] = Number(t & 0xffn)
   return out
-}
-
-function throwsCode(fn: () => unknown, code: P4ErrorCode): void {
-  try {
-    fn()
-  } catch (err) {
-    assert.ok(isP4Error(err, code), `expected P4Error ${code}, got ${String(err)}`)
-    return
-  }
-  assert.unreachable(`expected P4Error ${code}`)
 }
 
 // RFC 8439 test vectors, typed in; the first test checks them against node:crypto.
@@ -157,7 +137,7 @@ for (const variant of VARIANTS) {
   })
 
   test(`${variant}: matches node:crypto on edge lengths and seeded random inputs`, () => {
-    const rand = rng(variant === 'simd' ? 1 : 2)
+    const rand = seededRandom(variant === 'simd' ? 1 : 2)
     const edges = [0, 1, 15, 16, 17, 63, 64, 65, 191, 192, 193, 255, 256, 257, 4095, 4096, 65535, 65536, 70000]
     const cases: Array<[number, number]> = []
     for (const len of edges) cases.push([len, (rand() * 301) | 0])
@@ -196,7 +176,7 @@ for (const variant of VARIANTS) {
     // the SIMD rounds absorb up to 2 Poly1305 blocks per double round while
     // making 4 keystream blocks; these lengths cross every block, chunk and
     // tail boundary of the first few 256-byte chunks, with and without AAD
-    const rand = rng(variant === 'simd' ? 3 : 4)
+    const rand = seededRandom(variant === 'simd' ? 3 : 4)
     const key = bytes(rand, 32)
     const lens = [...Array.from({ length: 601 }, (_, i) => i), ...Array.from({ length: 401 }, (_, i) => 700 + i)]
     for (const len of lens) {
@@ -215,7 +195,7 @@ for (const variant of VARIANTS) {
 
   test(`${variant}: Poly1305 and AEAD at extreme limb values (all-ones key, all-0xff data)`, () => {
     // the lazy carries in assembly/poly1305.ts are tightest when every limb is at its maximum
-    const rand = rng(10)
+    const rand = seededRandom(10)
     const keys = [new Uint8Array(32).fill(0xff), concat(new Uint8Array(16).fill(0xff), bytes(rand, 16)), bytes(rand, 32)]
     for (const key of keys) {
       for (const len of [0, 1, 15, 16, 17, 64, 1000, 4096, 70000]) {
@@ -239,7 +219,7 @@ for (const variant of VARIANTS) {
   })
 
   test(`${variant}: every single-bit flip of ciphertext, tag and AAD is rejected`, () => {
-    const rand = rng(3)
+    const rand = seededRandom(3)
     const key = bytes(rand, 32)
     const nonce = bytes(rand, 12)
     const check = (pt: Uint8Array, ad: Uint8Array, bits: number[] | null): void => {
@@ -278,7 +258,7 @@ for (const variant of VARIANTS) {
     }
     const base = k.alloc(72000)
     try {
-      const rand = rng(4)
+      const rand = seededRandom(4)
       for (const len of [0, 10, 64, 300, 1000, 5000, 70000]) {
         const mem = k.bytes()
         mem.set(bytes(rand, 44), base) // key | nonce
@@ -298,7 +278,7 @@ for (const variant of VARIANTS) {
 
   test(`${variant}: scratch grows for larger messages and survives memory.grow`, () => {
     const small = new Aead(k, { maxMessage: 16, maxAad: 0 })
-    const rand = rng(5)
+    const rand = seededRandom(5)
     const key = bytes(rand, 32)
     const nonce = bytes(rand, 12)
     for (const [len, aadLen] of [[10, 0], [20, 5], [70000, 300], [100, 1]]) {
@@ -319,7 +299,7 @@ for (const variant of VARIANTS) {
   })
 
   test(`${variant}: batch seal/open equal single seal/open with the Noise nonce`, () => {
-    const rand = rng(6)
+    const rand = seededRandom(6)
     const batch = new AeadBatch(k, 64)
     const key = bytes(rand, 32)
     batch.setKey(key)
@@ -357,7 +337,7 @@ for (const variant of VARIANTS) {
   })
 
   test(`${variant}: batch with AAD equals single seal/open`, () => {
-    const rand = rng(7)
+    const rand = seededRandom(7)
     const batch = new AeadBatch(k, 16)
     const key = bytes(rand, 32)
     batch.setKey(key)
@@ -395,7 +375,7 @@ for (const variant of VARIANTS) {
   })
 
   test(`${variant}: open_batch stops at a tampered record and reports the count`, () => {
-    const rand = rng(8)
+    const rand = seededRandom(8)
     const batch = new AeadBatch(k, 16)
     const key = bytes(rand, 32)
     batch.setKey(key)
@@ -441,7 +421,7 @@ for (const variant of VARIANTS) {
 }
 
 test('p4net/crypto aead: round trip and node:crypto interop', () => {
-  const rand = rng(9)
+  const rand = seededRandom(9)
   for (const len of [0, 1, 64, 1000, 20000]) {
     const key = bytes(rand, 32)
     const nonce = bytes(rand, 12)

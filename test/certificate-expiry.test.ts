@@ -7,7 +7,8 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { generateIdentity, isP4Error, issueCertificate, type Node } from '../ts/index.js'
-import { errorCode, inbox, startNet, waitFor } from './helpers/testnet.js'
+import { errorCode } from './helpers/errors.js'
+import { inbox, startNet, waitFor } from '../common/net.js'
 
 const CHAT = 1001
 const utf8 = new TextEncoder()

@@ -5,9 +5,9 @@
 // size (200 nodes, and 1,000 nodes for scale) is bench/churn.bench.ts.
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { components, runChurn, type ChurnReport } from '../bench/churn-sim.js'
+import { components, runChurn, type ChurnReport } from '../common/churn-sim.js'
 import type { Node } from '../ts/index.js'
-import { inbox, startNet, waitFor } from './helpers/testnet.js'
+import { inbox, startNet, waitFor } from '../common/net.js'
 
 let report: ChurnReport | undefined
 

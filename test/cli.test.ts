@@ -4,23 +4,21 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { fingerprint, loadIdentity } from '../ts/core/identity.js'
 import { printable } from '../ts/cli/chat.js'
+import { tempDirs } from './helpers/tmp.js'
 
 const MAIN = fileURLToPath(new URL('../ts/cli/main.js', import.meta.url))
 const EXAMPLE_CHAT = fileURLToPath(new URL('../examples/chat.js', import.meta.url))
 const EXAMPLE_COUNTER = fileURLToPath(new URL('../examples/counter.js', import.meta.url))
 
-const root = mkdtempSync(join(tmpdir(), 'p4cli-'))
-let dirs = 0
+const tmp = tempDirs('p4cli-')
+const root = tmp.make()
 /** A fresh directory under the test root (short: Unix socket paths are limited). */
-function freshDir(): string {
-  return mkdtempSync(join(root, `${dirs++}-`))
-}
+const freshDir = (): string => tmp.make(root)
 
 /** A clean environment: no P4NET_* from the caller, config dir and cwd in the test root. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -97,7 +95,7 @@ async function run(args: string[], opts: { env?: Record<string, string>; cwd?: s
   }
 }
 
-test.after(() => rmSync(root, { recursive: true, force: true }))
+test.after(tmp.cleanup)
 
 test('demo --nodes 3 shows every step and exits 0', async () => {
   const r = await run(['demo', '--nodes', '3'], { ms: 20_000 })

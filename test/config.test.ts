@@ -3,21 +3,19 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isP4Error } from '../ts/core/errors.js'
 import { createNode } from '../ts/node.js'
 import { CliError } from '../ts/cli/args.js'
 import { findConfigFile, readConfigFile, resolveConfig, settingsFromEnv, settingsFromFlags, toNodeOptions, userConfigDir, type ConfigInput } from '../ts/cli/config.js'
+import { tempDirs } from './helpers/tmp.js'
 
 const MAIN = fileURLToPath(new URL('../ts/cli/main.js', import.meta.url))
-const root = mkdtempSync(join(tmpdir(), 'p4cfg-'))
-let dirs = 0
-function freshDir(): string {
-  return mkdtempSync(join(root, `${dirs++}-`))
-}
+const tmp = tempDirs('p4cfg-')
+const root = tmp.make()
+const freshDir = (): string => tmp.make(root)
 function writeJson(path: string, value: unknown): string {
   writeFileSync(path, typeof value === 'string' ? value : JSON.stringify(value))
   return path
@@ -41,7 +39,7 @@ function badConfig(fn: () => unknown, ...parts: Array<string | RegExp>): string 
   return assert.unreachable('expected BAD_CONFIG') as never
 }
 
-test.after(() => rmSync(root, { recursive: true, force: true }))
+test.after(tmp.cleanup)
 
 test('defaults: loopback, any port, no bootstrap, data dir = user config dir', () => {
   const s = sandbox()

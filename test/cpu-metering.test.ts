@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto'
 import { generateIdentity, type Node } from '../ts/index.js'
 import { Flag, MsgType } from '../ts/core/protocol.js'
 import { CHAT, honestNet, rogueTransport, signedBroadcast, signedHello, whileHonestTalk } from './helpers/attack.js'
-import { inbox, Rogue } from './helpers/testnet.js'
+import { inbox } from '../common/net.js'
+import { Rogue } from './helpers/rogue.js'
 
 const utf8 = new TextEncoder()
 

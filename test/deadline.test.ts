@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import * as assert from 'uvu/assert'
 import { DeadlineError, guarded, test, waiting, withDeadline } from './helpers/test.js'
-import { waitFor } from './helpers/testnet.js'
+import { waitFor } from '../common/net.js'
 
 const never = (): Promise<never> => new Promise(() => undefined)
 

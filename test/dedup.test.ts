@@ -1,9 +1,10 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { P4Error } from '../ts/core/errors.js'
 import { loadKernel, simdSupported, type Kernel, type Variant } from '../ts/wasm/loader.js'
 import { DedupTable, DEDUP_MAX_BATCH, DEDUP_MAX_CAPACITY, DEDUP_DEFAULT_TTL_MS } from '../ts/wasm/dedup.js'
 import { DedupReference } from './reference/dedup-reference.js'
+import { throwsCode } from './helpers/errors.js'
+import { seededRandom } from '../common/random.js'
 
 const KEY = Uint8Array.from({ length: 16 }, (_, i) => i)
 const variants: Variant[] = simdSupported() ? ['simd', 'scalar'] : ['scalar']
@@ -16,29 +17,6 @@ function run(t: { checkAndInsert(ids: BigUint64Array, now: number, out?: Uint8Ar
   const out = new Uint8Array(xs.length)
   t.checkAndInsert(xs, now, out)
   return [...out]
-}
-
-function throwsCode(fn: () => unknown, code: string): void {
-  try {
-    fn()
-  } catch (err) {
-    assert.instance(err, P4Error)
-    assert.is((err as P4Error).code, code)
-    return
-  }
-  assert.unreachable(`expected P4Error ${code}`)
-}
-
-// Seeded PRNG (mulberry32): deterministic workloads.
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 // SipHash-c-d of one little-endian u64 word (the kernel's id hash).
@@ -116,7 +94,7 @@ for (const v of variants) {
   })
 
   test(`${v}: origin fingerprints are keyed SipHash-1-3 of originKey || messageId under the second key`, () => {
-    const rnd = prng(11)
+    const rnd = seededRandom(11)
     const key32 = Uint8Array.from({ length: 32 }, (_, i) => 100 + i)
     const t = new DedupTable({ capacity: 16, ttlMs: 1000, kernel: k(), key: key32 })
     for (let i = 0; i < 20; i++) {
@@ -151,7 +129,7 @@ for (const v of variants) {
   })
 
   test(`${v}: origin batches agree with the reference keyed on exact (origin, ID) pairs, and with single calls`, () => {
-    const rnd = prng(5)
+    const rnd = seededRandom(5)
     const origins = Array.from({ length: 8 }, (_, i) => new Uint8Array(32).fill(i + 1))
     const a = table(256, 50)
     const b = table(256, 50)
@@ -285,7 +263,7 @@ for (const v of variants) {
   test(`${v}: differential vs reference on seeded random workloads`, () => {
     const caps = [16, 64, 256, 1024]
     for (let seed = 1; seed <= 8; seed++) {
-      const rnd = prng(seed * 7919)
+      const rnd = seededRandom(seed * 7919)
       const cap = caps[seed % caps.length]!
       const ttl = 200 + Math.floor(rnd() * 2000)
       const w = table(cap, ttl, Uint8Array.from({ length: 16 }, () => Math.floor(rnd() * 256)))
@@ -346,7 +324,7 @@ for (const v of variants) {
     const a = table(256)
     const b = table(256)
     const c = table(256)
-    const rnd = prng(42)
+    const rnd = seededRandom(42)
     for (let round = 0; round < 20; round++) {
       const n = 1 + Math.floor(rnd() * DEDUP_MAX_BATCH)
       const batch = BigUint64Array.from({ length: n }, () => BigInt(Math.floor(rnd() * 600)))
@@ -375,7 +353,7 @@ for (const v of variants) {
   test(`${v}: long copy-in batches equal one batch (chunked through the scratch)`, () => {
     const w = table(4096, 1e9)
     const r = new DedupReference({ capacity: 4096, ttlMs: 1e9 })
-    const rnd = prng(5)
+    const rnd = seededRandom(5)
     const batch = BigUint64Array.from({ length: 3000 }, () => BigInt(Math.floor(rnd() * 2500)))
     const ow = new Uint8Array(3000)
     const or = new Uint8Array(3000)

@@ -2,8 +2,7 @@ import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { hkdfSync, diffieHellman } from 'node:crypto'
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
-import { isP4Error } from '../ts/core/errors.js'
-import { identityFromSecrets, x25519PublicKey } from '../ts/core/identity.js'
+import { x25519PublicKey } from '../ts/core/identity.js'
 import { loadKernel, simdSupported } from '../ts/wasm/loader.js'
 import { aeadFor } from '../ts/wasm/aead.js'
 import {
@@ -18,21 +17,12 @@ import {
   sealTo,
   type AeadCipher,
 } from '../ts/e2e.js'
+import { throwsCode } from './helpers/errors.js'
+import { fixedIdentity } from './helpers/identities.js'
 
-function throwsCode(fn: () => unknown, code: string, what = ''): void {
-  try {
-    fn()
-  } catch (err) {
-    assert.ok(isP4Error(err), `${what}: expected P4Error, got ${String(err)}`)
-    assert.is((err as { code: string }).code, code, `${what}: ${(err as Error).message}`)
-    return
-  }
-  assert.unreachable(`${what}: expected ${code}`)
-}
-
-const alice = identityFromSecrets(new Uint8Array(32).fill(1), new Uint8Array(32).fill(2))
-const bob = identityFromSecrets(new Uint8Array(32).fill(3), new Uint8Array(32).fill(4))
-const carol = identityFromSecrets(new Uint8Array(32).fill(5), new Uint8Array(32).fill(6))
+const alice = fixedIdentity(1)
+const bob = fixedIdentity(2)
+const carol = fixedIdentity(3)
 
 const aad = e2eAad({ sender: alice.publicKey, recipient: 'bob', pluginId: 1001, messageId: 77n })
 const text = new TextEncoder().encode('hello bob, relays cannot read this')

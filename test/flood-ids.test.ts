@@ -8,7 +8,8 @@ import { createNode, generateIdentity, memoryTransport, MemoryNetwork, type Iden
 import { decodeHello, encodeHello } from '../ts/overlay/messages.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
 import { Flag, MsgType, messageIdOf } from '../ts/core/protocol.js'
-import { inbox, Rogue, startNet, waitFor, waitQuiet } from './helpers/testnet.js'
+import { inbox, startNet, waitFor, waitQuiet } from '../common/net.js'
+import { Rogue } from './helpers/rogue.js'
 
 const CHAT = 1001
 const utf8 = new TextEncoder()

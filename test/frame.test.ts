@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isP4Error, type P4ErrorCode } from '../ts/core/errors.js'
+import { isP4Error } from '../ts/core/errors.js'
 import { ALLOWED_FLAGS, FrameError, HEADER_SIZE, MSG_TYPE_MAX, REQUIRED_FLAGS, messageIdOf, storedMessageId } from '../ts/core/protocol.js'
 import { decodeHeader, encodeFrame, encodeHeader, headerError, scanFrames } from './reference/frame-reference.js'
 import {
@@ -16,30 +16,15 @@ import {
   type ScanOutcome,
 } from '../ts/wasm/frame.js'
 import { loadKernel, type Kernel, type Variant } from '../ts/wasm/loader.js'
+import { throwsCode } from './helpers/errors.js'
+import { seededRandom } from '../common/random.js'
 
 const VARIANTS: Variant[] = ['simd', 'scalar']
 
-// xorshift32: deterministic, seeded, good enough to generate test streams.
+// Integers in [0, n), seeded: the same test streams every run.
 function rng(seed: number): (n: number) => number {
-  let s = seed >>> 0 || 1
-  return (n: number) => {
-    s ^= s << 13
-    s >>>= 0
-    s ^= s >>> 17
-    s ^= s << 5
-    s >>>= 0
-    return s % n
-  }
-}
-
-function throwsCode(fn: () => unknown, code: P4ErrorCode, what: string): void {
-  try {
-    fn()
-  } catch (err) {
-    assert.ok(isP4Error(err, code), `${what}: expected ${code}, got ${String(err)}`)
-    return
-  }
-  assert.unreachable(`${what}: did not throw`)
+  const random = seededRandom(seed)
+  return (n) => Math.floor(random() * n)
 }
 
 /** Independent statement of the flag rules, straight from the tables. */

@@ -12,7 +12,7 @@ import { runInNewContext } from 'node:vm'
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createNode, type Node } from '../ts/index.js'
-import { waitFor } from './helpers/testnet.js'
+import { waitFor } from '../common/net.js'
 
 const MB = 1024 * 1024
 const ATTACKER = fileURLToPath(new URL('./helpers/attacker.js', import.meta.url))

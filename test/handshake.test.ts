@@ -2,9 +2,8 @@ import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { isP4Error, P4Error } from '../ts/core/errors.js'
 import { generateIdentity, sign, type Identity } from '../ts/core/identity.js'
-import { tcp } from '../ts/transport/tcp.js'
 import { MemoryNetwork } from '../ts/transport/memory.js'
-import type { Conn, Listener, Transport } from '../ts/transport/types.js'
+import type { Conn, Listener } from '../ts/transport/types.js'
 import {
   acceptSession,
   initiateSession,
@@ -22,7 +21,7 @@ import {
   type HandshakePayload,
 } from '../ts/session/handshake-payload.js'
 import { initNoise, x25519KeyPair, type DhKeyPair } from '../ts/session/noise.js'
-import { rogueInitiator, rogueResponder } from './helpers/pair.js'
+import { rogueInitiator, rogueResponder } from './helpers/rogue.js'
 import {
   acceptPreamble,
   CONNECT_BYTES,
@@ -32,6 +31,8 @@ import {
   parseOk,
   PROLOGUE,
 } from '../ts/session/preamble.js'
+import { rejectsCode } from './helpers/errors.js'
+import { kits, type Kit } from './helpers/kits.js'
 
 const alice = generateIdentity()
 const bob = generateIdentity()
@@ -40,17 +41,6 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const closed = (c: Conn): Promise<void> =>
   c.destroyed ? Promise.resolve() : new Promise((r) => c.once('close', () => r()))
 
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<P4Error> {
-  try {
-    await p
-  } catch (err) {
-    assert.ok(isP4Error(err), `expected a P4Error, got ${String(err)}`)
-    assert.is(err.code, code, err.message)
-    return err
-  }
-  throw new Error(`expected rejection with ${code}`)
-}
-
 /** Marks a promise handled now (it is awaited later, maybe after it rejected). */
 function quiet<T>(p: Promise<T>): Promise<T> {
   p.catch(() => {})
@@ -58,22 +48,6 @@ function quiet<T>(p: Promise<T>): Promise<T> {
 }
 
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
-const tcpHandles = (): number => process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length
-
-interface Kit {
-  t: Transport
-  open(): number
-}
-const kits: [string, () => Kit][] = [
-  ['tcp', () => ({ t: tcp, open: tcpHandles })],
-  [
-    'memory',
-    () => {
-      const net = new MemoryNetwork()
-      return { t: net.transport(), open: () => net.stats().listeners + net.stats().connections }
-    },
-  ],
-]
 
 /** Everything closed: no socket or listener, and no timer (the handshake deadline was cleared). */
 async function nothingLeft(kit: Kit): Promise<void> {
@@ -296,7 +270,7 @@ for (const [name, make] of kits) {
       const raw = await dial()
       const rec = record(raw)
       raw.write(Buffer.from(`P4 CONNECT/${version}\0`, 'latin1'))
-      const err = await rejectsWith(accepted, 'BAD_VERSION')
+      const err = await rejectsCode(accepted, 'BAD_VERSION')
       assert.match(err.message, version)
       await rec.closed
       assert.is(rec.bytes().toString('latin1'), 'P4 ERROR unsupported version\0')
@@ -313,7 +287,7 @@ for (const [name, make] of kits) {
         c.end()
       })
     })
-    await rejectsWith(initiateSession(await dial(), aliceOpts()), 'BAD_VERSION')
+    await rejectsCode(initiateSession(await dial(), aliceOpts()), 'BAD_VERSION')
     await l.close()
     await nothingLeft(kit)
   })
@@ -325,7 +299,7 @@ for (const [name, make] of kits) {
     const raw = await dial()
     const rec = record(raw)
     raw.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))
-    await rejectsWith(accepted, 'BAD_PREAMBLE')
+    await rejectsCode(accepted, 'BAD_PREAMBLE')
     await rec.closed
     assert.is(rec.bytes().length, 0)
     await l.close()
@@ -334,7 +308,7 @@ for (const [name, make] of kits) {
       c.on('error', () => {})
       c.once('data', () => c.write(Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n')))
     })
-    await rejectsWith(initiateSession(await s2.dial(), aliceOpts()), 'BAD_PREAMBLE')
+    await rejectsCode(initiateSession(await s2.dial(), aliceOpts()), 'BAD_PREAMBLE')
     await s2.l.close()
     await nothingLeft(kit)
   })
@@ -346,20 +320,20 @@ for (const [name, make] of kits) {
     const raw = await dial()
     const rec = record(raw)
     const t0 = Date.now()
-    await rejectsWith(accepted, 'TIMEOUT')
+    await rejectsCode(accepted, 'TIMEOUT')
     const took = Date.now() - t0
     assert.ok(took >= 150 && took < 2000, `took ${took} ms`)
     await rec.closed
     await l.close()
     // A responder that accepts and says nothing.
     const mute = await serve(kit, (c) => record(c))
-    await rejectsWith(initiateSession(await mute.dial(), aliceOpts({ timeoutMs: 100 })), 'TIMEOUT')
+    await rejectsCode(initiateSession(await mute.dial(), aliceOpts({ timeoutMs: 100 })), 'TIMEOUT')
     // Silence after a correct preamble also counts against the one deadline.
     const half = await serve(kit, (c) => {
       record(c)
       c.write(OK_BYTES)
     })
-    await rejectsWith(initiateSession(await half.dial(), aliceOpts({ timeoutMs: 100 })), 'TIMEOUT')
+    await rejectsCode(initiateSession(await half.dial(), aliceOpts({ timeoutMs: 100 })), 'TIMEOUT')
     await mute.l.close()
     await half.l.close()
     await nothingLeft(kit)
@@ -373,7 +347,7 @@ for (const [name, make] of kits) {
     const raw = await dial()
     record(raw)
     await rogueInitiator(raw, staticOf(mallory), lyingPayload(mallory, 'mallory'))
-    const err = await rejectsWith(accepted, 'BAD_SIGNATURE')
+    const err = await rejectsCode(accepted, 'BAD_SIGNATURE')
     assert.match(err.message, 'mallory')
     await closed(raw)
     await l.close()
@@ -384,7 +358,7 @@ for (const [name, make] of kits) {
         record(c)
         rogueResponder(c, staticOf(mallory), payload).catch(() => {})
       })
-      await rejectsWith(initiateSession(await s2.dial(), aliceOpts()), 'BAD_SIGNATURE')
+      await rejectsCode(initiateSession(await s2.dial(), aliceOpts()), 'BAD_SIGNATURE')
       await s2.l.close()
     }
     await nothingLeft(kit)
@@ -409,7 +383,7 @@ for (const [name, make] of kits) {
       const raw = await dial()
       record(raw)
       rogueInitiator(raw, staticOf(mallory), payload, first).catch(() => {})
-      const err = await rejectsWith(accepted, code)
+      const err = await rejectsCode(accepted, code)
       assert.ok(err.message.length > 0, what)
       await closed(raw)
       await l.close()
@@ -434,7 +408,7 @@ for (const [name, make] of kits) {
       )
     })
     const a = await initiateSession(await dial(), aliceOpts())
-    const err = await rejectsWith(accepted, 'UNTRUSTED_KEY')
+    const err = await rejectsCode(accepted, 'UNTRUSTED_KEY')
     assert.match(err.message, 'alice is not welcome')
     const t0 = Date.now()
     const gone = closed(a.conn)
@@ -446,7 +420,7 @@ for (const [name, make] of kits) {
     await l.close()
     // The initiator refuses (asynchronously, with a plain Error): the responder sees PEER_CLOSED.
     const s2 = await serve(kit, (c) => (accepted = quiet(acceptSession(c, bobOpts()))))
-    const refused = await rejectsWith(
+    const refused = await rejectsCode(
       initiateSession(
         await s2.dial(),
         aliceOpts({
@@ -459,14 +433,14 @@ for (const [name, make] of kits) {
       'UNTRUSTED_KEY',
     )
     assert.match(String((refused.cause as Error).message), 'no thanks')
-    await rejectsWith(accepted, 'PEER_CLOSED')
+    await rejectsCode(accepted, 'PEER_CLOSED')
     await s2.l.close()
     // A trust hook slower than the deadline is TIMEOUT.
     const s3 = await serve(kit, (c) => (accepted = quiet(acceptSession(c, bobOpts({ timeoutMs: 100, trust: () => sleep(200) })))))
     const raw = await s3.dial()
     record(raw)
     rogueInitiator(raw, staticOf(alice), payloadFor(alice, 'alice')).catch(() => {})
-    await rejectsWith(accepted, 'TIMEOUT')
+    await rejectsCode(accepted, 'TIMEOUT')
     await s3.l.close()
     await sleep(200) // the abandoned hook's own timer
     await nothingLeft(kit)
@@ -479,14 +453,14 @@ for (const [name, make] of kits) {
     const raw = await dial()
     record(raw)
     raw.write(Buffer.concat([CONNECT_BYTES, Buffer.from([0x23, 0x28])])) // announces 9000 bytes
-    const err = await rejectsWith(accepted, 'MESSAGE_TOO_LARGE')
+    const err = await rejectsCode(accepted, 'MESSAGE_TOO_LARGE')
     assert.match(err.message, '9000')
     await closed(raw)
     await l.close()
     // A cap below a legitimate message 2 (with a 4 KiB extension).
     const s2 = await serve(kit, (c) => (accepted = quiet(acceptSession(c, bobOpts({ extension: new Uint8Array(4096) })))))
-    await rejectsWith(initiateSession(await s2.dial(), aliceOpts({ maxMessageSize: 4000 })), 'MESSAGE_TOO_LARGE')
-    await rejectsWith(accepted, 'PEER_CLOSED')
+    await rejectsCode(initiateSession(await s2.dial(), aliceOpts({ maxMessageSize: 4000 })), 'MESSAGE_TOO_LARGE')
+    await rejectsCode(accepted, 'PEER_CLOSED')
     await s2.l.close()
     await nothingLeft(kit)
   })
@@ -501,19 +475,19 @@ for (const [name, make] of kits) {
     raw.write(Buffer.concat([CONNECT_BYTES, Buffer.from([0, 32, 1, 2, 3])]))
     await sleep(20)
     raw.destroy()
-    const err = await rejectsWith(accepted, 'PEER_CLOSED')
+    const err = await rejectsCode(accepted, 'PEER_CLOSED')
     assert.match(err.message, 'message 1')
     // Before anything.
     const raw2 = await dial()
     raw2.destroy()
-    await rejectsWith(accepted, 'PEER_CLOSED')
+    await rejectsCode(accepted, 'PEER_CLOSED')
     await l.close()
     // A responder that reads CONNECT and hangs up.
     const s2 = await serve(kit, (c) => {
       c.on('error', () => {})
       c.once('data', () => c.destroy())
     })
-    await rejectsWith(initiateSession(await s2.dial(), aliceOpts()), 'PEER_CLOSED')
+    await rejectsCode(initiateSession(await s2.dial(), aliceOpts()), 'PEER_CLOSED')
     await s2.l.close()
     await nothingLeft(kit)
   })
@@ -522,12 +496,12 @@ for (const [name, make] of kits) {
     const kit = make()
     let accepted!: Promise<HandshakeResult>
     const { l, dial } = await serve(kit, (c) => (accepted = quiet(acceptSession(c, bobOpts({ hash: 'SHA256' })))))
-    const err = await rejectsWith(initiateSession(await dial(), aliceOpts({ hash: 'BLAKE2s' })), 'BAD_HANDSHAKE')
+    const err = await rejectsCode(initiateSession(await dial(), aliceOpts({ hash: 'BLAKE2s' })), 'BAD_HANDSHAKE')
     assert.match(err.message, 'message 2')
     // The chain: our wrapper -> Noise's BAD_HANDSHAKE -> DECRYPT_FAILED.
     assert.ok(isP4Error(err.cause, 'BAD_HANDSHAKE'))
     assert.ok(isP4Error((err.cause as Error).cause, 'DECRYPT_FAILED'))
-    await rejectsWith(accepted, 'PEER_CLOSED')
+    await rejectsCode(accepted, 'PEER_CLOSED')
     await l.close()
     await nothingLeft(kit)
   })
@@ -558,10 +532,10 @@ for (const [name, make] of kits) {
     ]
     for (const [opts, code] of cases) {
       const c = await dial()
-      await rejectsWith(initiateSession(c, aliceOpts(opts)), code)
+      await rejectsCode(initiateSession(c, aliceOpts(opts)), code)
       assert.ok(c.destroyed)
     }
-    await rejectsWith(initiateSession({} as Conn, aliceOpts()), 'BAD_ARGUMENT')
+    await rejectsCode(initiateSession({} as Conn, aliceOpts()), 'BAD_ARGUMENT')
     assert.is(hex(signStaticKey(alice)), hex(signStaticKey(alice)), 'signature cached')
     assert.ok(accepted.length > 0)
     await l.close()
@@ -589,7 +563,7 @@ for (const [name, make] of kits) {
     const s2 = await serve(kit, (c2) => (refused = quiet(acceptPreamble(c2, { timeoutMs: 100 }))))
     const raw = await s2.dial()
     record(raw)
-    await rejectsWith(refused, 'TIMEOUT')
+    await rejectsCode(refused, 'TIMEOUT')
     await s2.l.close()
     await nothingLeft(kit)
   })

@@ -17,7 +17,7 @@ import { sealRecord } from '../ts/session/node-records.js'
 import { tcp } from '../ts/transport/tcp.js'
 import type { Conn, Transport } from '../ts/transport/types.js'
 import { CHAT, honestNet, randomMessageId as bigId, signedHello, whileHonestTalk } from './helpers/attack.js'
-import { inbox, sleep, waitFor } from './helpers/testnet.js'
+import { inbox, sleep, waitFor } from '../common/net.js'
 
 const utf8 = new TextEncoder()
 const MB = 1024 * 1024

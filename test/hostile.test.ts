@@ -19,7 +19,8 @@ import { ByeReason, decodeBye, encodeDiscover } from '../ts/overlay/messages.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
 import { HEADER_SIZE, MsgType } from '../ts/core/protocol.js'
 import { CHAT, honestNet, randomMessageId as bigId, rogueTransport, signedBroadcast, signedHello, whileHonestTalk } from './helpers/attack.js'
-import { inbox, Rogue } from './helpers/testnet.js'
+import { inbox } from '../common/net.js'
+import { Rogue } from './helpers/rogue.js'
 
 const utf8 = new TextEncoder()
 const text = new TextDecoder()

@@ -1,10 +1,9 @@
-import { test } from './helpers/test.js'
+import { test, waiting } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { chmod, chown, mkdtemp, open, readFile, rm, stat, symlink, writeFile, readdir, mkdir } from 'node:fs/promises'
+import { chmod, chown, open, readFile, stat, symlink, writeFile, readdir, mkdir } from 'node:fs/promises'
 import { constants as fsConstants } from 'node:fs'
 import { createRequire, syncBuiltinESMExports } from 'node:module'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { diffieHellman, createPublicKey } from 'node:crypto'
@@ -25,29 +24,11 @@ import {
   verify,
   x25519PublicKey,
 } from '../ts/core/identity.js'
-import { waiting } from './helpers/waits.js'
+import { rejectsCode } from './helpers/errors.js'
+import { tempDirs } from './helpers/tmp.js'
 
-let dirs: string[] = []
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'p4net-id-'))
-  dirs.push(d)
-  return d
-}
-test.after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true })
-  dirs = []
-})
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await p
-  } catch (err) {
-    assert.ok(isP4Error(err), `expected a P4Error, got ${String(err)}`)
-    assert.is((err as { code: string }).code, code, (err as Error).message)
-    return err as Error
-  }
-  throw new Error(`expected rejection with ${code}`)
-}
+const tmp = tempDirs('p4net-id-')
+test.after(tmp.cleanup)
 
 const eq = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(b)
 
@@ -173,7 +154,7 @@ test('fingerprint: short, grouped, stable, distinct', () => {
 })
 
 test('save / load round trip; file is 0600, versioned JSON, no temp files left', async () => {
-  const dir = join(await tempDir(), 'nested', 'data')
+  const dir = join(tmp.make(), 'nested', 'data')
   const id = generateIdentity()
   await saveIdentity(dir, id)
   const path = join(dir, IDENTITY_FILE)
@@ -191,26 +172,26 @@ test('save / load round trip; file is 0600, versioned JSON, no temp files left',
   await saveIdentity(dir, id2)
   assert.ok(eq((await loadIdentity(dir)).publicKey, id2.publicKey))
   assert.equal(await readdir(dir), [IDENTITY_FILE])
-  await rejectsWith(saveIdentity(dir, {} as never), 'BAD_ARGUMENT')
-  await rejectsWith(saveIdentity('', id), 'BAD_ARGUMENT')
+  await rejectsCode(saveIdentity(dir, {} as never), 'BAD_ARGUMENT')
+  await rejectsCode(saveIdentity('', id), 'BAD_ARGUMENT')
 })
 
 test('loadOrCreateIdentity: creates once, then loads the same', async () => {
-  const dir = await tempDir()
+  const dir = tmp.make()
   const a = await loadOrCreateIdentity(dir)
   const b = await loadOrCreateIdentity(dir)
   assert.ok(eq(a.publicKey, b.publicKey))
   assert.is((await stat(join(dir, IDENTITY_FILE))).mode & 0o777, 0o600)
   // Concurrent creators agree on one identity.
-  const dir2 = await tempDir()
+  const dir2 = tmp.make()
   const many = await Promise.all(Array.from({ length: 4 }, () => loadOrCreateIdentity(dir2)))
   for (const m of many) assert.ok(eq(m.publicKey, many[0]!.publicKey))
   assert.equal(await readdir(dir2), [IDENTITY_FILE])
 })
 
 test('loadIdentity: a missing file is BAD_IDENTITY (ENOENT cause), never created', async () => {
-  const dir = await tempDir()
-  const err = await rejectsWith(loadIdentity(dir), 'BAD_IDENTITY')
+  const dir = tmp.make()
+  const err = await rejectsCode(loadIdentity(dir), 'BAD_IDENTITY')
   assert.is((err.cause as NodeJS.ErrnoException).code, 'ENOENT')
   assert.equal(await readdir(dir), [])
 })
@@ -218,7 +199,7 @@ test('loadIdentity: a missing file is BAD_IDENTITY (ENOENT cause), never created
 // Every broken file must fail loudly, in both loaders, and stay untouched.
 async function brokenFileCases(): Promise<[string, string][]> {
   const good = generateIdentity()
-  const dir = await tempDir()
+  const dir = tmp.make()
   await saveIdentity(dir, good)
   const text = await readFile(join(dir, IDENTITY_FILE), 'utf8')
   const json = JSON.parse(text)
@@ -250,29 +231,29 @@ async function brokenFileCases(): Promise<[string, string][]> {
 
 test('loadIdentity / loadOrCreateIdentity: every broken file is BAD_IDENTITY and left as is', async () => {
   for (const [what, content] of await brokenFileCases()) {
-    const dir = await tempDir()
+    const dir = tmp.make()
     const path = join(dir, IDENTITY_FILE)
     await writeFile(path, content, { mode: 0o600 })
-    const e1 = await rejectsWith(loadIdentity(dir), 'BAD_IDENTITY')
+    const e1 = await rejectsCode(loadIdentity(dir), 'BAD_IDENTITY')
     assert.ok(e1.message.includes(path), what)
-    await rejectsWith(loadOrCreateIdentity(dir), 'BAD_IDENTITY')
+    await rejectsCode(loadOrCreateIdentity(dir), 'BAD_IDENTITY')
     assert.is(await readFile(path, 'utf8'), content, `${what}: file untouched`)
   }
 })
 
 test('loadIdentity: an unreadable path is IO_ERROR', async () => {
-  const dir = await tempDir()
+  const dir = tmp.make()
   await mkdir(join(dir, IDENTITY_FILE)) // a directory where the file should be
-  await rejectsWith(loadIdentity(dir), 'IO_ERROR')
-  await rejectsWith(loadOrCreateIdentity(dir), 'IO_ERROR')
-  await rejectsWith(loadIdentity(42 as unknown as string), 'BAD_ARGUMENT')
+  await rejectsCode(loadIdentity(dir), 'IO_ERROR')
+  await rejectsCode(loadOrCreateIdentity(dir), 'IO_ERROR')
+  await rejectsCode(loadIdentity(42 as unknown as string), 'BAD_ARGUMENT')
 })
 
 // ---- the identity file: links, permissions, failed writes (security review item 11) ----
 
 /** A saved identity in a fresh 0700 directory; returns the dir, the file and the identity. */
 async function savedIdentity(): Promise<{ dir: string; path: string; id: ReturnType<typeof generateIdentity> }> {
-  const dir = await tempDir()
+  const dir = tmp.make()
   const id = generateIdentity()
   await saveIdentity(dir, id)
   return { dir, path: join(dir, IDENTITY_FILE), id }
@@ -293,21 +274,21 @@ test('loadIdentity: the safe case, 0600 (or 0400) in a 0700 or 0755 directory, l
 test('loadIdentity / loadOrCreateIdentity: a symlinked identity.json is refused, never followed or replaced', async () => {
   // The attacker's identity, which they hold the secret of, and a link to it.
   const theirs = await savedIdentity()
-  const dir = await tempDir()
+  const dir = tmp.make()
   const path = join(dir, IDENTITY_FILE)
   await symlink(theirs.path, path)
   for (const load of [loadIdentity, loadOrCreateIdentity]) {
-    const err = await rejectsWith(load(dir), 'BAD_IDENTITY')
+    const err = await rejectsCode(load(dir), 'BAD_IDENTITY')
     assert.match(err.message, path)
     assert.match(err.message, /symbolic link/)
     assert.match(err.message, /replace the link with the file itself/)
   }
   // A dangling link is refused too (not "missing": no new identity behind it).
-  const dir2 = await tempDir()
+  const dir2 = tmp.make()
   await symlink(join(dir2, 'nowhere.json'), join(dir2, IDENTITY_FILE))
-  await rejectsWith(loadOrCreateIdentity(dir2), 'BAD_IDENTITY')
+  await rejectsCode(loadOrCreateIdentity(dir2), 'BAD_IDENTITY')
   assert.equal(await readdir(dir2), [IDENTITY_FILE])
-  await rejectsWith(loadIdentity(dir2), 'BAD_IDENTITY')
+  await rejectsCode(loadIdentity(dir2), 'BAD_IDENTITY')
 })
 
 test('loadIdentity / loadOrCreateIdentity: a file with group or other permission bits is refused with "chmod 600"', async () => {
@@ -315,7 +296,7 @@ test('loadIdentity / loadOrCreateIdentity: a file with group or other permission
   for (const mode of [0o644, 0o640, 0o604, 0o660, 0o606, 0o601, 0o610, 0o700 | 0o004]) {
     await chmod(path, mode)
     for (const load of [loadIdentity, loadOrCreateIdentity]) {
-      const err = await rejectsWith(load(dir), 'BAD_IDENTITY')
+      const err = await rejectsCode(load(dir), 'BAD_IDENTITY')
       assert.match(err.message, `chmod 600 ${path}`)
       assert.match(err.message, '0' + mode.toString(8))
     }
@@ -329,7 +310,7 @@ test('loadIdentity / loadOrCreateIdentity / saveIdentity: a directory others can
   for (const mode of [0o777, 0o775, 0o770, 0o757, 0o722, 0o720, 0o702]) {
     await chmod(dir, mode)
     for (const run of [() => loadIdentity(dir), () => loadOrCreateIdentity(dir), () => saveIdentity(dir, generateIdentity())]) {
-      const err = await rejectsWith(run(), 'BAD_IDENTITY')
+      const err = await rejectsCode(run(), 'BAD_IDENTITY')
       assert.match(err.message, `chmod 700 ${dir}`)
       assert.match(err.message, '0' + mode.toString(8))
     }
@@ -339,7 +320,7 @@ test('loadIdentity / loadOrCreateIdentity / saveIdentity: a directory others can
   await chmod(dir, 0o700)
   assert.ok(eq((await loadIdentity(dir)).publicKey, id.publicKey))
   // A fresh directory created by loadOrCreateIdentity is 0700 and passes.
-  const fresh = join(await tempDir(), 'new')
+  const fresh = join(tmp.make(), 'new')
   await loadOrCreateIdentity(fresh)
   assert.is((await stat(fresh)).mode & 0o777, 0o700)
 })
@@ -349,12 +330,12 @@ test('loadIdentity: a file or directory owned by another user is refused (needs 
   if (!root) return
   const { dir, path } = await savedIdentity()
   await chown(path, 4242, 4242)
-  let err = await rejectsWith(loadIdentity(dir), 'BAD_IDENTITY')
+  let err = await rejectsCode(loadIdentity(dir), 'BAD_IDENTITY')
   assert.match(err.message, /owned by uid 4242/)
   assert.match(err.message, `chown 0 ${path}`)
   await chown(path, 0, 0)
   await chown(dir, 4242, 4242)
-  err = await rejectsWith(loadOrCreateIdentity(dir), 'BAD_IDENTITY')
+  err = await rejectsCode(loadOrCreateIdentity(dir), 'BAD_IDENTITY')
   assert.match(err.message, /owned by uid 4242/)
   assert.match(err.message, dir)
   await chown(dir, 0, 0)
@@ -362,7 +343,7 @@ test('loadIdentity: a file or directory owned by another user is refused (needs 
 })
 
 test('loadIdentity: a FIFO at identity.json is refused at once (no hang), and left alone', async () => {
-  const dir = await tempDir()
+  const dir = tmp.make()
   const path = join(dir, IDENTITY_FILE)
   try {
     execFileSync('mkfifo', ['-m', '600', path])
@@ -379,7 +360,7 @@ test('loadIdentity: a FIFO at identity.json is refused at once (no hang), and le
       await p.catch(() => {})
       assert.unreachable('opening a FIFO identity.json blocked')
     }
-    await rejectsWith(p, 'IO_ERROR')
+    await rejectsCode(p, 'IO_ERROR')
   }
   assert.ok((await stat(path)).isFIFO())
 })
@@ -389,7 +370,7 @@ const identityModule = fileURLToPath(new URL('../ts/core/identity.js', import.me
 test('a write that fails mid-way (EFBIG under RLIMIT_FSIZE, as root too) leaves no temp file and the old identity intact', async () => {
   const { dir, path } = await savedIdentity()
   const before = await readFile(path, 'utf8')
-  const empty = await tempDir()
+  const empty = tmp.make()
   // In a child limited to 0-byte files: creating the temp file works, writing it fails.
   const script = `
     import { saveIdentity, loadOrCreateIdentity, generateIdentity } from ${JSON.stringify(identityModule)}
@@ -409,10 +390,10 @@ test('a write that fails mid-way (EFBIG under RLIMIT_FSIZE, as root too) leaves 
 })
 
 test('saveIdentity: a rename that fails (a directory in the way) leaves no temp file and the directory as is', async () => {
-  const dir = await tempDir()
+  const dir = tmp.make()
   await mkdir(join(dir, IDENTITY_FILE))
   await writeFile(join(dir, IDENTITY_FILE, 'keep'), 'x')
-  const err = await rejectsWith(saveIdentity(dir, generateIdentity()), 'IO_ERROR')
+  const err = await rejectsCode(saveIdentity(dir, generateIdentity()), 'IO_ERROR')
   assert.match(err.message, dir)
   assert.equal(await readdir(dir), [IDENTITY_FILE])
   assert.equal(await readdir(join(dir, IDENTITY_FILE)), ['keep'])
@@ -466,7 +447,7 @@ test('saveIdentity / loadOrCreateIdentity: the temp file is synced before it is 
   let trace: string[] = []
   await withFs({}, trace, () => saveIdentity(dir, generateIdentity()))
   assert.equal(trace, ['sync tmp', `rename ${path}`, `sync ${dir}`])
-  const fresh = await tempDir()
+  const fresh = tmp.make()
   trace = []
   await withFs({}, trace, () => loadOrCreateIdentity(fresh))
   assert.equal(trace, ['sync tmp', `link ${join(fresh, IDENTITY_FILE)}`, `sync ${fresh}`])
@@ -476,20 +457,20 @@ test('an fsync or link failure leaves no temp file, and nothing replaced', async
   const { dir, path } = await savedIdentity()
   const before = await readFile(path, 'utf8')
   await withFs({ sync: (p) => (p.endsWith('.tmp') ? eio() : Promise.resolve()) }, [], async () => {
-    const err = await rejectsWith(saveIdentity(dir, generateIdentity()), 'IO_ERROR')
+    const err = await rejectsCode(saveIdentity(dir, generateIdentity()), 'IO_ERROR')
     assert.match(err.message, /EIO/)
   })
   assert.is(await readFile(path, 'utf8'), before)
   assert.equal(await readdir(dir), [IDENTITY_FILE])
 
-  const fresh = await tempDir()
-  await withFs({ sync: (p) => (p.endsWith('.tmp') ? eio() : Promise.resolve()) }, [], () => rejectsWith(loadOrCreateIdentity(fresh), 'IO_ERROR'))
+  const fresh = tmp.make()
+  await withFs({ sync: (p) => (p.endsWith('.tmp') ? eio() : Promise.resolve()) }, [], () => rejectsCode(loadOrCreateIdentity(fresh), 'IO_ERROR'))
   assert.equal(await readdir(fresh), [])
   const eperm = (): Promise<never> => Promise.reject(Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' }))
-  await withFs({ link: eperm }, [], () => rejectsWith(loadOrCreateIdentity(fresh), 'IO_ERROR'))
+  await withFs({ link: eperm }, [], () => rejectsCode(loadOrCreateIdentity(fresh), 'IO_ERROR'))
   assert.equal(await readdir(fresh), [])
   // A failed directory flush is reported, not swallowed; the file linked in place is then the identity.
-  await withFs({ sync: (p) => (p === fresh ? eio() : Promise.resolve()) }, [], () => rejectsWith(loadOrCreateIdentity(fresh), 'IO_ERROR'))
+  await withFs({ sync: (p) => (p === fresh ? eio() : Promise.resolve()) }, [], () => rejectsCode(loadOrCreateIdentity(fresh), 'IO_ERROR'))
   assert.equal(await readdir(fresh), [IDENTITY_FILE])
   const linked = await loadIdentity(fresh)
   assert.ok(eq((await loadOrCreateIdentity(fresh)).publicKey, linked.publicKey))

@@ -18,7 +18,8 @@ import { Flag, HEADER_SIZE, MsgType } from '../ts/core/protocol.js'
 import { initiateSession } from '../ts/session/handshake.js'
 import { LinkIntent } from '../ts/session/handshake-payload.js'
 import { Session } from '../ts/session/session.js'
-import { frameFromBytes, inbox, Rogue, sleep, startNet, waitFor, waitQuiet, type TestNet } from './helpers/testnet.js'
+import { frameFromBytes, Rogue } from './helpers/rogue.js'
+import { inbox, sleep, startNet, waitFor, waitQuiet, type TestNet } from '../common/net.js'
 
 const CHAT = 1001
 const utf8 = new TextEncoder()

@@ -1,6 +1,7 @@
 // The source tree's shape, checked: imports point down the layers of
 // docs/architecture.md and never up, and no module imports itself through
-// others (no cycle anywhere in ts/).
+// others (no cycle anywhere in ts/); tests and benches do not import each
+// other (what both need is in common/).
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -82,6 +83,25 @@ function cycles(graph: Map<string, string[]>): string[] {
   return found
 }
 
+/**
+ * Imports that cross between tests and benches: neither imports the other
+ * (benches may use the reference implementations under test/reference/, and
+ * spawn test/helpers/attacker.js, which is no import), and common/, which
+ * both import, imports neither.
+ */
+function crossings(graph: Map<string, string[]>): string[] {
+  const forbidden: Array<[RegExp, RegExp]> = [
+    [/^test\//, /^bench\//],
+    [/^bench\//, /^test\/(?!reference\/)/],
+    [/^common\//, /^(test|bench)\//],
+  ]
+  const out: string[] = []
+  for (const [file, deps] of graph) {
+    for (const [from, to] of forbidden) if (from.test(file)) for (const d of deps) if (to.test(d)) out.push(`${file} imports ${d}`)
+  }
+  return out
+}
+
 const FILES = sources('ts')
 const GRAPH = new Map(FILES.map((f) => [f, importsOf(f)]))
 
@@ -113,6 +133,27 @@ test('the checks find an upward import, a sideways one and a cycle in a made-up 
   assert.equal(upward(fake), ['ts/core/a.ts (core) imports ts/node.ts (node)', 'ts/native/x.ts (native) imports ts/crypto.ts (crypto (public AEAD))'])
   assert.equal(cycles(fake), ['ts/core/a.ts → ts/node.ts → ts/core/a.ts'])
   assert.throws(() => layerOf('ts/elsewhere.ts'), /in no layer/)
+})
+
+test('tests and benches do not import each other; common/ imports neither', () => {
+  const files = ['test', 'bench', 'common'].flatMap(sources)
+  assert.ok(files.length > 50 && files.includes('common/net.ts'), 'the sources were found')
+  const found = crossings(new Map(files.map((f) => [f, importsOf(f)])))
+  assert.equal(found, [], `imports across test/ and bench/:\n  ${found.join('\n  ')}`)
+})
+
+test('the crossing check finds a test importing a bench, a bench importing a test helper, and common/ importing either', () => {
+  const fake = new Map([
+    ['test/a.test.ts', ['bench/lib.ts', 'common/net.ts', 'test/helpers/test.ts']],
+    ['bench/b.bench.ts', ['test/helpers/test.ts', 'test/reference/frame-reference.ts', 'common/results.ts']],
+    ['common/c.ts', ['test/helpers/errors.ts', 'bench/lib.ts', 'ts/index.ts']],
+  ])
+  assert.equal(crossings(fake), [
+    'test/a.test.ts imports bench/lib.ts',
+    'bench/b.bench.ts imports test/helpers/test.ts',
+    'common/c.ts imports test/helpers/errors.ts',
+    'common/c.ts imports bench/lib.ts',
+  ])
 })
 
 test.run()

@@ -1,24 +1,14 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { isP4Error } from '../ts/core/errors.js'
-import { identityFromSecrets, type Identity } from '../ts/core/identity.js'
+import type { Identity } from '../ts/core/identity.js'
 import { Flag, HDR_HOPS, HEADER_SIZE, MsgType } from '../ts/core/protocol.js'
 import { decodeLkaAck, encodeHello, encodeLkaAckParts, type Hello } from '../ts/overlay/messages.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
 import { LkaTable, verifyHelloFrame, type LkaEntry, type VerifiedHello } from '../ts/overlay/lka.js'
+import { throwsCode } from './helpers/errors.js'
+import { fixedIdentity } from './helpers/identities.js'
 
-function throwsCode(fn: () => unknown, code: string, what = ''): void {
-  try {
-    fn()
-  } catch (err) {
-    assert.ok(isP4Error(err), `${what}: expected P4Error, got ${String(err)}`)
-    assert.is((err as { code: string }).code, code, `${what}: ${(err as Error).message}`)
-    return
-  }
-  assert.unreachable(`${what}: expected ${code}`)
-}
-
-const ids: Identity[] = Array.from({ length: 8 }, (_, i) => identityFromSecrets(new Uint8Array(32).fill(i + 1), new Uint8Array(32).fill(i + 101)))
+const ids: Identity[] = Array.from({ length: 8 }, (_, i) => fixedIdentity(i + 1))
 
 function hello(id: Identity, username: string, seq: bigint, patch: Partial<Hello> = {}): Hello {
   return { username, staticKey: id.staticPublicKey, host: '127.0.0.1', port: 4000, seq, features: 0, plugins: [1001], ...patch }

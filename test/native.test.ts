@@ -8,7 +8,6 @@ import * as net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { isP4Error } from '../ts/core/errors.js'
 import {
   checkSocketOptions,
   connInfo,
@@ -23,6 +22,8 @@ import {
 } from '../ts/native/index.js'
 import { memoryTransport, MemoryNetwork } from '../ts/transport/memory.js'
 import { DEFAULT_SOCKET_OPTIONS, tcpTransport, type TcpConn } from '../ts/transport/tcp.js'
+import { throwsCode } from './helpers/errors.js'
+import { connPair } from '../common/pair.js'
 
 const addon = loadNative()
 const linux = addon?.platform === 'linux'
@@ -50,17 +51,6 @@ async function pair(): Promise<Pair> {
       await new Promise((resolve) => server.close(resolve))
     },
   }
-}
-
-function throwsCode(fn: () => unknown, code: string): void {
-  try {
-    fn()
-  } catch (err) {
-    assert.ok(isP4Error(err), `expected a P4Error, got ${String(err)}`)
-    assert.is((err as { code: string }).code, code)
-    return
-  }
-  assert.unreachable(`expected ${code}`)
 }
 
 const ALL: SocketOptions = {
@@ -152,12 +142,8 @@ test('tcp transport applies options through the fallback tuner', async () => {
     socket: { sendBuffer: 32768, keepAlive: { idleMs: 7000, intervalMs: 1000, count: 3 } },
     tuner: fallbackTuner(),
   })
-  let accepted: TcpConn | undefined
-  const listener = await t.listen('127.0.0.1', 0, (conn) => {
-    accepted = conn as TcpConn
-  })
-  const dialled = (await t.dial('127.0.0.1', listener.address.port)) as TcpConn
-  while (accepted === undefined) await new Promise((r) => setTimeout(r, 1))
+  const { a, b, close } = await connPair(t)
+  const [dialled, accepted] = [a as TcpConn, b as TcpConn]
   try {
     for (const conn of [dialled, accepted]) {
       assert.equal(conn.tuning.applied, ['noDelay', 'keepAlive', 'keepAlive.idleMs'])
@@ -174,7 +160,7 @@ test('tcp transport applies options through the fallback tuner', async () => {
   } finally {
     dialled.destroy()
     accepted.destroy()
-    await listener.close()
+    await close()
   }
 })
 
@@ -182,12 +168,8 @@ test('default options: noDelay on both ends of a default tcp transport', async (
   assert.equal(DEFAULT_SOCKET_OPTIONS, { noDelay: true })
   assert.ok(Object.isFrozen(DEFAULT_SOCKET_OPTIONS))
   const t = tcpTransport()
-  let accepted: TcpConn | undefined
-  const listener = await t.listen('127.0.0.1', 0, (conn) => {
-    accepted = conn as TcpConn
-  })
-  const dialled = (await t.dial('127.0.0.1', listener.address.port)) as TcpConn
-  while (accepted === undefined) await new Promise((r) => setTimeout(r, 1))
+  const { a, b, close } = await connPair(t)
+  const [dialled, accepted] = [a as TcpConn, b as TcpConn]
   try {
     for (const conn of [dialled, accepted]) {
       assert.ok(conn.tuning.applied.includes('noDelay'))
@@ -197,7 +179,7 @@ test('default options: noDelay on both ends of a default tcp transport', async (
   } finally {
     dialled.destroy()
     accepted.destroy()
-    await listener.close()
+    await close()
   }
 })
 
@@ -289,12 +271,8 @@ function nativeTests(tuner: SocketTuner): void {
 
   test('native: tcp transport tunes dialled and accepted sockets', async () => {
     const t = tcpTransport({ socket: { receiveBuffer: 49152, userTimeoutMs: 9000 }, tuner })
-    let accepted: TcpConn | undefined
-    const listener = await t.listen('127.0.0.1', 0, (conn) => {
-      accepted = conn as TcpConn
-    })
-    const dialled = (await t.dial('127.0.0.1', listener.address.port)) as TcpConn
-    while (accepted === undefined) await new Promise((r) => setTimeout(r, 1))
+    const { a, b, close } = await connPair(t)
+    const [dialled, accepted] = [a as TcpConn, b as TcpConn]
     try {
       for (const conn of [dialled, accepted]) {
         const read = tuner.read(conn.socket)
@@ -308,7 +286,7 @@ function nativeTests(tuner: SocketTuner): void {
     } finally {
       dialled.destroy()
       accepted.destroy()
-      await listener.close()
+      await close()
     }
   })
 

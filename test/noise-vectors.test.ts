@@ -78,22 +78,13 @@ for (const name of ['BLAKE2s', 'SHA256'] as NoiseHashName[]) {
       const v = all.find((x) => x.protocol_name === `Noise_XX_25519_ChaChaPoly_${name}`)
       assert.ok(v, 'vector present')
       const hash = noiseHash(name)
-      const init = new HandshakeState({
-        initiator: true,
-        hash,
-        aead,
-        prologue: hex(v.init_prologue),
-        s: x25519KeyPair(hex(v.init_static)),
-        e: x25519KeyPair(hex(v.init_ephemeral)),
-      })
-      const resp = new HandshakeState({
-        initiator: false,
-        hash,
-        aead,
-        prologue: hex(v.resp_prologue),
-        s: x25519KeyPair(hex(v.resp_static)),
-        e: x25519KeyPair(hex(v.resp_ephemeral)),
-      })
+      // Each side with the vector's prologue and fixed static and ephemeral keys.
+      const side = (initiator: boolean): HandshakeState => {
+        const [prologue, s, e] = initiator ? [v.init_prologue, v.init_static, v.init_ephemeral] : [v.resp_prologue, v.resp_static, v.resp_ephemeral]
+        return new HandshakeState({ initiator, hash, aead, prologue: hex(prologue), s: x25519KeyPair(hex(s)), e: x25519KeyPair(hex(e)) })
+      }
+      const init = side(true)
+      const resp = side(false)
       assert.is(init.protocolName, v.protocol_name)
       assert.ok(v.messages.length > 3, 'handshake and transport messages')
       let c1i: CipherState | undefined, c2i: CipherState | undefined

@@ -12,7 +12,7 @@ import { validateConfig } from '../ts/cli/config.js'
 import { withOptionTables } from '../ts/cli/options-doc.js'
 import { chatSpec } from '../ts/cli/chat.js'
 import { startSpec } from '../ts/cli/start.js'
-import { linkQuota } from './helpers/testnet.js'
+import { linkQuota } from '../common/net.js'
 
 const CLI_MD = fileURLToPath(new URL('../../docs/cli.md', import.meta.url))
 

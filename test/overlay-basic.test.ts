@@ -4,7 +4,8 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createNode, type Node, type NodeOptions } from '../ts/index.js'
-import { errorCode, inbox, waitFor, waitQuiet, withNet, type NetOptions } from './helpers/testnet.js'
+import { errorCode } from './helpers/errors.js'
+import { inbox, waitFor, waitQuiet, withNet, type NetOptions } from '../common/net.js'
 
 const CHAT = 1001
 const FILES = 2002

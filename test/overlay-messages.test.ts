@@ -1,7 +1,6 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { isP4Error } from '../ts/core/errors.js'
-import { identityFromSecrets } from '../ts/core/identity.js'
 import { Flag, HDR_HOPS, HDR_LENGTH, HEADER_SIZE, MsgType, ORIGIN_BLOCK_SIZE } from '../ts/core/protocol.js'
 import { USERNAME_MAX_BYTES, decodeUsername, encodeUsername, isValidUsername, validateUsername } from '../ts/core/username.js'
 import {
@@ -31,35 +30,15 @@ import {
   type Hello,
 } from '../ts/overlay/messages.js'
 import { SIGNATURE_DOMAIN, buildSignedFrame, signedBytes, verifySignedFrame, verifySignedParts } from '../ts/overlay/signing.js'
+import { throwsCode } from './helpers/errors.js'
+import { seededRandom } from '../common/random.js'
+import { fixedIdentity } from './helpers/identities.js'
 
 // ---------------------------------------------------------------------------
 // helpers
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1
-  return () => {
-    s ^= s << 13
-    s >>>= 0
-    s ^= s >>> 17
-    s ^= s << 5
-    s >>>= 0
-    return s / 0x100000000
-  }
-}
-
-function throwsCode(fn: () => unknown, code: string, what = ''): void {
-  try {
-    fn()
-  } catch (err) {
-    assert.ok(isP4Error(err), `${what}: expected P4Error, got ${String(err)}`)
-    assert.is((err as { code: string }).code, code, `${what}: ${(err as Error).message}`)
-    return
-  }
-  assert.unreachable(`${what}: expected ${code}`)
-}
-
-const alice = identityFromSecrets(new Uint8Array(32).fill(1), new Uint8Array(32).fill(2))
-const bob = identityFromSecrets(new Uint8Array(32).fill(3), new Uint8Array(32).fill(4))
+const alice = fixedIdentity(1)
+const bob = fixedIdentity(2)
 
 const key = (b: number): Uint8Array => new Uint8Array(32).fill(b)
 
@@ -220,7 +199,7 @@ test('every strict prefix and every one-byte extension is BAD_PAYLOAD', () => {
 })
 
 test('seeded mutations: decoders throw only BAD_PAYLOAD, and accept only canonical bytes', () => {
-  const next = rng(0x5eed)
+  const next = seededRandom(0x5eed)
   const int = (n: number): number => Math.floor(next() * n)
   for (const c of codecs) {
     let accepted = 0

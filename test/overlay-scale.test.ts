@@ -6,7 +6,8 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import type { Node, PluginMessage } from '../ts/index.js'
-import { inbox, seededRandom, startNet, waitFor, waitQuiet, withNet, type TestNet } from './helpers/testnet.js'
+import { inbox, startNet, waitFor, waitQuiet, withNet, type TestNet } from '../common/net.js'
+import { seededRandom } from '../common/random.js'
 
 const N = 50
 const CHAT = 7

@@ -10,7 +10,8 @@ import { encodeHello } from '../ts/overlay/messages.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
 import { Flag, MsgType } from '../ts/core/protocol.js'
 import type { Frame } from '../ts/session/session.js'
-import { inbox, Rogue, waitFor, waitQuiet, withNet, type TestNet } from './helpers/testnet.js'
+import { inbox, waitFor, waitQuiet, withNet, type TestNet } from '../common/net.js'
+import { Rogue } from './helpers/rogue.js'
 
 const CHAT = 1001
 const OTHER = 1002

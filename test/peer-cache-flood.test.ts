@@ -2,17 +2,20 @@
 // them and the handshake showed a key. Inbound links claiming listen ports
 // (260 short links from one host once replaced every honest entry) add
 // nothing.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createNode, generateIdentity, ManualClock, memoryTransport, MemoryNetwork } from '../ts/index.js'
 import { initiateSession } from '../ts/session/handshake.js'
 import { LinkIntent } from '../ts/session/handshake-payload.js'
+import { tempDirs } from './helpers/tmp.js'
+
+const tmp = tempDirs('p4net-cache-flood-')
+test.after(tmp.cleanup)
 
 test('260 inbound links claiming listen ports add nothing to the peer cache; the dialled bootstrap stays', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'p4net-cache-flood-'))
+  const dir = tmp.make()
   const network = new MemoryNetwork()
   const transport = memoryTransport(network)
   // Clock time: each short link needs no real time, only its handshake's I/O.
@@ -38,7 +41,6 @@ test('260 inbound links claiming listen ports add nothing to the peer cache; the
     assert.equal(file.peers.map((p) => `${p.host}:${p.port}`), [`${boot.address.host}:${boot.address.port}`])
   } finally {
     await Promise.all([boot.stop(), vicWithBoot.stop()])
-    rmSync(dir, { recursive: true, force: true })
   }
 })
 

@@ -1,32 +1,15 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isP4Error, type P4Error } from '../ts/core/errors.js'
 import { PeerCache, writeFileAtomic } from '../ts/overlay/peer-cache.js'
+import { throwsCode } from './helpers/errors.js'
+import { tempDirs } from './helpers/tmp.js'
 
-function throwsCode(fn: () => unknown, code: string, what = ''): void {
-  try {
-    fn()
-  } catch (err) {
-    assert.ok(isP4Error(err), `${what}: expected P4Error, got ${String(err)}`)
-    assert.is((err as { code: string }).code, code, `${what}: ${(err as Error).message}`)
-    return
-  }
-  assert.unreachable(`${what}: expected ${code}`)
-}
-
-const dirs: string[] = []
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'p4net-peers-'))
-  dirs.push(d)
-  return d
-}
-test.after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const tmp = tempDirs('p4net-peers-')
+test.after(tmp.cleanup)
 
 test('add / get / remove; hosts are case-folded; a known address keeps its failures', () => {
   const c = new PeerCache()
@@ -121,7 +104,7 @@ test('bounded: the most failing, then least recently seen, is evicted', () => {
 })
 
 test('persistence: flush, reload, 0600, no temp files left', async () => {
-  const dir = join(tempDir(), 'data')
+  const dir = join(tmp.make(), 'data')
   const c = new PeerCache({ dataDir: dir, random: () => 0 })
   c.add('a.example', 4001, 1000, 'alice')
   c.add('10.0.0.2', 4002, 2000)
@@ -140,7 +123,7 @@ test('persistence: flush, reload, 0600, no temp files left', async () => {
 })
 
 test('persistence: debounced save, and flushSync', async () => {
-  const dir = tempDir()
+  const dir = tmp.make()
   const c = new PeerCache({ dataDir: dir, flushDelayMs: 5 })
   c.add('h', 1, 1)
   await new Promise((r) => setTimeout(r, 60))
@@ -152,11 +135,11 @@ test('persistence: debounced save, and flushSync', async () => {
 
 test('corruption: a bad file starts empty; bad entries are skipped one by one', () => {
   for (const text of ['', 'garbage', '[]', 'null', '{"version":2,"peers":[]}', '{"version":1,"peers":{}}']) {
-    const dir = tempDir()
+    const dir = tmp.make()
     writeFileSync(join(dir, 'peers.json'), text)
     assert.is(new PeerCache({ dataDir: dir }).size, 0, JSON.stringify(text))
   }
-  const dir = tempDir()
+  const dir = tmp.make()
   const good = { host: 'ok', port: 1, lastSeen: 5, failures: 0, nextAttemptAt: 0 }
   const entries = [
     good,
@@ -178,20 +161,20 @@ test('corruption: a bad file starts empty; bad entries are skipped one by one', 
   assert.equal(c.list().map((p) => p.host).sort(), ['ok', 'ok2'])
   assert.is(c.get('ok2', 1)!.username, 'bob')
   // An unreadable path (a directory where the file should be) is also just empty.
-  const d2 = tempDir()
+  const d2 = tmp.make()
   mkdirSync(join(d2, 'peers.json'))
   assert.is(new PeerCache({ dataDir: d2 }).size, 0)
 })
 
 test('load respects maxEntries', () => {
-  const dir = tempDir()
+  const dir = tmp.make()
   const peers = Array.from({ length: 10 }, (_, i) => ({ host: `h${i}`, port: 1, lastSeen: i, failures: 0, nextAttemptAt: 0 }))
   writeFileSync(join(dir, 'peers.json'), JSON.stringify({ version: 1, peers }))
   assert.is(new PeerCache({ dataDir: dir, maxEntries: 4 }).size, 4)
 })
 
 test('a failed save rejects with IO_ERROR', async () => {
-  const dir = tempDir()
+  const dir = tmp.make()
   writeFileSync(join(dir, 'file'), 'x')
   const c = new PeerCache({ dataDir: join(dir, 'file', 'sub') }) // parent is a file
   c.add('h', 1, 1)
@@ -261,7 +244,7 @@ test('per host: the host\'s own failing, then least recently seen, entry makes r
 })
 
 test('load applies maxPerHost', () => {
-  const dir = tempDir()
+  const dir = tmp.make()
   const peers = Array.from({ length: 10 }, (_, i) => ({ host: 'one.example', port: i + 1, lastSeen: i, failures: 0, nextAttemptAt: 0 }))
   peers.push({ host: 'two.example', port: 1, lastSeen: 0, failures: 0, nextAttemptAt: 0 })
   writeFileSync(join(dir, 'peers.json'), JSON.stringify({ version: 1, peers }))
@@ -271,7 +254,7 @@ test('load applies maxPerHost', () => {
 })
 
 test('load: entries whose username breaks the current rules are dropped with one warning each', () => {
-  const dir = tempDir()
+  const dir = tmp.make()
   const entry = (host: string, username?: string) => ({ host, port: 4001, username, lastSeen: 1, failures: 0, nextAttemptAt: 0 })
   const peers = [entry('ok.example', 'alice'), entry('upper.example', 'Alice'), entry('space.example', 'a b'), entry('zw.example', 'a\u200bb'), entry('::1', 'p\u0430ypal'), entry('anon.example')]
   writeFileSync(join(dir, 'peers.json'), JSON.stringify({ version: 1, peers }))
@@ -294,7 +277,7 @@ test('load: entries whose username breaks the current rules are dropped with one
 test('a failing write leaves no temporary file (async and sync), and a short write is an error', () => {
   // A file size limit (RLIMIT_FSIZE) makes write() fail with EFBIG after the
   // temporary file exists, even for root; Node ignores SIGXFSZ.
-  const dir = tempDir()
+  const dir = tmp.make()
   const moduleUrl = new URL('../ts/overlay/peer-cache.js', import.meta.url).href
   const script = `
     const m = await import(process.argv[1])

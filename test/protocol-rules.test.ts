@@ -2,8 +2,7 @@
 // future-stamped HELLOs and walks, someone else's name (this node's own
 // included), a SIGNED unicast smuggling an unverified origin block, and
 // plaintext sent to a plugin that requires encryption.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
@@ -12,11 +11,17 @@ import { encodeDiscover } from '../ts/overlay/messages.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
 import { Flag, MsgType } from '../ts/core/protocol.js'
 import { CHAT, randomMessageId, signedBroadcast, signedHello } from './helpers/attack.js'
-import { inbox, Rogue, startNet, waitFor } from './helpers/testnet.js'
+import { inbox, startNet, waitFor } from '../common/net.js'
+import { Rogue } from './helpers/rogue.js'
+import { tempDirs } from './helpers/tmp.js'
 
 const utf8 = new TextEncoder()
 const text = new TextDecoder()
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+
+// Data directories of the nodes here, removed when the file is done.
+const tmp = tempDirs('p4net-rules-')
+test.after(tmp.cleanup)
 
 test('a HELLO older than userTimeoutMs + clockSkewMs is refused, also by a node that never saw a newer one (a restart)', async () => {
   const network = new MemoryNetwork()
@@ -74,7 +79,7 @@ test('a HELLO stamped beyond clockSkewMs in the future is refused, and its sende
 })
 
 test("tofu: nobody else can use this node's own name — not in a handshake, not in a HELLO — and the name is pinned to its own key", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'p4net-own-name-'))
+  const dir = tmp.make()
   const network = new MemoryNetwork()
   const transport = memoryTransport(network)
   // An earlier pin of the name to another key (an identity since replaced) is overridden.
@@ -106,7 +111,6 @@ test("tofu: nobody else can use this node's own name — not in a handshake, not
     assert.equal(pins.pins.find(([n]) => n === 'vic'), ['vic', hex(vic.identity.publicKey)])
   } finally {
     await vic.stop()
-    rmSync(dir, { recursive: true, force: true })
   }
 })
 
@@ -176,7 +180,7 @@ test('requireEncrypted: plaintext broadcasts and unicasts to the plugin are drop
 })
 
 test('a data directory holding names that the username rules now refuse: the node starts, drops them and says so (warning events)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'p4net-old-names-'))
+  const dir = tmp.make()
   const key = hex(generateIdentity().publicKey)
   writeFileSync(join(dir, 'pinned-keys.json'), JSON.stringify({ version: 1, pins: [['Old Name', key], ['fine', key]] }))
   writeFileSync(join(dir, 'peers.json'), JSON.stringify({ version: 1, peers: [{ host: '127.0.0.1', port: 4000, username: 'zero\u200bwidth', lastSeen: 1, failures: 0, nextAttemptAt: 0 }] }))
@@ -190,7 +194,6 @@ test('a data directory holding names that the username rules now refuse: the nod
     assert.match(warnings[1]!.message, /peers\.json/)
   } finally {
     await vic.stop()
-    rmSync(dir, { recursive: true, force: true })
   }
 })
 

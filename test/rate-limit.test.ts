@@ -1,18 +1,7 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { BucketMap, TokenBucket } from '../ts/overlay/rate-limit.js'
-import { isP4Error } from '../ts/core/errors.js'
-
-function throwsCode(fn: () => unknown, code: string): void {
-  try {
-    fn()
-  } catch (err) {
-    assert.ok(isP4Error(err), `expected P4Error, got ${String(err)}`)
-    assert.is((err as { code: string }).code, code)
-    return
-  }
-  assert.unreachable(`expected ${code}`)
-}
+import { throwsCode } from './helpers/errors.js'
 
 test('bucket starts full, drains, refills at rate, caps at burst', () => {
   const b = new TokenBucket({ rate: 10, burst: 5 }, 1000)

@@ -11,7 +11,8 @@ import { ByeReason, decodeBye, encodeHello, encodeLkaAck, encodeLkaRequest } fro
 import { RelayBudget } from '../ts/overlay/relay-budget.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
 import { Flag, MsgType } from '../ts/core/protocol.js'
-import { inbox, Rogue, startNet } from './helpers/testnet.js'
+import { inbox, startNet } from '../common/net.js'
+import { Rogue } from './helpers/rogue.js'
 
 const CHAT = 1001
 const utf8 = new TextEncoder()

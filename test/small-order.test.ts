@@ -22,7 +22,8 @@ import { acceptSession, initiateSession, type HandshakeResult } from '../ts/sess
 import { decodePayload, encodePayload, LinkIntent, staticKeyStatement } from '../ts/session/handshake-payload.js'
 import { initNoise, type DhKeyPair } from '../ts/session/noise.js'
 import { MemoryNetwork } from '../ts/transport/memory.js'
-import { rogueInitiator, rogueResponder } from './helpers/pair.js'
+import { rogueInitiator, rogueResponder } from './helpers/rogue.js'
+import { throwsCode } from './helpers/errors.js'
 
 // ---------------------------------------------------------------------------
 // edwards25519 in BigInt: -x^2 + y^2 = 1 + d x^2 y^2 over GF(p), extended
@@ -134,19 +135,6 @@ function forge(k: Uint8Array, msg: Uint8Array): Uint8Array | undefined {
     if (cryptoVerify(null, msg, key, sig)) return new Uint8Array(sig)
   }
   return undefined
-}
-
-function throwsCode(fn: () => unknown, code: string, what: string, match?: RegExp): P4Error {
-  try {
-    fn()
-  } catch (err) {
-    assert.ok(isP4Error(err), `${what}: expected a P4Error, got ${String(err)}`)
-    assert.is(err.code, code, `${what}: ${err.message}`)
-    if (match) assert.match(err.message, match, what)
-    return err
-  }
-  assert.unreachable(`${what}: expected ${code}`)
-  throw new Error('unreachable')
 }
 
 // ---------------------------------------------------------------------------

@@ -6,6 +6,8 @@ import { isP4Error } from '../ts/core/errors.js'
 import { tcp } from '../ts/transport/tcp.js'
 import { MemoryNetwork, memoryTransport } from '../ts/transport/memory.js'
 import type { Conn, Listener, Transport } from '../ts/transport/types.js'
+import { rejectsCode } from './helpers/errors.js'
+import { kits, tcpHandles } from './helpers/kits.js'
 
 // Deterministic bytes (xorshift32), so a failure reproduces.
 function bytes(n: number, seed = 1): Uint8Array {
@@ -23,44 +25,11 @@ function bytes(n: number, seed = 1): Uint8Array {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const closed = (c: Conn): Promise<void> => new Promise((r) => c.once('close', () => r()))
 
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await p
-  } catch (err) {
-    assert.ok(isP4Error(err), `expected a P4Error, got ${String(err)}`)
-    assert.is((err as { code: string }).code, code, (err as Error).message)
-    return err as Error
-  }
-  throw new Error(`expected rejection with ${code}`)
-}
-
-/** Sockets and servers the process holds (tcp leak check). */
-function sockets(): number {
-  return process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length
-}
-
 /** Waits (up to 1 s) for every socket/listener to be gone: closes finish a turn or two after destroy(). */
 async function noneOpen(open: () => number): Promise<void> {
   for (let i = 0; i < 100 && open() > 0; i++) await sleep(10)
   assert.is(open(), 0, 'everything is closed')
 }
-
-interface Kit {
-  t: Transport
-  /** Open listeners + connections, counted the transport's own way. */
-  open(): number
-}
-
-const kits: [string, () => Kit][] = [
-  ['tcp', () => ({ t: tcp, open: sockets })],
-  [
-    'memory',
-    () => {
-      const net = new MemoryNetwork()
-      return { t: net.transport(), open: () => net.stats().listeners + net.stats().connections }
-    },
-  ],
-]
 
 /** Listens; resolves the accepted Conn of the next dial. */
 async function pair(t: Transport): Promise<{ l: Listener; client: Conn; server: Conn }> {
@@ -198,24 +167,24 @@ for (const [name, make] of kits) {
     const l = await t.listen('127.0.0.1', 0, () => {})
     const port = l.address.port
     await l.close()
-    const err = await rejectsWith(t.dial('127.0.0.1', port), 'UNREACHABLE')
+    const err = await rejectsCode(t.dial('127.0.0.1', port), 'UNREACHABLE')
     if (name === 'tcp') assert.is((err.cause as NodeJS.ErrnoException).code, 'ECONNREFUSED')
-    await rejectsWith(t.dial('', 80), 'BAD_ARGUMENT')
-    await rejectsWith(t.dial(42 as unknown as string, 80), 'BAD_ARGUMENT')
-    await rejectsWith(t.dial('127.0.0.1', 0), 'BAD_ARGUMENT')
-    await rejectsWith(t.dial('127.0.0.1', 70000), 'BAD_ARGUMENT')
-    await rejectsWith(t.dial('127.0.0.1', 1.5), 'BAD_ARGUMENT')
-    await rejectsWith(t.dial('127.0.0.1', '80' as unknown as number), 'BAD_ARGUMENT')
-    await rejectsWith(t.dial('127.0.0.1', 80, { timeoutMs: -1 }), 'BAD_ARGUMENT')
-    await rejectsWith(t.listen('127.0.0.1', -1, () => {}), 'BAD_ARGUMENT')
-    await rejectsWith(t.listen('127.0.0.1', 0, 'x' as unknown as () => void), 'BAD_ARGUMENT')
+    await rejectsCode(t.dial('', 80), 'BAD_ARGUMENT')
+    await rejectsCode(t.dial(42 as unknown as string, 80), 'BAD_ARGUMENT')
+    await rejectsCode(t.dial('127.0.0.1', 0), 'BAD_ARGUMENT')
+    await rejectsCode(t.dial('127.0.0.1', 70000), 'BAD_ARGUMENT')
+    await rejectsCode(t.dial('127.0.0.1', 1.5), 'BAD_ARGUMENT')
+    await rejectsCode(t.dial('127.0.0.1', '80' as unknown as number), 'BAD_ARGUMENT')
+    await rejectsCode(t.dial('127.0.0.1', 80, { timeoutMs: -1 }), 'BAD_ARGUMENT')
+    await rejectsCode(t.listen('127.0.0.1', -1, () => {}), 'BAD_ARGUMENT')
+    await rejectsCode(t.listen('127.0.0.1', 0, 'x' as unknown as () => void), 'BAD_ARGUMENT')
     await noneOpen(open)
   })
 
   test(`${name}: listening on a taken port is IO_ERROR; a closed listener frees it`, async () => {
     const { t, open } = make()
     const l = await t.listen('127.0.0.1', 0, () => {})
-    await rejectsWith(t.listen('127.0.0.1', l.address.port, () => {}), 'IO_ERROR')
+    await rejectsCode(t.listen('127.0.0.1', l.address.port, () => {}), 'IO_ERROR')
     await l.close()
     await l.close() // idempotent
     const again = await t.listen('127.0.0.1', l.address.port, () => {})
@@ -228,7 +197,7 @@ for (const [name, make] of kits) {
     const { t, open } = make()
     const { l, client, server } = await pair(t)
     await l.close()
-    await rejectsWith(t.dial('127.0.0.1', l.address.port), 'UNREACHABLE')
+    await rejectsCode(t.dial('127.0.0.1', l.address.port), 'UNREACHABLE')
     const got = new Promise<Buffer>((r) => server.once('data', r))
     client.write(Buffer.from('still here'))
     assert.is((await got).toString(), 'still here')
@@ -274,7 +243,7 @@ test('tcp: a dial that gets no answer is TIMEOUT', async () => {
   assert.ok(timedOut, 'a dial timed out')
   assert.ok(isP4Error(timedOut, 'TIMEOUT'), timedOut.message)
   assert.ok(fillers.length >= 1)
-  await noneOpen(sockets)
+  await noneOpen(tcpHandles)
 })
 
 test('tcp: Conn exposes its net.Socket', async () => {

@@ -1,10 +1,8 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, statSync, writeFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { isP4Error, P4Error } from '../ts/core/errors.js'
-import { identityFromSecrets } from '../ts/core/identity.js'
 import {
   AllowlistPolicy,
   AuthorityPolicy,
@@ -15,34 +13,19 @@ import {
   parseKey,
   parseTrustConfig,
 } from '../ts/overlay/trust.js'
+import { throwsCode } from './helpers/errors.js'
+import { tempDirs } from './helpers/tmp.js'
+import { fixedIdentity } from './helpers/identities.js'
 
-function throwsCode(fn: () => unknown, code: string, what = ''): void {
-  try {
-    fn()
-  } catch (err) {
-    assert.ok(isP4Error(err), `${what}: expected P4Error, got ${String(err)}`)
-    assert.is((err as { code: string }).code, code, `${what}: ${(err as Error).message}`)
-    return
-  }
-  assert.unreachable(`${what}: expected ${code}`)
-}
-
-const id = (n: number) => identityFromSecrets(new Uint8Array(32).fill(n), new Uint8Array(32).fill(n + 100))
+const id = fixedIdentity
 const alice = id(1)
 const bob = id(2)
 const authority = id(3)
 const rogue = id(4)
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 
-const dirs: string[] = []
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'p4net-trust-'))
-  dirs.push(d)
-  return d
-}
-test.after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const tmp = tempDirs('p4net-trust-')
+test.after(tmp.cleanup)
 
 // ---------------------------------------------------------------------------
 // tofu
@@ -83,7 +66,7 @@ test('tofu: bounded, and fails closed when full (no pin is ever forgotten to mak
 })
 
 test('tofu: pins persist across reload, file is private JSON written atomically', async () => {
-  const dir = join(tempDir(), 'nested')
+  const dir = join(tmp.make(), 'nested')
   const p = new TofuPolicy({ dataDir: dir })
   p.check('alice', alice.publicKey)
   p.check('bob', bob.publicKey)
@@ -100,7 +83,7 @@ test('tofu: pins persist across reload, file is private JSON written atomically'
 })
 
 test('tofu: a new pin is saved after the debounce delay', async () => {
-  const dir = tempDir()
+  const dir = tmp.make()
   const p = new TofuPolicy({ dataDir: dir, flushDelayMs: 5 })
   p.check('alice', alice.publicKey)
   await new Promise((r) => setTimeout(r, 60))
@@ -119,7 +102,7 @@ test('tofu: a corrupt pin file is BAD_CONFIG, not an empty table', () => {
     `{"version":1,"pins":[["a","${hex(alice.publicKey)}"],["a","${hex(bob.publicKey)}"]]}`,
   ]
   for (const text of corrupt) {
-    const dir = tempDir()
+    const dir = tmp.make()
     writeFileSync(join(dir, 'pinned-keys.json'), text)
     throwsCode(() => new TofuPolicy({ dataDir: dir }), 'BAD_CONFIG', text)
   }
@@ -243,7 +226,7 @@ test('config: default tofu, string shorthand, validation with BAD_OPTION', () =>
 })
 
 test('createTrustPolicy builds each kind', () => {
-  const dir = tempDir()
+  const dir = tmp.make()
   const t = createTrustPolicy(undefined, { dataDir: dir })
   assert.is(t.kind, 'tofu')
   assert.is((t as TofuPolicy).path, join(dir, 'pinned-keys.json'))
@@ -259,7 +242,7 @@ test('createTrustPolicy builds each kind', () => {
 // tofu: names pinned under an older, looser username rule
 
 test('tofu: pins whose name breaks the current rules are dropped with one warning each; the rest load', async () => {
-  const dir = tempDir()
+  const dir = tmp.make()
   const file = join(dir, 'pinned-keys.json')
   const pins = [
     ['alice', hex(alice.publicKey)],
@@ -293,7 +276,7 @@ test('tofu: pins whose name breaks the current rules are dropped with one warnin
 
 test('tofu: a pin that was never a name (not a string, empty, over 31 bytes) is still corruption', () => {
   for (const name of [5, null, '', 'x'.repeat(32)]) {
-    const dir = tempDir()
+    const dir = tmp.make()
     writeFileSync(join(dir, 'pinned-keys.json'), JSON.stringify({ version: 1, pins: [[name, hex(alice.publicKey)]] }))
     throwsCode(() => new TofuPolicy({ dataDir: dir, warn: () => assert.unreachable('no warning for corruption') }), 'BAD_CONFIG', String(name))
   }

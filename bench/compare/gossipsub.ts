@@ -12,7 +12,7 @@ import { gossipsub, type GossipSub, type GossipsubEvents } from '@chainsafe/libp
 import { identify, type Identify } from '@libp2p/identify'
 import type { PubSub } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
-import { waitFor } from '../../test/helpers/testnet.js'
+import { waitFor } from '../../common/net.js'
 import type { BroadcastNet } from './broadcast.js'
 import { startLibp2p } from './libp2p.js'
 
@@ -46,6 +46,7 @@ export async function gossipsubNet(n: number, edges: [number, number][], readyMs
   let receptions = 0
   let deliveries = 0
   let lastArrival = Date.now()
+  let meshes = false
   const stop = async (): Promise<void> => void (await Promise.allSettled(nodes.map((x) => x.stop())))
   try {
     for (let i = 0; i < n; i++) {
@@ -76,13 +77,20 @@ export async function gossipsubNet(n: number, edges: [number, number][], readyMs
         const gs = x.services.pubsub as unknown as GossipSub
         return gs.getSubscribers(TOPIC).length >= degree[i]! && gs.getMeshPeers(TOPIC).length >= Math.min(4, degree[i]!)
       })
-    await waitFor(ready, readyMs, 'gossipsub meshes', 50).catch(() => note(`gossipsub ${n} nodes: not every mesh formed within ${readyMs} ms`))
+    meshes = await waitFor(ready, readyMs, 'gossipsub meshes', 50).then(
+      () => true,
+      () => {
+        note(`gossipsub ${n} nodes: not every mesh formed within ${readyMs} ms`)
+        return false
+      },
+    )
   } catch (err) {
     await stop()
     throw err
   }
   return {
     size: n,
+    ready: meshes,
     onDeliver(r, fn) {
       const h = (e: CustomEvent<{ topic: string; data: Uint8Array }>): void => {
         if (e.detail.topic === TOPIC) fn(e.detail.data)

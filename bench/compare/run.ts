@@ -20,30 +20,29 @@
 // one, and each broadcast network lives in a worker of its own. Progress goes
 // to stderr, the table to stdout; bench/results/compare.json and
 // bench/results/charts/*.svg are written by a full run (--quick, a smoke run
-// of every case, and partial runs write them to $TMPDIR/p4net-compare-quick).
+// of every case, and partial runs write them to $TMPDIR/p4net-bench-quick).
 //
 //   node dist/bench/compare/run.js [--quick] [--only <case substring>] [--systems p4net,libp2p,...]
 // (--only / --systems are for looking closer at one case or system)
-import { spawn } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { multiaddr } from '@multiformats/multiaddr'
 import { createNode, type Node } from '../../ts/index.js'
-import { startNet, type TestNet } from '../../test/helpers/testnet.js'
-import { drawCharts, type Report } from '../report.js'
+import { writeResults, type Result, type Target } from '../../common/results.js'
+import { runJson, type Child } from '../child.js'
+import { interleaved, printTargets, round, Rows, withTimeout, type Metric } from '../lib.js'
+import { drawCharts } from '../report.js'
 import type { BroadcastTrial } from './broadcast.js'
 import { fmt, ratioText } from './chart.js'
 import { closure, packInfo, productionDependencies } from './footprint.js'
-import { GOSSIPSUB_OPTIONS, startPubsubNode, type PubsubNode } from './gossipsub.js'
+import { GOSSIPSUB_OPTIONS } from './gossipsub.js'
 import { LIBP2P_CONFIG, startLibp2p } from './libp2p.js'
+import { nodeMemory } from './node-memory.js'
 import { LABELS, loadSystem, SYSTEMS, type Channel, type SystemName } from './system.js'
-import { WorkerProcess } from './ipc.js'
-import { NODE_LINKS, PLUGIN, type MemorySample } from './worker.js'
-import { BULK_SIZE, IN_FLIGHT, SMALL_SIZE, type TrialKind, type TrialSpec } from './workloads.js'
-import { interleaved, median, withTimeout } from '../lib.js'
+import { NODE_LINKS, PLUGIN } from './worker.js'
+import { BULK_SIZE, idleMemory, IN_FLIGHT, SMALL_SIZE, trials, worker } from './workloads.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -83,93 +82,18 @@ function progress(msg: string): void {
   process.stderr.write(`[compare ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`)
 }
 
-
-function round(x: number): number {
-  return Math.abs(x) >= 100 ? Math.round(x * 10) / 10 : Math.round(x * 1000) / 1000
-}
-
-
 // ---------------------------------------------------------------- workloads
 
-/** One point-to-point trial in a fresh worker process (workloads.ts); its figures. */
-async function trial(spec: TrialSpec): Promise<number[]> {
-  const w = new WorkerProcess()
-  try {
-    const r = (await w.request({ op: 'trial', spec }, 'trial')) as unknown as { values: number[] }
-    return r.values
-  } finally {
-    await w.end()
-  }
-}
-
-/** KiB per idle connection (rss, heapUsed, heapTotal, external) in a fresh child dialling here. */
-async function idleMemory(name: SystemName, count: number, warm: boolean): Promise<number[]> {
-  const system = await loadSystem(name)
-  const held: Channel[] = []
-  let acceptError: Error | null = null
-  const l = await system.listen(
-    (ch) => held.push(ch),
-    (e) => (acceptError = e),
-  )
-  const w = new WorkerProcess(['--expose-gc'])
-  try {
-    const reply = w.expect('idle')
-    w.order({ op: 'idle', system: name, address: l.address, count, warm })
-    const m = (await reply) as unknown as { before: MemorySample; after: MemorySample }
-    if (acceptError) throw acceptError
-    const per = (k: keyof MemorySample): number => (m.after[k] - m.before[k]) / count / 1024
-    return [per('rss'), per('heapUsed'), per('heapTotal'), per('external')]
-  } finally {
-    await w.end()
-    for (const ch of held) ch.close()
-    await l.close()
-    await system.shutdown()
-  }
+/** KiB per idle connection in a fresh child (rss, heapUsed, heapTotal, external: the metrics' order). */
+async function idleFigures(name: SystemName, count: number, warm: boolean): Promise<number[]> {
+  const m = await idleMemory(name, count, warm)
+  return [m.rss, m.heapUsed, m.heapTotal, m.external]
 }
 
 /** One node holding NODE_LINKS links, in a fresh child: RSS total, RSS and heap over bare Node (MiB). */
-async function nodeMemory(name: SystemName): Promise<number[]> {
-  const w = new WorkerProcess(['--expose-gc'])
-  let peers: TestNet | null = null
-  const libp2pPeers: PubsubNode[] = []
-  const system = name === 'secret-stream' || name === 'raw' ? await loadSystem(name) : null
-  const channels: Channel[] = []
-  try {
-    const listening = w.expect('node-listening')
-    const measured = w.expect('node')
-    measured.catch(() => {})
-    w.order({ op: 'node', system: name })
-    const { address } = (await listening) as unknown as { address: string }
-    if (name === 'p4net') {
-      const port = Number(address.split(':')[1])
-      peers = await startNet({
-        n: NODE_LINKS,
-        transport: 'tcp',
-        plugins: [PLUGIN],
-        converge: false,
-        options: (i) => ({ username: `peer${i}`, bootstrap: [{ host: '127.0.0.1', port }], links: { min: 1, max: NODE_LINKS } }),
-      })
-    } else if (name === 'libp2p') {
-      for (let i = 0; i < NODE_LINKS; i++) {
-        const p = await startPubsubNode(false)
-        libp2pPeers.push(p)
-        await p.dial(multiaddr(address))
-      }
-    } else {
-      for (let i = 0; i < NODE_LINKS; i++) channels.push(await system!.dial(address))
-    }
-    const m = (await measured) as unknown as { base: MemorySample; used: MemorySample; links: number }
-    return [m.used.rss / MiB, (m.used.rss - m.base.rss) / MiB, (m.used.heapUsed - m.base.heapUsed) / MiB]
-  } finally {
-    const stopped = w.expect('stopped').catch(() => undefined)
-    w.order({ op: 'stop' })
-    await withTimeout(stopped, 10_000, 'worker stop').catch(() => undefined)
-    await w.end()
-    for (const ch of channels) ch.close()
-    await peers?.stop()
-    await Promise.allSettled(libp2pPeers.map((p) => p.stop()))
-    await system?.shutdown()
-  }
+async function nodeFigures(name: SystemName): Promise<number[]> {
+  const m = await nodeMemory(name)
+  return [m.used.rss / MiB, (m.used.rss - m.base.rss) / MiB, (m.used.heapUsed - m.base.heapUsed) / MiB]
 }
 
 /** A listener for cold-start children, kept for all of a system's trials. */
@@ -203,70 +127,17 @@ async function coldHost(name: SystemName): Promise<ColdHost> {
   }
 }
 
-/** ms from process start to the first secured link, in a fresh `node cold.js`. */
-function coldStart(name: SystemName, address: string): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [COLD, name, address], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`cold start exited ${code}: ${err.trim().split('\n').slice(-2).join(' ')}`))
-      try {
-        const r = JSON.parse(out.trim().split('\n').pop()!) as { ms: number; rss: number }
-        resolve([r.ms, r.rss / MiB])
-      } catch {
-        reject(new Error(`cold start printed ${JSON.stringify(out.slice(0, 200))}`))
-      }
-    })
-  })
+/** ms from process start to the first secured link, and RSS then (MiB), in a fresh `node cold.js`. */
+async function coldStart(name: SystemName, address: string): Promise<number[]> {
+  const r = await runJson<{ ms: number; rss: number }>(COLD, [name, address], 'cold start')
+  return [r.ms, r.rss / MiB]
 }
 
 // ---------------------------------------------------------------- rows
 
-type Better = 'higher' | 'lower'
-
-interface Metric {
-  name: string
-  unit: string
-  better: Better
-}
-
-interface Row {
-  case: string
-  system: string
-  value: number | null
-  unit: string
-  better: Better
-  min: number | null
-  max: number | null
-  trials: (number | null)[]
-  errors?: string[]
-  [extra: string]: unknown
-}
-
-const rows: Row[] = []
+const rows = new Rows()
 const notes: string[] = []
 const load: { case: string; before: number; after: number }[] = []
-
-function record(m: Metric, system: string, trials: (number | null)[], errors: string[] = [], extra: Record<string, unknown> = {}): void {
-  const ok = trials.filter((v): v is number => v !== null)
-  const row: Row = {
-    case: m.name,
-    system,
-    value: ok.length ? round(median(ok)) : null,
-    unit: m.unit,
-    better: m.better,
-    min: ok.length ? round(Math.min(...ok)) : null,
-    max: ok.length ? round(Math.max(...ok)) : null,
-    trials: trials.map((v) => (v === null ? null : round(v))),
-    ...extra,
-  }
-  if (errors.length) row.errors = errors
-  rows.push(row)
-}
 
 function wanted(metrics: Metric[]): boolean {
   return !only || metrics.some((m) => m.name.includes(only))
@@ -283,21 +154,10 @@ async function measure(
 ): Promise<void> {
   if (!wanted(metrics)) return
   const systems = (opts.systems ?? SYSTEMS).filter((s) => ACTIVE.includes(s === 'libp2p-batched' ? 'libp2p' : s))
-  const trials = opts.trials ?? TRIALS
   const label = metrics[0]!.name
   const before = loadavg()[0]!
-  const { got, errors } = await interleaved(systems, trials, label, fn, { timeoutMs: TRIAL_TIMEOUT_MS, units: metrics.map((m) => m.unit), fmt, progress })
-  metrics.forEach((m, i) => {
-    for (const s of systems) {
-      record(
-        m,
-        s,
-        got.get(s)!.map((v) => (v === null ? null : v[i]!)),
-        errors.get(s)!,
-        opts.extra?.(s),
-      )
-    }
-  })
+  const outcome = await interleaved(systems, opts.trials ?? TRIALS, label, fn, { timeoutMs: TRIAL_TIMEOUT_MS, units: metrics.map((m) => m.unit), fmt, progress })
+  rows.recordAll(metrics, outcome, opts.extra)
   load.push({ case: label, before, after: loadavg()[0]! })
 }
 
@@ -317,17 +177,17 @@ async function broadcastCase(n: number): Promise<void> {
   }
   // Each network lives in a worker process of its own (isolated as the
   // point-to-point trials are); the driver alternates their trials.
-  const nets: { system: 'p4net' | 'gossipsub'; w: WorkerProcess; meanLinks: number }[] = []
+  const nets: { system: 'p4net' | 'gossipsub'; w: Child; meanLinks: number }[] = []
   try {
     progress(`${base}: starting ${n} p4net nodes`)
-    const p4w = new WorkerProcess()
+    const p4w = worker()
     nets.push({ system: 'p4net', w: p4w, meanLinks: 0 })
     const p4 = (await p4w.request({ op: 'bnet', system: 'p4net', n, plugin: PLUGIN, convergeMs: CONVERGE_MS }, 'bnet')) as unknown as { edges: [number, number][]; meanLinks: number; notes: string[] }
     nets[0]!.meanLinks = p4.meanLinks
     p4.notes.forEach(note)
     const edges = p4.edges
     progress(`${base}: p4net has ${edges.length} links (${p4.meanLinks.toFixed(2)} per node); starting ${n} gossipsub nodes on the same links`)
-    const gsw = new WorkerProcess()
+    const gsw = worker()
     nets.push({ system: 'gossipsub', w: gsw, meanLinks: 0 })
     const gs = (await gsw.request({ op: 'bnet', system: 'gossipsub', n, plugin: PLUGIN, convergeMs: CONVERGE_MS, edges }, 'bnet')) as unknown as { meanLinks: number; notes: string[] }
     nets[1]!.meanLinks = gs.meanLinks
@@ -360,12 +220,12 @@ async function broadcastCase(n: number): Promise<void> {
         missing: rs.map((r) => r?.missing ?? null),
         deliveredTwice: rs.map((r) => r?.repeated ?? null),
       }
-      record(metrics[0]!, system, rs.map((r) => r?.timeMs ?? null), errors.get(system)!, extra)
-      record(metrics[1]!, system, rs.map((r) => r?.duplicatesPerDelivery ?? null), [], extra)
+      rows.record(metrics[0]!, system, rs.map((r) => r?.timeMs ?? null), errors.get(system)!, extra)
+      rows.record(metrics[1]!, system, rs.map((r) => r?.duplicatesPerDelivery ?? null), [], extra)
     }
   } catch (err) {
     note(`${base}: FAILED to set up: ${(err as Error).message}`)
-    for (const m of metrics) for (const system of ['p4net', 'gossipsub']) if (!rows.some((r) => r.case === m.name && r.system === system)) record(m, system, [null], [(err as Error).message])
+    for (const m of metrics) for (const system of ['p4net', 'gossipsub']) if (!rows.find(m.name, system)) rows.record(m, system, [null], [(err as Error).message])
   } finally {
     await Promise.allSettled(
       nets.map(async ({ w }) => {
@@ -395,10 +255,10 @@ function footprintSizes(): void {
     const pack = packInfo(ROOT)
     const deps = productionDependencies(ROOT)
     const own = closure(ROOT, deps)
-    record(metrics[0]!, 'p4net', [kib(pack.unpackedSize)], [], { packed: round(kib(pack.size)), files: pack.entryCount, byKindKiB: Object.fromEntries(Object.entries(pack.byKind).map(([k, v]) => [k, round(kib(v))])) })
-    record(metrics[1]!, 'p4net', [deps.length], [], { dependencies: deps })
-    record(metrics[2]!, 'p4net', [(pack.unpackedSize + own.bytes) / MiB], [], { note: 'the package as packed + its dependencies as installed' })
-    record(metrics[3]!, 'p4net', [own.packages + 1])
+    rows.record(metrics[0]!, 'p4net', [kib(pack.unpackedSize)], [], { packed: round(kib(pack.size)), files: pack.entryCount, byKindKiB: Object.fromEntries(Object.entries(pack.byKind).map(([k, v]) => [k, round(kib(v))])) })
+    rows.record(metrics[1]!, 'p4net', [deps.length], [], { dependencies: deps })
+    rows.record(metrics[2]!, 'p4net', [(pack.unpackedSize + own.bytes) / MiB], [], { note: 'the package as packed + its dependencies as installed' })
+    rows.record(metrics[3]!, 'p4net', [own.packages + 1])
     const stacks: [string, string[]][] = [
       ['libp2p', ['libp2p', '@libp2p/tcp', '@chainsafe/libp2p-noise', '@chainsafe/libp2p-yamux']],
       ['gossipsub', ['libp2p', '@libp2p/tcp', '@chainsafe/libp2p-noise', '@chainsafe/libp2p-yamux', '@libp2p/identify', '@chainsafe/libp2p-gossipsub']],
@@ -406,8 +266,8 @@ function footprintSizes(): void {
     ]
     for (const [system, roots] of stacks) {
       const c = closure(ROOT, roots)
-      record(metrics[2]!, system, [c.bytes / MiB], [], { roots })
-      record(metrics[3]!, system, [c.packages], [], { roots })
+      rows.record(metrics[2]!, system, [c.bytes / MiB], [], { roots })
+      rows.record(metrics[3]!, system, [c.packages], [], { roots })
     }
     progress(`footprint: p4net packs to ${fmt(kib(pack.size))} KiB, ${fmt(kib(pack.unpackedSize))} KiB unpacked, ${deps.length} production dependencies`)
   } catch (err) {
@@ -427,7 +287,7 @@ async function coldCase(): Promise<void> {
     for (const s of SYSTEMS.filter((x) => ACTIVE.includes(x))) hosts.set(s, await coldHost(s))
     await measure(
       metrics,
-      async (s) => coldStart(s, hosts.get(s)!.address),
+      (s) => coldStart(s, hosts.get(s)!.address),
       { trials: COLD_TRIALS },
     )
   } finally {
@@ -437,8 +297,8 @@ async function coldCase(): Promise<void> {
 
 // ---------------------------------------------------------------- table, targets, files
 
-function find(caseName: string, system: string): Row | undefined {
-  return rows.find((r) => r.case === caseName && r.system === system)
+function find(caseName: string, system: string): Result | undefined {
+  return rows.find(caseName, system)
 }
 
 /** system / p4net on the case's figure. */
@@ -451,19 +311,19 @@ function ratio(caseName: string, system: string): number | null {
 const COLUMNS = ['p4net', 'libp2p', 'libp2p-batched', 'gossipsub', 'secret-stream', 'raw']
 const COLUMN_LABELS: Record<string, string> = { ...LABELS, gossipsub: 'gossipsub 14' }
 
-function cell(r: Row | undefined): string {
+function cell(r: Result | undefined): string {
   if (!r) return '-'
   if (r.value === null) return `failed (${r.errors?.length ?? 0})`
-  const range = r.trials.length > 1 ? ` [${fmt(r.min)}–${fmt(r.max)}]` : ''
+  const range = (r.trials?.length ?? 0) > 1 ? ` [${fmt(r.min ?? null)}–${fmt(r.max ?? null)}]` : ''
   const failed = r.errors?.length ? ` (${r.errors.length} failed)` : ''
-  const q = r.system === 'p4net' ? '' : ratio(r.case, r.system)
+  const q = r.impl === 'p4net' ? '' : ratio(r.case, r.impl)
   return `${fmt(r.value)}${range}${failed}${q === '' || q === null ? '' : ` ${ratioText(q)}`}`
 }
 
 function printTable(): void {
-  const cases = [...new Set(rows.map((r) => r.case))]
-  const cols = COLUMNS.filter((c) => rows.some((r) => r.system === c))
-  const w0 = Math.max(...cases.map((c) => c.length + (find(c, rows.find((r) => r.case === c)!.system)?.unit.length ?? 0) + 3))
+  const cases = [...new Set(rows.rows.map((r) => r.case))]
+  const cols = COLUMNS.filter((c) => rows.rows.some((r) => r.impl === c))
+  const w0 = Math.max(...cases.map((c) => c.length + (rows.rows.find((r) => r.case === c)?.unit.length ?? 0) + 3))
   const widths = cols.map((c) => Math.max(COLUMN_LABELS[c]!.length, ...cases.map((k) => cell(find(k, c)).length)))
   console.log(
     `\np4net vs its peers${quick ? ' (--quick: a smoke run, not figures)' : ''}: median of ${TRIALS} trial(s) [min–max] (throughput and 64 B: ${STREAM_TRIALS}, cold start ${COLD_TRIALS}), systems interleaved; loopback TCP; ` +
@@ -471,15 +331,9 @@ function printTable(): void {
   )
   console.log(`${'case (unit)'.padEnd(w0)}  ${cols.map((c, i) => COLUMN_LABELS[c]!.padStart(widths[i]!)).join('  ')}`)
   for (const c of cases) {
-    const unit = rows.find((r) => r.case === c)!.unit
+    const unit = rows.rows.find((r) => r.case === c)!.unit
     console.log(`${`${c} (${unit})`.padEnd(w0)}  ${cols.map((col, i) => cell(find(c, col)).padStart(widths[i]!)).join('  ')}`)
   }
-}
-
-interface Target {
-  target: string
-  figure: string
-  met: boolean | null
 }
 
 function targets(): Target[] {
@@ -506,7 +360,7 @@ function targets(): Target[] {
   const deps = find('footprint: production dependencies (direct)', 'p4net')
   if (deps) out.push({ target: 'at most 3 production dependencies', figure: `${deps.value} (${(deps.dependencies as string[]).join(', ')})`, met: deps.value === null ? null : deps.value <= 3 })
   const cold = find('footprint: cold start to first link', 'p4net')
-  if (cold) out.push({ target: 'cold start to first link <= 150 ms', figure: `${fmt(cold.value)} ms [${fmt(cold.min)}–${fmt(cold.max)}]`, met: cold.value === null ? null : cold.value <= 150 })
+  if (cold) out.push({ target: 'cold start to first link <= 150 ms', figure: `${fmt(cold.value)} ms [${fmt(cold.min ?? null)}–${fmt(cold.max ?? null)}]`, met: cold.value === null ? null : cold.value <= 150 })
   return out
 }
 
@@ -525,20 +379,15 @@ const PROCS = [
   [1, 'one process'],
   [2, 'two processes'],
 ] as const
-/** A measure() function running `kind` trials, each with its warm-up, in fresh processes. */
-const trials =
-  (kind: TrialKind, procs: 1 | 2, amount: (s: SystemName) => number, warmShare: number) =>
-  (system: SystemName): Promise<number[]> =>
-    trial({ kind, system, procs, amount: amount(system), warm: quick ? 0 : Math.ceil(amount(system) * warmShare) })
 {
   for (const [procs, p] of PROCS) {
-    await measure([{ name: `throughput 64 KiB, ${p}`, unit: 'MB/s', better: 'higher' }], trials('throughput', procs, () => BULK_BYTES, 1 / 8), {
+    await measure([{ name: `throughput 64 KiB, ${p}`, unit: 'MB/s', better: 'higher' }], trials('throughput', procs, () => BULK_BYTES, 1 / 8, quick), {
       extra: () => ({ bytes: BULK_BYTES, messageSize: BULK_SIZE }),
       trials: STREAM_TRIALS,
     })
   }
   for (const [procs, p] of PROCS) {
-    await measure([{ name: `64 B one way, ${p}`, unit: 'msg/s', better: 'higher' }], trials('one-way', procs, (s) => SMALL_COUNT[s], 1 / 10), {
+    await measure([{ name: `64 B one way, ${p}`, unit: 'msg/s', better: 'higher' }], trials('one-way', procs, (s) => SMALL_COUNT[s], 1 / 10, quick), {
       extra: (s) => ({ messages: SMALL_COUNT[s] }),
       systems: ['p4net', 'libp2p', 'libp2p-batched', 'secret-stream', 'raw'],
       trials: STREAM_TRIALS,
@@ -551,12 +400,12 @@ const trials =
         { name: `ping-pong median RTT, ${p}`, unit: 'µs', better: 'lower' },
         { name: `ping-pong p99 RTT, ${p}`, unit: 'µs', better: 'lower' },
       ],
-      trials('ping-pong', procs, () => ROUND_TRIPS, 1 / 10),
+      trials('ping-pong', procs, () => ROUND_TRIPS, 1 / 10, quick),
       { extra: () => ({ roundTrips: ROUND_TRIPS }) },
     )
   }
   for (const [procs, p] of PROCS) {
-    await measure([{ name: `connection setup (${IN_FLIGHT} in flight), ${p}`, unit: 'connections/s', better: 'higher' }], trials('setup', procs, () => SETUPS, 1 / 10), {
+    await measure([{ name: `connection setup (${IN_FLIGHT} in flight), ${p}`, unit: 'connections/s', better: 'higher' }], trials('setup', procs, () => SETUPS, 1 / 10, quick), {
       extra: () => ({ connections: SETUPS, what: 'connect, handshake, one 64-byte echo, close' }),
     })
   }
@@ -569,7 +418,7 @@ const trials =
         { name: `idle connection memory${w}, heap total per connection`, unit: 'KiB', better: 'lower' },
         { name: `idle connection memory${w}, external per connection`, unit: 'KiB', better: 'lower' },
       ],
-      (s) => idleMemory(s, IDLE, warm),
+      (s) => idleFigures(s, IDLE, warm),
       { extra: () => ({ connections: IDLE, warmUp: warm }) },
     )
   }
@@ -582,23 +431,17 @@ const trials =
       { name: `footprint: one node with ${NODE_LINKS} links, RSS over bare Node`, unit: 'MiB', better: 'lower' },
       { name: `footprint: one node with ${NODE_LINKS} links, heap used over bare Node`, unit: 'MiB', better: 'lower' },
     ],
-    (s) => nodeMemory(s),
+    (s) => nodeFigures(s),
   )
 }
 
 printTable()
 const goals = targets()
-console.log(`\ntargets (issue 6)${quick ? ' — --quick is a smoke test, not figures' : ''}:`)
-for (const g of goals) console.log(`  ${g.met === null ? 'n/a ' : g.met ? 'met ' : 'MISS'}  ${g.target}: ${g.figure}`)
+printTargets('issue 6', goals, quick)
 console.log(`\nload average (1 min) per case: ${load.map((l) => `${l.case.split(',')[0]} ${l.before.toFixed(2)}→${l.after.toFixed(2)}`).join('; ')}`)
 for (const n of notes) console.log(`note: ${n}`)
 
-const report = {
-  name: 'compare',
-  date: new Date().toISOString(),
-  node: process.version,
-  cpu: cpus()[0]?.model ?? 'unknown',
-  cores: cpus().length,
+const body = {
   quick,
   trials: TRIALS,
   streamTrials: STREAM_TRIALS,
@@ -621,22 +464,13 @@ const report = {
     raw: 'bench/net-baseline.ts: u32 length prefix, one socket write per tick',
   },
   load,
-  results: rows,
+  results: rows.rows,
   targets: goals,
   notes,
 }
 // A smoke run or a partial one (--only, --systems) leaves bench/results alone.
-if (quick || only || args.systems) {
-  const dir = join(tmpdir(), 'p4net-compare-quick')
-  const files = drawCharts(report as Report, join(dir, 'charts'))
-  writeFileSync(join(dir, 'compare.json'), JSON.stringify(report, null, 2) + '\n')
-  progress(`${quick ? '--quick' : 'partial run'}: wrote ${files.length} charts and compare.json under ${dir} (bench/results is left alone)`)
-} else {
-  const dir = join(ROOT, 'bench', 'results')
-  mkdirSync(dir, { recursive: true })
-  writeFileSync(join(dir, 'compare.json'), JSON.stringify(report, null, 2) + '\n')
-  const files = drawCharts(report as Report, join(dir, 'charts'))
-  progress(`wrote bench/results/compare.json and ${files.length} charts in bench/results/charts/`)
-}
+const { file, report } = writeResults('compare', body, { smoke: quick || only !== '' || args.systems !== undefined })
+const chartDir = join(dirname(file), 'charts')
+progress(`${drawCharts(report, chartDir).length} charts in ${chartDir}`)
 // libp2p and p4net leave timers and sockets to unwind; the run is over.
 process.exit(0)

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module'
 import type { Socket } from 'node:net'
 import { rawDial, rawListen } from '../net-baseline.js'
+import { nextDrain } from '../lib.js'
 import type { Channel, System } from './system.js'
 
 interface KeyPair {
@@ -57,16 +58,7 @@ class SecretChannel implements Channel {
   }
 
   drain(): Promise<void> {
-    const s = this.stream
-    if (s.destroyed) return Promise.reject(new Error('secret-stream closed while waiting for drain'))
-    return new Promise((resolve, reject) => {
-      const onClose = (): void => reject(new Error('secret-stream closed while waiting for drain'))
-      s.once('close', onClose)
-      s.once('drain', () => {
-        s.off('close', onClose)
-        resolve()
-      })
-    })
+    return nextDrain(this.stream, this.stream.destroyed, 'secret-stream')
   }
 
   close(): void {

@@ -1,7 +1,8 @@
-// The processes of the harness, forked by bench/compare/run.ts (and by a
-// trial process for its far end). Each loads a system's adapter only when an
-// order names it, so a memory baseline taken first is bare Node. Orders over
-// IPC (replies in braces):
+// The processes of the harness (bench/child.ts Child), forked by
+// bench/compare/run.ts, bench/session.bench.ts and bench/overlay.bench.ts (and
+// by a trial process for its far end). Each loads a system's adapter only when
+// an order names it, so a memory baseline taken first is bare Node. Orders
+// over IPC (replies in braces):
 //   { op: 'trial', spec }                   → { op: 'trial', values }: runs one
 //        point-to-point trial (workloads.ts runTrial) in this fresh process
 //   { op: 'serve', system, role, messages } → { op: 'listening', address }:
@@ -10,14 +11,17 @@
 //        on every connection it accepts
 //   { op: 'idle', system, address, count, warm } → { op: 'idle', before, after }:
 //        opens `count` idle connections to address (run with --expose-gc)
-//   { op: 'node', system }                  → { op: 'node-listening', address },
-//        then, once 8 peers have linked, { op: 'node', base, used, links }
+//   { op: 'node', system, profile?, fastTimers?, baseline? } → { op: 'node-listening', address },
+//        then, once 8 peers have linked, { op: 'node', base, used, links, dedupBytes? }
+//        (p4net: a node of `profile`; baseline 'kernel' takes the base
+//        sample after the WASM kernel is loaded, 'bare' before anything)
 //   { op: 'bnet', system, n, plugin, convergeMs, edges? } → { op: 'bnet', edges, meanLinks, notes }:
 //        starts a broadcast network (p4net; gossipsub wired along `edges`)
 //   { op: 'btrial', trial, messages, size, stallMs, timeoutMs } → { op: 'btrial', ...BroadcastTrial }
 //   { op: 'stop' }                          → { op: 'stopped' }: closes all
 //   any failure                             → { op: 'error', message }
-import { pathToFileURL } from 'node:url'
+import type { Profile } from '../../ts/index.js'
+import { childMain, isMain } from '../child.js'
 import type { BroadcastNet } from './broadcast.js'
 import { loadSystem, type Channel, type SystemName } from './system.js'
 import { runTrial, serve, type Role, type Served, type TrialSpec } from './workloads.js'
@@ -46,8 +50,8 @@ export const settle = (ms: number): Promise<void> => new Promise((r) => setTimeo
 /**
  * Opens `count` idle connections to address and samples memory before and
  * after, one connection being open already (code loaded, first-use caches
- * filled). With `warm`, `count` connections are opened and closed first, as
- * bench/session-peer.ts does: the heap and malloc arenas have then grown to
+ * filled). With `warm`, `count` connections are opened and closed first (as
+ * bench/session.bench.ts measures): the heap and malloc arenas have then grown to
  * what the handshakes need transiently, and the difference is only what an
  * idle connection retains — but RSS then hides heap growth that fits in pages
  * the warm-up left resident, so the figure without warm-up is the one a
@@ -75,22 +79,44 @@ export async function measureIdle(name: SystemName, address: string, count: numb
   }
 }
 
+/** How the node of the node-memory case is made (profile and timers: p4net only). */
+export interface NodeSpec {
+  /** The p4net profile (default: the library's default). */
+  profile?: Profile
+  /** The test timers (common/net.ts FAST_TIMERS) instead of the defaults. */
+  fastTimers?: boolean
+  /** When the base sample is taken: before anything is loaded (default), or once the WASM kernel is. */
+  baseline?: 'bare' | 'kernel'
+}
+
 /** The thing a node of each system is, holding links that peers open to it. */
 interface Holder {
   address: string
   links(): number
+  /** p4net: the dedup table's bytes. */
+  dedupBytes?: number
   stop(): Promise<void>
 }
 
-async function holdNode(name: SystemName): Promise<Holder> {
+async function holdNode(name: SystemName, spec: NodeSpec): Promise<Holder> {
   if (name === 'p4net') {
     const { createNode } = await import('../../ts/index.js')
-    const node = await createNode({ username: 'measured' })
+    const { FAST_TIMERS } = await import('../../common/net.js')
+    const node = await createNode({
+      username: 'measured',
+      profile: spec.profile,
+      // The small profile keeps at most 4 links (hardCap 8): raised to hold NODE_LINKS.
+      links: spec.profile === 'small' ? { max: NODE_LINKS } : undefined,
+      timers: spec.fastTimers ? FAST_TIMERS : undefined,
+    })
     node.plugin(PLUGIN)
     await node.start()
     return {
       address: `127.0.0.1:${node.address.port}`,
       links: () => (node.links().length >= NODE_LINKS && node.users().length > NODE_LINKS ? node.links().length : 0),
+      get dedupBytes() {
+        return node.stats().dedupBytes
+      },
       stop: () => node.stop(),
     }
   }
@@ -134,15 +160,13 @@ type Order =
   | { op: 'serve'; system: SystemName; role: Role; messages: number }
   | { op: 'stop' }
   | { op: 'idle'; system: SystemName; address: string; count: number; warm: boolean }
-  | { op: 'node'; system: SystemName }
+  | ({ op: 'node'; system: SystemName } & NodeSpec)
 
 function main(): void {
-  const send = (m: object): void => void process.send!(m)
-  const fail = (err: unknown): void => send({ op: 'error', message: err instanceof Error ? err.message : String(err) })
   let current: Served | null = null
   let holder: Holder | null = null
   let bnet: BroadcastNet | null = null
-  process.on('message', (order: Order) => {
+  childMain<Order>((order, { send, fail }) => {
     if (order.op === 'trial') {
       runTrial(order.spec).then((values) => send({ op: 'trial', values }), fail)
     } else if (order.op === 'bnet') {
@@ -162,6 +186,7 @@ function main(): void {
         send({ op: 'listening', address: s.address })
         s.result.then(
           (r) => send({ op: 'done', ...r }),
+          // After 'stop' the parent has moved on: an unfinished sink is no news.
           (err) => current === s && fail(err),
         )
       }, fail)
@@ -176,9 +201,11 @@ function main(): void {
     } else if (order.op === 'idle') {
       measureIdle(order.system, order.address, order.count, order.warm).then((m) => send({ op: 'idle', ...m }), fail)
     } else if (order.op === 'node') {
-      const base = sample()
-      holdNode(order.system)
-        .then(async (h) => {
+      const ready = order.baseline === 'kernel' ? import('../../ts/wasm/loader.js').then(({ kernel }) => void kernel()) : Promise.resolve()
+      ready
+        .then(async () => {
+          const base = sample()
+          const h = await holdNode(order.system, order)
           holder = h
           send({ op: 'node-listening', address: h.address })
           const deadline = Date.now() + 60_000
@@ -187,13 +214,11 @@ function main(): void {
             await settle(20)
           }
           await settle(500)
-          send({ op: 'node', base, used: sample(), links: h.links() })
+          send({ op: 'node', base, used: sample(), links: h.links(), dedupBytes: h.dedupBytes })
         })
         .catch(fail)
     }
   })
-  // The parent going away ends the child.
-  process.on('disconnect', () => process.exit(0))
 }
 
-if (process.send !== undefined && process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main()
+if (process.send !== undefined && isMain(import.meta.url)) main()

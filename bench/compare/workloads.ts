@@ -1,13 +1,24 @@
-// The point-to-point workloads, each run as one trial in a fresh process
-// (worker.ts, order 'trial'): systems loaded into one process disturb each
-// other — after a js-libp2p trial, p4net and raw node:net in the same process
-// were measured 20–40 % slower — so a trial's process holds only its system.
-// The trial first runs a shorter warm-up of the same workload (JIT, buffers),
-// then the measured one. With procs 2 the far end (sink or echo) is one more
-// fresh worker process.
-import { pingPong as pingPongOn } from '../lib.js'
-import { WorkerProcess } from './ipc.js'
+// The point-to-point workloads of bench:compare and bench/session.bench.ts,
+// each run as one trial in a fresh process (trial(): worker.ts, order
+// 'trial'): systems loaded into one process disturb each other — after a
+// js-libp2p trial, p4net and raw node:net in the same process were measured
+// 20–40 % slower — so a trial's process holds only its system. The trial
+// first runs a shorter warm-up of the same workload (JIT, buffers), then the
+// measured one. With procs 2 the far end (sink or echo) is one more fresh
+// worker process. Also here: memory per idle connection, measured in a fresh
+// child (idleMemory).
+import { fileURLToPath } from 'node:url'
+import { Child } from '../child.js'
+import { pingPong as pingPongOn, ratePerSecond } from '../lib.js'
 import { loadSystem, type Channel, type Listening, type SystemName } from './system.js'
+import type { MemorySample } from './worker.js'
+
+const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url))
+
+/** A fresh worker process (worker.ts), taking orders. */
+export function worker(execArgv: string[] = []): Child {
+  return new Child(WORKER, { execArgv, name: 'worker' })
+}
 
 export type Role = 'sink' | 'echo'
 
@@ -87,7 +98,7 @@ async function far(procs: 1 | 2, system: SystemName, role: Role, messages: numbe
     const s = await serve(system, role, messages)
     return { address: s.address, done: () => s.result, close: () => s.close() }
   }
-  const w = new WorkerProcess()
+  const w = worker()
   try {
     const { address } = (await w.request({ op: 'serve', system, role, messages }, 'listening')) as unknown as { address: string }
     return {
@@ -150,7 +161,6 @@ async function setup(procs: 1 | 2, name: SystemName, total: number): Promise<num
   const f = await far(procs, name, 'echo', 0)
   try {
     const payload = Buffer.alloc(SMALL_SIZE, 0x44)
-    let started = 0
     const one = async (): Promise<void> => {
       const ch = await system.dial(f.address)
       try {
@@ -163,20 +173,7 @@ async function setup(procs: 1 | 2, name: SystemName, total: number): Promise<num
         ch.close()
       }
     }
-    const worker = async (): Promise<void> => {
-      while (started < total) {
-        started++
-        try {
-          await one()
-        } catch (err) {
-          started = total // the other workers stop too
-          throw err
-        }
-      }
-    }
-    const t0 = performance.now()
-    await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
-    return [(total / (performance.now() - t0)) * 1e3]
+    return [await ratePerSecond(total, IN_FLIGHT, one)]
   } finally {
     await f.close()
     await system.shutdown()
@@ -207,4 +204,50 @@ async function once(spec: TrialSpec, amount: number): Promise<number[]> {
 export async function runTrial(spec: TrialSpec): Promise<number[]> {
   if (spec.warm > 0) await once(spec, spec.warm)
   return once(spec, spec.amount)
+}
+
+/** One trial in a fresh worker process: its figures. */
+export async function trial(spec: TrialSpec): Promise<number[]> {
+  const w = worker()
+  try {
+    const r = (await w.request({ op: 'trial', spec }, 'trial')) as unknown as { values: number[] }
+    return r.values
+  } finally {
+    await w.end()
+  }
+}
+
+/**
+ * A measure() function: a trial() of `kind` per call, of `amount` for the
+ * system, each after a warm-up of `warmShare` of it (none in a quick run).
+ */
+export function trials<S extends SystemName>(kind: TrialKind, procs: 1 | 2, amount: (s: S) => number, warmShare: number, quick: boolean): (s: S) => Promise<number[]> {
+  return (system) => trial({ kind, system, procs, amount: amount(system), warm: quick ? 0 : Math.ceil(amount(system) * warmShare) })
+}
+
+/**
+ * KiB per idle connection: this process listens, a fresh child (--expose-gc)
+ * dials `count` connections and samples its memory before and after
+ * (worker.ts measureIdle; `warm`: as many opened and closed first).
+ */
+export async function idleMemory(name: SystemName, count: number, warm: boolean): Promise<MemorySample> {
+  const system = await loadSystem(name)
+  const held: Channel[] = []
+  let acceptError: Error | null = null
+  const l = await system.listen(
+    (ch) => held.push(ch),
+    (e) => (acceptError = e),
+  )
+  const w = worker(['--expose-gc'])
+  try {
+    const m = (await w.request({ op: 'idle', system: name, address: l.address, count, warm }, 'idle')) as unknown as { before: MemorySample; after: MemorySample }
+    if (acceptError) throw acceptError
+    const per = (k: keyof MemorySample): number => (m.after[k] - m.before[k]) / count / 1024
+    return { rss: per('rss'), heapUsed: per('heapUsed'), heapTotal: per('heapTotal'), external: per('external') }
+  } finally {
+    await w.end()
+    for (const ch of held) ch.close()
+    await l.close()
+    await system.shutdown()
+  }
 }

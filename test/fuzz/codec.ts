@@ -15,7 +15,7 @@ import { isP4Error } from '../../ts/core/errors.js'
 import { resetLargestAlloc } from './alloc.js'
 import { loadKernel, type Variant } from '../../ts/wasm/loader.js'
 import type { FuzzTarget, Trial } from './harness.js'
-import { mutate, Rng } from './rng.js'
+import { concat, mutate, Rng } from './rng.js'
 
 const VARIANTS: Variant[] = ['simd', 'scalar']
 
@@ -54,13 +54,7 @@ function frameStream(rng: Rng, maxBytes: number, bigChance: number): Uint8Array 
     parts.push(f)
     total += f.length
   }
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
+  return concat(...parts)
 }
 
 const MAX_PAYLOADS = [0, 1, 17, 100, 300, 4096, DEFAULT_MAX_MESSAGE, 0xffffffff]

@@ -5,13 +5,13 @@
 //                settingsFromEnv on random P4NET_* strings.
 //   config-file  readConfigFile itself on mutated bytes written to a file.
 // Outcome: Settings holding only known keys, or P4Error BAD_CONFIG.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readConfigFile, settingsFromEnv, TEXT_OPTIONS, validateConfig } from '../../ts/cli/config.js'
 import { OPTIONS } from '../../ts/options.js'
 import { resetLargestAlloc } from './alloc.js'
 import type { FuzzTarget, Trial } from './harness.js'
+import { tempDirs } from '../helpers/tmp.js'
 import { mutate, Rng } from './rng.js'
 
 // The config file's keys, from the option schema.
@@ -110,7 +110,8 @@ export function configTarget(): FuzzTarget {
 
 /** readConfigFile on mutated file contents (real file I/O, so slower). */
 export function configFileTarget(): FuzzTarget {
-  const dir = mkdtempSync(join(tmpdir(), 'p4net-fuzz-'))
+  const tmp = tempDirs('p4net-fuzz-')
+  const dir = tmp.make()
   const path = join(dir, 'p4net.config.json')
   const corpus = VALID.map((v) => utf8.encode(JSON.stringify(v, null, 2)))
   return {
@@ -125,7 +126,7 @@ export function configFileTarget(): FuzzTarget {
       return { verdict: 'accepted', allocLimit: 64 * 1024 }
     },
     close() {
-      rmSync(dir, { recursive: true, force: true })
+      tmp.cleanup()
     },
   }
 }

@@ -163,7 +163,8 @@ export function mutate(rng: Rng, input: Uint8Array, maxLength: number, other?: U
   return buf
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
+/** The parts, one after another, in a new array. */
+export function concat(...parts: Uint8Array[]): Uint8Array {
   let len = 0
   for (const p of parts) len += p.length
   const out = new Uint8Array(len)

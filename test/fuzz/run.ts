@@ -7,12 +7,11 @@
 //                              [--target a,b] [--jobs N] [--index I]
 //
 // --index I runs input I of the seed alone (with --target), to reproduce.
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
+import { writeResults } from '../../common/results.js'
 import { FuzzFailure, runTarget, type RunResult } from './harness.js'
 import { makeTarget, TARGET_NAMES } from './targets.js'
 
@@ -113,28 +112,14 @@ async function main(): Promise<void> {
       `${r.target.padEnd(18)} ${fmt(r.inputs).padStart(7)}  ${fmt(r.accepted).padStart(8)}  ${fmt(r.rejected).padStart(8)}  ${fmt(r.perSecond).padStart(8)}  ${(r.ms / 1000).toFixed(1).padStart(7)}  ${String(r.largestAlloc).padStart(13)}  ${r.slowestMs.toFixed(1).padStart(10)}`,
     )
   }
-  const out = join(dirname(here), '..', '..', '..', 'bench', 'results', 'fuzz.json')
-  mkdirSync(dirname(out), { recursive: true })
-  writeFileSync(
-    out,
-    JSON.stringify(
-      {
-        name: 'fuzz',
-        date: new Date().toISOString(),
-        node: process.version,
-        cpu: cpus()[0]?.model ?? 'unknown',
-        seed,
-        results: results.flatMap((r) => [
-          { case: r.target, impl: 'inputs', value: r.inputs, unit: 'inputs', accepted: r.accepted, rejected: r.rejected, codes: r.codes, largestAlloc: r.largestAlloc, slowestMs: r.slowestMs },
-          { case: r.target, impl: 'rate', value: Math.round(r.perSecond), unit: 'inputs/s', seconds: r.ms / 1000 },
-        ]),
-        failures,
-      },
-      null,
-      2,
-    ) + '\n',
-  )
-  console.log(`\nwrote ${out}`)
+  writeResults('fuzz', {
+    seed,
+    results: results.flatMap((r) => [
+      { case: r.target, impl: 'inputs', value: r.inputs, unit: 'inputs', accepted: r.accepted, rejected: r.rejected, codes: r.codes, largestAlloc: r.largestAlloc, slowestMs: r.slowestMs },
+      { case: r.target, impl: 'rate', value: Math.round(r.perSecond), unit: 'inputs/s', seconds: r.ms / 1000 },
+    ]),
+    failures,
+  })
   console.log('\nrejections by code:')
   for (const r of results) console.log(`  ${r.target.padEnd(18)} ${Object.entries(r.codes).sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${fmt(n)}`).join(', ')}`)
   for (const f of failures) console.error(`\nFAILED: ${f}`)

@@ -8,7 +8,7 @@ import { buildSignedFrame } from '../../ts/overlay/signing.js'
 import { Flag, MsgType } from '../../ts/core/protocol.js'
 import { tcp } from '../../ts/transport/tcp.js'
 import { waiting } from './test.js'
-import { inbox, startNet, type TestNet } from './testnet.js'
+import { inbox, startNet, type TestNet } from '../../common/net.js'
 
 export const CHAT = 1001
 const utf8 = new TextEncoder()

@@ -25,9 +25,9 @@ import { writeSync } from 'node:fs'
 import { basename } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { suite as uvuSuite, test as uvuTest, type Callback, type Test } from 'uvu'
-import { pendingWaits } from './waits.js'
+import { pendingWaits } from '../../common/waits.js'
 
-export { waiting } from './waits.js'
+export { waiting } from '../../common/waits.js'
 
 type Context = Record<string, any>
 

@@ -12,7 +12,6 @@ import {
   type Address,
   type Conn,
   type ConnEvents,
-  type DialOptions,
   type Listener,
   type Transport,
 } from './types.js'

@@ -1,6 +1,6 @@
 // What a test is waiting for, so a test stopped at its deadline can say so
-// (test/helpers/test.ts lists these in the error). No uvu here: benches use
-// the test network helpers too.
+// (test/helpers/test.ts lists these in the error). No uvu here: benches wait
+// through common/net.ts too.
 
 const pending = new Map<symbol, string | (() => string)>()
 

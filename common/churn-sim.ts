@@ -15,8 +15,9 @@
 // knows every user, then one broadcast is timed to every node.
 import { performance } from 'node:perf_hooks'
 import type { Node, NodeOptions, PluginMessage, Profile } from '../ts/index.js'
-import { seededRandom, sleep, startNet, waitFor, waitQuiet, type TestNet } from '../test/helpers/testnet.js'
-import { median } from './lib.js'
+import { seededRandom } from './random.js'
+import { sleep, startNet, waitFor, waitQuiet, type TestNet } from './net.js'
+import { median } from './results.js'
 import { sharedVerificationHits } from '../ts/core/identity.js'
 
 export const CHURN_PLUGIN = 4711

@@ -1,17 +1,12 @@
 // A network of p4net nodes for tests and benchmarks, built through the public
 // API: N nodes on the memory transport or loopback TCP, fast timers, a seeded
-// bootstrap graph, a convergence wait and a stop that always runs. (Only the
-// Rogue peer at the end reaches under the API, for security tests.)
+// bootstrap graph, a convergence wait and a stop that always runs.
 //
 //   const net = await startNet({ n: 10, transport: 'memory', plugins: [7] })
 //   try { … net.nodes[3].plugin(7).broadcast(bytes) … } finally { await net.stop() }
-import { createNode, isP4Error, ManualClock, MemoryNetwork, memoryTransport, tcp, type Identity, type Node, type NodeOptions, type OverlayTimers, type Plugin, type PluginMessage, type Transport } from '../../ts/index.js'
-import { resolveOptions } from '../../ts/options.js'
-// Internals, used only by the Rogue peer below (security tests may reach under the API).
-import { HEADER_SIZE } from '../../ts/core/protocol.js'
-import { initiateSession } from '../../ts/session/handshake.js'
-import { LinkIntent } from '../../ts/session/handshake-payload.js'
-import { Session, type Frame } from '../../ts/session/session.js'
+import { createNode, ManualClock, MemoryNetwork, memoryTransport, type Node, type NodeOptions, type OverlayTimers, type Plugin, type PluginMessage, type Transport } from '../ts/index.js'
+import { resolveOptions } from '../ts/options.js'
+import { seededRandom } from './random.js'
 import { waiting } from './waits.js'
 
 export type TransportName = 'memory' | 'tcp'
@@ -76,18 +71,6 @@ export const FAST_TIMERS: Partial<OverlayTimers> = {
   handshakeTimeoutMs: 5000,
 }
 
-/** Deterministic PRNG (mulberry32): a test's bootstrap graph is the same every run. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
@@ -147,17 +130,6 @@ export async function waitQuiet(nodes: Node[], quietMs = 100, timeoutMs = 10_000
     'the network to go quiet',
     10,
   )
-}
-
-/** Resolves with the P4Error code `fn` throws or rejects with (fails otherwise). */
-export async function errorCode(fn: () => unknown, what = 'the call'): Promise<string> {
-  try {
-    await fn()
-  } catch (err) {
-    if (isP4Error(err)) return err.code
-    throw new Error(`${what}: expected a P4Error, got ${String(err)}`)
-  }
-  throw new Error(`${what}: expected a P4Error, but nothing was thrown`)
 }
 
 const minLinks = new WeakMap<Node, number>()
@@ -313,64 +285,4 @@ export async function withNet<T>(o: NetOptions, fn: (net: TestNet) => Promise<T>
   } finally {
     await net.stop()
   }
-}
-
-// ---------------------------------------------------------------------------
-// A rogue peer for security tests: a raw authenticated session to one node,
-// built from the library's internals. It holds an overlay link like any node
-// but sends exactly what the test tells it to (replays, forgeries, tampered
-// relays) and records every frame it receives.
-
-export interface RogueOptions {
-  identity: Identity
-  username: string
-  /** Default: TCP on the node's address; pass memoryTransport(net.network) for memory nodes. */
-  transport?: Transport
-}
-
-export class Rogue {
-  /** Every frame received, payload copied. */
-  readonly frames: Frame[] = []
-  /** Called for every received frame (after it is recorded). */
-  onframe: ((f: Frame) => void) | null = null
-  readonly session: Session
-
-  private constructor(session: Session) {
-    this.session = session
-  }
-
-  /** Dials `node` and completes the handshake as an overlay link. */
-  static async dial(node: Node, o: RogueOptions): Promise<Rogue> {
-    const transport = o.transport ?? tcp
-    const conn = await transport.dial(node.address.host, node.address.port, { timeoutMs: 5000 })
-    const h = await initiateSession(conn, { identity: o.identity, username: o.username, intent: LinkIntent.OVERLAY, timeoutMs: 5000 })
-    const rogue = new Rogue(new Session(h))
-    rogue.session.onframe = (f) => {
-      const copy = { ...f, payload: Uint8Array.from(f.payload) }
-      rogue.frames.push(copy)
-      rogue.onframe?.(copy)
-    }
-    h.conn.resume()
-    return rogue
-  }
-
-  /** Sends one frame as is (the caller sets hops, flags, IDs and payload). */
-  send(f: Frame): void {
-    this.session.send(f.type, f.flags, f.hops, f.pluginId, f.idHi, f.idLo, f.payload)
-  }
-
-  /** Sends a whole signed frame (header || payload) as built by buildSignedFrame, with `hops`. */
-  sendSigned(frame: Uint8Array, hops = 0): void {
-    this.send(frameFromBytes(frame, hops))
-  }
-
-  close(): void {
-    this.session.destroy()
-  }
-}
-
-/** A Frame from header || payload bytes (hops overridden). */
-export function frameFromBytes(frame: Uint8Array, hops = frame[3]!): Frame {
-  const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
-  return { type: frame[1]!, flags: frame[2]!, hops, pluginId: dv.getUint16(4), idHi: dv.getUint32(10), idLo: dv.getUint32(14), payload: frame.subarray(HEADER_SIZE) }
 }

@@ -20,7 +20,7 @@ import { spawn } from 'node:child_process'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { createNode, type Node } from '../ts/index.js'
+import { createNode } from '../ts/index.js'
 import { median, writeResults } from '../common/results.js'
 import { Rows, withTimeout } from './lib.js'
 

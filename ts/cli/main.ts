@@ -5,20 +5,19 @@ import { readFileSync } from 'node:fs'
 import { isP4Error } from '../core/errors.js'
 import { debug, DEBUG_MODULES } from '../core/log.js'
 import { CliError, EXIT_USAGE } from './args.js'
-import { chatCommand } from './chat.js'
-import { demoCommand } from './demo.js'
-import { keygenCommand } from './keygen.js'
-import { startCommand } from './start.js'
-import { statusCommand } from './status.js'
 
 const log = debug('cli')
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
-  keygen: { run: keygenCommand, summary: "create this node's identity, print its fingerprint" },
-  start: { run: startCommand, summary: 'run a node until SIGINT/SIGTERM' },
-  chat: { run: chatCommand, summary: 'interactive line chat (plugin 1001), the successor of P4\'s p4im' },
-  demo: { run: demoCommand, summary: 'start a few nodes on loopback and show what the overlay does' },
-  status: { run: statusCommand, summary: 'ask a running node for its links, users and counters' },
+type Run = (argv: string[]) => Promise<number>
+
+// Each command is loaded only when it runs: --help and a mistyped command
+// then cost no more than Node's own start.
+const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string }> = {
+  keygen: { load: async () => (await import('./keygen.js')).keygenCommand, summary: "create this node's identity, print its fingerprint" },
+  start: { load: async () => (await import('./start.js')).startCommand, summary: 'run a node until SIGINT/SIGTERM' },
+  chat: { load: async () => (await import('./chat.js')).chatCommand, summary: 'interactive line chat (plugin 1001), the successor of P4\'s p4im' },
+  demo: { load: async () => (await import('./demo.js')).demoCommand, summary: 'start a few nodes on loopback and show what the overlay does' },
+  status: { load: async () => (await import('./status.js')).statusCommand, summary: 'ask a running node for its links, users and counters' },
 }
 
 function usage(): string {
@@ -48,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined
-    if (topic !== undefined && COMMANDS[topic]) return COMMANDS[topic].run(['--help'])
+    if (topic !== undefined && COMMANDS[topic]) return (await COMMANDS[topic].load())(['--help'])
     process.stdout.write(usage())
     return name === undefined ? EXIT_USAGE : 0
   }
@@ -62,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_USAGE
   }
   try {
-    return await command.run(rest)
+    return await (await command.load())(rest)
   } catch (err) {
     log('%s failed: %s', name, (err as Error)?.stack ?? String(err))
     if (err instanceof CliError) {

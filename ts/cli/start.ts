@@ -1,6 +1,6 @@
 // `p4net start`: runs a node until SIGINT/SIGTERM, printing one line per
 // join, leave and link event. launchNode() is shared with `p4net chat`.
-import { createNode, type Node } from '../node.js'
+import type { Node } from '../node.js'
 import { fingerprint } from '../core/identity.js'
 import type { LinkInfo } from '../node.js'
 import type { TrustPolicy } from '../overlay/trust.js'
@@ -41,6 +41,8 @@ export async function launchNode(command: string, values: Values, setup: (node: 
   const { settings } = resolveConfig({ command, flags: values })
   const username = requireUsername(settings, command)
   const { options, trust } = toNodeOptions(settings, username)
+  // The library is loaded only once the arguments are known to be good.
+  const { createNode } = await import('../node.js')
   const node = await createNode(options)
   setup(node)
   const startedAt = Date.now()

@@ -1,0 +1,34 @@
+// The examples in examples/ run as a user runs them.
+import { test } from './helpers/test.js'
+import * as assert from 'uvu/assert'
+import { EXAMPLE_CHAT, EXAMPLE_COUNTER, Proc, run } from './helpers/cli.js'
+
+
+test('examples/chat.js: two processes exchange a line', async () => {
+  const a = new Proc(['--username', 'ann'], { script: EXAMPLE_CHAT })
+  let b: Proc | undefined
+  try {
+    const port = (await a.waitFor(/ann listening on 127\.0\.0\.1:(\d+)/))[1]!
+    b = new Proc(['--username', 'ben', '--bootstrap', `127.0.0.1:${port}`], { script: EXAMPLE_CHAT })
+    await a.waitFor(/^\* ben joined$/m)
+    await b.waitFor(/^\* ann joined$/m)
+    b.send('hi ann')
+    await a.waitFor(/^<ben> hi ann$/m)
+    b.child.stdin!.end()
+    assert.is(await b.exit(), 0, b.err)
+    await a.waitFor(/^\* ben left$/m)
+    a.child.stdin!.end()
+    assert.is(await a.exit(), 0, a.err)
+  } finally {
+    a.kill()
+    b?.kill()
+  }
+})
+
+test('examples/counter.js --self-test converges', async () => {
+  const r = await run(['--self-test', '--nodes', '3'], { script: EXAMPLE_COUNTER, ms: 15_000 })
+  assert.is(r.code, 0, r.out + r.err)
+  assert.match(r.out, /totals: 30 30 30 \(expected 30 each\)/)
+})
+
+test.run()

@@ -14,7 +14,7 @@ import { open, mkdir, rename, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { debuglog } from 'node:util'
 import { P4Error } from '../core/errors.js'
-import { isValidHost, validateHost, validatePort } from './messages.js'
+import { isValidHost, validateHost, validatePort } from './codec-fields.js'
 import { quoteUsername, usernameProblem, validateUsername } from '../core/username.js'
 
 const debug = debuglog('p4net')

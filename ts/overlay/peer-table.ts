@@ -13,7 +13,7 @@ import { LinkIntent } from '../session/handshake-payload.js'
 import { Session, type Frame } from '../session/session.js'
 import type { Address, Conn, Listener } from '../transport/types.js'
 import type { Core, Directory, Floods, Gate, LkaSync, Sessions, Upkeep } from './context.js'
-import { ByeReason, encodeBye } from './messages.js'
+import { ByeReason, encodeBye } from './link-codec.js'
 import { Peer } from './peer.js'
 import type { LinkInfo } from './types.js'
 

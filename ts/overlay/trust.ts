@@ -7,7 +7,7 @@
 import { join } from 'node:path'
 import { P4Error } from '../core/errors.js'
 import { isValidUsername, validateUsername, encodeUsername, decodeUsername, quoteUsername, usernameProblem, USERNAME_MAX_BYTES } from '../core/username.js'
-import { CERTIFICATE_MAX_BYTES } from './messages.js'
+import { CERTIFICATE_MAX_BYTES } from './hello-codec.js'
 import { debugWarn, JsonFileSaver, readFileIfExists } from './peer-cache.js'
 import { sign, verify, type Identity } from '../core/identity.js'
 import { ed25519KeyFlaw } from '../core/identity.js'

@@ -10,7 +10,7 @@ import { randomId } from '../core/ids.js'
 import { MsgType } from '../core/protocol.js'
 import type { Address } from '../transport/types.js'
 import type { Core, Directory, Gate, LkaSync, Sessions, Upkeep, Walks } from './context.js'
-import { ByeReason, encodePing } from './messages.js'
+import { ByeReason, encodePing } from './link-codec.js'
 import type { Peer } from './peer.js'
 import { DialBackoff } from './retry.js'
 

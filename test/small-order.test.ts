@@ -1,4 +1,4 @@
-// Small-order Ed25519 public keys (security review item 10). node:crypto
+// Small-order Ed25519 public keys. node:crypto
 // accepts them, and with one a signature over any message can be forged
 // without a secret. These tests derive the small-order encodings from the
 // curve, show the forgery against node:crypto itself, and check that every

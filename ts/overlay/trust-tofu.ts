@@ -156,7 +156,7 @@ export class TofuPolicy implements TrustPolicy {
       // A name that is not 1..31 bytes of text was never valid: corruption.
       if (typeof name !== 'string' || name === '' || Buffer.byteLength(name) > USERNAME_MAX_BYTES) corrupt('bad entry')
       if (typeof key !== 'string' || !/^[0-9a-f]{64}$/.test(key)) corrupt('bad entry')
-      // One that breaks today's character rules was pinned under an older,
+      // One that breaks the current character rules was pinned under an older,
       // looser rule. No HELLO can carry it any more, so the pin protects
       // nothing: drop it with a warning rather than refuse to start.
       const problem = usernameProblem(name)

@@ -7,7 +7,7 @@
 //
 // Each implementation runs in its own child process (bench/aead-worker.ts),
 // one after another, and the whole sequence is repeated PASSES times so that
-// load from other jobs on this machine does not land on one implementation
+// load from other jobs on the machine does not land on one implementation
 // only. The table shows the best timed round over all passes; the JSON also
 // keeps the median and every round.
 //

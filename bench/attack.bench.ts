@@ -1,7 +1,7 @@
-// Event-loop delay of a node under a full-speed attacker (security review
-// item 5): the attacker runs in its own process (test/helpers/attacker.ts)
-// over loopback TCP; the victim and one honest peer run here, and the honest
-// peer measures round trips to the victim (latency()) all through the attack.
+// Event-loop delay of a node under a full-speed attacker: the attacker runs
+// in its own process (test/helpers/attacker.ts) over loopback TCP; the
+// victim and one honest peer run here, and the honest peer measures round
+// trips to the victim (latency()) all through the attack.
 //
 //   boxes       one known peer sends tiny end-to-end boxes that do not open
 //               (each costs an X25519 to try)

@@ -10,7 +10,7 @@
 //      Time and memory (heap, RSS, external, WASM), default and small profile.
 // Churn runs TRIALS times with different seeds (the report gives each and the
 // median); the 1,000-node run is done once per profile (it takes minutes).
-// Other jobs share this 2-core machine, so times move between runs.
+// Other jobs may share the machine, so times move between runs.
 // Memory figures are the process's: a second profile run in the same process
 // starts from the first's high-water mark (WASM memory never shrinks), so
 // bench/results/churn.json takes each profile from its own process

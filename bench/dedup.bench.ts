@@ -3,15 +3,15 @@
 // 2^20, so new ids soon evict the oldest). WASM with ids already in linear
 // memory, WASM through the BigUint64Array copy-in API, WASM with floods given
 // as origin records (origin key + message ID, fingerprinted in WASM), the
-// flood router's per-frame "seen? … insert" pair by message ID only (the
-// overlay before origin fingerprints) and by origin key + ID (now), and the
+// flood router's per-frame "seen? … insert" pair by message ID only and by
+// origin key + ID (how the router keys floods), and the
 // Map-based TS reference, all fed the same id stream.
 //
 // The table changes with every batch, so benchmark.js (which reruns a fixed
 // function an unknown number of times) cannot keep the workload fixed; this is
 // an hrtime loop instead: one untimed warm-up round (lets V8 tier the WASM up),
 // then ROUNDS timed rounds, each on the next slice of the stream. Other jobs
-// share this machine, so we report the best and the median round.
+// may share the machine, so we report the best and the median round.
 //
 //   node dist/bench/dedup.bench.js [--quick]
 import { setFlagsFromString } from 'node:v8'
@@ -181,8 +181,8 @@ function wasmOrigins(k: Kernel): number {
 }
 
 // The flood router's per-frame pattern: "seen?" before the signature check,
-// then insert after it; one frame per call pair. By message ID alone (what
-// the overlay did before the origin fingerprints) and by origin key + ID.
+// then insert after it; one frame per call pair. By message ID alone and by
+// origin key + ID (how the router keys floods).
 function perFrame(k: Kernel, byOrigin: boolean): number {
   const t = new DedupTable({ capacity: CAPACITY, kernel: k, key: KEY })
   t.checkAndInsert(prefillIds, 0)

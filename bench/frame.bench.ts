@@ -11,7 +11,7 @@
 //   ts-descriptors       a tuned DataView loop writing the same u32
 //                        descriptors as WASM, no objects: the best plain TS
 // benchmark.js measures each; the suite runs ROUNDS times because other jobs
-// share this 2-core machine; we report the best round and the median.
+// may share the machine; we report the best round and the median.
 //
 //   node dist/bench/frame.bench.js [--quick]
 import Benchmark from 'benchmark'

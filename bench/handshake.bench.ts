@@ -1,6 +1,6 @@
 // Handshakes per second: the p4net handshake (preamble + Noise XX + payload
 // signature check + split) with both ends in this process, so each count is
-// the CPU of BOTH sides on this 2-core machine. Cases:
+// the CPU of BOTH sides. Cases:
 //   noise only      HandshakeState messages, payload encode/decode and the
 //                   Ed25519 binding check, no Conn (the crypto floor)
 //   memory / tcp    initiateSession + acceptSession over the memory transport
@@ -8,7 +8,7 @@
 //                   ("sequential") or 16 in flight ("x16").
 // A careful hrtime loop (benchmark.js cannot hold async setups). Each case
 // runs several rounds; the table shows the best, the JSON also the median and
-// every round. Other jobs share this machine, so rounds can be disturbed.
+// every round. Other jobs may share the machine, so rounds can be disturbed.
 //
 //   node dist/bench/handshake.bench.js [--quick]
 import { writeResults } from '../common/results.js'

@@ -14,7 +14,7 @@
 // Cases run interleaved, latency 3 times and throughput 5 times (once with
 // --quick); a latency figure is the run with the lowest median (its p99
 // beside it), a throughput figure the best run (median beside it), with every
-// run listed: other jobs share this 2-core machine.
+// run listed: other jobs may share the machine.
 //   node dist/bench/native.bench.js [--quick]
 import { once } from 'node:events'
 import { writeResults, type Result } from '../common/results.js'
@@ -171,7 +171,7 @@ async function pingPong(socket: net.Socket, split: boolean, rearm: boolean): Pro
       round++
       if (round === WARMUP_ROUNDS) deadline = performance.now() + ROUND_BUDGET_MS
       if (round > WARMUP_ROUNDS) samples.push(us)
-      // Nagle cases take ~40 ms a round: the warm-up ends early for them too.
+      // Nagle cases wait for a delayed ACK every round: the warm-up ends early for them too.
       if (round < WARMUP_ROUNDS && us > 10_000 && round >= 3) {
         round = WARMUP_ROUNDS
         deadline = performance.now() + ROUND_BUDGET_MS

@@ -12,7 +12,7 @@
 //      RSS / heap / external after GC, minus the child's baseline taken after
 //      the WASM kernel is loaded.
 // Every figure is the median of 3 trials [min–max] (unicast: 5, interleaved,
-// plus the median of per-round ratios): other jobs share this 2-core machine,
+// plus the median of per-round ratios): other jobs may share the machine,
 // so single runs move. Broadcast trials reuse one network
 // (a fresh message range per trial). Nodes use the test timers
 // (common/net.ts: maintenance 50 ms), default link targets. The broadcast

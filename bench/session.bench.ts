@@ -16,7 +16,7 @@
 // in another fresh one ("two processes"). p4net channels are fully handshaken.
 // Each figure is the median of TRIALS trials (memory: MEMORY_TRIALS), with
 // min and max; raw and p4net trials alternate, because other jobs and core
-// placement move the numbers on this 2-core machine. Failed trials are
+// placement move the numbers on a shared machine. Failed trials are
 // reported, not dropped.
 //
 //   node dist/bench/session.bench.js [--quick] [--only <case substring>] [--impl raw|p4net]

@@ -61,7 +61,7 @@ test('an expired certificate closes the user out: sessions closed, dropped from 
 })
 
 test('authority policy: validUntil is notAfter plus the tolerated skew; a malformed or missing certificate has none', async () => {
-  const { AuthorityPolicy } = await import('../ts/overlay/trust.js')
+  const { AuthorityPolicy } = await import('../ts/overlay/trust-authority.js')
   const authority = generateIdentity()
   const id = generateIdentity()
   const p = new AuthorityPolicy({ authorityKey: authority.publicKey, clockSkewMs: 1000 })

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isP4Error } from '../ts/core/errors.js'
 import { CliError } from '../ts/cli/args.js'
-import { readConfigFile, resolveConfig, toNodeOptions, type ConfigInput } from '../ts/cli/config.js'
+import { readConfigFile } from '../ts/cli/config-file.js'
+import { resolveConfig, toNodeOptions } from '../ts/cli/config.js'
+import type { ConfigInput } from '../ts/cli/settings.js'
 import { createNode } from '../ts/node.js'
 
 const root = mkdtempSync(join(tmpdir(), 'p4src-'))

@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url'
 import { isP4Error } from '../ts/core/errors.js'
 import { createNode } from '../ts/node.js'
 import { CliError } from '../ts/cli/args.js'
-import { findConfigFile, readConfigFile, resolveConfig, settingsFromEnv, settingsFromFlags, toNodeOptions, userConfigDir, type ConfigInput } from '../ts/cli/config.js'
+import { findConfigFile, readConfigFile, userConfigDir } from '../ts/cli/config-file.js'
+import { resolveConfig, toNodeOptions } from '../ts/cli/config.js'
+import { settingsFromEnv, settingsFromFlags } from '../ts/cli/flags-env.js'
+import type { ConfigInput } from '../ts/cli/settings.js'
 import { tempDirs } from './helpers/tmp.js'
 
 const MAIN = fileURLToPath(new URL('../ts/cli/main.js', import.meta.url))

@@ -5,7 +5,7 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createNode, generateIdentity, memoryTransport, MemoryNetwork, type Identity, type Node } from '../ts/index.js'
-import { decodeHello, encodeHello } from '../ts/overlay/messages.js'
+import { decodeHello, encodeHello } from '../ts/overlay/hello-codec.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
 import { Flag, MsgType, messageIdOf } from '../ts/core/protocol.js'
 import { inbox, startNet, waitFor, waitQuiet } from '../common/net.js'

@@ -16,7 +16,7 @@ import { waitFor } from '../common/net.js'
 
 const MB = 1024 * 1024
 const ATTACKER = fileURLToPath(new URL('./helpers/attacker.js', import.meta.url))
-/** The overlay's close deadline (ts/overlay/overlay.ts CLOSE_DEADLINE_MS) plus slack for a busy machine. */
+/** The overlay's close deadline (ts/overlay/peer-table.ts CLOSE_DEADLINE_MS) plus slack for a busy machine. */
 const DEADLINE_MS = 1000 + 2000
 
 /** Open TCP sockets of this process (not the attacker's stdio, which are Unix sockets). */

@@ -249,7 +249,7 @@ test('loadIdentity: an unreadable path is IO_ERROR', async () => {
   await rejectsCode(loadIdentity(42 as unknown as string), 'BAD_ARGUMENT')
 })
 
-// ---- the identity file: links, permissions, failed writes (security review item 11) ----
+// ---- the identity file: links, permissions, failed writes ----
 
 /** A saved identity in a fresh 0700 directory; returns the dir, the file and the identity. */
 async function savedIdentity(): Promise<{ dir: string; path: string; id: ReturnType<typeof generateIdentity> }> {
@@ -477,12 +477,11 @@ test('an fsync or link failure leaves no temp file, and nothing replaced', async
 })
 
 test('fresh keys never deadlock the process (Node: JWK export of a generated KeyObject vs the key job\'s finalizer)', async () => {
-  // Node 20 locks a key's mutex in its JWK export and, in a GC during that
+  // Node locks a key's mutex in its JWK export and, in a GC during that
   // export, again in the destructor of the job that generated the key: the
-  // thread waits on itself. Before freshKeyPair a child doing this 3,000
-  // times with frequent GCs hung in about 4 runs of 6; a hang shows here as
-  // a child that never exits. It takes about 1.5 s; the bound only tells a
-  // hang from a slow machine.
+  // thread waits on itself. A child generates keys 3,000 times with frequent
+  // GCs; a hang shows here as a child that never exits. The bound only tells
+  // a hang from a slow machine.
   const file = fileURLToPath(new URL('./fixtures/keygen-loop.js', import.meta.url))
   const child = spawn(process.execPath, ['--max-semi-space-size=1', file], { env: { ...process.env, KEYGEN_LOOPS: '3000' }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''

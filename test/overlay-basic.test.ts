@@ -200,8 +200,8 @@ test('bad options to createNode: BAD_USERNAME / BAD_OPTION', async () => {
   }
 })
 
-// BUG (ts/options.ts): resolveOptions() does not validate `trust`; a bad trust
-// config passes createNode() and only fails in start() (see the report).
+// resolveOptions() validates `trust`, so a bad trust config fails in
+// createNode(), where the caller passed it, not later in start().
 test('bad trust config is rejected by createNode (BAD_OPTION), not later by start()', async () => {
   const cases: [string, unknown][] = [
     ['unknown policy', { policy: 'everyone' }],

@@ -104,10 +104,9 @@ test('LKA on join: a newcomer with a single link learns every user from its LKA_
   })
 })
 
-// BUG (ts/overlay/overlay.ts, see the report): a node asks for the LKA table
-// only on its first link, and HELLOs learned from an LKA_ACK are never passed
-// on, so two groups that meet through a bridge never learn each other's
-// earlier members (until helloRefreshMs, 5 min by default).
+// Two groups that meet through a bridge learn each other's earlier members
+// through LKA (lka-sync.ts asks more than the first link and pushes back what
+// an answer lacked), not only at the next HELLO refresh (helloRefreshMs).
 test('two groups joined by a bridge node learn each other (LKA)', async () => {
   await withNet({ n: 3, transport: 'memory', clock: 'manual', seed: 7, topology: 'chain', options: (i) => ({ username: ['a1', 'a2', 'a3'][i]!, links: { min: 1 } }) }, async (net) => {
     // Group B grows from a node that knew nobody: b1 alone, then b2 and b3 join it.
@@ -228,9 +227,9 @@ test('a user roams: same identity on a new address; the others follow it there',
   )
 })
 
-// BUG (ts/overlay/overlay.ts, see the report): the old node's leaving HELLO
-// is newer than the new node's HELLO, so it marks the user offline
-// everywhere although the user is still online at the new address.
+// The old node's leaving HELLO is newer than the new node's HELLO; taken as
+// it stands it would mark the user offline everywhere although the user is
+// still online at the new address.
 test('a user who logged on at a second address stays online when the first node stops', async () => {
   const bobIdentity = generateIdentity()
   await withNet(
@@ -277,9 +276,9 @@ test('a node that crashes (no BYE, no leave) is marked offline by its neighbours
 
 // A node with no link has nothing else to try: its bootstrap is redialled
 // within 3 x walkTimeoutMs however often the dial failed (here four
-// handshakes never answered), not after the 8 s and more a node with links
-// would wait. In the 1,000-node run a few nodes whose bootstrap timed out
-// while busy stayed out for minutes.
+// handshakes never answered), not after the longer backoff of a node with
+// links: with no link, a bootstrap that timed out while busy would otherwise
+// keep the node out of the network for long.
 test('a node with no link redials its bootstrap within 3 x walkTimeoutMs after repeated failures', async () => {
   await withNet({ n: 1, transport: 'memory', clock: 'manual', seed: 14, plugins: [CHAT] }, async (net) => {
     const [boot] = net.nodes as [Node]

@@ -3,32 +3,25 @@ import * as assert from 'uvu/assert'
 import { isP4Error } from '../ts/core/errors.js'
 import { Flag, HDR_HOPS, HDR_LENGTH, HEADER_SIZE, MsgType, ORIGIN_BLOCK_SIZE } from '../ts/core/protocol.js'
 import { USERNAME_MAX_BYTES, decodeUsername, encodeUsername, isValidUsername, validateUsername } from '../ts/core/username.js'
+import { ByeReason, decodeBye, decodePing, encodeBye, encodePing } from '../ts/overlay/link-codec.js'
 import {
-  ByeReason,
   CERTIFICATE_MAX_BYTES,
   HELLO_BODY_MAX,
   HELLO_FRAME_MAX,
   LKA_ACK_MAX_BYTES,
   LKA_ACK_MAX_ENTRIES,
-  decodeBye,
-  decodeConnect,
-  decodeDiscover,
   decodeHello,
   decodeLkaAck,
   decodeLkaRequest,
-  decodePing,
-  encodeBye,
-  encodeConnect,
-  encodeDiscover,
   encodeHello,
   encodeLkaAck,
   encodeLkaAckParts,
   encodeLkaRequest,
-  encodePing,
   helloFrameProblem,
   nextHelloSeq,
   type Hello,
-} from '../ts/overlay/messages.js'
+} from '../ts/overlay/hello-codec.js'
+import { decodeConnect, decodeDiscover, encodeConnect, encodeDiscover } from '../ts/overlay/discover-codec.js'
 import { SIGNATURE_DOMAIN, buildSignedFrame, signedBytes, verifySignedFrame, verifySignedParts } from '../ts/overlay/signing.js'
 import { throwsCode } from './helpers/errors.js'
 import { seededRandom } from '../common/random.js'

@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isP4Error, type P4Error } from '../ts/core/errors.js'
-import { PeerCache, writeFileAtomic } from '../ts/overlay/peer-cache.js'
+import { writeFileAtomic } from '../ts/overlay/json-file.js'
+import { PeerCache } from '../ts/overlay/peer-cache.js'
 import { throwsCode } from './helpers/errors.js'
 import { tempDirs } from './helpers/tmp.js'
 
@@ -278,7 +279,7 @@ test('a failing write leaves no temporary file (async and sync), and a short wri
   // A file size limit (RLIMIT_FSIZE) makes write() fail with EFBIG after the
   // temporary file exists, even for root; Node ignores SIGXFSZ.
   const dir = tmp.make()
-  const moduleUrl = new URL('../ts/overlay/peer-cache.js', import.meta.url).href
+  const moduleUrl = new URL('../ts/overlay/json-file.js', import.meta.url).href
   const script = `
     const m = await import(process.argv[1])
     const dir = process.argv[2]

@@ -184,7 +184,7 @@ for (const t of ['memory', 'tcp'] as TransportName[]) {
 
   test(`${t}: with a highWaterMark below the transport's own, every send() answered false is followed by 'drain'`, async () => {
     // The memory transport's write() says "wait" only at 64 KiB: a session that
-    // said so at 1 KiB once waited for a 'drain' that nothing would emit.
+    // says so at 1 KiB must emit 'drain' itself, since the transport will not.
     const p = await sessionPair(t, { highWaterMark: 1024 })
     try {
       p.b.onframe = () => undefined

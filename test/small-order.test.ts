@@ -1,4 +1,4 @@
-// Small-order Ed25519 public keys (security review item 10). node:crypto
+// Small-order Ed25519 public keys. node:crypto
 // accepts them, and with one a signature over any message can be forged
 // without a secret. These tests derive the small-order encodings from the
 // curve, show the forgery against node:crypto itself, and check that every
@@ -10,14 +10,10 @@ import { isP4Error, P4Error } from '../ts/core/errors.js'
 import { ed25519KeyFlaw, ed25519PublicKey, generateIdentity, sign, SMALL_ORDER_Y_HEX, verify } from '../ts/core/identity.js'
 import { buildSignedFrame, verifySignedParts } from '../ts/overlay/signing.js'
 import { Flag, HEADER_SIZE, MsgType } from '../ts/core/protocol.js'
-import {
-  AllowlistPolicy,
-  AuthorityPolicy,
-  decodeCertificate,
-  issueCertificate,
-  parseKey,
-  parseTrustConfig,
-} from '../ts/overlay/trust.js'
+import { AllowlistPolicy } from '../ts/overlay/trust-allowlist.js'
+import { AuthorityPolicy, decodeCertificate, issueCertificate } from '../ts/overlay/trust-authority.js'
+import { parseKey } from '../ts/overlay/trust-policy.js'
+import { parseTrustConfig } from '../ts/overlay/trust.js'
 import { acceptSession, initiateSession, type HandshakeResult } from '../ts/session/handshake.js'
 import { decodePayload, encodePayload, LinkIntent, staticKeyStatement } from '../ts/session/handshake-payload.js'
 import { initNoise, type DhKeyPair } from '../ts/session/noise.js'

@@ -3,16 +3,11 @@ import * as assert from 'uvu/assert'
 import { readFileSync, statSync, writeFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { isP4Error, P4Error } from '../ts/core/errors.js'
-import {
-  AllowlistPolicy,
-  AuthorityPolicy,
-  TofuPolicy,
-  createTrustPolicy,
-  decodeCertificate,
-  issueCertificate,
-  parseKey,
-  parseTrustConfig,
-} from '../ts/overlay/trust.js'
+import { AllowlistPolicy } from '../ts/overlay/trust-allowlist.js'
+import { AuthorityPolicy, decodeCertificate, issueCertificate } from '../ts/overlay/trust-authority.js'
+import { TofuPolicy } from '../ts/overlay/trust-tofu.js'
+import { createTrustPolicy, parseTrustConfig } from '../ts/overlay/trust.js'
+import { parseKey } from '../ts/overlay/trust-policy.js'
 import { throwsCode } from './helpers/errors.js'
 import { tempDirs } from './helpers/tmp.js'
 import { fixedIdentity } from './helpers/identities.js'

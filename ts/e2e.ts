@@ -43,9 +43,9 @@ export interface AeadCipher {
 /** A recipient's X25519 private key: a KeyObject, the raw 32 bytes, or an Identity's pair. */
 export type X25519Private = KeyObject | Uint8Array | { staticKey: KeyObject; staticPublicKey: Uint8Array }
 
-// Raw X25519 keys cross into node:crypto as JWK: importing a raw key as JWK
-// takes ~9 µs against ~60 µs through a DER SubjectPublicKeyInfo, and
-// exporting ~1 µs against ~50 µs (Node 20, OpenSSL 3).
+// Raw X25519 keys cross into node:crypto as JWK: importing and exporting a
+// raw key that way is much cheaper than through a DER SubjectPublicKeyInfo
+// (OpenSSL 3's decoder framework).
 function importPublic(raw: Uint8Array): KeyObject {
   const x = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url')
   return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' })

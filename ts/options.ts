@@ -4,7 +4,7 @@
 // as structured detail, so the p4net command can name the flag, variable or
 // file a value came from while createNode() names the option.
 import { P4Error } from './core/errors.js'
-import { isValidHost } from './overlay/messages.js'
+import { isValidHost } from './overlay/codec-fields.js'
 import type { OverlayConfig } from './overlay/overlay.js'
 import type { Address } from './transport/types.js'
 import { defaultOf, fieldsOf, OPTIONS, optionEntry, parseAddress, show, type Form, type NodeOptions, type OptionEntry, type Profile } from './option-schema.js'

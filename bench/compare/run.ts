@@ -1,5 +1,5 @@
 // p4net side by side with what one would otherwise pick, in one run on one
-// machine (issue 6): js-libp2p 2.10 (TCP + noise + yamux), @hyperswarm/
+// machine: js-libp2p 2.10 (TCP + noise + yamux), @hyperswarm/
 // secret-stream over node:net, raw node:net (the unencrypted ceiling), and
 // for broadcast @chainsafe/libp2p-gossipsub. Loopback only (127.0.0.1).
 //   1. throughput, 64 KiB messages, BULK_BYTES per trial        one / two processes

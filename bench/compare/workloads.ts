@@ -1,8 +1,7 @@
 // The point-to-point workloads of bench:compare and bench/session.bench.ts,
 // each run as one trial in a fresh process (trial(): worker.ts, order
-// 'trial'): systems loaded into one process disturb each other — after a
-// js-libp2p trial, p4net and raw node:net in the same process were measured
-// 20–40 % slower — so a trial's process holds only its system. The trial
+// 'trial'): systems loaded into one process disturb each other's figures,
+// so a trial's process holds only its system. The trial
 // first runs a shorter warm-up of the same workload (JIT, buffers), then the
 // measured one. With procs 2 the far end (sink or echo) is one more fresh
 // worker process. Also here: memory per idle connection, measured in a fresh

@@ -1,4 +1,4 @@
-// Fuzz targets of the config loader (ts/cli/config.ts):
+// Fuzz targets of the config loader (ts/cli/config-file.ts, ts/cli/flags-env.ts):
 //   config       validateConfig on random JSON values biased towards the real
 //                keys and their edge values, on mutated valid config text
 //                (JSON.parse first, as readConfigFile does), and
@@ -7,7 +7,8 @@
 // Outcome: Settings holding only known keys, or P4Error BAD_CONFIG.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { readConfigFile, settingsFromEnv, TEXT_OPTIONS, validateConfig } from '../../ts/cli/config.js'
+import { readConfigFile, validateConfig } from '../../ts/cli/config-file.js'
+import { settingsFromEnv, TEXT_OPTIONS } from '../../ts/cli/flags-env.js'
 import { OPTIONS } from '../../ts/options.js'
 import { resetLargestAlloc } from './alloc.js'
 import type { FuzzTarget, Trial } from './harness.js'

@@ -1,19 +1,12 @@
-// Fuzz targets of the overlay's message decoders (ts/overlay/messages.ts,
+// Fuzz targets of the overlay's message decoders (ts/overlay/*-codec.ts,
 // ts/overlay/lka.ts) and the handshake payload. The decoders are strict and
 // canonical, so every accepted input must re-encode to exactly its bytes;
 // rejections must be the documented P4Error codes; no decoder may allocate
 // more than its input's length.
 import { generateIdentity, type Identity } from '../../ts/core/identity.js'
 import { verifyHelloFrame } from '../../ts/overlay/lka.js'
-import {
-  decodeDiscover,
-  decodeHello,
-  decodeLkaAck,
-  encodeDiscover,
-  encodeHello,
-  encodeLkaAck,
-  type Hello,
-} from '../../ts/overlay/messages.js'
+import { decodeDiscover, encodeDiscover } from '../../ts/overlay/discover-codec.js'
+import { decodeHello, decodeLkaAck, encodeHello, encodeLkaAck, type Hello } from '../../ts/overlay/hello-codec.js'
 import { buildSignedFrame, verifySignedFrame } from '../../ts/overlay/signing.js'
 import { Flag, HEADER_SIZE, MsgType, ORIGIN_BLOCK_SIZE } from '../../ts/core/protocol.js'
 import { decodePayload, encodePayload, LinkIntent, signStaticKey } from '../../ts/session/handshake-payload.js'

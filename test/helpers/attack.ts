@@ -3,7 +3,7 @@
 // frames built by hand for rogue peers.
 import { randomBytes } from 'node:crypto'
 import { memoryTransport, type Identity, type Node, type NodeOptions, type PluginMessage, type Transport } from '../../ts/index.js'
-import { encodeHello } from '../../ts/overlay/messages.js'
+import { encodeHello } from '../../ts/overlay/hello-codec.js'
 import { buildSignedFrame } from '../../ts/overlay/signing.js'
 import { Flag, MsgType } from '../../ts/core/protocol.js'
 import { tcp } from '../../ts/transport/tcp.js'

@@ -15,7 +15,7 @@
 // wait until killed.
 import { randomBytes } from 'node:crypto'
 import { generateIdentity } from '../../ts/core/identity.js'
-import { encodeHello } from '../../ts/overlay/messages.js'
+import { encodeHello } from '../../ts/overlay/hello-codec.js'
 import { buildSignedFrame } from '../../ts/overlay/signing.js'
 import { Flag, HEADER_SIZE, MsgType, PROTOCOL_VERSION } from '../../ts/core/protocol.js'
 import { Session } from '../../ts/session/session.js'

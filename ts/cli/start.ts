@@ -3,10 +3,11 @@
 import type { Node } from '../node.js'
 import { fingerprint } from '../core/identity.js'
 import type { LinkInfo } from '../node.js'
-import type { TrustPolicy } from '../overlay/trust.js'
+import type { TrustPolicy } from '../overlay/trust-policy.js'
 import { debug } from '../core/log.js'
 import { helpText, NODE_OPTIONS, parseCommand, type CommandSpec, type Values } from './args.js'
-import { requireUsername, resolveConfig, toNodeOptions, type ResolvedSettings } from './config.js'
+import { requireUsername, resolveConfig, toNodeOptions } from './config.js'
+import type { ResolvedSettings } from './settings.js'
 import { serveControl, statusOf, type ControlServer } from './control.js'
 
 const log = debug('cli')

@@ -32,7 +32,7 @@ export interface Identity {
 }
 
 // Raw 32-byte keys <-> KeyObjects. Public keys go through JWK: with OpenSSL 3,
-// JWK import/export is ~10x faster than DER (decoder framework), and the
+// JWK import/export is much faster than DER (decoder framework), and the
 // handshake imports two public keys and exports one per side. Private keys
 // are imported rarely (loading an identity), through PKCS#8 DER (RFC 8410),
 // which needs nothing but the secret.
@@ -133,9 +133,8 @@ export interface FreshKeyPair {
  * generateKeyPairSync returned: Node's JWK export of an OKP key holds the
  * key's mutex while it allocates, a GC in that allocation may finalize the
  * finished key-generation job, and the job's destructor (~KeyPairGenConfig)
- * locks the same mutex — the main thread then waits on itself forever (Node
- * 20.20; a test generating 2,000 identities hung in about one run in three,
- * gdb: ExportJWKEdKey → GC → ~KeyGenJob → uv_mutex_lock). So the job encodes
+ * locks the same mutex — the main thread then waits on itself forever
+ * (ExportJWKEdKey → GC → ~KeyGenJob → uv_mutex_lock). So the job encodes
  * the pair as JWK itself (it is alive while it does) and the KeyObject is
  * imported from that: no KeyObject shares its mutex with a job.
  */

@@ -28,7 +28,7 @@ export function applyWithNode(socket: Socket, opts: SocketOptions, result: TuneR
 /** Skips, with `reason`, every option applyWithNode cannot set. */
 export function skipRest(opts: SocketOptions, result: TuneResult, reason: string): void {
   if (opts.keepAlive) {
-    // libuv picks its own probe interval and count (1 s and 10 with Node 20).
+    // libuv picks its own probe interval and count.
     result.skipped.push({ option: 'keepAlive.intervalMs', reason }, { option: 'keepAlive.count', reason })
   }
   if (opts.quickAck !== undefined) result.skipped.push({ option: 'quickAck', reason })

@@ -1,7 +1,8 @@
 // What the overlay's modules see of each other: narrow interfaces, wired
-// together by ts/overlay/overlay.ts. A module imports this file and the leaf
-// modules it uses, never another module of the overlay, so the imports stay
-// a tree (test/layers.test.ts) while the modules still call one another.
+// together by ts/overlay/overlay.ts (and its frame table, dispatch.ts). A
+// module imports this file and the leaf modules it uses, never another module
+// of the overlay, so the imports stay a tree (test/layers.test.ts) while the
+// modules still call one another.
 import type { Clock } from '../core/clock.js'
 import type { P4Error } from '../core/errors.js'
 import type { Frame } from '../session/session.js'

@@ -9,7 +9,7 @@ import { HDR_MSGID, HEADER_SIZE, MsgType, ORIGIN_BLOCK_SIZE } from '../core/prot
 import type { Frame } from '../session/session.js'
 import type { Core, Directory, Floods, Gate, LkaSync, Sessions } from './context.js'
 import { floodKey } from './frames.js'
-import { decodeLkaAck, decodeLkaRequest, encodeLkaAckParts, encodeLkaRequest } from './messages.js'
+import { decodeLkaAck, decodeLkaRequest, encodeLkaAckParts, encodeLkaRequest } from './hello-codec.js'
 import type { Peer } from './peer.js'
 
 /** How many of a node's links are asked for their LKA table (the first may know nobody yet). */

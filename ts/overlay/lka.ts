@@ -7,7 +7,7 @@
 import { P4Error } from '../core/errors.js'
 import { HDR_HOPS, HEADER_SIZE } from '../core/protocol.js'
 import { isValidUsername } from '../core/username.js'
-import { decodeHello, helloFrameProblem, type Hello } from './messages.js'
+import { decodeHello, helloFrameProblem, type Hello } from './hello-codec.js'
 import { verifySignedFrame } from './signing.js'
 
 /** A HELLO whose signature has been checked, with its frame (hops zeroed). */

@@ -1,31 +1,33 @@
-// The overlay: lifecycle, the frame-type → handler table behind the quota
-// gate, and what the Node may see and ask for. Each concern is a module with
-// a narrow context (ts/overlay/context.ts), wired here:
+// The overlay: lifecycle, and what the Node may see and ask for. Each concern
+// is a module with a narrow context (ts/overlay/context.ts), wired here:
 //
-//   peer-table  sessions: accept, dial, adopt or discard, close, bans
+//   peer-table  sessions: adopt or discard, close; with handshakes.ts
+//               (accept, dial) and admission.ts (trust, bans)
 //   flood       seen-table, verify, forward, deliver, originate
 //   membership  the user table, HELLOs, who a key is, certificate expiry
 //   lka-sync    table copies between neighbours
 //   walks       DISCOVER
-//   upkeep      maintenance: link counts, bootstrap, liveness, probes
+//   upkeep      maintenance: link counts, liveness, probes; with
+//               link-dialer.ts (bootstrap, peer cache, rejoin)
 //   guard       quotas and cut-offs, relay budgets, CPU metering
+//   dispatch    the quota gate and the frame-type → handler table
 //
-// A received frame: session → PeerTable's onframe → Overlay.onFrame (quota
-// gate) → the handler of its type.
+// A received frame: session → PeerTable's onframe → FrameDispatch.onFrame
+// (quota gate) → the handler of its type.
 import { EventEmitter } from 'node:events'
 import { debuglog } from 'node:util'
 import { P4Error } from '../core/errors.js'
 import { shareVerifications } from '../core/identity.js'
 import { randomId } from '../core/ids.js'
-import { Flag, MsgType } from '../core/protocol.js'
-import type { Frame } from '../session/session.js'
+import { MsgType } from '../core/protocol.js'
 import type { Address, Conn } from '../transport/types.js'
 import type { Core, Services } from './context.js'
+import { FrameDispatch } from './dispatch.js'
 import { FloodRouter } from './flood.js'
 import { Guard } from './guard.js'
 import { LkaExchange } from './lka-sync.js'
+import { ByeReason } from './link-codec.js'
 import { Membership } from './membership.js'
-import { ByeReason, decodeBye, decodePing } from './messages.js'
 import { Peer } from './peer.js'
 import { PeerTable } from './peer-table.js'
 import { emptyStats, type LinkInfo, type OverlayConfig, type OverlayStats } from './types.js'
@@ -35,8 +37,6 @@ import { WalkRouter } from './walks.js'
 export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers } from './types.js'
 
 const log = debuglog('p4net:overlay')
-
-type Handler = (peer: Peer, f: Frame) => void
 
 export class Overlay extends EventEmitter {
   private readonly cfg: OverlayConfig
@@ -48,7 +48,7 @@ export class Overlay extends EventEmitter {
   private readonly lka: LkaExchange
   private readonly walks: WalkRouter
   private readonly upkeep: LinkUpkeep
-  private readonly handlers: Array<Handler | undefined> = []
+  private readonly dispatch: FrameDispatch
   private plugins: ReadonlySet<number> = new Set()
   private phase: 'new' | 'running' | 'stopping' = 'new'
   private bound: Address | null = null
@@ -78,7 +78,7 @@ export class Overlay extends EventEmitter {
     }
     // Modules call each other through these interfaces, filled in before any call.
     const s = {} as Services
-    s.table = this.table = new PeerTable(core, s, (peer, f) => this.onFrame(peer, f))
+    s.table = this.table = new PeerTable(core, s, (peer, f) => this.dispatch.onFrame(peer, f))
     s.guard = this.guard = new Guard(core, s)
     s.floods = this.floods = new FloodRouter(core, s)
     s.directory = this.directory = new Membership(core, s)
@@ -86,23 +86,7 @@ export class Overlay extends EventEmitter {
     s.walks = this.walks = new WalkRouter(core, s)
     s.upkeep = this.upkeep = new LinkUpkeep(core, s)
 
-    const h = this.handlers
-    h[MsgType.HELLO] = (p, f) => this.floods.flood(p, f)
-    h[MsgType.DATA] = (p, f) => {
-      p.active(cfg.clock.now())
-      if (f.flags & Flag.BROADCAST) this.floods.flood(p, f)
-      else this.floods.unicast(p, f)
-    }
-    h[MsgType.DISCOVER] = (p, f) => this.walks.handle(p, f)
-    h[MsgType.PING] = (p, f) => void p.trySend(MsgType.PING_ACK, 0, 0, 0, f.idHi, f.idLo, f.payload)
-    h[MsgType.PING_ACK] = (p, f) => void p.pong(Number(decodePing(f.payload).nonce & 0xffffffffn), cfg.clock.now())
-    h[MsgType.LKA] = (p, f) => this.lka.answer(p, f)
-    h[MsgType.LKA_ACK] = (p, f) => this.lka.apply(p, f)
-    h[MsgType.CONNECT] = (_p, f) => this.walks.connected(f)
-    h[MsgType.BYE] = (p, f) => {
-      const bye = decodeBye(f.payload)
-      this.table.byeFrom(p, bye.reason, bye.text)
-    }
+    this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks })
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -135,31 +119,6 @@ export class Overlay extends EventEmitter {
   /** The address bound (after start). */
   get address(): Address | null {
     return this.bound
-  }
-
-  // ---------------------------------------------------------------- receiving
-
-  /** Every frame of every kept session: the quota gate, then its type's handler. */
-  private onFrame(peer: Peer, f: Frame): void {
-    if (peer.cut) return
-    const now = this.cfg.clock.now()
-    peer.heard(now)
-    this.counters.framesIn++
-    // Unicast DATA is paced by backpressure instead of a frame quota.
-    if (f.type !== MsgType.DATA || (f.flags & Flag.BROADCAST) !== 0) {
-      const q = peer.quota
-      const over = q.frame(now) ?? (f.type === MsgType.HELLO ? q.helloFrame(now) : f.type === MsgType.DISCOVER ? q.discoverFrame(now) : null)
-      if (over !== null) return this.guard.cutOff(peer, over)
-    }
-    try {
-      this.handlers[f.type]?.(peer, f)
-    } catch (err) {
-      // A malformed body is the sender's fault: count it, drop the frame, and
-      // close the session (a valid session that sends garbage is broken or hostile).
-      this.counters.badFrame++
-      log('bad frame from %s: %s', peer.username, (err as Error).message)
-      this.table.closePeer(peer, ByeReason.PROTOCOL_ERROR, (err as Error).message.slice(0, 100))
-    }
   }
 
   // ---------------------------------------------------------------- what the Node asks for

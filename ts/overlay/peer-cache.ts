@@ -8,173 +8,15 @@
 // addresses, and only its first address may push out another host's entry
 // (see upsert), so a burst of fresh addresses from one host displaces at
 // most one other entry, the worst one.
-import { randomBytes } from 'node:crypto'
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
-import { open, mkdir, rename, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { debuglog } from 'node:util'
 import { P4Error } from '../core/errors.js'
-import { isValidHost, validateHost, validatePort } from './messages.js'
-import { quoteUsername, usernameProblem, validateUsername } from '../core/username.js'
+import { validateHost, validatePort } from './codec-fields.js'
+import { validateUsername } from '../core/username.js'
+import { debugWarn, JsonFileSaver } from './json-file.js'
+import { parseRecord, peerCacheDocument, readPeerCacheFile, staleUsername, type MutableRecord, type PeerRecord } from './peer-cache-file.js'
 
 const debug = debuglog('p4net')
-
-/** The default `warn` of PeerCache and TofuPolicy: the message under NODE_DEBUG=p4net. */
-export function debugWarn(err: P4Error): void {
-  debug('%s', err.message)
-}
-
-// ---------------------------------------------------------------------------
-// Atomic JSON files (shared with the TOFU pin store in trust.ts)
-
-function tempName(path: string): string {
-  return `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
-}
-
-/**
- * Writes `text` to `path` atomically: a private (0600) temporary file in the
- * same directory, fsync, rename over the target. Readers see the old or the
- * new file, never a torn one. The directory is created (0700) if missing.
- * When any step fails the temporary file is removed (a full disk must not
- * also collect half-written files) and the error propagates.
- */
-export async function writeFileAtomic(path: string, text: string, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  const tmp = tempName(path)
-  const fh = await open(tmp, 'wx', 0o600)
-  try {
-    try {
-      await fh.writeFile(text, 'utf8')
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, path)
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined)
-    throw err
-  }
-}
-
-/** writeFileAtomic, synchronously (for exit paths). */
-export function writeFileAtomicSync(path: string, text: string, dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 })
-  const tmp = tempName(path)
-  const fd = openSync(tmp, 'wx', 0o600)
-  try {
-    try {
-      // writeSync may write less than asked (e.g. at a file size limit)
-      // without throwing: loop, so a short write fails instead of being
-      // renamed into place as a truncated file.
-      const bytes = Buffer.from(text, 'utf8')
-      for (let off = 0; off < bytes.length; ) {
-        const n = writeSync(fd, bytes, off)
-        if (n <= 0) throw new P4Error('IO_ERROR', `no progress writing ${tmp}`)
-        off += n
-      }
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(tmp, path)
-  } catch (err) {
-    try {
-      unlinkSync(tmp)
-    } catch {
-      // the temporary file is already gone
-    }
-    throw err
-  }
-}
-
-/**
- * Debounced, serialised saving of one JSON document: schedule() after each
- * change writes once `delayMs` later; flush() writes now and resolves when
- * the bytes are on disk. Writes never overlap and always carry the latest
- * state (serialize() runs when a write starts).
- */
-export class JsonFileSaver {
-  private timer: NodeJS.Timeout | undefined
-  private dirty = false
-  private chain: Promise<void> = Promise.resolve()
-
-  constructor(
-    readonly path: string,
-    private readonly dir: string,
-    private readonly serialize: () => unknown,
-    private readonly delayMs: number,
-  ) {}
-
-  schedule(): void {
-    this.dirty = true
-    if (this.timer !== undefined) return
-    this.timer = setTimeout(() => {
-      this.timer = undefined
-      this.flush().catch((err: unknown) => debug('saving %s failed: %s', this.path, String(err)))
-    }, this.delayMs)
-    this.timer.unref()
-  }
-
-  /** Writes pending changes now; rejects with P4Error 'IO_ERROR' when the write fails. */
-  flush(): Promise<void> {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer)
-      this.timer = undefined
-    }
-    if (!this.dirty) return this.chain
-    this.dirty = false
-    const text = JSON.stringify(this.serialize())
-    const write = this.chain.then(() => writeFileAtomic(this.path, text, this.dir))
-    this.chain = write.catch(() => undefined)
-    return write.catch((cause: unknown) => {
-      this.dirty = true
-      throw new P4Error('IO_ERROR', `cannot write ${this.path}`, { cause })
-    })
-  }
-
-  /** Writes pending changes synchronously (process exit); throws P4Error 'IO_ERROR'. */
-  flushSync(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer)
-      this.timer = undefined
-    }
-    if (!this.dirty) return
-    this.dirty = false
-    try {
-      writeFileAtomicSync(this.path, JSON.stringify(this.serialize()), this.dir)
-    } catch (cause) {
-      this.dirty = true
-      throw new P4Error('IO_ERROR', `cannot write ${this.path}`, { cause })
-    }
-  }
-}
-
-/** Reads a UTF-8 file; undefined when it does not exist. Other errors propagate. */
-export function readFileIfExists(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-}
-
-// ---------------------------------------------------------------------------
-// The peer cache
-
-export interface PeerRecord {
-  readonly host: string
-  readonly port: number
-  readonly username: string | undefined
-  /** Wall-clock ms of the last success or sighting. */
-  readonly lastSeen: number
-  /** Consecutive failed attempts since the last success. */
-  readonly failures: number
-  /** Wall-clock ms before which the address should not be dialled (0 = any time). */
-  readonly nextAttemptAt: number
-}
-
-type MutableRecord = { -readonly [K in keyof PeerRecord]: PeerRecord[K] }
 
 export interface PeerCacheOptions {
   /** Where peers.json lives; without it the cache is in memory only. */
@@ -204,8 +46,6 @@ export interface PeerCacheOptions {
    */
   warn?: (err: P4Error) => void
 }
-
-const FILE_VERSION = 1
 
 function positiveInt(v: unknown, dflt: number, what: string, min = 1): number {
   if (v === undefined) return dflt
@@ -360,7 +200,7 @@ export class PeerCache {
   }
 
   toJSON(): { version: number; peers: PeerRecord[] } {
-    return { version: FILE_VERSION, peers: this.list() }
+    return peerCacheDocument(this.list())
   }
 
   /**
@@ -418,39 +258,18 @@ export class PeerCache {
 
   private load(): void {
     const path = this.path!
-    let text: string | undefined
-    try {
-      text = readFileIfExists(path)
-    } catch (err) {
-      debug('peer cache %s unreadable, starting empty: %s', path, String(err))
-      return
-    }
-    if (text === undefined) return
-    let doc: unknown
-    try {
-      doc = JSON.parse(text)
-    } catch {
-      debug('peer cache %s is not JSON, starting empty', path)
-      return
-    }
-    const peers = (doc as { peers?: unknown } | null)?.peers
-    if ((doc as { version?: unknown } | null)?.version !== FILE_VERSION || !Array.isArray(peers)) {
-      debug('peer cache %s has an unknown layout, starting empty', path)
-      return
-    }
+    const entries = readPeerCacheFile(path)
+    if (entries === undefined) return
     let skipped = 0
-    for (const p of peers) {
+    for (const p of entries) {
       const rec = parseRecord(p)
       if (rec === undefined || this.peers.size >= this.maxEntries || (this.perHost.get(rec.host) ?? 0) >= this.maxPerHost) {
         skipped++
         continue
       }
-      // Stored under an older, looser username rule: drop the entry, say so,
-      // and go on; one stale name must not cost the node its whole cache.
-      const problem = rec.username === undefined ? undefined : usernameProblem(rec.username)
-      if (problem !== undefined) {
-        const where = rec.host.includes(':') ? `[${rec.host}]:${rec.port}` : `${rec.host}:${rec.port}`
-        this.warn(new P4Error('BAD_USERNAME', `peer cache ${path}: dropped the entry for ${where}, username ${quoteUsername(rec.username!)}: ${problem}`))
+      const stale = staleUsername(path, rec)
+      if (stale !== undefined) {
+        this.warn(stale)
         continue
       }
       if (this.peers.has(keyOf(rec.host, rec.port))) skipped++
@@ -465,17 +284,4 @@ function checkAddress(host: string, port: number, now: number): void {
   if (host === '') throw new P4Error('BAD_ARGUMENT', 'host must not be empty')
   validatePort(port, 1)
   checkNow(now)
-}
-
-/** A well-formed record; its username is any string (checked by the caller). */
-function parseRecord(p: unknown): MutableRecord | undefined {
-  if (typeof p !== 'object' || p === null) return undefined
-  const { host, port, username, lastSeen, failures, nextAttemptAt } = p as Record<string, unknown>
-  if (!isValidHost(host) || host === '' || host !== host.toLowerCase()) return undefined
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) return undefined
-  if (username !== undefined && typeof username !== 'string') return undefined
-  const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0
-  if (!finite(lastSeen) || !finite(nextAttemptAt)) return undefined
-  if (typeof failures !== 'number' || !Number.isSafeInteger(failures) || failures < 0) return undefined
-  return { host, port, username, lastSeen, failures, nextAttemptAt }
 }

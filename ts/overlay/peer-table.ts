@@ -1,19 +1,20 @@
-// The sessions a node holds: it listens and accepts, dials, and adopts each
-// authenticated session as an overlay link or a direct session — or
+// The sessions a node holds: it adopts each authenticated session (accepted
+// or dialled by handshakes.ts) as an overlay link or a direct session — or
 // discards it (over links.hardCap, the losing side of a cross-dial, one
 // replaced by a newer session of the same identity). It closes sessions
-// with a deadline, and keeps the identities cut off by quotas out.
+// with a deadline; admission.ts keeps the identities cut off by quotas out.
 import type { Timer } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
 import { sameBytes, toHex } from '../core/bytes.js'
 import { randomId } from '../core/ids.js'
 import { MsgType } from '../core/protocol.js'
-import { acceptSession, initiateSession, type RemoteInfo, type SessionOptions as HandshakeOptions } from '../session/handshake.js'
-import { LinkIntent } from '../session/handshake-payload.js'
-import { Session, type Frame } from '../session/session.js'
-import type { Address, Conn, Listener } from '../transport/types.js'
+import type { RemoteInfo } from '../session/handshake.js'
+import type { Frame, Session } from '../session/session.js'
+import type { Address } from '../transport/types.js'
+import { Admission } from './admission.js'
 import type { Core, Directory, Floods, Gate, LkaSync, Sessions, Upkeep } from './context.js'
-import { ByeReason, encodeBye } from './messages.js'
+import { Handshakes } from './handshakes.js'
+import { ByeReason, encodeBye } from './link-codec.js'
 import { Peer } from './peer.js'
 import type { LinkInfo } from './types.js'
 
@@ -21,31 +22,31 @@ import type { LinkInfo } from './types.js'
 export const CLOSE_DEADLINE_MS = 1000
 /** Sessions still closing when the node stops are destroyed after this. */
 const STOP_DEADLINE_MS = 2000
-/** Banned identities remembered at most. */
-const MAX_BANNED = 4096
 
 export class PeerTable implements Sessions {
   /** Links by remote identity key (hex). */
   private readonly linkMap = new Map<string, Peer>()
   /** Direct sessions by remote identity key (hex). */
   private readonly directMap = new Map<string, Peer>()
-  /** Connections in their handshake. */
-  private readonly conns = new Set<Conn>()
   /** Sessions being torn down that sit in no table (see discard). */
   private readonly discarding = new Set<Session<RemoteInfo>>()
-  private readonly pendingDials = new Map<string, Promise<Peer>>()
-  /** Identities cut off by quotas → monotonic ms until which they are refused. */
-  private readonly banned = new Map<string, number>()
   /** Bytes/frames of sessions that already closed, so stats never go backwards. */
   private readonly closedTotals = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 }
-  private listener: Listener | null = null
-  private pendingInbound = 0
+  private readonly admission: Admission
+  private readonly handshakes: Handshakes
 
   constructor(
     private readonly core: Core,
     private readonly s: { directory: Directory; lka: LkaSync; upkeep: Upkeep; floods: Floods; guard: Gate },
     private readonly onFrame: (peer: Peer, f: Frame) => void,
-  ) {}
+  ) {
+    this.admission = new Admission(core)
+    this.handshakes = new Handshakes(core, s, {
+      closing: () => this.discarding.size,
+      checkTrust: (username, identityKey, certificate) => this.checkTrust(username, identityKey, certificate),
+      adopt: (session, kind, initiator) => this.adopt(session, kind, initiator),
+    })
+  }
 
   get links(): ReadonlyMap<string, Peer> {
     return this.linkMap
@@ -56,10 +57,8 @@ export class PeerTable implements Sessions {
   }
 
   /** Starts listening; resolves with the address bound. */
-  async listen(): Promise<Address> {
-    const cfg = this.core.cfg
-    this.listener = await cfg.transport.listen(cfg.host, cfg.port, (conn) => this.accept(conn))
-    return this.listener.address
+  listen(): Promise<Address> {
+    return this.handshakes.listen()
   }
 
   /** BYE on every session, then close all (destroyed after a deadline), and stop listening. */
@@ -67,7 +66,7 @@ export class PeerTable implements Sessions {
     const clock = this.core.clock
     const all = [...this.linkMap.values(), ...this.directMap.values()]
     for (const p of all) this.sendBye(p, ByeReason.SHUTDOWN, 'node stopping')
-    await this.listener?.close()
+    await this.handshakes.closeListener()
     await Promise.all(
       all.map(async (p) => {
         const t = clock.setTimeout(() => p.session.destroy(), STOP_DEADLINE_MS)
@@ -75,132 +74,22 @@ export class PeerTable implements Sessions {
         clock.clearTimeout(t)
       }),
     )
-    for (const c of this.conns) c.destroy()
-    this.conns.clear()
+    this.handshakes.destroyConns()
     for (const s of this.discarding) s.destroy()
     this.discarding.clear()
-    await Promise.allSettled([...this.pendingDials.values()])
-  }
-
-  private handshakeOptions(intent: LinkIntent): HandshakeOptions {
-    const cfg = this.core.cfg
-    return {
-      identity: cfg.identity,
-      username: cfg.username,
-      listenPort: this.core.listenPort,
-      intent,
-      extension: cfg.certificate,
-      timeoutMs: cfg.timers.handshakeTimeoutMs,
-      clock: this.core.clock,
-      trust: (remote: RemoteInfo) => this.checkTrust(remote.username, remote.identityKey, remote.extension),
-    }
+    await this.handshakes.settled()
   }
 
   checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array): void {
-    const { cfg, stats } = this.core
-    if (username === cfg.username && !sameBytes(identityKey, cfg.identity.publicKey)) {
-      // A node's own name is always bound to its own key, whatever the policy.
-      stats.untrustedKey++
-      throw new P4Error('UNTRUSTED_KEY', `${JSON.stringify(username)} is this node's own username; key ${toHex(identityKey).slice(0, 16)}… is not its key`)
-    }
-    const hex = toHex(identityKey)
-    const until = this.banned.get(hex)
-    if (until !== undefined) {
-      if (this.core.clock.now() < until) throw new P4Error('QUOTA_EXCEEDED', `${username} was cut off for exceeding a quota`)
-      this.banned.delete(hex)
-    }
-    try {
-      cfg.trust.check(username, identityKey, certificate && certificate.length > 0 ? certificate : undefined)
-    } catch (err) {
-      stats.untrustedKey++
-      throw err
-    }
+    this.admission.checkTrust(username, identityKey, certificate)
   }
 
   ban(peer: Peer): void {
-    this.banned.set(peer.keyHex, this.core.clock.now() + this.core.cfg.quotas.banMs)
-    if (this.banned.size > MAX_BANNED) this.banned.delete(this.banned.keys().next().value!)
-  }
-
-  private accept(conn: Conn): void {
-    if (this.core.stopping) return conn.destroy()
-    // Sessions being torn down count too: each holds a socket (and perhaps a
-    // partial frame) until its close deadline.
-    if (this.pendingInbound + this.discarding.size >= this.core.cfg.quotas.maxPendingHandshakes) {
-      this.s.guard.countCutOff('handshakes')
-      this.core.log('refused a connection: %d handshakes pending, %d sessions closing', this.pendingInbound, this.discarding.size)
-      return conn.destroy()
-    }
-    this.pendingInbound++
-    this.conns.add(conn)
-    acceptSession(conn, this.handshakeOptions(LinkIntent.OVERLAY)).then(
-      (h) => {
-        this.pendingInbound--
-        this.conns.delete(conn)
-        if (this.core.stopping) return conn.destroy()
-        const kind = h.remote.intent === LinkIntent.DIRECT ? 'direct' : 'link'
-        this.adopt(new Session(h, this.sessionOptions()), kind, false)
-      },
-      (err) => {
-        this.pendingInbound--
-        this.conns.delete(conn)
-        this.core.stats.handshakeFailures++
-        this.core.log('inbound handshake failed: %s', (err as Error).message)
-      },
-    )
-  }
-
-  private sessionOptions(): { maxMessage: number; highWaterMark: number } {
-    return { maxMessage: this.core.cfg.maxMessage + 4096, highWaterMark: this.core.cfg.highWaterMark }
+    this.admission.ban(peer)
   }
 
   dial(host: string, port: number, intent: 'link' | 'direct', expectKey?: Uint8Array): Promise<Peer> {
-    const key = `${intent}/${host}:${port}`
-    const pending = this.pendingDials.get(key)
-    if (pending) return pending
-    const p = this.doDial(host, port, intent, expectKey).finally(() => this.pendingDials.delete(key))
-    this.pendingDials.set(key, p)
-    return p
-  }
-
-  private async doDial(host: string, port: number, intent: 'link' | 'direct', expectKey?: Uint8Array): Promise<Peer> {
-    const { cfg, stats } = this.core
-    if (this.core.stopping) throw new P4Error('CLOSED', 'node is stopping')
-    let conn: Conn
-    try {
-      conn = await cfg.transport.dial(host, port, { timeoutMs: cfg.timers.requestTimeoutMs })
-    } catch (err) {
-      throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: ${(err as Error).message}`, { cause: err })
-    }
-    this.conns.add(conn)
-    try {
-      const h = await initiateSession(conn, this.handshakeOptions(intent === 'link' ? LinkIntent.OVERLAY : LinkIntent.DIRECT))
-      this.conns.delete(conn)
-      if (this.core.stopping) {
-        conn.destroy()
-        throw new P4Error('CLOSED', 'node is stopping')
-      }
-      if (sameBytes(h.remote.identityKey, cfg.identity.publicKey)) {
-        conn.destroy()
-        throw new P4Error('UNREACHABLE', `${host}:${port} is this node`)
-      }
-      if (expectKey && !sameBytes(h.remote.identityKey, expectKey)) {
-        conn.destroy()
-        throw new P4Error('UNREACHABLE', `${host}:${port} is not the expected user (${h.remote.username} answered)`)
-      }
-      const peer = this.adopt(new Session(h, this.sessionOptions()), intent, true)
-      if (!peer) throw new P4Error('UNREACHABLE', `${host}:${port}: session refused`)
-      // Only an address this node dialled itself, and where the handshake
-      // proved a key, goes into the peer cache (never one a peer claims).
-      if (intent === 'link') cfg.peerCache?.markSuccess(host, port, this.core.clock.wall(), h.remote.username)
-      return peer
-    } catch (err) {
-      this.conns.delete(conn)
-      conn.destroy()
-      if (err instanceof P4Error && (err.code === 'UNREACHABLE' || err.code === 'CLOSED')) throw err
-      stats.handshakeFailures++
-      throw new P4Error('UNREACHABLE', `handshake with ${host}:${port} failed: ${(err as Error).message}`, { cause: err })
-    }
+    return this.handshakes.dial(host, port, intent, expectKey)
   }
 
   /** Takes a fresh session into the link or direct table; returns the Peer kept (or null). */
@@ -383,7 +272,7 @@ export class PeerTable implements Sessions {
 
   /** Inbound handshakes in progress and sessions being torn down (both count against maxPendingHandshakes). */
   get pending(): number {
-    return this.pendingInbound + this.discarding.size
+    return this.handshakes.inbound + this.discarding.size
   }
 
   /** Session counters summed over open and closed sessions. */

@@ -6,7 +6,7 @@ import type { Identity } from '../core/identity.js'
 import type { Address, Transport } from '../transport/types.js'
 import type { PeerCache } from './peer-cache.js'
 import type { CutOffReason, Quotas } from './quotas.js'
-import type { TrustPolicy } from './trust.js'
+import type { TrustPolicy } from './trust-policy.js'
 
 /** HELLO feature bit: the user is leaving (signed, flooded, so everyone marks them offline). */
 export const FEATURE_LEAVING = 1

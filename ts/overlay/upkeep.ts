@@ -8,24 +8,15 @@ import type { Timer } from '../core/clock.js'
 import { isP4Error } from '../core/errors.js'
 import { randomId } from '../core/ids.js'
 import { MsgType } from '../core/protocol.js'
-import type { Address } from '../transport/types.js'
 import type { Core, Directory, Gate, LkaSync, Sessions, Upkeep, Walks } from './context.js'
-import { ByeReason, encodePing } from './messages.js'
+import { LinkDialer } from './link-dialer.js'
+import { ByeReason, encodePing } from './link-codec.js'
 import type { Peer } from './peer.js'
-import { DialBackoff } from './retry.js'
 
 /** Walks lost in a row (short of links) before the node dials its bootstrap and cache again. */
 const REJOIN_AFTER_LOST_WALKS = 3
-/** Longest wait between such rejoins. */
-const REJOIN_MAX_MS = 60_000
-/** How often a linked node checks it is in one component with its bootstrap. */
-const BOOTSTRAP_CHECK_MS = 1000
 /** The first probe of a lost link's user waits this long (the user may be reconnecting). */
 const PROBE_DELAY_MS = 50
-
-function addressKey(a: { host: string; port: number }): string {
-  return `${a.host}:${a.port}`
-}
 
 /** True when `err` or one of its causes is a TIMEOUT (inconclusive, unlike a refusal). */
 function timedOut(err: unknown): boolean {
@@ -36,34 +27,19 @@ function timedOut(err: unknown): boolean {
 }
 
 export class LinkUpkeep implements Upkeep {
-  private readonly backoff: DialBackoff
-  private readonly bootstrapKeys: ReadonlySet<string>
+  private readonly dialer: LinkDialer
   private timer: Timer | null = null
-  /** Monotonic ms before which short-of-links maintenance does not rejoin again. */
-  private nextRejoin = 0
-  /** Rejoins since this node last had links.min links: the backoff's exponent. */
-  private rejoins = 0
-  /**
-   * In one component with its bootstrap, as last checked: linked to a
-   * bootstrap address, or holding an online user announced from one (whose
-   * name is kept in bootstrapUser for a cheap recheck).
-   */
-  private reached = false
-  private bootstrapUser: string | null = null
-  private lastReachedCheck = -Infinity
 
   constructor(
     private readonly core: Core,
     private readonly s: { table: Sessions; directory: Directory; lka: LkaSync; walks: Walks; guard: Gate },
   ) {
-    const cfg = core.cfg
-    this.backoff = new DialBackoff(cfg.random, 3 * cfg.timers.walkTimeoutMs)
-    this.bootstrapKeys = new Set(cfg.bootstrap.map(addressKey))
+    this.dialer = new LinkDialer(core, s)
   }
 
   /** Joins now and maintains every timers.maintenanceMs until stop(). */
   start(): void {
-    this.join()
+    this.dialer.join()
     this.schedule()
   }
 
@@ -88,7 +64,7 @@ export class LinkUpkeep implements Upkeep {
     if (!this.core.running) return
     const now = this.core.clock.now()
     this.keepLinkCount(now)
-    this.stayWithBootstrap(now)
+    this.dialer.stayWithBootstrap(now)
     this.pruneExtraLinks(now)
     this.cutNonReaders(now)
     this.keepAlive(now)
@@ -100,12 +76,12 @@ export class LinkUpkeep implements Upkeep {
     const { table, walks } = this.s
     const min = this.core.cfg.links.min
     if (table.links.size === 0) {
-      this.join()
-      this.linkKnownUser()
+      this.dialer.join()
+      this.dialer.linkKnownUser()
       return
     }
     if (table.links.size >= min) {
-      this.rejoins = 0
+      this.dialer.resetRejoins()
       return
     }
     const pending = walks.expire(now)
@@ -114,20 +90,7 @@ export class LinkUpkeep implements Upkeep {
     if (pending < 2 * (min - table.links.size)) walks.start()
     // Walks that keep dying mean these links lead to no one new: an island,
     // e.g. nodes that joined through a node whose own bootstrap failed.
-    if (walks.lost >= REJOIN_AFTER_LOST_WALKS && now >= this.nextRejoin) this.rejoin(now)
-  }
-
-  /**
-   * Linked, but apart from the bootstrap: others may have joined through
-   * this node while its own bootstrap link failed or was pruned, an island
-   * content with its links. Dial the bootstrap (with backoff) until linked
-   * to it or its user is announced here (then both are in one component).
-   */
-  private stayWithBootstrap(now: number): void {
-    if (this.bootstrapKeys.size === 0 || this.s.table.links.size === 0 || now - this.lastReachedCheck < BOOTSTRAP_CHECK_MS) return
-    this.lastReachedCheck = now
-    this.reached = this.reachedBootstrap()
-    if (!this.reached) this.dialUnlinked(this.core.cfg.bootstrap) // not the cache: it has links
+    if (walks.lost >= REJOIN_AFTER_LOST_WALKS) this.dialer.rejoinIfDue(now)
   }
 
   /** Too many: close the idlest links older than the minimum age. */
@@ -178,90 +141,6 @@ export class LinkUpkeep implements Upkeep {
     directory.enforceExpiry()
   }
 
-  /** Dials the bootstrap addresses and peer-cache candidates this node is not linked to. */
-  private join(): void {
-    const cfg = this.core.cfg
-    const targets: Address[] = [...cfg.bootstrap]
-    if (cfg.peerCache) for (const p of cfg.peerCache.candidates(this.core.clock.wall(), cfg.links.min)) targets.push({ host: p.host, port: p.port })
-    this.dialUnlinked(targets)
-  }
-
-  /** Short of links with walks dying: join again and link a known user; the next try waits longer. */
-  private rejoin(now: number): void {
-    const { cfg } = this.core
-    this.s.walks.resetLost()
-    this.rejoins++
-    this.core.log('walks find no one new (links=%d): rejoining, attempt %d', this.s.table.links.size, this.rejoins)
-    const wait = Math.min(REJOIN_MAX_MS, cfg.timers.walkTimeoutMs * 2 ** Math.min(this.rejoins, 10))
-    this.nextRejoin = now + wait * (0.5 + cfg.random())
-    this.join()
-    this.linkKnownUser()
-  }
-
-  /** Dials those of `targets` this node has no link to (tryLink applies the backoff). */
-  private dialUnlinked(targets: readonly Address[]): void {
-    const linked = this.linkedAddresses()
-    for (const t of targets) if (!linked.has(addressKey(t))) this.tryLink(t.host, t.port)
-  }
-
-  /** "host:port" of every link's listening address. */
-  private linkedAddresses(): Set<string> {
-    const linked = new Set<string>()
-    for (const p of this.s.table.links.values()) {
-      const r = p.remote
-      if (r.listenPort !== 0) linked.add(addressKey({ host: r.host, port: r.listenPort }))
-    }
-    return linked
-  }
-
-  private reachedBootstrap(): boolean {
-    const lka = this.s.directory.lka
-    if (this.bootstrapUser !== null && lka.get(this.bootstrapUser)?.online) return true
-    for (const a of this.linkedAddresses()) if (this.bootstrapKeys.has(a)) return true
-    for (const e of lka.list()) {
-      if (e.online && this.bootstrapKeys.has(addressKey(e))) {
-        this.bootstrapUser = e.username
-        return true
-      }
-    }
-    return false
-  }
-
-  private tryLink(host: string, port: number): void {
-    const { cfg, clock } = this.core
-    const key = addressKey({ host, port })
-    if (!this.backoff.mayDial(key, clock.now(), this.s.table.links.size === 0)) return
-    if (port === this.core.listenPort && (host === cfg.advertiseHost || host === cfg.host)) return
-    this.s.table.dial(host, port, 'link').then(
-      (peer) => {
-        this.backoff.succeeded(key)
-        if (!this.reached && this.bootstrapKeys.has(key)) {
-          // An island reaching its bootstrap: swap tables with it (push-pull).
-          this.reached = true
-          if (peer.open) this.s.lka.requestFrom(peer)
-        }
-      },
-      (err) => {
-        this.backoff.failedAt(key, clock.now())
-        cfg.peerCache?.markFailure(host, port, clock.wall())
-        this.core.log('link to %s failed: %s', key, (err as Error).message)
-      },
-    )
-  }
-
-  /** Falls back to linking a random known user when walks keep failing. */
-  private linkKnownUser(exceptKeyHex?: string): void {
-    const links = this.s.table.links
-    const candidates = this.s.directory.lka.list().filter((e) => {
-      if (!e.online || e.port === 0 || e.host === '') return false
-      const hex = Buffer.from(e.identityKey).toString('hex')
-      return hex !== exceptKeyHex && !links.has(hex)
-    })
-    if (candidates.length === 0) return
-    const e = candidates[Math.floor(this.core.cfg.random() * candidates.length)]!
-    this.tryLink(e.host, e.port)
-  }
-
   sessionClosed(peer: Peer, wasLink: boolean): void {
     if (this.core.stopping) return
     const links = this.s.table.links
@@ -272,7 +151,7 @@ export class LinkUpkeep implements Upkeep {
       // at the minimum: replace it with a random known user. Content at the
       // minimum, pruned nodes could otherwise end up linked only among
       // themselves, and walks from there find no one outside.
-      else if (peer.byeReceived && links.size === min) this.linkKnownUser(peer.keyHex)
+      else if (peer.byeReceived && links.size === min) this.dialer.linkKnownUser(peer.keyHex)
     }
     // A link lost without BYE may mean the node died: probe the user once,
     // and mark it offline here if nothing answers (P4: failed PINGs).

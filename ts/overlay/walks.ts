@@ -8,7 +8,7 @@ import { Flag, HEADER_SIZE, MsgType, messageIdOf } from '../core/protocol.js'
 import type { Frame } from '../session/session.js'
 import type { Core, Floods, Gate, Sessions, Walks } from './context.js'
 import { headerOf } from './frames.js'
-import { decodeConnect, decodeDiscover, encodeConnect, encodeDiscover } from './messages.js'
+import { decodeConnect, decodeDiscover, encodeConnect, encodeDiscover } from './discover-codec.js'
 import type { Peer } from './peer.js'
 import { buildSignedFrame, verifySignedParts } from './signing.js'
 

@@ -26,11 +26,11 @@
 //       Raw Poly1305 (RFC 8439 §2.5): 16-byte tag of [ptr, ptr+len) to outPtr.
 //
 // u64 counters cross the boundary as BigInt. The kernel keeps per-message
-// state in static memory (no heap use; about 66 KiB in the SIMD build, most of
-// it the keystream open prepares while it checks the tag), so calls must not
-// interleave — they cannot in single-threaded JS. In the SIMD build a batch
-// seals or opens two consecutive records of at most 64 bytes of plaintext
-// with one 4-block ChaCha call.
+// state in static memory (no heap use; mostly the keystream open prepares
+// while it checks the tag), so calls must not interleave — they cannot in
+// single-threaded JS. In the SIMD build a batch seals or opens two
+// consecutive records of at most 64 bytes of plaintext with one 4-block
+// ChaCha call.
 import { P4Error, expectBytes } from '../core/errors.js'
 import { kernel as defaultKernel, kernelFault, type Kernel } from './loader.js'
 

@@ -65,7 +65,7 @@ export interface DedupOptions {
 
 // One scratch area per kernel, shared by all its tables: a call is
 // synchronous, so tables never use it at the same time, and a thousand small
-// tables do not each pay 9 KiB for it.
+// tables do not each pay for it.
 interface Scratch {
   ids: number
   out: number

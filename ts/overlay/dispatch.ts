@@ -1,0 +1,74 @@
+// A received frame's way in: the quota gate, then the frame-type → handler
+// table. Part of the wiring in overlay.ts, so it names the modules' classes.
+import { Flag, MsgType } from '../core/protocol.js'
+import type { Frame } from '../session/session.js'
+import type { Core } from './context.js'
+import type { FloodRouter } from './flood.js'
+import type { Guard } from './guard.js'
+import { ByeReason, decodeBye, decodePing } from './link-codec.js'
+import type { LkaExchange } from './lka-sync.js'
+import type { Peer } from './peer.js'
+import type { PeerTable } from './peer-table.js'
+import type { WalkRouter } from './walks.js'
+
+type Handler = (peer: Peer, f: Frame) => void
+
+/** The modules that handle frames. */
+export interface FrameHandlers {
+  table: PeerTable
+  guard: Guard
+  floods: FloodRouter
+  lka: LkaExchange
+  walks: WalkRouter
+}
+
+export class FrameDispatch {
+  private readonly handlers: Array<Handler | undefined> = []
+
+  constructor(
+    private readonly core: Core,
+    private readonly m: FrameHandlers,
+  ) {
+    const clock = core.clock
+    const h = this.handlers
+    h[MsgType.HELLO] = (p, f) => m.floods.flood(p, f)
+    h[MsgType.DATA] = (p, f) => {
+      p.active(clock.now())
+      if (f.flags & Flag.BROADCAST) m.floods.flood(p, f)
+      else m.floods.unicast(p, f)
+    }
+    h[MsgType.DISCOVER] = (p, f) => m.walks.handle(p, f)
+    h[MsgType.PING] = (p, f) => void p.trySend(MsgType.PING_ACK, 0, 0, 0, f.idHi, f.idLo, f.payload)
+    h[MsgType.PING_ACK] = (p, f) => void p.pong(Number(decodePing(f.payload).nonce & 0xffffffffn), clock.now())
+    h[MsgType.LKA] = (p, f) => m.lka.answer(p, f)
+    h[MsgType.LKA_ACK] = (p, f) => m.lka.apply(p, f)
+    h[MsgType.CONNECT] = (_p, f) => m.walks.connected(f)
+    h[MsgType.BYE] = (p, f) => {
+      const bye = decodeBye(f.payload)
+      m.table.byeFrom(p, bye.reason, bye.text)
+    }
+  }
+
+  /** Every frame of every kept session: the quota gate, then its type's handler. */
+  onFrame(peer: Peer, f: Frame): void {
+    if (peer.cut) return
+    const now = this.core.clock.now()
+    peer.heard(now)
+    this.core.stats.framesIn++
+    // Unicast DATA is paced by backpressure instead of a frame quota.
+    if (f.type !== MsgType.DATA || (f.flags & Flag.BROADCAST) !== 0) {
+      const q = peer.quota
+      const over = q.frame(now) ?? (f.type === MsgType.HELLO ? q.helloFrame(now) : f.type === MsgType.DISCOVER ? q.discoverFrame(now) : null)
+      if (over !== null) return this.m.guard.cutOff(peer, over)
+    }
+    try {
+      this.handlers[f.type]?.(peer, f)
+    } catch (err) {
+      // A malformed body is the sender's fault: count it, drop the frame, and
+      // close the session (a valid session that sends garbage is broken or hostile).
+      this.core.stats.badFrame++
+      this.core.log('bad frame from %s: %s', peer.username, (err as Error).message)
+      this.m.table.closePeer(peer, ByeReason.PROTOCOL_ERROR, (err as Error).message.slice(0, 100))
+    }
+  }
+}

@@ -1,0 +1,160 @@
+// Sessions coming into being: listening and accepting (within
+// maxPendingHandshakes), dialling (one dial per address at a time), and the
+// handshake of each. A finished handshake becomes a Session that the peer
+// table adopts or discards.
+import { P4Error } from '../core/errors.js'
+import { sameBytes } from '../core/bytes.js'
+import { acceptSession, initiateSession, type RemoteInfo, type SessionOptions as HandshakeOptions } from '../session/handshake.js'
+import { LinkIntent } from '../session/handshake-payload.js'
+import { Session } from '../session/session.js'
+import type { Address, Conn, Listener } from '../transport/types.js'
+import type { Core, Gate } from './context.js'
+import type { Peer } from './peer.js'
+
+/** What the handshakes need of the peer table. */
+export interface SessionSink {
+  /** Sessions being torn down: they count against maxPendingHandshakes too. */
+  closing(): number
+  /** Throws unless the remote identity may hold a session (Sessions.checkTrust). */
+  checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array): void
+  /** Takes a fresh session into the link or direct table; returns the Peer kept (or null). */
+  adopt(session: Session<RemoteInfo>, kind: 'link' | 'direct', initiator: boolean): Peer | null
+}
+
+export class Handshakes {
+  /** Connections in their handshake. */
+  private readonly conns = new Set<Conn>()
+  private readonly pendingDials = new Map<string, Promise<Peer>>()
+  private listener: Listener | null = null
+  private pendingInbound = 0
+
+  constructor(
+    private readonly core: Core,
+    private readonly s: { guard: Gate },
+    private readonly table: SessionSink,
+  ) {}
+
+  /** Inbound handshakes in progress. */
+  get inbound(): number {
+    return this.pendingInbound
+  }
+
+  /** Starts listening; resolves with the address bound. */
+  async listen(): Promise<Address> {
+    const cfg = this.core.cfg
+    this.listener = await cfg.transport.listen(cfg.host, cfg.port, (conn) => this.accept(conn))
+    return this.listener.address
+  }
+
+  /** Stops listening. */
+  async closeListener(): Promise<void> {
+    await this.listener?.close()
+  }
+
+  /** Destroys the connections still in their handshake. */
+  destroyConns(): void {
+    for (const c of this.conns) c.destroy()
+    this.conns.clear()
+  }
+
+  /** Resolves when every dial in progress has settled. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.pendingDials.values()])
+  }
+
+  private handshakeOptions(intent: LinkIntent): HandshakeOptions {
+    const cfg = this.core.cfg
+    return {
+      identity: cfg.identity,
+      username: cfg.username,
+      listenPort: this.core.listenPort,
+      intent,
+      extension: cfg.certificate,
+      timeoutMs: cfg.timers.handshakeTimeoutMs,
+      clock: this.core.clock,
+      trust: (remote: RemoteInfo) => this.table.checkTrust(remote.username, remote.identityKey, remote.extension),
+    }
+  }
+
+  private accept(conn: Conn): void {
+    if (this.core.stopping) return conn.destroy()
+    // Sessions being torn down count too: each holds a socket (and perhaps a
+    // partial frame) until its close deadline.
+    const closing = this.table.closing()
+    if (this.pendingInbound + closing >= this.core.cfg.quotas.maxPendingHandshakes) {
+      this.s.guard.countCutOff('handshakes')
+      this.core.log('refused a connection: %d handshakes pending, %d sessions closing', this.pendingInbound, closing)
+      return conn.destroy()
+    }
+    this.pendingInbound++
+    this.conns.add(conn)
+    acceptSession(conn, this.handshakeOptions(LinkIntent.OVERLAY)).then(
+      (h) => {
+        this.pendingInbound--
+        this.conns.delete(conn)
+        if (this.core.stopping) return conn.destroy()
+        const kind = h.remote.intent === LinkIntent.DIRECT ? 'direct' : 'link'
+        this.table.adopt(new Session(h, this.sessionOptions()), kind, false)
+      },
+      (err) => {
+        this.pendingInbound--
+        this.conns.delete(conn)
+        this.core.stats.handshakeFailures++
+        this.core.log('inbound handshake failed: %s', (err as Error).message)
+      },
+    )
+  }
+
+  private sessionOptions(): { maxMessage: number; highWaterMark: number } {
+    return { maxMessage: this.core.cfg.maxMessage + 4096, highWaterMark: this.core.cfg.highWaterMark }
+  }
+
+  dial(host: string, port: number, intent: 'link' | 'direct', expectKey?: Uint8Array): Promise<Peer> {
+    const key = `${intent}/${host}:${port}`
+    const pending = this.pendingDials.get(key)
+    if (pending) return pending
+    const p = this.doDial(host, port, intent, expectKey).finally(() => this.pendingDials.delete(key))
+    this.pendingDials.set(key, p)
+    return p
+  }
+
+  private async doDial(host: string, port: number, intent: 'link' | 'direct', expectKey?: Uint8Array): Promise<Peer> {
+    const { cfg, stats } = this.core
+    if (this.core.stopping) throw new P4Error('CLOSED', 'node is stopping')
+    let conn: Conn
+    try {
+      conn = await cfg.transport.dial(host, port, { timeoutMs: cfg.timers.requestTimeoutMs })
+    } catch (err) {
+      throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: ${(err as Error).message}`, { cause: err })
+    }
+    this.conns.add(conn)
+    try {
+      const h = await initiateSession(conn, this.handshakeOptions(intent === 'link' ? LinkIntent.OVERLAY : LinkIntent.DIRECT))
+      this.conns.delete(conn)
+      if (this.core.stopping) {
+        conn.destroy()
+        throw new P4Error('CLOSED', 'node is stopping')
+      }
+      if (sameBytes(h.remote.identityKey, cfg.identity.publicKey)) {
+        conn.destroy()
+        throw new P4Error('UNREACHABLE', `${host}:${port} is this node`)
+      }
+      if (expectKey && !sameBytes(h.remote.identityKey, expectKey)) {
+        conn.destroy()
+        throw new P4Error('UNREACHABLE', `${host}:${port} is not the expected user (${h.remote.username} answered)`)
+      }
+      const peer = this.table.adopt(new Session(h, this.sessionOptions()), intent, true)
+      if (!peer) throw new P4Error('UNREACHABLE', `${host}:${port}: session refused`)
+      // Only an address this node dialled itself, and where the handshake
+      // proved a key, goes into the peer cache (never one a peer claims).
+      if (intent === 'link') cfg.peerCache?.markSuccess(host, port, this.core.clock.wall(), h.remote.username)
+      return peer
+    } catch (err) {
+      this.conns.delete(conn)
+      conn.destroy()
+      if (err instanceof P4Error && (err.code === 'UNREACHABLE' || err.code === 'CLOSED')) throw err
+      stats.handshakeFailures++
+      throw new P4Error('UNREACHABLE', `handshake with ${host}:${port} failed: ${(err as Error).message}`, { cause: err })
+    }
+  }
+}

@@ -3,67 +3,32 @@
 //
 //   session.onframe = (f) => …         hot path: one call per received frame
 //   session.send(type, flags, hops, pluginId, idHi, idLo, payload) → boolean
+//   session.flow(id).send(…)           the same on another flow (flows.ts)
 //   'drain' after send() returned false; 'close' (reason: P4Error | null)
 //   session.pause() / resume()         stop / restart reading and delivery
+// Resumable sessions (both ends announced HandshakeFeature.RESUME; moves.ts):
+//   session.moveTo(conn) / session.adopt(await readResume(conn))
+//   'suspend' (reason) when the Conn is lost, 'move' when on a new one
 import { EventEmitter } from 'node:events'
+import { systemClock, type Clock } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
-import { DEFAULT_MAX_MESSAGE, MSG_TYPE_MAX } from '../core/protocol.js'
+import { DEFAULT_MAX_MESSAGE, HandshakeFeature, MsgType, MSG_TYPE_MAX } from '../core/protocol.js'
 import type { Conn } from '../transport/types.js'
+import { Flow, MAX_FLOW_ID, type FlowQueue } from './flows.js'
+import { DEFAULT_GRACE_MS, DEFAULT_RETAIN_BYTES, MIN_RETAIN_BYTES, Resumption, type MoveHost } from './moves.js'
 import { DEFAULT_NODE_CRYPTO_THRESHOLD, Receiver, type Frame } from './receiver.js'
+import { DEFAULT_RESUME_TIMEOUT_MS, type ResumeRequest } from './resume.js'
 import { Sender } from './sender.js'
+import { checkSize, type SessionKeys, type SessionOptions, type SessionStats } from './session-options.js'
 
 export type { Frame }
+export type { ResumeOptions, SessionKeys, SessionOptions, SessionStats } from './session-options.js'
+export { Flow }
 
-export interface SessionOptions {
-  /** Largest payload sent or accepted, bytes (default 16 MiB). */
-  maxMessage?: number
-  /**
-   * send() returns false once this many bytes wait to be written (default 1
-   * MiB), or the transport's own high-water mark if that is higher: only
-   * above it does the transport promise the 'drain' that follows.
-   */
-  highWaterMark?: number
-  /**
-   * Payloads (sending) and records (receiving) of at least this many bytes
-   * are sealed / opened with node:crypto instead of the WASM kernel, which
-   * wins on small and batched frames (default 16 KiB; Infinity = WASM only,
-   * 0 = node:crypto for every record). Peers need not agree: the bytes are
-   * the same either way.
-   */
-  nodeCryptoThreshold?: number
-  /** send() throws QUOTA_EXCEEDED past this many waiting bytes (default maxMessage + 4 × highWaterMark). */
-  maxQueue?: number
-}
-
-/** What a session needs from the handshake. */
-export interface SessionKeys<R> {
-  conn: Conn
-  remote: R
-  sendKey: Uint8Array
-  recvKey: Uint8Array
-  /** Bytes read after the handshake's last message (already part of the channel). */
-  leftover?: Uint8Array
-}
-
-export interface SessionStats {
-  bytesIn: number
-  bytesOut: number
-  framesIn: number
-  framesOut: number
-  recordsIn: number
-  recordsOut: number
-}
-
-function checkSize(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new P4Error('BAD_OPTION', `${name} must be an integer ${min}..${max}, got ${String(value)}`)
-  }
-  return value
-}
+const noop = (): void => {}
 
 export class Session<R = unknown> extends EventEmitter {
   readonly remote: R
-  readonly conn: Conn
   readonly maxMessage: number
   readonly highWaterMark: number
   readonly maxQueue: number
@@ -71,15 +36,25 @@ export class Session<R = unknown> extends EventEmitter {
   onframe: ((frame: Frame) => void) | null = null
   /** Why the session closed (null: cleanly); undefined while open. */
   closeReason: P4Error | null | undefined = undefined
+  /** True when both ends announced resumption: the session can move to another Conn. */
+  readonly resumable: boolean
   private readonly receiver: Receiver
   private readonly sender: Sender
+  private readonly resumption: Resumption | null
   private bytesIn = 0
+  private current: Conn | null
+  private lastConn: Conn
+  /** Input of the current Conn kept aside while a move is tried (null: none). */
+  private parked: Buffer[] | null = null
   /** Frames opened while paused, delivered in order on resume(). */
   private held: Frame[] | null = null
   private paused = false
   /** Set by ignoreInput(): received bytes are dropped unread. */
   private ignoring = false
-  private needDrain = false
+  private readonly flows = new Map<number, Flow>()
+  private readonly flow0: Flow
+  /** Flows whose send() returned false, waiting for 'drain'. */
+  private draining: Flow[] = []
   /**
    * Where send() starts returning false: highWaterMark, raised to the
    * transport's high-water mark. Below that the transport's write() returns
@@ -94,7 +69,6 @@ export class Session<R = unknown> extends EventEmitter {
   constructor(keys: SessionKeys<R>, opts: SessionOptions = {}) {
     super()
     this.remote = keys.remote
-    this.conn = keys.conn
     this.maxMessage = checkSize(opts.maxMessage ?? DEFAULT_MAX_MESSAGE, 'maxMessage', 0, 0xffffffff - 64)
     this.highWaterMark = checkSize(opts.highWaterMark ?? 1 << 20, 'highWaterMark', 1, 2 ** 31)
     this.maxQueue = checkSize(opts.maxQueue ?? this.maxMessage + 4 * this.highWaterMark, 'maxQueue', 1, 2 ** 40)
@@ -105,27 +79,70 @@ export class Session<R = unknown> extends EventEmitter {
       throw new P4Error('BAD_OPTION', `nodeCryptoThreshold must be a number >= 0, got ${String(threshold)}`)
     }
     this.receiver = new Receiver(keys.recvKey, this.maxMessage, (f) => this.frame(f), threshold)
-    this.sender = new Sender(keys.sendKey, keys.conn, () => this.drained(), (err) => this.destroy(err), threshold)
-    const conn = keys.conn
-    conn.on('data', (chunk) => this.read(chunk))
-    conn.on('error', (err) => this.finish(err instanceof P4Error ? err : new P4Error('IO_ERROR', err.message, { cause: err })))
-    conn.on('close', () => this.onConnClose())
-    if (keys.leftover && keys.leftover.length > 0) {
-      const leftover = keys.leftover
-      // After the caller has had the chance to set onframe; before any later read.
-      queueMicrotask(() => this.read(leftover))
+    this.sender = new Sender(keys.sendKey, () => this.drained(), (err) => this.destroy(err), threshold)
+    this.flow0 = this.flow(0)
+    this.resumable = ((keys.localFeatures ?? 0) & (keys.remoteFeatures ?? 0) & HandshakeFeature.RESUME) !== 0
+    this.resumption = this.resumable ? this.makeResumption(keys, opts) : null
+    this.current = this.lastConn = keys.conn
+    this.use(keys.conn, keys.leftover)
+    this.sender.attach(keys.conn)
+  }
+
+  private makeResumption(keys: SessionKeys<R>, opts: SessionOptions): Resumption {
+    const r = opts.resume ?? {}
+    const clock = opts.clock ?? systemClock
+    if (typeof clock !== 'object' || clock === null || typeof clock.setTimeout !== 'function') throw new P4Error('BAD_OPTION', 'clock must be a Clock')
+    const self = this
+    const host: MoveHost = {
+      sender: this.sender,
+      receiver: this.receiver,
+      get bytesIn() {
+        return self.bytesIn
+      },
+      get isClosed() {
+        return self.closeReason !== undefined
+      },
+      current: () => this.current,
+      park: () => this.park(),
+      unpark: () => this.unpark(),
+      release: () => this.release(),
+      use: (conn, leftover) => this.use(conn, leftover),
+      finish: (reason) => this.finish(reason),
+      destroy: (reason) => this.destroy(reason),
+      emit: (event, ...args) => this.emit(event, ...args),
     }
-    // The handshake leaves the Conn paused so no byte is lost before these listeners.
-    conn.resume()
+    return new Resumption(host, {
+      sendKey: keys.sendKey,
+      recvKey: keys.recvKey,
+      retainBytes: checkSize(r.retainBytes ?? DEFAULT_RETAIN_BYTES, 'resume.retainBytes', MIN_RETAIN_BYTES, 2 ** 40),
+      graceMs: checkSize(r.graceMs ?? DEFAULT_GRACE_MS, 'resume.graceMs', 1, 2 ** 31),
+      timeoutMs: checkSize(r.timeoutMs ?? DEFAULT_RESUME_TIMEOUT_MS, 'resume.timeoutMs', 1, 2 ** 31),
+      clock,
+    })
+  }
+
+  /** The Conn in use (the last one, once closed or while suspended). */
+  get conn(): Conn {
+    return this.lastConn
   }
 
   get closed(): boolean {
     return this.closeReason !== undefined
   }
 
-  /** Bytes accepted by send() and not yet handed to the kernel. */
+  /** True while a resumable session has lost its Conn and waits for a move. */
+  get suspended(): boolean {
+    return this.resumption?.suspendedBy != null
+  }
+
+  /** The session's name in RESUME (16 bytes, the same at both ends); null unless resumable. */
+  get resumeToken(): Uint8Array | null {
+    return this.resumption?.token ?? null
+  }
+
+  /** Bytes accepted by send() (every flow) and not yet handed to the kernel. */
   get bufferedBytes(): number {
-    return this.sender.queuedBytes + this.conn.writableLength
+    return this.sender.queuedBytes + (this.current?.writableLength ?? 0)
   }
 
   /**
@@ -134,7 +151,7 @@ export class Session<R = unknown> extends EventEmitter {
    * however slowly, and stands still while it does not.
    */
   get bytesTaken(): number {
-    return this.sender.bytesOut - this.conn.writableLength
+    return this.sender.bytesOut - (this.current?.writableLength ?? 0)
   }
 
   /** Resolves with the close reason (null: clean) once the session is closed. */
@@ -150,16 +167,41 @@ export class Session<R = unknown> extends EventEmitter {
       framesOut: this.sender.framesOut,
       recordsIn: this.receiver.recordsIn,
       recordsOut: this.sender.counter,
+      bytesResent: this.sender.bytesResent,
+      retainedBytes: this.resumption?.retained ?? 0,
+      moves: this.resumption?.moves ?? 0,
     }
   }
 
   /**
-   * Queues one frame; it leaves with everything else queued in this tick, in
-   * one sealed batch. The payload is read when the batch is built (end of
-   * the tick): do not modify it before then. Returns false when the caller
-   * should wait for 'drain'.
+   * Queues one frame on flow 0; it leaves with everything else queued in
+   * this tick, in one sealed batch. The payload is read when the batch is
+   * built (end of the tick): do not modify it before then. Returns false
+   * when the caller should wait for 'drain'.
    */
   send(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): boolean {
+    return this.sendOn(this.flow0.q, type, flags, hops, pluginId, idHi, idLo, payload)
+  }
+
+  /**
+   * The send handle of flow `id` (0..65535; the same handle every time).
+   * Flows share the session fairly (flows.ts): a backlog on one never holds
+   * the others back by more than about one record per flow. Flow 0 is send().
+   */
+  flow(id: number): Flow {
+    let f = this.flows.get(id)
+    if (f === undefined) {
+      if (!Number.isInteger(id) || id < 0 || id > MAX_FLOW_ID) throw new P4Error('BAD_ARGUMENT', `flow id must be an integer 0..${MAX_FLOW_ID}, got ${String(id)}`)
+      f = new Flow(id, this.sender.queue(id), {
+        sendOn: (q, ...a) => this.sendOn(q, ...a),
+        bufferedOn: (q) => q.queuedBytes + (this.current?.writableLength ?? 0),
+      })
+      this.flows.set(id, f)
+    }
+    return f
+  }
+
+  private sendOn(q: FlowQueue, type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): boolean {
     if (this.closeReason !== undefined || this.closing) {
       throw new P4Error('CLOSED', 'session is closed', { cause: this.closeReason ?? undefined })
     }
@@ -167,16 +209,20 @@ export class Session<R = unknown> extends EventEmitter {
     if (payload.length > this.maxMessage) {
       throw new P4Error('MESSAGE_TOO_LARGE', `payload of ${payload.length} bytes exceeds the ${this.maxMessage}-byte limit`)
     }
-    if ((type | flags | hops) >>> 8 !== 0 || type < 1 || type > MSG_TYPE_MAX || pluginId >>> 16 !== 0 || idHi >>> 0 !== idHi || idLo >>> 0 !== idLo) {
-      throw new P4Error('BAD_ARGUMENT', 'frame header field out of range')
+    if ((type | flags | hops) >>> 8 !== 0 || type < 1 || type > MSG_TYPE_MAX || type === MsgType.SESSION || pluginId >>> 16 !== 0 || idHi >>> 0 !== idHi || idLo >>> 0 !== idLo) {
+      throw new P4Error('BAD_ARGUMENT', type === MsgType.SESSION ? 'type SESSION is the session layer\'s own' : 'frame header field out of range')
     }
-    const buffered = this.bufferedBytes + payload.length
+    const buffered = q.queuedBytes + (this.current?.writableLength ?? 0) + payload.length
     if (buffered > this.maxQueue) {
       throw new P4Error('QUOTA_EXCEEDED', `send queue would hold ${buffered} bytes (limit ${this.maxQueue}); wait for 'drain'`)
     }
-    this.sender.enqueue(type, flags, hops, pluginId, idHi, idLo, payload)
+    this.sender.enqueue(q, type, flags, hops, pluginId, idHi, idLo, payload)
     if (buffered >= this.drainMark) {
-      this.needDrain = true
+      const f = this.flows.get(q.id)!
+      if (!f.needDrain) {
+        f.needDrain = true
+        this.draining.push(f)
+      }
       return false
     }
     return true
@@ -190,7 +236,7 @@ export class Session<R = unknown> extends EventEmitter {
    */
   pause(): void {
     this.paused = true
-    this.conn.pause()
+    this.current?.pause()
   }
 
   /** Delivers the frames that waited, then reads again (unless onframe paused again). */
@@ -211,7 +257,7 @@ export class Session<R = unknown> extends EventEmitter {
         this.onframe?.(q[i]!)
       }
     }
-    if (!this.paused && this.closeReason === undefined) this.conn.resume()
+    if (!this.paused && this.closeReason === undefined && this.parked === null) this.current?.resume()
   }
 
   get isPaused(): boolean {
@@ -229,11 +275,14 @@ export class Session<R = unknown> extends EventEmitter {
     this.onframe = null
     this.held = null
     this.paused = true
-    this.conn.pause()
+    this.current?.pause()
   }
 
   private frame(f: Frame): void {
-    if (this.paused) (this.held ??= []).push(f)
+    if (f.type === MsgType.SESSION) {
+      if (this.resumption === null) throw new P4Error('BAD_FRAME', 'session control frame from a peer that did not announce resumption')
+      this.resumption.control(f)
+    } else if (this.paused) (this.held ??= []).push(f)
     else this.onframe?.(f)
   }
 
@@ -242,51 +291,145 @@ export class Session<R = unknown> extends EventEmitter {
     if (this.closeReason === undefined && !this.closing) {
       this.closing = true
       this.sender.flush()
-      if (this.sender.pending === 0) this.conn.end()
-      // else 'drained' ends the conn once the queue is written.
+      this.drained()
     }
     return this.closedPromise
   }
 
-  /** Closes at once; queued frames are dropped. */
+  /** Closes at once; queued frames are dropped. A resumable peer sees a lost Conn (it waits out its grace period). */
   destroy(reason?: P4Error): void {
     if (this.closeReason !== undefined) return
+    const conn = this.current
     this.finish(reason ?? null)
-    this.conn.destroy()
+    conn?.destroy()
   }
 
-  private read(chunk: Uint8Array): void {
+  /**
+   * Resumable sessions: continues this session on `conn`, a new Conn to the
+   * peer that this side opened (the peer accepts it with readResume() and
+   * adopt()). The current Conn, if any, is closed once the peer answers;
+   * should the move fail (BAD_RESUME, TIMEOUT, PEER_CLOSED) the session goes
+   * on where it was. Nothing sent either way is lost or repeated.
+   */
+  moveTo(conn: Conn, opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.resumption === null) return Promise.reject(new P4Error('BAD_RESUME', 'the session is not resumable (both ends must announce HandshakeFeature.RESUME)'))
+    return this.resumption.moveTo(conn, opts.timeoutMs)
+  }
+
+  /**
+   * Resumable sessions: continues this session on the Conn of `req` (from
+   * readResume(), matched by its token). Throws BAD_RESUME — and refuses and
+   * closes that Conn, leaving the session as it was — when the request is
+   * not authentic, is replayed, or asks for records that cannot be resent.
+   */
+  adopt(req: ResumeRequest): void {
+    if (this.resumption === null) throw new P4Error('BAD_RESUME', 'the session is not resumable')
+    this.resumption.adopt(req)
+  }
+
+  // ------------------------------------------------------------ the Conn
+
+  private readonly onData = (chunk: Buffer): void => this.read(chunk)
+  private readonly onError = (err: Error): void => {
+    const e = err instanceof P4Error ? err : new P4Error('IO_ERROR', err.message, { cause: err })
+    if (this.resumption !== null && !this.resumption.cleanEnd && this.closeReason === undefined) this.resumption.suspend(e)
+    else this.finish(e)
+  }
+  private readonly onClose = (): void => {
+    if (this.closeReason !== undefined) return
+    const mid = this.receiver.midFrame
+    const r = this.resumption
+    if (r !== null && !r.cleanEnd && !(this.closing && r.closeSent)) {
+      r.suspend(new P4Error('PEER_CLOSED', mid ? 'connection lost in the middle of a frame' : 'connection lost'))
+      return
+    }
+    this.finish(mid ? new P4Error('PEER_CLOSED', 'peer closed the connection in the middle of a frame') : null)
+  }
+
+  private use(conn: Conn, leftover: Uint8Array | undefined): void {
+    this.current = this.lastConn = conn
+    conn.on('data', this.onData)
+    conn.on('error', this.onError)
+    conn.on('close', this.onClose)
+    if (leftover && leftover.length > 0) {
+      // After the caller has had the chance to set onframe; before any later read.
+      queueMicrotask(() => {
+        if (this.current === conn) this.read(leftover as Buffer)
+      })
+    }
+    // The handshake (or resume exchange) leaves the Conn paused so no byte is lost before these listeners.
+    if (this.paused) conn.pause()
+    else conn.resume()
+  }
+
+  private park(): void {
+    this.parked ??= []
+    this.current?.pause()
+  }
+
+  private unpark(): void {
+    const p = this.parked
+    this.parked = null
+    for (const chunk of p ?? []) this.read(chunk)
+    if (!this.paused) this.current?.resume()
+  }
+
+  private release(): Conn | null {
+    const c = this.current
+    this.parked = null
+    this.receiver.dropPartialRecord()
+    this.sender.detach()
+    if (c === null) return null
+    c.off('data', this.onData)
+    c.off('error', this.onError)
+    c.off('close', this.onClose)
+    c.on('error', noop) // a Conn we let go of must not crash the process with a late error
+    this.current = null
+    return c
+  }
+
+  private read(chunk: Buffer): void {
     if (this.closeReason !== undefined || this.ignoring) return
+    if (this.parked !== null) {
+      this.parked.push(chunk)
+      return
+    }
     this.bytesIn += chunk.length
     try {
       this.receiver.push(chunk)
     } catch (err) {
       this.destroy(err instanceof P4Error ? err : new P4Error('BAD_FRAME', 'receive failed', { cause: err }))
+      return
     }
+    this.resumption?.afterRead()
   }
 
   private drained(): void {
     if (this.closing && this.sender.pending === 0) {
-      this.conn.end()
+      if (this.resumption?.queueClose()) return // CLOSE goes last; then here again
+      this.current?.end()
       return
     }
-    if (this.needDrain && this.bufferedBytes < this.drainMark) {
-      this.needDrain = false
-      this.emit('drain')
+    if (this.draining.length === 0) return
+    const w = this.current?.writableLength ?? 0
+    const still: Flow[] = []
+    const ready: Flow[] = []
+    for (const f of this.draining) (f.q.queuedBytes + w < this.drainMark ? ready : still).push(f)
+    this.draining = still
+    for (const f of ready) {
+      f.needDrain = false
+      f.emit('drain')
+      if (f.id === 0) this.emit('drain')
     }
-  }
-
-  private onConnClose(): void {
-    if (this.closeReason !== undefined) return
-    const mid = this.receiver.midFrame
-    this.finish(mid ? new P4Error('PEER_CLOSED', 'peer closed the connection in the middle of a frame') : null)
   }
 
   private finish(reason: P4Error | null): void {
     if (this.closeReason !== undefined) return
     this.closeReason = reason
     this.held = null
+    this.parked = null
     this.sender.stop()
+    this.resumption?.stop()
     this.resolveClosed(reason)
     this.emit('close', reason)
   }

@@ -100,7 +100,7 @@ export class Resumption {
     const c = decodeControl(f)
     if (c.kind === CONTROL_ACK) {
       if (!this.host.sender.ack(c.records)) {
-        throw new P4Error('BAD_FRAME', `ACK of ${c.records} records outside ${this.retention.base}..${this.retention.end}`)
+        throw new P4Error('BAD_FRAME', `ACK of ${c.records} records, only ${this.retention.end} were sent`)
       }
     } else {
       this.peerClosed = true

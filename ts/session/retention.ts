@@ -47,11 +47,13 @@ export class Retention {
 
   /**
    * The peer has every record below `n`: drops the buffers entirely below
-   * it. Returns false when `n` is impossible (below an earlier ack, or above
-   * what was sent) — a protocol violation.
+   * it. Returns false when `n` is more than was sent (a protocol violation).
+   * An `n` below an earlier one changes nothing: an ACK queued before a move
+   * arrives after the resume exchange has stated a later count.
    */
   ack(n: number): boolean {
-    if (n < this.base || n > this.end) return false
+    if (n > this.end) return false
+    if (n <= this.base) return true
     this.base = n
     const e = this.entries
     while (this.head < e.length && e[this.head]!.end <= n) {
@@ -74,7 +76,7 @@ export class Retention {
    * BAD_RESUME when `n` is out of [base, end].
    */
   from(n: number): Uint8Array[] {
-    if (!this.ack(n)) {
+    if (n < this.base || !this.ack(n)) {
       throw new P4Error('BAD_RESUME', `the peer asks to resume at record ${n}; records ${this.base}..${this.end} can be resumed from`)
     }
     const out: Uint8Array[] = []

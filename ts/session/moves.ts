@@ -6,15 +6,16 @@
 // the exchange). On the new Conn each side resends the retained records the
 // other has not opened, byte for byte, and the record stream goes on: no
 // frame is lost or repeated, whatever state the old Conn was in.
-import type { Clock, Timer } from '../core/clock.js'
+import { systemClock, type Clock, type Timer } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
 import { MsgType } from '../core/protocol.js'
 import type { Conn } from '../transport/types.js'
 import { ACK_BYTES, ACK_RECORDS, CONTROL_ACK, decodeControl, encodeAck, encodeClose } from './control.js'
 import type { Frame, Receiver } from './receiver.js'
-import { encodeResumed, MAX_EPOCH, refuseResume, requestResume, resumeToken, verifyResume, type ResumeRequest } from './resume.js'
+import { DEFAULT_RESUME_TIMEOUT_MS, encodeResumed, MAX_EPOCH, refuseResume, requestResume, resumeToken, verifyResume, type ResumeRequest } from './resume.js'
 import { Retention } from './retention.js'
 import type { Sender } from './sender.js'
+import { checkSize, type SessionOptions } from './session-options.js'
 
 export const DEFAULT_RETAIN_BYTES = 8 * 1024 * 1024
 export const MIN_RETAIN_BYTES = 2 * ACK_BYTES
@@ -49,6 +50,21 @@ export interface MoveConfig {
   graceMs: number
   timeoutMs: number
   clock: Clock
+}
+
+/** The move settings of a session with these keys and options (BAD_OPTION when out of range). */
+export function moveConfig(sendKey: Uint8Array, recvKey: Uint8Array, opts: SessionOptions): MoveConfig {
+  const r = opts.resume ?? {}
+  const clock = opts.clock ?? systemClock
+  if (typeof clock !== 'object' || clock === null || typeof clock.setTimeout !== 'function') throw new P4Error('BAD_OPTION', 'clock must be a Clock')
+  return {
+    sendKey,
+    recvKey,
+    retainBytes: checkSize(r.retainBytes ?? DEFAULT_RETAIN_BYTES, 'resume.retainBytes', MIN_RETAIN_BYTES, 2 ** 40),
+    graceMs: checkSize(r.graceMs ?? DEFAULT_GRACE_MS, 'resume.graceMs', 1, 2 ** 31),
+    timeoutMs: checkSize(r.timeoutMs ?? DEFAULT_RESUME_TIMEOUT_MS, 'resume.timeoutMs', 1, 2 ** 31),
+    clock,
+  }
 }
 
 export class Resumption {

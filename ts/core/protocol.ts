@@ -40,6 +40,7 @@ export {
   HDR_TYPE,
   HDR_VERSION,
   HEADER_SIZE,
+  MSG_SESSION,
   MSG_TYPE_MAX,
   PROTOCOL_VERSION,
 } from './wire.js'

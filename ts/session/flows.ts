@@ -124,12 +124,16 @@ export class Scheduler {
     const m = q.items[q.head++]!
     this.frames--
     if (q.head === q.items.length) {
-      q.compact()
+      q.items = []
+      q.head = 0
       if (q.active) this.retire(q)
-    } else if (q.head > 1024) {
-      q.compact()
     }
     return m
+  }
+
+  /** Drops taken frames from long queues (once per flush, not per frame). */
+  compact(): void {
+    for (const q of this.ring) if (q.head > 1024) q.compact()
   }
 
   // An emptied flow leaves the ring; DRR forgets its deficit.

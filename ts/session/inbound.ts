@@ -3,7 +3,7 @@
 // delivered to onframe, held while paused, or handed to the session layer
 // (type SESSION) — and the input kept aside while a move is being tried.
 import { P4Error } from '../core/errors.js'
-import { MsgType } from '../core/protocol.js'
+import { MSG_SESSION } from '../core/protocol.js'
 import type { Conn } from '../transport/types.js'
 import type { Frame, Receiver } from './receiver.js'
 import type { Sender } from './sender.js'
@@ -114,7 +114,7 @@ export class Inbound {
 
   /** Called by the Receiver for every frame. */
   frame(f: Frame): void {
-    if (f.type === MsgType.SESSION) this.owner.control(f)
+    if (f.type === MSG_SESSION) this.owner.control(f)
     else if (this.paused) (this.held ??= []).push(f)
     else this.onframe?.(f)
   }

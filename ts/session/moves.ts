@@ -145,6 +145,7 @@ export class Resumption {
       this.grace = null
       this.host.finish(new P4Error(reason.code, `${reason.message} (no move within ${this.cfg.graceMs} ms)`, { cause: reason }))
     }, this.cfg.graceMs)
+    this.grace.unref?.() // a session waiting for a move does not keep the process alive
     this.host.emit('suspend', reason)
   }
 

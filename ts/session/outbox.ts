@@ -3,7 +3,7 @@
 // per flow — a flow's queued bytes plus the transport's — with the 'drain'
 // that follows a send() answered with false.
 import { P4Error } from '../core/errors.js'
-import { MsgType, MSG_TYPE_MAX } from '../core/protocol.js'
+import { MSG_SESSION, MSG_TYPE_MAX } from '../core/protocol.js'
 import { Flow, MAX_FLOW_ID, type FlowQueue } from './flows.js'
 import type { Sender } from './sender.js'
 
@@ -53,8 +53,8 @@ export class Outbox {
     if (payload.length > lim.maxMessage) {
       throw new P4Error('MESSAGE_TOO_LARGE', `payload of ${payload.length} bytes exceeds the ${lim.maxMessage}-byte limit`)
     }
-    if ((type | flags | hops) >>> 8 !== 0 || type < 1 || type > MSG_TYPE_MAX || type === MsgType.SESSION || pluginId >>> 16 !== 0 || idHi >>> 0 !== idHi || idLo >>> 0 !== idLo) {
-      throw new P4Error('BAD_ARGUMENT', type === MsgType.SESSION ? "type SESSION is the session layer's own" : 'frame header field out of range')
+    if ((type | flags | hops) >>> 8 !== 0 || type < 1 || type > MSG_TYPE_MAX || type === MSG_SESSION || pluginId >>> 16 !== 0 || idHi >>> 0 !== idHi || idLo >>> 0 !== idLo) {
+      throw new P4Error('BAD_ARGUMENT', type === MSG_SESSION ? "type SESSION is the session layer's own" : 'frame header field out of range')
     }
     const buffered = q.queuedBytes + this.writable() + payload.length
     if (buffered > lim.maxQueue) {

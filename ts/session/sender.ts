@@ -186,6 +186,7 @@ export class Sender {
       this.onError(err instanceof P4Error ? err : new P4Error('IO_ERROR', 'send failed', { cause: err }))
       return
     }
+    this.sched.compact()
     if (!this.blocked) this.onDrained()
   }
 

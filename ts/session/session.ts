@@ -271,22 +271,24 @@ export class Session<R = unknown> extends EventEmitter {
     this.resumption.adopt(req)
   }
 
-  // A resumable session outlives its Conn unless the session ended on purpose.
+  // A resumable session outlives its Conn unless it ended on purpose (the
+  // peer's CLOSE arrived, or ours was written): it is suspended instead.
+  private get outlivesConn(): boolean {
+    const r = this.resumption
+    return r !== null && this.closeReason === undefined && !r.cleanEnd && !(this.closing && r.closeSent)
+  }
+
   private connError(err: Error): void {
     const e = err instanceof P4Error ? err : new P4Error('IO_ERROR', err.message, { cause: err })
-    if (this.resumption !== null && !this.resumption.cleanEnd && this.closeReason === undefined) this.resumption.suspend(e)
+    if (this.outlivesConn) this.resumption!.suspend(e)
     else this.finish(e)
   }
 
   private connClose(): void {
     if (this.closeReason !== undefined) return
     const mid = this.receiver.midFrame
-    const r = this.resumption
-    if (r !== null && !r.cleanEnd && !(this.closing && r.closeSent)) {
-      r.suspend(new P4Error('PEER_CLOSED', mid ? 'connection lost in the middle of a frame' : 'connection lost'))
-      return
-    }
-    this.finish(mid ? new P4Error('PEER_CLOSED', 'peer closed the connection in the middle of a frame') : null)
+    if (this.outlivesConn) this.resumption!.suspend(new P4Error('PEER_CLOSED', mid ? 'connection lost in the middle of a frame' : 'connection lost'))
+    else this.finish(mid ? new P4Error('PEER_CLOSED', 'peer closed the connection in the middle of a frame') : null)
   }
 
   private drained(): void {

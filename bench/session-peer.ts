@@ -4,7 +4,7 @@
 // preamble, Noise XX (ts/session/handshake.ts), then a Session carrying each
 // message as one DATA frame.
 import { generateIdentity, type Identity } from '../ts/core/identity.js'
-import { MsgType } from '../ts/core/protocol.js'
+import { HandshakeFeature, MsgType } from '../ts/core/protocol.js'
 import { acceptSession, initiateSession, type HandshakeResult } from '../ts/session/handshake.js'
 import { Session } from '../ts/session/session.js'
 import { tcp } from '../ts/transport/tcp.js'
@@ -13,6 +13,13 @@ import { nextDrain } from './lib.js'
 import { RawChannel, rawDial, rawListen } from './net-baseline.js'
 
 export type Impl = 'raw' | 'p4net'
+
+/**
+ * P4NET_BENCH_RESUME=1: both ends announce HandshakeFeature.RESUME, so the
+ * sessions acknowledge and retain records (what resumption costs); default:
+ * plain sessions, as every link of a Node today.
+ */
+const FEATURES = process.env.P4NET_BENCH_RESUME === '1' ? HandshakeFeature.RESUME : 0
 
 /** One message stream, whatever carries it. */
 export interface Channel {
@@ -65,14 +72,14 @@ export function listenerIdentity(): Identity {
 
 // The Session resumes the Conn the handshake left paused.
 function toChannel(r: HandshakeResult): P4Channel {
-  return new P4Channel(new Session({ conn: r.conn, remote: r.remote, sendKey: r.sendKey, recvKey: r.recvKey, leftover: r.leftover }))
+  return new P4Channel(new Session(r))
 }
 
 /** Dials 127.0.0.1:port and, for p4net, runs the handshake as initiator. */
 export async function dialChannel(impl: Impl, port: number): Promise<Channel> {
   if (impl === 'raw') return new RawChannel(await rawDial(port))
   const conn = await tcp.dial('127.0.0.1', port)
-  return toChannel(await initiateSession(conn, { identity: dialerIdentity(), username: 'bench-dialer' }))
+  return toChannel(await initiateSession(conn, { identity: dialerIdentity(), username: 'bench-dialer', features: FEATURES }))
 }
 
 /** Listens on 127.0.0.1, port 0; every connection (handshaken, for p4net) becomes a Channel. */
@@ -83,7 +90,7 @@ export async function listenChannels(
 ): Promise<{ port: number; close(): void }> {
   if (impl === 'raw') return rawListen((socket) => onChannel(new RawChannel(socket)))
   const listener = await tcp.listen('127.0.0.1', 0, (conn: Conn) => {
-    acceptSession(conn, { identity: listenerIdentity(), username: 'bench-listener' }).then((r) => onChannel(toChannel(r)), onError)
+    acceptSession(conn, { identity: listenerIdentity(), username: 'bench-listener', features: FEATURES }).then((r) => onChannel(toChannel(r)), onError)
   })
   return { port: listener.address.port, close: () => void listener.close() }
 }

@@ -1,6 +1,7 @@
 // Connected Conn pairs and keyed Session pairs over either transport, for
 // session-level tests and benches that do not need the handshake.
 import { randomBytes } from 'node:crypto'
+import { HandshakeFeature } from '../ts/core/protocol.js'
 import { Session, type SessionOptions } from '../ts/session/session.js'
 import { MemoryNetwork, memoryTransport } from '../ts/transport/memory.js'
 import { tcpTransport } from '../ts/transport/tcp.js'
@@ -41,6 +42,45 @@ export async function sessionPair(
       b.destroy()
       await Promise.all([a.done, b.done])
       await close()
+    },
+  }
+}
+
+/** Handshake features of both ends of a resumablePair. */
+const RESUME_BOTH = { localFeatures: HandshakeFeature.RESUME, remoteFeatures: HandshakeFeature.RESUME }
+
+/**
+ * Two resumable sessions (both ends "announced" HandshakeFeature.RESUME)
+ * keyed to each other over a Conn pair of `t`; `wrap` may wrap each Conn
+ * first. conns() makes another Conn pair of `t` (a: dialled, b: accepted),
+ * to move the sessions to.
+ */
+export async function resumablePair(
+  t: Transport,
+  opts: SessionOptions = {},
+  wrap: (c: Conn) => Conn = (c) => c,
+): Promise<{ a: Session<string>; b: Session<string>; keys: { ab: Uint8Array; ba: Uint8Array }; conns(): Promise<{ a: Conn; b: Conn }>; close(): Promise<void> }> {
+  const closers: Array<() => Promise<void>> = []
+  const conns = async (): Promise<{ a: Conn; b: Conn }> => {
+    const p = await connPair(t)
+    closers.push(p.close)
+    return { a: p.a, b: p.b }
+  }
+  const first = await conns()
+  const ab = randomBytes(32)
+  const ba = randomBytes(32)
+  const a = new Session({ conn: wrap(first.a), remote: 'b', sendKey: ab, recvKey: ba, ...RESUME_BOTH }, opts)
+  const b = new Session({ conn: wrap(first.b), remote: 'a', sendKey: ba, recvKey: ab, ...RESUME_BOTH }, opts)
+  return {
+    a,
+    b,
+    keys: { ab, ba },
+    conns,
+    async close() {
+      a.destroy()
+      b.destroy()
+      await Promise.all([a.done, b.done])
+      for (const c of closers) await c()
     },
   }
 }

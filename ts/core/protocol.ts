@@ -24,6 +24,7 @@ import {
   MSG_LKA_ACK,
   MSG_PING,
   MSG_PING_ACK,
+  MSG_SESSION,
   PROTOCOL_VERSION,
   REQUIRED_FLAGS as WIRE_REQUIRED_FLAGS,
 } from './wire.js'
@@ -39,6 +40,7 @@ export {
   HDR_TYPE,
   HDR_VERSION,
   HEADER_SIZE,
+  MSG_SESSION,
   MSG_TYPE_MAX,
   PROTOCOL_VERSION,
 } from './wire.js'
@@ -57,8 +59,20 @@ export const MsgType = {
   LKA_ACK: MSG_LKA_ACK,
   DATA: MSG_DATA,
   BYE: MSG_BYE,
+  /** Session control, handled by the session layer (docs/protocol.md, "Session control"). */
+  SESSION: MSG_SESSION,
 } as const
 export type MsgType = (typeof MsgType)[keyof typeof MsgType]
+
+/**
+ * Handshake feature bits (the u32 `features` of the handshake payload; HELLO
+ * has feature bits of its own). A capability is used only when both ends set
+ * its bit.
+ */
+export const HandshakeFeature = {
+  /** Session resumption: ACK / CLOSE control frames, moving a session to a new Conn. */
+  RESUME: 1,
+} as const
 
 /** Header flags (header byte 2). */
 export const Flag = {

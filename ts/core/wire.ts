@@ -22,8 +22,13 @@ export const MSG_LKA = 6
 export const MSG_LKA_ACK = 7
 export const MSG_DATA = 8
 export const MSG_BYE = 9
+/**
+ * Session control (ACK, CLOSE): consumed by the session layer, never seen by
+ * the overlay; sent only to a peer that announced handshake feature RESUME.
+ */
+export const MSG_SESSION = 10
 /** Largest valid type; 0 and everything above are invalid. */
-export const MSG_TYPE_MAX = MSG_BYE
+export const MSG_TYPE_MAX = MSG_SESSION
 
 // Header flags (header byte 2).
 /** Flooded to every link but the one it came in on. */
@@ -51,6 +56,7 @@ export const ALLOWED_FLAGS = [
   0, // LKA_ACK
   FLAG_BROADCAST | FLAG_ENCRYPTED | FLAG_SIGNED, // DATA
   0, // BYE
+  0, // SESSION
 ]
 export const REQUIRED_FLAGS = [
   0, // 0: invalid type
@@ -63,6 +69,7 @@ export const REQUIRED_FLAGS = [
   0, // LKA_ACK
   0, // DATA
   0, // BYE
+  0, // SESSION
 ]
 
 // Header layout, 18 bytes, big-endian:

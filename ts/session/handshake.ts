@@ -86,6 +86,10 @@ export interface HandshakeResult {
   /** The Conn, paused: attach 'data' (and 'error'/'close') listeners, then resume(). */
   conn: Conn
   hash: NoiseHashName
+  /** The feature bits this side announced (a Session built from this result compares them with the peer's). */
+  localFeatures: number
+  /** The feature bits the peer announced (= remote.features). */
+  remoteFeatures: number
 }
 
 /** Runs the initiator side on a freshly dialled Conn. */
@@ -100,6 +104,7 @@ export function acceptSession(conn: Conn, opts: SessionOptions): Promise<Handsha
 
 interface Prepared {
   identity: Identity
+  features: number
   payload: Uint8Array
   hash: NoiseHashName
   timeoutMs: number
@@ -149,7 +154,7 @@ function prepare(opts: SessionOptions): Prepared {
   })
   const clock = opts.clock ?? systemClock
   if (typeof clock !== 'object' || clock === null || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') throw option('clock must be a Clock')
-  return { identity, payload, hash, timeoutMs, clock, maxMessageSize, trust: opts.trust, aead: opts.aead }
+  return { identity, features, payload, hash, timeoutMs, clock, maxMessageSize, trust: opts.trust, aead: opts.aead }
 }
 
 function frame(message: Uint8Array, before?: Uint8Array): Uint8Array {
@@ -266,6 +271,8 @@ async function run(conn: Conn, opts: SessionOptions, initiator: boolean): Promis
       leftover: reader.detach(),
       conn,
       hash: cfg.hash,
+      localFeatures: cfg.features,
+      remoteFeatures: remote.features,
     }
   } catch (err) {
     cfg.clock.clearTimeout(timer)

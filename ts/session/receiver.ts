@@ -75,6 +75,15 @@ export class Receiver {
     return this.cipherCarry !== null || this.plainCarry !== null || this.big !== null
   }
 
+  /**
+   * Forgets a partial record (its Conn is gone; the peer sends the whole
+   * record again on the next one). Frame state from records already opened
+   * is kept: the record stream continues where it stopped.
+   */
+  dropPartialRecord(): void {
+    this.cipherCarry = null
+  }
+
   /** Bytes held between reads (for stats and memory bounds). */
   get buffered(): number {
     return (this.cipherCarry?.length ?? 0) + (this.plainCarry?.length ?? 0) + (this.big?.payload.length ?? 0)

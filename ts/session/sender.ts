@@ -1,39 +1,43 @@
-// The sending half of an encrypted channel. send() only queues; at the end of
-// the tick everything queued is built into records in WASM memory, sealed in
-// one call and written with one socket write per batch (up to four full
-// records). When the transport pushes back, flushing stops until 'drain'.
+// The sending half of an encrypted channel. send() only queues (on a flow,
+// flows.ts); at the end of the tick the scheduler's frames are built into
+// records in WASM memory, sealed in one call and written with one socket
+// write per batch (up to four full records). When the transport pushes back,
+// flushing stops until 'drain'. A resumable session also keeps what it wrote
+// until the peer acknowledges it (retention.ts); past the retention cap no
+// new frame is started (control frames still go out, so two peers waiting
+// for each other's ACKs cannot deadlock).
 import { P4Error } from '../core/errors.js'
 import type { Conn } from '../transport/types.js'
 import { BatchWriter, channelScratch, RECORD_MAX_PLAIN } from '../wasm/channel.js'
 import { DEFAULT_NODE_CRYPTO_THRESHOLD, MAX_RECORDS } from './receiver.js'
 import { sealRecord } from './node-records.js'
 import { HEADER_SIZE, writeHeader } from '../core/protocol.js'
+import { FlowQueue, Scheduler, type Outgoing } from './flows.js'
+import type { Retention } from './retention.js'
 
 /** Bytes the sender keeps queued in the transport before it waits for 'drain'. */
 const WRITE_AHEAD = 512 * 1024
-
-interface Outgoing {
-  type: number
-  flags: number
-  hops: number
-  pluginId: number
-  idHi: number
-  idLo: number
-  payload: Uint8Array
-}
 
 export class Sender {
   counter = 0
   framesOut = 0
   bytesOut = 0
-  /** Payload bytes queued and not yet handed to the transport. */
+  /** Bytes written again after moves (retained records resent). */
+  bytesResent = 0
+  /** Payload bytes queued (every flow) and not yet handed to the transport. */
   queuedBytes = 0
+  /** Set for a resumable session: what was written and not yet acknowledged. */
+  retention: Retention | null = null
+  readonly sched = new Scheduler()
+  /** Every flow's queue by ID (flow 0 always exists). */
+  readonly queues = new Map<number, FlowQueue>()
+  readonly flow0: FlowQueue
   private readonly key: Uint8Array
-  private readonly conn: Conn
+  private conn: Conn | null = null
   private readonly writer: BatchWriter
-  private queue: Outgoing[] = []
-  private head = 0
-  /** Progress inside queue[head]: -1 = header not written yet, else payload bytes written. */
+  /** The frame being written (its header is out when partial >= 0). */
+  private cur: Outgoing | null = null
+  /** Progress inside cur: -1 = header not written yet, else payload bytes written. */
   private partial = -1
   private scheduled = false
   private blocked = false
@@ -44,28 +48,80 @@ export class Sender {
   /** Payloads of at least this many bytes are sealed with node:crypto. */
   private readonly large: number
 
-  constructor(key: Uint8Array, conn: Conn, onDrained: () => void, onError: (err: P4Error) => void, large = DEFAULT_NODE_CRYPTO_THRESHOLD) {
+  constructor(key: Uint8Array, onDrained: () => void, onError: (err: P4Error) => void, large = DEFAULT_NODE_CRYPTO_THRESHOLD) {
     this.key = key
     this.large = large
-    this.conn = conn
     this.writer = new BatchWriter(channelScratch())
     this.onDrained = onDrained
     this.onError = onError
-    conn.on('drain', () => {
-      this.blocked = false
-      this.flush()
-    })
+    this.flow0 = this.queue(0)
   }
 
-  /** Messages queued (not yet fully written to the transport). */
+  private readonly onDrain = (): void => {
+    this.blocked = false
+    this.flush()
+  }
+
+  /**
+   * Writes to `conn` from now on: first `resend` (retained records the peer
+   * lacks, after a move), then what is queued.
+   */
+  attach(conn: Conn, resend: Uint8Array[] = []): void {
+    this.detach()
+    this.conn = conn
+    conn.on('drain', this.onDrain)
+    for (const buf of resend) {
+      this.bytesResent += buf.length
+      if (!conn.write(buf) && conn.writableLength >= WRITE_AHEAD) this.blocked = true
+    }
+    this.schedule()
+  }
+
+  /** Stops writing (the Conn is going away or a move is under way); queued frames wait. */
+  detach(): void {
+    this.conn?.off('drain', this.onDrain)
+    this.conn = null
+    this.blocked = false
+  }
+
+  /** The queue of flow `id`, created on first use. */
+  queue(id: number): FlowQueue {
+    let q = this.queues.get(id)
+    if (q === undefined) {
+      q = new FlowQueue(id)
+      this.queues.set(id, q)
+    }
+    return q
+  }
+
+  /** Frames queued and not yet fully written to the transport. */
   get pending(): number {
-    return this.queue.length - this.head
+    return this.sched.frames + (this.cur !== null ? 1 : 0)
   }
 
-  enqueue(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): void {
-    this.queue.push({ type, flags, hops, pluginId, idHi, idLo, payload })
+  enqueue(q: FlowQueue, type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): void {
+    this.sched.push({ type, flags, hops, pluginId, idHi, idLo, payload, q })
     this.queuedBytes += payload.length
-    if (!this.scheduled && !this.blocked) {
+    this.schedule()
+  }
+
+  /** Queues a session control frame (served before every flow). */
+  control(type: number, payload: Uint8Array): void {
+    this.enqueue(this.sched.control, type, 0, 0, 0, 0, 0, payload)
+  }
+
+  /** The peer has every record below `n`. False when that is impossible (a protocol violation). */
+  ack(n: number): boolean {
+    const r = this.retention
+    if (r === null) return false
+    const wasFull = r.full
+    if (!r.ack(n)) return false
+    if (wasFull && !r.full) this.schedule()
+    return true
+  }
+
+  private schedule(): void {
+    if (!this.scheduled && !this.blocked && this.conn !== null) {
       this.scheduled = true
       queueMicrotask(this.flushTask)
     }
@@ -76,66 +132,79 @@ export class Sender {
     this.flush()
   }
 
-  /** Writes queued frames until the queue is empty or the transport pushes back. */
+  /** The next frame to start: control frames always, data unless retention is full. */
+  private next(): Outgoing | null {
+    const r = this.retention
+    return this.sched.next(r === null || r.bytes < r.cap)
+  }
+
+  /** Writes queued frames until none is left or the transport (or retention) pushes back. */
   flush(): void {
-    if (this.dead) return
+    if (this.dead || this.conn === null) return
     const w = this.writer
     const s = channelScratch()
     try {
-      while (this.head < this.queue.length && !this.blocked) {
-        const first = this.queue[this.head]!
-        if (this.partial < 0 && first.payload.length >= this.large) {
-          this.sendLarge(first)
-          this.head++
+      while (!this.blocked) {
+        let m = this.cur ?? this.next()
+        if (m === null) break
+        if (this.partial < 0 && m.payload.length >= this.large) {
+          this.cur = null
+          this.sendLarge(m)
           continue
         }
         s.setKey(this.key)
         w.begin()
-        while (this.head < this.queue.length) {
-          const m = this.queue[this.head]!
+        this.cur = null
+        for (;;) {
           if (this.partial < 0) {
-            if (m.payload.length >= this.large) break // after this batch, on its own
-            if (!w.header(m.type, m.flags, m.hops, m.pluginId, m.payload.length, m.idHi, m.idLo)) break
+            // A large payload goes after this batch, on its own.
+            if (m.payload.length >= this.large || !w.header(m.type, m.flags, m.hops, m.pluginId, m.payload.length, m.idHi, m.idLo)) {
+              this.cur = m
+              break
+            }
             this.partial = 0
           }
           this.partial += w.bytes(m.payload, this.partial)
-          if (this.partial < m.payload.length) break
+          if (this.partial < m.payload.length) {
+            this.cur = m
+            break
+          }
           this.done(m)
+          const n = this.next()
+          if (n === null) break
+          m = n
         }
         if (this.counter + 64 >= MAX_RECORDS) throw new P4Error('NONCE_EXHAUSTED', 'send nonce space exhausted')
         if (w.empty) continue
-        const buf = w.finish(this.counter)
+        const first = this.counter
+        const buf = w.finish(first)
         this.counter += w.records
-        this.write(buf)
+        this.write(buf, first, w.records)
       }
     } catch (err) {
       this.dead = true
       this.onError(err instanceof P4Error ? err : new P4Error('IO_ERROR', 'send failed', { cause: err }))
       return
     }
-    if (this.head === this.queue.length) {
-      this.queue = []
-      this.head = 0
-    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head)
-      this.head = 0
-    }
+    this.sched.compact()
     if (!this.blocked) this.onDrained()
   }
 
   private done(m: Outgoing): void {
     this.queuedBytes -= m.payload.length
+    m.q.queuedBytes -= m.payload.length
     this.framesOut++
     this.partial = -1
-    this.head++
   }
 
-  private write(buf: Buffer): void {
+  private write(buf: Buffer, first: number, records: number): void {
     this.bytesOut += buf.length
+    this.retention?.add(buf, first, records)
     // The transport's own high-water mark (16 KiB for a socket) is below one
     // full batch; stopping at it would leave the kernel idle between drains.
     // Keep up to WRITE_AHEAD bytes in flight instead, then wait for 'drain'.
-    if (!this.conn.write(buf) && this.conn.writableLength >= WRITE_AHEAD) this.blocked = true
+    const conn = this.conn!
+    if (!conn.write(buf) && conn.writableLength >= WRITE_AHEAD) this.blocked = true
   }
 
   // A large payload: its records are sealed by node:crypto straight from the
@@ -146,21 +215,21 @@ export class Sender {
     const p = m.payload
     let at = Math.min(p.length, RECORD_MAX_PLAIN - HEADER_SIZE)
     if (this.counter + p.length / RECORD_MAX_PLAIN + 2 >= MAX_RECORDS) throw new P4Error('NONCE_EXHAUSTED', 'send nonce space exhausted')
-    this.write(sealRecord(this.key, this.counter++, header, p.subarray(0, at)))
+    this.write(sealRecord(this.key, this.counter, header, p.subarray(0, at)), this.counter++, 1)
     while (at < p.length) {
       const end = Math.min(p.length, at + RECORD_MAX_PLAIN)
-      this.write(sealRecord(this.key, this.counter++, null, p.subarray(at, end)))
+      this.write(sealRecord(this.key, this.counter, null, p.subarray(at, end)), this.counter++, 1)
       at = end
     }
-    this.queuedBytes -= p.length
-    this.framesOut++
+    this.done(m)
   }
 
   /** Stops sending for good (the session is closing or closed). */
   stop(): void {
     this.dead = true
-    this.queue = []
-    this.head = 0
+    this.detach()
+    this.sched.clear(this.queues.values())
+    this.cur = null
     this.queuedBytes = 0
   }
 }

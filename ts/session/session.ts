@@ -3,90 +3,44 @@
 //
 //   session.onframe = (f) => …         hot path: one call per received frame
 //   session.send(type, flags, hops, pluginId, idHi, idLo, payload) → boolean
+//   session.flow(id).send(…)           the same on another flow (flows.ts)
 //   'drain' after send() returned false; 'close' (reason: P4Error | null)
 //   session.pause() / resume()         stop / restart reading and delivery
+// Resumable sessions (both ends announced HandshakeFeature.RESUME; moves.ts):
+//   session.moveTo(conn) / session.adopt(await readResume(conn))
+//   'suspend' (reason) when the Conn is lost, 'move' when on a new one
 import { EventEmitter } from 'node:events'
 import { P4Error } from '../core/errors.js'
-import { DEFAULT_MAX_MESSAGE, MSG_TYPE_MAX } from '../core/protocol.js'
+import { DEFAULT_MAX_MESSAGE, HandshakeFeature } from '../core/protocol.js'
 import type { Conn } from '../transport/types.js'
+import type { Flow } from './flows.js'
+import { Inbound } from './inbound.js'
+import { moveConfig, Resumption, type MoveHost } from './moves.js'
+import { Outbox } from './outbox.js'
 import { DEFAULT_NODE_CRYPTO_THRESHOLD, Receiver, type Frame } from './receiver.js'
+import type { ResumeRequest } from './resume.js'
 import { Sender } from './sender.js'
+import { checkSize, type SessionKeys, type SessionOptions, type SessionStats } from './session-options.js'
 
 export type { Frame }
-
-export interface SessionOptions {
-  /** Largest payload sent or accepted, bytes (default 16 MiB). */
-  maxMessage?: number
-  /**
-   * send() returns false once this many bytes wait to be written (default 1
-   * MiB), or the transport's own high-water mark if that is higher: only
-   * above it does the transport promise the 'drain' that follows.
-   */
-  highWaterMark?: number
-  /**
-   * Payloads (sending) and records (receiving) of at least this many bytes
-   * are sealed / opened with node:crypto instead of the WASM kernel, which
-   * wins on small and batched frames (default 16 KiB; Infinity = WASM only,
-   * 0 = node:crypto for every record). Peers need not agree: the bytes are
-   * the same either way.
-   */
-  nodeCryptoThreshold?: number
-  /** send() throws QUOTA_EXCEEDED past this many waiting bytes (default maxMessage + 4 × highWaterMark). */
-  maxQueue?: number
-}
-
-/** What a session needs from the handshake. */
-export interface SessionKeys<R> {
-  conn: Conn
-  remote: R
-  sendKey: Uint8Array
-  recvKey: Uint8Array
-  /** Bytes read after the handshake's last message (already part of the channel). */
-  leftover?: Uint8Array
-}
-
-export interface SessionStats {
-  bytesIn: number
-  bytesOut: number
-  framesIn: number
-  framesOut: number
-  recordsIn: number
-  recordsOut: number
-}
-
-function checkSize(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new P4Error('BAD_OPTION', `${name} must be an integer ${min}..${max}, got ${String(value)}`)
-  }
-  return value
-}
+export type { ResumeOptions, SessionKeys, SessionOptions, SessionStats } from './session-options.js'
+export type { Flow }
 
 export class Session<R = unknown> extends EventEmitter {
   readonly remote: R
-  readonly conn: Conn
   readonly maxMessage: number
   readonly highWaterMark: number
   readonly maxQueue: number
-  /** Called for every received frame; set it before the first await after creation. */
-  onframe: ((frame: Frame) => void) | null = null
   /** Why the session closed (null: cleanly); undefined while open. */
   closeReason: P4Error | null | undefined = undefined
+  /** True when both ends announced resumption: the session can move to another Conn. */
+  readonly resumable: boolean
   private readonly receiver: Receiver
   private readonly sender: Sender
-  private bytesIn = 0
-  /** Frames opened while paused, delivered in order on resume(). */
-  private held: Frame[] | null = null
-  private paused = false
-  /** Set by ignoreInput(): received bytes are dropped unread. */
-  private ignoring = false
-  private needDrain = false
-  /**
-   * Where send() starts returning false: highWaterMark, raised to the
-   * transport's high-water mark. Below that the transport's write() returns
-   * true and emits no 'drain', so a queue that emptied would never be noticed
-   * (a send that waited for 'drain' hung until some other frame was sent).
-   */
-  private readonly drainMark: number
+  private readonly inbound: Inbound
+  private readonly outbox: Outbox
+  private readonly flow0: Flow
+  private readonly resumption: Resumption | null
   private closing = false
   private readonly closedPromise: Promise<P4Error | null>
   private resolveClosed!: (reason: P4Error | null) => void
@@ -94,38 +48,108 @@ export class Session<R = unknown> extends EventEmitter {
   constructor(keys: SessionKeys<R>, opts: SessionOptions = {}) {
     super()
     this.remote = keys.remote
-    this.conn = keys.conn
     this.maxMessage = checkSize(opts.maxMessage ?? DEFAULT_MAX_MESSAGE, 'maxMessage', 0, 0xffffffff - 64)
     this.highWaterMark = checkSize(opts.highWaterMark ?? 1 << 20, 'highWaterMark', 1, 2 ** 31)
     this.maxQueue = checkSize(opts.maxQueue ?? this.maxMessage + 4 * this.highWaterMark, 'maxQueue', 1, 2 ** 40)
-    this.drainMark = Math.max(this.highWaterMark, keys.conn.writableHighWaterMark ?? 0)
     this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve))
     const threshold = opts.nodeCryptoThreshold ?? DEFAULT_NODE_CRYPTO_THRESHOLD
     if (typeof threshold !== 'number' || !(threshold >= 0)) {
       throw new P4Error('BAD_OPTION', `nodeCryptoThreshold must be a number >= 0, got ${String(threshold)}`)
     }
-    this.receiver = new Receiver(keys.recvKey, this.maxMessage, (f) => this.frame(f), threshold)
-    this.sender = new Sender(keys.sendKey, keys.conn, () => this.drained(), (err) => this.destroy(err), threshold)
-    const conn = keys.conn
-    conn.on('data', (chunk) => this.read(chunk))
-    conn.on('error', (err) => this.finish(err instanceof P4Error ? err : new P4Error('IO_ERROR', err.message, { cause: err })))
-    conn.on('close', () => this.onConnClose())
-    if (keys.leftover && keys.leftover.length > 0) {
-      const leftover = keys.leftover
-      // After the caller has had the chance to set onframe; before any later read.
-      queueMicrotask(() => this.read(leftover))
+    this.receiver = new Receiver(keys.recvKey, this.maxMessage, (f) => this.inbound.frame(f), threshold)
+    this.sender = new Sender(keys.sendKey, () => this.drained(), (err) => this.destroy(err), threshold)
+    // send() returns false at highWaterMark, raised to the transport's own
+    // mark: below that the transport's write() returns true and emits no
+    // 'drain', so a queue that emptied would never be noticed.
+    const drainMark = Math.max(this.highWaterMark, keys.conn.writableHighWaterMark ?? 0)
+    this.outbox = new Outbox(
+      this.sender,
+      { maxMessage: this.maxMessage, maxQueue: this.maxQueue, drainMark },
+      () => this.inbound.current?.writableLength ?? 0,
+      () => this.checkOpen(),
+      () => this.emit('drain'),
+    )
+    this.flow0 = this.outbox.flow0
+    this.resumable = ((keys.localFeatures ?? 0) & (keys.remoteFeatures ?? 0) & HandshakeFeature.RESUME) !== 0
+    const self = this
+    this.inbound = new Inbound(keys.conn, this.receiver, this.sender, {
+      get closed() {
+        return self.closeReason !== undefined
+      },
+      control: (f) => {
+        if (this.resumption === null) throw new P4Error('BAD_FRAME', 'session control frame from a peer that did not announce resumption')
+        this.resumption.control(f)
+      },
+      afterRead: () => this.resumption?.afterRead(),
+      fail: (err) => this.destroy(err),
+      connError: (err) => this.connError(err),
+      connClose: () => this.connClose(),
+    })
+    this.resumption = this.resumable ? this.makeResumption(keys, opts) : null
+    this.inbound.use(keys.conn, keys.leftover)
+    this.sender.attach(keys.conn)
+  }
+
+  private makeResumption(keys: SessionKeys<R>, opts: SessionOptions): Resumption {
+    const self = this
+    const inb = this.inbound
+    const host: MoveHost = {
+      sender: this.sender,
+      receiver: this.receiver,
+      get bytesIn() {
+        return inb.bytesIn
+      },
+      get isClosed() {
+        return self.closeReason !== undefined
+      },
+      current: () => inb.current,
+      park: () => inb.park(),
+      unpark: () => inb.unpark(),
+      release: () => inb.release(),
+      use: (conn, leftover) => inb.use(conn, leftover),
+      finish: (reason) => this.finish(reason),
+      destroy: (reason) => this.destroy(reason),
+      emit: (event, ...args) => this.emit(event, ...args),
     }
-    // The handshake leaves the Conn paused so no byte is lost before these listeners.
-    conn.resume()
+    return new Resumption(host, moveConfig(keys.sendKey, keys.recvKey, opts))
+  }
+
+  private checkOpen(): void {
+    if (this.closeReason !== undefined || this.closing) {
+      throw new P4Error('CLOSED', 'session is closed', { cause: this.closeReason ?? undefined })
+    }
+  }
+
+  /** Called for every received frame; set it before the first await after creation. */
+  get onframe(): ((frame: Frame) => void) | null {
+    return this.inbound.onframe
+  }
+  set onframe(fn: ((frame: Frame) => void) | null) {
+    this.inbound.onframe = fn
+  }
+
+  /** The Conn in use (the last one, once closed or while suspended). */
+  get conn(): Conn {
+    return this.inbound.last
   }
 
   get closed(): boolean {
     return this.closeReason !== undefined
   }
 
-  /** Bytes accepted by send() and not yet handed to the kernel. */
+  /** True while a resumable session has lost its Conn and waits for a move. */
+  get suspended(): boolean {
+    return this.resumption?.suspendedBy != null
+  }
+
+  /** The session's name in RESUME (16 bytes, the same at both ends); null unless resumable. */
+  get resumeToken(): Uint8Array | null {
+    return this.resumption?.token ?? null
+  }
+
+  /** Bytes accepted by send() (every flow) and not yet handed to the kernel. */
   get bufferedBytes(): number {
-    return this.sender.queuedBytes + this.conn.writableLength
+    return this.sender.queuedBytes + (this.inbound.current?.writableLength ?? 0)
   }
 
   /**
@@ -134,7 +158,7 @@ export class Session<R = unknown> extends EventEmitter {
    * however slowly, and stands still while it does not.
    */
   get bytesTaken(): number {
-    return this.sender.bytesOut - this.conn.writableLength
+    return this.sender.bytesOut - (this.inbound.current?.writableLength ?? 0)
   }
 
   /** Resolves with the close reason (null: clean) once the session is closed. */
@@ -144,42 +168,37 @@ export class Session<R = unknown> extends EventEmitter {
 
   stats(): SessionStats {
     return {
-      bytesIn: this.bytesIn,
+      bytesIn: this.inbound.bytesIn,
       bytesOut: this.sender.bytesOut,
       framesIn: this.receiver.framesIn,
       framesOut: this.sender.framesOut,
       recordsIn: this.receiver.recordsIn,
       recordsOut: this.sender.counter,
+      bytesResent: this.sender.bytesResent,
+      retainedBytes: this.resumption?.retained ?? 0,
+      moves: this.resumption?.moves ?? 0,
     }
   }
 
   /**
-   * Queues one frame; it leaves with everything else queued in this tick, in
-   * one sealed batch. The payload is read when the batch is built (end of
-   * the tick): do not modify it before then. Returns false when the caller
-   * should wait for 'drain'.
+   * Queues one frame on flow 0; it leaves with everything else queued in
+   * this tick, in one sealed batch. The payload is read when the batch is
+   * built (end of the tick): do not modify it before then. Returns false
+   * when the caller should wait for 'drain'.
    */
   send(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): boolean {
-    if (this.closeReason !== undefined || this.closing) {
-      throw new P4Error('CLOSED', 'session is closed', { cause: this.closeReason ?? undefined })
-    }
-    if (!(payload instanceof Uint8Array)) throw new P4Error('BAD_ARGUMENT', 'payload must be a Uint8Array')
-    if (payload.length > this.maxMessage) {
-      throw new P4Error('MESSAGE_TOO_LARGE', `payload of ${payload.length} bytes exceeds the ${this.maxMessage}-byte limit`)
-    }
-    if ((type | flags | hops) >>> 8 !== 0 || type < 1 || type > MSG_TYPE_MAX || pluginId >>> 16 !== 0 || idHi >>> 0 !== idHi || idLo >>> 0 !== idLo) {
-      throw new P4Error('BAD_ARGUMENT', 'frame header field out of range')
-    }
-    const buffered = this.bufferedBytes + payload.length
-    if (buffered > this.maxQueue) {
-      throw new P4Error('QUOTA_EXCEEDED', `send queue would hold ${buffered} bytes (limit ${this.maxQueue}); wait for 'drain'`)
-    }
-    this.sender.enqueue(type, flags, hops, pluginId, idHi, idLo, payload)
-    if (buffered >= this.drainMark) {
-      this.needDrain = true
-      return false
-    }
-    return true
+    return this.outbox.send(this.flow0.q, type, flags, hops, pluginId, idHi, idLo, payload)
+  }
+
+  /**
+   * The send handle of flow `id` (0..65535; the same handle every time).
+   * Flows share the session fairly (flows.ts): a backlog on one never holds
+   * the others back by more than about one record per flow. Its send() has
+   * this send()'s contract, with backpressure and 'drain' of its own. Flow 0
+   * is send().
+   */
+  flow(id: number): Flow {
+    return this.outbox.flow(id)
   }
 
   /**
@@ -189,33 +208,16 @@ export class Session<R = unknown> extends EventEmitter {
    * order, after resume(). A caller can pause from inside onframe.
    */
   pause(): void {
-    this.paused = true
-    this.conn.pause()
+    this.inbound.pause()
   }
 
   /** Delivers the frames that waited, then reads again (unless onframe paused again). */
   resume(): void {
-    if (!this.paused) return
-    this.paused = false
-    const q = this.held
-    this.held = null
-    if (q !== null) {
-      for (let i = 0; i < q.length; i++) {
-        if (this.paused) {
-          // Paused again by a frame: the rest waits, ahead of anything newer.
-          const rest = q.slice(i)
-          this.held = this.held === null ? rest : rest.concat(this.held)
-          return
-        }
-        if (this.closeReason !== undefined) return
-        this.onframe?.(q[i]!)
-      }
-    }
-    if (!this.paused && this.closeReason === undefined) this.conn.resume()
+    this.inbound.resume()
   }
 
   get isPaused(): boolean {
-    return this.paused
+    return this.inbound.paused
   }
 
   /**
@@ -225,16 +227,7 @@ export class Session<R = unknown> extends EventEmitter {
    * close() still work.
    */
   ignoreInput(): void {
-    this.ignoring = true
-    this.onframe = null
-    this.held = null
-    this.paused = true
-    this.conn.pause()
-  }
-
-  private frame(f: Frame): void {
-    if (this.paused) (this.held ??= []).push(f)
-    else this.onframe?.(f)
+    this.inbound.ignoreInput()
   }
 
   /** Sends what is queued, then closes. Resolves when closed. */
@@ -242,51 +235,77 @@ export class Session<R = unknown> extends EventEmitter {
     if (this.closeReason === undefined && !this.closing) {
       this.closing = true
       this.sender.flush()
-      if (this.sender.pending === 0) this.conn.end()
-      // else 'drained' ends the conn once the queue is written.
+      this.drained()
     }
     return this.closedPromise
   }
 
-  /** Closes at once; queued frames are dropped. */
+  /** Closes at once; queued frames are dropped. A resumable peer sees a lost Conn (it waits out its grace period). */
   destroy(reason?: P4Error): void {
     if (this.closeReason !== undefined) return
+    const conn = this.inbound.current
     this.finish(reason ?? null)
-    this.conn.destroy()
+    conn?.destroy()
   }
 
-  private read(chunk: Uint8Array): void {
-    if (this.closeReason !== undefined || this.ignoring) return
-    this.bytesIn += chunk.length
-    try {
-      this.receiver.push(chunk)
-    } catch (err) {
-      this.destroy(err instanceof P4Error ? err : new P4Error('BAD_FRAME', 'receive failed', { cause: err }))
-    }
+  /**
+   * Resumable sessions: continues this session on `conn`, a new Conn to the
+   * peer that this side opened (the peer accepts it with readResume() and
+   * adopt()). The current Conn, if any, is closed once the peer answers;
+   * should the move fail (BAD_RESUME, TIMEOUT, PEER_CLOSED) the session goes
+   * on where it was. Nothing sent either way is lost or repeated.
+   */
+  moveTo(conn: Conn, opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.resumption === null) return Promise.reject(new P4Error('BAD_RESUME', 'the session is not resumable (both ends must announce HandshakeFeature.RESUME)'))
+    return this.resumption.moveTo(conn, opts.timeoutMs)
+  }
+
+  /**
+   * Resumable sessions: continues this session on the Conn of `req` (from
+   * readResume(), matched by its token). Throws BAD_RESUME — and refuses and
+   * closes that Conn, leaving the session as it was — when the request is
+   * not authentic, is replayed, or asks for records that cannot be resent.
+   */
+  adopt(req: ResumeRequest): void {
+    if (this.resumption === null) throw new P4Error('BAD_RESUME', 'the session is not resumable')
+    this.resumption.adopt(req)
+  }
+
+  // A resumable session outlives its Conn unless it ended on purpose (the
+  // peer's CLOSE arrived, or ours was written): it is suspended instead.
+  private get outlivesConn(): boolean {
+    const r = this.resumption
+    return r !== null && this.closeReason === undefined && !r.cleanEnd && !(this.closing && r.closeSent)
+  }
+
+  private connError(err: Error): void {
+    const e = err instanceof P4Error ? err : new P4Error('IO_ERROR', err.message, { cause: err })
+    if (this.outlivesConn) this.resumption!.suspend(e)
+    else this.finish(e)
+  }
+
+  private connClose(): void {
+    if (this.closeReason !== undefined) return
+    const mid = this.receiver.midFrame
+    if (this.outlivesConn) this.resumption!.suspend(new P4Error('PEER_CLOSED', mid ? 'connection lost in the middle of a frame' : 'connection lost'))
+    else this.finish(mid ? new P4Error('PEER_CLOSED', 'peer closed the connection in the middle of a frame') : null)
   }
 
   private drained(): void {
     if (this.closing && this.sender.pending === 0) {
-      this.conn.end()
+      if (this.resumption?.queueClose()) return // CLOSE goes last; then here again
+      this.inbound.current?.end()
       return
     }
-    if (this.needDrain && this.bufferedBytes < this.drainMark) {
-      this.needDrain = false
-      this.emit('drain')
-    }
-  }
-
-  private onConnClose(): void {
-    if (this.closeReason !== undefined) return
-    const mid = this.receiver.midFrame
-    this.finish(mid ? new P4Error('PEER_CLOSED', 'peer closed the connection in the middle of a frame') : null)
+    this.outbox.drained()
   }
 
   private finish(reason: P4Error | null): void {
     if (this.closeReason !== undefined) return
     this.closeReason = reason
-    this.held = null
+    this.inbound.stop()
     this.sender.stop()
+    this.resumption?.stop()
     this.resolveClosed(reason)
     this.emit('close', reason)
   }

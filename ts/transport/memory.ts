@@ -3,24 +3,39 @@
 // setImmediate per network (never a timer per connection, never re-entrantly
 // inside write()), with the same backpressure contract as TCP. Faults can be
 // staged through the public API: a transport that crashes, connections that
-// are held unanswered, addresses nobody can dial (a node behind NAT).
-import { EventEmitter } from 'node:events'
+// are held unanswered, addresses nobody can dial (a node behind NAT). Links
+// can be shaped (one-way delay, bandwidth) on the network's clock, so a
+// ManualClock drives latency deterministically; unshaped links (the default)
+// set no timer at all.
+import { systemClock, type Clock } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
-import {
-  checkAddress,
-  checkTimeout,
-  type Address,
-  type Conn,
-  type ConnEvents,
-  type Listener,
-  type Transport,
-} from './types.js'
+import { MemoryConn, type ConnNetwork, type ConnOwner, type Shape } from './memory-conn.js'
+import { checkAddress, checkTimeout, type Address, type Conn, type Listener, type Transport } from './types.js'
 
 export interface MemoryNetworkOptions {
   /** Bytes queued towards a reader at which write() starts returning false. Default 64 KiB. */
   highWaterMark?: number
   /** Largest 'data' chunk delivered; writes are merged or split to it, as TCP would. Default 64 KiB. */
   maxChunk?: number
+  /** The clock that link delays run on (a ManualClock makes them deterministic). Default: the system clock. */
+  clock?: Clock
+  /** The shape of every link not shaped otherwise (setHostLink, setLink). Default: no delay, no limit. */
+  link?: LinkShape
+}
+
+/**
+ * A link's one-way delay and bandwidth. A connection between hosts A and B
+ * takes the shape set for the pair (setLink), else the sum of the two hosts'
+ * delays and the lower of their bandwidths (setHostLink), else the network's
+ * default. The bandwidth limits each direction of each connection on its own
+ * (it is not shared between connections). Dialling takes one round trip; a
+ * connection keeps at most highWaterMark bytes in flight (its window).
+ */
+export interface LinkShape {
+  /** One-way delay, ms (default 0). */
+  delayMs?: number
+  /** Bytes per second (default: no limit). */
+  bytesPerSecond?: number
 }
 
 export interface MemoryTransportOptions {
@@ -32,172 +47,13 @@ const FIRST_PORT = 49152
 const FIRST_EPHEMERAL = 32768
 
 /** What one transport of a network owns, so that it can crash as a whole. */
-interface Endpoint {
-  readonly conns: Set<MemoryConn>
+interface Endpoint extends ConnOwner {
   readonly listeners: Set<MemoryListener>
   crashed: boolean
 }
 
 /** What an intercept decides for one connection: hand it to the listener, or hold it unanswered. */
 export type InterceptDecision = 'accept' | 'hold'
-
-class MemoryConn extends EventEmitter implements Conn {
-  peer!: MemoryConn
-  owner: Endpoint | null = null
-  destroyed = false
-  /** Bytes the peer wrote that this side has not yet read. */
-  private inbox: Buffer[] = []
-  private inHead = 0
-  inBytes = 0
-  /** null until a 'data' listener or resume(); false after an explicit pause(). */
-  private flowing: boolean | null = null
-  /** This side called end() (or auto-ended after the peer's end). */
-  ending = false
-  /** The peer ended: once the inbox is read, end this side too. */
-  peerEnded = false
-  needDrain = false
-  queued = false
-  private closeError: Error | undefined
-  private closing = false
-
-  constructor(
-    private readonly net: MemoryNetwork,
-    readonly localHost: string,
-    readonly localPort: number,
-    readonly remoteHost: string,
-    readonly remotePort: number,
-  ) {
-    super()
-  }
-
-  get writableLength(): number {
-    return this.peer.inBytes
-  }
-
-  get writableHighWaterMark(): number {
-    return this.net.highWaterMark
-  }
-
-  write(chunk: Uint8Array): boolean {
-    if (!(chunk instanceof Uint8Array)) throw new P4Error('BAD_ARGUMENT', 'write() takes a Uint8Array')
-    // Like a socket after end/destroy: nothing more goes out ('close' tells why).
-    if (this.destroyed || this.ending || this.peer.destroyed) return false
-    if (chunk.length > 0) {
-      // Copy: the caller may reuse its buffer, and the reader owns what it gets.
-      const copy = Buffer.allocUnsafe(chunk.length)
-      copy.set(chunk)
-      this.peer.push(copy)
-    }
-    if (this.peer.inBytes >= this.net.highWaterMark) {
-      this.needDrain = true
-      return false
-    }
-    return true
-  }
-
-  private push(chunk: Buffer): void {
-    this.inbox.push(chunk)
-    this.inBytes += chunk.length
-    this.net.schedule(this)
-  }
-
-  pause(): void {
-    this.flowing = false
-  }
-
-  resume(): void {
-    this.flowing = true
-    this.net.schedule(this)
-  }
-
-  override on<E extends keyof ConnEvents>(event: E, listener: ConnEvents[E]): this {
-    super.on(event, listener)
-    if (event === 'data' && this.flowing === null) this.resume()
-    return this
-  }
-
-  end(): void {
-    if (this.destroyed || this.ending) return
-    this.ending = true
-    this.peer.peerEnded = true
-    this.net.schedule(this.peer)
-  }
-
-  destroy(err?: Error): void {
-    if (this.destroyed) return
-    this.abort(err)
-    this.peer.abort(undefined)
-  }
-
-  /** Marks this side closed at once; the events come on the next turn. */
-  private abort(err: Error | undefined): void {
-    if (this.destroyed) return
-    this.destroyed = true
-    this.inbox = []
-    this.inHead = 0
-    this.inBytes = 0
-    this.closeError = err
-    this.closing = true
-    this.owner?.conns.delete(this)
-    this.net.closed()
-    this.net.schedule(this)
-  }
-
-  /** Called by the network's flush: emit close, or deliver what can be read. */
-  process(): void {
-    if (this.closing) {
-      this.closing = false
-      if (this.closeError) this.emit('error', this.closeError)
-      this.emit('close')
-      return
-    }
-    if (this.destroyed) return
-    const max = this.net.maxChunk
-    while (this.inBytes > 0 && this.flowing === true && !this.destroyed) {
-      this.emit('data', this.take(max))
-    }
-    if (this.destroyed) return
-    const writer = this.peer
-    if (this.inBytes === 0) {
-      if (writer.needDrain && !writer.destroyed) {
-        writer.needDrain = false
-        writer.emit('drain')
-      }
-      if (this.peerEnded) {
-        // allowHalfOpen=false, as net.Socket: the peer's end ends this side
-        // too; once both directions are read, both sides close.
-        if (!this.ending) this.end()
-        else if (writer.inBytes === 0) this.destroy()
-      }
-    }
-  }
-
-  /** Up to `max` bytes from the inbox, merging small writes and splitting large ones. */
-  private take(max: number): Buffer {
-    const first = this.inbox[this.inHead]!
-    let out: Buffer
-    if (first.length >= max || this.inHead === this.inbox.length - 1) {
-      out = first.length > max ? first.subarray(0, max) : first
-      if (first.length > max) this.inbox[this.inHead] = first.subarray(max)
-      else this.inHead++
-    } else {
-      let n = 0
-      let end = this.inHead
-      while (end < this.inbox.length && n + this.inbox[end]!.length <= max) n += this.inbox[end++]!.length
-      out = end - this.inHead === 1 ? first : Buffer.concat(this.inbox.slice(this.inHead, end), n)
-      this.inHead = end
-    }
-    this.inBytes -= out.length
-    if (this.inHead === this.inbox.length) {
-      this.inbox = []
-      this.inHead = 0
-    } else if (this.inHead > 1024) {
-      this.inbox = this.inbox.slice(this.inHead)
-      this.inHead = 0
-    }
-    return out
-  }
-}
 
 class MemoryListener implements Listener {
   readonly address: Address
@@ -221,9 +77,10 @@ class MemoryListener implements Listener {
  * (host string, port); nothing touches the OS. Listening on '0.0.0.0' or '::'
  * accepts dials to any host on that port.
  */
-export class MemoryNetwork {
+export class MemoryNetwork implements ConnNetwork {
   readonly highWaterMark: number
   readonly maxChunk: number
+  readonly clock: Clock
   private readonly listeners = new Map<string, MemoryListener>()
   private nextPort = FIRST_PORT
   private nextEphemeral = FIRST_EPHEMERAL
@@ -234,10 +91,19 @@ export class MemoryNetwork {
   private readonly endpoints = new WeakMap<Transport, Endpoint>()
   private readonly intercepts = new Map<string, { decide: (n: number) => InterceptDecision; dials: number }>()
   private readonly undialable = new Set<string>()
+  private readonly defaultShape: Shape
+  private readonly hostShapes = new Map<string, Shape>()
+  private readonly linkShapes = new Map<string, Shape>()
 
   constructor(opts: MemoryNetworkOptions = {}) {
     this.highWaterMark = positiveInt(opts.highWaterMark ?? 64 * 1024, 'highWaterMark')
     this.maxChunk = positiveInt(opts.maxChunk ?? 64 * 1024, 'maxChunk')
+    const clock = opts.clock ?? systemClock
+    if (typeof clock !== 'object' || clock === null || typeof clock.setTimeout !== 'function' || typeof clock.now !== 'function') {
+      throw new P4Error('BAD_OPTION', 'clock must be a Clock')
+    }
+    this.clock = clock
+    this.defaultShape = toShape(opts.link ?? {})
   }
 
   /** A transport on this network whose dials come from `opts.host`. */
@@ -259,10 +125,15 @@ export class MemoryNetwork {
       dial: async (host, port, dialOpts) => {
         checkAddress(host, port, false)
         checkTimeout(dialOpts)
-        // Settle on a later turn, like a real connect.
-        await null
+        const shape = this.shapeOf(source, host)
+        // Settle on a later turn, like a real connect; on a shaped link the
+        // listener hears of it one delay later, the dialler one round trip.
+        if (shape === null) await null
+        else await this.after(shape.delayMs)
         if (endpoint.crashed) crashed()
-        return this.connect(source, host, port, endpoint)
+        const conn = this.connect(source, host, port, endpoint, shape)
+        if (shape !== null) await this.after(shape.delayMs)
+        return conn
       },
     }
     this.endpoints.set(transport, endpoint)
@@ -309,6 +180,45 @@ export class MemoryNetwork {
     else this.undialable.add(key)
   }
 
+  /**
+   * Shapes `host`'s access link for connections made from now on: between
+   * two hosts the delays add up and the lower bandwidth holds (unless
+   * setLink shaped that pair). null: back to the network's default.
+   */
+  setHostLink(host: string, shape: LinkShape | null): void {
+    checkAddress(host, 0, true)
+    if (shape === null) this.hostShapes.delete(host)
+    else this.hostShapes.set(host, toShape(shape))
+  }
+
+  /** Shapes the link between hosts `a` and `b` (both directions) for connections made from now on; null removes it. */
+  setLink(a: string, b: string, shape: LinkShape | null): void {
+    checkAddress(a, 0, true)
+    checkAddress(b, 0, true)
+    if (shape === null) this.linkShapes.delete(pairKey(a, b))
+    else this.linkShapes.set(pairKey(a, b), toShape(shape))
+  }
+
+  /** The shape of a connection between `a` and `b`, or null for an immediate one. */
+  private shapeOf(a: string, b: string): Shape | null {
+    let s = this.linkShapes.get(pairKey(a, b))
+    if (s === undefined) {
+      const sa = this.hostShapes.get(a)
+      const sb = this.hostShapes.get(b)
+      if (sa === undefined && sb === undefined) s = this.defaultShape
+      else {
+        const x = sa ?? this.defaultShape
+        const y = sb ?? this.defaultShape
+        s = { delayMs: x.delayMs + y.delayMs, bytesPerMs: Math.min(x.bytesPerMs, y.bytesPerMs) }
+      }
+    }
+    return s.delayMs === 0 && s.bytesPerMs === Infinity ? null : s
+  }
+
+  private after(ms: number): Promise<void> {
+    return new Promise((resolve) => this.clock.setTimeout(resolve, ms))
+  }
+
   /** True when no bytes, ends or closes wait to be delivered (a ManualClock's `idle`). */
   get idle(): boolean {
     return !this.scheduled && this.queue.length === 0
@@ -343,7 +253,7 @@ export class MemoryNetwork {
     throw new P4Error('IO_ERROR', `no free port on ${host}`)
   }
 
-  private connect(fromHost: string, host: string, port: number, owner: Endpoint): Conn {
+  private connect(fromHost: string, host: string, port: number, owner: Endpoint, shape: Shape | null): Conn {
     const listener =
       this.listeners.get(`${host}:${port}`) ??
       this.listeners.get(`0.0.0.0:${port}`) ??
@@ -352,8 +262,8 @@ export class MemoryNetwork {
     if (this.undialable.has(`${host}:${port}`)) throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: it takes no incoming connections`)
     const ephemeral = this.nextEphemeral
     this.nextEphemeral = ephemeral >= 60999 ? FIRST_EPHEMERAL : ephemeral + 1
-    const client = new MemoryConn(this, fromHost, ephemeral, host, port)
-    const server = new MemoryConn(this, host, port, fromHost, ephemeral)
+    const client = new MemoryConn(this, fromHost, ephemeral, host, port, shape)
+    const server = new MemoryConn(this, host, port, fromHost, ephemeral, shape)
     client.peer = server
     server.peer = client
     client.owner = owner
@@ -404,6 +314,19 @@ export class MemoryNetwork {
 /** A transport on `network` (shorthand for network.transport(opts)). */
 export function memoryTransport(network: MemoryNetwork, opts?: MemoryTransportOptions): Transport {
   return network.transport(opts)
+}
+
+function pairKey(a: string, b: string): string {
+  return a < b ? `${a} ${b}` : `${b} ${a}`
+}
+
+function toShape(l: LinkShape): Shape {
+  if (typeof l !== 'object' || l === null) throw new P4Error('BAD_ARGUMENT', 'a link shape must be an object')
+  const delayMs = l.delayMs ?? 0
+  const bps = l.bytesPerSecond ?? Infinity
+  if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) throw new P4Error('BAD_ARGUMENT', `delayMs must be a finite number >= 0, got ${String(delayMs)}`)
+  if (typeof bps !== 'number' || !(bps > 0)) throw new P4Error('BAD_ARGUMENT', `bytesPerSecond must be a number > 0, got ${String(bps)}`)
+  return { delayMs, bytesPerMs: bps / 1000 }
 }
 
 function positiveInt(value: number, what: string): number {

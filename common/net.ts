@@ -34,6 +34,8 @@ export interface NetOptions {
    * protocol's timers fire deterministically and no test waits in real time.
    */
   clock?: 'manual'
+  /** With `clock: 'manual'`: the wall-clock time (Unix ms) at clock time 0 (default: now). */
+  wallAt?: number
 }
 
 export interface TestNet {
@@ -47,7 +49,12 @@ export interface TestNet {
    * (advanced in steps), else real time (polled). Fails naming `what`.
    */
   until(cond: () => boolean, ms: number, what: string | (() => string)): Promise<void>
-  /** Lets everything in flight arrive: at the current instant on a manual clock, else until no frame arrives for 100 ms. */
+  /**
+   * Lets everything in flight arrive: on a manual clock, the I/O of the
+   * current instant (the memory network is idle); in real time, a
+   * linkBarrier over the running nodes (a PING round trip on every link
+   * among them, repeated until a round sees no other frame).
+   */
   settle(): Promise<void>
   /** Lets `ms` pass: clock time on a manual clock (its timers fire), else real time. */
   sleep(ms: number): Promise<void>
@@ -132,6 +139,47 @@ export async function waitQuiet(nodes: Node[], quietMs = 100, timeoutMs = 10_000
   )
 }
 
+/**
+ * A positive barrier in real time (tcp): every node of `nodes` PINGs each
+ * peer of `nodes` it has a link to and waits for the PING-ACK. A session is
+ * ordered, so once X holds Y's PING-ACK, every frame Y wrote to X before it
+ * has arrived. A frame that arrives during a round may set off others (a
+ * flood is forwarded), so rounds repeat until one passes in which every node
+ * received exactly the barrier's own frames (a PING from each peer that
+ * pinged it, a PING-ACK for each of its PINGs) and every PING was answered.
+ * Then nothing sent before that round is still on its way to a node of
+ * `nodes`, over any link among them. Use it before asserting that something
+ * did not arrive; it waits for events, never for a span of time.
+ */
+export async function linkBarrier(nodes: Node[], maxRounds = 20): Promise<void> {
+  const inSet = new Set(nodes)
+  const byName = new Map(nodes.map((x) => [x.username, x]))
+  let last = 'no round yet'
+  const rounds = async (): Promise<void> => {
+    for (let round = 0; round < maxRounds; round++) {
+      const running = nodes.filter((x) => x.running)
+      const before = new Map(running.map((x) => [x, x.stats().framesIn]))
+      const expect = new Map(running.map((x) => [x, 0]))
+      const pings: Promise<boolean>[] = []
+      for (const x of running) {
+        for (const l of x.links()) {
+          const y = byName.get(l.username)
+          if (!y || !inSet.has(y) || !y.running || !l.verified) continue
+          expect.set(x, expect.get(x)! + 1) // the PING-ACK
+          expect.set(y, expect.get(y)! + 1) // the PING
+          pings.push(x.latency(y.username).then(() => true, () => false))
+        }
+      }
+      const answered = (await Promise.all(pings)).every(Boolean)
+      const moved = running.filter((x) => !x.running || x.stats().framesIn - before.get(x)! !== expect.get(x))
+      if (answered && moved.length === 0) return
+      last = `round ${round + 1}: ${answered ? '' : 'a PING went unanswered; '}other frames arrived at ${moved.map((x) => x.username).join(', ') || 'none'}`
+    }
+    throw new Error(`linkBarrier: no quiet round in ${maxRounds} (${last})`)
+  }
+  await waiting(() => `a link barrier over ${nodes.length} nodes (${last})`, rounds())
+}
+
 const minLinks = new WeakMap<Node, number>()
 
 /** The link count `node` should reach in a network of `n` running nodes. */
@@ -178,7 +226,7 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
   if (!Number.isInteger(o.n) || o.n < 1) throw new Error('startNet: n must be a positive integer')
   const network = o.transport === 'memory' ? new MemoryNetwork() : undefined
   if (o.clock === 'manual' && !network) throw new Error("startNet: clock 'manual' needs the memory transport")
-  const clock = o.clock === 'manual' ? new ManualClock({ idle: () => network!.idle }) : undefined
+  const clock = o.clock === 'manual' ? new ManualClock({ idle: () => network!.idle, ...(o.wallAt !== undefined ? { wallAt: o.wallAt } : {}) }) : undefined
   const random = seededRandom(o.seed ?? 1)
   const topology = o.topology ?? 'random'
   const nodes: Node[] = []
@@ -238,7 +286,7 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
     network,
     clock,
     until,
-    settle: () => (clock ? clock.settle() : waitQuiet([...nodes, ...extra].filter((x) => x.running))),
+    settle: () => (clock ? clock.settle() : linkBarrier([...nodes, ...extra].filter((x) => x.running))),
     sleep: (ms) => (clock ? clock.advance(ms) : sleep(ms)),
     async waitConverged(timeoutMs = 15_000) {
       const running = nodes.filter((x) => x.running)

@@ -81,7 +81,7 @@ test('a broadcast storm of duplicates: delivered once everywhere, the storming p
     const boxes = [a, b, c].map((x) => inbox(x.plugin(CHAT)))
     const mallory = generateIdentity()
     const rogue = await Rogue.dial(a, { identity: mallory, username: 'stormy', transport: rogueTransport(net) })
-    rogue.sendSigned(signedHello(mallory, 'stormy'))
+    rogue.sendSigned(signedHello(mallory, 'stormy', net.clock!.wall()))
     await net.until(() => [a, b, c].every((x) => x.users().includes('stormy')), 3000, 'stormy known')
     const before = memory()
     await whileHonestTalk(net, async () => {
@@ -107,7 +107,7 @@ test('HELLO spam from 2,000 fresh identities: the spammer is cut off ("hello"), 
     const [a, b, c] = net.nodes as [Node, Node, Node]
     const spammer = generateIdentity()
     const rogue = await Rogue.dial(a, { identity: spammer, username: 'spammer', transport: rogueTransport(net) })
-    const hellos = Array.from({ length: 2000 }, (_, i) => signedHello(generateIdentity(), `sybil${i}`))
+    const hellos = Array.from({ length: 2000 }, (_, i) => signedHello(generateIdentity(), `sybil${i}`, net.clock!.wall()))
     const before = memory()
     const t0 = performance.now()
     let seconds = 0
@@ -203,7 +203,7 @@ test('a peer that goes silent (no reads, no PING-ACKs) is dropped from links() a
     const [a] = net.nodes as [Node]
     const ghostId = generateIdentity()
     const rogue = await Rogue.dial(a, { identity: ghostId, username: 'ghost', transport: rogueTransport(net) })
-    rogue.sendSigned(signedHello(ghostId, 'ghost'))
+    rogue.sendSigned(signedHello(ghostId, 'ghost', net.clock!.wall()))
     await net.until(() => a.users().includes('ghost') && a.links().some((l) => l.username === 'ghost'), 2000, 'the ghost linked and known')
     rogue.session.pause() // a host that vanished: nothing read, nothing answered
     // A graceful close alone would wait for a peer that never finishes it (on TCP until the
@@ -223,7 +223,7 @@ test('a user whose link went silent is probed and marked offline', async () => {
     const ghostId = generateIdentity()
     const rogue = await Rogue.dial(a, { identity: ghostId, username: 'ghost', transport: rogueTransport(net) })
     // Its HELLO gives an address where nothing listens: a probe there fails at once.
-    rogue.sendSigned(signedHello(ghostId, 'ghost'))
+    rogue.sendSigned(signedHello(ghostId, 'ghost', net.clock!.wall()))
     await net.until(() => a.users().includes('ghost') && a.links().some((l) => l.username === 'ghost'), 2000, 'the ghost linked and known')
     rogue.session.pause()
     await net.until(() => !a.links().some((l) => l.username === 'ghost'), 3000, 'the ghost dropped')

@@ -23,8 +23,12 @@ export function signedBroadcast(who: Identity, body: Uint8Array, id = randomMess
   return buildSignedFrame(who, { type: MsgType.DATA, flags: Flag.BROADCAST, pluginId: CHAT, messageId: id, body })
 }
 
-/** A signed HELLO by `who` for `username`, stamped now. */
-export function signedHello(who: Identity, username: string, seq = BigInt(Date.now())): Uint8Array {
+/**
+ * A signed HELLO by `who` for `username`, stamped `at` (its sequence number,
+ * Unix ms; default now in real time — on a manual clock pass `net.clock.wall()`).
+ */
+export function signedHello(who: Identity, username: string, at: number | bigint = Date.now()): Uint8Array {
+  const seq = typeof at === 'bigint' ? at : BigInt(Math.floor(at))
   const body = encodeHello({ username, staticKey: who.staticPublicKey, host: '127.0.0.1', port: 9, seq, features: 0, plugins: [CHAT] })
   return buildSignedFrame(who, { type: MsgType.HELLO, flags: Flag.BROADCAST, messageId: randomMessageId(), body })
 }

@@ -194,7 +194,32 @@ export function linkQuota(node: Node, n: number): number {
   return Math.min(min, n - 1)
 }
 
-/** Converged: every node lists every username in `names` and has its link quota. */
+/**
+ * Links among `nodes` that the two ends do not yet agree on: listed at one
+ * end only, or (a cross-dial being resolved: each end dialled the other) as
+ * dialled by both or by neither. Until the ends agree, one of the two
+ * sessions is about to be discarded, and what is sent on it may be lost.
+ */
+export function unsettledLinks(nodes: Node[]): string[] {
+  const byName = new Map(nodes.map((x) => [x.username, x]))
+  const out: string[] = []
+  for (const x of nodes) {
+    if (!x.running) continue
+    for (const l of x.links()) {
+      const y = byName.get(l.username)
+      if (!y || !y.running) continue
+      const back = y.links().find((m) => m.username === x.username)
+      if (!back) out.push(`${x.username}→${y.username} (one-sided)`)
+      else if (back.initiator === l.initiator) out.push(`${x.username}–${y.username} (dialled by ${l.initiator ? 'both' : 'neither'})`)
+    }
+  }
+  return out
+}
+
+/**
+ * Converged: every node lists every username in `names`, has its link
+ * quota, and the links among the nodes are settled (both ends agree).
+ */
 export function isConverged(nodes: Node[], names = nodes.map((x) => x.username)): boolean {
   for (const node of nodes) {
     if (!node.running) return false
@@ -202,7 +227,7 @@ export function isConverged(nodes: Node[], names = nodes.map((x) => x.username))
     const seen = new Set(node.users())
     for (const name of names) if (!seen.has(name)) return false
   }
-  return true
+  return unsettledLinks(nodes).length === 0
 }
 
 /** Why `nodes` are not converged (for failure messages). */
@@ -218,6 +243,8 @@ export function describeConvergence(nodes: Node[]): string {
       lines.push(`${node.username}: links ${links}/${quota}${missing.length ? `, missing ${missing.length} users (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})` : ''}${node.running ? '' : ', not running'}`)
     }
   }
+  const unsettled = unsettledLinks(nodes)
+  if (unsettled.length > 0) lines.push(`links not settled: ${unsettled.slice(0, 6).join(', ')}${unsettled.length > 6 ? ', …' : ''}`)
   return `convergence of ${nodes.length} nodes:\n  ${lines.slice(0, 12).join('\n  ')}${lines.length > 12 ? `\n  … ${lines.length - 12} more` : ''}`
 }
 

@@ -88,13 +88,26 @@ export async function whileHonestTalk<T>(net: TestNet, attack: () => Promise<T>)
     throw new Error(`honest traffic failed during the attack: ${String((failed as Error)?.message ?? failed)}; cut-offs ${JSON.stringify(honest.map((x) => x.stats().cutOffReasons))}`)
   }
   const sent = k
-  const count = (x: Node, prefix: string, from: string): number => boxes.get(x.username)!.filter((m: PluginMessage) => m.from === from && text.decode(m.data).startsWith(prefix)).length
+  const got = (x: Node, prefix: string, from: string): string[] => boxes.get(x.username)!.filter((m: PluginMessage) => m.from === from && text.decode(m.data).startsWith(prefix)).map((m) => text.decode(m.data))
+  const count = (x: Node, prefix: string, from: string): number => got(x, prefix, from).length
+  /** Which of the `sent` messages `prefix`0 … are not in `have` (for the failure message). */
+  const missing = (prefix: string, have: string[]): string => {
+    const set = new Set(have)
+    const out: string[] = []
+    for (let i = 0; i < sent; i++) if (!set.has(`${prefix}${i}`)) out.push(`${prefix}${i}`)
+    return out.length > 10 ? `${out.slice(0, 10).join(',')},…` : out.join(',')
+  }
+  const counters = (x: Node): string => {
+    const st = x.stats()
+    return `${x.username}: delivered ${st.delivered} dropped ${st.dropped} slow ${st.droppedSlowPeer} unknownOrigin ${st.unknownOrigin} badFrame ${st.badFrame} throttled ${st.throttled} relayDropped ${st.relayDropped} handshakeFailures ${st.handshakeFailures}`
+  }
   await net.until(
     () => count(a, 'b', b.username) === sent && count(c, 'b', b.username) === sent && count(a, 'u', c.username) === sent,
     10_000,
     () =>
       `honest traffic: ${sent} sent; broadcasts at ${a.username} ${count(a, 'b', b.username)}, at ${c.username} ${count(c, 'b', b.username)}; unicasts ${count(a, 'u', c.username)}; ` +
-      `cut-offs ${JSON.stringify(honest.map((x) => x.stats().cutOffReasons))}, links ${JSON.stringify(honest.map((x) => x.links().map((l) => l.username)))}`,
+      `missing: ${[missing('b', got(a, 'b', b.username)), missing('b', got(c, 'b', b.username)), missing('u', got(a, 'u', c.username))].join(' | ')}; ` +
+      `cut-offs ${JSON.stringify(honest.map((x) => x.stats().cutOffReasons))}, links ${JSON.stringify(honest.map((x) => x.links({ direct: true }).map((l) => `${l.username}:${l.status}`)))}; ${honest.map(counters).join('; ')}`,
   )
   return result
 }

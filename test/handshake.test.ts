@@ -38,7 +38,6 @@ import { kits, type Kit } from './helpers/kits.js'
 
 const alice = generateIdentity()
 const bob = generateIdentity()
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const closed = (c: Conn): Promise<void> =>
   c.destroyed ? Promise.resolve() : new Promise((r) => c.once('close', () => r()))
@@ -53,10 +52,7 @@ const timers = (): number => process.getActiveResourcesInfo().filter((r) => r ==
 
 /** Everything closed: no socket or listener, and no timer (the handshake deadline was cleared). */
 async function nothingLeft(kit: Kit): Promise<void> {
-  for (let i = 0; i < 100 && (kit.open() > 0 || timers() > 0); i++) await new Promise((r) => setImmediate(r))
-  for (let i = 0; i < 50 && (kit.open() > 0 || timers() > 0); i++) await sleep(10)
-  assert.is(kit.open(), 0, 'no socket or listener left')
-  assert.is(timers(), 0, 'no timer left')
+  await waitFor(() => kit.open() === 0 && timers() === 0, 1000, () => `no socket, listener or timer left (${kit.open()} open, ${timers()} timers)`)
 }
 
 /** Whether `p` has settled after the I/O in flight had a few turns of the event loop. */

@@ -8,6 +8,7 @@ import { MemoryNetwork, memoryTransport } from '../ts/transport/memory.js'
 import type { Conn, Listener, Transport } from '../ts/transport/types.js'
 import { rejectsCode } from './helpers/errors.js'
 import { kits, tcpHandles } from './helpers/kits.js'
+import { waitFor } from '../common/net.js'
 
 // Deterministic bytes (xorshift32), so a failure reproduces.
 function bytes(n: number, seed = 1): Uint8Array {
@@ -22,7 +23,6 @@ function bytes(n: number, seed = 1): Uint8Array {
   return out
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const closed = (c: Conn): Promise<void> => new Promise((r) => c.once('close', () => r()))
 
 /** Resolves once the memory network has nothing left to deliver (each delivery is a setImmediate turn). */
@@ -54,8 +54,7 @@ async function roundTrip(t: Transport): Promise<void> {
 
 /** Waits (up to 1 s) for every socket/listener to be gone: closes finish a turn or two after destroy(). */
 async function noneOpen(open: () => number): Promise<void> {
-  for (let i = 0; i < 100 && open() > 0; i++) await sleep(10)
-  assert.is(open(), 0, 'everything is closed')
+  await waitFor(() => open() === 0, 1000, () => `everything closed (${open()} still open)`)
 }
 
 /** Listens; resolves the accepted Conn of the next dial. */

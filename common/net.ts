@@ -10,7 +10,7 @@ import { seededRandom } from './random.js'
 import { waiting } from './waits.js'
 
 export type TransportName = 'memory' | 'tcp'
-export type Topology = 'chain' | 'random' | 'star'
+export type Topology = 'chain' | 'random' | 'star' | 'full'
 
 export interface NetOptions {
   n: number
@@ -19,7 +19,12 @@ export interface NetOptions {
   options?: (i: number) => Partial<NodeOptions>
   /** Plugins registered before start (so the first HELLO announces them): on every node, or per node. */
   plugins?: number[] | ((i: number) => number[])
-  /** Who node i bootstraps to: i-1 (chain), node 0 (star), one or two earlier nodes (random, default). */
+  /**
+   * Who node i bootstraps to: i-1 (chain), node 0 (star), every earlier node
+   * (full: small networks whose nodes reach links.min by their own dials, with
+   * no walk still travelling once they have), one or two earlier nodes
+   * (random, default).
+   */
   topology?: Topology
   /** Called with each node before it starts (attach event listeners here). */
   onCreate?: (node: Node, i: number) => void
@@ -287,6 +292,7 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
     if (i === 0) return []
     if (topology === 'chain') return [nodes[i - 1]!]
     if (topology === 'star') return [nodes[0]!]
+    if (topology === 'full') return nodes.slice(0, i)
     const first = Math.floor(random() * i)
     const peers = [nodes[first]!]
     if (i > 1 && random() < 0.5) {

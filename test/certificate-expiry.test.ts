@@ -22,6 +22,8 @@ test('an expired certificate closes the user out: sessions closed, dropped from 
   const ids = names.map(() => generateIdentity())
   // The nodes run on a manual clock whose wall time starts at t0: expiry
   // happens when the test drives the clock there, not 2.5 s of real time later.
+  // Certificates are valid from t0 (by default from when they are issued, in
+  // real time, which may be ahead of the clock: no skew is tolerated here).
   const t0 = Date.now()
   const shortly = t0 + 2500
   const later = t0 + 3_600_000
@@ -33,7 +35,7 @@ test('an expired certificate closes the user out: sessions closed, dropped from 
     clock: 'manual',
     wallAt: t0,
     plugins: [CHAT],
-    options: (i) => ({ username: names[i]!, identity: ids[i]!, trust, certificate: issueCertificate(authority, names[i]!, ids[i]!.publicKey, { notAfter: notAfter(i) }) }),
+    options: (i) => ({ username: names[i]!, identity: ids[i]!, trust, certificate: issueCertificate(authority, names[i]!, ids[i]!.publicKey, { notBefore: t0, notAfter: notAfter(i) }) }),
   })
   try {
     const [a, b, c, d] = net.nodes as [Node, Node, Node, Node]
@@ -41,9 +43,9 @@ test('an expired certificate closes the user out: sessions closed, dropped from 
     for (const x of [a, b]) x.on('user-left', (u: string) => left.push(`${x.username}:${u}`))
     const atA = inbox(a.plugin(CHAT))
     // Renewal before expiry; a bad certificate (another user's) is refused.
-    assert.is(await errorCode(() => d.setCertificate(issueCertificate(authority, 'c', ids[3]!.publicKey, { notAfter: later }))), 'UNTRUSTED_KEY')
+    assert.is(await errorCode(() => d.setCertificate(issueCertificate(authority, 'c', ids[3]!.publicKey, { notBefore: t0, notAfter: later }))), 'UNTRUSTED_KEY')
     assert.is(await errorCode(() => d.setCertificate('x' as never)), 'BAD_ARGUMENT')
-    d.setCertificate(issueCertificate(authority, 'd', ids[3]!.publicKey, { notAfter: later }))
+    d.setCertificate(issueCertificate(authority, 'd', ids[3]!.publicKey, { notBefore: t0, notAfter: later }))
     // Nothing expires before notAfter (no skew tolerated): up to then c is everywhere.
     await net.sleep(Math.max(0, shortly - 1 - net.clock!.wall()))
     for (const x of [a, b, d]) assert.ok(x.users().includes('c') && x.links().length > 0, `${x.username} still lists c just before notAfter`)

@@ -125,7 +125,7 @@ async function policyNet(policy: Policy, relayId: Identity, extra: Identity[]): 
   if (policy === 'allowlist') trust = { policy: 'allowlist', keys: [...ids, relayId, ...extra].map((i) => hex(i.publicKey)) }
   else if (policy === 'authority') trust = { policy: 'authority', authorityKey: hex(authority.publicKey) }
   else trust = { policy: 'tofu' }
-  const cert = (id: Identity, name: string): Uint8Array | undefined => (policy === 'authority' ? issueCertificate(authority, name, id.publicKey, { notAfter }) : undefined)
+  const cert = (id: Identity, name: string): Uint8Array | undefined => (policy === 'authority' ? issueCertificate(authority, name, id.publicKey, { notBefore: t0, notAfter }) : undefined)
   const net = await startNet({
     n: 3,
     transport: 'memory',
@@ -234,11 +234,11 @@ test("authority: carol's certificate is worthless with another key", async () =>
   const t0 = Date.now()
   const notAfter = t0 + 3_600_000
   const ids = [generateIdentity(), generateIdentity()]
-  const net = await startNet({ n: 2, transport: 'memory', clock: 'manual', wallAt: t0, plugins: [CHAT], options: (i) => ({ username: ['a', 'b'][i]!, identity: ids[i]!, trust, certificate: issueCertificate(authority, ['a', 'b'][i]!, ids[i]!.publicKey, { notAfter }), links: { min: 1 } }) })
+  const net = await startNet({ n: 2, transport: 'memory', clock: 'manual', wallAt: t0, plugins: [CHAT], options: (i) => ({ username: ['a', 'b'][i]!, identity: ids[i]!, trust, certificate: issueCertificate(authority, ['a', 'b'][i]!, ids[i]!.publicKey, { notBefore: t0, notAfter }), links: { min: 1 } }) })
   try {
     const [a] = net.nodes as [Node]
     const carolId = generateIdentity()
-    const carolCert = issueCertificate(authority, 'carol', carolId.publicKey, { notAfter })
+    const carolCert = issueCertificate(authority, 'carol', carolId.publicKey, { notBefore: t0, notAfter })
     const before = a.stats().untrustedKey
     const thief = await net.add({ username: 'carol', identity: generateIdentity(), trust, certificate: carolCert }, [a], [CHAT])
     await net.until(() => a.stats().untrustedKey > before, 3000, 'a refusing the stolen certificate')

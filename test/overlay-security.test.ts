@@ -241,7 +241,7 @@ test('authority: nodes with a certificate from the authority join; without one, 
   const trust = { policy: 'authority' as const, authorityKey: hex(authority.publicKey) }
   const member = (name: string, by = authority, certName = name) => {
     const identity = generateIdentity()
-    return { username: name, identity, trust, certificate: issueCertificate(by, certName, identity.publicKey, { notAfter }) }
+    return { username: name, identity, trust, certificate: issueCertificate(by, certName, identity.publicKey, { notBefore: t0, notAfter }) }
   }
   const founders = [member('a'), member('b')]
   await withNet({ n: 2, transport: 'memory', clock: 'manual', wallAt: t0, options: (i) => ({ ...founders[i]!, links: { min: 1 } }) }, async (net) => {

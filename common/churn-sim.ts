@@ -16,7 +16,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Node, NodeOptions, PluginMessage, Profile } from '../ts/index.js'
 import { seededRandom } from './random.js'
-import { sleep, startNet, waitFor, waitQuiet, type TestNet } from './net.js'
+import { sleep, startNet, waitFor, type TestNet } from './net.js'
 import { median } from './results.js'
 import { sharedVerificationHits } from '../ts/core/identity.js'
 
@@ -41,6 +41,15 @@ export interface ChurnOptions {
   flightTimeoutMs?: number
   /** Progress lines (bench). */
   log?: (line: string) => void
+  /**
+   * 'manual': the nodes run on one ManualClock (startNet clock: 'manual'):
+   * churn events fire on its timers, broadcasts go out `broadcastEveryMs`
+   * apart in its time, flights are measured in it, and the run takes no real
+   * time beyond the work (tests). Default: real time (benches).
+   */
+  clock?: 'manual'
+  /** Clock time between one broadcast's flight and the next (default 0 in real time, 15 ms on a manual clock). */
+  broadcastEveryMs?: number
 }
 
 export interface Miss {
@@ -141,6 +150,8 @@ function payload(k: number): Uint8Array {
 }
 
 export async function runChurn(o: ChurnOptions): Promise<ChurnReport> {
+  let clockOf: TestNet['clock']
+  const now = (): number => (clockOf ? clockOf.now() : performance.now())
   const random = seededRandom(o.seed)
   const log = o.log ?? (() => undefined)
   const flightTimeoutMs = o.flightTimeoutMs ?? 5000
@@ -158,10 +169,10 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnReport> {
     node.plugin(CHURN_PLUGIN).on('message', (m: PluginMessage) => {
       const k = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength).getUint32(0)
       if (t.got.has(k)) duplicateDeliveries++
-      else t.got.set(k, performance.now())
+      else t.got.set(k, now())
     })
     node.on('link-up', () => {
-      if (!t.joined) t.joinedAt = performance.now()
+      if (!t.joined) t.joinedAt = now()
       t.joined = true
     })
     node.on('link-down', () => {
@@ -189,10 +200,13 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnReport> {
     n: o.n,
     transport: 'memory',
     seed: o.seed,
+    ...(o.clock ? { clock: o.clock } : {}),
     options: common,
     onCreate: (node) => track(node),
     convergeTimeoutMs: 120_000,
   })
+  // The run's own times (flights, joins): the nodes' clock when it is manual.
+  clockOf = net.clock
   const startMs = performance.now() - t0
   log(`${o.n} nodes converged in ${(startMs / 1000).toFixed(1)} s`)
   // Flooding redundancy on the settled network first: copies dropped as
@@ -200,8 +214,10 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnReport> {
   const quietBroadcasts = 10
   const quietBefore = sumDedupHits(net.nodes)
   for (let k = 0; k < quietBroadcasts; k++) await net.nodes[k % net.nodes.length]!.plugin(CHURN_PLUGIN).broadcast(payload(QUIET_BASE + k))
-  await waitFor(() => net.nodes.every((x) => [...Array(quietBroadcasts).keys()].every((k) => tracked.get(x.username)!.got.has(QUIET_BASE + k) || net.nodes[k % net.nodes.length] === x)), 30_000, 'the quiet broadcasts')
-  await waitQuiet(net.nodes)
+  await net.until(() => net.nodes.every((x) => [...Array(quietBroadcasts).keys()].every((k) => tracked.get(x.username)!.got.has(QUIET_BASE + k) || net.nodes[k % net.nodes.length] === x)), 30_000, 'the quiet broadcasts')
+  // Every copy in flight arrived (duplicates included): a manual clock's idle
+  // network, or in real time a link barrier.
+  await net.settle()
   const redundantCopiesQuiet = (sumDedupHits(net.nodes) - quietBefore) / (quietBroadcasts * (net.nodes.length - 1))
   measuring = true
   const initial = [...net.nodes]
@@ -213,6 +229,10 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnReport> {
   let delivered = 0
   const flights: number[] = []
   const t1 = performance.now()
+  const broadcastEveryMs = o.broadcastEveryMs ?? (net.clock ? 15 : 0)
+  // A pause of the churn loop: on a manual clock a timer of it (the main loop moves time), else real time.
+  const pause = (ms: number): Promise<void> => (net.clock ? new Promise((r) => void net.clock!.setTimeout(r, ms)) : sleep(ms))
+  let churnDone = false
 
   try {
     // Churn: leaves and joins interleaved, spread over the broadcasts.
@@ -221,7 +241,7 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnReport> {
       let joinsLeft = o.joins
       let leavesLeft = toLeave
       for (let e = 0; e < events; e++) {
-        await sleep(5 + Math.floor(random() * 40))
+        await pause(5 + Math.floor(random() * 40))
         const leave = leavesLeft > 0 && (joinsLeft === 0 || random() < leavesLeft / (leavesLeft + joinsLeft))
         if (leave) {
           const candidates = initial.filter((x) => x.running)
@@ -243,7 +263,7 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnReport> {
         }
         checkGraph()
       }
-    })()
+    })().finally(() => (churnDone = true))
 
     for (let k = 0; k < o.broadcasts; k++) {
       const senders = running().filter((t) => t.joined)
@@ -251,12 +271,12 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnReport> {
       // Up = part of the link graph: a link that both of its ends list.
       const receiversAtSend = running().filter((t) => t !== sender && t.joined && linkedBothWays(t.node))
       const linksAtSend = new Map(receiversAtSend.map((t) => [t, t.node.links().map((l) => l.username)]))
-      const sentAt = performance.now()
+      const sentAt = now()
       await sender.node.plugin(CHURN_PLUGIN).broadcast(payload(k))
       // The flight ends when every receiver still running has the message.
       const waiting = (): Tracked[] => receiversAtSend.filter((t) => t.node.running && !t.got.has(k))
-      await waitFor(() => waiting().length === 0, flightTimeoutMs, '').catch(() => undefined)
-      flights.push(performance.now() - sentAt)
+      await net.until(() => waiting().length === 0, flightTimeoutMs, '').catch(() => undefined)
+      flights.push(now() - sentAt)
       for (const t of receiversAtSend) {
         if (!t.node.running) continue // left during the flight: not expected
         expected++
@@ -274,7 +294,10 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnReport> {
         }
       }
       if (k % 20 === 19) log(`broadcast ${k + 1}/${o.broadcasts}: ${running().length} running, ${left} left, ${joined} joined`)
+      if (broadcastEveryMs > 0) await net.sleep(broadcastEveryMs)
     }
+    // On a manual clock the churn's pauses end only as time moves.
+    if (net.clock) await net.until(() => churnDone, 60_000, 'the churn to finish')
     await churn
   } catch (err) {
     await net.stop()

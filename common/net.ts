@@ -10,7 +10,7 @@ import { seededRandom } from './random.js'
 import { waiting } from './waits.js'
 
 export type TransportName = 'memory' | 'tcp'
-export type Topology = 'chain' | 'random' | 'star'
+export type Topology = 'chain' | 'random' | 'star' | 'full'
 
 export interface NetOptions {
   n: number
@@ -19,7 +19,12 @@ export interface NetOptions {
   options?: (i: number) => Partial<NodeOptions>
   /** Plugins registered before start (so the first HELLO announces them): on every node, or per node. */
   plugins?: number[] | ((i: number) => number[])
-  /** Who node i bootstraps to: i-1 (chain), node 0 (star), one or two earlier nodes (random, default). */
+  /**
+   * Who node i bootstraps to: i-1 (chain), node 0 (star), every earlier node
+   * (full: small networks whose nodes reach links.min by their own dials, with
+   * no walk still travelling once they have), one or two earlier nodes
+   * (random, default).
+   */
   topology?: Topology
   /** Called with each node before it starts (attach event listeners here). */
   onCreate?: (node: Node, i: number) => void
@@ -34,6 +39,8 @@ export interface NetOptions {
    * protocol's timers fire deterministically and no test waits in real time.
    */
   clock?: 'manual'
+  /** With `clock: 'manual'`: the wall-clock time (Unix ms) at clock time 0 (default: now). */
+  wallAt?: number
 }
 
 export interface TestNet {
@@ -47,7 +54,12 @@ export interface TestNet {
    * (advanced in steps), else real time (polled). Fails naming `what`.
    */
   until(cond: () => boolean, ms: number, what: string | (() => string)): Promise<void>
-  /** Lets everything in flight arrive: at the current instant on a manual clock, else until no frame arrives for 100 ms. */
+  /**
+   * Lets everything in flight arrive: on a manual clock, the I/O of the
+   * current instant (the memory network is idle); in real time, a
+   * linkBarrier over the running nodes (a PING round trip on every link
+   * among them, repeated until a round sees no other frame).
+   */
   settle(): Promise<void>
   /** Lets `ms` pass: clock time on a manual clock (its timers fire), else real time. */
   sleep(ms: number): Promise<void>
@@ -132,6 +144,47 @@ export async function waitQuiet(nodes: Node[], quietMs = 100, timeoutMs = 10_000
   )
 }
 
+/**
+ * A positive barrier in real time (tcp): every node of `nodes` PINGs each
+ * peer of `nodes` it has a link to and waits for the PING-ACK. A session is
+ * ordered, so once X holds Y's PING-ACK, every frame Y wrote to X before it
+ * has arrived. A frame that arrives during a round may set off others (a
+ * flood is forwarded), so rounds repeat until one passes in which every node
+ * received exactly the barrier's own frames (a PING from each peer that
+ * pinged it, a PING-ACK for each of its PINGs) and every PING was answered.
+ * Then nothing sent before that round is still on its way to a node of
+ * `nodes`, over any link among them. Use it before asserting that something
+ * did not arrive; it waits for events, never for a span of time.
+ */
+export async function linkBarrier(nodes: Node[], maxRounds = 20): Promise<void> {
+  const inSet = new Set(nodes)
+  const byName = new Map(nodes.map((x) => [x.username, x]))
+  let last = 'no round yet'
+  const rounds = async (): Promise<void> => {
+    for (let round = 0; round < maxRounds; round++) {
+      const running = nodes.filter((x) => x.running)
+      const before = new Map(running.map((x) => [x, x.stats().framesIn]))
+      const expect = new Map(running.map((x) => [x, 0]))
+      const pings: Promise<boolean>[] = []
+      for (const x of running) {
+        for (const l of x.links()) {
+          const y = byName.get(l.username)
+          if (!y || !inSet.has(y) || !y.running || !l.verified) continue
+          expect.set(x, expect.get(x)! + 1) // the PING-ACK
+          expect.set(y, expect.get(y)! + 1) // the PING
+          pings.push(x.latency(y.username).then(() => true, () => false))
+        }
+      }
+      const answered = (await Promise.all(pings)).every(Boolean)
+      const moved = running.filter((x) => !x.running || x.stats().framesIn - before.get(x)! !== expect.get(x))
+      if (answered && moved.length === 0) return
+      last = `round ${round + 1}: ${answered ? '' : 'a PING went unanswered; '}other frames arrived at ${moved.map((x) => x.username).join(', ') || 'none'}`
+    }
+    throw new Error(`linkBarrier: no quiet round in ${maxRounds} (${last})`)
+  }
+  await waiting(() => `a link barrier over ${nodes.length} nodes (${last})`, rounds())
+}
+
 const minLinks = new WeakMap<Node, number>()
 
 /** The link count `node` should reach in a network of `n` running nodes. */
@@ -146,7 +199,32 @@ export function linkQuota(node: Node, n: number): number {
   return Math.min(min, n - 1)
 }
 
-/** Converged: every node lists every username in `names` and has its link quota. */
+/**
+ * Links among `nodes` that the two ends do not yet agree on: listed at one
+ * end only, or (a cross-dial being resolved: each end dialled the other) as
+ * dialled by both or by neither. Until the ends agree, one of the two
+ * sessions is about to be discarded, and what is sent on it may be lost.
+ */
+export function unsettledLinks(nodes: Node[]): string[] {
+  const byName = new Map(nodes.map((x) => [x.username, x]))
+  const out: string[] = []
+  for (const x of nodes) {
+    if (!x.running) continue
+    for (const l of x.links()) {
+      const y = byName.get(l.username)
+      if (!y || !y.running) continue
+      const back = y.links().find((m) => m.username === x.username)
+      if (!back) out.push(`${x.username}→${y.username} (one-sided)`)
+      else if (back.initiator === l.initiator) out.push(`${x.username}–${y.username} (dialled by ${l.initiator ? 'both' : 'neither'})`)
+    }
+  }
+  return out
+}
+
+/**
+ * Converged: every node lists every username in `names`, has its link
+ * quota, and the links among the nodes are settled (both ends agree).
+ */
 export function isConverged(nodes: Node[], names = nodes.map((x) => x.username)): boolean {
   for (const node of nodes) {
     if (!node.running) return false
@@ -154,7 +232,7 @@ export function isConverged(nodes: Node[], names = nodes.map((x) => x.username))
     const seen = new Set(node.users())
     for (const name of names) if (!seen.has(name)) return false
   }
-  return true
+  return unsettledLinks(nodes).length === 0
 }
 
 /** Why `nodes` are not converged (for failure messages). */
@@ -170,6 +248,8 @@ export function describeConvergence(nodes: Node[]): string {
       lines.push(`${node.username}: links ${links}/${quota}${missing.length ? `, missing ${missing.length} users (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})` : ''}${node.running ? '' : ', not running'}`)
     }
   }
+  const unsettled = unsettledLinks(nodes)
+  if (unsettled.length > 0) lines.push(`links not settled: ${unsettled.slice(0, 6).join(', ')}${unsettled.length > 6 ? ', …' : ''}`)
   return `convergence of ${nodes.length} nodes:\n  ${lines.slice(0, 12).join('\n  ')}${lines.length > 12 ? `\n  … ${lines.length - 12} more` : ''}`
 }
 
@@ -178,7 +258,7 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
   if (!Number.isInteger(o.n) || o.n < 1) throw new Error('startNet: n must be a positive integer')
   const network = o.transport === 'memory' ? new MemoryNetwork() : undefined
   if (o.clock === 'manual' && !network) throw new Error("startNet: clock 'manual' needs the memory transport")
-  const clock = o.clock === 'manual' ? new ManualClock({ idle: () => network!.idle }) : undefined
+  const clock = o.clock === 'manual' ? new ManualClock({ idle: () => network!.idle, ...(o.wallAt !== undefined ? { wallAt: o.wallAt } : {}) }) : undefined
   const random = seededRandom(o.seed ?? 1)
   const topology = o.topology ?? 'random'
   const nodes: Node[] = []
@@ -212,6 +292,7 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
     if (i === 0) return []
     if (topology === 'chain') return [nodes[i - 1]!]
     if (topology === 'star') return [nodes[0]!]
+    if (topology === 'full') return nodes.slice(0, i)
     const first = Math.floor(random() * i)
     const peers = [nodes[first]!]
     if (i > 1 && random() < 0.5) {
@@ -238,7 +319,7 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
     network,
     clock,
     until,
-    settle: () => (clock ? clock.settle() : waitQuiet([...nodes, ...extra].filter((x) => x.running))),
+    settle: () => (clock ? clock.settle() : linkBarrier([...nodes, ...extra].filter((x) => x.running))),
     sleep: (ms) => (clock ? clock.advance(ms) : sleep(ms)),
     async waitConverged(timeoutMs = 15_000) {
       const running = nodes.filter((x) => x.running)

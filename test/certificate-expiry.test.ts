@@ -8,7 +8,7 @@ import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { generateIdentity, isP4Error, issueCertificate, type Node } from '../ts/index.js'
 import { errorCode } from './helpers/errors.js'
-import { inbox, startNet, waitFor } from '../common/net.js'
+import { inbox, startNet } from '../common/net.js'
 
 const CHAT = 1001
 const utf8 = new TextEncoder()
@@ -20,15 +20,22 @@ test('an expired certificate closes the user out: sessions closed, dropped from 
   const trust = { policy: 'authority' as const, authorityKey: hex(authority.publicKey), clockSkewMs: 0 }
   const names = ['a', 'b', 'c', 'd']
   const ids = names.map(() => generateIdentity())
-  const shortly = Date.now() + 2500
-  const later = Date.now() + 3_600_000
+  // The nodes run on a manual clock whose wall time starts at t0: expiry
+  // happens when the test drives the clock there, not 2.5 s of real time later.
+  // Certificates are valid from t0 (by default from when they are issued, in
+  // real time, which may be ahead of the clock: no skew is tolerated here).
+  const t0 = Date.now()
+  const shortly = t0 + 2500
+  const later = t0 + 3_600_000
   // c's certificate ends shortly; so does d's, but d renews it.
   const notAfter = (i: number): number => (i >= 2 ? shortly : later)
   const net = await startNet({
     n: 4,
     transport: 'memory',
+    clock: 'manual',
+    wallAt: t0,
     plugins: [CHAT],
-    options: (i) => ({ username: names[i]!, identity: ids[i]!, trust, certificate: issueCertificate(authority, names[i]!, ids[i]!.publicKey, { notAfter: notAfter(i) }) }),
+    options: (i) => ({ username: names[i]!, identity: ids[i]!, trust, certificate: issueCertificate(authority, names[i]!, ids[i]!.publicKey, { notBefore: t0, notAfter: notAfter(i) }) }),
   })
   try {
     const [a, b, c, d] = net.nodes as [Node, Node, Node, Node]
@@ -36,23 +43,28 @@ test('an expired certificate closes the user out: sessions closed, dropped from 
     for (const x of [a, b]) x.on('user-left', (u: string) => left.push(`${x.username}:${u}`))
     const atA = inbox(a.plugin(CHAT))
     // Renewal before expiry; a bad certificate (another user's) is refused.
-    assert.is(await errorCode(() => d.setCertificate(issueCertificate(authority, 'c', ids[3]!.publicKey, { notAfter: later }))), 'UNTRUSTED_KEY')
+    assert.is(await errorCode(() => d.setCertificate(issueCertificate(authority, 'c', ids[3]!.publicKey, { notBefore: t0, notAfter: later }))), 'UNTRUSTED_KEY')
     assert.is(await errorCode(() => d.setCertificate('x' as never)), 'BAD_ARGUMENT')
-    d.setCertificate(issueCertificate(authority, 'd', ids[3]!.publicKey, { notAfter: later }))
-    await waitFor(() => left.includes('a:c') && left.includes('b:c'), 6000, () => `c dropped at a and b (user-left: ${left.join(', ')})`)
+    d.setCertificate(issueCertificate(authority, 'd', ids[3]!.publicKey, { notBefore: t0, notAfter: later }))
+    // Nothing expires before notAfter (no skew tolerated): up to then c is everywhere.
+    await net.sleep(Math.max(0, shortly - 1 - net.clock!.wall()))
+    for (const x of [a, b, d]) assert.ok(x.users().includes('c') && x.links().length > 0, `${x.username} still lists c just before notAfter`)
+    assert.equal(left, [])
+    // Enforced at the next maintenance pass (every 50 ms here): within a second of clock time.
+    await net.until(() => left.includes('a:c') && left.includes('b:c'), 1000, () => `c dropped at a and b (user-left: ${left.join(', ')})`)
     assert.ok(!a.users().includes('c') && !b.users().includes('c'))
-    await waitFor(() => !net.nodes.some((x) => x !== c && x.links().some((l) => l.username === 'c')), 3000, "c's sessions closed")
+    await net.until(() => !net.nodes.some((x) => x !== c && x.links().some((l) => l.username === 'c')), 3000, "c's sessions closed")
     assert.ok(a.stats().expired + b.stats().expired + d.stats().expired >= 1, 'closed as expired')
     // c cannot get anything delivered any more: a refuses its handshakes (as Noise XX
     // initiator c may see a session for a moment before a checks it and hangs up).
     const refused = a.stats().untrustedKey
     const err = await c.plugin(CHAT).send('a', utf8.encode('still here?')).then(() => null, (e: unknown) => e)
     assert.ok(err === null || (isP4Error(err) && ['UNREACHABLE', 'UNKNOWN_USER', 'CLOSED'].includes(err.code)), `c's unicast: ${String(err)}`)
-    await waitFor(() => a.stats().untrustedKey > refused, 3000, "a refusing c's handshake")
+    await net.until(() => a.stats().untrustedKey > refused, 3000, "a refusing c's handshake")
     // d renewed in time: still listed everywhere, and its messages arrive as its own.
     for (const x of [a, b]) assert.ok(x.users().includes('d'), `${x.username} still lists d`)
     await d.plugin(CHAT).send('a', utf8.encode('renewed'), { encrypted: true })
-    await waitFor(() => atA.some((m) => m.from === 'd'), 3000, "d's message at a")
+    await net.until(() => atA.some((m) => m.from === 'd'), 3000, "d's message at a")
     assert.ok(!left.some((x) => x.endsWith(':d')), 'd never left')
     assert.ok(!atA.some((m) => m.from === 'c'), 'nothing delivered as from c')
   } finally {

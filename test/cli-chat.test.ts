@@ -9,8 +9,9 @@ import { freshDir, poll, Proc, run } from './helpers/cli.js'
 
 test('two chats on loopback: broadcast, /msg, commands, joins and leaves, clean quit', async () => {
   const a = new Proc(['chat', '--username', 'alice', '--port', '0', '--data-dir', freshDir()])
+  // carol, a lone node that alice links to later, starts alongside.
+  const c = new Proc(['chat', '-u', 'carol', '-d', freshDir()])
   let b: Proc | undefined
-  let c: Proc | undefined
   try {
     const port = (await a.waitFor(/\* listening on 127\.0\.0\.1:(\d+)/))[1]!
     b = new Proc(['chat', '-u', 'bob', '-b', `127.0.0.1:${port}`, '-d', freshDir()])
@@ -44,7 +45,6 @@ test('two chats on loopback: broadcast, /msg, commands, joins and leaves, clean 
     b.send('//slash text')
     await a.waitFor(/^<bob> \/slash text$/m)
     // /open: a lone node joins when alice opens a link to it.
-    c = new Proc(['chat', '-u', 'carol', '-d', freshDir()])
     const cport = (await c.waitFor(/\* listening on 127\.0\.0\.1:(\d+)/))[1]!
     a.send(`/open dave 127.0.0.1:${cport}`)
     await a.waitFor(new RegExp(`^\\* 127\\.0\\.0\\.1:${cport} is carol, not dave; link closed$`, 'm'))
@@ -69,7 +69,7 @@ test('two chats on loopback: broadcast, /msg, commands, joins and leaves, clean 
   } finally {
     a.kill()
     b?.kill()
-    c?.kill()
+    c.kill()
   }
 })
 
@@ -84,13 +84,13 @@ test('status asks a running start over its control socket; start stops cleanly o
     peer = new Proc(['start', '-u', 'dave', '-b', `127.0.0.1:${port}`, '-d', freshDir()])
     await s.waitFor(/ link-up dave 127\.0\.0\.1:\d+ in$/m)
     await s.waitFor(/ user-joined dave$/m)
-    const human = await run(['status', '--data-dir', dir])
+    // Two status queries and a second start on the same data dir, side by side.
+    const [human, json, dup] = await Promise.all([run(['status', '--data-dir', dir]), run(['status', '--json'], { env: { P4NET_DATA_DIR: dir } }), run(['start', '-u', 'erin', '-d', dir])])
     assert.is(human.code, 0, human.err)
     assert.match(human.out, new RegExp(`^carol on 127\\.0\\.0\\.1:${port} `))
     assert.match(human.out, /links \(1\):\n  dave /)
     assert.match(human.out, /users \(2\):/)
     assert.match(human.out, /framesIn +\d+/)
-    const json = await run(['status', '--json'], { env: { P4NET_DATA_DIR: dir } })
     assert.is(json.code, 0, json.err)
     const report = JSON.parse(json.out)
     assert.is(report.username, 'carol')
@@ -100,7 +100,6 @@ test('status asks a running start over its control socket; start stops cleanly o
     assert.equal(report.users.map((u: { username: string }) => u.username), ['carol', 'dave'])
     assert.type(report.stats.bytesIn, 'number')
     // A second node on the same data dir (same identity) is refused.
-    const dup = await run(['start', '-u', 'erin', '-d', dir])
     assert.is(dup.code, 1)
     assert.match(dup.err, /another p4net is running with data dir/)
     peer.child.kill('SIGTERM')

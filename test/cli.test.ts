@@ -1,5 +1,6 @@
-// The p4net command end to end, one process at a time: the demo, --help and
-// bad input on every subcommand, keygen. Chats and the control socket:
+// The p4net command end to end: the demo, keygen, and the executable's exit
+// codes and output, one process each; --help and bad input on every
+// subcommand through the same command line run in this process. Chats and the control socket:
 // test/cli-chat.test.ts; the examples: test/examples.test.ts.
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
@@ -8,6 +9,7 @@ import { join } from 'node:path'
 import { fingerprint, loadIdentity } from '../ts/core/identity.js'
 import { printable } from '../ts/cli/chat.js'
 import { freshDir, run } from './helpers/cli.js'
+import { main } from '../ts/cli/run.js'
 
 
 test('demo --nodes 3 shows every step and exits 0', async () => {
@@ -22,43 +24,91 @@ test('demo --nodes 3 shows every step and exits 0', async () => {
   assert.is(r.err, '')
 })
 
+/**
+ * Runs the command line in this process (ts/cli/run.ts, what the executable
+ * runs), capturing what it writes. For commands that end at once (help, bad
+ * input): a process each would cost Node's start each; the process plumbing
+ * (exit codes, output drained) is checked on a few cases below.
+ */
+async function inProcess(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = []
+  const err: string[] = []
+  const capture = (into: string[]) => ((chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+    into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString())
+    const cb = rest.find((x) => typeof x === 'function') as (() => void) | undefined
+    cb?.()
+    return true
+  }) as typeof process.stdout.write
+  const { write: writeOut } = process.stdout
+  const { write: writeErr } = process.stderr
+  process.stdout.write = capture(out)
+  process.stderr.write = capture(err)
+  try {
+    const code = await main(args)
+    return { code, out: out.join(''), err: err.join('') }
+  } finally {
+    process.stdout.write = writeOut
+    process.stderr.write = writeErr
+  }
+}
+
+const COMMANDS = ['keygen', 'start', 'chat', 'demo', 'status']
+
+const BAD: Array<[string[], RegExp]> = [
+  [['start', '--bogus'], /^p4net start: unknown option --bogus/],
+  [['start', '--port'], /^p4net start: option --port needs a value/],
+  [['start', '-u', 'x', '--port', 'abc'], /^p4net start: --port must be an integer 0\.\.65535, got "abc"/],
+  [['start', '-u', 'x', '--port', '65536'], /^p4net start: --port must be an integer/],
+  [['chat', '-u', 'x', '--bootstrap', 'nohost'], /^p4net chat: --bootstrap must look like host:port .*, got "nohost"/],
+  [['chat', '-u', 'x', '--min-links', '10', '--max-links', '5'], /^p4net chat: --min-links 10 is more than --max-links 5$/m],
+  [['chat', '-u', 'x', '--min-links=-1'], /^p4net chat: --min-links must be an integer/],
+  [['chat', '-u', 'x', '--min-links', '-1'], /^p4net chat: option --min-links needs a value \(write --min-links=VALUE/],
+  [['chat', '-u', 'x', '--profile', 'huge'], /^p4net chat: --profile must be "default" or "small"/],
+  [['start'], /^p4net start: a username is required/],
+  [['start', '-u', ''], /^p4net start: --username is not a valid username/],
+  [['demo', '--nodes', '1'], /^p4net demo: --nodes must be an integer 2\.\.20/],
+  [['demo', '--nodes', '21'], /^p4net demo: --nodes must be an integer 2\.\.20/],
+  [['demo', 'extra'], /^p4net demo: unexpected argument "extra"/],
+  [['status', '--json=yes'], /^p4net status: option --json takes no value/],
+  [['keygen', '-x'], /^p4net keygen: unknown option -x/],
+  [['frobnicate'], /^p4net: unknown command "frobnicate"/],
+  [[], /^$/],
+]
+
 test('--help on every subcommand; bad flags and values exit 2 with one line', async () => {
-  // Each case is a process of its own: run them side by side.
-  const helps = await Promise.all(['keygen', 'start', 'chat', 'demo', 'status'].map(async (cmd) => [cmd, await run([cmd, '--help'])] as const))
-  for (const [cmd, r] of helps) {
+  for (const cmd of COMMANDS) {
+    const r = await inProcess([cmd, '--help'])
     assert.is(r.code, 0, cmd)
     assert.match(r.out, `usage: p4net ${cmd}`)
     assert.match(r.out, '--help')
   }
-  const top = await run(['--help'])
+  const top = await inProcess(['--help'])
   assert.is(top.code, 0)
-  for (const cmd of ['keygen', 'start', 'chat', 'demo', 'status']) assert.match(top.out, cmd)
-  const cases: Array<[string[], RegExp]> = [
-    [['start', '--bogus'], /^p4net start: unknown option --bogus/],
-    [['start', '--port'], /^p4net start: option --port needs a value/],
-    [['start', '-u', 'x', '--port', 'abc'], /^p4net start: --port must be an integer 0\.\.65535, got "abc"/],
-    [['start', '-u', 'x', '--port', '65536'], /^p4net start: --port must be an integer/],
-    [['chat', '-u', 'x', '--bootstrap', 'nohost'], /^p4net chat: --bootstrap must look like host:port .*, got "nohost"/],
-    [['chat', '-u', 'x', '--min-links', '10', '--max-links', '5'], /^p4net chat: --min-links 10 is more than --max-links 5$/m],
-    [['chat', '-u', 'x', '--min-links=-1'], /^p4net chat: --min-links must be an integer/],
-    [['chat', '-u', 'x', '--min-links', '-1'], /^p4net chat: option --min-links needs a value \(write --min-links=VALUE/],
-    [['chat', '-u', 'x', '--profile', 'huge'], /^p4net chat: --profile must be "default" or "small"/],
-    [['start'], /^p4net start: a username is required/],
-    [['start', '-u', ''], /^p4net start: --username is not a valid username/],
-    [['demo', '--nodes', '1'], /^p4net demo: --nodes must be an integer 2\.\.20/],
-    [['demo', '--nodes', '21'], /^p4net demo: --nodes must be an integer 2\.\.20/],
-    [['demo', 'extra'], /^p4net demo: unexpected argument "extra"/],
-    [['status', '--json=yes'], /^p4net status: option --json takes no value/],
-    [['keygen', '-x'], /^p4net keygen: unknown option -x/],
-    [['frobnicate'], /^p4net: unknown command "frobnicate"/],
-    [[], /^$/],
-  ]
-  const results = await Promise.all(cases.map(([args]) => run(args)))
-  for (const [i, [args, re]] of cases.entries()) {
-    const r = results[i]!
+  for (const cmd of COMMANDS) assert.match(top.out, cmd)
+  for (const [args, re] of BAD) {
+    const r = await inProcess(args)
     assert.is(r.code, 2, `${args.join(' ')}: ${r.err}`)
     assert.match(r.err, re, args.join(' '))
     assert.ok(r.err.split('\n').filter(Boolean).length <= 1, `one line: ${r.err}`)
+  }
+})
+
+test('the p4net process: exit codes and output as the command line gives them (help, a usage error of each kind, no command)', async () => {
+  // One of each path through the executable, each a process of its own, side by side.
+  const cases: Array<[string[], number, RegExp, 'out' | 'err']> = [
+    [['--help'], 0, /usage: p4net <command>/, 'out'],
+    [['start', '--help'], 0, /usage: p4net start/, 'out'],
+    [[], 2, /usage: p4net <command>/, 'out'],
+    [['frobnicate'], 2, /^p4net: unknown command "frobnicate"/, 'err'],
+    [['start', '--bogus'], 2, /^p4net start: unknown option --bogus/, 'err'],
+    [['chat', '-u', 'x', '--min-links', '10', '--max-links', '5'], 2, /^p4net chat: --min-links 10 is more than --max-links 5$/m, 'err'],
+  ]
+  const results = await Promise.all(cases.map(([args]) => run(args)))
+  for (const [i, [args, code, re, stream]] of cases.entries()) {
+    const r = results[i]!
+    assert.is(r.code, code, `${args.join(' ')}: ${r.err}`)
+    assert.match(r[stream], re, args.join(' '))
+    if (code === 2 && stream === 'err') assert.is(r.err.split('\n').filter(Boolean).length, 1, `one line: ${r.err}`)
   }
 })
 

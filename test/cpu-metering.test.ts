@@ -24,7 +24,7 @@ test('valid broadcasts at full speed: the sender is slowed to its CPU budget, ne
     const atB = inbox(b.plugin(CHAT))
     const heavyId = generateIdentity()
     const rogue = await Rogue.dial(a, { identity: heavyId, username: 'heavy', transport: rogueTransport(net) })
-    rogue.sendSigned(signedHello(heavyId, 'heavy'))
+    rogue.sendSigned(signedHello(heavyId, 'heavy', net.clock!.wall()))
     await net.until(() => b.users().includes('heavy'), 3000, 'heavy known at b')
     const n = 2000
     const frames = Array.from({ length: n }, (_, i) => signedBroadcast(heavyId, utf8.encode(`h${i}`)))
@@ -57,7 +57,7 @@ test('end-to-end boxes that do not open: the sender is cut off ("decrypt-failure
     const [a] = net.nodes as [Node]
     const id = generateIdentity()
     const rogue = await Rogue.dial(a, { identity: id, username: 'garbage', transport: rogueTransport(net) })
-    rogue.sendSigned(signedHello(id, 'garbage'))
+    rogue.sendSigned(signedHello(id, 'garbage', net.clock!.wall()))
     await net.until(() => a.users().includes('garbage'), 3000, 'garbage known at a')
     const before = a.stats().decryptFailed
     await whileHonestTalk(net, async () => {

@@ -48,7 +48,8 @@ for (const name of TARGET_NAMES) {
 
 test('the handshake target reaches the deadline path: stalled handshakes end with TIMEOUT', async () => {
   const target = await makeTarget('handshake')
-  const r = await runTarget(target, { seed: SEED + 1, count: 1500 })
+  // Inputs are a function of (seed, index): these 300 hold two stalled pipes (a stall is 1 in 200).
+  const r = await runTarget(target, { seed: SEED + 1, count: 300 })
   assert.ok((r.codes.TIMEOUT ?? 0) > 0, `codes: ${JSON.stringify(r.codes)}`)
   assert.ok((r.codes.PEER_CLOSED ?? 0) > 0 && (r.codes.BAD_HANDSHAKE ?? 0) > 0, `codes: ${JSON.stringify(r.codes)}`)
 })

@@ -2,6 +2,7 @@ import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { isP4Error, P4Error } from '../ts/core/errors.js'
 import { generateIdentity, sign, type Identity } from '../ts/core/identity.js'
+import { ManualClock } from '../ts/core/clock.js'
 import { MemoryNetwork } from '../ts/transport/memory.js'
 import type { Conn, Listener } from '../ts/transport/types.js'
 import {
@@ -32,11 +33,11 @@ import {
   PROLOGUE,
 } from '../ts/session/preamble.js'
 import { rejectsCode } from './helpers/errors.js'
+import { waitFor } from '../common/net.js'
 import { kits, type Kit } from './helpers/kits.js'
 
 const alice = generateIdentity()
 const bob = generateIdentity()
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const closed = (c: Conn): Promise<void> =>
   c.destroyed ? Promise.resolve() : new Promise((r) => c.once('close', () => r()))
@@ -51,10 +52,45 @@ const timers = (): number => process.getActiveResourcesInfo().filter((r) => r ==
 
 /** Everything closed: no socket or listener, and no timer (the handshake deadline was cleared). */
 async function nothingLeft(kit: Kit): Promise<void> {
-  for (let i = 0; i < 100 && (kit.open() > 0 || timers() > 0); i++) await new Promise((r) => setImmediate(r))
-  for (let i = 0; i < 50 && (kit.open() > 0 || timers() > 0); i++) await sleep(10)
-  assert.is(kit.open(), 0, 'no socket or listener left')
-  assert.is(timers(), 0, 'no timer left')
+  await waitFor(() => kit.open() === 0 && timers() === 0, 1000, () => `no socket, listener or timer left (${kit.open()} open, ${timers()} timers)`)
+}
+
+/** Whether `p` has settled after the I/O in flight had a few turns of the event loop. */
+async function settledYet(p: Promise<unknown>): Promise<boolean> {
+  let done = false
+  p.then(
+    () => (done = true),
+    () => (done = true),
+  )
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+  return done
+}
+
+/**
+ * Drives `clock` to just short of `ms` (the promise must still be pending,
+ * the deadline has not come) and then past it.
+ */
+async function pastDeadline(clock: ManualClock, ms: number, p: Promise<unknown>, what: string): Promise<void> {
+  await clock.advance(ms - 1)
+  assert.not.ok(await settledYet(p), `${what}: settled before its deadline`)
+  await clock.advance(1)
+}
+
+/**
+ * A round trip over a fresh connection of the kit's transport: bytes written
+ * before it are at the reader's side, and the event loop has turned since.
+ */
+async function roundTrip(kit: Kit): Promise<void> {
+  const l = await kit.t.listen('127.0.0.1', 0, (c) => c.on('data', (d) => c.write(d)))
+  const c = await kit.t.dial('127.0.0.1', l.address.port)
+  await new Promise<void>((r) => {
+    c.once('data', () => r())
+    c.write(Buffer.from('?'))
+  })
+  const gone = closed(c)
+  c.destroy()
+  await gone
+  await l.close()
 }
 
 /** A listener handing each accepted Conn to `onConn`; and a dial to it. */
@@ -245,10 +281,18 @@ for (const [name, make] of kits) {
       assert.is(a.leftover.length, 0)
       // Bob's Conn is paused: nothing is lost until he listens and resumes.
       const got: Buffer[] = [Buffer.from(b.leftover)]
-      await sleep(5)
-      b.conn.on('data', (d) => got.push(d))
+      // Whatever alice wrote is at bob's side by the end of a round trip on another connection.
+      await roundTrip(kit)
+      const all = new Promise<void>((r) => {
+        const check = (): void => void (Buffer.concat(got).length >= 19 && r())
+        b.conn.on('data', (d) => {
+          got.push(d)
+          check()
+        })
+        check()
+      })
       b.conn.resume()
-      while (Buffer.concat(got).length < 19) await sleep(2)
+      await all
       assert.is(Buffer.concat(got).toString(), 'first channel bytes')
       // And the other way.
       const back = new Promise<Buffer>((r) => a.conn.once('data', r))
@@ -315,25 +359,34 @@ for (const [name, make] of kits) {
 
   test(`${name}: a silent peer is TIMEOUT (whole-handshake deadline), both roles`, async () => {
     const kit = make()
-    let accepted!: Promise<HandshakeResult>
-    const { l, dial } = await serve(kit, (c) => (accepted = quiet(acceptSession(c, bobOpts({ timeoutMs: 200 })))))
+    // The deadlines run on a manual clock: pending just short of them, TIMEOUT once past.
+    const clock = new ManualClock()
+    let accepted: Promise<HandshakeResult> | undefined
+    const { l, dial } = await serve(kit, (c) => (accepted = quiet(acceptSession(c, bobOpts({ timeoutMs: 200, clock })))))
     const raw = await dial()
     const rec = record(raw)
-    const t0 = Date.now()
-    await rejectsCode(accepted, 'TIMEOUT')
-    const took = Date.now() - t0
-    assert.ok(took >= 150 && took < 2000, `took ${took} ms`)
+    await waitFor(() => accepted !== undefined, 2000, 'the connection accepted')
+    await pastDeadline(clock, 200, accepted!, 'a silent initiator')
+    await rejectsCode(accepted!, 'TIMEOUT')
     await rec.closed
     await l.close()
     // A responder that accepts and says nothing.
     const mute = await serve(kit, (c) => record(c))
-    await rejectsCode(initiateSession(await mute.dial(), aliceOpts({ timeoutMs: 100 })), 'TIMEOUT')
+    const toMute = quiet(initiateSession(await mute.dial(), aliceOpts({ timeoutMs: 100, clock })))
+    await pastDeadline(clock, 100, toMute, 'a mute responder')
+    await rejectsCode(toMute, 'TIMEOUT')
     // Silence after a correct preamble also counts against the one deadline.
+    let okSent!: () => void
+    const wroteOk = new Promise<void>((r) => (okSent = r))
     const half = await serve(kit, (c) => {
       record(c)
       c.write(OK_BYTES)
+      okSent()
     })
-    await rejectsCode(initiateSession(await half.dial(), aliceOpts({ timeoutMs: 100 })), 'TIMEOUT')
+    const toHalf = quiet(initiateSession(await half.dial(), aliceOpts({ timeoutMs: 100, clock })))
+    await wroteOk
+    await pastDeadline(clock, 100, toHalf, 'a responder silent after its OK')
+    await rejectsCode(toHalf, 'TIMEOUT')
     await mute.l.close()
     await half.l.close()
     await nothingLeft(kit)
@@ -425,7 +478,7 @@ for (const [name, make] of kits) {
         await s2.dial(),
         aliceOpts({
           trust: async () => {
-            await sleep(1)
+            await new Promise((r) => setImmediate(r))
             throw new Error('no thanks')
           },
         }),
@@ -435,14 +488,19 @@ for (const [name, make] of kits) {
     assert.match(String((refused.cause as Error).message), 'no thanks')
     await rejectsCode(accepted, 'PEER_CLOSED')
     await s2.l.close()
-    // A trust hook slower than the deadline is TIMEOUT.
-    const s3 = await serve(kit, (c) => (accepted = quiet(acceptSession(c, bobOpts({ timeoutMs: 100, trust: () => sleep(200) })))))
+    // A trust hook that never answers is TIMEOUT at the deadline (on a manual clock).
+    const clock = new ManualClock()
+    let asked!: () => void
+    const hookCalled = new Promise<void>((r) => (asked = r))
+    let slow: Promise<HandshakeResult> | undefined
+    const s3 = await serve(kit, (c) => (slow = quiet(acceptSession(c, bobOpts({ timeoutMs: 100, clock, trust: () => (asked(), new Promise<void>(() => undefined)) })))))
     const raw = await s3.dial()
     record(raw)
     rogueInitiator(raw, staticOf(alice), payloadFor(alice, 'alice')).catch(() => {})
-    await rejectsCode(accepted, 'TIMEOUT')
+    await hookCalled
+    await pastDeadline(clock, 100, slow!, 'a trust hook that never answers')
+    await rejectsCode(slow!, 'TIMEOUT')
     await s3.l.close()
-    await sleep(200) // the abandoned hook's own timer
     await nothingLeft(kit)
   })
 
@@ -473,8 +531,8 @@ for (const [name, make] of kits) {
     const raw = await dial()
     record(raw)
     raw.write(Buffer.concat([CONNECT_BYTES, Buffer.from([0, 32, 1, 2, 3])]))
-    await sleep(20)
-    raw.destroy()
+    // The close comes after those bytes on the stream (memory: in order; tcp: the FIN follows them).
+    raw.end()
     const err = await rejectsCode(accepted, 'PEER_CLOSED')
     assert.match(err.message, 'message 1')
     // Before anything.

@@ -17,7 +17,7 @@ import { sealRecord } from '../ts/session/node-records.js'
 import { tcp } from '../ts/transport/tcp.js'
 import type { Conn, Transport } from '../ts/transport/types.js'
 import { CHAT, honestNet, randomMessageId as bigId, signedHello, whileHonestTalk } from './helpers/attack.js'
-import { inbox, sleep, waitFor } from '../common/net.js'
+import { inbox, waitFor } from '../common/net.js'
 
 const utf8 = new TextEncoder()
 const MB = 1024 * 1024
@@ -141,8 +141,10 @@ test('a frame announced at maxMessage costs the receiver at most maxMessage + 4 
     const raw = await RawPeer.open(a, generateIdentity(), 'announcer')
     await waitFor(() => a.links().some((l) => l.username === 'announcer'), 2000, 'the raw peer linked')
     // A header announcing the largest accepted frame, then only 64 KiB of it.
-    raw.write(Buffer.concat([header(MsgType.DATA, 0, CHAT, maxMessage + 4096), Buffer.alloc(60_000)]))
-    await sleep(100)
+    const bytesIn = a.stats().bytesIn
+    const rec = raw.write(Buffer.concat([header(MsgType.DATA, 0, CHAT, maxMessage + 4096), Buffer.alloc(60_000)]))
+    // Measured once a has read the whole record (nothing else is sent meanwhile): the bound is then meaningful.
+    await waitFor(() => a.stats().bytesIn >= bytesIn + rec.length, 5000, () => `a reading the announced frame's start (${a.stats().bytesIn - bytesIn} of ${rec.length} bytes)`)
     const held = process.memoryUsage().arrayBuffers - base
     assert.ok(held < maxMessage + 4096 + 2 * MB, `held ${(held / MB).toFixed(1)} MiB for one announced frame`)
     // One byte more than the limit is refused outright.

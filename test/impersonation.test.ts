@@ -19,7 +19,7 @@ import { initiateSession } from '../ts/session/handshake.js'
 import { LinkIntent } from '../ts/session/handshake-payload.js'
 import { Session } from '../ts/session/session.js'
 import { frameFromBytes, Rogue } from './helpers/rogue.js'
-import { inbox, sleep, startNet, waitFor, waitQuiet, type TestNet } from '../common/net.js'
+import { inbox, startNet, type TestNet } from '../common/net.js'
 
 const CHAT = 1001
 const utf8 = new TextEncoder()
@@ -27,8 +27,9 @@ const text = new TextDecoder()
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const id64 = (): bigint => randomBytes(8).readBigUInt64BE(0)
 
-function hello(signer: Identity, username: string, seq = BigInt(Date.now() + 60_000), port = 9): Uint8Array {
-  const body = encodeHello({ username, staticKey: signer.staticPublicKey, host: '127.0.0.1', port, seq, features: 0, plugins: [CHAT] })
+/** A HELLO for `username` signed by `signer`, stamped `at` (Unix ms: the nodes' clock, `net.clock.wall()`, plus what the test wants). */
+function hello(signer: Identity, username: string, at: number): Uint8Array {
+  const body = encodeHello({ username, staticKey: signer.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Math.floor(at)), features: 0, plugins: [CHAT] })
   return buildSignedFrame(signer, { type: MsgType.HELLO, flags: Flag.BROADCAST, messageId: id64(), body })
 }
 
@@ -50,18 +51,18 @@ function boxesOf(nodes: Node[]): Map<string, PluginMessage[]> {
 test('while alice roams (leaves one address, logs on at another), claims to be alice are refused; only her own messages arrive as hers', async () => {
   const aliceId = generateIdentity()
   const mallory = generateIdentity()
-  const net = await startNet({ n: 4, transport: 'memory', plugins: [CHAT], options: (i) => ({ username: ['alice', 'bob', 'carol', 'dave'][i]!, ...(i === 0 ? { identity: aliceId } : {}) }) })
+  const net = await startNet({ n: 4, transport: 'memory', clock: 'manual', plugins: [CHAT], options: (i) => ({ username: ['alice', 'bob', 'carol', 'dave'][i]!, ...(i === 0 ? { identity: aliceId } : {}) }) })
   try {
     const [oldAlice, bob, carol, dave] = net.nodes as [Node, Node, Node, Node]
     const boxes = boxesOf([bob, carol, dave])
     const rogue = await Rogue.dial(bob, { identity: mallory, username: 'mallory', transport: memoryTransport(net.network!) })
-    rogue.sendSigned(hello(mallory, 'mallory'))
-    await waitFor(() => [bob, carol, dave].every((x) => x.users().includes('mallory')), 3000, 'mallory known')
+    rogue.sendSigned(hello(mallory, 'mallory', net.clock!.wall() + 60_000))
+    await net.until(() => [bob, carol, dave].every((x) => x.users().includes('mallory')), 3000, 'mallory known')
     await oldAlice.plugin(CHAT).broadcast(utf8.encode('from the old address'))
     await oldAlice.stop()
-    await waitFor(() => [bob, carol, dave].every((x) => !x.users().includes('alice')), 5000, 'alice offline everywhere')
+    await net.until(() => [bob, carol, dave].every((x) => !x.users().includes('alice')), 5000, 'alice offline everywhere')
     // In the gap: a HELLO for "alice" signed by mallory (newer seq), then its broadcasts.
-    rogue.sendSigned(hello(mallory, 'alice', BigInt(Date.now() + 120_000)))
+    rogue.sendSigned(hello(mallory, 'alice', net.clock!.wall() + 120_000))
     rogue.sendSigned(broadcast(mallory, 'I am alice (gap)'))
     // An impostor node named alice, with its own key, joining through carol.
     const impostor = await net.add({ username: 'alice' }, [carol], [CHAT])
@@ -69,14 +70,14 @@ test('while alice roams (leaves one address, logs on at another), claims to be a
     await impostor.plugin(CHAT).send('dave', utf8.encode('I am alice (unicast)')).catch(() => undefined)
     // The real alice logs on again at a new address.
     const newAlice = await net.add({ username: 'alice', identity: aliceId }, [dave], [CHAT])
-    await waitFor(() => [bob, carol, dave].every((x) => x.users().includes('alice')), 5000, 'alice back online')
+    await net.until(() => [bob, carol, dave].every((x) => x.users().includes('alice')), 5000, 'alice back online')
     await newAlice.plugin(CHAT).broadcast(utf8.encode('from the new address'))
     await newAlice.plugin(CHAT).send('bob', utf8.encode('unicast from the new address'))
     // And after: mallory tries again with a still newer HELLO.
-    rogue.sendSigned(hello(mallory, 'alice', BigInt(Date.now() + 180_000)))
+    rogue.sendSigned(hello(mallory, 'alice', net.clock!.wall() + 180_000))
     rogue.sendSigned(broadcast(mallory, 'I am alice (after)'))
-    await waitFor(() => deliveredAs(boxes, 'alice').length === 7, 5000, () => `alice's own messages (${deliveredAs(boxes, 'alice').join(' | ')})`)
-    await waitQuiet([bob, carol, dave, newAlice])
+    await net.until(() => deliveredAs(boxes, 'alice').length === 7, 5000, () => `alice's own messages (${deliveredAs(boxes, 'alice').join(' | ')})`)
+    await net.settle()
     assert.equal(deliveredAs(boxes, 'alice'), [
       'bob:from the new address',
       'bob:from the old address',
@@ -118,15 +119,18 @@ async function policyNet(policy: Policy, relayId: Identity, extra: Identity[]): 
   const ids = [generateIdentity(), generateIdentity(), generateIdentity()]
   const names = ['a', 'b', 'c']
   const authority = generateIdentity()
-  const notAfter = Date.now() + 3_600_000
+  const t0 = Date.now()
+  const notAfter = t0 + 3_600_000
   let trust: NodeOptions['trust']
   if (policy === 'allowlist') trust = { policy: 'allowlist', keys: [...ids, relayId, ...extra].map((i) => hex(i.publicKey)) }
   else if (policy === 'authority') trust = { policy: 'authority', authorityKey: hex(authority.publicKey) }
   else trust = { policy: 'tofu' }
-  const cert = (id: Identity, name: string): Uint8Array | undefined => (policy === 'authority' ? issueCertificate(authority, name, id.publicKey, { notAfter }) : undefined)
+  const cert = (id: Identity, name: string): Uint8Array | undefined => (policy === 'authority' ? issueCertificate(authority, name, id.publicKey, { notBefore: t0, notAfter }) : undefined)
   const net = await startNet({
     n: 3,
     transport: 'memory',
+    clock: 'manual',
+    wallAt: t0,
     topology: 'chain',
     plugins: [CHAT],
     options: (i) => ({ username: names[i]!, identity: ids[i]!, trust, certificate: cert(ids[i]!, names[i]!), links: { min: 1, max: 4 } }),
@@ -145,11 +149,11 @@ for (const policy of ['tofu', 'allowlist', 'authority'] as const) {
       const certFor = (net as TestNet & { certFor: (id: Identity, name: string) => Uint8Array | undefined }).certFor
       // The relay holds an admitted key (a listed key / a certificate for "relay").
       const rogue = await dialRelay(net, b, relayId, 'relay', certFor(relayId, 'relay'))
-      const relayHello = encodeHello({ username: 'relay', staticKey: relayId.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Date.now()), features: 0, plugins: [CHAT], certificate: certFor(relayId, 'relay') })
+      const relayHello = encodeHello({ username: 'relay', staticKey: relayId.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Math.floor(net.clock!.wall())), features: 0, plugins: [CHAT], certificate: certFor(relayId, 'relay') })
       rogue.sendSigned(buildSignedFrame(relayId, { type: MsgType.HELLO, flags: Flag.BROADCAST, messageId: id64(), body: relayHello }))
-      await waitFor(() => b.users().includes('relay') && c.users().includes('relay'), 3000, 'the relay known')
+      await net.until(() => b.users().includes('relay') && c.users().includes('relay'), 3000, 'the relay known')
       await a.plugin(CHAT).broadcast(utf8.encode('genuine'))
-      await waitFor(() => deliveredAs(boxes, 'a').length === 2, 3000, "a's genuine broadcast")
+      await net.until(() => deliveredAs(boxes, 'a').length === 2, 3000, "a's genuine broadcast")
       const before = b.stats()
       // 1. a's origin key over the relay's signature.
       const relabelled = Uint8Array.from(broadcast(relayId, 'relabelled'))
@@ -160,12 +164,12 @@ for (const policy of ['tofu', 'allowlist', 'authority'] as const) {
       const swapped = Uint8Array.from([...genuine.subarray(0, genuine.length - 8), ...utf8.encode('swapped!')])
       rogue.sendSigned(swapped, 1)
       // 3. a HELLO claiming "a" under the relay's key (certificate for "relay" attached), then a broadcast.
-      const claim = encodeHello({ username: 'a', staticKey: relayId.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Date.now() + 60_000), features: 0, plugins: [CHAT], certificate: certFor(relayId, 'relay') })
+      const claim = encodeHello({ username: 'a', staticKey: relayId.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Math.floor(net.clock!.wall() + 60_000)), features: 0, plugins: [CHAT], certificate: certFor(relayId, 'relay') })
       rogue.sendSigned(buildSignedFrame(relayId, { type: MsgType.HELLO, flags: Flag.BROADCAST, messageId: id64(), body: claim }), 1)
       rogue.sendSigned(broadcast(relayId, 'signed by the relay'), 1)
       await a.plugin(CHAT).broadcast(utf8.encode('genuine 2'))
-      await waitFor(() => deliveredAs(boxes, 'a').length === 4, 3000, "a's second broadcast")
-      await waitQuiet([a, b, c])
+      await net.until(() => deliveredAs(boxes, 'a').length === 4, 3000, "a's second broadcast")
+      await net.settle()
       assert.equal(deliveredAs(boxes, 'a'), ['b:genuine', 'b:genuine 2', 'c:genuine', 'c:genuine 2'])
       assert.ok(b.stats().badSignature >= before.badSignature + 2, 'both forged frames failed verification at b')
       assert.ok(b.stats().untrustedKey > before.untrustedKey, 'the claim to "a" was refused')
@@ -179,23 +183,23 @@ for (const policy of ['tofu', 'allowlist', 'authority'] as const) {
 }
 
 test('encrypted unicast: a box sealed "from alice" by another session is not delivered (as alice or at all)', async () => {
-  const net = await startNet({ n: 2, transport: 'memory', plugins: [CHAT], options: (i) => ({ username: ['alice', 'bob'][i]! }) })
+  const net = await startNet({ n: 2, transport: 'memory', clock: 'manual', plugins: [CHAT], options: (i) => ({ username: ['alice', 'bob'][i]! }) })
   try {
     const [alice, bob] = net.nodes as [Node, Node]
     const atBob = inbox(bob.plugin(CHAT))
     const mallory = generateIdentity()
     const rogue = await Rogue.dial(bob, { identity: mallory, username: 'mallory', transport: memoryTransport(net.network!) })
     // Mallory announces itself, so its session is attributed (to mallory) and the box is opened at all.
-    rogue.sendSigned(hello(mallory, 'mallory'))
-    await waitFor(() => bob.users().includes('mallory'), 3000, 'mallory known at bob')
+    rogue.sendSigned(hello(mallory, 'mallory', net.clock!.wall() + 60_000))
+    await net.until(() => bob.users().includes('mallory'), 3000, 'mallory known at bob')
     // Sealed to bob with alice's key named as the sender in the AAD.
     const bobStatic = bob.identity.staticPublicKey
     const box = sealTo(bobStatic, utf8.encode('from alice, honestly'), e2eAad({ sender: alice.identity.publicKey, recipient: 'bob', pluginId: CHAT, messageId: 7n }))
     const before = bob.stats().decryptFailed
     rogue.send({ type: MsgType.DATA, flags: Flag.ENCRYPTED, hops: 0, pluginId: CHAT, idHi: 0, idLo: 7, payload: box })
-    await waitFor(() => bob.stats().decryptFailed === before + 1, 3000, 'bob failing to open the box')
+    await net.until(() => bob.stats().decryptFailed === before + 1, 3000, 'bob failing to open the box')
     await alice.plugin(CHAT).send('bob', utf8.encode('really from alice'), { encrypted: true })
-    await waitFor(() => atBob.length === 1, 3000, "alice's own box")
+    await net.until(() => atBob.length === 1, 3000, "alice's own box")
     assert.equal(atBob.map((m) => [m.from, text.decode(m.data), m.encrypted]), [['alice', 'really from alice', true]])
   } finally {
     await net.stop()
@@ -206,15 +210,17 @@ test('allowlist: a listed key bound to "carol" cannot act as "alice"', async () 
   const ids = [generateIdentity(), generateIdentity()]
   const carolId = generateIdentity()
   const trust = { policy: 'allowlist' as const, keys: [{ key: hex(ids[0]!.publicKey), username: 'alice' }, { key: hex(ids[1]!.publicKey), username: 'bob' }, { key: hex(carolId.publicKey), username: 'carol' }] }
-  const net = await startNet({ n: 2, transport: 'memory', plugins: [CHAT], options: (i) => ({ username: ['alice', 'bob'][i]!, identity: ids[i]!, trust, links: { min: 1 } }) })
+  const net = await startNet({ n: 2, transport: 'memory', clock: 'manual', plugins: [CHAT], options: (i) => ({ username: ['alice', 'bob'][i]!, identity: ids[i]!, trust, links: { min: 1 } }) })
   try {
     const [alice, bob] = net.nodes as [Node, Node]
     await alice.stop()
-    await waitFor(() => !bob.users().includes('alice'), 3000, 'alice gone')
+    await net.until(() => !bob.users().includes('alice'), 3000, 'alice gone')
     const before = bob.stats().untrustedKey
     const fake = await net.add({ username: 'alice', identity: carolId, trust }, [bob], [CHAT])
-    await waitFor(() => bob.stats().untrustedKey > before, 3000, 'bob refusing carol-as-alice')
-    await sleep(100)
+    await net.until(() => bob.stats().untrustedKey > before, 3000, 'bob refusing carol-as-alice')
+    // The fake keeps trying (it has no link): ten seconds of clock time, each attempt refused.
+    await net.sleep(10_000)
+    assert.ok(bob.stats().untrustedKey > before + 1, 'bob refused the retries too')
     assert.not.ok(bob.users().includes('alice'))
     assert.equal(fake.users(), ['alice'])
   } finally {
@@ -225,16 +231,17 @@ test('allowlist: a listed key bound to "carol" cannot act as "alice"', async () 
 test("authority: carol's certificate is worthless with another key", async () => {
   const authority = generateIdentity()
   const trust = { policy: 'authority' as const, authorityKey: hex(authority.publicKey) }
-  const notAfter = Date.now() + 3_600_000
+  const t0 = Date.now()
+  const notAfter = t0 + 3_600_000
   const ids = [generateIdentity(), generateIdentity()]
-  const net = await startNet({ n: 2, transport: 'memory', plugins: [CHAT], options: (i) => ({ username: ['a', 'b'][i]!, identity: ids[i]!, trust, certificate: issueCertificate(authority, ['a', 'b'][i]!, ids[i]!.publicKey, { notAfter }), links: { min: 1 } }) })
+  const net = await startNet({ n: 2, transport: 'memory', clock: 'manual', wallAt: t0, plugins: [CHAT], options: (i) => ({ username: ['a', 'b'][i]!, identity: ids[i]!, trust, certificate: issueCertificate(authority, ['a', 'b'][i]!, ids[i]!.publicKey, { notBefore: t0, notAfter }), links: { min: 1 } }) })
   try {
     const [a] = net.nodes as [Node]
     const carolId = generateIdentity()
-    const carolCert = issueCertificate(authority, 'carol', carolId.publicKey, { notAfter })
+    const carolCert = issueCertificate(authority, 'carol', carolId.publicKey, { notBefore: t0, notAfter })
     const before = a.stats().untrustedKey
     const thief = await net.add({ username: 'carol', identity: generateIdentity(), trust, certificate: carolCert }, [a], [CHAT])
-    await waitFor(() => a.stats().untrustedKey > before, 3000, 'a refusing the stolen certificate')
+    await net.until(() => a.stats().untrustedKey > before, 3000, 'a refusing the stolen certificate')
     assert.not.ok(a.users().includes('carol'))
     assert.equal(thief.users(), ['carol'])
   } finally {
@@ -247,7 +254,7 @@ test('tofu: a flood of fresh names cannot push alice out of the tables and then 
   // entries) the same would take 65,536 HELLOs — 131 s at one peer's default HELLO
   // quota (500/s), less than alice's HELLO refresh period (300 s).
   const maxPins = 16
-  const net = await startNet({ n: 3, transport: 'memory', plugins: [CHAT], options: (i) => ({ username: ['alice', 'bob', 'carol'][i]!, trust: { policy: 'tofu', maxPins }, maxUsers: maxPins }) })
+  const net = await startNet({ n: 3, transport: 'memory', clock: 'manual', plugins: [CHAT], options: (i) => ({ username: ['alice', 'bob', 'carol'][i]!, trust: { policy: 'tofu', maxPins }, maxUsers: maxPins }) })
   try {
     const [, bob] = net.nodes as [Node, Node]
     const atBob = inbox(bob.plugin(CHAT))
@@ -255,12 +262,15 @@ test('tofu: a flood of fresh names cannot push alice out of the tables and then 
     const rogue = await Rogue.dial(bob, { identity: mallory, username: 'mallory', transport: memoryTransport(net.network!) })
     for (let i = 0; i < 2 * maxPins; i++) {
       const sybil = generateIdentity()
-      rogue.sendSigned(hello(sybil, `fresh${i}`))
+      rogue.sendSigned(hello(sybil, `fresh${i}`, net.clock!.wall() + 60_000))
     }
-    await sleep(200)
-    rogue.sendSigned(hello(mallory, 'alice', BigInt(Date.now() + 120_000)))
+    // Every fresh HELLO handled (nothing left in flight on the memory network) before mallory claims alice's name.
+    await net.settle()
+    const refused = bob.stats().untrustedKey
+    rogue.sendSigned(hello(mallory, 'alice', net.clock!.wall() + 120_000))
     rogue.sendSigned(broadcast(mallory, 'I am alice'))
-    await sleep(300)
+    await net.settle()
+    assert.ok(bob.stats().untrustedKey > refused, "mallory's HELLO for alice was refused")
     // The LKA table evicts alice's entry to make room, but the pin table fails closed when
     // full, so mallory's key is never pinned as "alice" and its broadcast is not hers.
     assert.equal(atBob.filter((m) => m.from === 'alice').map((m) => text.decode(m.data)), [], 'nothing delivered as from alice')
@@ -275,26 +285,26 @@ test('allowlist (plain keys): a listed peer claiming "a" in its handshake gets n
   // The documented keys: [...] form: any listed key may use any name.
   const trust = { policy: 'allowlist' as const, keys: [...ids, mallory].map((x) => hex(x.publicKey)) }
   // A chain a — c — b: b has no session of its own to a.
-  const net = await startNet({ n: 3, transport: 'memory', topology: 'chain', plugins: [CHAT], options: (i) => ({ username: ['a', 'c', 'b'][i]!, identity: ids[i]!, trust, links: { min: 1, max: 2 } }) })
+  const net = await startNet({ n: 3, transport: 'memory', clock: 'manual', topology: 'chain', plugins: [CHAT], options: (i) => ({ username: ['a', 'c', 'b'][i]!, identity: ids[i]!, trust, links: { min: 1, max: 2 } }) })
   try {
     const [a, , b] = net.nodes as [Node, Node, Node]
     const atA = inbox(a.plugin(CHAT))
     const atB = inbox(b.plugin(CHAT))
     assert.not.ok(b.links().some((l) => l.username === 'a'), 'b is not linked to a')
     const rogue = await Rogue.dial(b, { identity: mallory, username: 'a', transport: memoryTransport(net.network!) })
-    await waitFor(() => b.links().some((l) => !l.verified), 3000, "mallory's link at b")
+    await net.until(() => b.links().some((l) => !l.verified), 3000, "mallory's link at b")
     const claimed = b.links().find((l) => !l.verified)!
     assert.is(claimed.username, 'a', 'links() shows the claimed name, marked unverified')
     // b sends to "a": it must reach the key the table binds to "a", sealed to a's HELLO key.
     await b.plugin(CHAT).send('a', utf8.encode('for a only'), { encrypted: true })
     await b.plugin(CHAT).send('a', utf8.encode('plain for a'))
-    await waitFor(() => atA.length === 2, 5000, 'both messages at the real a')
+    await net.until(() => atA.length === 2, 5000, 'both messages at the real a')
     assert.equal(atA.map((m) => [m.from, text.decode(m.data), m.encrypted]), [['b', 'for a only', true], ['b', 'plain for a', false]])
     // mallory sends over its session claiming to be a: never delivered as from a.
     const unknown = b.stats().unknownOrigin
     rogue.send({ type: MsgType.DATA, flags: 0, hops: 0, pluginId: CHAT, idHi: 1, idLo: 2, payload: utf8.encode('I am a') })
-    await waitFor(() => b.stats().unknownOrigin === unknown + 1, 3000, "b dropping mallory's unicast as of no known user")
-    await waitQuiet(net.nodes)
+    await net.until(() => b.stats().unknownOrigin === unknown + 1, 3000, "b dropping mallory's unicast as of no known user")
+    await net.settle()
     assert.is(rogue.frames.filter((f) => f.type === MsgType.DATA).length, 0, 'mallory received no DATA')
     assert.is(atB.length, 0, 'nothing delivered at b')
   } finally {

@@ -24,6 +24,7 @@ import { memoryTransport, MemoryNetwork } from '../ts/transport/memory.js'
 import { DEFAULT_SOCKET_OPTIONS, tcpTransport, type TcpConn } from '../ts/transport/tcp.js'
 import { throwsCode } from './helpers/errors.js'
 import { connPair } from '../common/pair.js'
+import { waitFor } from '../common/net.js'
 
 const addon = loadNative()
 const linux = addon?.platform === 'linux'
@@ -303,7 +304,8 @@ function nativeTests(tuner: SocketTuner): void {
       })
       p.a.write(payload)
       await all
-      await new Promise((r) => setTimeout(r, 5))
+      // The receiver has every byte; the sender's kernel learns so with the last ACK.
+      if (linux) await waitFor(() => tuner.tcpInfo(p.a)?.unacked === 0, 2000, 'the last ACK at the sender')
       const info = tuner.tcpInfo(p.a)
       assert.ok(info)
       assert.ok(info.rttUs > 0, `rttUs ${info.rttUs}`)

@@ -5,7 +5,7 @@ import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { createNode, type Node, type NodeOptions } from '../ts/index.js'
 import { errorCode } from './helpers/errors.js'
-import { inbox, waitFor, waitQuiet, withNet, type NetOptions } from '../common/net.js'
+import { inbox, waitFor, withNet, type NetOptions } from '../common/net.js'
 
 const CHAT = 1001
 const FILES = 2002
@@ -59,7 +59,7 @@ test('discovery: users, users(plugin), pluginsOf, plugin.users and links', async
 })
 
 test('unicast: delivered once to the addressee only, sender authenticated', async () => {
-  await withNet(THREE, async ({ nodes }) => {
+  await withNet(THREE, async ({ nodes, settle }) => {
     const [alice, bob, carol] = nodes as Trio
     const atBob = inbox(bob.plugin(CHAT))
     const atCarol = inbox(carol.plugin(CHAT))
@@ -79,7 +79,8 @@ test('unicast: delivered once to the addressee only, sender authenticated', asyn
     await waitFor(() => atAlice.length === 1, 5000, 'the big unicast at alice')
     assert.equal(plain(atAlice[0]!.data), big)
     assert.is(atAlice[0]!.from, 'carol')
-    await waitQuiet(nodes)
+    // A PING round trip on every link (until a round sees nothing else): whatever was sent before has arrived.
+    await settle()
     assert.is(atBob.length, 0, 'bob got nothing')
     assert.is(atCarol.length, 1, 'carol got it once')
   })
@@ -103,14 +104,15 @@ test('encrypted unicast: m.encrypted, data intact', async () => {
 })
 
 test('broadcast: every other node running the plugin exactly once, never the sender', async () => {
-  await withNet(THREE, async ({ nodes }) => {
+  await withNet(THREE, async ({ nodes, settle }) => {
     const got = nodes.map((x) => inbox(x.plugin(CHAT)))
     const files = inbox(nodes[2]!.plugin(FILES))
     await nodes[0]!.plugin(CHAT).broadcast(utf8.encode('to all from alice'))
     await nodes[2]!.plugin(CHAT).broadcast(utf8.encode('to all from carol'))
     await nodes[2]!.plugin(FILES).broadcast(utf8.encode('nobody else runs FILES'))
     await waitFor(() => got[1]!.length === 2 && got[2]!.length === 1 && got[0]!.length === 1, 5000, 'the broadcasts')
-    await waitQuiet(nodes)
+    // A PING round trip on every link (until a round sees nothing else): whatever was sent before has arrived.
+    await settle()
     assert.equal(got[0]!.map((m) => [m.from, m.broadcast]), [['carol', true]])
     assert.equal(got[1]!.map((m) => m.from).sort(), ['alice', 'carol'])
     assert.equal(got[2]!.map((m) => m.from), ['alice'])

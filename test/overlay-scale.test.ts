@@ -6,7 +6,7 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import type { Node, PluginMessage } from '../ts/index.js'
-import { inbox, startNet, waitFor, waitQuiet, withNet, type TestNet } from '../common/net.js'
+import { inbox, startNet, withNet, type TestNet } from '../common/net.js'
 import { seededRandom } from '../common/random.js'
 
 const N = 50
@@ -29,6 +29,8 @@ test.before(async () => {
   net = await startNet({
     n: N,
     transport: 'memory',
+    // Clock time: the timers (maintenance, link pruning) fire as the tests wait.
+    clock: 'manual',
     seed: 50,
     // linkMinAgeMs small: links over max may be closed soon after they open (P4: never before 30 s).
     options: () => ({ links: LINKS, timers: { linkMinAgeMs: 200 } }),
@@ -53,6 +55,16 @@ function nodes(): Node[] {
   return net!.nodes
 }
 
+/** Waits in the network's clock time until `cond` holds. */
+function until(cond: () => boolean, ms: number, what: string | (() => string)): Promise<void> {
+  return net!.until(cond, ms, what)
+}
+
+/** Lets everything in flight arrive (the memory network idle at this instant). */
+function settle(): Promise<void> {
+  return net!.settle()
+}
+
 test('50 memory nodes: every node lists every user and the plugin holders', () => {
   const all = nodes().map((x) => x.username).sort()
   const holders = nodes().filter((_, i) => holds(i)).map((x) => x.username).sort()
@@ -66,12 +78,12 @@ test('50 memory nodes: every node lists every user and the plugin holders', () =
 
 test('links stay within [min, hardCap], and within max once settled', async () => {
   const counts = (): number[] => nodes().map((x) => x.links().length)
-  await waitFor(() => counts().every((c) => c >= LINKS.min && c <= LINKS.max), 10_000, () => `links in [${LINKS.min}, ${LINKS.max}]: ${counts().join(',')}`)
+  await until(() => counts().every((c) => c >= LINKS.min && c <= LINKS.max), 10_000, () => `links in [${LINKS.min}, ${LINKS.max}]: ${counts().join(',')}`)
   assert.equal(overCap, [], 'no node ever went over hardCap')
   assert.ok(mostLinks <= LINKS.hardCap)
   // Links are two-way: A lists B exactly when B lists A — once nothing is in
   // flight (the Noise initiator lists a new link a moment before the responder).
-  await waitQuiet(nodes())
+  await settle()
   for (const node of nodes()) {
     for (const l of node.links()) {
       const other = nodes().find((x) => x.username === l.username)!
@@ -85,12 +97,12 @@ test('a broadcast from every plugin holder arrives exactly once at every other h
   for (const [i, node] of nodes().entries()) if (holds(i)) await node.plugin(CHAT).broadcast(utf8.encode(`from ${node.username}`))
   const holders = nodes().filter((_, i) => holds(i))
   const expected = holders.length - 1
-  await waitFor(
+  await until(
     () => holders.every((x) => inboxes.get(x.username)!.length >= expected),
     10_000,
     () => `broadcasts: ${holders.map((x) => `${x.username}=${inboxes.get(x.username)!.length}`).join(' ')}`,
   )
-  await waitQuiet(nodes())
+  await settle()
   for (const x of holders) {
     const got = inboxes.get(x.username)!
     const froms = got.map((m) => m.from).sort()
@@ -121,8 +133,8 @@ test('unicast between 60 random pairs of plugin holders: all arrive, once, from 
     await a.plugin(CHAT).send(b.username, utf8.encode(msg.body), { encrypted: msg.encrypted })
   }
   const total = (): number => [...inboxes.values()].reduce((a, g) => a + g.length, 0)
-  await waitFor(() => total() >= sent.length, 10_000, () => `unicasts: ${total()} of ${sent.length}`)
-  await waitQuiet(nodes())
+  await until(() => total() >= sent.length, 10_000, () => `unicasts: ${total()} of ${sent.length}`)
+  await settle()
   assert.is(total(), sent.length)
   for (const msg of sent) {
     const got = inboxes.get(msg.to)!.filter((m) => text.decode(m.data) === msg.body)
@@ -142,12 +154,12 @@ test('encrypted broadcast with a group key: key holders get it decrypted, others
   for (const x of keyed) got.set(x.username, inbox(x.plugin(GROUP, { groupKey })))
   for (const x of keyless) got.set(x.username, inbox(x.plugin(GROUP)))
   const members = [...keyed, ...keyless].map((x) => x.username).sort()
-  await waitFor(() => nodes().every((x) => x.users(GROUP).length === members.length), 10_000, 'everyone to see the GROUP members')
+  await until(() => nodes().every((x) => x.users(GROUP).length === members.length), 10_000, 'everyone to see the GROUP members')
   const failedBefore = keyless.map((x) => x.stats().decryptFailed)
   const secret = utf8.encode('for key holders only')
   await keyed[3]!.plugin(GROUP).broadcast(secret)
-  await waitFor(() => keyed.every((x) => x === keyed[3] || got.get(x.username)!.length === 1), 10_000, 'the group broadcast at every key holder')
-  await waitQuiet(nodes())
+  await until(() => keyed.every((x) => x === keyed[3] || got.get(x.username)!.length === 1), 10_000, 'the group broadcast at every key holder')
+  await settle()
   for (const x of keyed) {
     if (x === keyed[3]) continue
     const m = got.get(x.username)![0]!
@@ -165,13 +177,16 @@ test('encrypted broadcast with a group key: key holders get it decrypted, others
 })
 
 test('20 nodes on loopback TCP converge, and every broadcast reaches every node once', async () => {
-  await withNet({ n: 20, transport: 'tcp', seed: 20, plugins: [CHAT], convergeTimeoutMs: 8000 }, async ({ nodes: tcpNodes }) => {
+  await withNet({ n: 20, transport: 'tcp', seed: 20, plugins: [CHAT], convergeTimeoutMs: 8000 }, async (tcpNet) => {
+    const tcpNodes = tcpNet.nodes
     const names = tcpNodes.map((x) => x.username).sort()
     for (const x of tcpNodes) assert.equal(x.users(), names)
     const got = tcpNodes.map((x) => inbox(x.plugin(CHAT)))
     for (const x of tcpNodes) await x.plugin(CHAT).broadcast(utf8.encode(`tcp from ${x.username}`))
-    await waitFor(() => got.every((g) => g.length >= tcpNodes.length - 1), 10_000, () => `tcp broadcasts: ${got.map((g) => g.length).join(',')}`)
-    await waitQuiet(tcpNodes)
+    await tcpNet.until(() => got.every((g) => g.length >= tcpNodes.length - 1), 10_000, () => `tcp broadcasts: ${got.map((g) => g.length).join(',')}`)
+    // A positive barrier, not a quiet spell: a PING round trip on every link, repeated until a round sees
+    // no other frame; a late duplicate would have arrived before it.
+    await tcpNet.settle()
     for (const [i, g] of got.entries()) {
       assert.equal(g.map((m) => m.from).sort(), names.filter((u) => u !== tcpNodes[i]!.username), `${tcpNodes[i]!.username}`)
       for (const m of g) assert.is(text.decode(m.data), `tcp from ${m.from}`)

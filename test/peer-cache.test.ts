@@ -1,13 +1,14 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isP4Error, type P4Error } from '../ts/core/errors.js'
 import { writeFileAtomic } from '../ts/overlay/json-file.js'
 import { PeerCache } from '../ts/overlay/peer-cache.js'
 import { throwsCode } from './helpers/errors.js'
 import { tempDirs } from './helpers/tmp.js'
+import { waitFor } from '../common/net.js'
 
 const tmp = tempDirs('p4net-peers-')
 test.after(tmp.cleanup)
@@ -127,7 +128,9 @@ test('persistence: debounced save, and flushSync', async () => {
   const dir = tmp.make()
   const c = new PeerCache({ dataDir: dir, flushDelayMs: 5 })
   c.add('h', 1, 1)
-  await new Promise((r) => setTimeout(r, 60))
+  assert.not.ok(existsSync(join(dir, 'peers.json')), 'not written synchronously')
+  // The debounce timer (5 ms) writes it, within a deadline (the write replaces the file whole).
+  await waitFor(() => existsSync(join(dir, 'peers.json')), 5000, 'peers.json saved')
   assert.is(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8')).peers.length, 1)
   c.add('g', 2, 2)
   c.flushSync()

@@ -113,9 +113,15 @@ for (const t of ['memory', 'tcp'] as TransportName[]) {
     const sa = new Session({ conn: a, remote: 'b', sendKey: k1, recvKey: k2 })
     const sb = new Session({ conn: b, remote: 'a', sendKey: k2, recvKey: k1 })
     const got: number[] = []
-    sb.onframe = (f) => got.push(f.idLo)
+    const firstIn = new Promise<void>((resolve) => {
+      sb.onframe = (f) => {
+        got.push(f.idLo)
+        resolve()
+      }
+    })
     sa.send(MsgType.DATA, 0, 0, 1, 0, 1, randomBytes(10))
-    await new Promise((r) => setTimeout(r, 20))
+    // The first record arrived, so it went out in a write of its own: the next send is the second write.
+    await firstIn
     sa.send(MsgType.DATA, 0, 0, 1, 0, 2, randomBytes(10))
     const reason = await sb.done
     assert.is(reason?.code, 'DECRYPT_FAILED')
@@ -160,21 +166,19 @@ for (const t of ['memory', 'tcp'] as TransportName[]) {
       }
       assert.ok(refused, 'send() returned false')
       assert.ok(sent < 64, `refused after ${sent} messages`)
-      await new Promise((r) => setTimeout(r, 30))
       // The queue is bounded: going on regardless fails loudly.
       assert.throws(() => {
         for (let i = 0; i < 4096; i++) p.a.send(MsgType.DATA, 0, 0, 1, 0, 0, chunk)
       }, (e: unknown) => e instanceof P4Error && e.code === 'QUOTA_EXCEEDED')
       const hash = createHash('sha256')
       let received = 0
-      p.b.onframe = (f) => {
-        received++
-        hash.update(f.payload)
-      }
-      p.b.resume()
       await new Promise<void>((resolve) => {
-        const check = (): void => (received >= sent ? resolve() : void setTimeout(check, 5))
-        check()
+        p.b.onframe = (f) => {
+          received++
+          hash.update(f.payload)
+          if (received === sent) resolve()
+        }
+        p.b.resume()
       })
       assert.ok(received >= sent)
     } finally {
@@ -288,7 +292,6 @@ for (const t of ['memory', 'tcp'] as TransportName[]) {
 
 test('no socket or timer is left open after sessions close', async () => {
   const count = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'TCPServerWrap' || r === 'Timeout').length
-  await new Promise((r) => setTimeout(r, 20))
   const before = count()
   for (const t of ['tcp', 'memory'] as TransportName[]) {
     const p = await sessionPair(t)
@@ -299,8 +302,8 @@ test('no socket or timer is left open after sessions close', async () => {
     await p.b.done
     await p.close()
   }
-  await new Promise((r) => setTimeout(r, 20))
-  assert.is(count(), before)
+  // Handles go when their close callbacks have run: wait for that, within a deadline.
+  await waitFor(() => count() <= before, 2000, () => `sockets and timers back to ${before} (now ${count()}: ${process.getActiveResourcesInfo().join(', ')})`)
 })
 
 test('bad session options are refused with BAD_OPTION', async () => {

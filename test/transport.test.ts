@@ -8,6 +8,7 @@ import { MemoryNetwork, memoryTransport } from '../ts/transport/memory.js'
 import type { Conn, Listener, Transport } from '../ts/transport/types.js'
 import { rejectsCode } from './helpers/errors.js'
 import { kits, tcpHandles } from './helpers/kits.js'
+import { waitFor } from '../common/net.js'
 
 // Deterministic bytes (xorshift32), so a failure reproduces.
 function bytes(n: number, seed = 1): Uint8Array {
@@ -22,13 +23,38 @@ function bytes(n: number, seed = 1): Uint8Array {
   return out
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const closed = (c: Conn): Promise<void> => new Promise((r) => c.once('close', () => r()))
+
+/** Resolves once the memory network has nothing left to deliver (each delivery is a setImmediate turn). */
+async function idle(net: MemoryNetwork): Promise<void> {
+  do await new Promise((r) => setImmediate(r))
+  while (!net.idle)
+}
+
+/**
+ * A positive barrier for "X did not happen": a round trip over a fresh
+ * connection of the same transport. Bytes written before it are at the
+ * reader's side (loopback TCP hands them to the peer's socket in the write;
+ * the memory network delivers in the order written, one shared turn at a
+ * time), and the event loop has polled for I/O more than once since, so a
+ * reader that was going to get them has had its chance.
+ */
+async function roundTrip(t: Transport): Promise<void> {
+  const l = await t.listen('127.0.0.1', 0, (c) => c.on('data', (d) => c.write(d)))
+  const c = await t.dial('127.0.0.1', l.address.port)
+  await new Promise<void>((r) => {
+    c.once('data', () => r())
+    c.write(Buffer.from('?'))
+  })
+  const gone = closed(c)
+  c.destroy()
+  await gone
+  await l.close()
+}
 
 /** Waits (up to 1 s) for every socket/listener to be gone: closes finish a turn or two after destroy(). */
 async function noneOpen(open: () => number): Promise<void> {
-  for (let i = 0; i < 100 && open() > 0; i++) await sleep(10)
-  assert.is(open(), 0, 'everything is closed')
+  await waitFor(() => open() === 0, 1000, () => `everything closed (${open()} still open)`)
 }
 
 /** Listens; resolves the accepted Conn of the next dial. */
@@ -100,14 +126,16 @@ for (const [name, make] of kits) {
       }
       pump()
     })
-    await sleep(100)
     assert.ok(sawFalse, 'write() returned false against a paused reader')
+    // The written bytes are at the paused reader's side, and the loop has turned since: it had its chance.
+    await roundTrip(t)
     assert.is(receivedBytes, 0, 'nothing delivered while paused')
     assert.not.ok(drainBeforeResume)
     resumedAt = Date.now()
+    const all = new Promise<void>((r) => server.on('data', () => receivedBytes >= total && r()))
     server.resume()
     await sent
-    while (receivedBytes < total) await sleep(5)
+    await all
     assert.is(receivedBytes, total)
     assert.ok(Buffer.concat(received).equals(data), 'bytes arrive intact and in order')
     client.destroy()
@@ -287,7 +315,7 @@ test('memory: writes are merged and split to maxChunk, like a stream', async () 
   })
   for (let i = 0; i < 10; i++) client.write(bytes(30, i + 1))
   client.write(bytes(250, 99))
-  await sleep(5)
+  await idle(net)
   assert.ok(Math.max(...sizes) <= 100)
   assert.ok(sizes.length < 11, 'small writes were merged')
   const expected = Buffer.concat([...Array.from({ length: 10 }, (_, i) => bytes(30, i + 1)), bytes(250, 99)])
@@ -301,14 +329,15 @@ test('memory: bytes wait for a data listener; an explicit pause() stays paused',
   const net = new MemoryNetwork()
   const { l, client, server } = await pair(net.transport())
   client.write(Buffer.from('early'))
-  await sleep(5)
+  await idle(net)
   server.pause()
   const got: string[] = []
   server.on('data', (d) => got.push(d.toString()))
-  await sleep(5)
+  // Nothing left in flight, and nothing delivered: the bytes wait for resume().
+  await idle(net)
   assert.equal(got, [])
   server.resume()
-  await sleep(5)
+  await idle(net)
   assert.equal(got, ['early'])
   client.destroy()
   await closed(server)
@@ -373,7 +402,7 @@ test('memory: wildcard listeners, transports with their own source host', async 
   const accepted: Conn[] = []
   const l = await memoryTransport(net).listen('0.0.0.0', 4001, (c) => accepted.push(c))
   const c = await net.transport({ host: '10.0.0.7' }).dial('10.0.0.1', 4001)
-  await sleep(1)
+  await idle(net)
   assert.is(accepted.length, 1)
   assert.is(accepted[0]!.remoteHost, '10.0.0.7')
   assert.is(accepted[0]!.localHost, '10.0.0.1')
@@ -394,20 +423,22 @@ test('memory: 1,000 nodes in one network, one pending immediate, no timers', asy
     listeners.push(await t.listen(`10.0.${i >> 8}.${i & 255}`, 4000, (c) => c.on('data', (d) => c.write(d))))
   }
   let echoes = 0
+  let allEchoed!: () => void
+  const echoed = new Promise<void>((r) => (allEchoed = r))
   for (let i = 0; i < 1000; i++) {
     const j = (i + 1) % 1000
     const c = await net.transport({ host: `10.0.${i >> 8}.${i & 255}` }).dial(`10.0.${j >> 8}.${j & 255}`, 4000)
-    c.on('data', () => echoes++)
+    c.on('data', () => ++echoes === 1000 && allEchoed())
     conns.push(c)
   }
   for (const c of conns) c.write(Buffer.from('ping'))
   const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
   assert.ok(timers <= 1, `timers: ${timers}`)
-  while (echoes < 1000) await sleep(1)
+  await echoed
   assert.is(net.stats().connections, 2000)
   for (const c of conns) c.destroy()
   for (const l of listeners) await l.close()
-  await sleep(5)
+  await idle(net)
   assert.equal(net.stats(), { listeners: 0, connections: 0 })
 })
 

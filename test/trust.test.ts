@@ -1,6 +1,6 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { readFileSync, statSync, writeFileSync, readdirSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, writeFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { isP4Error, P4Error } from '../ts/core/errors.js'
 import { AllowlistPolicy } from '../ts/overlay/trust-allowlist.js'
@@ -11,6 +11,7 @@ import { parseKey } from '../ts/overlay/trust-policy.js'
 import { throwsCode } from './helpers/errors.js'
 import { tempDirs } from './helpers/tmp.js'
 import { fixedIdentity } from './helpers/identities.js'
+import { waitFor } from '../common/net.js'
 
 const id = fixedIdentity
 const alice = id(1)
@@ -81,8 +82,10 @@ test('tofu: a new pin is saved after the debounce delay', async () => {
   const dir = tmp.make()
   const p = new TofuPolicy({ dataDir: dir, flushDelayMs: 5 })
   p.check('alice', alice.publicKey)
-  await new Promise((r) => setTimeout(r, 60))
-  assert.ok(readFileSync(join(dir, 'pinned-keys.json'), 'utf8').includes(hex(alice.publicKey)))
+  // Nothing written at once; the debounce timer (5 ms) writes it, within a deadline.
+  assert.not.ok(existsSync(join(dir, 'pinned-keys.json')), 'not written synchronously')
+  const saved = (): boolean => existsSync(join(dir, 'pinned-keys.json')) && readFileSync(join(dir, 'pinned-keys.json'), 'utf8').includes(hex(alice.publicKey))
+  await waitFor(saved, 5000, 'the pin saved')
   p.flushSync() // nothing pending: no-op
 })
 

@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto'
 import { generateIdentity } from '../../ts/core/identity.js'
 import { encodeHello } from '../../ts/overlay/hello-codec.js'
+import { encodePing } from '../../ts/overlay/link-codec.js'
 import { buildSignedFrame } from '../../ts/overlay/signing.js'
 import { Flag, HEADER_SIZE, MsgType, PROTOCOL_VERSION } from '../../ts/core/protocol.js'
 import { Session } from '../../ts/session/session.js'
@@ -66,7 +67,10 @@ async function flood(frames: (identity: ReturnType<typeof generateIdentity>) => 
   const conn = await tcp.dial('127.0.0.1', port, { timeoutMs: 5000 })
   const h = await initiateSession(conn, { identity, username, intent: LinkIntent.OVERLAY, listenPort: 0, timeoutMs: 5000 })
   const session = new Session(h, { maxQueue: 2 ** 31 })
-  session.onframe = () => undefined
+  let acked: (() => void) | null = null
+  session.onframe = (f) => {
+    if (f.type === MsgType.PING_ACK) acked?.()
+  }
   session.on('close', () => {
     console.log('closed')
   })
@@ -76,7 +80,10 @@ async function flood(frames: (identity: ReturnType<typeof generateIdentity>) => 
   }
   const body = encodeHello({ username, staticKey: identity.staticPublicKey, host: '127.0.0.1', port: 9, seq: BigInt(Date.now()), features: 0, plugins: [CHAT] })
   send(buildSignedFrame(identity, { type: MsgType.HELLO, flags: Flag.BROADCAST, messageId: randomBytes(8).readBigUInt64BE(0), body }))
-  await new Promise((r) => setTimeout(r, 200))
+  // A PING after it: the node handles a session's frames in order, so its PING-ACK says the HELLO was taken.
+  const ack = new Promise<void>((r) => (acked = r))
+  session.send(MsgType.PING, 0, 0, 0, 0, 1, encodePing({ nonce: 1n, sentAt: 0n }))
+  await ack
   console.log('ready')
   for (const f of list) {
     if (session.closed) break

@@ -36,16 +36,43 @@ export class Proc {
     this.child.stderr!.setEncoding('utf8').on('data', (s: string) => (this.err += s))
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))))
   }
-  /** Resolves with the first match of `re` in stdout; rejects after `ms`. */
-  async waitFor(re: RegExp, ms = 8000): Promise<RegExpMatchArray> {
-    const end = Date.now() + ms
-    for (;;) {
-      const m = re.exec(this.out)
-      if (m) return m
-      if (Date.now() > end) throw new Error(`timed out waiting for ${re}\n--- stdout:\n${this.out}\n--- stderr:\n${this.err}`)
-      if (this.child.exitCode !== null) throw new Error(`exited ${this.child.exitCode} before ${re}\n--- stdout:\n${this.out}\n--- stderr:\n${this.err}`)
-      await new Promise((r) => setTimeout(r, 20))
-    }
+  /** Resolves with the first match of `re` in stdout (checked as output arrives); rejects after `ms` or when the process exits first. */
+  waitFor(re: RegExp, ms = 8000): Promise<RegExpMatchArray> {
+    const stdout = this.child.stdout!
+    return new Promise<RegExpMatchArray>((resolve, reject) => {
+      let settled = false
+      const done = (): boolean => {
+        if (settled) return false
+        settled = true
+        clearTimeout(timer)
+        stdout.off('data', check)
+        stdout.off('close', ended)
+        this.child.off('exit', exited)
+        return true
+      }
+      const check = (): void => {
+        const m = re.exec(this.out)
+        if (m && done()) resolve(m)
+      }
+      const ended = (): void => {
+        check()
+        if (done()) reject(new Error(`exited ${this.child.exitCode} before ${re}\n--- stdout:\n${this.out}\n--- stderr:\n${this.err}`))
+      }
+      const exited = (): void => {
+        // Output still in the pipe comes before its 'close'; 'exit' may come first.
+        if (stdout.closed) ended()
+        else stdout.once('close', ended)
+      }
+      const timer = setTimeout(() => {
+        done()
+        reject(new Error(`timed out waiting for ${re}\n--- stdout:\n${this.out}\n--- stderr:\n${this.err}`))
+      }, ms)
+      // After the constructor's listener has appended the chunk.
+      stdout.on('data', check)
+      if (this.child.exitCode !== null || this.child.signalCode !== null) exited()
+      else this.child.once('exit', exited)
+      check()
+    })
   }
   send(line: string): void {
     this.child.stdin!.write(line + '\n')

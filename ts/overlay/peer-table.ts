@@ -1,8 +1,9 @@
 // The sessions a node holds: it adopts each authenticated session (accepted
 // or dialled by handshakes.ts) as an overlay link or a direct session — or
 // discards it (over links.hardCap, the losing side of a cross-dial, one
-// replaced by a newer session of the same identity). It closes sessions
-// with a deadline; admission.ts keeps the identities cut off by quotas out.
+// replaced by a newer session of the same identity: discards.ts). It closes
+// sessions with a deadline; admission.ts keeps the identities cut off by
+// quotas out.
 import type { Timer } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
 import { sameBytes, toHex } from '../core/bytes.js'
@@ -14,12 +15,11 @@ import type { Address } from '../transport/types.js'
 import { Admission } from './admission.js'
 import type { Core, Directory, Floods, Gate, LkaSync, Sessions, Upkeep } from './context.js'
 import { Handshakes } from './handshakes.js'
+import { CLOSE_DEADLINE_MS, Discards } from './discards.js'
 import { ByeReason, encodeBye } from './link-codec.js'
 import { Peer } from './peer.js'
 import type { LinkInfo } from './types.js'
 
-/** A closing session that has not finished closing after this is destroyed. */
-export const CLOSE_DEADLINE_MS = 1000
 /** Sessions still closing when the node stops are destroyed after this. */
 const STOP_DEADLINE_MS = 2000
 
@@ -28,8 +28,8 @@ export class PeerTable implements Sessions {
   private readonly linkMap = new Map<string, Peer>()
   /** Direct sessions by remote identity key (hex). */
   private readonly directMap = new Map<string, Peer>()
-  /** Sessions being torn down that sit in no table (see discard). */
-  private readonly discarding = new Set<Session<RemoteInfo>>()
+  /** Sessions being torn down that sit in no table. */
+  private readonly discards: Discards
   /** Bytes/frames of sessions that already closed, so stats never go backwards. */
   private readonly closedTotals = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 }
   private readonly admission: Admission
@@ -41,8 +41,9 @@ export class PeerTable implements Sessions {
     private readonly onFrame: (peer: Peer, f: Frame) => void,
   ) {
     this.admission = new Admission(core)
+    this.discards = new Discards(core, onFrame)
     this.handshakes = new Handshakes(core, s, {
-      closing: () => this.discarding.size,
+      closing: () => this.discards.size,
       checkTrust: (username, identityKey, certificate) => this.checkTrust(username, identityKey, certificate),
       adopt: (session, kind, initiator) => this.adopt(session, kind, initiator),
     })
@@ -75,8 +76,7 @@ export class PeerTable implements Sessions {
       }),
     )
     this.handshakes.destroyConns()
-    for (const s of this.discarding) s.destroy()
-    this.discarding.clear()
+    this.discards.destroyAll()
     await this.handshakes.settled()
   }
 
@@ -111,11 +111,11 @@ export class PeerTable implements Sessions {
       // Keep the link dialled by the smaller identity key, on both ends, so exactly one survives.
       const mineSmaller = Buffer.compare(cfg.identity.publicKey, remote.identityKey) < 0
       if (initiator !== mineSmaller) {
-        this.discard(session, ByeReason.LINK_CLOSE, 'duplicate link')
+        this.discards.discard(session, ByeReason.LINK_CLOSE, 'duplicate link', existing)
         return existing
       }
     } else if (existing === undefined && kind === 'link' && this.linkMap.size >= cfg.links.hardCap) {
-      this.discard(session, ByeReason.RATE_LIMITED, 'link limit reached')
+      this.discards.discard(session, ByeReason.RATE_LIMITED, 'link limit reached')
       return null
     }
     const peer = new Peer(session, kind, initiator, this.core.clock, cfg.quotas, this.s.directory.certificateExpiry(remote.extension))
@@ -135,7 +135,9 @@ export class PeerTable implements Sessions {
     }
     this.linkMap.set(peer.keyHex, peer)
     if (existing) {
-      this.retire(existing, crossDial ? 'duplicate link' : 'replaced by a newer session of this identity')
+      this.retire(existing, crossDial ? 'duplicate link' : 'replaced by a newer session of this identity', crossDial ? peer : undefined)
+      // The user-table exchange ran on the session retired: run it on this one.
+      this.s.lka.linkUp(peer)
       return peer
     }
     this.core.log('link up: %s (%s) links=%d', remote.username, initiator ? 'out' : 'in', this.linkMap.size)
@@ -144,38 +146,13 @@ export class PeerTable implements Sessions {
     return peer
   }
 
-  /**
-   * Tears down a session the overlay does not keep: its frames are never
-   * processed, it stops being read (so a half-sent frame cannot grow), gets
-   * a BYE, and is destroyed at the deadline if the peer does not close first.
-   * Until then it counts against maxPendingHandshakes.
-   */
-  private discard(session: Session<RemoteInfo>, reason: number, text: string): void {
-    session.ignoreInput()
-    this.discarding.add(session)
-    const [hi, lo] = randomId()
-    try {
-      session.send(MsgType.BYE, 0, 0, 0, hi, lo, encodeBye({ reason, text }))
-    } catch {
-      // closed or full: the destroy below is the answer then
-    }
-    void session.close()
-    const clock = this.core.clock
-    const t = clock.setTimeout(() => session.destroy(), CLOSE_DEADLINE_MS)
-    t.unref?.()
-    void session.done.then(() => {
-      clock.clearTimeout(t)
-      this.discarding.delete(session)
-    })
-  }
-
   /** Takes a kept peer out of its table (replaced by a newer session) and discards its session. */
-  private retire(peer: Peer, text: string): void {
+  private retire(peer: Peer, text: string, keptPeer?: Peer): void {
     if (this.directMap.get(peer.keyHex) === peer) this.directMap.delete(peer.keyHex)
     peer.demote()
     peer.markByeSent()
     peer.ended(new P4Error('CLOSED', `session to ${peer.username} was ${text}`))
-    this.discard(peer.session, ByeReason.LINK_CLOSE, text)
+    this.discards.discard(peer.session, ByeReason.LINK_CLOSE, text, keptPeer)
   }
 
   private onClose(peer: Peer, reason: P4Error | null): void {
@@ -272,7 +249,7 @@ export class PeerTable implements Sessions {
 
   /** Inbound handshakes in progress and sessions being torn down (both count against maxPendingHandshakes). */
   get pending(): number {
-    return this.handshakes.inbound + this.discarding.size
+    return this.handshakes.inbound + this.discards.size
   }
 
   /** Session counters summed over open and closed sessions. */

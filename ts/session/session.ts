@@ -31,8 +31,7 @@ export class Session<R = unknown> extends EventEmitter {
   readonly maxMessage: number
   readonly highWaterMark: number
   readonly maxQueue: number
-  /** Why the session closed (null: cleanly); undefined while open. */
-  closeReason: P4Error | null | undefined = undefined
+  private why: P4Error | null | undefined = undefined
   /** True when both ends announced resumption: the session can move to another Conn. */
   readonly resumable: boolean
   private readonly receiver: Receiver
@@ -74,7 +73,7 @@ export class Session<R = unknown> extends EventEmitter {
     const self = this
     this.inbound = new Inbound(keys.conn, this.receiver, this.sender, {
       get closed() {
-        return self.closeReason !== undefined
+        return self.why !== undefined
       },
       control: (f) => {
         if (this.resumption === null) throw new P4Error('BAD_FRAME', 'session control frame from a peer that did not announce resumption')
@@ -100,7 +99,7 @@ export class Session<R = unknown> extends EventEmitter {
         return inb.bytesIn
       },
       get isClosed() {
-        return self.closeReason !== undefined
+        return self.why !== undefined
       },
       current: () => inb.current,
       park: () => inb.park(),
@@ -115,8 +114,8 @@ export class Session<R = unknown> extends EventEmitter {
   }
 
   private checkOpen(): void {
-    if (this.closeReason !== undefined || this.closing) {
-      throw new P4Error('CLOSED', 'session is closed', { cause: this.closeReason ?? undefined })
+    if (this.why !== undefined || this.closing) {
+      throw new P4Error('CLOSED', 'session is closed', { cause: this.why ?? undefined })
     }
   }
 
@@ -134,7 +133,7 @@ export class Session<R = unknown> extends EventEmitter {
   }
 
   get closed(): boolean {
-    return this.closeReason !== undefined
+    return this.why !== undefined
   }
 
   /** True while a resumable session has lost its Conn and waits for a move. */
@@ -162,6 +161,11 @@ export class Session<R = unknown> extends EventEmitter {
   }
 
   /** Resolves with the close reason (null: clean) once the session is closed. */
+  /** Why the session closed (null: cleanly); undefined while open. */
+  get closeReason(): P4Error | null | undefined {
+    return this.why
+  }
+
   get done(): Promise<P4Error | null> {
     return this.closedPromise
   }
@@ -232,7 +236,7 @@ export class Session<R = unknown> extends EventEmitter {
 
   /** Sends what is queued, then closes. Resolves when closed. */
   async close(): Promise<P4Error | null> {
-    if (this.closeReason === undefined && !this.closing) {
+    if (this.why === undefined && !this.closing) {
       this.closing = true
       this.sender.flush()
       this.drained()
@@ -242,7 +246,7 @@ export class Session<R = unknown> extends EventEmitter {
 
   /** Closes at once; queued frames are dropped. A resumable peer sees a lost Conn (it waits out its grace period). */
   destroy(reason?: P4Error): void {
-    if (this.closeReason !== undefined) return
+    if (this.why !== undefined) return
     const conn = this.inbound.current
     this.finish(reason ?? null)
     conn?.destroy()
@@ -275,7 +279,7 @@ export class Session<R = unknown> extends EventEmitter {
   // peer's CLOSE arrived, or ours was written): it is suspended instead.
   private get outlivesConn(): boolean {
     const r = this.resumption
-    return r !== null && this.closeReason === undefined && !r.cleanEnd && !(this.closing && r.closeSent)
+    return r !== null && this.why === undefined && !r.cleanEnd && !(this.closing && r.closeSent)
   }
 
   private connError(err: Error): void {
@@ -285,7 +289,7 @@ export class Session<R = unknown> extends EventEmitter {
   }
 
   private connClose(): void {
-    if (this.closeReason !== undefined) return
+    if (this.why !== undefined) return
     const mid = this.receiver.midFrame
     if (this.outlivesConn) this.resumption!.suspend(new P4Error('PEER_CLOSED', mid ? 'connection lost in the middle of a frame' : 'connection lost'))
     else this.finish(mid ? new P4Error('PEER_CLOSED', 'peer closed the connection in the middle of a frame') : null)
@@ -301,8 +305,8 @@ export class Session<R = unknown> extends EventEmitter {
   }
 
   private finish(reason: P4Error | null): void {
-    if (this.closeReason !== undefined) return
-    this.closeReason = reason
+    if (this.why !== undefined) return
+    this.why = reason
     this.inbound.stop()
     this.sender.stop()
     this.resumption?.stop()

@@ -313,7 +313,8 @@ function nativeTests(tuner: SocketTuner): void {
       assert.ok(info.sndCwnd > 0)
       if (linux) {
         assert.is(info.state, 1) // TCP_ESTABLISHED
-        assert.is(info.totalRetrans, 0)
+        // Loopback can retransmit too (a tail-loss probe on a busy machine): the field is read, not its value assumed.
+        assert.ok(Number.isInteger(info.totalRetrans) && info.totalRetrans! >= 0, `totalRetrans ${info.totalRetrans}`)
         assert.ok((info.bytesAcked ?? 0) >= payload.length)
         assert.is(info.unacked, 0)
         assert.is(info.packetsInFlight, 0)
@@ -323,7 +324,7 @@ function nativeTests(tuner: SocketTuner): void {
       assert.ok(ci)
       assert.is(ci.rttMs, info.rttUs / 1000)
       assert.is(ci.cwnd, info.sndCwnd)
-      if (linux) assert.is(ci.retransmits, 0)
+      if (linux) assert.is(ci.retransmits, info.totalRetrans)
     } finally {
       await p.close()
     }

@@ -9,6 +9,9 @@
 //   converge-1000 1,000 memory-transport nodes, each bootstrapped to one or
 //                 two earlier ones (seeded); time from the first start until
 //                 every node lists all 1,000 users                          s
+// The two network workloads also report time per frame handled (µs): their
+// links come from random walks, so how many frames a trial handles varies
+// from trial to trial, and this separates a frame's cost from that.
 // The workloads use only what both builds share: the public API
 // (dist/ts/index.js) and the session layer's Session and tcp transport
 // (dist/ts/session/session.js, dist/ts/transport/tcp.js).
@@ -107,7 +110,15 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
   }
 }
 
-async function broadcastCase(root: string): Promise<number> {
+/** A workload's figure, and for the network ones the frames the nodes handled meanwhile. */
+interface Measured {
+  value: number
+  frames?: number
+}
+
+const framesIn = (nodes: Array<{ stats(): { framesIn: number } }>): number => nodes.reduce((n, x) => n + x.stats().framesIn, 0)
+
+async function broadcastCase(root: string): Promise<Measured> {
   const N = 50
   const M = 1000
   const counts = new Map<number, number>()
@@ -119,40 +130,47 @@ async function broadcastCase(root: string): Promise<number> {
     await until(() => net.nodes.every((x) => x.users().length === N), 60_000, 'convergence')
     const p = net.nodes[0]!.plugin(9)
     const body = randomBytes(256)
+    const f0 = framesIn(net.nodes)
     const t0 = performance.now()
     for (let i = 0; i < M; i++) await p.broadcast(body)
     await until(() => [...counts.entries()].every(([i, c]) => i === 0 || c >= M), 60_000, 'delivery')
-    return performance.now() - t0
+    return { value: performance.now() - t0, frames: framesIn(net.nodes) - f0 }
   } finally {
     await net.stop()
   }
 }
 
-async function convergeCase(root: string): Promise<number> {
+async function convergeCase(root: string): Promise<Measured> {
   const N = 1000
   const net = await network(root, N, { maintenanceMs: 200 }, () => undefined)
   try {
     await until(() => net.nodes.every((x) => x.stats().users === N), 240_000, 'convergence')
-    return (performance.now() - net.t0) / 1000
+    return { value: (performance.now() - net.t0) / 1000, frames: framesIn(net.nodes) }
   } finally {
     await net.stop()
   }
 }
 
 async function worker(root: string, c: Case): Promise<void> {
-  const value =
-    c === 'session-64k' ? await sessionCase(root, 65536, 256 << 20)
-    : c === 'session-64b' ? await sessionCase(root, 64, 64 * 2_000_000)
+  const m: Measured =
+    c === 'session-64k' ? { value: await sessionCase(root, 65536, 256 << 20) }
+    : c === 'session-64b' ? { value: await sessionCase(root, 64, 64 * 2_000_000) }
     : c === 'broadcast-50' ? await broadcastCase(root)
     : await convergeCase(root)
-  console.log(JSON.stringify({ value }))
+  console.log(JSON.stringify(m))
 }
 
-function trial(root: string, c: Case): number {
+function trial(root: string, c: Case): Measured {
   const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--worker', c, '--root', root], { encoding: 'utf8', maxBuffer: 1 << 24 })
   const line = r.stdout.trim().split('\n').pop() ?? ''
   if (r.status !== 0 || !line.startsWith('{')) throw new Error(`${c} in ${root} failed (exit ${r.status}):\n${r.stderr}`)
-  return (JSON.parse(line) as { value: number }).value
+  return JSON.parse(line) as Measured
+}
+
+/** Time per frame handled (µs): the network workloads' links come from random walks, so the work per trial varies; this separates the cost of a frame from it. */
+function perFrame(c: Case, m: Measured): number | undefined {
+  if (m.frames === undefined || m.frames === 0) return undefined
+  return ((c === 'converge-1000' ? m.value * 1000 : m.value) * 1000) / m.frames
 }
 
 async function main(): Promise<void> {
@@ -169,10 +187,20 @@ async function main(): Promise<void> {
   for (const c of only) {
     const before: number[] = []
     const after: number[] = []
+    const beforeUs: number[] = []
+    const afterUs: number[] = []
     for (let t = 0; t < trials; t++) {
-      before.push(trial(values.before, c))
-      after.push(trial(values.after, c))
-      process.stderr.write(`${c} trial ${t + 1}: before ${before.at(-1)!.toFixed(1)}, after ${after.at(-1)!.toFixed(1)} ${UNIT[c]}\n`)
+      const b = trial(values.before, c)
+      const a = trial(values.after, c)
+      before.push(b.value)
+      after.push(a.value)
+      const [bu, au] = [perFrame(c, b), perFrame(c, a)]
+      if (bu !== undefined && au !== undefined) {
+        beforeUs.push(bu)
+        afterUs.push(au)
+      }
+      const frames = b.frames !== undefined ? ` (frames ${b.frames} / ${a.frames}; ${bu?.toFixed(2)} / ${au?.toFixed(2)} µs a frame)` : ''
+      process.stderr.write(`${c} trial ${t + 1}: before ${b.value.toFixed(1)}, after ${a.value.toFixed(1)} ${UNIT[c]}${frames}\n`)
     }
     const mb = median(before)
     const ma = median(after)
@@ -183,6 +211,14 @@ async function main(): Promise<void> {
     const line = `${c.padEnd(14)} before ${mb.toFixed(1).padStart(10)}  after ${ma.toFixed(1).padStart(10)} ${UNIT[c].padEnd(6)} ${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)} % (positive = faster)`
     notes.push(line)
     console.log(line)
+    if (beforeUs.length > 0) {
+      const [mbu, mau] = [median(beforeUs), median(afterUs)]
+      results.push({ case: `${c}/frame`, impl: 'before', value: mbu, unit: 'µs', better: 'lower', trials: beforeUs })
+      results.push({ case: `${c}/frame`, impl: 'after', value: mau, unit: 'µs', better: 'lower', trials: afterUs })
+      const l2 = `${(c + '/frame').padEnd(14)} before ${mbu.toFixed(2).padStart(10)}  after ${mau.toFixed(2).padStart(10)} µs     ${mbu / mau - 1 >= 0 ? '+' : ''}${((mbu / mau - 1) * 100).toFixed(1)} % (time per frame handled)`
+      notes.push(l2)
+      console.log(l2)
+    }
   }
   const partial = only.length < CASES.length
   writeResults('regression', { trials, before: resolve(values.before), after: resolve(values.after), notes, results }, { smoke: partial })

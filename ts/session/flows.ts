@@ -34,8 +34,6 @@ export interface Outgoing {
   idHi: number
   idLo: number
   payload: Uint8Array
-  /** The queue it came from (its byte count drops once the frame is written). */
-  q: FlowQueue
 }
 
 /** One flow's frames, oldest first, and its scheduling state. */
@@ -76,9 +74,10 @@ export class Scheduler {
   private turn = 0
   /** Frames queued in every queue. */
   frames = 0
+  /** The queue the frame next() returned last came from (its byte count drops once the frame is written). */
+  from: FlowQueue | null = null
 
-  push(m: Outgoing): void {
-    const q = m.q
+  push(q: FlowQueue, m: Outgoing): void {
     q.items.push(m)
     q.queuedBytes += m.payload.length
     this.frames++
@@ -123,6 +122,7 @@ export class Scheduler {
   private take(q: FlowQueue): Outgoing {
     const m = q.items[q.head++]!
     this.frames--
+    this.from = q
     if (q.head === q.items.length) {
       q.items = []
       q.head = 0

@@ -37,6 +37,8 @@ export class Sender {
   private readonly writer: BatchWriter
   /** The frame being written (its header is out when partial >= 0). */
   private cur: Outgoing | null = null
+  /** The flow queue cur came from. */
+  private curQ: FlowQueue | null = null
   /** Progress inside cur: -1 = header not written yet, else payload bytes written. */
   private partial = -1
   private scheduled = false
@@ -100,7 +102,7 @@ export class Sender {
   }
 
   enqueue(q: FlowQueue, type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): void {
-    this.sched.push({ type, flags, hops, pluginId, idHi, idLo, payload, q })
+    this.sched.push(q, { type, flags, hops, pluginId, idHi, idLo, payload })
     this.queuedBytes += payload.length
     this.schedule()
   }
@@ -145,11 +147,16 @@ export class Sender {
     const s = channelScratch()
     try {
       while (!this.blocked) {
-        let m = this.cur ?? this.next()
-        if (m === null) break
+        let m = this.cur
+        let q = this.curQ!
+        if (m === null) {
+          m = this.next()
+          if (m === null) break
+          q = this.sched.from!
+        }
         if (this.partial < 0 && m.payload.length >= this.large) {
           this.cur = null
-          this.sendLarge(m)
+          this.sendLarge(m, q)
           continue
         }
         s.setKey(this.key)
@@ -160,6 +167,7 @@ export class Sender {
             // A large payload goes after this batch, on its own.
             if (m.payload.length >= this.large || !w.header(m.type, m.flags, m.hops, m.pluginId, m.payload.length, m.idHi, m.idLo)) {
               this.cur = m
+              this.curQ = q
               break
             }
             this.partial = 0
@@ -167,12 +175,14 @@ export class Sender {
           this.partial += w.bytes(m.payload, this.partial)
           if (this.partial < m.payload.length) {
             this.cur = m
+            this.curQ = q
             break
           }
-          this.done(m)
+          this.done(m, q)
           const n = this.next()
           if (n === null) break
           m = n
+          q = this.sched.from!
         }
         if (this.counter + 64 >= MAX_RECORDS) throw new P4Error('NONCE_EXHAUSTED', 'send nonce space exhausted')
         if (w.empty) continue
@@ -190,9 +200,9 @@ export class Sender {
     if (!this.blocked) this.onDrained()
   }
 
-  private done(m: Outgoing): void {
+  private done(m: Outgoing, q: FlowQueue): void {
     this.queuedBytes -= m.payload.length
-    m.q.queuedBytes -= m.payload.length
+    q.queuedBytes -= m.payload.length
     this.framesOut++
     this.partial = -1
   }
@@ -209,7 +219,7 @@ export class Sender {
 
   // A large payload: its records are sealed by node:crypto straight from the
   // caller's buffer (no copy into WASM memory), one write per record.
-  private sendLarge(m: Outgoing): void {
+  private sendLarge(m: Outgoing, q: FlowQueue): void {
     const header = Buffer.allocUnsafe(HEADER_SIZE)
     writeHeader(new DataView(header.buffer, header.byteOffset, HEADER_SIZE), 0, m.type, m.flags, m.hops, m.pluginId, m.payload.length, m.idHi, m.idLo)
     const p = m.payload
@@ -221,7 +231,7 @@ export class Sender {
       this.write(sealRecord(this.key, this.counter, null, p.subarray(at, end)), this.counter++, 1)
       at = end
     }
-    this.done(m)
+    this.done(m, q)
   }
 
   /** Stops sending for good (the session is closing or closed). */
@@ -230,6 +240,7 @@ export class Sender {
     this.detach()
     this.sched.clear(this.queues.values())
     this.cur = null
+    this.curQ = null
     this.queuedBytes = 0
   }
 }

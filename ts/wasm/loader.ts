@@ -221,7 +221,12 @@ export function loadKernel(variant: Variant): Kernel {
 
 /** The build this process uses: SIMD where supported unless P4NET_WASM=scalar. */
 export function kernel(): Kernel {
-  const forced = process.env.P4NET_WASM
-  if (forced === 'scalar' || forced === 'simd') return loadKernel(forced)
-  return loadKernel(simdSupported() ? 'simd' : 'scalar')
+  // Called for every read and flush of every session: the choice is made once
+  // (reading process.env costs more than the rest of the call).
+  if (defaultKernel === null) {
+    const forced = process.env.P4NET_WASM
+    defaultKernel = loadKernel(forced === 'scalar' || forced === 'simd' ? forced : simdSupported() ? 'simd' : 'scalar')
+  }
+  return defaultKernel
 }
+let defaultKernel: Kernel | null = null

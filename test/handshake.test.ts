@@ -1,3 +1,4 @@
+import { closed, roundTrip } from './helpers/conns.js'
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { isP4Error, P4Error } from '../ts/core/errors.js'
@@ -39,8 +40,6 @@ import { kits, type Kit } from './helpers/kits.js'
 const alice = generateIdentity()
 const bob = generateIdentity()
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
-const closed = (c: Conn): Promise<void> =>
-  c.destroyed ? Promise.resolve() : new Promise((r) => c.once('close', () => r()))
 
 /** Marks a promise handled now (it is awaited later, maybe after it rejected). */
 function quiet<T>(p: Promise<T>): Promise<T> {
@@ -76,22 +75,6 @@ async function pastDeadline(clock: ManualClock, ms: number, p: Promise<unknown>,
   await clock.advance(1)
 }
 
-/**
- * A round trip over a fresh connection of the kit's transport: bytes written
- * before it are at the reader's side, and the event loop has turned since.
- */
-async function roundTrip(kit: Kit): Promise<void> {
-  const l = await kit.t.listen('127.0.0.1', 0, (c) => c.on('data', (d) => c.write(d)))
-  const c = await kit.t.dial('127.0.0.1', l.address.port)
-  await new Promise<void>((r) => {
-    c.once('data', () => r())
-    c.write(Buffer.from('?'))
-  })
-  const gone = closed(c)
-  c.destroy()
-  await gone
-  await l.close()
-}
 
 /** A listener handing each accepted Conn to `onConn`; and a dial to it. */
 async function serve(kit: Kit, onConn: (c: Conn) => void): Promise<{ l: Listener; dial: () => Promise<Conn> }> {
@@ -282,7 +265,7 @@ for (const [name, make] of kits) {
       // Bob's Conn is paused: nothing is lost until he listens and resumes.
       const got: Buffer[] = [Buffer.from(b.leftover)]
       // Whatever alice wrote is at bob's side by the end of a round trip on another connection.
-      await roundTrip(kit)
+      await roundTrip(kit.t)
       const all = new Promise<void>((r) => {
         const check = (): void => void (Buffer.concat(got).length >= 19 && r())
         b.conn.on('data', (d) => {

@@ -2,13 +2,12 @@
 // docs/architecture.md and never up, and no module imports itself through
 // others (no cycle anywhere in ts/); tests and benches do not import each
 // other (what both need is in common/).
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { dirname, join, normalize } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import * as assert from 'uvu/assert'
+import { ROOT, sources } from './helpers/sources.js'
 import { test } from './helpers/test.js'
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 /** Layer of a source file, lowest first; a file may import its own layer and those below. */
 const LAYERS: Array<[RegExp, number, string]> = [
@@ -30,15 +29,6 @@ function layerOf(file: string): [number, string] {
   throw new Error(`${file} is in no layer: add it to test/layers.test.ts and docs/architecture.md`)
 }
 
-function sources(dir: string): string[] {
-  const out: string[] = []
-  for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
-    const p = `${dir}/${e.name}`
-    if (e.isDirectory()) out.push(...sources(p))
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(p)
-  }
-  return out
-}
 
 /** Relative imports of `file` (static, re-exports and dynamic), as repository paths of .ts files. */
 function importsOf(file: string): string[] {

@@ -1,3 +1,4 @@
+import { closed, roundTrip } from './helpers/conns.js'
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { Worker } from 'node:worker_threads'
@@ -23,7 +24,6 @@ function bytes(n: number, seed = 1): Uint8Array {
   return out
 }
 
-const closed = (c: Conn): Promise<void> => new Promise((r) => c.once('close', () => r()))
 
 /** Resolves once the memory network has nothing left to deliver (each delivery is a setImmediate turn). */
 async function idle(net: MemoryNetwork): Promise<void> {
@@ -31,26 +31,6 @@ async function idle(net: MemoryNetwork): Promise<void> {
   while (!net.idle)
 }
 
-/**
- * A positive barrier for "X did not happen": a round trip over a fresh
- * connection of the same transport. Bytes written before it are at the
- * reader's side (loopback TCP hands them to the peer's socket in the write;
- * the memory network delivers in the order written, one shared turn at a
- * time), and the event loop has polled for I/O more than once since, so a
- * reader that was going to get them has had its chance.
- */
-async function roundTrip(t: Transport): Promise<void> {
-  const l = await t.listen('127.0.0.1', 0, (c) => c.on('data', (d) => c.write(d)))
-  const c = await t.dial('127.0.0.1', l.address.port)
-  await new Promise<void>((r) => {
-    c.once('data', () => r())
-    c.write(Buffer.from('?'))
-  })
-  const gone = closed(c)
-  c.destroy()
-  await gone
-  await l.close()
-}
 
 /** Waits (up to 1 s) for every socket/listener to be gone: closes finish a turn or two after destroy(). */
 async function noneOpen(open: () => number): Promise<void> {

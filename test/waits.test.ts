@@ -4,13 +4,12 @@
 // (net.sleep, net.until move it); "nothing else arrived" is asserted after
 // net.settle() (memory: the network is idle; tcp: a link barrier) or after a
 // later message that must come after the one that must not.
-import { readdirSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import * as assert from 'uvu/assert'
+import { ROOT, sources } from './helpers/sources.js'
 import { test } from './helpers/test.js'
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 /** Files that may hold a timer-promise, and why. */
 const ALLOWED: Record<string, string> = {
@@ -27,15 +26,6 @@ const ALLOWED: Record<string, string> = {
   'test/waits.test.ts': 'examples of what it finds',
 }
 
-function sources(dir: string): string[] {
-  const out: string[] = []
-  for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
-    const p = `${dir}/${e.name}`
-    if (e.isDirectory()) out.push(...sources(p))
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(p)
-  }
-  return out
-}
 
 /** What in `text` waits for a fixed span of real time. */
 export function fixedWaits(text: string): string[] {

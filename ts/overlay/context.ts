@@ -85,15 +85,8 @@ export interface Floods {
   sendStored(peer: Peer, frame: Uint8Array): void
 }
 
-export interface FloodFrame {
-  type: number
-  flags: number
-  hops: number
-  pluginId: number
-  idHi: number
-  idLo: number
-  payload: Uint8Array
-}
+/** A frame to flood on: a received one, or one of this node's own. */
+export type FloodFrame = Frame
 
 /** The user directory: HELLOs, the user table, who a key is (membership.ts). */
 export interface Directory {

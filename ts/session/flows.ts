@@ -19,22 +19,15 @@
 import { EventEmitter } from 'node:events'
 import { HEADER_SIZE } from '../core/protocol.js'
 import { RECORD_MAX_PLAIN } from '../wasm/channel.js'
+import type { Frame } from './receiver.js'
 
 /** Bytes a flow may send per turn (one full record of plaintext). */
 export const QUANTUM = RECORD_MAX_PLAIN
 /** Flow IDs are 0..MAX_FLOW_ID; flow 0 is the session's own send(). */
 export const MAX_FLOW_ID = 0xffff
 
-/** One queued frame. */
-export interface Outgoing {
-  type: number
-  flags: number
-  hops: number
-  pluginId: number
-  idHi: number
-  idLo: number
-  payload: Uint8Array
-}
+/** One queued frame: the same fields as a received one. */
+export type Outgoing = Frame
 
 /** One flow's frames, oldest first, and its scheduling state. */
 export class FlowQueue {

@@ -3,7 +3,7 @@
 // and the errors the API promises.
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
-import { createNode, type Node, type NodeOptions } from '../ts/index.js'
+import { createNode, isP4Error, MemoryNetwork, memoryTransport, type Node, type NodeOptions } from '../ts/index.js'
 import { errorCode } from './helpers/errors.js'
 import { inbox, waitFor, withNet, type NetOptions } from '../common/net.js'
 
@@ -174,6 +174,26 @@ test('errors on a running node: UNKNOWN_USER, BAD_ARGUMENT, MESSAGE_TOO_LARGE, C
     assert.is(await errorCode(() => alice!.plugin(CHAT)), 'CLOSED')
     assert.is(await errorCode(() => alice!.latency('bob')), 'NOT_STARTED')
   })
+})
+
+test('connect() to an address nobody listens on: UNREACHABLE, naming the address once (tcp and memory)', async () => {
+  const network = new MemoryNetwork()
+  for (const transport of [undefined, memoryTransport(network)]) {
+    const node = await createNode({ username: 'alone', links: { min: 0, max: 2 }, ...(transport ? { transport } : {}) })
+    await node.start()
+    try {
+      // Port 1 on loopback: refused at once (tcp); nothing listens there (memory).
+      const err = await node.connect('127.0.0.1', 1).then(
+        () => null,
+        (e: unknown) => e,
+      )
+      assert.ok(isP4Error(err, 'UNREACHABLE'), `got ${String(err)}`)
+      const message = (err as Error).message
+      assert.is(message.split('cannot connect to 127.0.0.1:1').length - 1, 1, message)
+    } finally {
+      await node.stop()
+    }
+  }
 })
 
 test('bad options to createNode: BAD_USERNAME / BAD_OPTION', async () => {

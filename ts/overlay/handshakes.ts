@@ -125,6 +125,8 @@ export class Handshakes {
     try {
       conn = await cfg.transport.dial(host, port, { timeoutMs: cfg.timers.requestTimeoutMs })
     } catch (err) {
+      // The transport names the address already; its own P4Error goes out as it is.
+      if (err instanceof P4Error && err.code === 'UNREACHABLE') throw err
       throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: ${(err as Error).message}`, { cause: err })
     }
     this.conns.add(conn)

@@ -10,6 +10,8 @@ import { fingerprint, loadIdentity } from '../ts/core/identity.js'
 import { printable } from '../ts/cli/chat.js'
 import { freshDir, run } from './helpers/cli.js'
 import { main } from '../ts/cli/run.js'
+import { formatStatus } from '../ts/cli/status.js'
+import { createNode, MemoryNetwork, memoryTransport } from '../ts/index.js'
 
 
 test('demo --nodes 3 shows every step and exits 0', async () => {
@@ -133,6 +135,22 @@ test('keygen creates an identity, prints its fingerprint, never overwrites', asy
 test('chat output is terminal-safe', () => {
   assert.is(printable(new TextEncoder().encode('hi\x1b[2Jthere\r\n')), 'hi\ufffd[2Jthere\ufffd\ufffd')
   assert.is(printable(new Uint8Array([0xff, 0x41])), '\ufffdA')
+})
+
+test('status: a counter that is a table (cutOffReasons) prints as "name count" pairs, never [object Object]', async () => {
+  const node = await createNode({ username: 'st', transport: memoryTransport(new MemoryNetwork()) })
+  await node.start()
+  try {
+    const report = { username: 'st', fingerprint: 'f', address: node.address, pid: 1, command: 'start', dataDir: '/d', startedAt: '', uptimeMs: 5, links: [], users: [] }
+    const none = formatStatus({ ...report, stats: node.stats() })
+    assert.not.match(none, /object Object/)
+    assert.match(none, /cutOffReasons\s+-\n/)
+    assert.match(none, /framesIn\s+0\n/)
+    const some = formatStatus({ ...report, stats: { ...node.stats(), cutOffReasons: { frames: 2, hello: 1 } } })
+    assert.match(some, /cutOffReasons\s+frames 2, hello 1\n/)
+  } finally {
+    await node.stop()
+  }
 })
 
 test.run()

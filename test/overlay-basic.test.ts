@@ -172,6 +172,7 @@ test('errors on a running node: UNKNOWN_USER, BAD_ARGUMENT, MESSAGE_TOO_LARGE, C
     assert.is(await errorCode(() => chat.broadcast(utf8.encode('x'))), 'CLOSED')
     await alice!.stop()
     assert.is(await errorCode(() => alice!.plugin(CHAT)), 'CLOSED')
+    assert.is(await errorCode(() => alice!.start()), 'CLOSED')
     assert.is(await errorCode(() => alice!.latency('bob')), 'NOT_STARTED')
   })
 })

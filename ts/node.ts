@@ -84,7 +84,10 @@ export class Node extends EventEmitter implements PluginHost {
   }
 
   async start(): Promise<void> {
-    if (this.state !== 'new') throw new P4Error('ALREADY_STARTED', `node is ${this.state}`)
+    if (this.state === 'stopping' || this.state === 'stopped') {
+      throw new P4Error('CLOSED', `node is ${this.state}: a stopped node does not start again; create a new one with createNode()`)
+    }
+    if (this.state !== 'new') throw new P4Error('ALREADY_STARTED', `node is already ${this.state}`)
     this.state = 'starting'
     const o = this.options
     const dataDir = o.dataDir

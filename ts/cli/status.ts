@@ -21,6 +21,13 @@ function seconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`
 }
 
+/** A counter: a number right-aligned; a table of counts (cutOffReasons) as "name n, name n", or "-". */
+function counter(v: unknown): string {
+  if (typeof v !== 'object' || v === null) return String(v).padStart(12)
+  const parts = Object.entries(v).map(([name, n]) => `${name} ${String(n)}`)
+  return parts.length > 0 ? parts.join(', ') : '-'.padStart(12)
+}
+
 /** The human-readable report. */
 export function formatStatus(r: StatusReport): string {
   const lines = [
@@ -39,7 +46,7 @@ export function formatStatus(r: StatusReport): string {
   lines.push('', 'counters:')
   const stats = Object.entries(r.stats)
   const keyWidth = Math.max(...stats.map(([k]) => k.length))
-  for (const [k, v] of stats) lines.push(`  ${k.padEnd(keyWidth)}  ${String(v).padStart(12)}`)
+  for (const [k, v] of stats) lines.push(`  ${k.padEnd(keyWidth)}  ${counter(v)}`)
   return lines.join('\n') + '\n'
 }
 

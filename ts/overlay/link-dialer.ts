@@ -118,7 +118,17 @@ export class LinkDialer {
     if (port === this.core.listenPort && (host === cfg.advertiseHost || host === cfg.host)) return
     this.s.table.dial(host, port, 'link').then(
       (peer) => {
-        this.backoff.succeeded(key)
+        // A finished handshake is not yet a link the other side keeps: a peer
+        // that refuses our key after the handshake (a stale tofu pin, an
+        // allowlist) closes at once. Only a link that carried frames other
+        // than a BYE, or lasted, clears the backoff; one that did neither
+        // counts as a failed dial, so a refusal is not redialled at once.
+        const upAt = clock.now()
+        void peer.session.done.then(() => {
+          const carried = peer.session.stats().framesIn > (peer.byeReceived ? 1 : 0)
+          if (carried || clock.now() - upAt >= cfg.timers.requestTimeoutMs) this.backoff.succeeded(key)
+          else this.backoff.failedAt(key, clock.now())
+        })
         if (!this.reached && this.bootstrapKeys.has(key)) {
           // An island reaching its bootstrap: swap tables with it (push-pull).
           this.reached = true

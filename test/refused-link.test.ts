@@ -1,0 +1,47 @@
+// A node whose key its peer refuses after the handshake (here: a stale tofu
+// pin for its name) finishes each handshake and loses the link at once. It
+// must back off like a failed dial instead of redialling at once.
+import * as assert from 'uvu/assert'
+import { createNode, ManualClock, memoryTransport, MemoryNetwork, type Node } from '../ts/index.js'
+import { test } from './helpers/test.js'
+
+async function stopAll(clock: ManualClock, nodes: Node[]): Promise<void> {
+  let stopped = false
+  const all = Promise.all(nodes.map((n) => n.stop())).then(() => (stopped = true))
+  await clock.until(() => stopped, 10_000, 'the nodes to stop')
+  await all
+}
+
+test('a link refused after the handshake is redialled with backoff, not at once', async () => {
+  let network!: MemoryNetwork
+  const clock = new ManualClock({ wallAt: 0, idle: () => network.idle })
+  network = new MemoryNetwork({ clock })
+  const transport = memoryTransport(network)
+  const b = await createNode({ username: 'b', transport, clock })
+  await b.start()
+  // b pins the name "a" to a first key ...
+  const first = await createNode({ username: 'a', transport, clock, bootstrap: [b.address] })
+  await first.start()
+  await clock.until(() => b.users().includes('a'), 5000, 'the first "a" known at b')
+  await stopAll(clock, [first])
+  // ... and a second node called "a", with a new key, keeps being refused.
+  const a = await createNode({ username: 'a', transport, clock, bootstrap: [b.address] })
+  let ups = 0
+  let downs = 0
+  a.on('link-up', () => ups++)
+  a.on('link-down', () => downs++)
+  try {
+    await a.start()
+    await clock.advance(10_000)
+    // Without backoff it relinked every maintenance tick (22 times in these 10 s).
+    assert.ok(ups >= 2, `it keeps trying (${ups} links)`)
+    assert.ok(ups <= 6, `${ups} links up and down in 10 s of clock time`)
+    assert.is(b.stats().untrustedKey, ups)
+    assert.is(a.links().length, 0)
+    assert.is(downs, ups)
+  } finally {
+    await stopAll(clock, [a, b])
+  }
+})
+
+test.run()

@@ -119,6 +119,15 @@ test('status asks a running start over its control socket; start stops cleanly o
   }
 })
 
+test('chat says why it is alone: an unreachable bootstrap is a warning line', async () => {
+  const c = new Proc(['chat', '-u', 'lonely', '-b', '127.0.0.1:1', '-d', freshDir()])
+  try {
+    await c.waitFor(/^\* warning: bootstrap: cannot connect to 127\.0\.0\.1:1: .+\(retrying with backoff\)$/m)
+  } finally {
+    c.kill()
+  }
+})
+
 test('a stale control socket (node killed) is replaced on the next start', async () => {
   const dir = freshDir()
   const first = new Proc(['start', '-u', 'frank', '-d', dir, '--quiet'])

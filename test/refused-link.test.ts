@@ -2,7 +2,7 @@
 // pin for its name) finishes each handshake and loses the link at once. It
 // must back off like a failed dial instead of redialling at once.
 import * as assert from 'uvu/assert'
-import { createNode, ManualClock, memoryTransport, MemoryNetwork, type Node } from '../ts/index.js'
+import { createNode, ManualClock, memoryTransport, MemoryNetwork, type Node, type P4Error } from '../ts/index.js'
 import { test } from './helpers/test.js'
 
 async function stopAll(clock: ManualClock, nodes: Node[]): Promise<void> {
@@ -28,6 +28,8 @@ test('a link refused after the handshake is redialled with backoff, not at once'
   const a = await createNode({ username: 'a', transport, clock, bootstrap: [b.address] })
   let ups = 0
   let downs = 0
+  const warnings: P4Error[] = []
+  a.on('warning', (e: P4Error) => warnings.push(e))
   a.on('link-up', () => ups++)
   a.on('link-down', () => downs++)
   try {
@@ -39,8 +41,30 @@ test('a link refused after the handshake is redialled with backoff, not at once'
     assert.is(b.stats().untrustedKey, ups)
     assert.is(a.links().length, 0)
     assert.is(downs, ups)
+    // The user is told why, once per run of failures.
+    assert.equal(warnings.map((w) => w.code), ['UNTRUSTED_KEY'])
+    assert.match(warnings[0]!.message, `bootstrap ${b.address.host}:${b.address.port} closed the link right after the handshake`)
   } finally {
     await stopAll(clock, [a, b])
+  }
+})
+
+test('an unreachable bootstrap is reported once as a warning naming it, then retried quietly with backoff', async () => {
+  let network!: MemoryNetwork
+  const clock = new ManualClock({ wallAt: 0, idle: () => network.idle })
+  network = new MemoryNetwork({ clock })
+  const a = await createNode({ username: 'a', transport: memoryTransport(network), clock, bootstrap: ['127.0.0.1:9'] })
+  const warnings: P4Error[] = []
+  a.on('warning', (e: P4Error) => warnings.push(e))
+  try {
+    await a.start()
+    await clock.advance(10_000)
+    assert.equal(warnings.map((w) => w.code), ['UNREACHABLE'])
+    const m = warnings[0]!.message
+    assert.is(m.split('127.0.0.1:9').length - 1, 1, m)
+    assert.is(a.links().length, 0)
+  } finally {
+    await stopAll(clock, [a])
   }
 })
 

@@ -90,6 +90,7 @@ export async function chatCommand(argv: string[]): Promise<number> {
     node.on('user-joined', (u: string) => say(`* ${u} joined`))
     node.on('user-left', (u: string) => say(`* ${u} left`))
     node.on('user-moved', (u: string) => say(`* ${u} moved`))
+    node.on('warning', (e: Error) => say(`* warning: ${e.message}`))
   }).catch((err: unknown) => {
     signal.dispose()
     throw err

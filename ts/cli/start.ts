@@ -116,6 +116,8 @@ export async function startCommand(argv: string[]): Promise<number> {
       node.on('user-moved', (u: string) => event(`user-moved ${u}`))
       node.on('link-up', (l: LinkInfo) => event(`link-up ${describeLink(l)}`))
       node.on('link-down', (l: LinkInfo, reason?: Error | null) => event(`link-down ${describeLink(l)}${reason ? ` (${reason.message})` : ''}`))
+      // Why the node may be alone (an unreachable or refusing bootstrap), even with --quiet.
+      node.on('warning', (e: Error) => void process.stderr.write(`p4net: warning: ${e.message}\n`))
     })
     const a = node.address
     say(`p4net: ${node.username} listening on ${a.host}:${a.port} (fingerprint ${fingerprint(node.identity.publicKey)})`)

@@ -1,6 +1,7 @@
 // New links for link upkeep (upkeep.ts): dials the bootstrap list, the peer
 // cache and known users, each address with backoff; rejoins when walks keep
 // dying; and keeps the node in one component with its bootstrap.
+import { P4Error } from '../core/errors.js'
 import type { Address } from '../transport/types.js'
 import type { Core, Directory, LkaSync, Sessions, Walks } from './context.js'
 import { DialBackoff } from './retry.js'
@@ -29,6 +30,8 @@ export class LinkDialer {
   private reached = false
   private bootstrapUser: string | null = null
   private lastReachedCheck = -Infinity
+  /** Bootstrap addresses whose current run of failures was already reported ('warning'). */
+  private readonly warned = new Set<string>()
 
   constructor(
     private readonly core: Core,
@@ -126,8 +129,16 @@ export class LinkDialer {
         const upAt = clock.now()
         void peer.session.done.then(() => {
           const carried = peer.session.stats().framesIn > (peer.byeReceived ? 1 : 0)
-          if (carried || clock.now() - upAt >= cfg.timers.requestTimeoutMs) this.backoff.succeeded(key)
-          else this.backoff.failedAt(key, clock.now())
+          if (carried || clock.now() - upAt >= cfg.timers.requestTimeoutMs) {
+            this.backoff.succeeded(key)
+            this.warned.delete(key)
+            return
+          }
+          this.backoff.failedAt(key, clock.now())
+          this.warnBootstrap(
+            key,
+            new P4Error('UNTRUSTED_KEY', `bootstrap ${key} closed the link right after the handshake: it may refuse this node's key for "${cfg.username}" (a key it pinned for this name earlier?); retrying with backoff`),
+          )
         })
         if (!this.reached && this.bootstrapKeys.has(key)) {
           // An island reaching its bootstrap: swap tables with it (push-pull).
@@ -139,8 +150,17 @@ export class LinkDialer {
         this.backoff.failedAt(key, clock.now())
         cfg.peerCache?.markFailure(host, port, clock.wall())
         this.core.log('link to %s failed: %s', key, (err as Error).message)
+        const code = err instanceof P4Error ? err.code : 'UNREACHABLE'
+        this.warnBootstrap(key, new P4Error(code, `bootstrap: ${(err as Error).message} (retrying with backoff)`, { cause: err }))
       },
     )
+  }
+
+  /** Reports the first failure of a run at a bootstrap address: why the node may be alone. */
+  private warnBootstrap(key: string, err: P4Error): void {
+    if (!this.bootstrapKeys.has(key) || this.warned.has(key)) return
+    this.warned.add(key)
+    this.core.emit('warning', err)
   }
 
   /** Falls back to linking a random known user when walks keep failing. */

@@ -6,15 +6,32 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { createNode } from '../ts/index.js' // in an application: from 'p4net'
 
-const { values } = parseArgs({
-  options: {
-    username: { type: 'string' },
-    port: { type: 'string', default: '0' },
-    bootstrap: { type: 'string', multiple: true, default: [] },
-  },
-})
+const USAGE = 'usage: chat.js --username NAME [--port PORT] [--bootstrap HOST:PORT ...]'
+
+function options() {
+  try {
+    return parseArgs({
+      options: {
+        username: { type: 'string' },
+        port: { type: 'string', default: '0' },
+        bootstrap: { type: 'string', multiple: true, default: [] },
+        help: { type: 'boolean' },
+      },
+    }).values
+  } catch (err) {
+    // An unknown or malformed option: one line and the usage, not a stack.
+    console.error(`chat.js: ${(err as Error).message}\n${USAGE}`)
+    process.exit(2)
+  }
+}
+
+const values = options()
+if (values.help) {
+  console.log(USAGE)
+  process.exit(0)
+}
 if (!values.username) {
-  console.error('usage: chat.js --username NAME [--port PORT] [--bootstrap HOST:PORT ...]')
+  console.error(USAGE)
   process.exit(2)
 }
 

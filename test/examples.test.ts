@@ -25,6 +25,16 @@ test('examples/chat.js: two processes exchange a line', async () => {
   }
 })
 
+test('examples/chat.js: --help prints the usage; an unknown option is one line and the usage, no stack', async () => {
+  const [help, bad] = await Promise.all([run(['--help'], { script: EXAMPLE_CHAT }), run(['--nope'], { script: EXAMPLE_CHAT })])
+  assert.is(help.code, 0, help.err)
+  assert.match(help.out, /^usage: chat\.js --username NAME/)
+  assert.is(help.err, '')
+  assert.is(bad.code, 2)
+  assert.match(bad.err, /^chat\.js: Unknown option '--nope'.*\nusage: chat\.js /s)
+  assert.not.match(bad.err, /\n\s+at /)
+})
+
 test('examples/counter.js --self-test converges', async () => {
   const r = await run(['--self-test', '--nodes', '3'], { script: EXAMPLE_COUNTER, ms: 15_000 })
   assert.is(r.code, 0, r.out + r.err)

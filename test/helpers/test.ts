@@ -50,8 +50,6 @@ export interface DeadlineHook<T> {
 
 export interface DeadlineTest<T = Context> {
   (name: string, fn: Callback<T>, opts?: DeadlineOption): void
-  only(name: string, fn: Callback<T>, opts?: DeadlineOption): void
-  skip(name?: string, fn?: Callback<T>): void
   before: DeadlineHook<T>
   after: DeadlineHook<T>
   run(): void
@@ -245,10 +243,6 @@ function wrap<T>(inner: Test<T>, suiteName: string): DeadlineTest<T> {
   const t = ((name: string, fn: Callback<T>, opts?: DeadlineOption) => {
     inner(name, guarded(fn, { file: callerFile(), name: label(name), deadlineMs: deadlineOf(opts, fileDeadline) }))
   }) as DeadlineTest<T>
-  t.only = (name, fn, opts) => {
-    inner.only(name, guarded(fn, { file: callerFile(), name: label(name), deadlineMs: deadlineOf(opts, fileDeadline) }))
-  }
-  t.skip = (name, fn) => inner.skip(name, fn)
   const before = hook((fn) => inner.before(fn), 'before hook') as DeadlineHook<T>
   before.each = hook((fn) => inner.before.each(fn), 'before.each hook')
   const after = hook((fn) => inner.after(fn), 'after hook') as DeadlineHook<T>

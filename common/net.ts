@@ -312,6 +312,9 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
     )
   }
 
+  // On a manual clock, time moves only when the test moves it: start() must
+  // not wait for a join there (the test converges the network itself).
+  const startOptions = clock ? { joinTimeout: 0 } : {}
   const until = (cond: () => boolean, ms: number, what: string | (() => string)): Promise<void> =>
     clock ? clock.until(cond, ms, what, 20) : waitFor(cond, ms, what, 10)
   const net: TestNet = {
@@ -328,7 +331,7 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
     async add(opts, bootstrapTo = nodes.slice(0, 1), plugins = []) {
       const node = await make(opts, bootstrapTo.filter((x) => x.running), plugins)
       extra.push(node)
-      await node.start()
+      await node.start(startOptions)
       return node
     },
     stop,
@@ -348,7 +351,7 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
       const node = await make({ username: `n${String(i).padStart(2, '0')}`, ...custom }, bootstrapPeers(i), pluginsFor(i))
       nodes.push(node)
       o.onCreate?.(node, i)
-      await node.start()
+      await node.start(startOptions)
     }
     if (o.converge ?? true) await net.waitConverged(o.convergeTimeoutMs)
   } catch (err) {

@@ -33,17 +33,23 @@ test('a link refused after the handshake is redialled with backoff, not at once'
   a.on('link-up', () => ups++)
   a.on('link-down', () => downs++)
   try {
-    await a.start()
+    // start() waits for the join until its deadline, then resolves anyway and says why.
+    const started = a.start({ joinTimeout: 3000 })
     await clock.advance(10_000)
+    await started
     // Without backoff it relinked every maintenance tick (22 times in these 10 s).
     assert.ok(ups >= 2, `it keeps trying (${ups} links)`)
     assert.ok(ups <= 6, `${ups} links up and down in 10 s of clock time`)
     assert.is(b.stats().untrustedKey, ups)
     assert.is(a.links().length, 0)
     assert.is(downs, ups)
-    // The user is told why, once per run of failures.
-    assert.equal(warnings.map((w) => w.code), ['UNTRUSTED_KEY'])
+    // The user is told why, once per run of failures, and start() why it is alone.
+    assert.equal(warnings.map((w) => w.code), ['UNTRUSTED_KEY', 'NOT_JOINED'])
     assert.match(warnings[0]!.message, `bootstrap ${b.address.host}:${b.address.port} closed the link right after the handshake`)
+    assert.match(warnings[1]!.message, /^not joined after 3000 ms: bootstrap .* closed the link right after the handshake/)
+    const status = a.status()
+    assert.is(status.state, 'alone')
+    assert.equal(status.reasons.map((r) => r.code), ['UNTRUSTED_KEY', 'NOT_JOINED'])
   } finally {
     await stopAll(clock, [a, b])
   }
@@ -57,9 +63,12 @@ test('an unreachable bootstrap is reported once as a warning naming it, then ret
   const warnings: P4Error[] = []
   a.on('warning', (e: P4Error) => warnings.push(e))
   try {
-    await a.start()
+    const started = a.start({ joinTimeout: 5000 })
     await clock.advance(10_000)
-    assert.equal(warnings.map((w) => w.code), ['UNREACHABLE'])
+    await started
+    assert.equal(warnings.map((w) => w.code), ['UNREACHABLE', 'NOT_JOINED'])
+    assert.match(warnings[1]!.message, /^not joined after 5000 ms: .*127\.0\.0\.1:9/)
+    assert.is(a.status().state, 'alone')
     const m = warnings[0]!.message
     assert.is(m.split('127.0.0.1:9').length - 1, 1, m)
     assert.is(a.links().length, 0)

@@ -2,7 +2,7 @@
 export { P4Error, isP4Error } from './core/errors.js'
 export type { P4ErrorCode } from './core/errors.js'
 export { createNode, Node, parseAddress } from './node.js'
-export type { LinkInfo, NodeOptions, NodeStats, OverlayStats, OverlayTimers, Profile, WireMessage } from './node.js'
+export type { LinkInfo, NodeEvents, NodeOptions, NodeStats, NodeStatus, OverlayStats, OverlayTimers, Profile, StartOptions, StatusReason, WaitForUserOptions, WireMessage } from './node.js'
 export { Plugin } from './plugin.js'
 export type { PluginMessage, PluginOptions, SendOptions, BroadcastOptions } from './plugin.js'
 export { generateIdentity, loadIdentity, saveIdentity, loadOrCreateIdentity, fingerprint } from './core/identity.js'

@@ -7,6 +7,7 @@ import { validateUsername } from './core/username.js'
 import { generateIdentity, loadOrCreateIdentity, type Identity } from './core/identity.js'
 import { Flag, messageIdOf } from './core/protocol.js'
 import { Plugin, type BroadcastOptions, type PluginHost, type PluginOptions, type SendOptions } from './plugin.js'
+import { checkTimeout, Reasons, waitUntil, type StatusReason } from './join.js'
 import { e2eAad, groupAad, openFrom, openGroup, sealGroup, sealTo } from './e2e.js'
 import { Overlay, type DataEvent, type LinkInfo, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
 import { emptyStats } from './overlay/types.js'
@@ -38,6 +39,69 @@ export interface WireMessage {
   encrypted: boolean
 }
 
+/** Options of node.start(). */
+export interface StartOptions {
+  /**
+   * How long start() waits for the node to join (a link up and its user
+   * table received) when it has a bootstrap or cached peers, in ms. After it,
+   * start() resolves anyway, with a 'warning' (NOT_JOINED) saying why the
+   * node is alone; it keeps trying in the background. 0: do not wait.
+   * Default 10,000.
+   */
+  joinTimeout?: number
+}
+
+/** Options of node.waitForUser(). */
+export interface WaitForUserOptions {
+  /** Give up after this many ms (TIMEOUT). Default 10,000. */
+  timeout?: number
+  /** Wait until the user also runs this plugin. */
+  plugin?: number
+}
+
+export type { StatusReason }
+
+/** What node.status() reports: whether the node is in a network, and if not, why. */
+export interface NodeStatus {
+  /**
+   * new: not started; joining: started, waiting for its first link and user
+   * table; joined: linked; alone: running without links (nobody to join, or
+   * joining failed: see reasons); stopped.
+   */
+  state: 'new' | 'joining' | 'joined' | 'alone' | 'stopped'
+  links: number
+  /** The latest warnings (failed bootstrap dials, refused keys, …), newest last, at most 8. */
+  reasons: StatusReason[]
+}
+
+/** Node events and their listeners' arguments. */
+export interface NodeEvents {
+  /** A user came online (its signed HELLO was accepted). */
+  'user-joined': (username: string) => void
+  /** A user left, timed out, or was found unreachable. */
+  'user-left': (username: string) => void
+  /** A known user is now at another address. */
+  'user-moved': (username: string) => void
+  'link-up': (link: LinkInfo) => void
+  /** `reason`: why the link closed (null for a clean BYE). */
+  'link-down': (link: LinkInfo, reason: P4Error | null) => void
+  /** start() is listening (node.address is known); joining comes next. */
+  listening: (address: Address) => void
+  /** The first user table arrived over a link: the node is in a network. */
+  joined: () => void
+  /** Why the node cannot join or link (unreachable bootstrap, refused key, …); also in status().reasons. */
+  warning: (err: P4Error) => void
+  error: (err: Error) => void
+  /** Every DATA message as it arrived (diagnostics). */
+  wire: (m: WireMessage) => void
+}
+
+/** Any event name but those of NodeEvents, whose listeners must have their types. */
+type OtherEvent<E> = E extends keyof NodeEvents ? never : E
+
+/** Default wait of start() and waitForUser(). */
+const DEFAULT_WAIT_MS = 10_000
+
 export interface NodeStats extends OverlayStats {
   links: number
   directSessions: number
@@ -48,7 +112,7 @@ export interface NodeStats extends OverlayStats {
   handshakesPending: number
 }
 
-export class Node extends EventEmitter implements PluginHost {
+export class Node extends EventEmitter {
   readonly username: string
   readonly identity: Identity
   readonly options: Readonly<NodeOptions>
@@ -58,6 +122,13 @@ export class Node extends EventEmitter implements PluginHost {
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
   private peerCache: PeerCache | undefined
   private trust: TrustPolicy | undefined
+  private readonly reasons: Reasons
+  /** Inside start()'s wait for the join. */
+  private joining = false
+  /** Internal signals for the waits of ts/join.ts (not the public events). */
+  private readonly signals = new EventEmitter()
+  /** What plugins call: kept off the public surface of Node. */
+  private readonly host: PluginHost
 
   /** Use createNode(); the constructor only validates (unless createNode already did). */
   constructor(opts: NodeOptions, identity: Identity, resolved: Resolved = resolveOptions(opts)) {
@@ -66,12 +137,45 @@ export class Node extends EventEmitter implements PluginHost {
     this.options = opts
     this.username = this.resolved.username
     this.identity = identity
+    this.reasons = new Reasons(this.clock)
+    this.signals.setMaxListeners(0)
+    this.host = {
+      send: (p, user, data, o) => this.pluginSend(p, user, data, o),
+      broadcast: (p, data, o) => this.pluginBroadcast(p, data, o),
+      closed: (p) => this.pluginClosed(p),
+      users: (id) => this.users(id),
+    }
   }
 
-  /** The address actually bound (after start()). */
+  override on<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
+  override on<E extends string | symbol>(event: OtherEvent<E>, listener: (...args: any[]) => void): this
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.on(event, listener)
+  }
+
+  override once<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
+  override once<E extends string | symbol>(event: OtherEvent<E>, listener: (...args: any[]) => void): this
+  override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.once(event, listener)
+  }
+
+  override off<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
+  override off<E extends string | symbol>(event: OtherEvent<E>, listener: (...args: any[]) => void): this
+  override off(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.off(event, listener)
+  }
+
+  /** The address actually bound (after start()): the listening socket's host and port. */
   get address(): Address {
     const a = this.overlay?.address
     if (!a) throw new P4Error('NOT_STARTED', 'node.address is known after start()')
+    return { host: a.host, port: a.port }
+  }
+
+  /** The address other nodes are told to dial (HELLO): advertiseHost (default: the bound host) and the bound port. */
+  get advertisedAddress(): Address {
+    const a = this.overlay?.address
+    if (!a) throw new P4Error('NOT_STARTED', 'node.advertisedAddress is known after start()')
     return { host: this.resolved.advertiseHost, port: a.port }
   }
 
@@ -83,7 +187,15 @@ export class Node extends EventEmitter implements PluginHost {
     return this.state === 'running'
   }
 
-  async start(): Promise<void> {
+  /**
+   * Listens, then joins: with a bootstrap or cached peers, resolves once a
+   * link is up and its user table has arrived, or after opts.joinTimeout
+   * (then with a 'warning' NOT_JOINED that says why; joining goes on).
+   */
+  async start(opts: StartOptions = {}): Promise<void> {
+    if (typeof opts !== 'object' || opts === null) throw new P4Error('BAD_ARGUMENT', 'start options must be an object')
+    for (const k of Object.keys(opts)) if (k !== 'joinTimeout') throw new P4Error('BAD_ARGUMENT', `unknown start option ${JSON.stringify(k)}`)
+    const joinTimeout = checkTimeout(opts.joinTimeout, DEFAULT_WAIT_MS, 'joinTimeout')
     if (this.state === 'stopping' || this.state === 'stopped') {
       throw new P4Error('CLOSED', `node is ${this.state}: a stopped node does not start again; create a new one with createNode()`)
     }
@@ -93,7 +205,7 @@ export class Node extends EventEmitter implements PluginHost {
     const dataDir = o.dataDir
     if (dataDir) mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     // Stored entries a newer rule refuses are dropped with a warning, never a reason not to start.
-    const warn = (err: P4Error): void => void this.emit('warning', err)
+    const warn = (err: P4Error): void => this.warn(err)
     const trust = isTrustPolicy(o.trust) ? o.trust : createTrustPolicy(o.trust, { dataDir, warn, now: () => this.clock.wall() })
     trust.bindOwn?.(this.username, this.identity.publicKey)
     this.trust = trust
@@ -114,9 +226,14 @@ export class Node extends EventEmitter implements PluginHost {
       if (this.listenerCount('wire') > 0) this.emit('wire', { pluginId: e.pluginId, from: e.from, body: e.body, broadcast: (e.flags & Flag.BROADCAST) !== 0, encrypted: (e.flags & Flag.ENCRYPTED) !== 0 })
       this.onData(e)
     })
-    for (const ev of ['user-joined', 'user-left', 'user-moved', 'link-up', 'link-down', 'warning']) {
-      overlay.on(ev, (...args: unknown[]) => this.emit(ev, ...args))
+    for (const ev of ['user-joined', 'user-left', 'user-moved', 'link-up', 'link-down', 'joined']) {
+      overlay.on(ev, (...args: unknown[]) => {
+        this.signals.emit(ev)
+        this.emit(ev, ...args)
+      })
     }
+    overlay.on('user-updated', () => this.signals.emit('user-updated'))
+    overlay.on('warning', (err: P4Error) => this.warn(err))
     try {
       await overlay.start()
     } catch (err) {
@@ -125,6 +242,74 @@ export class Node extends EventEmitter implements PluginHost {
       throw err instanceof P4Error ? err : new P4Error('IO_ERROR', `cannot listen on ${this.resolved.host}:${this.resolved.port}: ${(err as Error).message}`, { cause: err })
     }
     this.state = 'running'
+    this.emit('listening', this.address)
+    if (joinTimeout > 0 && overlay.hasJoinTargets) await this.waitForJoin(overlay, joinTimeout)
+  }
+
+  private async waitForJoin(overlay: Overlay, timeoutMs: number): Promise<void> {
+    this.joining = true
+    try {
+      await waitUntil(this.signals, ['joined'], () => overlay.joined, this.clock, timeoutMs, () => {
+        const why = this.reasons.latest
+        return new P4Error('NOT_JOINED', `not joined after ${timeoutMs} ms${why ? `: ${why.message}` : ': no link came up'}; still trying`, { cause: why })
+      })
+    } catch (err) {
+      // Alone after the deadline, or stopped meanwhile: start() still succeeded.
+      if (err instanceof P4Error && err.code === 'NOT_JOINED') this.warn(err)
+    } finally {
+      this.joining = false
+    }
+  }
+
+  /** A 'warning' event, kept for status(). */
+  private warn(err: P4Error): void {
+    this.reasons.add(err)
+    this.emit('warning', err)
+  }
+
+  /** Whether the node is in a network, and the latest reasons it could not join or link. */
+  status(): NodeStatus {
+    const links = this.overlay?.linkCount ?? 0
+    const reasons = this.reasons.snapshot()
+    switch (this.state) {
+      case 'new':
+        return { state: 'new', links, reasons }
+      case 'stopping':
+      case 'stopped':
+        return { state: 'stopped', links, reasons }
+      case 'starting':
+        return { state: 'joining', links, reasons }
+      default:
+        if (links > 0 && this.overlay?.joined) return { state: 'joined', links, reasons }
+        return { state: links > 0 || this.joining ? 'joining' : 'alone', links, reasons }
+    }
+  }
+
+  /**
+   * Resolves once `user` is online here (and runs opts.plugin, if given);
+   * TIMEOUT after opts.timeout ms (default 10,000), CLOSED if the node stops.
+   */
+  async waitForUser(user: string, opts: WaitForUserOptions = {}): Promise<void> {
+    validateUsername(user)
+    if (typeof opts !== 'object' || opts === null) throw new P4Error('BAD_ARGUMENT', 'waitForUser options must be an object')
+    for (const k of Object.keys(opts)) if (k !== 'timeout' && k !== 'plugin') throw new P4Error('BAD_ARGUMENT', `unknown waitForUser option ${JSON.stringify(k)}`)
+    const timeoutMs = checkTimeout(opts.timeout, DEFAULT_WAIT_MS, 'timeout')
+    const pluginId = opts.plugin
+    if (pluginId !== undefined && (typeof pluginId !== 'number' || !Number.isInteger(pluginId) || pluginId < 0 || pluginId > 0xffff)) {
+      throw new P4Error('BAD_ARGUMENT', `plugin must be an integer 0..65535, got ${String(pluginId)}`)
+    }
+    const overlay = this.requireOverlay()
+    const present = (): boolean => {
+      if (user === this.username) return pluginId === undefined || this.plugins.has(pluginId)
+      const e = overlay.user(user)
+      return e !== undefined && (pluginId === undefined || e.plugins.includes(pluginId))
+    }
+    const what = pluginId === undefined ? `user "${user}"` : `user "${user}" with plugin ${pluginId}`
+    await waitUntil(this.signals, ['user-joined', 'user-updated', 'user-moved'], present, this.clock, timeoutMs, () => {
+      const known = overlay.user(user) !== undefined
+      const why = known ? `${user} is online but does not run plugin ${pluginId}` : this.reasons.latest?.message ?? `links: ${overlay.linkCount}`
+      return new P4Error('TIMEOUT', `no ${what} after ${timeoutMs} ms (${why})`)
+    })
   }
 
   /** Sends BYE, closes every link and timer; resolves when all is closed. */
@@ -135,6 +320,7 @@ export class Node extends EventEmitter implements PluginHost {
       return
     }
     this.state = 'stopping'
+    this.signals.emit('stopping')
     for (const p of [...this.plugins.values()]) p.close()
     await this.overlay?.stop()
     await this.peerCache?.flush().catch(() => undefined)
@@ -155,7 +341,7 @@ export class Node extends EventEmitter implements PluginHost {
     if (this.state === 'stopping' || this.state === 'stopped') throw new P4Error('CLOSED', 'node is stopped')
     const existing = this.plugins.get(id)
     if (existing) return existing
-    const p = new Plugin(this, id, opts)
+    const p = new Plugin(this.host, id, opts)
     this.plugins.set(id, p)
     this.overlay?.setPlugins(this.plugins.keys())
     return p
@@ -249,9 +435,9 @@ export class Node extends EventEmitter implements PluginHost {
     return { ...base, links: o?.linkCount ?? 0, directSessions: o?.directCount ?? 0, users: this.userCount() }
   }
 
-  // ------------------------------------------------------------ PluginHost
+  // ------------------------------------------------------------ what plugins call (this.host)
 
-  async pluginSend(plugin: Plugin, user: string, data: Uint8Array, opts: SendOptions): Promise<void> {
+  private async pluginSend(plugin: Plugin, user: string, data: Uint8Array, opts: SendOptions): Promise<void> {
     const overlay = this.requireOverlay()
     if (data.length > this.resolved.cfg.maxMessage) {
       throw new P4Error('MESSAGE_TOO_LARGE', `${data.length} bytes exceeds maxMessage ${this.resolved.cfg.maxMessage}`)
@@ -269,7 +455,7 @@ export class Node extends EventEmitter implements PluginHost {
     )
   }
 
-  async pluginBroadcast(plugin: Plugin, data: Uint8Array, opts: BroadcastOptions): Promise<void> {
+  private async pluginBroadcast(plugin: Plugin, data: Uint8Array, opts: BroadcastOptions): Promise<void> {
     const overlay = this.requireOverlay()
     if (data.length > this.resolved.cfg.maxMessage) {
       throw new P4Error('MESSAGE_TOO_LARGE', `${data.length} bytes exceeds maxMessage ${this.resolved.cfg.maxMessage}`)
@@ -282,7 +468,7 @@ export class Node extends EventEmitter implements PluginHost {
     )
   }
 
-  pluginClosed(plugin: Plugin): void {
+  private pluginClosed(plugin: Plugin): void {
     if (this.plugins.get(plugin.id) === plugin) this.plugins.delete(plugin.id)
     if (this.state === 'running') this.overlay?.setPlugins(this.plugins.keys())
   }

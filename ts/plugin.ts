@@ -41,11 +41,11 @@ export interface PluginOptions {
   requireEncrypted?: boolean
 }
 
-/** What a Plugin needs from its Node (implemented by ts/node.ts). */
+/** What a Plugin needs from its Node (a private object of ts/node.ts). */
 export interface PluginHost {
-  pluginSend(plugin: Plugin, user: string, data: Uint8Array, opts: SendOptions): Promise<void>
-  pluginBroadcast(plugin: Plugin, data: Uint8Array, opts: BroadcastOptions): Promise<void>
-  pluginClosed(plugin: Plugin): void
+  send(plugin: Plugin, user: string, data: Uint8Array, opts: SendOptions): Promise<void>
+  broadcast(plugin: Plugin, data: Uint8Array, opts: BroadcastOptions): Promise<void>
+  closed(plugin: Plugin): void
   users(pluginId?: number): string[]
 }
 
@@ -60,6 +60,7 @@ export class Plugin extends EventEmitter {
   private readonly host: PluginHost
   private closed = false
 
+  /** @internal Plugins come from node.plugin(id). */
   constructor(host: PluginHost, id: number, opts: PluginOptions = {}) {
     super()
     if (typeof opts !== 'object' || opts === null) throw new P4Error('BAD_OPTION', 'plugin options must be an object')
@@ -90,7 +91,7 @@ export class Plugin extends EventEmitter {
     if (typeof user !== 'string') return Promise.reject(new P4Error('BAD_ARGUMENT', 'user must be a string'))
     if (!(data instanceof Uint8Array)) return Promise.reject(new P4Error('BAD_ARGUMENT', 'data must be a Uint8Array'))
     if (typeof opts !== 'object' || opts === null) return Promise.reject(new P4Error('BAD_ARGUMENT', 'options must be an object'))
-    return this.host.pluginSend(this, user, data, opts)
+    return this.host.send(this, user, data, opts)
   }
 
   /** Multicast to every user running this plugin (each receives it exactly once). */
@@ -99,7 +100,7 @@ export class Plugin extends EventEmitter {
     if (!(data instanceof Uint8Array)) return Promise.reject(new P4Error('BAD_ARGUMENT', 'data must be a Uint8Array'))
     if (typeof opts !== 'object' || opts === null) return Promise.reject(new P4Error('BAD_ARGUMENT', 'options must be an object'))
     if (opts.encrypted && !this.groupKey) return Promise.reject(new P4Error('BAD_ARGUMENT', `plugin ${this.id} has no groupKey for encrypted broadcast`))
-    return this.host.pluginBroadcast(this, data, opts)
+    return this.host.broadcast(this, data, opts)
   }
 
   /** Users running this plugin (including this node's user). */
@@ -111,7 +112,7 @@ export class Plugin extends EventEmitter {
   close(): void {
     if (this.closed) return
     this.closed = true
-    this.host.pluginClosed(this)
+    this.host.closed(this)
     this.removeAllListeners()
   }
 

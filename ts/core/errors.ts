@@ -33,6 +33,7 @@ export type P4ErrorCode =
   | 'IO_ERROR'
   | 'ALREADY_EXISTS'
   | 'CLOCK_SKEW'
+  | 'NOT_JOINED'
   | 'BAD_RESUME'
 
 export class P4Error extends Error {

@@ -110,6 +110,7 @@ export class LkaExchange implements LkaSync {
     if (!ask || ask.answered) throw new P4Error('BAD_FRAME', 'LKA_ACK without a request')
     if (ack.hellos.length > ask.allowance) throw new P4Error('BAD_FRAME', `LKA_ACK holds more entries than the ${ask.allowance} still asked for`)
     ask.allowance -= ack.hellos.length
+    const first = !ack.more && this.answers === 0
     if (!ack.more) {
       ask.answered = true
       this.answers++
@@ -137,6 +138,13 @@ export class LkaExchange implements LkaSync {
       if (directory.acceptHello(v, peer, 1)) floods.forward(peer, { type: MsgType.HELLO, flags: hdr[2]!, hops: 0, pluginId: 0, idHi, idLo, payload })
     }
     if (ask.answered) this.pushMissing(peer, ask)
+    // The first complete table: the node has joined (node.start() waits for it).
+    if (first) this.core.emit('joined')
+  }
+
+  /** A link has answered with its whole table at least once. */
+  get joined(): boolean {
+    return this.answers > 0
   }
 
   /**

@@ -116,6 +116,17 @@ export class Overlay extends EventEmitter {
     return this.phase === 'running'
   }
 
+  /** A link has sent its user table (the 'joined' event fires once, when it first happens). */
+  get joined(): boolean {
+    return this.lka.joined
+  }
+
+  /** Whether start() has anyone to join: bootstrap addresses or peer-cache candidates. */
+  get hasJoinTargets(): boolean {
+    const cfg = this.cfg
+    return cfg.bootstrap.length > 0 || (cfg.peerCache?.candidates(cfg.clock.wall(), 1).length ?? 0) > 0
+  }
+
   /** The address bound (after start). */
   get address(): Address | null {
     return this.bound

@@ -26,6 +26,8 @@ test('a link refused after the handshake is redialled with backoff, not at once'
   await stopAll(clock, [first])
   // ... and a second node called "a", with a new key, keeps being refused.
   const a = await createNode({ username: 'a', transport, clock, bootstrap: [b.address] })
+  const atB: P4Error[] = []
+  b.on('warning', (e: P4Error) => atB.push(e))
   let ups = 0
   let downs = 0
   const warnings: P4Error[] = []
@@ -47,6 +49,9 @@ test('a link refused after the handshake is redialled with backoff, not at once'
     assert.equal(warnings.map((w) => w.code), ['UNTRUSTED_KEY', 'NOT_JOINED'])
     assert.match(warnings[0]!.message, `bootstrap ${b.address.host}:${b.address.port} closed the link right after the handshake`)
     assert.match(warnings[1]!.message, /^not joined after 3000 ms: bootstrap .* closed the link right after the handshake/)
+    // The refusing side says so too, once for that name and key, not at every redial.
+    assert.equal(atB.map((w) => w.code), ['UNTRUSTED_KEY'])
+    assert.match(atB[0]!.message, /^refused key [0-9a-f]{16}… for "a": /)
     const status = a.status()
     assert.is(status.state, 'alone')
     assert.equal(status.reasons.map((r) => r.code), ['UNTRUSTED_KEY', 'NOT_JOINED'])

@@ -9,10 +9,14 @@ import type { Peer } from './peer.js'
 
 /** Banned identities remembered at most. */
 const MAX_BANNED = 4096
+/** Refused (name, key) pairs already reported as a warning, remembered at most. */
+const MAX_REPORTED = 256
 
 export class Admission {
   /** Identities cut off by quotas → monotonic ms until which they are refused. */
   private readonly banned = new Map<string, number>()
+  /** `name key` pairs refused and reported: each is reported once, not at every redial or HELLO. */
+  private readonly reported = new Set<string>()
 
   constructor(private readonly core: Core) {}
 
@@ -33,8 +37,18 @@ export class Admission {
       cfg.trust.check(username, identityKey, certificate && certificate.length > 0 ? certificate : undefined)
     } catch (err) {
       stats.untrustedKey++
+      this.report(username, hex, err)
       throw err
     }
+  }
+
+  /** Tells the user (a 'warning') that the policy refused a key for a name: often a peer that lost its identity. */
+  private report(username: string, hex: string, err: unknown): void {
+    const pair = `${username} ${hex}`
+    if (!(err instanceof P4Error) || this.reported.has(pair)) return
+    this.reported.add(pair)
+    if (this.reported.size > MAX_REPORTED) this.reported.delete(this.reported.values().next().value!)
+    this.core.emit('warning', new P4Error('UNTRUSTED_KEY', `refused key ${hex.slice(0, 16)}… for ${JSON.stringify(username)}: ${err.message}`, { cause: err }))
   }
 
   ban(peer: Peer): void {

@@ -36,6 +36,7 @@ export class Peer {
   private heardAt: number
   private activeAt: number
   private lastRtt: number | undefined = undefined
+  private pingAt = -Infinity
   private drops = 0
   private byeSent = false
   private byeGot = false
@@ -81,6 +82,10 @@ export class Peer {
   /** Last measured round trip, ms. */
   get rtt(): number | undefined {
     return this.lastRtt
+  }
+  /** Monotonic ms when the last PING was sent (-Infinity: none yet). */
+  get lastPingAt(): number {
+    return this.pingAt
   }
   /** Frames not sent because this peer's queue was full. */
   get dropped(): number {
@@ -159,6 +164,7 @@ export class Peer {
 
   /** Registers a PING with `nonce`; resolves with the round trip in ms. */
   expectPong(nonce: number, sentAt: number, timeoutMs: number): Promise<number> {
+    this.pingAt = sentAt
     return new Promise((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.pings.delete(nonce)

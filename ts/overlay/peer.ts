@@ -118,7 +118,7 @@ export class Peer {
   active(now: number): void {
     this.activeAt = now
   }
-  /** No longer counted as a link (replaced by a newer session): its close emits no link-down. */
+  /** No longer counted as a link (replaced by a newer session, whose adoption emitted its link-down): its close emits none. */
   demote(): void {
     this.kindNow = 'direct'
   }

@@ -135,15 +135,29 @@ export class PeerTable implements Sessions {
     }
     this.linkMap.set(peer.keyHex, peer)
     if (existing) {
-      this.retire(existing, crossDial ? 'duplicate link' : 'replaced by a newer session of this identity', crossDial ? peer : undefined)
-      // The user-table exchange ran on the session retired: run it on this one.
-      this.s.lka.linkUp(peer)
+      // The link announced by 'link-up' goes (its direction, address and age
+      // with it): say so, then announce the kept one, so that the events
+      // always describe what links() shows.
+      const gone = this.linkInfo(existing)
+      const text = crossDial ? `duplicate link: kept the one ${initiator ? 'this node' : remote.username} dialled` : 'replaced by a newer session of this identity'
+      this.retire(existing, crossDial ? 'duplicate link' : text, crossDial ? peer : undefined)
+      this.core.log('link replaced: %s (%s → %s): %s', remote.username, gone.initiator ? 'out' : 'in', initiator ? 'out' : 'in', text)
+      this.core.emit('link-down', gone, new P4Error('CLOSED', text))
+      this.core.emit('link-up', this.linkInfo(peer))
+      // The user-table exchange (and the first PING) ran on the session retired: run them on this one.
+      this.linkStarted(peer)
       return peer
     }
     this.core.log('link up: %s (%s) links=%d', remote.username, initiator ? 'out' : 'in', this.linkMap.size)
     this.core.emit('link-up', this.linkInfo(peer))
-    this.s.lka.linkUp(peer)
+    this.linkStarted(peer)
     return peer
+  }
+
+  /** A link's first exchanges: the user tables, and a PING so that its rtt is known at once. */
+  private linkStarted(peer: Peer): void {
+    this.s.lka.linkUp(peer)
+    this.s.upkeep.ping(peer).catch(() => undefined)
   }
 
   /** Takes a kept peer out of its table (replaced by a newer session) and discards its session. */

@@ -36,6 +36,7 @@ export class Peer {
   private heardAt: number
   private activeAt: number
   private lastRtt: number | undefined = undefined
+  private pingAt = -Infinity
   private drops = 0
   private byeSent = false
   private byeGot = false
@@ -82,6 +83,10 @@ export class Peer {
   get rtt(): number | undefined {
     return this.lastRtt
   }
+  /** Monotonic ms when the last PING was sent (-Infinity: none yet). */
+  get lastPingAt(): number {
+    return this.pingAt
+  }
   /** Frames not sent because this peer's queue was full. */
   get dropped(): number {
     return this.drops
@@ -113,7 +118,7 @@ export class Peer {
   active(now: number): void {
     this.activeAt = now
   }
-  /** No longer counted as a link (replaced by a newer session): its close emits no link-down. */
+  /** No longer counted as a link (replaced by a newer session, whose adoption emitted its link-down): its close emits none. */
   demote(): void {
     this.kindNow = 'direct'
   }
@@ -159,6 +164,7 @@ export class Peer {
 
   /** Registers a PING with `nonce`; resolves with the round trip in ms. */
   expectPong(nonce: number, sentAt: number, timeoutMs: number): Promise<number> {
+    this.pingAt = sentAt
     return new Promise((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.pings.delete(nonce)

@@ -11,7 +11,11 @@ export interface TofuOptions {
   /** Pins are saved to <dataDir>/<fileName>; in memory only without it. */
   dataDir?: string
   fileName?: string
-  /** Most pins kept (default 65536); a full table refuses new names (fails closed). */
+  /**
+   * Most pins kept (default 65536). A full table refuses new names (fails
+   * closed); only a pin file holding more than this (maxPins lowered) loses
+   * pins: its least recently confirmed ones, at load, without a warning.
+   */
   maxPins?: number
   /** Delay between a new pin and its save (default 1 s). */
   flushDelayMs?: number
@@ -30,15 +34,17 @@ const PIN_FILE_VERSION = 1
  * a name not yet pinned is refused (UNTRUSTED_KEY), never pinned by pushing
  * another out — forgetting a pin would let a flood of fresh names evict a
  * user and then take the name with another key. The default bound is large
- * enough that only a flood fills it. A corrupt pin file is an error
- * (BAD_CONFIG), not silently an empty table: losing pins would quietly
- * downgrade security.
+ * enough that only a flood fills it. Two exceptions to the bound: the node's
+ * own name is pinned even in a full table (bindOwn: one over), and a file
+ * holding more than maxPins pins keeps only the maxPins most recently
+ * confirmed (load). A corrupt pin file is an error (BAD_CONFIG), not
+ * silently an empty table: losing pins would quietly downgrade security.
  */
 export class TofuPolicy implements TrustPolicy {
   readonly kind = 'tofu'
   readonly maxPins: number
   readonly path: string | undefined
-  /** username → key, least recently confirmed first. */
+  /** username → key, least recently confirmed first (the order the file keeps, and load() trims by). */
   private readonly pins = new Map<string, Uint8Array>()
   private readonly saver: JsonFileSaver | undefined
   private readonly warn: (err: P4Error) => void
@@ -85,7 +91,8 @@ export class TofuPolicy implements TrustPolicy {
         `username ${JSON.stringify(username)} is pinned to key ${fingerprint(pinned)}…, not ${fingerprint(identityKey)}…`,
       )
     }
-    // Re-confirmed: move to the most-recently-used end (saved with the next write).
+    // Re-confirmed: move to the most-recently-used end (saved with the next
+    // write), so a trim at load (maxPins lowered) drops the stalest pins first.
     this.pins.delete(username)
     this.pins.set(username, pinned)
   }
@@ -167,6 +174,7 @@ export class TofuPolicy implements TrustPolicy {
       if (this.pins.has(name as string)) corrupt(`duplicate username ${JSON.stringify(name)}`)
       this.pins.set(name as string, new Uint8Array(Buffer.from(key as string, 'hex')))
     }
+    // More pins than maxPins (it was lowered): keep the most recently confirmed.
     while (this.pins.size > this.maxPins) this.pins.delete(this.pins.keys().next().value as string)
   }
 }

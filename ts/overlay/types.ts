@@ -14,7 +14,7 @@ export const FEATURE_LEAVING = 1
 export interface OverlayTimers {
   /** Link upkeep period (min/max, walks, pings, idle directs). */
   maintenanceMs: number
-  /** PING period on idle links; a link silent for 3 periods is closed. */
+  /** PING period on every link, busy or quiet (liveness and rtt); a link silent for 3 periods is closed. */
   pingIntervalMs: number
   /** A link younger than this is never closed except on stop (P4: 30 s). */
   linkMinAgeMs: number
@@ -144,6 +144,7 @@ export interface LinkInfo {
   status: 'link' | 'direct'
   initiator: boolean
   since: number
+  /** Round trip of the last PING answered, ms; links are PINGed at link-up and every timers.pingIntervalMs (undefined until the first answer). */
   rtt: number | undefined
 }
 

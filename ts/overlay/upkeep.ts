@@ -1,9 +1,9 @@
 // Link upkeep, once per timers.maintenanceMs: keep between links.min and
 // links.max links (walks, then the bootstrap list, the peer cache and known
 // users, with backoff), stay in one component with the bootstrap, cut off
-// peers that do not read, PING quiet links, close idle direct sessions,
-// refresh this node's HELLO and the user table, and probe the user of a
-// link that was lost without a BYE.
+// peers that do not read, PING every link (liveness and round trip), close
+// idle direct sessions, refresh this node's HELLO and the user table, and
+// probe the user of a link that was lost without a BYE.
 import type { Timer } from '../core/clock.js'
 import { isP4Error } from '../core/errors.js'
 import { randomId } from '../core/ids.js'
@@ -112,7 +112,12 @@ export class LinkUpkeep implements Upkeep {
     }
   }
 
-  /** PING quiet links, close links silent for 3 ping periods, close idle direct sessions. */
+  /**
+   * PING every link once per ping period, close links silent for 3 periods,
+   * close idle direct sessions. A busy link is PINGed too: its traffic
+   * proves it alive, but only a PING measures its round trip (links() rtt),
+   * and one frame per period is far below any peer's frame quota.
+   */
   private keepAlive(now: number): void {
     const { timers } = this.core.cfg
     const table = this.s.table
@@ -121,7 +126,7 @@ export class LinkUpkeep implements Upkeep {
       if (silent > 3 * timers.pingIntervalMs) {
         p.markSilent()
         table.closePeer(p, ByeReason.IDLE, 'no answer to PING')
-      } else if (silent > timers.pingIntervalMs && p.pendingPings === 0) {
+      } else if (p.pendingPings === 0 && (silent > timers.pingIntervalMs || now - p.lastPingAt > timers.pingIntervalMs)) {
         this.ping(p).catch(() => undefined)
       }
     }

@@ -29,15 +29,15 @@ test('two chats on loopback: broadcast, /msg, commands, joins and leaves, clean 
     await a.waitFor(/^\* bob runs plugins 1001$/m)
     a.send('/latency bob')
     await a.waitFor(/^\* latency to bob: \d+\.\d\d ms$/m)
-    a.send('/conns')
-    await a.waitFor(/^\* bob 127\.0\.0\.1:\d+ link in /m)
+    a.send('/conns') // with an RTT column: /latency just measured it
+    await a.waitFor(/^\* bob 127\.0\.0\.1:\d+ link in \d+s rtt \d+\.\d\d ms$/m)
     a.send('/load 7')
     await a.waitFor(/^\* plugin 7 loaded$/m)
     await poll(b, '/plugins alice', /^\* alice runs plugins 7, 1001$/m) // once alice's new HELLO arrives
     a.send('/unload 7')
     await a.waitFor(/^\* plugin 7 unloaded$/m)
     a.send('/msg nobody hi')
-    await a.waitFor(/^\* error: .*nobody/m)
+    await a.waitFor(/^\* no known user "nobody"; not delivered$/m)
     a.send('/frob')
     await a.waitFor(/^\* unknown command \/frob/m)
     a.send('/help')

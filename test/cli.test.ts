@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fingerprint, loadIdentity } from '../ts/core/identity.js'
-import { printable } from '../ts/cli/chat.js'
+import { describeConn, printable } from '../ts/cli/chat.js'
 import { freshDir, run } from './helpers/cli.js'
 import { main } from '../ts/cli/run.js'
 import { formatStatus } from '../ts/cli/status.js'
@@ -135,6 +135,12 @@ test('keygen creates an identity, prints its fingerprint, never overwrites', asy
 test('chat output is terminal-safe', () => {
   assert.is(printable(new TextEncoder().encode('hi\x1b[2Jthere\r\n')), 'hi\ufffd[2Jthere\ufffd\ufffd')
   assert.is(printable(new Uint8Array([0xff, 0x41])), '\ufffdA')
+})
+
+test('/conns lines have an RTT column: the link\'s rtt, "-" until one is measured', () => {
+  const link = { username: 'bob', verified: true, cpuMs: 0, queued: 0, host: '127.0.0.1', port: 4001, status: 'link' as const, initiator: true, since: 1000, rtt: undefined }
+  assert.is(describeConn(link, 6000), 'bob 127.0.0.1:4001 link out 5s rtt -')
+  assert.is(describeConn({ ...link, status: 'direct', initiator: false, rtt: 0.4321 }, 121_000), 'bob 127.0.0.1:4001 direct in 2m rtt 0.43 ms')
 })
 
 test('status: a counter that is a table (cutOffReasons) prints as "name count" pairs, never [object Object]', async () => {

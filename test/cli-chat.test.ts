@@ -128,7 +128,7 @@ test('chat says why it is alone: an unreachable bootstrap is a warning line', as
   }
 })
 
-test('a stale control socket (node killed) is replaced on the next start', async () => {
+test('a stale control socket (node killed): status says it is stale, the next start replaces it', async () => {
   const dir = freshDir()
   const first = new Proc(['start', '-u', 'frank', '-d', dir, '--quiet'])
   try {
@@ -139,6 +139,9 @@ test('a stale control socket (node killed) is replaced on the next start', async
     first.kill()
   }
   assert.ok(existsSync(join(dir, 'control.sock')), 'SIGKILL leaves the socket file')
+  const stale = await run(['status', '-d', dir])
+  assert.is(stale.code, 1)
+  assert.match(stale.err, /^p4net status: no p4net is running with data dir .+: .+control\.sock is stale, left by a node that did not stop cleanly; the next p4net start or chat on this data dir replaces it \(or remove it\)\n$/)
   const second = new Proc(['start', '-u', 'frank', '-d', dir, '--quiet'])
   try {
     await second.waitFor(/listening on/)

@@ -68,6 +68,9 @@ const BAD: Array<[string[], RegExp]> = [
   [['chat', '-u', 'x', '--profile', 'huge'], /^p4net chat: --profile must be "default" or "small"/],
   [['start'], /^p4net start: a username is required/],
   [['start', '-u', ''], /^p4net start: --username is not a valid username/],
+  // The username profile has no whitespace: every path says so, naming the value as typed.
+  [['start', '-u', 'has space'], /^p4net start: --username is not a valid username \(contains whitespace \(U\+0020\)\), got "has space"$/m],
+  [['chat', '-u', '   '], /^p4net chat: --username is not a valid username \(contains whitespace \(U\+0020\)\), got " {3}"$/m],
   [['demo', '--nodes', '1'], /^p4net demo: --nodes must be an integer 2\.\.20/],
   [['demo', '--nodes', '21'], /^p4net demo: --nodes must be an integer 2\.\.20/],
   [['demo', 'extra'], /^p4net demo: unexpected argument "extra"/],
@@ -112,6 +115,16 @@ test('the p4net process: exit codes and output as the command line gives them (h
     assert.match(r[stream], re, args.join(' '))
     if (code === 2 && stream === 'err') assert.is(r.err.split('\n').filter(Boolean).length, 1, `one line: ${r.err}`)
   }
+})
+
+test('a data dir too long for the control socket is refused before anything is written in it', async () => {
+  const dir = join(freshDir(), 'd'.repeat(120))
+  const [start, chat] = await Promise.all([run(['start', '-u', 'x', '-d', dir]), run(['chat', '-u', 'x', '-d', dir])])
+  for (const r of [start, chat]) {
+    assert.is(r.code, 2, r.err)
+    assert.match(r.err, /control\.sock is too long for a Unix socket \(max 103 bytes\); use a shorter --data-dir\n$/)
+  }
+  assert.not.ok(existsSync(dir), 'no data dir, no identity.json')
 })
 
 test('keygen creates an identity, prints its fingerprint, never overwrites', async () => {

@@ -26,6 +26,18 @@ test('demo --nodes 3 shows every step and exits 0', async () => {
   assert.is(r.err, '')
 })
 
+test('demo --nodes 2: every count agrees with its noun (no "1 links")', async () => {
+  const r = await run(['demo', '-n', '2'], { ms: 20_000 })
+  assert.is(r.code, 0, r.err)
+  assert.not.match(r.out, /\b1 (links|nodes|users|others|other nodes|times|duplicate copies|earlier users)\b/)
+  assert.not.match(r.out, /\ball 1\b|>= 1 links/)
+  assert.match(r.out, /holds at least 1 link$/m)
+  assert.match(r.out, /^ {2}1 link in all: alice -- bob$/m)
+  assert.match(r.out, /^ {2}the other node got it exactly once; flooding forwarded it \d+ times? and dedup dropped \d+ duplicate cop(y|ies)$/m)
+  assert.match(r.out, /the other node dropped it from users\(\)$/m)
+  assert.match(r.out, /^ {2}the other node stopped in \d+ ms$/m)
+})
+
 /**
  * Runs the command line in this process (ts/cli/run.ts, what the executable
  * runs), capturing what it writes. For commands that end at once (help, bad

@@ -26,7 +26,7 @@ test('two chats on loopback: broadcast, /msg, commands, joins and leaves, clean 
     a.send('/names')
     await a.waitFor(/^\* users running 1001 \(2\): alice bob$/m)
     a.send('/plugins bob')
-    await a.waitFor(/^\* bob runs plugins 1001$/m)
+    await a.waitFor(/^\* bob runs plugin 1001$/m)
     a.send('/latency bob')
     await a.waitFor(/^\* latency to bob: \d+\.\d\d ms$/m)
     a.send('/conns') // with an RTT column: /latency just measured it

@@ -179,7 +179,7 @@ export async function chatCommand(argv: string[]): Promise<number> {
       if (bad) return say(bad)
       const who = user ?? node.username
       const ids = node.pluginsOf(who)
-      say(`* ${who} runs ${ids.length ? `plugins ${ids.join(', ')}` : 'no plugins'}`)
+      say(`* ${who} runs ${ids.length === 0 ? 'no plugins' : `${ids.length === 1 ? 'plugin' : 'plugins'} ${ids.join(', ')}`}`)
     },
     async latency(_args, words) {
       if (words.length !== 1) return say('* usage: /latency USER (a username has no spaces)')

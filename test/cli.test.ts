@@ -5,6 +5,7 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { existsSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { fingerprint, loadIdentity } from '../ts/core/identity.js'
 import { describeConn, printable } from '../ts/cli/chat.js'
@@ -155,6 +156,15 @@ test('keygen creates an identity, prints its fingerprint, never overwrites', asy
   const d = await run(['keygen'], { env: { XDG_CONFIG_HOME: xdg } })
   assert.is(d.code, 0, d.err)
   assert.ok(existsSync(join(xdg, 'p4net', 'identity.json')))
+})
+
+test('docs/cli.md cites only documents in the project (no DESIGN.md, which is not part of it)', () => {
+  const md = readFileSync(fileURLToPath(new URL('../../docs/cli.md', import.meta.url)), 'utf8')
+  assert.not.match(md, /DESIGN/)
+  for (const [cited] of md.matchAll(/\b(?:docs\/)?[a-z-]+\.md\b/g)) {
+    const path = cited.startsWith('docs/') || cited === 'README.md' || cited === 'CHANGELOG.md' ? cited : `docs/${cited}`
+    assert.ok(existsSync(fileURLToPath(new URL(`../../${path}`, import.meta.url))), `docs/cli.md cites ${cited}, which does not exist`)
+  }
 })
 
 test('chat output is terminal-safe', () => {

@@ -44,17 +44,34 @@ class SharedCounter {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-const { values } = parseArgs({
-  options: {
-    username: { type: 'string' },
-    port: { type: 'string', default: '0' },
-    bootstrap: { type: 'string', multiple: true, default: [] },
-    every: { type: 'string', default: '1000' },
-    times: { type: 'string', default: '0' },
-    'self-test': { type: 'boolean', default: false },
-    nodes: { type: 'string', default: '3' },
-  },
-})
+const USAGE = 'usage: counter.js --username NAME [--port PORT] [--bootstrap HOST:PORT ...] [--every MS] [--times N] | --self-test [--nodes N]'
+
+function options() {
+  try {
+    return parseArgs({
+      options: {
+        username: { type: 'string' },
+        port: { type: 'string', default: '0' },
+        bootstrap: { type: 'string', multiple: true, default: [] },
+        every: { type: 'string', default: '1000' },
+        times: { type: 'string', default: '0' },
+        'self-test': { type: 'boolean', default: false },
+        nodes: { type: 'string', default: '3' },
+        help: { type: 'boolean' },
+      },
+    }).values
+  } catch (err) {
+    // An unknown or malformed option: one line and the usage, not a stack.
+    console.error(`counter.js: ${(err as Error).message}\n${USAGE}`)
+    process.exit(2)
+  }
+}
+
+const values = options()
+if (values.help) {
+  console.log(USAGE)
+  process.exit(0)
+}
 
 if (values['self-test']) {
   // N nodes on loopback, each joining through the previous one; each adds 10.
@@ -85,7 +102,7 @@ if (values['self-test']) {
 }
 
 if (!values.username) {
-  console.error('usage: counter.js --username NAME [--bootstrap HOST:PORT] [--every MS] [--times N] | --self-test [--nodes N]')
+  console.error(USAGE)
   process.exit(2)
 }
 const node = await createNode({ username: values.username, port: Number(values.port), bootstrap: values.bootstrap })

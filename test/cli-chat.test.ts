@@ -26,18 +26,18 @@ test('two chats on loopback: broadcast, /msg, commands, joins and leaves, clean 
     a.send('/names')
     await a.waitFor(/^\* users running 1001 \(2\): alice bob$/m)
     a.send('/plugins bob')
-    await a.waitFor(/^\* bob runs plugins 1001$/m)
+    await a.waitFor(/^\* bob runs plugin 1001$/m)
     a.send('/latency bob')
     await a.waitFor(/^\* latency to bob: \d+\.\d\d ms$/m)
-    a.send('/conns')
-    await a.waitFor(/^\* bob 127\.0\.0\.1:\d+ link in /m)
+    a.send('/conns') // with an RTT column: /latency just measured it
+    await a.waitFor(/^\* bob 127\.0\.0\.1:\d+ link in \d+s rtt \d+\.\d\d ms$/m)
     a.send('/load 7')
     await a.waitFor(/^\* plugin 7 loaded$/m)
     await poll(b, '/plugins alice', /^\* alice runs plugins 7, 1001$/m) // once alice's new HELLO arrives
     a.send('/unload 7')
     await a.waitFor(/^\* plugin 7 unloaded$/m)
     a.send('/msg nobody hi')
-    await a.waitFor(/^\* error: .*nobody/m)
+    await a.waitFor(/^\* no known user "nobody"; not delivered$/m)
     a.send('/frob')
     await a.waitFor(/^\* unknown command \/frob/m)
     a.send('/help')
@@ -128,7 +128,7 @@ test('chat says why it is alone: an unreachable bootstrap is a warning line', as
   }
 })
 
-test('a stale control socket (node killed) is replaced on the next start', async () => {
+test('a stale control socket (node killed): status says it is stale, the next start replaces it', async () => {
   const dir = freshDir()
   const first = new Proc(['start', '-u', 'frank', '-d', dir, '--quiet'])
   try {
@@ -139,6 +139,9 @@ test('a stale control socket (node killed) is replaced on the next start', async
     first.kill()
   }
   assert.ok(existsSync(join(dir, 'control.sock')), 'SIGKILL leaves the socket file')
+  const stale = await run(['status', '-d', dir])
+  assert.is(stale.code, 1)
+  assert.match(stale.err, /^p4net status: no p4net is running with data dir .+: .+control\.sock is stale, left by a node that did not stop cleanly; the next p4net start or chat on this data dir replaces it \(or remove it\)\n$/)
   const second = new Proc(['start', '-u', 'frank', '-d', dir, '--quiet'])
   try {
     await second.waitFor(/listening on/)

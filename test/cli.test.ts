@@ -5,9 +5,10 @@
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { existsSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { fingerprint, loadIdentity } from '../ts/core/identity.js'
-import { printable } from '../ts/cli/chat.js'
+import { describeConn, printable } from '../ts/cli/chat.js'
 import { freshDir, run } from './helpers/cli.js'
 import { main } from '../ts/cli/run.js'
 import { formatStatus } from '../ts/cli/status.js'
@@ -24,6 +25,18 @@ test('demo --nodes 3 shows every step and exits 0', async () => {
   assert.match(r.out, /2 of 2 other nodes got it exactly once/)
   assert.match(r.out, /demo finished in \d+ ms/)
   assert.is(r.err, '')
+})
+
+test('demo --nodes 2: every count agrees with its noun (no "1 links")', async () => {
+  const r = await run(['demo', '-n', '2'], { ms: 20_000 })
+  assert.is(r.code, 0, r.err)
+  assert.not.match(r.out, /\b1 (links|nodes|users|others|other nodes|times|duplicate copies|earlier users)\b/)
+  assert.not.match(r.out, /\ball 1\b|>= 1 links/)
+  assert.match(r.out, /holds at least 1 link$/m)
+  assert.match(r.out, /^ {2}1 link in all: alice -- bob$/m)
+  assert.match(r.out, /^ {2}the other node got it exactly once; flooding forwarded it \d+ times? and dedup dropped \d+ duplicate cop(y|ies)$/m)
+  assert.match(r.out, /the other node dropped it from users\(\)$/m)
+  assert.match(r.out, /^ {2}the other node stopped in \d+ ms$/m)
 })
 
 /**
@@ -68,6 +81,9 @@ const BAD: Array<[string[], RegExp]> = [
   [['chat', '-u', 'x', '--profile', 'huge'], /^p4net chat: --profile must be "default" or "small"/],
   [['start'], /^p4net start: a username is required/],
   [['start', '-u', ''], /^p4net start: --username is not a valid username/],
+  // The username profile has no whitespace: every path says so, naming the value as typed.
+  [['start', '-u', 'has space'], /^p4net start: --username is not a valid username \(contains whitespace \(U\+0020\)\), got "has space"$/m],
+  [['chat', '-u', '   '], /^p4net chat: --username is not a valid username \(contains whitespace \(U\+0020\)\), got " {3}"$/m],
   [['demo', '--nodes', '1'], /^p4net demo: --nodes must be an integer 2\.\.20/],
   [['demo', '--nodes', '21'], /^p4net demo: --nodes must be an integer 2\.\.20/],
   [['demo', 'extra'], /^p4net demo: unexpected argument "extra"/],
@@ -114,6 +130,16 @@ test('the p4net process: exit codes and output as the command line gives them (h
   }
 })
 
+test('a data dir too long for the control socket is refused before anything is written in it', async () => {
+  const dir = join(freshDir(), 'd'.repeat(120))
+  const [start, chat] = await Promise.all([run(['start', '-u', 'x', '-d', dir]), run(['chat', '-u', 'x', '-d', dir])])
+  for (const r of [start, chat]) {
+    assert.is(r.code, 2, r.err)
+    assert.match(r.err, /control\.sock is too long for a Unix socket \(max 103 bytes\); use a shorter --data-dir\n$/)
+  }
+  assert.not.ok(existsSync(dir), 'no data dir, no identity.json')
+})
+
 test('keygen creates an identity, prints its fingerprint, never overwrites', async () => {
   const dir = join(freshDir(), 'id')
   const r = await run(['keygen', '--data-dir', dir])
@@ -132,9 +158,24 @@ test('keygen creates an identity, prints its fingerprint, never overwrites', asy
   assert.ok(existsSync(join(xdg, 'p4net', 'identity.json')))
 })
 
+test('docs/cli.md cites only documents in the project (no DESIGN.md, which is not part of it)', () => {
+  const md = readFileSync(fileURLToPath(new URL('../../docs/cli.md', import.meta.url)), 'utf8')
+  assert.not.match(md, /DESIGN/)
+  for (const [cited] of md.matchAll(/\b(?:docs\/)?[a-z-]+\.md\b/g)) {
+    const path = cited.startsWith('docs/') || cited === 'README.md' || cited === 'CHANGELOG.md' ? cited : `docs/${cited}`
+    assert.ok(existsSync(fileURLToPath(new URL(`../../${path}`, import.meta.url))), `docs/cli.md cites ${cited}, which does not exist`)
+  }
+})
+
 test('chat output is terminal-safe', () => {
   assert.is(printable(new TextEncoder().encode('hi\x1b[2Jthere\r\n')), 'hi\ufffd[2Jthere\ufffd\ufffd')
   assert.is(printable(new Uint8Array([0xff, 0x41])), '\ufffdA')
+})
+
+test('/conns lines have an RTT column: the link\'s rtt, "-" until one is measured', () => {
+  const link = { username: 'bob', verified: true, cpuMs: 0, queued: 0, host: '127.0.0.1', port: 4001, status: 'link' as const, initiator: true, since: 1000, rtt: undefined }
+  assert.is(describeConn(link, 6000), 'bob 127.0.0.1:4001 link out 5s rtt -')
+  assert.is(describeConn({ ...link, status: 'direct', initiator: false, rtt: 0.4321 }, 121_000), 'bob 127.0.0.1:4001 direct in 2m rtt 0.43 ms')
 })
 
 test('status: a counter that is a table (cutOffReasons) prints as "name count" pairs, never [object Object]', async () => {

@@ -35,6 +35,16 @@ test('examples/chat.js: --help prints the usage; an unknown option is one line a
   assert.not.match(bad.err, /\n\s+at /)
 })
 
+test('examples/counter.js: --help prints the usage; an unknown option is one line and the usage, no stack', async () => {
+  const [help, bad] = await Promise.all([run(['--help'], { script: EXAMPLE_COUNTER }), run(['--nope'], { script: EXAMPLE_COUNTER })])
+  assert.is(help.code, 0, help.err)
+  assert.match(help.out, /^usage: counter\.js --username NAME/)
+  assert.is(help.err, '')
+  assert.is(bad.code, 2)
+  assert.match(bad.err, /^counter\.js: Unknown option '--nope'.*\nusage: counter\.js /s)
+  assert.not.match(bad.err, /\n\s+at /)
+})
+
 test('examples/counter.js --self-test converges', async () => {
   const r = await run(['--self-test', '--nodes', '3'], { script: EXAMPLE_COUNTER, ms: 15_000 })
   assert.is(r.code, 0, r.out + r.err)

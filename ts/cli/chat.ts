@@ -4,10 +4,12 @@
 import { createInterface, type Interface } from 'node:readline'
 import { isP4Error } from '../core/errors.js'
 import { fingerprint } from '../core/identity.js'
+import { quoteUsername, usernameProblem } from '../core/username.js'
 import { parseAddress, type LinkInfo } from '../node.js'
 import type { Plugin, PluginMessage } from '../plugin.js'
 import { debug } from '../core/log.js'
 import { helpText, NODE_OPTIONS, parseCommand, type CommandSpec } from './args.js'
+import { awaitJoin, joinDeadlineMs } from './join.js'
 import { launchNode, untilSignal } from './start.js'
 
 const log = debug('chat')
@@ -53,9 +55,16 @@ function age(ms: number): string {
   return ms < 60_000 ? `${Math.round(ms / 1000)}s` : `${Math.round(ms / 60_000)}m`
 }
 
-function describeConn(l: LinkInfo): string {
-  const rtt = l.rtt === undefined ? '' : ` rtt ${l.rtt.toFixed(2)} ms`
-  return `${l.username} ${l.host}:${l.port} ${l.status} ${l.initiator ? 'out' : 'in'} ${age(Date.now() - l.since)}${rtt}`
+/** One /conns line: user, address, link or direct, who dialled, age, RTT ('-' until measured). */
+export function describeConn(l: LinkInfo, now = Date.now()): string {
+  const rtt = l.rtt === undefined || l.rtt === null ? '-' : `${l.rtt.toFixed(2)} ms`
+  return `${l.username} ${l.host}:${l.port} ${l.status} ${l.initiator ? 'out' : 'in'} ${age(now - l.since)} rtt ${rtt}`
+}
+
+/** Why USER (a word the user typed) cannot be a username, as a chat line; undefined when it can. */
+function notAUsername(user: string): string | undefined {
+  const problem = usernameProblem(user)
+  return problem === undefined ? undefined : `* ${quoteUsername(user)} is not a username: ${problem}`
 }
 
 export async function chatCommand(argv: string[]): Promise<number> {
@@ -100,12 +109,24 @@ export async function chatCommand(argv: string[]): Promise<number> {
   say(`* listening on ${a.host}:${a.port}`)
   say(`* you are ${node.username} (fingerprint ${fingerprint(node.identity.publicKey)}); /help for commands`)
 
+  /** Why a private message to a valid `user` would reach nobody, as a chat line; undefined when it can go. */
+  const notReached = (user: string): string | undefined => {
+    if (user === node.username) return undefined
+    if (!node.users().includes(user)) return `* no known user ${quoteUsername(user)}; not delivered`
+    if (!node.pluginsOf(user).includes(CHAT_PLUGIN)) return `* ${user} does not run chat (plugin ${CHAT_PLUGIN}); not delivered`
+    return undefined
+  }
+
   const commands: Record<string, (args: string, words: string[]) => Promise<void> | void> = {
     async msg(args) {
+      // A username has no whitespace: the first word is the user, the rest the text.
       const m = /^(\S+)\s+([\s\S]+)$/.exec(args)
       if (!m) return say('* usage: /msg USER TEXT')
-      await chat.send(m[1]!, encoder.encode(m[2]!), { encrypted: true })
-      say(`-> *${m[1]}* ${m[2]}`)
+      const [, user, body] = m as unknown as [string, string, string]
+      const refused = notAUsername(user) ?? notReached(user)
+      if (refused) return say(refused)
+      await chat.send(user, encoder.encode(body), { encrypted: true })
+      say(`-> *${user}* ${body}`)
     },
     names(_args, [which]) {
       const users = which === '*' ? node.users() : node.users(which === undefined ? CHAT_PLUGIN : pluginId(which))
@@ -120,6 +141,8 @@ export async function chatCommand(argv: string[]): Promise<number> {
     async open(_args, words) {
       if (words.length < 1 || words.length > 2) return say('* usage: /open [USER] HOST:PORT')
       const user = words.length === 2 ? words[0] : undefined
+      const bad = user === undefined ? undefined : notAUsername(user)
+      if (bad) return say(bad)
       const addr = parseAddress(words[words.length - 1], 'address')
       const before = new Set(node.links().map((l) => l.username))
       let link: LinkInfo
@@ -149,13 +172,20 @@ export async function chatCommand(argv: string[]): Promise<number> {
       loaded.delete(n)
       say(`* plugin ${n} unloaded`)
     },
-    plugins(_args, [user]) {
+    plugins(_args, words) {
+      if (words.length > 1) return say('* usage: /plugins [USER] (a username has no spaces)')
+      const [user] = words
+      const bad = user === undefined ? undefined : notAUsername(user)
+      if (bad) return say(bad)
       const who = user ?? node.username
       const ids = node.pluginsOf(who)
-      say(`* ${who} runs ${ids.length ? `plugins ${ids.join(', ')}` : 'no plugins'}`)
+      say(`* ${who} runs ${ids.length === 0 ? 'no plugins' : `${ids.length === 1 ? 'plugin' : 'plugins'} ${ids.join(', ')}`}`)
     },
-    async latency(_args, [user]) {
-      if (user === undefined) return say('* usage: /latency USER')
+    async latency(_args, words) {
+      if (words.length !== 1) return say('* usage: /latency USER (a username has no spaces)')
+      const user = words[0]!
+      const bad = notAUsername(user)
+      if (bad) return say(bad)
       const ms = await node.latency(user)
       say(`* latency to ${user}: ${ms.toFixed(2)} ms`)
     },
@@ -183,35 +213,52 @@ export async function chatCommand(argv: string[]): Promise<number> {
       return
     }
     const textOut = line.startsWith('//') ? line.slice(1) : line
+    // A line nobody can receive is not shown as sent.
+    if (!node.users(CHAT_PLUGIN).some((u) => u !== node.username)) {
+      return say(`* ${node.users().length > 1 ? 'nobody else runs the chat' : 'nobody else is here'}; not delivered`)
+    }
     await chat.broadcast(encoder.encode(textOut))
     say(`<${node.username}> ${textOut}`)
   }
 
-  rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, prompt: tty ? `${node.username}> ` : '' })
+  // Input is read only once the node has joined (or the join deadline passed):
+  // lines piped in would otherwise all be handled before anyone is there.
+  let signalled: string | undefined
+  void signal.promise.then((sig) => (signalled = sig))
+  if (launched.settings.bootstrap.length > 0) {
+    const joined = await awaitJoin(node, joinDeadlineMs(launched.settings), signal.promise)
+    if (!joined.joined && signalled === undefined) say(`* alone after ${(joined.waitedMs / 1000).toFixed(1)} s: ${joined.why}; reading input anyway`)
+  }
+  let why = signalled
   let chain = Promise.resolve()
-  rl.on('line', (line) => {
-    // In a terminal, replace the echoed input line with its formatted form.
-    if (tty) process.stdout.write('\x1b[1A\r\x1b[2K')
-    chain = chain.then(() =>
-      handle(line).catch((err: unknown) => {
-        log('command %j failed: %s', line, (err as Error)?.stack)
-        say(`* error: ${(err as Error).message ?? String(err)}`)
+  if (why === undefined) {
+    rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, prompt: tty ? `${node.username}> ` : '' })
+    rl.on('line', (line) => {
+      // In a terminal, replace the echoed input line with its formatted form.
+      if (tty) process.stdout.write('\x1b[1A\r\x1b[2K')
+      chain = chain.then(() =>
+        handle(line).catch((err: unknown) => {
+          log('command %j failed: %s', line, (err as Error)?.stack)
+          say(`* error: ${(err as Error).message ?? String(err)}`)
+        }),
+      )
+    })
+    rlOpen = true
+    rl.on('SIGINT', () => rl!.close())
+    const inputEnded = new Promise<string>((resolve) =>
+      rl!.once('close', () => {
+        rlOpen = false
+        resolve('end of input')
       }),
     )
-  })
-  rlOpen = true
-  rl.on('SIGINT', () => rl!.close())
-  const inputEnded = new Promise<string>((resolve) =>
-    rl!.once('close', () => {
-      rlOpen = false
-      resolve('end of input')
-    }),
-  )
-  if (tty) rl.prompt()
-  const why = await Promise.race([inputEnded, signal.promise])
+    if (tty) rl.prompt()
+    why = await Promise.race([inputEnded, signal.promise])
+    rl.close()
+  }
   signal.dispose()
-  rl.close()
-  await chain // finish what was already typed (or piped) before leaving
+  // Finish what was already typed (or piped) before leaving: each line's send
+  // has been handed to its session, and stop() sends BYE after it.
+  await chain
   log('quitting: %s', why)
   await launched.stop()
   process.stdout.write(`${tty ? '\r\x1b[2K' : ''}* bye\n`)

@@ -43,6 +43,11 @@ export function controlPath(dataDir: string, platform: NodeJS.Platform = process
   return join(dataDir, CONTROL_SOCKET)
 }
 
+/** Refuses a data dir whose control socket path the system cannot bind (before anything is written in it). */
+export function checkControlPath(dataDir: string): void {
+  checkPathLength(controlPath(dataDir))
+}
+
 function checkPathLength(path: string): void {
   if (process.platform !== 'win32' && Buffer.byteLength(path) > MAX_SOCKET_PATH) {
     throw new CliError('BAD_OPTION', `p4net: control socket path ${path} is too long for a Unix socket (max ${MAX_SOCKET_PATH} bytes); use a shorter --data-dir`, 2)
@@ -197,7 +202,13 @@ export function requestStatus(dataDir: string, timeoutMs = 3000): Promise<Status
     })
     s.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(t)
-      const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? `no p4net is running with data dir ${dataDir} (no control socket at ${path})` : `cannot reach ${path}: ${err.message}`
+      const why =
+        err.code === 'ENOENT'
+          ? `no p4net is running with data dir ${dataDir} (no control socket at ${path})`
+          : err.code === 'ECONNREFUSED'
+            ? // The file is there but nobody listens: a node that was killed (kill -9, a crash) left it.
+              `no p4net is running with data dir ${dataDir}: ${path} is stale, left by a node that did not stop cleanly; the next p4net start or chat on this data dir replaces it (or remove it)`
+            : `cannot reach ${path}: ${err.message}`
       reject(new CliError('UNREACHABLE', `p4net status: ${why}`))
     })
     s.once('end', () => {

@@ -8,6 +8,7 @@ import { SEAL_OVERHEAD } from '../e2e.js'
 import type { PluginMessage } from '../plugin.js'
 import { debug } from '../core/log.js'
 import { CliError, helpText, parseCommand, parseIntIn, type CommandSpec } from './args.js'
+import { counted, times } from './words.js'
 
 const log = debug('demo')
 
@@ -121,7 +122,7 @@ export async function runDemo(count: number, out: (line: string) => void): Promi
       nodes.push(node)
       // One join at a time: a node asks its first link for the LKA table
       // once, so it must not join through a node still joining itself.
-      await waitFor(`${name} to join and learn the ${i} earlier users`, 3000, () => i === 0 || (node.links().length > 0 && node.users().length === i + 1))
+      await waitFor(`${name} to join and learn the ${counted(i, 'earlier user')}`, 3000, () => i === 0 || (node.links().length > 0 && node.users().length === i + 1))
       const joined = i === 0 ? '' : `, joined through ${parent!.username} in ${(performance.now() - startAt).toFixed(0)} ms`
       out(`  ${name.padEnd(8)} listening on ${node.address.host}:${node.address.port}${joined}`)
     }
@@ -141,13 +142,13 @@ export async function runDemo(count: number, out: (line: string) => void): Promi
             }
           }),
       )
-    await waitFor(`every node to know all ${count} users and hold >= ${want.min} links`, 10_000, formed).catch((err: Error) => {
+    await waitFor(`every node to know all ${count} users and hold at least ${counted(want.min, 'link')}`, 10_000, formed).catch((err: Error) => {
       const lagging = nodes
         .filter((n) => n.links().length < want.min || n.users().length !== count)
-        .map((n) => `${n.username} (${n.links().length} links, ${n.users().length} users)`)
+        .map((n) => `${n.username} (${counted(n.links().length, 'link')}, ${counted(n.users().length, 'user')})`)
       throw new StepFailed(`${err.message}; ${lagging.length ? `behind: ${lagging.join(', ')}` : 'plugin lists still differ'}`, 'TIMEOUT')
     })
-    out(`  formed after ${elapsed()}: every node knows ${count} users and holds >= ${want.min} links`)
+    out(`  formed after ${elapsed()}: every node knows ${count} users and holds at least ${counted(want.min, 'link')}`)
     if (nodes.some((n) => n.links().length > want.max)) out(`  (target ${want.min}..${want.max}; a link younger than 30 s is never closed, so some nodes hold more for now)`)
     const edges = new Set<string>()
     for (const n of nodes) {
@@ -155,7 +156,7 @@ export async function runDemo(count: number, out: (line: string) => void): Promi
       out(`  ${n.username.padEnd(8)} links to ${links.map((l) => `${l.username}${l.initiator ? ' (dialled)' : ''}`).join(', ')}`)
       for (const l of links) edges.add([n.username, l.username].sort().join(' -- '))
     }
-    out(`  ${edges.size} links in all: ${[...edges].join(', ')}`)
+    out(`  ${counted(edges.size, 'link')} in all: ${[...edges].join(', ')}`)
 
     heading('Users and plugins discovered')
     const view = (n: Node): string => n.users().map((u) => `${u}[${n.pluginsOf(u).join(',')}]`).join(' ')
@@ -165,7 +166,7 @@ export async function runDemo(count: number, out: (line: string) => void): Promi
       const ref = view(nodes[0]!)
       const differ = nodes.filter((n) => view(n) !== ref).map((n) => n.username)
       if (differ.length > 0) throw new StepFailed(`nodes disagree on users or plugins: ${differ.join(', ')}`)
-      out(`  the other ${count - shownViews.length} nodes: the same ${count} users and plugin lists (compared)`)
+      out(`  the other ${counted(count - shownViews.length, 'node')}: the same ${count} users and plugin lists (compared)`)
     }
     const first = nodes[0]!
     out(`  ${first.username}: users(${CHAT}) = ${first.users(CHAT).join(' ')}`)
@@ -236,7 +237,7 @@ export async function runDemo(count: number, out: (line: string) => void): Promi
       if (inbox.get(first.username)!.length !== 0) throw new StepFailed('the sender received its own broadcast')
       const after = nodes.map((n) => n.stats())
       const sum = (k: 'forwarded' | 'dedupHits'): number => after.reduce((s, a, i) => s + a[k] - before[i]![k], 0)
-      out(`  ${others.length} of ${others.length} other nodes got it exactly once; flooding forwarded it ${sum('forwarded')} times and dedup dropped ${sum('dedupHits')} duplicate copies`)
+      out(`  ${others.length === 1 ? 'the other node' : `${others.length} of ${others.length} other nodes`} got it exactly once; flooding forwarded it ${times(sum('forwarded'))} and dedup dropped ${counted(sum('dedupHits'), 'duplicate copy', 'duplicate copies')}`)
     }
 
     const shown = nodes.slice(0, LATENCY_TABLE_MAX)
@@ -271,10 +272,10 @@ export async function runDemo(count: number, out: (line: string) => void): Promi
       const rest = nodes.slice(0, -1)
       await within(`${last.username} stop`, 5000, last.stop())
       await waitFor(`the others to see ${last.username} leave`, 5000, () => rest.every((n) => !n.users().includes(last.username)))
-      out(`  ${last.username} stopped (signed leaving HELLO + BYE); all ${rest.length} others dropped it from users()`)
+      out(`  ${last.username} stopped (signed leaving HELLO + BYE); ${rest.length === 1 ? 'the other node' : `all ${rest.length} others`} dropped it from users()`)
       const stopAt = performance.now()
       await within('stopping every node', 5000, Promise.all(rest.map((n) => n.stop())))
-      out(`  the other ${rest.length} nodes stopped in ${(performance.now() - stopAt).toFixed(0)} ms`)
+      out(`  ${rest.length === 1 ? 'the other node' : `the other ${rest.length} nodes`} stopped in ${(performance.now() - stopAt).toFixed(0)} ms`)
     }
     out('')
     out(`demo finished in ${elapsed()}`)

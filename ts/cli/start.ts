@@ -8,7 +8,7 @@ import { debug } from '../core/log.js'
 import { helpText, NODE_OPTIONS, parseCommand, type CommandSpec, type Values } from './args.js'
 import { requireUsername, resolveConfig, toNodeOptions } from './config.js'
 import type { ResolvedSettings } from './settings.js'
-import { serveControl, statusOf, type ControlServer } from './control.js'
+import { checkControlPath, serveControl, statusOf, type ControlServer } from './control.js'
 
 const log = debug('cli')
 
@@ -41,6 +41,9 @@ export interface Launched {
 export async function launchNode(command: string, values: Values, setup: (node: Node) => void = () => undefined): Promise<Launched> {
   const { settings } = resolveConfig({ command, flags: values })
   const username = requireUsername(settings, command)
+  // Before createNode(), which creates the data dir and identity.json: a
+  // refused start writes nothing.
+  checkControlPath(settings.dataDir)
   const { options, trust } = toNodeOptions(settings, username)
   // The library is loaded only once the arguments are known to be good.
   const { createNode } = await import('../node.js')

@@ -182,13 +182,27 @@ test('status: a counter that is a table (cutOffReasons) prints as "name count" p
   const node = await createNode({ username: 'st', transport: memoryTransport(new MemoryNetwork()) })
   await node.start()
   try {
-    const report = { username: 'st', fingerprint: 'f', address: node.address, pid: 1, command: 'start', dataDir: '/d', startedAt: '', uptimeMs: 5, links: [], users: [] }
+    const report = { username: 'st', fingerprint: 'f', address: node.address, advertised: node.advertisedAddress, status: node.status(), pid: 1, command: 'start', dataDir: '/d', startedAt: '', uptimeMs: 5, links: [], users: [] }
     const none = formatStatus({ ...report, stats: node.stats() })
     assert.not.match(none, /object Object/)
     assert.match(none, /cutOffReasons\s+-\n/)
     assert.match(none, /framesIn\s+0\n/)
     const some = formatStatus({ ...report, stats: { ...node.stats(), cutOffReasons: { frames: 2, hello: 1 } } })
     assert.match(some, /cutOffReasons\s+frames 2, hello 1\n/)
+  } finally {
+    await node.stop()
+  }
+})
+
+test('status: the state, and why a node is alone, with how long ago', async () => {
+  const node = await createNode({ username: 'lonely', transport: memoryTransport(new MemoryNetwork()), bootstrap: ['10.1.1.1:4001'] })
+  await node.start({ joinTimeout: 50 })
+  try {
+    const startedAt = new Date(Date.now() - 1000).toISOString()
+    const text = formatStatus({ username: 'lonely', fingerprint: 'f', address: node.address, advertised: { host: 'far.example', port: node.address.port }, status: node.status(), pid: 1, command: 'start', dataDir: '/d', startedAt, uptimeMs: 1000, links: [], users: [], stats: node.stats() })
+    assert.match(text, /\nadvertised as far\.example:\d+\nstate alone\n/)
+    assert.match(text, /\n +\d+(\.\d+)? s ago  UNREACHABLE  bootstrap: cannot connect to 10\.1\.1\.1:4001/)
+    assert.match(text, /\n +\d+(\.\d+)? s ago  NOT_JOINED  not joined after 50 ms: /)
   } finally {
     await node.stop()
   }

@@ -80,7 +80,6 @@ export function waitUntil(
     }
     const closed = (): void => done(new P4Error('CLOSED', 'node stopped while waiting'))
     const timer = clock.setTimeout(() => done(onTimeout()), timeoutMs)
-    timer.unref?.()
     for (const ev of events) source.on(ev, check)
     source.on('stopping', closed)
   })

@@ -167,7 +167,7 @@ const DISCOVER: Fields<NonNullable<NodeOptions['discover']>> = {
 
 const TIMERS: Fields<OverlayTimers> = {
   maintenanceMs: ms(1000, 'link upkeep period (min/max, walks, pings, idle directs)'),
-  pingIntervalMs: ms(15_000, 'PING period on idle links; a link silent for 3 periods is closed'),
+  pingIntervalMs: ms(15_000, 'PING period on every link, busy or quiet (liveness and rtt); a link silent for 3 periods is closed'),
   linkMinAgeMs: ms(30_000, 'a link younger than this is never closed except on stop (P4: 30 s)'),
   directIdleMs: ms(60_000, 'direct sessions idle this long are closed'),
   helloRefreshMs: ms(300_000, 'own HELLO is re-flooded this often'),

@@ -2,15 +2,14 @@
 // 1001. Reads stdin line by line (a TTY or a pipe); a plain line goes to
 // everyone, /commands act on the node. Output is plain text lines.
 import { createInterface, type Interface } from 'node:readline'
-import { isP4Error } from '../core/errors.js'
+import { isP4Error, type P4Error } from '../core/errors.js'
 import { fingerprint } from '../core/identity.js'
 import { quoteUsername, usernameProblem } from '../core/username.js'
 import { parseAddress, type LinkInfo } from '../node.js'
 import type { Plugin, PluginMessage } from '../plugin.js'
 import { debug } from '../core/log.js'
 import { helpText, NODE_OPTIONS, parseCommand, type CommandSpec } from './args.js'
-import { awaitJoin, joinDeadlineMs } from './join.js'
-import { launchNode, untilSignal } from './start.js'
+import { aloneBecause, describeAddress, joinDeadlineMs, launchNode, untilSignal } from './start.js'
 
 const log = debug('chat')
 
@@ -99,15 +98,17 @@ export async function chatCommand(argv: string[]): Promise<number> {
     node.on('user-joined', (u: string) => say(`* ${u} joined`))
     node.on('user-left', (u: string) => say(`* ${u} left`))
     node.on('user-moved', (u: string) => say(`* ${u} moved`))
-    node.on('warning', (e: Error) => say(`* warning: ${e.message}`))
-  }).catch((err: unknown) => {
+    // NOT_JOINED repeats a warning already printed: the "alone" line below says it.
+    node.on('warning', (e: P4Error) => void (e.code !== 'NOT_JOINED' && say(`* warning: ${e.message}`)))
+    node.on('listening', () => {
+      say(`* listening on ${describeAddress(node)}`)
+      say(`* you are ${node.username} (fingerprint ${fingerprint(node.identity.publicKey)}); /help for commands`)
+    })
+  }, signal.promise).catch((err: unknown) => {
     signal.dispose()
     throw err
   })
   const { node } = launched
-  const a = node.address
-  say(`* listening on ${a.host}:${a.port}`)
-  say(`* you are ${node.username} (fingerprint ${fingerprint(node.identity.publicKey)}); /help for commands`)
 
   /** Why a private message to a valid `user` would reach nobody, as a chat line; undefined when it can go. */
   const notReached = (user: string): string | undefined => {
@@ -221,14 +222,14 @@ export async function chatCommand(argv: string[]): Promise<number> {
     say(`<${node.username}> ${textOut}`)
   }
 
-  // Input is read only once the node has joined (or the join deadline passed):
-  // lines piped in would otherwise all be handled before anyone is there.
+  // Input is read only once the node has joined (launchNode waits for it up
+  // to the join deadline): lines piped in would otherwise all be handled
+  // before anyone is there.
   let signalled: string | undefined
   void signal.promise.then((sig) => (signalled = sig))
-  if (launched.settings.bootstrap.length > 0) {
-    const joined = await awaitJoin(node, joinDeadlineMs(launched.settings), signal.promise)
-    if (!joined.joined && signalled === undefined) say(`* alone after ${(joined.waitedMs / 1000).toFixed(1)} s: ${joined.why}; reading input anyway`)
-  }
+  await Promise.resolve() // a signal during the join is seen here
+  const alone = aloneBecause(node)
+  if (alone && signalled === undefined) say(`* alone after ${(joinDeadlineMs(launched.settings) / 1000).toFixed(1)} s: ${alone}; reading input anyway`)
   let why = signalled
   let chain = Promise.resolve()
   if (why === undefined) {

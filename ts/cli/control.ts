@@ -7,7 +7,7 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { fingerprint } from '../core/identity.js'
-import type { Node, NodeStats } from '../node.js'
+import type { Node, NodeStats, NodeStatus } from '../node.js'
 import type { LinkInfo } from '../node.js'
 import { debug } from '../core/log.js'
 import { CliError } from './args.js'
@@ -26,7 +26,11 @@ export interface ControlRequest {
 export interface StatusReport {
   username: string
   fingerprint: string
+  /** The bound address; `advertised`: the one HELLO announces. */
   address: { host: string; port: number }
+  advertised: { host: string; port: number }
+  /** node.status(): joined or alone, and the latest reasons it could not join or link. */
+  status: NodeStatus
   pid: number
   command: string
   dataDir: string
@@ -93,6 +97,8 @@ export function statusOf(src: StatusSource): StatusReport {
     username: node.username,
     fingerprint: fingerprint(node.identity.publicKey),
     address: node.address,
+    advertised: node.advertisedAddress,
+    status: node.status(),
     pid: process.pid,
     command: src.command,
     dataDir: src.dataDir,

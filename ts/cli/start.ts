@@ -5,9 +5,11 @@ import { fingerprint } from '../core/identity.js'
 import type { LinkInfo } from '../node.js'
 import type { TrustPolicy } from '../overlay/trust-policy.js'
 import { debug } from '../core/log.js'
+import { counted } from './words.js'
 import { helpText, NODE_OPTIONS, parseCommand, type CommandSpec, type Values } from './args.js'
 import { requireUsername, resolveConfig, toNodeOptions } from './config.js'
 import type { ResolvedSettings } from './settings.js'
+import { defaultOf } from '../options.js'
 import { checkControlPath, serveControl, statusOf, type ControlServer } from './control.js'
 
 const log = debug('cli')
@@ -34,11 +36,19 @@ export interface Launched {
   stop(): Promise<void>
 }
 
+/** How long a command waits for the join: two dial timeouts (timers.requestTimeoutMs), one to dial and one for the first user table. */
+export function joinDeadlineMs(settings: ResolvedSettings): number {
+  return 2 * (settings.timers?.requestTimeoutMs ?? (defaultOf('timers.requestTimeoutMs') as number))
+}
+
 /**
  * Resolves configuration, creates and starts a node (after `setup` registers
- * plugins and listeners), and serves the control socket in its data dir.
+ * plugins and listeners: 'listening' comes before the join), and serves the
+ * control socket in its data dir. Resolves once joined or after the join
+ * deadline (node.status() tells which); `cancel` (a signal) ends the wait
+ * by stopping the node.
  */
-export async function launchNode(command: string, values: Values, setup: (node: Node) => void = () => undefined): Promise<Launched> {
+export async function launchNode(command: string, values: Values, setup: (node: Node) => void = () => undefined, cancel?: Promise<unknown>): Promise<Launched> {
   const { settings } = resolveConfig({ command, flags: values })
   const username = requireUsername(settings, command)
   // Before createNode(), which creates the data dir and identity.json: a
@@ -53,11 +63,17 @@ export async function launchNode(command: string, values: Values, setup: (node: 
   // Claim the data dir's control socket before joining: a second node on the
   // same data dir (same identity) is refused before it touches the network.
   const control = await serveControl(settings.dataDir, () => statusOf({ node, command, dataDir: settings.dataDir, startedAt }))
+  let starting = true
+  void cancel?.then(() => {
+    if (starting) void node.stop()
+  })
   try {
-    await node.start()
+    await node.start({ joinTimeout: joinDeadlineMs(settings) })
   } catch (err) {
     await control.close()
     throw err
+  } finally {
+    starting = false
   }
   log('%s started as %s on %o', command, username, node.address)
   let stopping: Promise<void> | undefined
@@ -96,6 +112,22 @@ export function untilSignal(): { promise: Promise<string>; dispose(): void } {
   }
 }
 
+/** Where a node listens, for a "listening on" line: the bound address, and the advertised one where it differs. */
+export function describeAddress(node: Node): string {
+  const a = node.address
+  const adv = node.advertisedAddress
+  return `${a.host}:${a.port}${adv.host !== a.host ? ` (advertised as ${adv.host}:${adv.port})` : ''}`
+}
+
+/** After the join wait: "" when joined (or nobody to join), else why the node is alone. */
+export function aloneBecause(node: Node): string {
+  const st = node.status()
+  if (st.state === 'joined' || st.reasons.length === 0) return ''
+  // The NOT_JOINED warning repeats its cause: name the cause itself.
+  const why = [...st.reasons].reverse().find((r) => r.code !== 'NOT_JOINED') ?? st.reasons[st.reasons.length - 1]!
+  return why.message
+}
+
 export function describeLink(l: LinkInfo): string {
   return `${l.username} ${l.host}:${l.port} ${l.initiator ? 'out' : 'in'}`
 }
@@ -121,10 +153,14 @@ export async function startCommand(argv: string[]): Promise<number> {
       node.on('link-down', (l: LinkInfo, reason?: Error | null) => event(`link-down ${describeLink(l)}${reason ? ` (${reason.message})` : ''}`))
       // Why the node may be alone (an unreachable or refusing bootstrap), even with --quiet.
       node.on('warning', (e: Error) => void process.stderr.write(`p4net: warning: ${e.message}\n`))
-    })
-    const a = node.address
-    say(`p4net: ${node.username} listening on ${a.host}:${a.port} (fingerprint ${fingerprint(node.identity.publicKey)})`)
+      node.on('listening', () => {
+        say(`p4net: ${node.username} listening on ${describeAddress(node)} (fingerprint ${fingerprint(node.identity.publicKey)})`)
+      })
+    }, signal.promise)
     say(`p4net: data dir ${settings.dataDir}, control socket ${control.path}`)
+    const alone = aloneBecause(node)
+    if (alone) say(`p4net: alone (still trying): ${alone}`)
+    else if (node.status().state === 'joined') say(`p4net: joined: ${counted(node.links().length, 'link')}, ${counted(node.users().length - 1, 'other user')}`)
     const sig = await signal.promise
     say(`p4net: ${sig}: stopping`)
     await stop()

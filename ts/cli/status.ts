@@ -33,6 +33,10 @@ export function formatStatus(r: StatusReport): string {
   const lines = [
     `${r.username} on ${r.address.host}:${r.address.port}  fingerprint ${r.fingerprint}`,
     `pid ${r.pid} (p4net ${r.command}), up ${seconds(r.uptimeMs)}, data dir ${r.dataDir}`,
+    ...(r.advertised.host !== r.address.host ? [`advertised as ${r.advertised.host}:${r.advertised.port}`] : []),
+    `state ${r.status.state}`,
+    // Why it could not join or link, newest last, with how long ago.
+    ...r.status.reasons.map((x) => `  ${seconds(Date.parse(r.startedAt) + r.uptimeMs - x.at).padStart(7)} ago  ${x.code}  ${x.message}`),
     '',
     `links (${r.links.length}):`,
   ]

@@ -5,6 +5,7 @@ import { fingerprint } from '../core/identity.js'
 import type { LinkInfo } from '../node.js'
 import type { TrustPolicy } from '../overlay/trust-policy.js'
 import { debug } from '../core/log.js'
+import type { P4Error } from '../core/errors.js'
 import { counted } from './words.js'
 import { helpText, NODE_OPTIONS, parseCommand, type CommandSpec, type Values } from './args.js'
 import { requireUsername, resolveConfig, toNodeOptions } from './config.js'
@@ -152,7 +153,8 @@ export async function startCommand(argv: string[]): Promise<number> {
       node.on('link-up', (l: LinkInfo) => event(`link-up ${describeLink(l)}`))
       node.on('link-down', (l: LinkInfo, reason?: Error | null) => event(`link-down ${describeLink(l)}${reason ? ` (${reason.message})` : ''}`))
       // Why the node may be alone (an unreachable or refusing bootstrap), even with --quiet.
-      node.on('warning', (e: Error) => void process.stderr.write(`p4net: warning: ${e.message}\n`))
+      // (NOT_JOINED repeats an earlier warning: the "alone" line below says it.)
+      node.on('warning', (e: P4Error) => void (e.code !== 'NOT_JOINED' && process.stderr.write(`p4net: warning: ${e.message}\n`)))
       node.on('listening', () => {
         say(`p4net: ${node.username} listening on ${describeAddress(node)} (fingerprint ${fingerprint(node.identity.publicKey)})`)
       })

@@ -55,7 +55,7 @@ if (todo.length > 0) {
 }
 
 const tsc = createRequire(path.join(root, 'package.json')).resolve('typescript/bin/tsc')
-run('compiling bench/compare', process.execPath, [tsc, '-p', path.join(dir, 'tsconfig.json')], root)
+run('compiling bench/compare', process.execPath, [tsc, '-b', path.join(dir, 'tsconfig.json')], root)
 
 const link = path.join(root, 'dist', 'bench', 'node_modules')
 const target = path.relative(path.dirname(link), path.join(dir, 'node_modules'))

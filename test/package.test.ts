@@ -3,15 +3,18 @@
 // install script), leaves no build debris, and the prebuilt binary is the one
 // built from today's native/ sources.
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import * as assert from 'uvu/assert'
 import { addonPaths } from '../ts/native/index.js'
 import { ROOT } from './helpers/sources.js'
 import { test } from './helpers/test.js'
+import { tempDirs } from './helpers/tmp.js'
 
 const run = promisify(execFile)
+const dirs = tempDirs('p4net-pack-')
+test.after(() => dirs.cleanup())
 
 interface Packed {
   files: { path: string }[]
@@ -57,6 +60,37 @@ test('the package: prebuilt addon, WASM, LICENSE; no install script, no build de
   assert.equal(debris, [], 'nothing from the native or WASM build but the binaries, no source maps, no sources')
   const mapped = files.filter((f) => f.endsWith('.js') && readFileSync(join(ROOT, f), 'utf8').includes('//# sourceMappingURL='))
   assert.equal(mapped, [], 'no shipped .js names a source map')
+})
+
+test('npm pack: the packed package.json has no prepare script, the checkout keeps it; no pack with a compiled file missing', async () => {
+  const dir = dirs.make()
+  const original = JSON.stringify({ name: 'x', version: '1.0.0', scripts: { prepare: 'npm run build', test: 'uvu' } }, null, 2) + '\n'
+  writeFileSync(join(dir, 'package.json'), original)
+  mkdirSync(join(dir, 'ts', 'core'), { recursive: true })
+  writeFileSync(join(dir, 'ts', 'core', 'a.ts'), 'export const a = 1\n')
+  mkdirSync(join(dir, 'dist', 'ts', 'core'), { recursive: true })
+  writeFileSync(join(dir, 'dist', 'ts', 'core', 'a.js'), 'export const a = 1;\n')
+  const script = join(ROOT, 'scripts', 'pack-manifest.js')
+  const step = (what: string): Promise<unknown> => run(process.execPath, [script, what], { cwd: dir })
+
+  // a.d.ts missing: strip refuses and leaves package.json as it was
+  const refused = await step('strip').then(() => null, (err: { stderr: string }) => err.stderr)
+  assert.match(String(refused), /compiled file\(s\) missing, e\.g\. dist\/ts\/core\/a\.d\.ts/)
+  assert.is(readFileSync(join(dir, 'package.json'), 'utf8'), original)
+
+  writeFileSync(join(dir, 'dist', 'ts', 'core', 'a.d.ts'), 'export declare const a = 1;\n')
+  await step('strip')
+  assert.equal(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).scripts, { test: 'uvu' })
+  await step('restore')
+  assert.is(readFileSync(join(dir, 'package.json'), 'utf8'), original)
+  assert.not.ok(existsSync(join(dir, 'build', 'package.json.prepack')))
+
+  // a pack that failed after strip: the next strip starts from the kept original
+  await step('strip')
+  await step('strip')
+  await step('restore')
+  assert.is(readFileSync(join(dir, 'package.json'), 'utf8'), original)
+  rmSync(join(dir, 'build'), { recursive: true, force: true })
 })
 
 test.run()

@@ -14,29 +14,17 @@
 import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto'
 import { Aead, AeadBatch } from '../ts/wasm/aead.js'
 import { loadKernel, simdSupported } from '../ts/wasm/loader.js'
+import { noise, type Impl } from './aead-impl.js'
+import { importPeerModule } from './compare/system.js'
 import { bestOf, type BestRow } from './lib.js'
 
 const SIZES = [64, 1024, 16384, 65536]
 const FRAMES = 1024
 const FRAME_SIZE = 64
 
-interface Impl {
-  seal(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array): Uint8Array
-  open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array): Uint8Array | null
-  /** Seals `frames` (FRAMES plaintexts of FRAME_SIZE) with Noise nonces from counter. */
-  frames(key: Uint8Array, counter: number, frames: Uint8Array[]): void
-}
-
 const quick = process.argv.includes('--quick')
 const ROUND_MS = quick ? 20 : 40
 const ROUNDS = quick ? 2 : 10
-
-function noise(nonce: Uint8Array, counter: number): Uint8Array {
-  const dv = new DataView(nonce.buffer, nonce.byteOffset, 12)
-  dv.setUint32(4, counter >>> 0, true)
-  dv.setUint32(8, Math.floor(counter / 2 ** 32), true)
-  return nonce
-}
 
 async function makeImpl(name: string): Promise<Impl> {
   switch (name) {
@@ -82,55 +70,11 @@ async function makeImpl(name: string): Promise<Impl> {
         },
       }
     }
-    case 'noble': {
-      const { chacha20poly1305 } = await import('@noble/ciphers/chacha.js')
-      const nonce = new Uint8Array(12)
-      return {
-        seal: (key, nonce, pt) => chacha20poly1305(key, nonce).encrypt(pt),
-        open(key, nonce, sealed) {
-          try {
-            return chacha20poly1305(key, nonce).decrypt(sealed)
-          } catch {
-            return null
-          }
-        },
-        frames(key, counter, frames) {
-          for (let i = 0; i < frames.length; i++) chacha20poly1305(key, noise(nonce, counter + i)).encrypt(frames[i]!)
-        },
-      }
-    }
-    case 'chainsafe': {
-      const { ChaCha20Poly1305, newInstance } = await import('@chainsafe/as-chacha20poly1305')
-      const c = new ChaCha20Poly1305(newInstance())
-      const nonce = new Uint8Array(12)
-      return {
-        seal: (key, nonce, pt) => c.seal(key, nonce, pt),
-        open: (key, nonce, sealed) => c.open(key, nonce, sealed),
-        frames(key, counter, frames) {
-          for (let i = 0; i < frames.length; i++) c.seal(key, noise(nonce, counter + i), frames[i]!)
-        },
-      }
-    }
-    case 'libsodium': {
-      const sodium = (await import('libsodium-wrappers')).default
-      await sodium.ready
-      const nonce = new Uint8Array(12)
-      return {
-        seal: (key, nonce, pt) => sodium.crypto_aead_chacha20poly1305_ietf_encrypt(pt, null, null, nonce, key),
-        open(key, nonce, sealed) {
-          try {
-            return sodium.crypto_aead_chacha20poly1305_ietf_decrypt(null, sealed, null, nonce, key)
-          } catch {
-            return null
-          }
-        },
-        frames(key, counter, frames) {
-          for (let i = 0; i < frames.length; i++) {
-            sodium.crypto_aead_chacha20poly1305_ietf_encrypt(frames[i]!, null, null, noise(nonce, counter + i), key)
-          }
-        },
-      }
-    }
+    case 'noble':
+    case 'chainsafe':
+    case 'libsodium':
+      // Other projects' implementations: bench/compare's packages (scripts/bench-peers.js installs them).
+      return (await importPeerModule('aead')).aeadImpl(name)
     default:
       throw new Error(`unknown impl ${name}`)
   }

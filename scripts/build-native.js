@@ -1,7 +1,9 @@
 // Builds the optional native addon (binding.gyp -> build/Release/p4net_native.node)
-// with node-gyp, offline, from Node's local headers. It never fails: without a
-// C++ toolchain, headers or node-gyp, p4net runs on its TypeScript fallback,
-// so `npm install` must still succeed. Uses `node-gyp configure build`, never
+// with node-gyp, offline, from Node's local headers: `npm run build:native` in a
+// checkout, scripts/prebuild.js, and CI. npm install does not run it (the
+// package ships a prebuilt binary, prebuilds/). It never fails: without a
+// C++ toolchain, headers or node-gyp, p4net runs on its TypeScript fallback
+// (or the prebuilt binary). Uses `node-gyp configure build`, never
 // `rebuild`: rebuild deletes build/, which also holds the WASM kernels.
 //   node scripts/build-native.js [--verbose]
 import { spawnSync } from 'node:child_process'

@@ -10,10 +10,12 @@
 // graph.
 import { gossipsub, type GossipSub, type GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
 import { identify, type Identify } from '@libp2p/identify'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { PubSub } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
 import { waitFor } from '../../common/net.js'
 import type { BroadcastNet } from './broadcast.js'
+import type { HeldNode } from './system.js'
 import { startLibp2p } from './libp2p.js'
 
 export const TOPIC = 'p4net-bench'
@@ -30,6 +32,33 @@ export async function startPubsubNode(listen: boolean): Promise<PubsubNode> {
   })
   node.services.pubsub.subscribe(TOPIC)
   return node
+}
+
+/** A listening node whose links count once the peer's gossipsub subscription is known (node-memory case). */
+export async function holdPubsubNode(): Promise<HeldNode> {
+  const node = await startPubsubNode(true)
+  return {
+    address: node.getMultiaddrs()[0]!.toString(),
+    links: () => Math.min(node.getConnections().length, node.services.pubsub.getSubscribers(TOPIC).length),
+    stop: async () => void (await node.stop()),
+  }
+}
+
+/** `count` non-listening nodes, each dialling `address`; stops those started if one fails. */
+export async function dialPubsubPeers(address: string, count: number): Promise<{ stop(): Promise<void> }> {
+  const peers: PubsubNode[] = []
+  const stop = async (): Promise<void> => void (await Promise.allSettled(peers.map((p) => p.stop())))
+  try {
+    for (let i = 0; i < count; i++) {
+      const p = await startPubsubNode(false)
+      peers.push(p)
+      await p.dial(multiaddr(address))
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return { stop }
 }
 
 /** Internals read for the duplicate count (a benchmark-only wrapper). */

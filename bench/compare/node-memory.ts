@@ -4,8 +4,7 @@
 // bench/overlay.bench.ts (p4net, per profile).
 import { startNet, type TestNet } from '../../common/net.js'
 import { withTimeout } from '../lib.js'
-import { loadSystem, type Channel, type SystemName } from './system.js'
-import type { PubsubNode } from './gossipsub.js'
+import { importPeerModule, loadSystem, type Channel, type SystemName } from './system.js'
 import { NODE_LINKS, PLUGIN, type MemorySample, type NodeSpec } from './worker.js'
 import { worker } from './workloads.js'
 
@@ -21,7 +20,7 @@ export interface NodeMemory {
 export async function nodeMemory(name: SystemName, spec: NodeSpec = {}): Promise<NodeMemory> {
   const w = worker(['--expose-gc'])
   let peers: TestNet | null = null
-  const libp2pPeers: PubsubNode[] = []
+  let libp2pPeers: { stop(): Promise<void> } | null = null
   const system = name === 'secret-stream' || name === 'raw' ? await loadSystem(name) : null
   const channels: Channel[] = []
   try {
@@ -41,13 +40,7 @@ export async function nodeMemory(name: SystemName, spec: NodeSpec = {}): Promise
       })
     } else if (name === 'libp2p') {
       // Loaded only here: a process measuring p4net alone never holds libp2p.
-      const { startPubsubNode } = await import('./gossipsub.js')
-      const { multiaddr } = await import('@multiformats/multiaddr')
-      for (let i = 0; i < NODE_LINKS; i++) {
-        const p = await startPubsubNode(false)
-        libp2pPeers.push(p)
-        await p.dial(multiaddr(address))
-      }
+      libp2pPeers = await (await importPeerModule('gossipsub')).dialPubsubPeers(address, NODE_LINKS)
     } else {
       for (let i = 0; i < NODE_LINKS; i++) channels.push(await system!.dial(address))
     }
@@ -59,7 +52,7 @@ export async function nodeMemory(name: SystemName, spec: NodeSpec = {}): Promise
     await w.end()
     for (const ch of channels) ch.close()
     await peers?.stop()
-    await Promise.allSettled(libp2pPeers.map((p) => p.stop()))
+    await libp2pPeers?.stop().catch(() => undefined)
     await system?.shutdown()
   }
 }

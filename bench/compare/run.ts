@@ -40,9 +40,19 @@ import { closure, packInfo, productionDependencies } from './footprint.js'
 import { GOSSIPSUB_OPTIONS } from './gossipsub.js'
 import { LIBP2P_CONFIG, startLibp2p } from './libp2p.js'
 import { nodeMemory } from './node-memory.js'
-import { LABELS, loadSystem, SYSTEMS, type Channel, type SystemName } from './system.js'
+import { LABELS, loadSystem, SYSTEMS, type Channel, type PeerModules, type SystemName } from './system.js'
 import { NODE_LINKS, PLUGIN } from './worker.js'
 import { BULK_SIZE, idleMemory, IN_FLIGHT, SMALL_SIZE, trials, worker } from './workloads.js'
+
+// The shared harness imports these modules by a computed URL (system.ts
+// importPeerModule), unchecked: this is where they are checked against PeerModules.
+type Checked<M extends { [K in keyof PeerModules]: PeerModules[K] }> = M
+export type PeerModulesChecked = Checked<{
+  aead: typeof import('./aead.js')
+  gossipsub: typeof import('./gossipsub.js')
+  libp2p: typeof import('./libp2p.js')
+  'secret-stream': typeof import('./secret-stream.js')
+}>
 
 const { values: args } = parseArgs({
   options: {
@@ -76,6 +86,8 @@ const CONVERGE_MS = quick ? 20_000 : 60_000
 const TRIAL_TIMEOUT_MS = 300_000
 const COLD = fileURLToPath(new URL('./cold.js', import.meta.url))
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+/** Where the compared systems are installed (bench/compare/package.json, scripts/bench-peers.js). */
+const PEERS = join(ROOT, 'bench', 'compare')
 const started = performance.now()
 
 function progress(msg: string): void {
@@ -265,7 +277,7 @@ function footprintSizes(): void {
       ['secret-stream', ['@hyperswarm/secret-stream']],
     ]
     for (const [system, roots] of stacks) {
-      const c = closure(ROOT, roots)
+      const c = closure(PEERS, roots)
       rows.record(metrics[2]!, system, [c.bytes / MiB], [], { roots })
       rows.record(metrics[3]!, system, [c.packages], [], { roots })
     }
@@ -366,7 +378,7 @@ function targets(): Target[] {
 
 function versionOf(pkg: string): string {
   try {
-    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version
+    return (JSON.parse(readFileSync(join(PEERS, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version
   } catch {
     return 'not installed'
   }

@@ -23,7 +23,7 @@
 import type { Profile } from '../../ts/index.js'
 import { childMain, isMain } from '../child.js'
 import type { BroadcastNet } from './broadcast.js'
-import { loadSystem, type Channel, type SystemName } from './system.js'
+import { importPeerModule, loadSystem, type Channel, type HeldNode, type SystemName } from './system.js'
 import { runTrial, serve, type Role, type Served, type TrialSpec } from './workloads.js'
 
 export interface MemorySample {
@@ -89,16 +89,7 @@ export interface NodeSpec {
   baseline?: 'bare' | 'kernel'
 }
 
-/** The thing a node of each system is, holding links that peers open to it. */
-interface Holder {
-  address: string
-  links(): number
-  /** p4net: the dedup table's bytes. */
-  dedupBytes?: number
-  stop(): Promise<void>
-}
-
-async function holdNode(name: SystemName, spec: NodeSpec): Promise<Holder> {
+async function holdNode(name: SystemName, spec: NodeSpec): Promise<HeldNode> {
   if (name === 'p4net') {
     const { createNode } = await import('../../ts/index.js')
     const { FAST_TIMERS } = await import('../../common/net.js')
@@ -120,16 +111,7 @@ async function holdNode(name: SystemName, spec: NodeSpec): Promise<Holder> {
       stop: () => node.stop(),
     }
   }
-  if (name === 'libp2p') {
-    const { startPubsubNode, TOPIC } = await import('./gossipsub.js')
-    const node = await startPubsubNode(true)
-    const address = node.getMultiaddrs()[0]!.toString()
-    return {
-      address,
-      links: () => Math.min(node.getConnections().length, node.services.pubsub.getSubscribers(TOPIC).length),
-      stop: async () => void (await node.stop()),
-    }
-  }
+  if (name === 'libp2p') return (await importPeerModule('gossipsub')).holdPubsubNode()
   const system = await loadSystem(name)
   const held: Channel[] = []
   const l = await system.listen((ch) => held.push(ch), () => {})
@@ -150,7 +132,7 @@ export const PLUGIN = 4242
 async function startBroadcastNet(o: { system: 'p4net' | 'gossipsub'; n: number; plugin: number; convergeMs: number; edges?: [number, number][] }, notes: string[]): Promise<BroadcastNet> {
   const note = (s: string): void => void notes.push(s)
   if (o.system === 'p4net') return (await import('./broadcast.js')).p4netBroadcastNet(o.n, o.plugin, o.convergeMs, note)
-  return (await import('./gossipsub.js')).gossipsubNet(o.n, o.edges ?? [], o.convergeMs, note)
+  return (await importPeerModule('gossipsub')).gossipsubNet(o.n, o.edges ?? [], o.convergeMs, note)
 }
 
 type Order =
@@ -164,7 +146,7 @@ type Order =
 
 function main(): void {
   let current: Served | null = null
-  let holder: Holder | null = null
+  let holder: HeldNode | null = null
   let bnet: BroadcastNet | null = null
   childMain<Order>((order, { send, fail }) => {
     if (order.op === 'trial') {

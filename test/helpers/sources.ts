@@ -11,6 +11,8 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.
 export function sources(dir: string): string[] {
   const out: string[] = []
   for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+    // bench/compare/node_modules: the compared systems' packages, once installed.
+    if (e.name === 'node_modules') continue
     const p = `${dir}/${e.name}`
     if (e.isDirectory()) out.push(...sources(p))
     else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(p)

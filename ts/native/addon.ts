@@ -25,7 +25,7 @@ export type NativeOptionName =
   | 'keepCount'
   | 'userTimeout'
 
-/** build/Release/p4net_native.node, as native/addon.cc exports it. */
+/** p4net_native.node (prebuilds/<platform>-<arch>/ or build/Release/), as native/addon.cc exports it. */
 export interface NativeAddon {
   /** Which options (and tcpInfo) this platform's build supports. */
   readonly supported: Readonly<Record<NativeOptionName | 'tcpInfo', boolean>>

@@ -1,5 +1,7 @@
-// The optional native addon (native/, built by scripts/build-native.js during
-// npm install) and its TypeScript fallback. The only module of ts/native/
+// The optional native addon (native/) and its TypeScript fallback. The
+// package ships a prebuilt binary per supported platform
+// (prebuilds/<platform>-<arch>/, made by scripts/prebuild.js); a checkout can
+// also build one with `npm run build:native` (build/Release/). The only module of ts/native/
 // others import. Set P4NET_NO_NATIVE=1 to run without the addon; with
 // NODE_DEBUG=p4net:native the process says once which one it uses and why.
 import { createRequire } from 'node:module'
@@ -25,8 +27,14 @@ export { fallbackTuner } from './fallback.js'
 
 const debug = debuglog('p4net:native')
 
-// Relative to dist/ts/native/ (the compiled location of this file).
-const ADDON_PATHS = ['../../../build/Release/p4net_native.node', '../../../build/Debug/p4net_native.node']
+/**
+ * Where the addon is looked for, in order: the prebuilt binary for this
+ * platform and architecture, then a local build (`npm run build:native`).
+ * Relative to dist/ts/native/, the compiled location of this file.
+ */
+export function addonPaths(platform: string = process.platform, arch: string = process.arch): string[] {
+  return [`../../../prebuilds/${platform}-${arch}/p4net_native.node`, '../../../build/Release/p4net_native.node', '../../../build/Debug/p4net_native.node']
+}
 
 let loaded: NativeAddon | null | undefined
 let unavailable: string | undefined
@@ -49,7 +57,7 @@ export function loadNative(): NativeAddon | null {
   }
   const require = createRequire(import.meta.url)
   const errors: string[] = []
-  for (const rel of ADDON_PATHS) {
+  for (const rel of addonPaths()) {
     const file = fileURLToPath(new URL(rel, import.meta.url))
     try {
       const addon = require(file) as NativeAddon

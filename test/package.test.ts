@@ -1,0 +1,96 @@
+// What the published package holds and how its optional native addon is
+// found: a plain `npm install p4net` compiles nothing (prebuilt binary, no
+// install script), leaves no build debris, and the prebuilt binary is the one
+// built from today's native/ sources.
+import { execFile } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import * as assert from 'uvu/assert'
+import { addonPaths } from '../ts/native/index.js'
+import { ROOT } from './helpers/sources.js'
+import { test } from './helpers/test.js'
+import { tempDirs } from './helpers/tmp.js'
+
+const run = promisify(execFile)
+const dirs = tempDirs('p4net-pack-')
+test.after(() => dirs.cleanup())
+
+interface Packed {
+  files: { path: string }[]
+}
+
+test('the prebuilt native addon was built from the current native/ and binding.gyp (else: npm run prebuilds)', async () => {
+  const r = await run(process.execPath, [join(ROOT, 'scripts', 'prebuild.js'), '--check'], { cwd: ROOT }).catch((err: { stderr?: string; message: string }) => {
+    throw new Error(err.stderr || err.message)
+  })
+  assert.match(r.stdout, /prebuilds up to date \(.*linux-x64/)
+})
+
+test('the addon is looked for in prebuilds/<platform>-<arch> first, then in a local build', () => {
+  assert.equal(addonPaths('linux', 'x64'), [
+    '../../../prebuilds/linux-x64/p4net_native.node',
+    '../../../build/Release/p4net_native.node',
+    '../../../build/Debug/p4net_native.node',
+  ])
+  assert.ok(addonPaths('darwin', 'arm64')[0]!.includes('/prebuilds/darwin-arm64/'))
+})
+
+test('on linux-x64 the prebuilt binary is the one that loads', async () => {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_DEBUG: 'p4net:native' }
+  delete env.P4NET_NO_NATIVE
+  const script = `const n = await import(${JSON.stringify(join(ROOT, 'dist', 'ts', 'native', 'index.js'))}); console.log(n.loadNative() ? 'native' : 'fallback')`
+  const r = await run(process.execPath, ['--input-type=module', '-e', script], { env })
+  assert.is(r.stdout.trim(), 'native')
+  assert.match(r.stderr, /native addon loaded from \S*\/prebuilds\/linux-x64\/p4net_native\.node/)
+})
+
+test('the package: prebuilt addon, WASM, LICENSE; no install script, no build debris, no dangling source maps', async () => {
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; gypfile?: boolean }
+  for (const s of ['preinstall', 'install', 'postinstall']) assert.is(manifest.scripts[s], undefined, `no ${s} script`)
+  // Without this npm would run `node-gyp rebuild` for binding.gyp in the checkout (deleting build/*.wasm).
+  assert.is(manifest.gypfile, false)
+  const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, maxBuffer: 16 << 20 })
+  const files = (JSON.parse(stdout) as Packed[])[0]!.files.map((f) => f.path)
+  for (const f of ['LICENSE', 'prebuilds/linux-x64/p4net_native.node', 'build/p4net.wasm', 'build/p4net.simd.wasm', 'dist/ts/index.js', 'dist/ts/cli/main.js']) {
+    assert.ok(files.includes(f), `ships ${f}`)
+  }
+  const debris = files.filter((f) => /\.(map|o|mk|gypi|log|wat|cc|h|gyp|tsbuildinfo)$|Makefile|^build\/Release|^native\/|^scripts\//.test(f))
+  assert.equal(debris, [], 'nothing from the native or WASM build but the binaries, no source maps, no sources')
+  const mapped = files.filter((f) => f.endsWith('.js') && readFileSync(join(ROOT, f), 'utf8').includes('//# sourceMappingURL='))
+  assert.equal(mapped, [], 'no shipped .js names a source map')
+})
+
+test('npm pack: the packed package.json has no prepare script, the checkout keeps it; no pack with a compiled file missing', async () => {
+  const dir = dirs.make()
+  const original = JSON.stringify({ name: 'x', version: '1.0.0', scripts: { prepare: 'npm run build', test: 'uvu' } }, null, 2) + '\n'
+  writeFileSync(join(dir, 'package.json'), original)
+  mkdirSync(join(dir, 'ts', 'core'), { recursive: true })
+  writeFileSync(join(dir, 'ts', 'core', 'a.ts'), 'export const a = 1\n')
+  mkdirSync(join(dir, 'dist', 'ts', 'core'), { recursive: true })
+  writeFileSync(join(dir, 'dist', 'ts', 'core', 'a.js'), 'export const a = 1;\n')
+  const script = join(ROOT, 'scripts', 'pack-manifest.js')
+  const step = (what: string): Promise<unknown> => run(process.execPath, [script, what], { cwd: dir })
+
+  // a.d.ts missing: strip refuses and leaves package.json as it was
+  const refused = await step('strip').then(() => null, (err: { stderr: string }) => err.stderr)
+  assert.match(String(refused), /compiled file\(s\) missing, e\.g\. dist\/ts\/core\/a\.d\.ts/)
+  assert.is(readFileSync(join(dir, 'package.json'), 'utf8'), original)
+
+  writeFileSync(join(dir, 'dist', 'ts', 'core', 'a.d.ts'), 'export declare const a = 1;\n')
+  await step('strip')
+  assert.equal(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).scripts, { test: 'uvu' })
+  await step('restore')
+  assert.is(readFileSync(join(dir, 'package.json'), 'utf8'), original)
+  assert.not.ok(existsSync(join(dir, 'build', 'package.json.prepack')))
+
+  // a pack that failed after strip: the next strip starts from the kept original
+  await step('strip')
+  await step('strip')
+  await step('restore')
+  assert.is(readFileSync(join(dir, 'package.json'), 'utf8'), original)
+  rmSync(join(dir, 'build'), { recursive: true, force: true })
+})
+
+test.run()

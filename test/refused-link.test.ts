@@ -82,4 +82,38 @@ test('an unreachable bootstrap is reported once as a warning naming it, then ret
   }
 })
 
+test('a blackholed bootstrap (connections never answered): a warning naming it once, with the timeout as its cause, start() resolves at its deadline, status says alone', async () => {
+  let network!: MemoryNetwork
+  const clock = new ManualClock({ wallAt: 0, idle: () => network.idle })
+  network = new MemoryNetwork({ clock })
+  // Something listens there and never answers: the handshake (TCP: the dial) times out.
+  let held = 0
+  const hole = await memoryTransport(network, { host: '10.7.7.7' }).listen('10.7.7.7', 4001, () => void held++)
+  const a = await createNode({ username: 'a', transport: memoryTransport(network), clock, bootstrap: ['10.7.7.7:4001'], timers: { requestTimeoutMs: 2000, handshakeTimeoutMs: 2000 } })
+  const warnings: P4Error[] = []
+  a.on('warning', (e: P4Error) => warnings.push(e))
+  try {
+    let started = false
+    const starting = a.start({ joinTimeout: 5000 }).then(() => (started = true))
+    await clock.advance(4999)
+    assert.is(started, false, 'start() waits for the join until its deadline')
+    // Unreachable because the handshake timed out (the cause), the address named once.
+    assert.equal(warnings.map((w) => w.code), ['UNREACHABLE'])
+    const causes: string[] = []
+    for (let e = warnings[0]!.cause as P4Error | undefined; e; e = e.cause as P4Error | undefined) causes.push(e.code)
+    assert.ok(causes.includes('TIMEOUT'), causes.join(' < '))
+    assert.match(warnings[0]!.message, /^bootstrap: handshake to 10\.7\.7\.7:4001 failed at the preamble: handshake did not finish within 2000 ms/)
+    assert.is(warnings[0]!.message.split('10.7.7.7:4001').length - 1, 1, warnings[0]!.message)
+    await clock.advance(1)
+    await starting
+    assert.equal(warnings.map((w) => w.code), ['UNREACHABLE', 'NOT_JOINED'])
+    assert.ok(held >= 1)
+    assert.equal(a.status().reasons.map((r) => r.code), ['UNREACHABLE', 'NOT_JOINED'])
+    assert.is(a.status().state, 'alone')
+  } finally {
+    await stopAll(clock, [a])
+    await hole.close()
+  }
+})
+
 test.run()

@@ -156,7 +156,9 @@ export class Handshakes {
       conn.destroy()
       if (err instanceof P4Error && (err.code === 'UNREACHABLE' || err.code === 'CLOSED')) throw err
       stats.handshakeFailures++
-      throw new P4Error('UNREACHABLE', `handshake with ${host}:${port} failed: ${(err as Error).message}`, { cause: err })
+      // The handshake's error names the address already ("handshake to H:P failed at …"): said once.
+      const why = (err as Error).message
+      throw new P4Error('UNREACHABLE', why.includes(`${host}:${port}`) ? why : `handshake with ${host}:${port} failed: ${why}`, { cause: err })
     }
   }
 }

@@ -71,16 +71,18 @@ test('X25519 (RFC 7748 §6.1) and HKDF-SHA256 (RFC 5869 case 1) vectors, as the 
   for (const p of lowOrder) assert.is(x25519(a, p), null)
 })
 
-test('unicast: round trip with every cipher choice, and boxes interoperate across them', () => {
-  const bobBoxes = CHOICES.map((cipher) => new E2eBoxes(bob, { cipher }))
-  for (const cipher of CHOICES) {
-    const a = new E2eBoxes(alice, { cipher })
+const kernels = [loadKernel('scalar'), ...(simdSupported() ? [loadKernel('simd')] : [])]
+
+test('unicast: round trip with every cipher choice and WASM build, and boxes interoperate across them', () => {
+  const bobBoxes = CHOICES.flatMap((cipher) => kernels.map((kernel) => new E2eBoxes(bob, { cipher, kernel })))
+  for (const [cipher, kernel] of CHOICES.flatMap((c) => kernels.map((k) => [c, k] as const))) {
+    const a = new E2eBoxes(alice, { cipher, kernel })
     for (const n of SIZES) {
       const pt = payload(n)
       const box = a.seal(bob.staticPublicKey, pt, aad)
       assert.is(box.length, n + SEAL_OVERHEAD, `${cipher} ${n}`)
       assert.is(box[0], BOX_VERSION)
-      for (const [i, b] of bobBoxes.entries()) assert.equal(b.open(alice.staticPublicKey, box, aad), pt, `${cipher} → ${CHOICES[i]} ${n}`)
+      for (const [i, b] of bobBoxes.entries()) assert.equal(b.open(alice.staticPublicKey, box, aad), pt, `${cipher} ${kernel.variant} → ${i} ${n}`)
     }
   }
 })

@@ -57,6 +57,13 @@ function latin1(...parts: Uint8Array[]): string {
   return s
 }
 
+/** Byte equality (public values: no constant time needed). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 function allZero(b: Uint8Array): boolean {
   let acc = 0
   for (let i = 0; i < b.length; i++) acc |= b[i]!
@@ -127,8 +134,15 @@ export class E2eKeyCache {
     return s
   }
 
+  // The last key used each way, checked before the maps: a node mostly
+  // talks to the peer it just talked to (no string key, no LRU reordering).
+  private lastSend: { pub: Uint8Array; key: BoxKey } | undefined
+  private lastRecv: { pub: Uint8Array; salt: Uint8Array; key: BoxKey } | undefined
+
   /** The key for sending to `recipientPub` under `salt` (this end's own); null for a low-order key. */
   sendingKey(recipientPub: Uint8Array, salt: Uint8Array): BoxKey | null {
+    const last = this.lastSend
+    if (last !== undefined && sameBytes(last.pub, recipientPub)) return last.key
     const id = latin1(recipientPub)
     let k = this.sending.get(id)
     if (k === undefined) {
@@ -137,11 +151,14 @@ export class E2eKeyCache {
       k = { raw: boxKey(s, salt, this.pub, recipientPub), node: undefined }
       this.sending.set(id, k)
     }
+    this.lastSend = { pub: recipientPub.slice(), key: k }
     return k
   }
 
   /** The key for a box from `senderPub` under the sender's `salt`; null for a low-order key. */
   receivingKey(senderPub: Uint8Array, salt: Uint8Array): BoxKey | null {
+    const last = this.lastRecv
+    if (last !== undefined && sameBytes(last.salt, salt) && sameBytes(last.pub, senderPub)) return last.key
     const id = latin1(senderPub, salt)
     let k = this.receiving.get(id)
     if (k === undefined) {
@@ -150,12 +167,14 @@ export class E2eKeyCache {
       k = { raw: boxKey(s, salt, senderPub, this.pub), node: undefined }
       this.receiving.set(id, k)
     }
+    this.lastRecv = { pub: senderPub.slice(), salt: salt.slice(), key: k }
     return k
   }
 
   /** Forgets the sending keys (the sender's salt changed). */
   resetSending(): void {
     this.sending.clear()
+    this.lastSend = undefined
   }
 
   sizes(): { shared: number; sending: number; receiving: number } {

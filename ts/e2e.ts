@@ -21,7 +21,9 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type KeyObject
 import { aead } from './crypto.js'
 import { P4Error, expectBytes } from './core/errors.js'
 import { encodeUsername } from './core/username.js'
-import { E2eKeyCache, SALT_SIZE, X25519_SIZE, nodeKey, type BoxKey, type KeyCacheLimits } from './e2e-keys.js'
+import { E2eKeyCache, SALT_SIZE, X25519_SIZE, nodeKey, sameBytes, type BoxKey, type KeyCacheLimits } from './e2e-keys.js'
+import { WasmBoxCipher } from './e2e-wasm.js'
+import type { Kernel } from './wasm/loader.js'
 
 export { X25519_SIZE, SALT_SIZE } from './e2e-keys.js'
 export const GROUP_INFO = new TextEncoder().encode('p4net/2 group')
@@ -40,9 +42,10 @@ export const GROUP_OVERHEAD = NONCE_SIZE + TAG_SIZE
  * Plaintexts from this size up are sealed and opened with node:crypto
  * (OpenSSL), smaller ones with the WASM kernel: a node:crypto call costs a
  * few microseconds of setup, the WASM kernel is slower per byte on large
- * messages (bench/e2e-aead.bench.ts measures both).
+ * messages (bench/e2e-box.bench.ts measures both: the WASM kernel is faster
+ * up to 2 KiB, node:crypto from 4 KiB on).
  */
-export const NODE_CRYPTO_FROM = 2048
+export const NODE_CRYPTO_FROM = 4096
 /** Past this many boxes an E2eBoxes takes a new salt (the counter stays exact in a double). */
 const MAX_COUNTER = 2 ** 53 - 1
 
@@ -83,6 +86,8 @@ function nodeOpen(key: KeyObject, nonce: Uint8Array, sealed: Uint8Array, aad: Ui
 export interface E2eBoxesOptions {
   cipher?: BoxCipherChoice
   limits?: KeyCacheLimits
+  /** The WASM kernel build (default: the process's; tests compare builds). */
+  kernel?: Kernel
 }
 
 /**
@@ -96,6 +101,9 @@ export class E2eBoxes {
   private saltBytes: Uint8Array = new Uint8Array(randomBytes(SALT_SIZE))
   private counter = 0
   private readonly nonce = new Uint8Array(NONCE_SIZE)
+  /** version || salt || counter of the next box. */
+  private readonly head = new Uint8Array(BOX_HEADER)
+  private readonly wasm: WasmBoxCipher
 
   constructor(own: { staticKey: KeyObject; staticPublicKey: Uint8Array }, opts: E2eBoxesOptions = {}) {
     if (typeof own !== 'object' || own === null) throw new P4Error('BAD_ARGUMENT', 'E2eBoxes needs { staticKey, staticPublicKey }')
@@ -105,6 +113,9 @@ export class E2eBoxes {
     if (cipher !== 'auto' && cipher !== 'wasm' && cipher !== 'node') throw new P4Error('BAD_ARGUMENT', `unknown cipher ${String(cipher)}`)
     this.cipher = cipher
     this.keys = new E2eKeyCache(own.staticKey, own.staticPublicKey.slice(), opts.limits)
+    this.wasm = new WasmBoxCipher(BOX_HEADER, opts.kernel)
+    this.head[0] = BOX_VERSION
+    this.head.set(this.saltBytes, 1)
   }
 
   /** This instance's salt (a copy). */
@@ -132,29 +143,25 @@ export class E2eBoxes {
     expectBytes(aad, undefined, 'aad')
     if (this.counter >= MAX_COUNTER) {
       this.saltBytes = new Uint8Array(randomBytes(SALT_SIZE))
+      this.head.set(this.saltBytes, 1)
       this.counter = 0
       this.keys.resetSending()
     }
     const key = this.keys.sendingKey(recipientPub, this.saltBytes)
     if (key === null) throw new P4Error('BAD_ARGUMENT', 'recipient X25519 key is invalid (low-order point)')
     const c = this.counter++
-    const hi = Math.floor(c / 2 ** 32)
-    const lo = c >>> 0
     const nonce = this.nonce
     writeU32(nonce, 0, 0)
-    writeU32(nonce, 4, hi)
-    writeU32(nonce, 8, lo)
+    writeU32(nonce, 4, Math.floor(c / 2 ** 32))
+    writeU32(nonce, 8, c >>> 0)
+    const head = this.head
+    head.set(nonce.subarray(4), 1 + SALT_SIZE)
+    if (!this.useNode(plaintext.length)) return this.wasm.seal(head, key.raw, nonce, plaintext, aad)
+    const [ct, tag] = nodeSeal(nodeKey(key), nonce, plaintext, aad)
     const box = new Uint8Array(BOX_HEADER + plaintext.length + TAG_SIZE)
-    box[0] = BOX_VERSION
-    box.set(this.saltBytes, 1)
-    box.set(nonce.subarray(4), 1 + SALT_SIZE)
-    if (this.useNode(plaintext.length)) {
-      const [ct, tag] = nodeSeal(nodeKey(key), nonce, plaintext, aad)
-      box.set(ct!, BOX_HEADER)
-      box.set(tag!, BOX_HEADER + plaintext.length)
-    } else {
-      box.set(aead.seal(key.raw, nonce, plaintext, aad), BOX_HEADER)
-    }
+    box.set(head, 0)
+    box.set(ct!, BOX_HEADER)
+    box.set(tag!, BOX_HEADER + plaintext.length)
     return box
   }
 
@@ -175,7 +182,7 @@ export class E2eBoxes {
     writeU32(nonce, 0, 0)
     nonce.set(box.subarray(1 + SALT_SIZE, BOX_HEADER), 4)
     const sealed = box.subarray(BOX_HEADER)
-    return this.useNode(sealed.length - TAG_SIZE) ? nodeOpen(nodeKey(key), nonce, sealed, aad) : aead.open(key.raw, nonce, sealed, aad)
+    return this.useNode(sealed.length - TAG_SIZE) ? nodeOpen(nodeKey(key), nonce, sealed, aad) : this.wasm.open(key.raw, nonce, sealed, aad)
   }
 }
 
@@ -245,18 +252,33 @@ function checkAadFields(sender: Uint8Array, pluginId: number, messageId: bigint)
 export function e2eAad(f: { sender: Uint8Array; recipient: string; pluginId: number; messageId: bigint }): Uint8Array {
   if (typeof f !== 'object' || f === null) throw new P4Error('BAD_ARGUMENT', 'AAD fields must be an object')
   checkAadFields(f.sender, f.pluginId, f.messageId)
-  const name = encodeUsername(f.recipient)
-  const d = AAD_DOMAIN.length
-  const out = new Uint8Array(d + 1 + 32 + 1 + name.length + 2 + 8)
+  const prefix = unicastPrefix(f.sender, f.recipient)
+  const out = new Uint8Array(prefix.length + 2 + 8)
+  out.set(prefix, 0)
   const dv = new DataView(out.buffer)
-  out.set(AAD_DOMAIN, 0)
-  out[d] = AAD_UNICAST
-  out.set(f.sender, d + 1)
-  out[d + 33] = name.length
-  out.set(name, d + 34)
-  dv.setUint16(d + 34 + name.length, f.pluginId)
-  dv.setBigUint64(d + 36 + name.length, f.messageId)
+  dv.setUint16(prefix.length, f.pluginId)
+  dv.setBigUint64(prefix.length + 2, f.messageId)
   return out
+}
+
+// The unicast AAD up to the recipient's name is the same for every message
+// between two users: the last one is kept (validating and encoding a
+// username costs more than the rest of the AAD).
+let lastPrefix: { sender: Uint8Array; recipient: string; prefix: Uint8Array } | undefined
+
+function unicastPrefix(sender: Uint8Array, recipient: string): Uint8Array {
+  const m = lastPrefix
+  if (m !== undefined && m.recipient === recipient && sameBytes(m.sender, sender)) return m.prefix
+  const name = encodeUsername(recipient)
+  const d = AAD_DOMAIN.length
+  const prefix = new Uint8Array(d + 1 + 32 + 1 + name.length)
+  prefix.set(AAD_DOMAIN, 0)
+  prefix[d] = AAD_UNICAST
+  prefix.set(sender, d + 1)
+  prefix[d + 33] = name.length
+  prefix.set(name, d + 34)
+  lastPrefix = { sender: sender.slice(), recipient, prefix }
+  return prefix
 }
 
 /**

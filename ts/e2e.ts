@@ -188,11 +188,6 @@ export class E2eBoxes {
   }
 }
 
-/** True when `box` starts with the version byte this build reads (BOX_VERSION). */
-export function isBoxOfThisVersion(box: Uint8Array): boolean {
-  return box.length > 0 && box[0] === BOX_VERSION
-}
-
 function writeU32(b: Uint8Array, at: number, v: number): void {
   b[at] = v >>> 24
   b[at + 1] = (v >>> 16) & 0xff

@@ -8,7 +8,7 @@ import { generateIdentity, loadOrCreateIdentity, type Identity } from './core/id
 import { Flag, messageIdOf } from './core/protocol.js'
 import { Plugin, type BroadcastOptions, type PluginHost, type PluginOptions, type SendOptions } from './plugin.js'
 import { checkTimeout, Reasons, waitUntil, type StatusReason } from './join.js'
-import { E2eBoxes, e2eAad, groupAad, isBoxOfThisVersion, openGroup, sealGroup } from './e2e.js'
+import { E2eBoxes, e2eAad, groupAad, openGroup, sealGroup } from './e2e.js'
 import { Overlay, type DataEvent, type LinkInfo, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
 import { emptyStats } from './overlay/types.js'
 import { randomId } from './core/ids.js'
@@ -488,9 +488,8 @@ export class Node extends EventEmitter {
       // The sender's static key: the one in the signed HELLO of the user the
       // table binds to the session's identity key (e.from), the binding the
       // sender used for this node's key.
-      // A box of another version (an older node's) costs nothing to refuse: counted, not charged.
       const senderStatic = broadcast ? undefined : overlay.user(e.from)?.staticKey
-      if (!broadcast && (senderStatic === undefined || !isBoxOfThisVersion(e.body))) return overlay.undecryptable()
+      if (!broadcast && senderStatic === undefined) return overlay.undecryptable()
       const t0 = performance.now()
       data = broadcast
         ? openGroup(plugin.groupKey!, e.body, groupAad({ sender: e.fromKey, pluginId: e.pluginId, messageId }))

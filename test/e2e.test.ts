@@ -82,7 +82,12 @@ test('unicast: round trip with every cipher choice and WASM build, and boxes int
       const box = a.seal(bob.staticPublicKey, pt, aad)
       assert.is(box.length, n + SEAL_OVERHEAD, `${cipher} ${n}`)
       assert.is(box[0], BOX_VERSION)
-      for (const [i, b] of bobBoxes.entries()) assert.equal(b.open(alice.staticPublicKey, box, aad), pt, `${cipher} ${kernel.variant} → ${i} ${n}`)
+      for (const [i, b] of bobBoxes.entries()) {
+        const got = b.open(alice.staticPublicKey, box, aad)!
+        assert.equal(got, pt, `${cipher} ${kernel.variant} → ${i} ${n}`)
+        // The plaintext owns its memory: no view into a shared pool or WASM memory.
+        assert.is(got.buffer.byteLength, n, `own buffer ${cipher} → ${i} ${n}`)
+      }
     }
   }
 })

@@ -80,7 +80,9 @@ function nodeOpen(key: KeyObject, nonce: Uint8Array, sealed: Uint8Array, aad: Ui
   } catch {
     return null
   }
-  return new Uint8Array(pt.buffer, pt.byteOffset, pt.byteLength)
+  // A small result may sit in Buffer's shared pool: never hand out a view of it.
+  if (pt.byteOffset !== 0 || pt.buffer.byteLength !== pt.byteLength) return new Uint8Array(pt)
+  return new Uint8Array(pt.buffer, 0, pt.byteLength)
 }
 
 export interface E2eBoxesOptions {

@@ -279,6 +279,14 @@ test('AAD layouts are exact and validated', () => {
   throwsCode(() => e2eAad({ sender: new Uint8Array(3), recipient: 'b', pluginId: 1, messageId: 1n }), 'BAD_ARGUMENT')
   throwsCode(() => e2eAad({ sender: alice.publicKey, recipient: 'b', pluginId: 65536, messageId: 1n }), 'BAD_ARGUMENT')
   throwsCode(() => groupAad({ sender: alice.publicKey, pluginId: 1, messageId: -1n }), 'BAD_ARGUMENT')
+  throwsCode(() => e2eAad({ sender: alice.publicKey, recipient: 'b', pluginId: 1, messageId: 1n << 64n }), 'BAD_ARGUMENT')
+  throwsCode(() => e2eAad({ sender: alice.publicKey, recipient: 'b', pluginId: 1, messageId: 1 as never }), 'BAD_ARGUMENT')
+  const top = e2eAad({ sender: alice.publicKey, recipient: 'b', pluginId: 0xffff, messageId: (1n << 64n) - 1n })
+  assert.equal([...top.subarray(top.length - 10)], new Array(10).fill(0xff))
+  // The memoised prefix follows the sender and the recipient.
+  const other = e2eAad({ sender: carol.publicKey, recipient: 'bob', pluginId: 1, messageId: 1n })
+  assert.equal(other.subarray(d + 1, d + 33), carol.publicKey)
+  assert.equal([...e2eAad({ sender: carol.publicKey, recipient: 'carol', pluginId: 1, messageId: 1n }).subarray(d + 33, d + 39)], [5, 0x63, 0x61, 0x72, 0x6f, 0x6c])
   throwsCode(() => groupAad(null as never), 'BAD_ARGUMENT')
 })
 

@@ -237,7 +237,7 @@ export function openGroup(groupKey: Uint8Array, box: Uint8Array, aad: Uint8Array
 function checkAadFields(sender: Uint8Array, pluginId: number, messageId: bigint): void {
   expectBytes(sender, 32, 'sender identity key')
   if (!Number.isInteger(pluginId) || pluginId < 0 || pluginId > 0xffff) throw new P4Error('BAD_ARGUMENT', `bad pluginId ${String(pluginId)}`)
-  if (typeof messageId !== 'bigint' || messageId < 0n || messageId > 0xffffffffffffffffn) throw new P4Error('BAD_ARGUMENT', 'messageId must be a u64 bigint')
+  if (typeof messageId !== 'bigint' || BigInt.asUintN(64, messageId) !== messageId) throw new P4Error('BAD_ARGUMENT', 'messageId must be a u64 bigint')
 }
 
 /**
@@ -254,10 +254,16 @@ export function e2eAad(f: { sender: Uint8Array; recipient: string; pluginId: num
   const prefix = unicastPrefix(f.sender, f.recipient)
   const out = new Uint8Array(prefix.length + 2 + 8)
   out.set(prefix, 0)
-  const dv = new DataView(out.buffer)
-  dv.setUint16(prefix.length, f.pluginId)
-  dv.setBigUint64(prefix.length + 2, f.messageId)
+  writeIds(out, prefix.length, f.pluginId, f.messageId)
   return out
+}
+
+/** u16 pluginId || u64 messageId, big-endian, at `at` (bytes by hand: a DataView per AAD cost a microsecond). */
+function writeIds(out: Uint8Array, at: number, pluginId: number, messageId: bigint): void {
+  out[at] = pluginId >>> 8
+  out[at + 1] = pluginId & 0xff
+  writeU32(out, at + 2, Number(messageId >> 32n))
+  writeU32(out, at + 6, Number(messageId & 0xffffffffn))
 }
 
 // The unicast AAD up to the recipient's name is the same for every message
@@ -289,11 +295,9 @@ export function groupAad(f: { sender: Uint8Array; pluginId: number; messageId: b
   checkAadFields(f.sender, f.pluginId, f.messageId)
   const d = AAD_DOMAIN.length
   const out = new Uint8Array(d + 1 + 32 + 2 + 8)
-  const dv = new DataView(out.buffer)
   out.set(AAD_DOMAIN, 0)
   out[d] = AAD_GROUP
   out.set(f.sender, d + 1)
-  dv.setUint16(d + 33, f.pluginId)
-  dv.setBigUint64(d + 35, f.messageId)
+  writeIds(out, d + 33, f.pluginId, f.messageId)
   return out
 }

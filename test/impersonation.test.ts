@@ -11,7 +11,7 @@ import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { randomBytes } from 'node:crypto'
 import { generateIdentity, issueCertificate, memoryTransport, type Identity, type Node, type NodeOptions, type PluginMessage } from '../ts/index.js'
-import { e2eAad, sealTo } from '../ts/e2e.js'
+import { E2eBoxes, e2eAad } from '../ts/e2e.js'
 import { encodeHello } from '../ts/overlay/hello-codec.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
 import { Flag, HEADER_SIZE, MsgType } from '../ts/core/protocol.js'
@@ -192,9 +192,9 @@ test('encrypted unicast: a box sealed "from alice" by another session is not del
     // Mallory announces itself, so its session is attributed (to mallory) and the box is opened at all.
     rogue.sendSigned(hello(mallory, 'mallory', net.clock!.wall() + 60_000))
     await net.until(() => bob.users().includes('mallory'), 3000, 'mallory known at bob')
-    // Sealed to bob with alice's key named as the sender in the AAD.
+    // Sealed to bob (with mallory's static key) with alice's key named as the sender in the AAD.
     const bobStatic = bob.identity.staticPublicKey
-    const box = sealTo(bobStatic, utf8.encode('from alice, honestly'), e2eAad({ sender: alice.identity.publicKey, recipient: 'bob', pluginId: CHAT, messageId: 7n }))
+    const box = new E2eBoxes(mallory).seal(bobStatic, utf8.encode('from alice, honestly'), e2eAad({ sender: alice.identity.publicKey, recipient: 'bob', pluginId: CHAT, messageId: 7n }))
     const before = bob.stats().decryptFailed
     rogue.send({ type: MsgType.DATA, flags: Flag.ENCRYPTED, hops: 0, pluginId: CHAT, idHi: 0, idLo: 7, payload: box })
     await net.until(() => bob.stats().decryptFailed === before + 1, 3000, 'bob failing to open the box')

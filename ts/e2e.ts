@@ -1,11 +1,15 @@
 // End-to-end sealing for ENCRYPTED DATA, so relays cannot read it.
 //
-// Unicast box (sealed to the recipient's X25519 HELLO staticKey):
-//   box = ephPub(32) || ChaCha20-Poly1305(key, nonce = 12 zero bytes, pt, aad)
-//   key = HKDF-SHA256(ikm = X25519(eph, recipient), salt = ephPub || recipientPub,
-//                     info = "p4net/2 e2e")
-// Every box has a fresh ephemeral key, hence a fresh AEAD key, so the fixed
-// nonce is never reused under one key.
+// Unicast box, version 1 (E2eBoxes; keys in ts/e2e-keys.ts):
+//   box   = 0x01 || salt (16) || counter (u64 BE) || ChaCha20-Poly1305(key, nonce, pt, aad)
+//   key   = HKDF-SHA256(X25519(sender static, recipient static), salt,
+//                       "p4net/2 e2e v1" || senderStaticPub || recipientStaticPub)
+//   nonce = 4 zero bytes || counter (u64 BE)
+// The salt is random per E2eBoxes (per node instance), so a restarted sender
+// has new keys; the counter is one per E2eBoxes, shared by all its
+// recipients, so no (key, nonce) pair repeats even when a cached key is
+// evicted and derived again. One X25519 per peer and one HKDF per (peer,
+// salt), not per message.
 //
 // Group box (encrypted broadcast under an application-given 32-byte key):
 //   box = nonce(12, random) || ChaCha20-Poly1305(HKDF(groupKey, info = "p4net/2 group"), nonce, pt, aad)
@@ -13,125 +17,188 @@
 // The AAD (e2eAad / groupAad) binds the sender's identity key, the recipient,
 // the plugin and the message ID, so a relay can neither re-target a box nor
 // splice it into another message nor re-send it as its own.
-import { createPublicKey, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 import { aead } from './crypto.js'
 import { P4Error, expectBytes } from './core/errors.js'
-import { freshKeyPair, x25519PrivateKey } from './core/identity.js'
 import { encodeUsername } from './core/username.js'
+import { E2eKeyCache, SALT_SIZE, X25519_SIZE, nodeKey, sameBytes, type BoxKey, type KeyCacheLimits } from './e2e-keys.js'
+import { WasmBoxCipher } from './e2e-wasm.js'
+import type { Kernel } from './wasm/loader.js'
 
-export const E2E_INFO = new TextEncoder().encode('p4net/2 e2e')
+export { X25519_SIZE, SALT_SIZE } from './e2e-keys.js'
 export const GROUP_INFO = new TextEncoder().encode('p4net/2 group')
 export const AAD_DOMAIN = new TextEncoder().encode('p4net/2 e2e aad\0')
-export const X25519_SIZE = 32
 export const TAG_SIZE = 16
 export const NONCE_SIZE = 12
+/** The unicast box format this build writes and reads (its first byte). */
+export const BOX_VERSION = 1
+/** version (1) + salt (16) + counter (8). */
+export const BOX_HEADER = 1 + SALT_SIZE + 8
 /** Bytes a unicast box adds to the plaintext. */
-export const SEAL_OVERHEAD = X25519_SIZE + TAG_SIZE
+export const SEAL_OVERHEAD = BOX_HEADER + TAG_SIZE
 /** Bytes a group box adds to the plaintext. */
 export const GROUP_OVERHEAD = NONCE_SIZE + TAG_SIZE
+/**
+ * Plaintexts from this size up are sealed and opened with node:crypto
+ * (OpenSSL), smaller ones with the WASM kernel: a node:crypto call costs a
+ * few microseconds of setup, the WASM kernel is slower per byte on large
+ * messages (bench/e2e-box.bench.ts measures both: the WASM kernel is faster
+ * up to 2 KiB, node:crypto from 4 KiB on).
+ */
+export const NODE_CRYPTO_FROM = 4096
+/** Past this many boxes an E2eBoxes takes a new salt (the counter stays exact in a double). */
+const MAX_COUNTER = 2 ** 53 - 1
 
-const ZERO_NONCE = new Uint8Array(NONCE_SIZE)
 const AAD_UNICAST = 1
 const AAD_GROUP = 2
 
-/** The AEAD used for boxes; ts/crypto.ts `aead` (WASM ChaCha20-Poly1305) by default. */
+/** The AEAD used for group boxes; ts/crypto.ts `aead` (WASM ChaCha20-Poly1305) by default. */
 export interface AeadCipher {
   seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array | null): Uint8Array
   open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array | null): Uint8Array | null
 }
 
-/** A recipient's X25519 private key: a KeyObject, the raw 32 bytes, or an Identity's pair. */
-export type X25519Private = KeyObject | Uint8Array | { staticKey: KeyObject; staticPublicKey: Uint8Array }
+/** Which ChaCha20-Poly1305 seals unicast boxes: by size (default), always WASM, or always node:crypto. */
+export type BoxCipherChoice = 'auto' | 'wasm' | 'node'
 
-// Raw X25519 keys cross into node:crypto as JWK: importing and exporting a
-// raw key that way is much cheaper than through a DER SubjectPublicKeyInfo
-// (OpenSSL 3's decoder framework).
-function importPublic(raw: Uint8Array): KeyObject {
-  const x = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url')
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' })
+function nodeSeal(key: KeyObject, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array): Uint8Array[] {
+  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE })
+  c.setAAD(aad, { plaintextLength: pt.length })
+  const ct = c.update(pt)
+  c.final()
+  return [ct, c.getAuthTag()]
 }
 
-function exportPublic(key: KeyObject): Uint8Array {
-  const pub = key.type === 'private' ? createPublicKey(key) : key
-  return new Uint8Array(Buffer.from(pub.export({ format: 'jwk' }).x as string, 'base64url'))
+function nodeOpen(key: KeyObject, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | null {
+  const n = sealed.length - TAG_SIZE
+  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE })
+  d.setAAD(aad, { plaintextLength: n })
+  d.setAuthTag(sealed.subarray(n))
+  const pt = d.update(sealed.subarray(0, n))
+  try {
+    d.final()
+  } catch {
+    return null
+  }
+  // A small result may sit in Buffer's shared pool: never hand out a view of it.
+  if (pt.byteOffset !== 0 || pt.buffer.byteLength !== pt.byteLength) return new Uint8Array(pt)
+  return new Uint8Array(pt.buffer, 0, pt.byteLength)
+}
+
+export interface E2eBoxesOptions {
+  cipher?: BoxCipherChoice
+  limits?: KeyCacheLimits
+  /** The WASM kernel build (default: the process's; tests compare builds). */
+  kernel?: Kernel
+}
+
+/**
+ * One node's end-to-end unicast boxes: seals to recipients and opens from
+ * senders, with its own static X25519 key pair, a random salt and a box
+ * counter. Use one per identity and process lifetime; never share a salt.
+ */
+export class E2eBoxes {
+  private readonly keys: E2eKeyCache
+  private readonly cipher: BoxCipherChoice
+  private saltBytes: Uint8Array = new Uint8Array(randomBytes(SALT_SIZE))
+  private counter = 0
+  private readonly nonce = new Uint8Array(NONCE_SIZE)
+  /** version || salt || counter of the next box. */
+  private readonly head = new Uint8Array(BOX_HEADER)
+  private readonly wasm: WasmBoxCipher
+
+  constructor(own: { staticKey: KeyObject; staticPublicKey: Uint8Array }, opts: E2eBoxesOptions = {}) {
+    if (typeof own !== 'object' || own === null) throw new P4Error('BAD_ARGUMENT', 'E2eBoxes needs { staticKey, staticPublicKey }')
+    expectBytes(own.staticPublicKey, X25519_SIZE, 'staticPublicKey')
+    if (own.staticKey?.asymmetricKeyType !== 'x25519' || own.staticKey.type !== 'private') throw new P4Error('BAD_ARGUMENT', 'staticKey must be an X25519 private KeyObject')
+    const cipher = opts.cipher ?? 'auto'
+    if (cipher !== 'auto' && cipher !== 'wasm' && cipher !== 'node') throw new P4Error('BAD_ARGUMENT', `unknown cipher ${String(cipher)}`)
+    this.cipher = cipher
+    this.keys = new E2eKeyCache(own.staticKey, own.staticPublicKey.slice(), opts.limits)
+    this.wasm = new WasmBoxCipher(BOX_HEADER, opts.kernel)
+    this.head[0] = BOX_VERSION
+    this.head.set(this.saltBytes, 1)
+  }
+
+  /** This instance's salt (a copy). */
+  get salt(): Uint8Array {
+    return this.saltBytes.slice()
+  }
+
+  /** Boxes sealed under the current salt. */
+  get sealed(): number {
+    return this.counter
+  }
+
+  cacheSizes(): { shared: number; sending: number; receiving: number } {
+    return this.keys.sizes()
+  }
+
+  private useNode(len: number): boolean {
+    return this.cipher === 'node' || (this.cipher === 'auto' && len >= NODE_CRYPTO_FROM)
+  }
+
+  /** Seals `plaintext` to `recipientPub` (X25519, 32 bytes). Throws BAD_ARGUMENT for a bad or low-order key. */
+  seal(recipientPub: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+    expectBytes(recipientPub, X25519_SIZE, 'recipient X25519 key')
+    expectBytes(plaintext, undefined, 'plaintext')
+    expectBytes(aad, undefined, 'aad')
+    if (this.counter >= MAX_COUNTER) {
+      this.saltBytes = new Uint8Array(randomBytes(SALT_SIZE))
+      this.head.set(this.saltBytes, 1)
+      this.counter = 0
+      this.keys.resetSending()
+    }
+    const key = this.keys.sendingKey(recipientPub, this.saltBytes)
+    if (key === null) throw new P4Error('BAD_ARGUMENT', 'recipient X25519 key is invalid (low-order point)')
+    const c = this.counter++
+    const nonce = this.nonce
+    writeU32(nonce, 0, 0)
+    writeU32(nonce, 4, Math.floor(c / 2 ** 32))
+    writeU32(nonce, 8, c >>> 0)
+    const head = this.head
+    head.set(nonce.subarray(4), 1 + SALT_SIZE)
+    if (!this.useNode(plaintext.length)) return this.wasm.seal(head, key.raw, nonce, plaintext, aad)
+    const [ct, tag] = nodeSeal(nodeKey(key), nonce, plaintext, aad)
+    // Every byte is written below: no zero-fill (a large box is 64 KiB).
+    const n = BOX_HEADER + plaintext.length + TAG_SIZE
+    const box = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n)
+    box.set(head, 0)
+    box.set(ct!, BOX_HEADER)
+    box.set(tag!, BOX_HEADER + plaintext.length)
+    return box
+  }
+
+  /**
+   * Opens a box from the sender whose static X25519 key is `senderPub`.
+   * Returns the plaintext, or null when the box is malformed, of another
+   * version, not for this key pair, tampered with, or the AAD differs.
+   * Bad *arguments* (not bytes) throw BAD_ARGUMENT.
+   */
+  open(senderPub: Uint8Array, box: Uint8Array, aad: Uint8Array): Uint8Array | null {
+    expectBytes(senderPub, X25519_SIZE, 'sender X25519 key')
+    expectBytes(box, undefined, 'box')
+    expectBytes(aad, undefined, 'aad')
+    if (box.length < SEAL_OVERHEAD || box[0] !== BOX_VERSION) return null
+    const key: BoxKey | null = this.keys.receivingKey(senderPub, box.subarray(1, 1 + SALT_SIZE))
+    if (key === null) return null
+    const nonce = this.nonce
+    writeU32(nonce, 0, 0)
+    nonce.set(box.subarray(1 + SALT_SIZE, BOX_HEADER), 4)
+    const sealed = box.subarray(BOX_HEADER)
+    return this.useNode(sealed.length - TAG_SIZE) ? nodeOpen(nodeKey(key), nonce, sealed, aad) : this.wasm.open(key.raw, nonce, sealed, aad)
+  }
+}
+
+function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24
+  b[at + 1] = (v >>> 16) & 0xff
+  b[at + 2] = (v >>> 8) & 0xff
+  b[at + 3] = v & 0xff
 }
 
 function hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', ikm, salt, info, 32))
-}
-
-function allZero(b: Uint8Array): boolean {
-  let acc = 0
-  for (let i = 0; i < b.length; i++) acc |= b[i]!
-  return acc === 0
-}
-
-/** X25519; null when the peer key is unusable or the result is all zero (a low-order point). */
-function dh(privateKey: KeyObject, publicRaw: Uint8Array): Uint8Array | null {
-  let shared: Buffer
-  try {
-    shared = diffieHellman({ privateKey, publicKey: importPublic(publicRaw) })
-  } catch {
-    return null
-  }
-  return allZero(shared) ? null : new Uint8Array(shared)
-}
-
-function e2eKey(shared: Uint8Array, ephPub: Uint8Array, recipientPub: Uint8Array): Uint8Array {
-  const salt = new Uint8Array(2 * X25519_SIZE)
-  salt.set(ephPub, 0)
-  salt.set(recipientPub, X25519_SIZE)
-  return hkdf(shared, salt, E2E_INFO)
-}
-
-/** Seals `plaintext` to `recipientPub` (X25519, 32 bytes). Throws BAD_ARGUMENT for a bad or low-order key. */
-export function sealTo(recipientPub: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, cipher: AeadCipher = aead): Uint8Array {
-  expectBytes(recipientPub, X25519_SIZE, 'recipient X25519 key')
-  expectBytes(plaintext, undefined, 'plaintext')
-  expectBytes(aad, undefined, 'aad')
-  // Not generateKeyPairSync's KeyObjects: exporting those can deadlock (see freshKeyPair).
-  const eph = freshKeyPair('x25519')
-  const ephPub = eph.publicKey
-  const shared = dh(eph.privateKey, recipientPub)
-  if (shared === null) throw new P4Error('BAD_ARGUMENT', 'recipient X25519 key is invalid (low-order point)')
-  const sealed = cipher.seal(e2eKey(shared, ephPub, recipientPub), ZERO_NONCE, plaintext, aad)
-  const box = new Uint8Array(X25519_SIZE + sealed.length)
-  box.set(ephPub, 0)
-  box.set(sealed, X25519_SIZE)
-  return box
-}
-
-function recipientKeys(r: X25519Private): { priv: KeyObject; pub: Uint8Array } {
-  if (r instanceof Uint8Array) {
-    const priv = x25519PrivateKey(r)
-    return { priv, pub: exportPublic(priv) }
-  }
-  if (typeof r === 'object' && r !== null && 'staticKey' in r) {
-    expectBytes(r.staticPublicKey, X25519_SIZE, 'staticPublicKey')
-    if (r.staticKey?.asymmetricKeyType !== 'x25519' || r.staticKey.type !== 'private') throw new P4Error('BAD_ARGUMENT', 'staticKey must be an X25519 private KeyObject')
-    return { priv: r.staticKey, pub: r.staticPublicKey }
-  }
-  const k = r as KeyObject
-  if (typeof k !== 'object' || k === null || k.asymmetricKeyType !== 'x25519' || k.type !== 'private') {
-    throw new P4Error('BAD_ARGUMENT', 'recipient key must be an X25519 private key (KeyObject, 32 bytes or an Identity)')
-  }
-  return { priv: k, pub: exportPublic(k) }
-}
-
-/**
- * Opens a unicast box with the recipient's X25519 private key. Returns the
- * plaintext, or null when the box is malformed, not for this key, tampered
- * with, or the AAD differs. Bad *arguments* (not bytes) throw BAD_ARGUMENT.
- */
-export function openFrom(recipient: X25519Private, box: Uint8Array, aad: Uint8Array, cipher: AeadCipher = aead): Uint8Array | null {
-  const { priv, pub } = recipientKeys(recipient)
-  expectBytes(box, undefined, 'box')
-  expectBytes(aad, undefined, 'aad')
-  if (box.length < SEAL_OVERHEAD) return null
-  const ephPub = box.subarray(0, X25519_SIZE)
-  const shared = dh(priv, ephPub)
-  if (shared === null) return null
-  return cipher.open(e2eKey(shared, ephPub, pub), ZERO_NONCE, box.subarray(X25519_SIZE), aad)
 }
 
 function groupKeyOf(groupKey: Uint8Array): Uint8Array {
@@ -170,7 +237,7 @@ export function openGroup(groupKey: Uint8Array, box: Uint8Array, aad: Uint8Array
 function checkAadFields(sender: Uint8Array, pluginId: number, messageId: bigint): void {
   expectBytes(sender, 32, 'sender identity key')
   if (!Number.isInteger(pluginId) || pluginId < 0 || pluginId > 0xffff) throw new P4Error('BAD_ARGUMENT', `bad pluginId ${String(pluginId)}`)
-  if (typeof messageId !== 'bigint' || messageId < 0n || messageId > 0xffffffffffffffffn) throw new P4Error('BAD_ARGUMENT', 'messageId must be a u64 bigint')
+  if (typeof messageId !== 'bigint' || BigInt.asUintN(64, messageId) !== messageId) throw new P4Error('BAD_ARGUMENT', 'messageId must be a u64 bigint')
 }
 
 /**
@@ -184,18 +251,39 @@ function checkAadFields(sender: Uint8Array, pluginId: number, messageId: bigint)
 export function e2eAad(f: { sender: Uint8Array; recipient: string; pluginId: number; messageId: bigint }): Uint8Array {
   if (typeof f !== 'object' || f === null) throw new P4Error('BAD_ARGUMENT', 'AAD fields must be an object')
   checkAadFields(f.sender, f.pluginId, f.messageId)
-  const name = encodeUsername(f.recipient)
-  const d = AAD_DOMAIN.length
-  const out = new Uint8Array(d + 1 + 32 + 1 + name.length + 2 + 8)
-  const dv = new DataView(out.buffer)
-  out.set(AAD_DOMAIN, 0)
-  out[d] = AAD_UNICAST
-  out.set(f.sender, d + 1)
-  out[d + 33] = name.length
-  out.set(name, d + 34)
-  dv.setUint16(d + 34 + name.length, f.pluginId)
-  dv.setBigUint64(d + 36 + name.length, f.messageId)
+  const prefix = unicastPrefix(f.sender, f.recipient)
+  const out = new Uint8Array(prefix.length + 2 + 8)
+  out.set(prefix, 0)
+  writeIds(out, prefix.length, f.pluginId, f.messageId)
   return out
+}
+
+/** u16 pluginId || u64 messageId, big-endian, at `at` (bytes by hand: a DataView per AAD cost a microsecond). */
+function writeIds(out: Uint8Array, at: number, pluginId: number, messageId: bigint): void {
+  out[at] = pluginId >>> 8
+  out[at + 1] = pluginId & 0xff
+  writeU32(out, at + 2, Number(messageId >> 32n))
+  writeU32(out, at + 6, Number(messageId & 0xffffffffn))
+}
+
+// The unicast AAD up to the recipient's name is the same for every message
+// between two users: the last one is kept (validating and encoding a
+// username costs more than the rest of the AAD).
+let lastPrefix: { sender: Uint8Array; recipient: string; prefix: Uint8Array } | undefined
+
+function unicastPrefix(sender: Uint8Array, recipient: string): Uint8Array {
+  const m = lastPrefix
+  if (m !== undefined && m.recipient === recipient && sameBytes(m.sender, sender)) return m.prefix
+  const name = encodeUsername(recipient)
+  const d = AAD_DOMAIN.length
+  const prefix = new Uint8Array(d + 1 + 32 + 1 + name.length)
+  prefix.set(AAD_DOMAIN, 0)
+  prefix[d] = AAD_UNICAST
+  prefix.set(sender, d + 1)
+  prefix[d + 33] = name.length
+  prefix.set(name, d + 34)
+  lastPrefix = { sender: sender.slice(), recipient, prefix }
+  return prefix
 }
 
 /**
@@ -207,11 +295,9 @@ export function groupAad(f: { sender: Uint8Array; pluginId: number; messageId: b
   checkAadFields(f.sender, f.pluginId, f.messageId)
   const d = AAD_DOMAIN.length
   const out = new Uint8Array(d + 1 + 32 + 2 + 8)
-  const dv = new DataView(out.buffer)
   out.set(AAD_DOMAIN, 0)
   out[d] = AAD_GROUP
   out.set(f.sender, d + 1)
-  dv.setUint16(d + 33, f.pluginId)
-  dv.setBigUint64(d + 35, f.messageId)
+  writeIds(out, d + 33, f.pluginId, f.messageId)
   return out
 }

@@ -8,7 +8,7 @@ import { generateIdentity, loadOrCreateIdentity, type Identity } from './core/id
 import { Flag, messageIdOf } from './core/protocol.js'
 import { Plugin, type BroadcastOptions, type PluginHost, type PluginOptions, type SendOptions } from './plugin.js'
 import { checkTimeout, Reasons, waitUntil, type StatusReason } from './join.js'
-import { e2eAad, groupAad, openFrom, openGroup, sealGroup, sealTo } from './e2e.js'
+import { E2eBoxes, e2eAad, groupAad, openGroup, sealGroup } from './e2e.js'
 import { Overlay, type DataEvent, type LinkInfo, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
 import { emptyStats } from './overlay/types.js'
 import { randomId } from './core/ids.js'
@@ -119,6 +119,7 @@ export class Node extends EventEmitter {
   private readonly resolved: Resolved
   private overlay: Overlay | null = null
   private readonly plugins = new Map<number, Plugin>()
+  private e2e: E2eBoxes | undefined
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
   private peerCache: PeerCache | undefined
   private trust: TrustPolicy | undefined
@@ -451,7 +452,7 @@ export class Node extends EventEmitter {
     // binds to the name (the session is the one with that identity).
     const seal = opts.encrypted === true
     await overlay.send(user, plugin.id, seal ? Flag.ENCRYPTED : 0, (hi, lo, staticKey) =>
-      seal ? sealTo(staticKey, data, e2eAad({ sender: this.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })) : data,
+      seal ? this.boxes.seal(staticKey, data, e2eAad({ sender: this.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })) : data,
     )
   }
 
@@ -484,16 +485,27 @@ export class Node extends EventEmitter {
     let data: Uint8Array | null = e.body
     if (encrypted) {
       if (broadcast && !plugin.groupKey) return overlay.undecryptable()
+      // The sender's static key: the one in the signed HELLO of the user the
+      // table binds to the session's identity key (e.from), the binding the
+      // sender used for this node's key.
+      const senderStatic = broadcast ? undefined : overlay.user(e.from)?.staticKey
+      if (!broadcast && senderStatic === undefined) return overlay.undecryptable()
       const t0 = performance.now()
       data = broadcast
         ? openGroup(plugin.groupKey!, e.body, groupAad({ sender: e.fromKey, pluginId: e.pluginId, messageId }))
-        : openFrom(this.identity, e.body, e2eAad({ sender: e.fromKey, recipient: this.username, pluginId: e.pluginId, messageId }))
-      // Opening costs the time of an X25519 (unicast): charged to the sender's
-      // session; a box that does not open counts towards cutting it off.
+        : this.boxes.open(senderStatic!, e.body, e2eAad({ sender: e.fromKey, recipient: this.username, pluginId: e.pluginId, messageId }))
+      // Opening (an X25519 for a new sender or salt, else the cipher) is
+      // charged to the sender's session; a box that does not open counts
+      // towards cutting it off.
       overlay.openedBox(e.via, t0, data !== null, !broadcast)
       if (data === null) return
     }
     plugin.deliver({ from: e.from, data, encrypted, broadcast, pluginId: e.pluginId, messageId })
+  }
+
+  /** End-to-end unicast boxes: one salt and counter per node instance, keys cached per peer. */
+  private get boxes(): E2eBoxes {
+    return (this.e2e ??= new E2eBoxes(this.identity))
   }
 }
 

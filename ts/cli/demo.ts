@@ -214,7 +214,7 @@ export async function runDemo(count: number, out: (line: string) => void): Promi
       if (contains(body, plain)) throw new StepFailed('the plaintext is visible in the DATA frame')
       out(`  plaintext            ${hex(plain)}`)
       out(`  DATA frame carried   ${hex(body)}`)
-      out(`                       = 32-byte ephemeral X25519 key + ChaCha20-Poly1305 ciphertext + 16-byte tag`)
+      out(`                       = version byte + 16-byte sender salt + 8-byte counter + ChaCha20-Poly1305 ciphertext + 16-byte tag`)
       out(`                       (${body.length} = ${plain.length} + ${SEAL_OVERHEAD}); the plaintext does not occur in it`)
       out(`  sealed by ${first.username} to ${target.username}'s X25519 key before it left ${first.username}: only ${target.username}'s key opens it,`)
       out(`  not the session layer in between nor any relay`)

@@ -7,7 +7,6 @@ import { encodeHello } from '../../ts/overlay/hello-codec.js'
 import { buildSignedFrame } from '../../ts/overlay/signing.js'
 import { Flag, MsgType } from '../../ts/core/protocol.js'
 import { tcp } from '../../ts/transport/tcp.js'
-import { waiting } from './test.js'
 import { inbox, startNet, type TestNet } from '../../common/net.js'
 
 export const CHAT = 1001
@@ -70,6 +69,7 @@ export async function whileHonestTalk<T>(net: TestNet, attack: () => Promise<T>)
   let stop = false
   let failed: unknown = null
   let step = 'starting'
+  let talked = false
   const talker = (async () => {
     while (!stop) {
       const n = k
@@ -81,7 +81,9 @@ export async function whileHonestTalk<T>(net: TestNet, attack: () => Promise<T>)
       step = 'pausing'
       await net.sleep(10)
     }
-  })().catch((err: unknown) => (failed = err))
+  })()
+    .catch((err: unknown) => (failed = err))
+    .finally(() => (talked = true))
   let result: T
   try {
     result = await attack()
@@ -89,8 +91,11 @@ export async function whileHonestTalk<T>(net: TestNet, attack: () => Promise<T>)
     await net.until(() => k >= 5 || failed !== null, 5000, 'five rounds of honest traffic')
   } finally {
     stop = true
-    // Named, so that a talker stuck in a broadcast or send fails the test's deadline by what it awaited.
-    await waiting(() => `the honest talker to stop (at ${step})`, talker)
+    // Time moves while the talker finishes: a broadcast waiting for a relay
+    // token waits on the (manual) clock. Named, so that a talker stuck in a
+    // broadcast or send fails by what it awaited.
+    await net.until(() => talked, 10_000, () => `the honest talker to stop (at ${step})`)
+    await talker
   }
   if (failed !== null) {
     throw new Error(`honest traffic failed during the attack: ${String((failed as Error)?.message ?? failed)}; cut-offs ${JSON.stringify(honest.map((x) => x.stats().cutOffReasons))}`)

@@ -67,6 +67,8 @@ export interface OverlayConfig {
   peerCache?: PeerCache
   /** Session buffer sizes. */
   highWaterMark: number
+  /** Streams per peer (both directions; 0: off) and each stream's receive window in bytes. */
+  streams: { max: number; window: number }
   /** Random source in [0, 1), replaceable for deterministic tests. */
   random: () => number
   /** Time and timers (systemClock, or a ManualClock in tests and simulations). */

@@ -1,0 +1,342 @@
+// Streams multiplexed over the one session a node has with another (a link
+// or a direct session), with per-stream credit: a receiver grants window as
+// its reader consumes, a sender never exceeds it, so a slow reader holds
+// back only its own stream. Each stream sends on a flow of its own
+// (session/flows.ts), so a bulk stream never delays another stream or the
+// session's messages by more than a record or so; WINDOW updates go on
+// flow 0. Frames and their layout: stream-codec.ts. The byte-stream side
+// (a Node Duplex) is ts/stream.ts, behind the StreamSink interface.
+import { P4Error, type P4ErrorCode } from '../core/errors.js'
+import { HandshakeFeature, MsgType } from '../core/protocol.js'
+import type { Flow } from '../session/flows.js'
+import type { Frame } from '../session/session.js'
+import type { Core, Directory } from './context.js'
+import type { Peer } from './peer.js'
+import { bad, decodeOpen, decodeRst, decodeWindow, encodeOpen, encodeRst, encodeU32, MAX_CHUNK, MAX_STREAM_ID, OPEN_ENCRYPTED, REPLY_BIT, StreamOp, streamFeature } from './stream-codec.js'
+
+/** Streams use flows FLOW_BASE.. (flow 0 is the session's own send). */
+const FLOW_BASE = 0x1000
+const FLOW_SPAN = 0x800
+
+/** What a stream's byte side (ts/stream.ts) is told. */
+export interface StreamSink {
+  /** In-order bytes from the other side (within the window granted). */
+  data(chunk: Uint8Array): void
+  /** The other side ended its writing (FIN). */
+  fin(): void
+  /** The stream failed: RST from the other side, or its session closed. */
+  reset(err: P4Error): void
+  /** write() may take bytes again (credit arrived or the flow drained). */
+  writable(): void
+}
+
+export interface StreamLimits {
+  /** Streams open at once with one peer (both directions); 0: streams off. */
+  max: number
+  /** Receive window per stream, bytes. */
+  window: number
+}
+
+/** One stream's protocol state. */
+export class StreamChannel {
+  sink: StreamSink | null = null
+  /** Bytes this side may still send. */
+  private credit = 0
+  /** Bytes the other side may still send before the next grant. */
+  private recvLeft: number
+  /** Bytes consumed by the reader and not yet granted back. */
+  private unreported = 0
+  private finSent = false
+  private finGot = false
+  private done = false
+  private accepted: boolean
+  private settle: { resolve: () => void; reject: (e: P4Error) => void } | null = null
+  readonly flow: Flow
+
+  constructor(
+    private readonly mux: PeerStreams,
+    /** The ID field this side sends (bit 31: opened by the other side). */
+    readonly key: number,
+    readonly user: string,
+    readonly pluginId: number,
+    readonly window: number,
+  ) {
+    this.recvLeft = window
+    this.accepted = !this.mine
+    this.flow = mux.peer.session.flow(FLOW_BASE + ((key & (FLOW_SPAN / 2 - 1)) | (key & REPLY_BIT ? FLOW_SPAN / 2 : 0)))
+  }
+
+  /** Opened by this side. */
+  get mine(): boolean {
+    return (this.key & REPLY_BIT) === 0
+  }
+  get closed(): boolean {
+    return this.done
+  }
+
+  /** Queues up to chunk.length bytes as DATA within credit and flow backpressure; returns how many. */
+  write(chunk: Uint8Array): number {
+    let off = 0
+    while (off < chunk.length && !this.done && this.accepted && this.credit > 0 && !this.flow.needDrain) {
+      const n = Math.min(chunk.length - off, this.credit, MAX_CHUNK)
+      this.credit -= n
+      if (!this.mux.send(this, StreamOp.DATA, chunk.subarray(off, off + n))) break
+      off += n
+    }
+    return off
+  }
+
+  /** The reader took `n` bytes: grant them back once a quarter window has gathered. */
+  consumed(n: number): void {
+    this.unreported += n
+    if (this.done || this.finGot || this.unreported < this.window / 4) return
+    this.recvLeft += this.unreported
+    this.mux.send(this, StreamOp.WINDOW, encodeU32(this.unreported), true)
+    this.unreported = 0
+  }
+
+  /** Accepts an incoming stream: the first WINDOW grants the opener its window. */
+  accept(sink: StreamSink): void {
+    this.sink = sink
+    this.mux.send(this, StreamOp.WINDOW, encodeU32(this.window))
+  }
+
+  /** Half-close: no more DATA from this side. */
+  end(): void {
+    if (this.done || this.finSent) return
+    this.finSent = true
+    this.mux.send(this, StreamOp.FIN, new Uint8Array(0))
+    if (this.finGot) this.finish()
+  }
+
+  /** Aborts the stream; the other side's gets a P4Error with `code`. */
+  reset(code: string, text: string): void {
+    if (this.done) return
+    this.mux.send(this, StreamOp.RST, encodeRst(code, text))
+    this.finish()
+    this.settle?.reject(new P4Error('CLOSED', `stream to ${this.user} closed before it was accepted: ${text}`))
+    this.settle = null
+  }
+
+  /** @internal resolves once the other side accepted (its first WINDOW) */
+  opened(): Promise<void> {
+    return new Promise((resolve, reject) => (this.settle = { resolve, reject }))
+  }
+
+  /** @internal a frame for this stream */
+  frame(op: number, payload: Uint8Array): void {
+    switch (op) {
+      case StreamOp.DATA:
+        if (!this.accepted || this.finGot) throw bad(`DATA on stream ${this.key & MAX_STREAM_ID} ${this.finGot ? 'after FIN' : 'before it was accepted'}`)
+        if (payload.length > this.recvLeft) {
+          // A peer ignoring credit: the stream fails here and the dispatcher closes the session (PROTOCOL_ERROR).
+          const err = bad(`${this.user} sent ${payload.length} bytes of DATA with ${this.recvLeft} bytes of window left`)
+          this.fail(err)
+          throw err
+        }
+        this.recvLeft -= payload.length
+        this.mux.stats.streamBytesIn += payload.length
+        this.sink?.data(payload)
+        return
+      case StreamOp.WINDOW: {
+        const n = decodeWindow(payload)
+        if (this.credit + n > 0xffffffff) throw bad('window beyond 4 GiB')
+        const was = this.credit
+        this.credit += n
+        if (!this.accepted) {
+          this.accepted = true
+          this.settle?.resolve()
+          this.settle = null
+        }
+        if (was === 0) this.sink?.writable()
+        return
+      }
+      case StreamOp.FIN:
+        if (this.finGot || !this.accepted) throw bad('FIN twice or before the stream was accepted')
+        this.finGot = true
+        this.sink?.fin()
+        if (this.finSent) this.finish()
+        return
+      case StreamOp.RST: {
+        const r = decodeRst(payload)
+        const err = new P4Error(r.code, `stream ${this.mine ? 'to' : 'from'} ${this.user} reset by ${this.user}: ${r.text}`)
+        this.fail(err)
+        return
+      }
+      default:
+        throw bad(`op ${op} on an open stream`)
+    }
+  }
+
+  /** The flow drained: go on writing. */
+  drained(): void {
+    if (!this.done && this.credit > 0 && !this.flow.needDrain) this.sink?.writable()
+  }
+
+  fail(err: P4Error): void {
+    if (this.done) return
+    this.finish()
+    // Not yet accepted: only the openStream() promise hears of it (nobody holds the Duplex yet).
+    if (this.settle) {
+      this.settle.reject(err)
+      this.settle = null
+    } else this.sink?.reset(err)
+  }
+
+  private finish(): void {
+    this.done = true
+    this.mux.forget(this)
+  }
+}
+
+/** Counters the mux keeps (overlay stats). */
+export interface StreamStats {
+  streamsOpened: number
+  streamsAccepted: number
+  streamsRefused: number
+  streamBytesIn: number
+}
+
+/** The streams of one peer. */
+export class PeerStreams {
+  private readonly open = new Map<number, StreamChannel>()
+  private nextId = 1
+  private readonly flowsHeard = new Set<Flow>()
+
+  constructor(
+    readonly peer: Peer,
+    readonly limits: StreamLimits,
+    readonly stats: StreamStats,
+    stopping: () => boolean,
+  ) {
+    peer.session.once('close', (reason: P4Error | null) => {
+      const why = stopping() ? new P4Error('CLOSED', 'node stopping', { cause: reason ?? undefined }) : new P4Error('UNREACHABLE', `session to ${peer.username} closed`, { cause: reason ?? undefined })
+      for (const ch of [...this.open.values()]) ch.fail(why)
+    })
+  }
+
+  get size(): number {
+    return this.open.size
+  }
+
+  /** A new stream this side opens; resolves once the other side accepted it. */
+  async open1(user: string, pluginId: number, attach: (ch: StreamChannel) => StreamSink): Promise<StreamChannel> {
+    if (this.open.size >= this.limits.max) throw new P4Error('QUOTA_EXCEEDED', `${this.open.size} streams open with ${user} (streams.max ${this.limits.max}); close one first`)
+    if (this.nextId > MAX_STREAM_ID) throw new P4Error('QUOTA_EXCEEDED', `stream IDs with ${user} are used up; a new session starts them again`)
+    const ch = new StreamChannel(this, this.nextId++, user, pluginId, this.limits.window)
+    ch.sink = attach(ch)
+    this.add(ch)
+    const opened = ch.opened()
+    this.send(ch, StreamOp.OPEN, encodeOpen(this.limits.window, 0))
+    this.stats.streamsOpened++
+    await opened
+    return ch
+  }
+
+  /** A STREAM frame from the peer. `offer` hands an incoming stream to the node (which accepts or refuses it). */
+  frame(f: Frame, user: string | undefined, offer: (ch: StreamChannel) => void): void {
+    const key = (f.idHi ^ REPLY_BIT) >>> 0
+    const op = f.idLo
+    const ch = this.open.get(key)
+    if (op !== StreamOp.OPEN) return void ch?.frame(op, f.payload) // frames of a stream already gone are dropped
+    if ((key & REPLY_BIT) === 0 || (key & MAX_STREAM_ID) === 0) throw bad('OPEN with a reply ID')
+    if (ch) throw bad(`OPEN of stream ${f.idHi} already open`)
+    const o = decodeOpen(f.payload)
+    if (o.window === 0) throw bad('OPEN with a 0-byte window')
+    const refuse = (code: P4ErrorCode, text: string): void => {
+      this.stats.streamsRefused++
+      this.sendRaw(key, f.pluginId, StreamOp.RST, encodeRst(code, text))
+    }
+    if (o.flags & OPEN_ENCRYPTED) return refuse('UNSUPPORTED', 'end-to-end encrypted streams are not supported by this node')
+    if (user === undefined) return refuse('STREAM_REFUSED', 'your key is not bound to a user here yet')
+    if (this.open.size >= this.limits.max) return refuse('QUOTA_EXCEEDED', `${this.open.size} streams open (streams.max ${this.limits.max})`)
+    const incoming = new StreamChannel(this, key, user, f.pluginId, this.limits.window)
+    incoming.frame(StreamOp.WINDOW, encodeU32(o.window)) // the opener's window: this side's credit
+    this.add(incoming)
+    offer(incoming)
+    if (incoming.sink === null) {
+      this.forget(incoming)
+      return refuse('STREAM_REFUSED', `plugin ${f.pluginId} accepts no streams here`)
+    }
+    this.stats.streamsAccepted++
+  }
+
+  private add(ch: StreamChannel): void {
+    this.open.set(ch.key, ch)
+    if (!this.flowsHeard.has(ch.flow)) {
+      this.flowsHeard.add(ch.flow)
+      const flow = ch.flow
+      flow.on('drain', () => {
+        for (const c of this.open.values()) if (c.flow === flow) c.drained()
+      })
+    }
+  }
+
+  forget(ch: StreamChannel): void {
+    if (this.open.get(ch.key) === ch) this.open.delete(ch.key)
+  }
+
+  /** Queues a frame of `ch` (on its flow; WINDOW updates on flow 0). False when the session can take no more. */
+  send(ch: StreamChannel, op: number, payload: Uint8Array, flow0 = false): boolean {
+    const s = this.peer.session
+    if (s.closed) return false
+    try {
+      ;(flow0 ? s : ch.flow).send(MsgType.STREAM, 0, 0, ch.pluginId, ch.key, op, payload)
+      return true
+    } catch (err) {
+      // Over the session's queue bound (a peer not reading at all): the stream fails, the session stays.
+      ch.fail(err instanceof P4Error ? err : new P4Error('IO_ERROR', String(err)))
+      return false
+    }
+  }
+
+  private sendRaw(key: number, pluginId: number, op: number, payload: Uint8Array): void {
+    this.peer.trySend(MsgType.STREAM, 0, 0, pluginId, key, op, payload)
+  }
+}
+
+/** Whether the session's other end takes STREAM frames. */
+export function peerHasStreams(peer: Peer): boolean {
+  return (peer.remote.features & HandshakeFeature.STREAMS) !== 0
+}
+
+/** The overlay module: a PeerStreams per peer, created on first use. */
+export class StreamMux {
+  private readonly perPeer = new WeakMap<Peer, PeerStreams>()
+  readonly stats: StreamStats = { streamsOpened: 0, streamsAccepted: 0, streamsRefused: 0, streamBytesIn: 0 }
+
+  constructor(
+    private readonly core: Core,
+    private readonly s: { directory: Directory },
+  ) {}
+
+  get limits(): StreamLimits {
+    return this.core.cfg.streams
+  }
+
+  /** This node announces HandshakeFeature.STREAMS. */
+  get enabled(): boolean {
+    return streamFeature(this.core.cfg) !== 0
+  }
+
+  private of(peer: Peer): PeerStreams {
+    let ps = this.perPeer.get(peer)
+    if (!ps) {
+      ps = new PeerStreams(peer, this.limits, this.stats, () => this.core.stopping)
+      this.perPeer.set(peer, ps)
+    }
+    return ps
+  }
+
+  open(peer: Peer, user: string, pluginId: number, attach: (ch: StreamChannel) => StreamSink): Promise<StreamChannel> {
+    if (!this.enabled) return Promise.reject(new P4Error('UNSUPPORTED', 'streams are off on this node (streams.max is 0, or maxMessage is below 61,405 bytes)'))
+    if (!peerHasStreams(peer)) return Promise.reject(new P4Error('UNSUPPORTED', `${user}'s node does not support streams (it did not announce handshake feature STREAMS)`))
+    return this.of(peer).open1(user, pluginId, attach)
+  }
+
+  /** A MsgType.STREAM frame. */
+  frame(peer: Peer, f: Frame): void {
+    if (!this.enabled) throw bad('STREAM frame, but this node did not announce streams')
+    this.of(peer).frame(f, this.s.directory.usernameOfPeer(peer), (ch) => this.core.emit('stream', ch))
+  }
+}

@@ -11,7 +11,7 @@
 // the stream/session ratio per round. Same units and sizes as bench/compare
 // (64 KiB), so the rows sit next to yamux and secret-stream.
 //
-//   node dist/bench/stream.bench.js [--quick] [--bytes MiB] [--trials N]
+//   node dist/bench/stream.bench.js [--quick] [--bytes MiB] [--trials N] [--window KiB]
 import { execFileSync } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     bytes: { type: 'string' },
     trials: { type: 'string' },
     child: { type: 'string' },
+    window: { type: 'string' },
   },
 })
 const MIB = Number(values.bytes ?? (values.quick ? 32 : 256))
@@ -65,7 +66,8 @@ async function trial(impl: Impl): Promise<number> {
       await close()
     }
   }
-  const net = await startNet({ n: 2, transport: 'tcp', plugins: [PLUGIN] })
+  const streams = values.window ? { window: Number(values.window) * 1024 } : {}
+  const net = await startNet({ n: 2, transport: 'tcp', plugins: [PLUGIN], options: () => ({ streams }) })
   try {
     const [from, to] = net.nodes as [Node, Node]
     await from.waitForUser(to.username, { plugin: PLUGIN })
@@ -117,7 +119,7 @@ async function main(): Promise<void> {
   for (let t = 0; t < TRIALS; t++) {
     for (const impl of IMPLS) {
       load.push(loadavg()[0]!)
-      const out = execFileSync(process.execPath, [self, '--child', impl, '--bytes', String(MIB)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+      const out = execFileSync(process.execPath, [self, '--child', impl, '--bytes', String(MIB), ...(values.window ? ['--window', values.window] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
       const v = (JSON.parse(out.trim().split('\n').pop()!) as { mbps: number }).mbps
       got.get(impl)!.push(v)
       process.stderr.write(`[stream] ${impl} trial ${t + 1}/${TRIALS}: ${v.toFixed(0)} MB/s\n`)

@@ -7,188 +7,22 @@
 // flow 0. Grants go back once half a window was read (one WINDOW per
 // 128 KiB by default): measured faster than a quarter, and larger windows
 // than 256 KiB were slower on loopback (more bytes in flight, more GC). Frames and their layout: stream-codec.ts. The byte-stream side
-// (a Node Duplex) is ts/stream.ts, behind the StreamSink interface.
+// (a Node Duplex) is ts/stream.ts, behind the StreamSink interface; one
+// stream's state is stream-channel.ts.
 import { P4Error, type P4ErrorCode } from '../core/errors.js'
 import { HandshakeFeature, MsgType } from '../core/protocol.js'
 import type { Flow } from '../session/flows.js'
+import { StreamChannel, type ChannelHost, type StreamSink } from './stream-channel.js'
 import type { Frame } from '../session/session.js'
 import type { Core, Directory } from './context.js'
 import type { Peer } from './peer.js'
-import { bad, decodeOpen, decodeRst, decodeWindow, encodeOpen, encodeRst, encodeU32, MAX_CHUNK, MAX_STREAM_ID, OPEN_ENCRYPTED, REPLY_BIT, StreamOp, streamFeature } from './stream-codec.js'
-
-/** Streams use flows FLOW_BASE.. (flow 0 is the session's own send). */
-const FLOW_BASE = 0x1000
-const FLOW_SPAN = 0x800
-
-/** What a stream's byte side (ts/stream.ts) is told. */
-export interface StreamSink {
-  /** In-order bytes from the other side (within the window granted). */
-  data(chunk: Uint8Array): void
-  /** The other side ended its writing (FIN). */
-  fin(): void
-  /** The stream failed: RST from the other side, or its session closed. */
-  reset(err: P4Error): void
-  /** write() may take bytes again (credit arrived or the flow drained). */
-  writable(): void
-}
+import { bad, decodeOpen, encodeOpen, encodeRst, encodeU32, MAX_STREAM_ID, OPEN_ENCRYPTED, REPLY_BIT, StreamOp, streamFeature } from './stream-codec.js'
 
 export interface StreamLimits {
   /** Streams open at once with one peer (both directions); 0: streams off. */
   max: number
   /** Receive window per stream, bytes. */
   window: number
-}
-
-/** One stream's protocol state. */
-export class StreamChannel {
-  sink: StreamSink | null = null
-  /** Bytes this side may still send. */
-  private credit = 0
-  /** Bytes the other side may still send before the next grant. */
-  private recvLeft: number
-  /** Bytes consumed by the reader and not yet granted back. */
-  private unreported = 0
-  private finSent = false
-  private finGot = false
-  private done = false
-  private accepted: boolean
-  private settle: { resolve: () => void; reject: (e: P4Error) => void } | null = null
-  readonly flow: Flow
-
-  constructor(
-    private readonly mux: PeerStreams,
-    /** The ID field this side sends (bit 31: opened by the other side). */
-    readonly key: number,
-    readonly user: string,
-    readonly pluginId: number,
-    readonly window: number,
-  ) {
-    this.recvLeft = window
-    this.accepted = !this.mine
-    this.flow = mux.peer.session.flow(FLOW_BASE + ((key & (FLOW_SPAN / 2 - 1)) | (key & REPLY_BIT ? FLOW_SPAN / 2 : 0)))
-  }
-
-  /** Opened by this side. */
-  get mine(): boolean {
-    return (this.key & REPLY_BIT) === 0
-  }
-  get closed(): boolean {
-    return this.done
-  }
-
-  /** Queues up to chunk.length bytes as DATA within credit and flow backpressure; returns how many. */
-  write(chunk: Uint8Array): number {
-    let off = 0
-    while (off < chunk.length && !this.done && this.accepted && this.credit > 0 && !this.flow.needDrain) {
-      const n = Math.min(chunk.length - off, this.credit, MAX_CHUNK)
-      this.credit -= n
-      if (!this.mux.send(this, StreamOp.DATA, chunk.subarray(off, off + n))) break
-      off += n
-    }
-    return off
-  }
-
-  /** The reader took `n` bytes: grant them back once half a window has gathered. */
-  consumed(n: number): void {
-    this.unreported += n
-    if (this.done || this.finGot || this.unreported < this.window / 2) return
-    this.recvLeft += this.unreported
-    this.mux.send(this, StreamOp.WINDOW, encodeU32(this.unreported), true)
-    this.unreported = 0
-  }
-
-  /** Accepts an incoming stream: the first WINDOW grants the opener its window. */
-  accept(sink: StreamSink): void {
-    this.sink = sink
-    this.mux.send(this, StreamOp.WINDOW, encodeU32(this.window))
-  }
-
-  /** Half-close: no more DATA from this side. */
-  end(): void {
-    if (this.done || this.finSent) return
-    this.finSent = true
-    this.mux.send(this, StreamOp.FIN, new Uint8Array(0))
-    if (this.finGot) this.finish()
-  }
-
-  /** Aborts the stream; the other side's gets a P4Error with `code`. */
-  reset(code: string, text: string): void {
-    if (this.done) return
-    this.mux.send(this, StreamOp.RST, encodeRst(code, text))
-    this.finish()
-    this.settle?.reject(new P4Error('CLOSED', `stream to ${this.user} closed before it was accepted: ${text}`))
-    this.settle = null
-  }
-
-  /** @internal resolves once the other side accepted (its first WINDOW) */
-  opened(): Promise<void> {
-    return new Promise((resolve, reject) => (this.settle = { resolve, reject }))
-  }
-
-  /** @internal a frame for this stream */
-  frame(op: number, payload: Uint8Array): void {
-    switch (op) {
-      case StreamOp.DATA:
-        if (!this.accepted || this.finGot) throw bad(`DATA on stream ${this.key & MAX_STREAM_ID} ${this.finGot ? 'after FIN' : 'before it was accepted'}`)
-        if (payload.length > this.recvLeft) {
-          // A peer ignoring credit: the stream fails here and the dispatcher closes the session (PROTOCOL_ERROR).
-          const err = bad(`${this.user} sent ${payload.length} bytes of DATA with ${this.recvLeft} bytes of window left`)
-          this.fail(err)
-          throw err
-        }
-        this.recvLeft -= payload.length
-        this.mux.stats.streamBytesIn += payload.length
-        this.sink?.data(payload)
-        return
-      case StreamOp.WINDOW: {
-        const n = decodeWindow(payload)
-        if (this.credit + n > 0xffffffff) throw bad('window beyond 4 GiB')
-        const was = this.credit
-        this.credit += n
-        if (!this.accepted) {
-          this.accepted = true
-          this.settle?.resolve()
-          this.settle = null
-        }
-        if (was === 0) this.sink?.writable()
-        return
-      }
-      case StreamOp.FIN:
-        if (this.finGot || !this.accepted) throw bad('FIN twice or before the stream was accepted')
-        this.finGot = true
-        this.sink?.fin()
-        if (this.finSent) this.finish()
-        return
-      case StreamOp.RST: {
-        const r = decodeRst(payload)
-        const err = new P4Error(r.code, `stream ${this.mine ? 'to' : 'from'} ${this.user} reset by ${this.user}: ${r.text}`)
-        this.fail(err)
-        return
-      }
-      default:
-        throw bad(`op ${op} on an open stream`)
-    }
-  }
-
-  /** The flow drained: go on writing. */
-  drained(): void {
-    if (!this.done && this.credit > 0 && !this.flow.needDrain) this.sink?.writable()
-  }
-
-  fail(err: P4Error): void {
-    if (this.done) return
-    this.finish()
-    // Not yet accepted: only the openStream() promise hears of it (nobody holds the Duplex yet).
-    if (this.settle) {
-      this.settle.reject(err)
-      this.settle = null
-    } else this.sink?.reset(err)
-  }
-
-  private finish(): void {
-    this.done = true
-    this.mux.forget(this)
-  }
 }
 
 /** Counters the mux keeps (overlay stats). */
@@ -200,7 +34,7 @@ export interface StreamStats {
 }
 
 /** The streams of one peer. */
-export class PeerStreams {
+export class PeerStreams implements ChannelHost {
   private readonly open = new Map<number, StreamChannel>()
   private nextId = 1
   private readonly flowsHeard = new Set<Flow>()
@@ -219,6 +53,10 @@ export class PeerStreams {
 
   get size(): number {
     return this.open.size
+  }
+
+  flow(id: number): Flow {
+    return this.peer.session.flow(id)
   }
 
   /** A new stream this side opens; resolves once the other side accepted it. */
@@ -342,3 +180,5 @@ export class StreamMux {
     this.of(peer).frame(f, this.s.directory.usernameOfPeer(peer), (ch) => this.core.emit('stream', ch))
   }
 }
+
+export { StreamChannel, type StreamSink }

@@ -2,7 +2,7 @@
 // the session between two users, with per-stream credit. Memory network on a
 // ManualClock; every wait is for an event, with the clock as its deadline.
 import * as assert from 'uvu/assert'
-import { createNode, ManualClock, memoryTransport, MemoryNetwork, P4Error, type Node, type NodeOptions, type P4Stream, type Plugin } from '../ts/index.js'
+import { createNode, ManualClock, memoryTransport, tcp, MemoryNetwork, P4Error, type Node, type NodeOptions, type P4Stream, type Plugin } from '../ts/index.js'
 import { MsgType } from '../ts/core/protocol.js'
 import type { PeerTable } from '../ts/overlay/peer-table.js'
 import { StreamOp } from '../ts/overlay/stream-codec.js'
@@ -323,6 +323,41 @@ test('refusals say why: a node without streams, a plugin without a stream listen
     assert.equal(await t2.wait(readAll(s), 'the empty stream'), Buffer.alloc(0))
   } finally {
     await t2.stop()
+  }
+})
+
+test('over loopback TCP: echo of 2 MB on two streams at once, then the other node stopping fails the open stream at both ends', async () => {
+  const a = await createNode({ username: 'a', transport: tcp, links: { min: 0, max: 4 } })
+  const b = await createNode({ username: 'b', transport: tcp, links: { min: 0, max: 4 } })
+  const pa = a.plugin(APP)
+  const pb = b.plugin(APP)
+  await a.start()
+  await b.start()
+  try {
+    await a.connect(b.address.host, b.address.port)
+    await Promise.all([a.waitForUser('b', { plugin: APP }), b.waitForUser('a', { plugin: APP })])
+    const inbound: P4Stream[] = []
+    pb.on('stream', (s) => {
+      inbound.push(quiet(s))
+      s.pipe(s)
+    })
+    const [s1, s2] = await Promise.all([pa.openStream('b'), pa.openStream('b')])
+    const backs = [readAll(s1!), readAll(s2!)]
+    s1!.end(pattern(2_000_000, 5))
+    s2!.end(pattern(2_000_000, 6))
+    const [g1, g2] = await Promise.all(backs)
+    assert.equal(g1, pattern(2_000_000, 5))
+    assert.equal(g2, pattern(2_000_000, 6))
+    // An open stream when b stops: a's fails with UNREACHABLE, b's with CLOSED.
+    const open = quiet(await pa.openStream('b'))
+    const errA = errorOf(open)
+    const errB = errorOf(inbound[2]!)
+    await b.stop()
+    const [ea, eb] = (await Promise.all([errA, errB])) as [P4Error, P4Error]
+    assert.is(ea.code, 'UNREACHABLE')
+    assert.is(eb.code, 'CLOSED')
+  } finally {
+    await Promise.all([a.stop(), b.stop()])
   }
 })
 

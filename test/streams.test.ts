@@ -114,6 +114,8 @@ test('open, accept, echo: the acceptor learns who opened it, bytes come back in 
     s.end(data)
     assert.equal(await t.wait(back, 'the echo'), data)
     assert.equal(seen, [`a a ${APP}`])
+    assert.is(t.b.stats().streamBytesIn, data.length)
+    assert.is(t.a.stats().streamBytesIn, data.length)
   } finally {
     await t.stop()
   }
@@ -246,6 +248,9 @@ test('streams per peer are bounded (streams.max): one more is refused with QUOTA
     await t.wait(closed, 'stream 1 closed at b')
     await t.wait(t.pa.openStream('b'), 'stream 3, now that one closed')
     assert.is(inbound.length, 3)
+    const sa = t.a.stats()
+    const sb = t.b.stats()
+    assert.equal([sa.streamsOpened, sb.streamsAccepted, sb.streamsRefused], [4, 3, 1])
     // The opener's own bound is checked before anything is sent.
     const t2 = await pair({ streams: { max: 1 } })
     try {

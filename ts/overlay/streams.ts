@@ -25,7 +25,7 @@ export interface StreamLimits {
   window: number
 }
 
-/** Counters the mux keeps (overlay stats). */
+/** The counters the mux keeps (in the overlay's stats). */
 export interface StreamStats {
   streamsOpened: number
   streamsAccepted: number
@@ -143,7 +143,6 @@ export function peerHasStreams(peer: Peer): boolean {
 /** The overlay module: a PeerStreams per peer, created on first use. */
 export class StreamMux {
   private readonly perPeer = new WeakMap<Peer, PeerStreams>()
-  readonly stats: StreamStats = { streamsOpened: 0, streamsAccepted: 0, streamsRefused: 0, streamBytesIn: 0 }
 
   constructor(
     private readonly core: Core,
@@ -162,7 +161,7 @@ export class StreamMux {
   private of(peer: Peer): PeerStreams {
     let ps = this.perPeer.get(peer)
     if (!ps) {
-      ps = new PeerStreams(peer, this.limits, this.stats, () => this.core.stopping)
+      ps = new PeerStreams(peer, this.limits, this.core.stats, () => this.core.stopping)
       this.perPeer.set(peer, ps)
     }
     return ps

@@ -109,6 +109,12 @@ export interface OverlayStats {
   cutOffReasons: Partial<Record<CutOffReason, number>>
   /** Floods not relayed because this node's relay budget was spent. */
   relayDropped: number
+  /** Streams this node opened (plugin.openStream), accepted, and refused (no listener, streams.max, encrypted). */
+  streamsOpened: number
+  streamsAccepted: number
+  streamsRefused: number
+  /** Stream DATA bytes received. */
+  streamBytesIn: number
 }
 
 /** What the overlay hands up for a DATA frame. */
@@ -179,5 +185,9 @@ export function emptyStats(): OverlayStats {
     cutOff: 0,
     cutOffReasons: {},
     relayDropped: 0,
+    streamsOpened: 0,
+    streamsAccepted: 0,
+    streamsRefused: 0,
+    streamBytesIn: 0,
   }
 }

@@ -177,6 +177,28 @@ test("a reader that stops holds back only its own stream: another stream and plu
   }
 })
 
+test('tiny DATA frames to a reader that is not reading are gathered: a few held buffers per window, not one per frame', async () => {
+  const window = 65536
+  const t = await pair({}, { streams: { window } })
+  try {
+    const inbound: P4Stream[] = []
+    t.pb.on('stream', (s) => inbound.push(quiet(s)))
+    const s = await t.wait(t.pa.openStream('b'), 'the stream')
+    const data = pattern(window, 9)
+    // One byte per write: one DATA frame each, the whole window's worth.
+    for (let i = 0; i < data.length; i++) s.write(data.subarray(i, i + 1))
+    const inB = inbound[0]!
+    const held = (): number => (inB as unknown as { held: unknown[] }).held.length
+    await t.clock.until(() => t.b.stats().streamBytesIn === window, 20_000, 'the window to arrive')
+    assert.ok(held() <= window / 16384 + 1, `${held()} held chunks`)
+    const back = readAll(inB)
+    s.end()
+    assert.equal(await t.wait(back, 'every byte, in order'), data)
+  } finally {
+    await t.stop()
+  }
+})
+
 test('half-close both ways: end() on one side is end on the other, which can still write', async () => {
   const t = await pair()
   try {

@@ -20,6 +20,13 @@ export interface StreamOptions {
 /** What the readable side buffers before pausing the hand-over to the reader. */
 const READ_HIGH_WATER = 64 * 1024
 const WRITE_HIGH_WATER = 64 * 1024
+/**
+ * Held chunks below this size are gathered into buffers of GATHER bytes:
+ * a peer sending tiny DATA frames within its window must not make this side
+ * keep a list entry (and the receive buffer it is a view of) per frame.
+ */
+const SMALL = 4096
+const GATHER = 16 * 1024
 
 export class P4Stream extends Duplex {
   /** The other end's user (authenticated: the session bound to the key its HELLO names). */
@@ -28,6 +35,9 @@ export class P4Stream extends Duplex {
   private readonly ch: StreamChannel
   /** Received bytes not yet handed to the reader (bounded by the window). */
   private held: Uint8Array[] = []
+  /** Small chunks being gathered (the tail of held). */
+  private gather: Buffer | null = null
+  private gathered = 0
   private wantRead = false
   private finGot = false
   private eof = false
@@ -59,8 +69,30 @@ export class P4Stream extends Duplex {
 
   private received(chunk: Uint8Array): void {
     if (chunk.length === 0) return
-    this.held.push(chunk)
+    if (this.wantRead && this.held.length === 0 && this.gathered === 0) {
+      // The reader wants bytes: straight through, nothing held.
+      this.held.push(chunk)
+      return this.handOver()
+    }
+    if (chunk.length < SMALL) {
+      if (this.gather !== null && this.gathered + chunk.length > GATHER) this.closeGather()
+      this.gather ??= Buffer.allocUnsafe(GATHER)
+      this.gather.set(chunk, this.gathered)
+      this.gathered += chunk.length
+    } else {
+      this.closeGather()
+      // A view into a larger receive buffer is copied, so that holding it does not keep the rest alive.
+      this.held.push(chunk.byteLength * 2 < chunk.buffer.byteLength ? Buffer.from(chunk) : chunk)
+    }
     if (this.wantRead) this.handOver()
+  }
+
+  /** The gathered small chunks become one held chunk. */
+  private closeGather(): void {
+    if (this.gather === null || this.gathered === 0) return
+    this.held.push(this.gather.subarray(0, this.gathered))
+    this.gather = null
+    this.gathered = 0
   }
 
   // ---------------------------------------------------- Duplex
@@ -71,6 +103,7 @@ export class P4Stream extends Duplex {
   }
 
   private handOver(): void {
+    if (this.wantRead) this.closeGather()
     let moved = 0
     let i = 0
     const held = this.held
@@ -81,7 +114,7 @@ export class P4Stream extends Duplex {
     }
     if (i > 0) this.held = i === held.length ? [] : held.slice(i)
     if (moved > 0) this.ch.consumed(moved)
-    if (this.finGot && this.held.length === 0 && !this.eof) {
+    if (this.finGot && this.held.length === 0 && this.gathered === 0 && !this.eof) {
       this.eof = true
       this.push(null)
     }
@@ -114,6 +147,8 @@ export class P4Stream extends Duplex {
     }
     this.pending = null
     this.held = []
+    this.gather = null
+    this.gathered = 0
     cb(err)
   }
 }

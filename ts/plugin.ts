@@ -112,7 +112,10 @@ export class Plugin extends EventEmitter {
    * other streams and messages over the session to that user, with flow
    * control of its own. Resolves once the other node accepted it (its plugin
    * has a 'stream' listener); STREAM_REFUSED, QUOTA_EXCEEDED (streams.max)
-   * or UNSUPPORTED (a node without streams) otherwise.
+   * or UNSUPPORTED (a node without streams) otherwise. An open stream fails
+   * ('error') with UNREACHABLE when the session to the user is lost, CLOSED
+   * when this node stops, and with the other side's code when it resets the
+   * stream (destroy(err) sends err.code; STREAM_RESET for other errors).
    */
   openStream(user: string, opts: StreamOptions = {}): Promise<P4Stream> {
     if (this.closed) return Promise.reject(new P4Error('CLOSED', `plugin ${this.id} is closed`))

@@ -121,6 +121,26 @@ test('open, accept, echo: the acceptor learns who opened it, bytes come back in 
   }
 })
 
+test('both sides open streams at once: their IDs never collide, each echo comes back on its own stream', async () => {
+  const t = await pair()
+  try {
+    t.pa.on('stream', (s) => quiet(s).pipe(s))
+    t.pb.on('stream', (s) => quiet(s).pipe(s))
+    const [fromA1, fromB1, fromA2, fromB2] = await t.wait(Promise.all([t.pa.openStream('b'), t.pb.openStream('a'), t.pa.openStream('b'), t.pb.openStream('a')]), 'four streams')
+    const all = [fromA1, fromB1, fromA2, fromB2]
+    const backs = all.map((s, i) => {
+      const back = readAll(s)
+      s.end(pattern(100_000 + i, 20 + i))
+      return back
+    })
+    const got = await t.wait(Promise.all(backs), 'the echoes')
+    got.forEach((g, i) => assert.equal(g, pattern(100_000 + i, 20 + i), `stream ${i}`))
+    assert.equal(all.map((s) => s.user), ['b', 'a', 'b', 'a'])
+  } finally {
+    await t.stop()
+  }
+})
+
 test('many concurrent streams, each with a small window, deliver their own bytes', async () => {
   const t = await pair({ streams: { window: 8192 } }, { streams: { window: 8192 } })
   try {

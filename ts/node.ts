@@ -9,7 +9,8 @@ import { Flag, messageIdOf } from './core/protocol.js'
 import { Plugin, type BroadcastOptions, type PluginHost, type PluginOptions, type SendOptions } from './plugin.js'
 import { checkTimeout, Reasons, waitUntil, type StatusReason } from './join.js'
 import { E2eBoxes, e2eAad, groupAad, openGroup, sealGroup } from './e2e.js'
-import { Overlay, type DataEvent, type LinkInfo, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
+import { P4Stream, type StreamOptions } from './stream.js'
+import { Overlay, type StreamChannel, type DataEvent, type LinkInfo, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
 import { emptyStats } from './overlay/types.js'
 import { randomId } from './core/ids.js'
 import { systemClock, type Clock } from './core/clock.js'
@@ -145,6 +146,7 @@ export class Node extends EventEmitter {
       broadcast: (p, data, o) => this.pluginBroadcast(p, data, o),
       closed: (p) => this.pluginClosed(p),
       users: (id) => this.users(id),
+      openStream: (p, user, o) => this.pluginOpenStream(p, user, o),
     }
   }
 
@@ -233,6 +235,7 @@ export class Node extends EventEmitter {
         this.emit(ev, ...args)
       })
     }
+    overlay.on('stream', (ch: StreamChannel) => this.onStream(ch))
     overlay.on('user-updated', () => this.signals.emit('user-updated'))
     overlay.on('warning', (err: P4Error) => this.warn(err))
     try {
@@ -467,6 +470,24 @@ export class Node extends EventEmitter {
     await overlay.broadcast(plugin.id, flags, (hi, lo) =>
       encrypted && groupKey ? sealGroup(groupKey, data, groupAad({ sender: this.identity.publicKey, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })) : data,
     )
+  }
+
+  private async pluginOpenStream(plugin: Plugin, user: string, _opts: StreamOptions): Promise<P4Stream> {
+    const overlay = this.requireOverlay()
+    validateUsername(user)
+    if (user === this.username) throw new P4Error('BAD_ARGUMENT', 'a stream goes to another user, not to this node itself')
+    let stream: P4Stream | undefined
+    await overlay.openStream(user, plugin.id, (ch) => (stream = new P4Stream(ch, user)).sink)
+    return stream!
+  }
+
+  /** A stream opened by another user: accepted when its plugin listens for streams, refused otherwise. */
+  private onStream(ch: StreamChannel): void {
+    const plugin = this.plugins.get(ch.pluginId)
+    if (!plugin || plugin.listenerCount('stream') === 0) return
+    const stream = new P4Stream(ch, ch.user)
+    ch.accept(stream.sink)
+    plugin.emit('stream', stream, ch.user)
   }
 
   private pluginClosed(plugin: Plugin): void {

@@ -41,6 +41,7 @@ export interface NodeOptions {
   maxUsers?: number
   maxDirect?: number
   highWaterMark?: number
+  streams?: { max?: number; window?: number }
   quotas?: Partial<Quotas>
   socket?: SocketOptions
   clock?: Clock
@@ -184,6 +185,11 @@ const DEDUP: Fields<NonNullable<NodeOptions['dedup']>> = {
   ttlMs: ms(600_000, 'a seen message ID is remembered this long'),
 }
 
+const STREAMS: Fields<NonNullable<NodeOptions['streams']>> = {
+  max: { kind: 'int', min: 0, max: 65536, default: { default: 256, small: 16 }, doc: 'streams open at once with one peer (both directions; more are refused); 0 turns streams off' },
+  window: { kind: 'int', min: 4096, max: 1 << 30, default: { default: 256 << 10, small: 32 << 10 }, doc: 'receive window of each stream, bytes: a peer never has more unread bytes buffered per stream' },
+}
+
 const QUOTAS: Fields<Quotas> = {
   framesPerSecond: quota(20_000, 5000, 'control and flooded frames per second from one peer'),
   helloPerSecond: quota(500, 200, 'HELLO frames per second from one peer'),
@@ -257,6 +263,7 @@ const TOP: { readonly [K in keyof Required<NodeOptions>]: Leaf & { fields?: Reco
   maxUsers: { kind: 'int', min: 1, max: 1 << 20, default: { default: 4096, small: 512 }, doc: 'users kept in the Last Known Address table' },
   maxDirect: { kind: 'int', min: 1, max: 4096, default: { default: 32, small: 4 }, doc: 'direct (non-link) sessions kept open' },
   highWaterMark: { kind: 'int', min: 1024, max: 1 << 30, default: { default: 1 << 20, small: 64 << 10 }, doc: 'bytes queued per session before send() waits for it to drain' },
+  streams: { kind: 'group', doc: 'plugin.openStream(): streams per peer and their flow control', fields: STREAMS },
   quotas: { kind: 'group', doc: 'per-peer quotas: a peer that exceeds one is cut off', fields: QUOTAS },
   clock: {
     kind: 'custom', file: false, defaultDoc: 'the system clock', typeDoc: 'Clock',

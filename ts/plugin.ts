@@ -3,6 +3,7 @@
 // received message already authenticated (m.from is proven, never claimed).
 import { EventEmitter } from 'node:events'
 import { P4Error } from './core/errors.js'
+import type { P4Stream, StreamOptions } from './stream.js'
 
 export interface PluginMessage {
   /** The sender's username, authenticated by its session or its signature. */
@@ -47,10 +48,13 @@ export interface PluginHost {
   broadcast(plugin: Plugin, data: Uint8Array, opts: BroadcastOptions): Promise<void>
   closed(plugin: Plugin): void
   users(pluginId?: number): string[]
+  openStream(plugin: Plugin, user: string, opts: StreamOptions): Promise<P4Stream>
 }
 
 export interface PluginEvents {
   message: (m: PluginMessage) => void
+  /** Another user opened a stream to this plugin (`from` is authenticated). Without a listener, streams are refused. */
+  stream: (stream: P4Stream, from: string) => void
 }
 
 export class Plugin extends EventEmitter {
@@ -101,6 +105,25 @@ export class Plugin extends EventEmitter {
     if (typeof opts !== 'object' || opts === null) return Promise.reject(new P4Error('BAD_ARGUMENT', 'options must be an object'))
     if (opts.encrypted && !this.groupKey) return Promise.reject(new P4Error('BAD_ARGUMENT', `plugin ${this.id} has no groupKey for encrypted broadcast`))
     return this.host.broadcast(this, data, opts)
+  }
+
+  /**
+   * Opens a stream to `user`'s plugin of this ID: a Duplex multiplexed with
+   * other streams and messages over the session to that user, with flow
+   * control of its own. Resolves once the other node accepted it (its plugin
+   * has a 'stream' listener); STREAM_REFUSED, QUOTA_EXCEEDED (streams.max)
+   * or UNSUPPORTED (a node without streams) otherwise. An open stream fails
+   * ('error') with UNREACHABLE when the session to the user is lost, CLOSED
+   * when this node stops, and with the other side's code when it resets the
+   * stream (destroy(err) sends err.code; STREAM_RESET for other errors).
+   */
+  openStream(user: string, opts: StreamOptions = {}): Promise<P4Stream> {
+    if (this.closed) return Promise.reject(new P4Error('CLOSED', `plugin ${this.id} is closed`))
+    if (typeof user !== 'string') return Promise.reject(new P4Error('BAD_ARGUMENT', 'user must be a string'))
+    if (typeof opts !== 'object' || opts === null) return Promise.reject(new P4Error('BAD_ARGUMENT', 'options must be an object'))
+    for (const k of Object.keys(opts)) if (k !== 'encrypted') return Promise.reject(new P4Error('BAD_ARGUMENT', `unknown stream option ${JSON.stringify(k)}`))
+    if (opts.encrypted) return Promise.reject(new P4Error('UNSUPPORTED', 'end-to-end encrypted streams are not supported yet (the session under a stream is encrypted hop by hop; streams never pass a relay)'))
+    return this.host.openStream(this, user, opts)
   }
 
   /** Users running this plugin (including this node's user). */

@@ -8,6 +8,7 @@ import { tempDirs } from './tmp.js'
 export const MAIN = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url))
 export const EXAMPLE_CHAT = fileURLToPath(new URL('../../examples/chat.js', import.meta.url))
 export const EXAMPLE_COUNTER = fileURLToPath(new URL('../../examples/counter.js', import.meta.url))
+export const EXAMPLE_FILE_COPY = fileURLToPath(new URL('../../examples/file-copy.js', import.meta.url))
 
 // One root for every file that imports this module: uvu loads all files into
 // one process, so the root is removed when that process exits, not by a

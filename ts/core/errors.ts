@@ -35,6 +35,9 @@ export type P4ErrorCode =
   | 'CLOCK_SKEW'
   | 'NOT_JOINED'
   | 'BAD_RESUME'
+  | 'UNSUPPORTED'
+  | 'STREAM_REFUSED'
+  | 'STREAM_RESET'
 
 export class P4Error extends Error {
   readonly code: P4ErrorCode

@@ -25,6 +25,7 @@ import {
   MSG_PING,
   MSG_PING_ACK,
   MSG_SESSION,
+  MSG_STREAM,
   PROTOCOL_VERSION,
   REQUIRED_FLAGS as WIRE_REQUIRED_FLAGS,
 } from './wire.js'
@@ -61,6 +62,8 @@ export const MsgType = {
   BYE: MSG_BYE,
   /** Session control, handled by the session layer (docs/protocol.md, "Session control"). */
   SESSION: MSG_SESSION,
+  /** Stream multiplexing (docs/protocol.md, "Streams"); only with peers that announce HandshakeFeature.STREAMS. */
+  STREAM: MSG_STREAM,
 } as const
 export type MsgType = (typeof MsgType)[keyof typeof MsgType]
 
@@ -72,6 +75,8 @@ export type MsgType = (typeof MsgType)[keyof typeof MsgType]
 export const HandshakeFeature = {
   /** Session resumption: ACK / CLOSE control frames, moving a session to a new Conn. */
   RESUME: 1,
+  /** Streams: MsgType.STREAM frames (plugin.openStream). */
+  STREAMS: 4,
 } as const
 
 /** Header flags (header byte 2). */

@@ -27,8 +27,14 @@ export const MSG_BYE = 9
  * the overlay; sent only to a peer that announced handshake feature RESUME.
  */
 export const MSG_SESSION = 10
+// 11 is reserved for another extension.
+/**
+ * Stream multiplexing (OPEN, DATA, WINDOW, FIN, RST; the op is in the
+ * message ID): sent only to a peer that announced handshake feature STREAMS.
+ */
+export const MSG_STREAM = 12
 /** Largest valid type; 0 and everything above are invalid. */
-export const MSG_TYPE_MAX = MSG_SESSION
+export const MSG_TYPE_MAX = MSG_STREAM
 
 // Header flags (header byte 2).
 /** Flooded to every link but the one it came in on. */
@@ -57,6 +63,8 @@ export const ALLOWED_FLAGS = [
   FLAG_BROADCAST | FLAG_ENCRYPTED | FLAG_SIGNED, // DATA
   0, // BYE
   0, // SESSION
+  0, // 11
+  0, // STREAM
 ]
 export const REQUIRED_FLAGS = [
   0, // 0: invalid type
@@ -70,6 +78,8 @@ export const REQUIRED_FLAGS = [
   0, // DATA
   0, // BYE
   0, // SESSION
+  0, // 11
+  0, // STREAM
 ]
 
 // Header layout, 18 bytes, big-endian:

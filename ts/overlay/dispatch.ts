@@ -9,6 +9,8 @@ import { ByeReason, decodeBye, decodePing } from './link-codec.js'
 import type { LkaExchange } from './lka-sync.js'
 import type { Peer } from './peer.js'
 import type { PeerTable } from './peer-table.js'
+import { StreamOp } from './stream-codec.js'
+import type { StreamMux } from './streams.js'
 import type { WalkRouter } from './walks.js'
 
 type Handler = (peer: Peer, f: Frame) => void
@@ -20,6 +22,7 @@ export interface FrameHandlers {
   floods: FloodRouter
   lka: LkaExchange
   walks: WalkRouter
+  streams: StreamMux
 }
 
 export class FrameDispatch {
@@ -43,6 +46,10 @@ export class FrameDispatch {
     h[MsgType.LKA] = (p, f) => m.lka.answer(p, f)
     h[MsgType.LKA_ACK] = (p, f) => m.lka.apply(p, f)
     h[MsgType.CONNECT] = (_p, f) => m.walks.connected(f)
+    h[MsgType.STREAM] = (p, f) => {
+      p.active(clock.now())
+      m.streams.frame(p, f)
+    }
     h[MsgType.BYE] = (p, f) => {
       const bye = decodeBye(f.payload)
       m.table.byeFrom(p, bye.reason, bye.text)
@@ -55,8 +62,8 @@ export class FrameDispatch {
     const now = this.core.clock.now()
     peer.heard(now)
     this.core.stats.framesIn++
-    // Unicast DATA is paced by backpressure instead of a frame quota.
-    if (f.type !== MsgType.DATA || (f.flags & Flag.BROADCAST) !== 0) {
+    // Unicast DATA is paced by backpressure, stream DATA and WINDOW by credit, instead of a frame quota.
+    if (f.type === MsgType.STREAM ? f.idLo !== StreamOp.DATA && f.idLo !== StreamOp.WINDOW : f.type !== MsgType.DATA || (f.flags & Flag.BROADCAST) !== 0) {
       const q = peer.quota
       const over = q.frame(now) ?? (f.type === MsgType.HELLO ? q.helloFrame(now) : f.type === MsgType.DISCOVER ? q.discoverFrame(now) : null)
       if (over !== null) return this.m.guard.cutOff(peer, over)

@@ -6,6 +6,7 @@ import { P4Error } from '../core/errors.js'
 import { sameBytes } from '../core/bytes.js'
 import { acceptSession, initiateSession, type RemoteInfo, type SessionOptions as HandshakeOptions } from '../session/handshake.js'
 import { LinkIntent } from '../session/handshake-payload.js'
+import { streamFeature } from './stream-codec.js'
 import { Session } from '../session/session.js'
 import type { Address, Conn, Listener } from '../transport/types.js'
 import type { Core, Gate } from './context.js'
@@ -69,6 +70,7 @@ export class Handshakes {
       username: cfg.username,
       listenPort: this.core.listenPort,
       intent,
+      features: streamFeature(cfg),
       extension: cfg.certificate,
       timeoutMs: cfg.timers.handshakeTimeoutMs,
       clock: this.core.clock,

@@ -30,10 +30,12 @@ import { ByeReason } from './link-codec.js'
 import { Membership } from './membership.js'
 import { Peer } from './peer.js'
 import { PeerTable } from './peer-table.js'
+import { StreamMux, type StreamChannel, type StreamSink } from './streams.js'
 import { emptyStats, type LinkInfo, type OverlayConfig, type OverlayStats } from './types.js'
 import { LinkUpkeep } from './upkeep.js'
 import { WalkRouter } from './walks.js'
 
+export type { StreamChannel, StreamSink } from './streams.js'
 export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers } from './types.js'
 
 const log = debuglog('p4net:overlay')
@@ -49,6 +51,7 @@ export class Overlay extends EventEmitter {
   private readonly walks: WalkRouter
   private readonly upkeep: LinkUpkeep
   private readonly dispatch: FrameDispatch
+  private readonly streams: StreamMux
   private plugins: ReadonlySet<number> = new Set()
   private phase: 'new' | 'running' | 'stopping' = 'new'
   private bound: Address | null = null
@@ -86,7 +89,8 @@ export class Overlay extends EventEmitter {
     s.walks = this.walks = new WalkRouter(core, s)
     s.upkeep = this.upkeep = new LinkUpkeep(core, s)
 
-    this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks })
+    this.streams = new StreamMux(core, s)
+    this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks, streams: this.streams })
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -248,6 +252,17 @@ export class Overlay extends EventEmitter {
       s.once('drain', onDrain)
       s.once('close', onClose)
     })
+  }
+
+  /**
+   * Opens a stream of `pluginId` to `username` over the session bound to its
+   * key; resolves once that node accepted it. `attach` gives the stream its
+   * byte side before any byte can arrive. Incoming streams: 'stream' events.
+   */
+  async openStream(username: string, pluginId: number, attach: (ch: StreamChannel) => StreamSink): Promise<StreamChannel> {
+    const peer = await this.table.sessionTo(username)
+    peer.active(this.cfg.clock.now())
+    return this.streams.open(peer, username, pluginId, attach)
   }
 
   /**

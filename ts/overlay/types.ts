@@ -67,6 +67,8 @@ export interface OverlayConfig {
   peerCache?: PeerCache
   /** Session buffer sizes. */
   highWaterMark: number
+  /** Streams per peer (both directions; 0: off) and each stream's receive window in bytes. */
+  streams: { max: number; window: number }
   /** Random source in [0, 1), replaceable for deterministic tests. */
   random: () => number
   /** Time and timers (systemClock, or a ManualClock in tests and simulations). */
@@ -107,6 +109,12 @@ export interface OverlayStats {
   cutOffReasons: Partial<Record<CutOffReason, number>>
   /** Floods not relayed because this node's relay budget was spent. */
   relayDropped: number
+  /** Streams this node opened (plugin.openStream), accepted, and refused (no listener, streams.max, encrypted). */
+  streamsOpened: number
+  streamsAccepted: number
+  streamsRefused: number
+  /** Stream DATA bytes received. */
+  streamBytesIn: number
 }
 
 /** What the overlay hands up for a DATA frame. */
@@ -177,5 +185,9 @@ export function emptyStats(): OverlayStats {
     cutOff: 0,
     cutOffReasons: {},
     relayDropped: 0,
+    streamsOpened: 0,
+    streamsAccepted: 0,
+    streamsRefused: 0,
+    streamBytesIn: 0,
   }
 }

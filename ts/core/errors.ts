@@ -35,6 +35,7 @@ export type P4ErrorCode =
   | 'CLOCK_SKEW'
   | 'NOT_JOINED'
   | 'BAD_RESUME'
+  | 'UNSUPPORTED'
 
 export class P4Error extends Error {
   readonly code: P4ErrorCode

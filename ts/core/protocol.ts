@@ -6,6 +6,7 @@ import {
   FLAG_BROADCAST,
   FLAG_ENCRYPTED,
   FLAG_SIGNED,
+  FLAG_ACK,
   FRAME_BAD_FLAGS,
   FRAME_BAD_TYPE,
   FRAME_BAD_VERSION,
@@ -17,6 +18,7 @@ import {
   HEADER_SIZE,
   MSG_BYE,
   MSG_CONNECT,
+  MSG_DATA_ACK,
   MSG_DATA,
   MSG_DISCOVER,
   MSG_HELLO,
@@ -61,6 +63,8 @@ export const MsgType = {
   BYE: MSG_BYE,
   /** Session control, handled by the session layer (docs/protocol.md, "Session control"). */
   SESSION: MSG_SESSION,
+  /** Delivery confirmation of a DATA sent with Flag.ACK (handshake feature ACK). */
+  DATA_ACK: MSG_DATA_ACK,
 } as const
 export type MsgType = (typeof MsgType)[keyof typeof MsgType]
 
@@ -72,6 +76,8 @@ export type MsgType = (typeof MsgType)[keyof typeof MsgType]
 export const HandshakeFeature = {
   /** Session resumption: ACK / CLOSE control frames, moving a session to a new Conn. */
   RESUME: 1,
+  /** Delivery confirmation: DATA with Flag.ACK, answered by DATA_ACK. */
+  ACK: 2,
 } as const
 
 /** Header flags (header byte 2). */
@@ -82,6 +88,8 @@ export const Flag = {
   ENCRYPTED: FLAG_ENCRYPTED,
   /** Payload starts with the origin's Ed25519 key (32) and signature (64). */
   SIGNED: FLAG_SIGNED,
+  /** Unicast DATA: answer with DATA_ACK once delivered (only to a peer with HandshakeFeature.ACK). */
+  ACK: FLAG_ACK,
 } as const
 
 /**

@@ -27,8 +27,14 @@ export const MSG_BYE = 9
  * the overlay; sent only to a peer that announced handshake feature RESUME.
  */
 export const MSG_SESSION = 10
+/**
+ * Delivery confirmation of a unicast DATA that carried FLAG_ACK: same plugin
+ * and message ID, a 1-byte status payload. Sent only to a peer that announced
+ * handshake feature ACK.
+ */
+export const MSG_DATA_ACK = 11
 /** Largest valid type; 0 and everything above are invalid. */
-export const MSG_TYPE_MAX = MSG_SESSION
+export const MSG_TYPE_MAX = MSG_DATA_ACK
 
 // Header flags (header byte 2).
 /** Flooded to every link but the one it came in on. */
@@ -37,7 +43,9 @@ export const FLAG_BROADCAST = 0x01
 export const FLAG_ENCRYPTED = 0x02
 /** Payload starts with the origin's Ed25519 key (32) and signature (64). */
 export const FLAG_SIGNED = 0x04
-export const FLAG_MASK = FLAG_BROADCAST | FLAG_ENCRYPTED | FLAG_SIGNED
+/** Unicast DATA only: the sender wants a DATA_ACK once the message was delivered (handshake feature ACK). */
+export const FLAG_ACK = 0x08
+export const FLAG_MASK = FLAG_BROADCAST | FLAG_ENCRYPTED | FLAG_SIGNED | FLAG_ACK
 
 /**
  * Which flags each type may carry, and which it must carry; index = type.
@@ -54,9 +62,10 @@ export const ALLOWED_FLAGS = [
   FLAG_SIGNED, // DISCOVER
   0, // LKA
   0, // LKA_ACK
-  FLAG_BROADCAST | FLAG_ENCRYPTED | FLAG_SIGNED, // DATA
+  FLAG_BROADCAST | FLAG_ENCRYPTED | FLAG_SIGNED | FLAG_ACK, // DATA
   0, // BYE
   0, // SESSION
+  0, // DATA_ACK
 ]
 export const REQUIRED_FLAGS = [
   0, // 0: invalid type
@@ -70,6 +79,7 @@ export const REQUIRED_FLAGS = [
   0, // DATA
   0, // BYE
   0, // SESSION
+  0, // DATA_ACK
 ]
 
 // Header layout, 18 bytes, big-endian:

@@ -1,5 +1,6 @@
 // A received frame's way in: the quota gate, then the frame-type → handler
 // table. Part of the wiring in overlay.ts, so it names the modules' classes.
+import { P4Error } from '../core/errors.js'
 import { Flag, MsgType } from '../core/protocol.js'
 import type { Frame } from '../session/session.js'
 import type { Core } from './context.js'
@@ -9,6 +10,7 @@ import { ByeReason, decodeBye, decodePing } from './link-codec.js'
 import type { LkaExchange } from './lka-sync.js'
 import type { Peer } from './peer.js'
 import type { PeerTable } from './peer-table.js'
+import { SendQueue } from './send-queue.js'
 import type { WalkRouter } from './walks.js'
 
 type Handler = (peer: Peer, f: Frame) => void
@@ -43,6 +45,13 @@ export class FrameDispatch {
     h[MsgType.LKA] = (p, f) => m.lka.answer(p, f)
     h[MsgType.LKA_ACK] = (p, f) => m.lka.apply(p, f)
     h[MsgType.CONNECT] = (_p, f) => m.walks.connected(f)
+    h[MsgType.DATA_ACK] = (p, f) => {
+      if (f.payload.length !== 1) throw new P4Error('BAD_FRAME', `DATA_ACK payload must be 1 byte, got ${f.payload.length}`)
+      if (SendQueue.of(p.session, p.username, clock).acked(f.idHi, f.idLo, f.payload[0]!, f.pluginId)) return
+      // Not awaited (late, or unsolicited): charged to the frame quota as any other frame.
+      const over = p.quota.frame(clock.now())
+      if (over !== null) m.guard.cutOff(p, over)
+    }
     h[MsgType.BYE] = (p, f) => {
       const bye = decodeBye(f.payload)
       m.table.byeFrom(p, bye.reason, bye.text)
@@ -55,8 +64,9 @@ export class FrameDispatch {
     const now = this.core.clock.now()
     peer.heard(now)
     this.core.stats.framesIn++
-    // Unicast DATA is paced by backpressure instead of a frame quota.
-    if (f.type !== MsgType.DATA || (f.flags & Flag.BROADCAST) !== 0) {
+    // Unicast DATA is paced by backpressure instead of a frame quota, and so
+    // are the DATA_ACKs it asked for (an unexpected one is charged below).
+    if ((f.type !== MsgType.DATA || (f.flags & Flag.BROADCAST) !== 0) && f.type !== MsgType.DATA_ACK) {
       const q = peer.quota
       const over = q.frame(now) ?? (f.type === MsgType.HELLO ? q.helloFrame(now) : f.type === MsgType.DISCOVER ? q.discoverFrame(now) : null)
       if (over !== null) return this.m.guard.cutOff(peer, over)

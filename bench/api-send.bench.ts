@@ -1,0 +1,136 @@
+// Unicast as an application writes it, next to the bare session beneath it,
+// two loopback TCP nodes in one process (sender and receiver share the core):
+//   session        Session.send() in a loop, waiting for 'drain' when it says so
+//   await          for (…) await plugin.send(user, msg)
+//   in flight      plugin.send() without awaiting, IN_FLIGHT outstanding at a
+//                  time (each batch awaited with Promise.all)
+// at 64 B (messages/s) and 64 KiB (MB/s, 10^6 bytes), from the first send to
+// the receiver's last message. Each trial runs in a fresh process (its own
+// warm-up first) and the impls alternate; each figure is the median of
+// TRIALS [min–max]. Plugin trials use fully handshaken nodes (createNode).
+//
+//   node dist/bench/api-send.bench.js [--quick] [--only <impl> <size>]
+//   node --cpu-prof dist/bench/api-send.bench.js --child <impl> <size>   (one trial, for profiling)
+import { execFileSync } from 'node:child_process'
+import { loadavg } from 'node:os'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { startNet } from '../common/net.js'
+import { sessionPair } from '../common/pair.js'
+import type { Node } from '../ts/index.js'
+import { MsgType } from '../ts/core/protocol.js'
+
+type Impl = 'session' | 'await' | 'in-flight'
+const IMPLS: Impl[] = ['session', 'await', 'in-flight']
+const SIZES = [64, 64 * 1024]
+const PLUGIN = 7
+const IN_FLIGHT = 1000
+const quick = process.argv.includes('--quick')
+const TRIALS = quick ? 1 : 3
+
+/** Messages per trial: about 2 s of work at the targets. */
+function countFor(size: number): number {
+  return size <= 1024 ? (quick ? 200_000 : 2_000_000) : (quick ? 512 : 4096)
+}
+
+async function trial(impl: Impl, size: number): Promise<number> {
+  const count = countFor(size)
+  const msg = new Uint8Array(size).fill(0x5a)
+  let received = 0
+  let resolveDone!: (t: number) => void
+  const done = new Promise<number>((r) => (resolveDone = r))
+  const onMessage = (): void => {
+    if (++received === count) resolveDone(performance.now())
+  }
+  if (impl === 'session') {
+    const { a, b, close } = await sessionPair('tcp')
+    try {
+      b.onframe = onMessage
+      const t0 = performance.now()
+      for (let k = 0; k < count; k++) {
+        if (!a.send(MsgType.DATA, 0, 0, PLUGIN, 0, k, msg)) await new Promise((r) => a.once('drain', r))
+      }
+      return (await done) - t0
+    } finally {
+      await close()
+    }
+  }
+  const net = await startNet({ n: 2, transport: 'tcp', plugins: [PLUGIN] })
+  try {
+    const [from, to] = net.nodes as [Node, Node]
+    to.plugin(PLUGIN).on('message', onMessage)
+    const chat = from.plugin(PLUGIN)
+    const user = to.username
+    const t0 = performance.now()
+    if (impl === 'await') {
+      for (let k = 0; k < count; k++) await chat.send(user, msg)
+    } else {
+      const batch: Promise<void>[] = []
+      for (let k = 0; k < count; k++) {
+        batch.push(chat.send(user, msg))
+        if (batch.length === IN_FLIGHT) {
+          await Promise.all(batch)
+          batch.length = 0
+        }
+      }
+      await Promise.all(batch)
+    }
+    return (await done) - t0
+  } finally {
+    await net.stop()
+  }
+}
+
+/** One process: a short warm-up trial, then the measured one; prints its rate. */
+async function child(impl: Impl, size: number): Promise<void> {
+  if (!process.argv.includes('--no-warmup')) await trial(impl, size)
+  const ms = await trial(impl, size)
+  const count = countFor(size)
+  const rate = size <= 1024 ? count / (ms / 1000) : (count * size) / (ms / 1000) / 1e6
+  process.stdout.write(JSON.stringify({ impl, size, rate }) + '\n')
+}
+
+function runChild(impl: Impl, size: number): number | null {
+  try {
+    const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', impl, String(size), ...(quick ? ['--quick'] : [])], { encoding: 'utf8', timeout: 300_000 })
+    return (JSON.parse(out.trim().split('\n').pop()!) as { rate: number }).rate
+  } catch (err) {
+    process.stderr.write(`[api-send] ${impl} ${size} B failed: ${(err as Error).message}\n`)
+    return null
+  }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+async function main(): Promise<void> {
+  const at = process.argv.indexOf('--child')
+  if (at >= 0) return child(process.argv[at + 1] as Impl, Number(process.argv[at + 2]))
+  const onlyAt = process.argv.indexOf('--only')
+  const impls = onlyAt >= 0 ? [process.argv[onlyAt + 1] as Impl] : IMPLS
+  const sizes = onlyAt >= 0 && process.argv[onlyAt + 2] ? [Number(process.argv[onlyAt + 2])] : SIZES
+  console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  for (const size of sizes) {
+    const got = new Map<Impl, number[]>(impls.map((i) => [i, []]))
+    for (let t = 0; t < TRIALS; t++) {
+      for (const impl of impls) {
+        const r = runChild(impl, size)
+        if (r !== null) got.get(impl)!.push(r)
+      }
+    }
+    const unit = size <= 1024 ? 'msg/s' : 'MB/s'
+    const session = got.get('session')
+    for (const impl of impls) {
+      const v = got.get(impl)!
+      if (v.length === 0) {
+        console.log(`${size} B  ${impl.padEnd(10)} failed`)
+        continue
+      }
+      const ratio = session && session.length && impl !== 'session' ? `  ${(median(v) / median(session)).toFixed(2)}× session` : ''
+      const f = (x: number): string => (unit === 'msg/s' ? `${(x / 1e6).toFixed(2)} M` : x.toFixed(0))
+      console.log(`${String(size).padStart(5)} B  ${impl.padEnd(10)} ${f(median(v))} ${unit} [${f(Math.min(...v))}–${f(Math.max(...v))}]${ratio}`)
+    }
+  }
+  console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+}
+
+await main()

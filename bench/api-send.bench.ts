@@ -8,6 +8,9 @@
 // the receiver's last message. Each trial runs in a fresh process (its own
 // warm-up first) and the impls alternate; each figure is the median of
 // TRIALS [min–max]. Plugin trials use fully handshaken nodes (createNode).
+// Each rate is given per wall-clock second and per CPU second of the process
+// (user + system over all its threads): on a shared machine the second moves
+// far less from run to run.
 //
 //   node dist/bench/api-send.bench.js [--quick] [--only <impl> <size>]
 //   node --cpu-prof dist/bench/api-send.bench.js --child <impl> <size>   (one trial, for profiling)
@@ -33,24 +36,39 @@ function countFor(size: number): number {
   return size <= 1024 ? (quick ? 200_000 : 2_000_000) : (quick ? 512 : 4096)
 }
 
-async function trial(impl: Impl, size: number): Promise<number> {
+/** Wall-clock ms and CPU ms (user + system, all threads) of one trial. */
+interface Timing {
+  ms: number
+  cpuMs: number
+}
+
+async function trial(impl: Impl, size: number): Promise<Timing> {
   const count = countFor(size)
   const msg = new Uint8Array(size).fill(0x5a)
   let received = 0
-  let resolveDone!: (t: number) => void
-  const done = new Promise<number>((r) => (resolveDone = r))
+  let resolveDone!: (t: Timing) => void
+  const done = new Promise<Timing>((r) => (resolveDone = r))
+  let t0 = 0
+  let cpu0 = process.cpuUsage()
+  const start = (): void => {
+    cpu0 = process.cpuUsage()
+    t0 = performance.now()
+  }
   const onMessage = (): void => {
-    if (++received === count) resolveDone(performance.now())
+    if (++received === count) {
+      const cpu = process.cpuUsage(cpu0)
+      resolveDone({ ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000 })
+    }
   }
   if (impl === 'session') {
     const { a, b, close } = await sessionPair('tcp')
     try {
       b.onframe = onMessage
-      const t0 = performance.now()
+      start()
       for (let k = 0; k < count; k++) {
         if (!a.send(MsgType.DATA, 0, 0, PLUGIN, 0, k, msg)) await new Promise((r) => a.once('drain', r))
       }
-      return (await done) - t0
+      return await done
     } finally {
       await close()
     }
@@ -61,7 +79,7 @@ async function trial(impl: Impl, size: number): Promise<number> {
     to.plugin(PLUGIN).on('message', onMessage)
     const chat = from.plugin(PLUGIN)
     const user = to.username
-    const t0 = performance.now()
+    start()
     if (impl === 'await') {
       for (let k = 0; k < count; k++) await chat.send(user, msg)
     } else {
@@ -75,7 +93,7 @@ async function trial(impl: Impl, size: number): Promise<number> {
       }
       await Promise.all(batch)
     }
-    return (await done) - t0
+    return await done
   } finally {
     await net.stop()
   }
@@ -84,16 +102,23 @@ async function trial(impl: Impl, size: number): Promise<number> {
 /** One process: a short warm-up trial, then the measured one; prints its rate. */
 async function child(impl: Impl, size: number): Promise<void> {
   if (!process.argv.includes('--no-warmup')) await trial(impl, size)
-  const ms = await trial(impl, size)
+  const { ms, cpuMs } = await trial(impl, size)
   const count = countFor(size)
-  const rate = size <= 1024 ? count / (ms / 1000) : (count * size) / (ms / 1000) / 1e6
-  process.stdout.write(JSON.stringify({ impl, size, rate }) + '\n')
+  const per = (t: number): number => (size <= 1024 ? count / (t / 1000) : (count * size) / (t / 1000) / 1e6)
+  process.stdout.write(JSON.stringify({ impl, size, rate: per(ms), cpuRate: per(cpuMs) }) + '\n')
 }
 
-function runChild(impl: Impl, size: number): number | null {
+interface Rates {
+  /** Per wall-clock second. */
+  rate: number
+  /** Per CPU second of the process (all threads): steadier than wall time on a shared machine. */
+  cpuRate: number
+}
+
+function runChild(impl: Impl, size: number): Rates | null {
   try {
     const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', impl, String(size), ...(quick ? ['--quick'] : [])], { encoding: 'utf8', timeout: 300_000 })
-    return (JSON.parse(out.trim().split('\n').pop()!) as { rate: number }).rate
+    return JSON.parse(out.trim().split('\n').pop()!) as Rates
   } catch (err) {
     process.stderr.write(`[api-send] ${impl} ${size} B failed: ${(err as Error).message}\n`)
     return null
@@ -110,7 +135,7 @@ async function main(): Promise<void> {
   const sizes = onlyAt >= 0 && process.argv[onlyAt + 2] ? [Number(process.argv[onlyAt + 2])] : SIZES
   console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   for (const size of sizes) {
-    const got = new Map<Impl, number[]>(impls.map((i) => [i, []]))
+    const got = new Map<Impl, Rates[]>(impls.map((i) => [i, []]))
     for (let t = 0; t < TRIALS; t++) {
       for (const impl of impls) {
         const r = runChild(impl, size)
@@ -118,16 +143,19 @@ async function main(): Promise<void> {
       }
     }
     const unit = size <= 1024 ? 'msg/s' : 'MB/s'
-    const session = got.get('session')
-    for (const impl of impls) {
-      const v = got.get(impl)!
-      if (v.length === 0) {
-        console.log(`${size} B  ${impl.padEnd(10)} failed`)
-        continue
+    const f = (x: number): string => (unit === 'msg/s' ? `${(x / 1e6).toFixed(2)} M` : x.toFixed(0))
+    for (const key of ['rate', 'cpuRate'] as const) {
+      const session = got.get('session')?.map((r) => r[key])
+      for (const impl of impls) {
+        const v = got.get(impl)!.map((r) => r[key])
+        if (v.length === 0) {
+          console.log(`${size} B  ${impl.padEnd(10)} failed`)
+          continue
+        }
+        const ratio = session && session.length && impl !== 'session' ? `  ${(median(v) / median(session)).toFixed(2)}× session` : ''
+        const per = key === 'rate' ? 'wall' : 'CPU'
+        console.log(`${String(size).padStart(5)} B  ${impl.padEnd(10)} ${f(median(v))} ${unit} per ${per} s [${f(Math.min(...v))}–${f(Math.max(...v))}]${ratio}`)
       }
-      const ratio = session && session.length && impl !== 'session' ? `  ${(median(v) / median(session)).toFixed(2)}× session` : ''
-      const f = (x: number): string => (unit === 'msg/s' ? `${(x / 1e6).toFixed(2)} M` : x.toFixed(0))
-      console.log(`${String(size).padStart(5)} B  ${impl.padEnd(10)} ${f(median(v))} ${unit} [${f(Math.min(...v))}–${f(Math.max(...v))}]${ratio}`)
     }
   }
   console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)

@@ -35,7 +35,6 @@ export class FrameDispatch {
     const h = this.handlers
     h[MsgType.HELLO] = (p, f) => m.floods.flood(p, f)
     h[MsgType.DATA] = (p, f) => {
-      p.active(clock.now())
       if (f.flags & Flag.BROADCAST) m.floods.flood(p, f)
       else m.floods.unicast(p, f)
     }
@@ -63,6 +62,7 @@ export class FrameDispatch {
     if (peer.cut) return
     const now = this.core.clock.now()
     peer.heard(now)
+    if (f.type === MsgType.DATA) peer.active(now)
     this.core.stats.framesIn++
     // Unicast DATA is paced by backpressure instead of a frame quota, and so
     // are the DATA_ACKs it asked for (an unexpected one is charged below).

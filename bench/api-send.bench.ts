@@ -12,7 +12,7 @@
 // (user + system over all its threads): on a shared machine the second moves
 // far less from run to run.
 //
-//   node dist/bench/api-send.bench.js [--quick] [--only <impl> <size>]
+//   node dist/bench/api-send.bench.js [--quick] [--only <impl,impl…> <size>]
 //   node --cpu-prof dist/bench/api-send.bench.js --child <impl> <size>   (one trial, for profiling)
 import { execFileSync } from 'node:child_process'
 import { loadavg } from 'node:os'
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   const at = process.argv.indexOf('--child')
   if (at >= 0) return child(process.argv[at + 1] as Impl, Number(process.argv[at + 2]))
   const onlyAt = process.argv.indexOf('--only')
-  const impls = onlyAt >= 0 ? [process.argv[onlyAt + 1] as Impl] : IMPLS
+  const impls = onlyAt >= 0 ? (process.argv[onlyAt + 1]!.split(',') as Impl[]) : IMPLS
   const sizes = onlyAt >= 0 && process.argv[onlyAt + 2] ? [Number(process.argv[onlyAt + 2])] : SIZES
   console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   for (const size of sizes) {

@@ -105,8 +105,10 @@ export class Plugin extends EventEmitter {
    * loses what was queued on it (the node emits 'link-down'); ask for
    * `{ ack: true }` to know a message arrived. At most 65,536 sends (64 MiB)
    * may wait per recipient; one more rejects with QUOTA_EXCEEDED (await
-   * earlier sends first). Messages under 16 KiB are copied; larger `data` is
-   * read in place until sent, so do not modify it before the promise resolves.
+   * earlier sends first). Messages under 16 KiB are copied (they leave with
+   * the sends that follow, at the end of this event-loop turn); larger `data`
+   * is sealed from the caller's buffer when the session writes it — in this
+   * tick unless the link is backed up — so hand it over as to socket.write.
    */
   send(user: string, data: Uint8Array, opts: SendOptions = {}): Promise<void> {
     if (this.closed) return Promise.reject(new P4Error('CLOSED', `plugin ${this.id} is closed`))
@@ -116,7 +118,13 @@ export class Plugin extends EventEmitter {
     return this.host.send(this, user, data, opts)
   }
 
-  /** Multicast to every user running this plugin (each receives it exactly once). */
+  /**
+   * Multicast to every user running this plugin (each receives it exactly
+   * once). Resolves once sent to this node's links. A link whose send queue
+   * is full is skipped by design — one slow node must not hold back the
+   * network; the overlay does not retransmit — and counted in
+   * node.stats().droppedSlowPeer (as are frames this node relays).
+   */
   broadcast(data: Uint8Array, opts: BroadcastOptions = {}): Promise<void> {
     if (this.closed) return Promise.reject(new P4Error('CLOSED', `plugin ${this.id} is closed`))
     if (!(data instanceof Uint8Array)) return Promise.reject(new P4Error('BAD_ARGUMENT', 'data must be a Uint8Array'))

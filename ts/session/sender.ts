@@ -17,6 +17,8 @@ import type { Retention } from './retention.js'
 
 /** Bytes the sender keeps queued in the transport before it waits for 'drain'. */
 const WRITE_AHEAD = 512 * 1024
+/** Queued bytes up to which a deferred send may wait for the end of the event-loop turn. */
+const DEFER_MAX = 16 * 1024
 
 export class Sender {
   counter = 0
@@ -106,7 +108,10 @@ export class Sender {
   enqueue(q: FlowQueue, type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array, deferred = false): void {
     this.sched.push(q, { type, flags, hops, pluginId, idHi, idLo, payload })
     this.queuedBytes += payload.length
-    if (deferred) this.scheduleLate()
+    // Deferred only while the transport is idle and the batch small: a busy
+    // transport's next flush batches what came meanwhile anyway, and one
+    // large late write would reach a slow link as a burst after an idle gap.
+    if (deferred && this.queuedBytes <= DEFER_MAX && (this.conn?.writableLength ?? 0) === 0) this.scheduleLate()
     else this.schedule()
   }
 

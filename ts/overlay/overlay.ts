@@ -236,7 +236,12 @@ export class Overlay extends EventEmitter {
   send(username: string, pluginId: number, flags: number, body: (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array, ackTimeoutMs?: number): Promise<void> {
     const entry = this.directory.lka.get(username)
     const peer = this.routeTo(username, entry)
-    if (peer === undefined) return this.table.sessionTo(username).then(() => this.send(username, pluginId, flags, body, ackTimeoutMs))
+    if (peer === undefined) return this.table.sessionTo(username).then((p) => this.sendOn(p, username, pluginId, flags, body, ackTimeoutMs))
+    return this.sendOn(peer, username, pluginId, flags, body, ackTimeoutMs)
+  }
+
+  private sendOn(peer: Peer, username: string, pluginId: number, flags: number, body: (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array, ackTimeoutMs: number | undefined): Promise<void> {
+    const entry = this.directory.lka.get(username)
     if (!entry) return Promise.reject(new P4Error('UNKNOWN_USER', `no known user "${username}"`))
     const [hi, lo] = randomId()
     let payload: Uint8Array

@@ -55,6 +55,13 @@ export class Overlay extends EventEmitter {
   private plugins: ReadonlySet<number> = new Set()
   private phase: 'new' | 'running' | 'stopping' = 'new'
   private bound: Address | null = null
+  /** Event-loop turns counted while sends happen (activity marking in sendOn). */
+  private turn = 0
+  private turnPending = false
+  private readonly nextTurn = (): void => {
+    this.turn++
+    this.turnPending = false
+  }
   /** The session each recent recipient was sent on (routeTo). */
   private readonly routes = new Map<string, { entry: object; key: Uint8Array; peer: Peer }>()
 
@@ -250,8 +257,17 @@ export class Overlay extends EventEmitter {
     } catch (err) {
       return Promise.reject(err)
     }
-    peer.active(this.cfg.clock.now())
     const q = SendQueue.of(peer.session, peer.username, this.cfg.clock)
+    // Activity (which keeps a direct session from idling out) is marked once
+    // per event-loop turn: reading the clock per message cost more than the rest of the send.
+    if (q.activeTurn !== this.turn) {
+      peer.active(this.cfg.clock.now())
+      q.activeTurn = this.turn
+      if (!this.turnPending) {
+        this.turnPending = true
+        setImmediate(this.nextTurn)
+      }
+    }
     if (ackTimeoutMs === undefined) return q.send(flags, pluginId, hi, lo, payload)
     if ((peer.session.remote.features & HandshakeFeature.ACK) === 0) {
       return Promise.reject(new P4Error('UNSUPPORTED', `${username}'s node does not confirm delivery (an older p4net without handshake feature ACK); send without { ack: true }`))

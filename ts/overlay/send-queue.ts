@@ -71,6 +71,8 @@ export class SendQueue {
   /** A send was answered false and no 'drain' has come since. */
   private above = false
   private readonly acks = new Map<string, AckWaiter>()
+  /** The sender's event-loop turn in which this session was last marked active (overlay.ts). */
+  activeTurn = -1
 
   /** The queue of `session` (one per session, made on first use). */
   static of(session: Session, peerName: string, clock: Clock): SendQueue {

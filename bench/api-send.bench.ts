@@ -1,6 +1,8 @@
 // Unicast as an application writes it, next to the bare session beneath it,
 // two loopback TCP nodes in one process (sender and receiver share the core):
 //   session        Session.send() in a loop, waiting for 'drain' when it says so
+//   session-await  the same, awaiting a resolved promise after each accepted
+//                  send (the loop shape of await plugin.send: a tick per message)
 //   await          for (…) await plugin.send(user, msg)
 //   in flight      plugin.send() without awaiting, IN_FLIGHT outstanding at a
 //                  time (each batch awaited with Promise.all)
@@ -23,12 +25,13 @@ import { sessionPair } from '../common/pair.js'
 import type { Node } from '../ts/index.js'
 import { MsgType } from '../ts/core/protocol.js'
 
-type Impl = 'session' | 'await' | 'in-flight'
-const IMPLS: Impl[] = ['session', 'await', 'in-flight']
+type Impl = 'session' | 'session-await' | 'await' | 'in-flight'
+const IMPLS: Impl[] = ['session', 'session-await', 'await', 'in-flight']
 const SIZES = [64, 64 * 1024]
 const PLUGIN = 7
 const IN_FLIGHT = 1000
 const quick = process.argv.includes('--quick')
+const RESOLVED = Promise.resolve()
 const TRIALS = quick ? 1 : 3
 
 /** Messages per trial: about 2 s of work at the targets. */
@@ -60,13 +63,15 @@ async function trial(impl: Impl, size: number): Promise<Timing> {
       resolveDone({ ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000 })
     }
   }
-  if (impl === 'session') {
+  if (impl === 'session' || impl === 'session-await') {
     const { a, b, close } = await sessionPair('tcp')
+    const each = impl === 'session-await'
     try {
       b.onframe = onMessage
       start()
       for (let k = 0; k < count; k++) {
         if (!a.send(MsgType.DATA, 0, 0, PLUGIN, 0, k, msg)) await new Promise((r) => a.once('drain', r))
+        else if (each) await RESOLVED
       }
       return await done
     } finally {
@@ -101,7 +106,9 @@ async function trial(impl: Impl, size: number): Promise<Timing> {
 
 /** One process: a short warm-up trial, then the measured one; prints its rate. */
 async function child(impl: Impl, size: number): Promise<void> {
-  if (!process.argv.includes('--no-warmup')) await trial(impl, size)
+  const at = process.argv.indexOf('--warmups')
+  const warmups = process.argv.includes('--no-warmup') ? 0 : at >= 0 ? Number(process.argv[at + 1]) : 1
+  for (let w = 0; w < warmups; w++) await trial(impl, size)
   const { ms, cpuMs } = await trial(impl, size)
   const count = countFor(size)
   const per = (t: number): number => (size <= 1024 ? count / (t / 1000) : (count * size) / (t / 1000) / 1e6)

@@ -12,6 +12,7 @@
 import * as assert from 'uvu/assert'
 import { createNode, ManualClock, memoryTransport, MemoryNetwork, P4Error, type Node } from '../ts/index.js'
 import { test } from './helpers/test.js'
+import { withNet } from '../common/net.js'
 
 const A = '10.0.0.1'
 const B = '10.0.0.2'
@@ -211,5 +212,44 @@ test('send({ ack: true }) to a node too old to confirm rejects UNSUPPORTED; a pl
     await p.stop()
   }
 })
+
+test('over loopback TCP: 1,000 × 64 KiB in flight are accepted or wait (none rejects, no listener each) and arrive in order; { ack: true } resolves', async () => {
+  const warnings: string[] = []
+  const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`)
+  process.on('warning', onWarning)
+  try {
+    await withNet({ n: 2, transport: 'tcp', plugins: [PLUGIN], topology: 'full' }, async ({ nodes }) => {
+      const [from, to] = nodes as [Node, Node]
+      const got: number[] = []
+      let resolveAll!: () => void
+      const all = new Promise<void>((r) => (resolveAll = r))
+      to.plugin(PLUGIN).on('message', (m) => {
+        got.push(new DataView(m.data.buffer, m.data.byteOffset).getUint32(0))
+        if (got.length === 1000) resolveAll()
+      })
+      const chat = from.plugin(PLUGIN)
+      const sends = Array.from({ length: 1000 }, (_, i) => {
+        const msg = new Uint8Array(64 * 1024)
+        new DataView(msg.buffer).setUint32(0, i)
+        return chat.send(to.username, msg)
+      })
+      await Promise.all(sends)
+      await withDeadline(all, 20_000, () => `all 1,000 delivered (${got.length})`)
+      assert.equal(got, Array.from({ length: 1000 }, (_, i) => i))
+      await chat.send(to.username, new Uint8Array(8), { ack: true, ackTimeout: 5000 })
+    })
+    await new Promise((r) => setImmediate(r))
+    assert.equal(warnings.filter((w) => w.includes('MaxListenersExceeded')), [])
+  } finally {
+    process.off('warning', onWarning)
+  }
+})
+
+/** `p`, or a rejection naming `what` after `ms` of real time (a deadline, not a sleep). */
+function withDeadline<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer!: NodeJS.Timeout
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what()} did not happen within ${ms} ms`)), ms)))
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer))
+}
 
 test.run()

@@ -12,6 +12,7 @@ import { E2eBoxes, e2eAad, groupAad, openGroup, sealGroup } from './e2e.js'
 import { P4Stream, type StreamOptions } from './stream.js'
 import { Overlay, type StreamChannel, type DataEvent, type LinkInfo, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
 import { emptyStats } from './overlay/types.js'
+import { handOver } from './overlay/send-queue.js'
 import { randomId } from './core/ids.js'
 import { systemClock, type Clock } from './core/clock.js'
 import { PeerCache } from './overlay/peer-cache.js'
@@ -441,22 +442,29 @@ export class Node extends EventEmitter {
 
   // ------------------------------------------------------------ what plugins call (this.host)
 
-  private async pluginSend(plugin: Plugin, user: string, data: Uint8Array, opts: SendOptions): Promise<void> {
-    const overlay = this.requireOverlay()
+  private pluginSend(plugin: Plugin, user: string, data: Uint8Array, opts: SendOptions): Promise<void> {
+    const overlay = this.overlay
+    if (this.state !== 'running' || !overlay) return Promise.reject(new P4Error('NOT_STARTED', 'node is not running (call start())'))
     if (data.length > this.resolved.cfg.maxMessage) {
-      throw new P4Error('MESSAGE_TOO_LARGE', `${data.length} bytes exceeds maxMessage ${this.resolved.cfg.maxMessage}`)
+      return Promise.reject(new P4Error('MESSAGE_TOO_LARGE', `${data.length} bytes exceeds maxMessage ${this.resolved.cfg.maxMessage}`))
+    }
+    let ackTimeout: number | undefined
+    try {
+      ackTimeout = ackTimeoutOf(opts)
+    } catch (err) {
+      return Promise.reject(err)
     }
     if (user === this.username) {
       const [hi, lo] = randomId()
       queueMicrotask(() => plugin.deliver({ from: user, data: Uint8Array.from(data), encrypted: !!opts.encrypted, broadcast: false, pluginId: plugin.id, messageId: messageIdOf(hi, lo) }))
-      return
+      return Promise.resolve()
     }
     // Sealed to the X25519 key of the user's signed HELLO, the key the table
     // binds to the name (the session is the one with that identity).
-    const seal = opts.encrypted === true
-    await overlay.send(user, plugin.id, seal ? Flag.ENCRYPTED : 0, (hi, lo, staticKey) =>
-      seal ? this.boxes.seal(staticKey, data, e2eAad({ sender: this.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })) : data,
-    )
+    // Small messages are copied (they leave with the sends that follow, after
+    // this promise resolved); larger ones are sealed from `data` itself.
+    if (opts.encrypted !== true) return overlay.send(user, plugin.id, 0, () => handOver(data), ackTimeout)
+    return overlay.send(user, plugin.id, Flag.ENCRYPTED, (hi, lo, staticKey) => this.boxes.seal(staticKey, data, e2eAad({ sender: this.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })), ackTimeout)
   }
 
   private async pluginBroadcast(plugin: Plugin, data: Uint8Array, opts: BroadcastOptions): Promise<void> {
@@ -501,16 +509,27 @@ export class Node extends EventEmitter {
     if (!plugin || !overlay) return
     const broadcast = (e.flags & Flag.BROADCAST) !== 0
     const encrypted = (e.flags & Flag.ENCRYPTED) !== 0
-    if (!encrypted && plugin.requireEncrypted) return overlay.droppedPlaintext()
+    // A unicast that asked for a delivery confirmation gets one either way.
+    if (!broadcast && (e.flags & Flag.ACK) !== 0) {
+      const delivered = this.deliverData(plugin, overlay, e, broadcast, encrypted)
+      overlay.acknowledge(e.via, e.pluginId, e.idHi, e.idLo, delivered)
+      return
+    }
+    this.deliverData(plugin, overlay, e, broadcast, encrypted)
+  }
+
+  /** Opens and hands a DATA to its plugin; false when dropped (plaintext refused, box not opened). */
+  private deliverData(plugin: Plugin, overlay: Overlay, e: DataEvent, broadcast: boolean, encrypted: boolean): boolean {
+    if (!encrypted && plugin.requireEncrypted) return (overlay.droppedPlaintext(), false)
     const messageId = messageIdOf(e.idHi, e.idLo)
     let data: Uint8Array | null = e.body
     if (encrypted) {
-      if (broadcast && !plugin.groupKey) return overlay.undecryptable()
+      if (broadcast && !plugin.groupKey) return (overlay.undecryptable(), false)
       // The sender's static key: the one in the signed HELLO of the user the
       // table binds to the session's identity key (e.from), the binding the
       // sender used for this node's key.
       const senderStatic = broadcast ? undefined : overlay.user(e.from)?.staticKey
-      if (!broadcast && senderStatic === undefined) return overlay.undecryptable()
+      if (!broadcast && senderStatic === undefined) return (overlay.undecryptable(), false)
       const t0 = performance.now()
       data = broadcast
         ? openGroup(plugin.groupKey!, e.body, groupAad({ sender: e.fromKey, pluginId: e.pluginId, messageId }))
@@ -519,15 +538,23 @@ export class Node extends EventEmitter {
       // charged to the sender's session; a box that does not open counts
       // towards cutting it off.
       overlay.openedBox(e.via, t0, data !== null, !broadcast)
-      if (data === null) return
+      if (data === null) return false
     }
     plugin.deliver({ from: e.from, data, encrypted, broadcast, pluginId: e.pluginId, messageId })
+    return true
   }
 
   /** End-to-end unicast boxes: one salt and counter per node instance, keys cached per peer. */
   private get boxes(): E2eBoxes {
     return (this.e2e ??= new E2eBoxes(this.identity))
   }
+}
+
+/** The ack wait of send options (undefined: no ack); BAD_ARGUMENT for a bad value. */
+function ackTimeoutOf(opts: SendOptions): number | undefined {
+  if (opts.ack === undefined || opts.ack === false) return undefined
+  if (opts.ack !== true) throw new P4Error('BAD_ARGUMENT', 'ack must be a boolean')
+  return checkTimeout(opts.ackTimeout, DEFAULT_WAIT_MS, 'ackTimeout')
 }
 
 /** Creates a node (not yet started): validates options, loads or makes the identity. */

@@ -20,6 +20,17 @@ export interface PluginMessage {
 export interface SendOptions {
   /** Seal end to end to the recipient's X25519 key so no relay can read it. */
   encrypted?: boolean
+  /**
+   * Resolve only once the recipient's node has delivered the message to this
+   * plugin there (a DATA_ACK came back), instead of once it is accepted for
+   * sending. Rejects UNREACHABLE when the link is lost first or the recipient
+   * does not run the plugin (or refused the message, e.g. requireEncrypted),
+   * TIMEOUT after ackTimeout, UNSUPPORTED when the recipient's p4net is too
+   * old to confirm (it does not announce handshake feature ACK).
+   */
+  ack?: boolean
+  /** With ack: how long to wait for the confirmation, in ms (default 10,000). */
+  ackTimeout?: number
 }
 
 export interface BroadcastOptions {
@@ -89,7 +100,20 @@ export class Plugin extends EventEmitter {
     return super.on(event, listener)
   }
 
-  /** Unicast to `user` (over a link, else a direct session). */
+  /**
+   * Unicast to `user` (over a link, else a direct session). Resolves once the
+   * message is accepted for sending, as socket.write() accepts it: at once
+   * while the session to `user` is under its high-water mark, else when it
+   * has drained — so `for (…) await send()` runs at the link's pace and never
+   * fails for being fast. Accepted is not delivered: a link lost afterwards
+   * loses what was queued on it (the node emits 'link-down'); ask for
+   * `{ ack: true }` to know a message arrived. At most 65,536 sends (64 MiB)
+   * may wait per recipient; one more rejects with QUOTA_EXCEEDED (await
+   * earlier sends first). Messages under 16 KiB are copied (they leave with
+   * the sends that follow, at the end of this event-loop turn); larger `data`
+   * is sealed from the caller's buffer when the session writes it — in this
+   * tick unless the link is backed up — so hand it over as to socket.write.
+   */
   send(user: string, data: Uint8Array, opts: SendOptions = {}): Promise<void> {
     if (this.closed) return Promise.reject(new P4Error('CLOSED', `plugin ${this.id} is closed`))
     if (typeof user !== 'string') return Promise.reject(new P4Error('BAD_ARGUMENT', 'user must be a string'))
@@ -98,7 +122,13 @@ export class Plugin extends EventEmitter {
     return this.host.send(this, user, data, opts)
   }
 
-  /** Multicast to every user running this plugin (each receives it exactly once). */
+  /**
+   * Multicast to every user running this plugin (each receives it exactly
+   * once). Resolves once sent to this node's links. A link whose send queue
+   * is full is skipped by design — one slow node must not hold back the
+   * network; the overlay does not retransmit — and counted in
+   * node.stats().droppedSlowPeer (as are frames this node relays).
+   */
   broadcast(data: Uint8Array, opts: BroadcastOptions = {}): Promise<void> {
     if (this.closed) return Promise.reject(new P4Error('CLOSED', `plugin ${this.id} is closed`))
     if (!(data instanceof Uint8Array)) return Promise.reject(new P4Error('BAD_ARGUMENT', 'data must be a Uint8Array'))

@@ -6,6 +6,7 @@ import {
   FLAG_BROADCAST,
   FLAG_ENCRYPTED,
   FLAG_SIGNED,
+  FLAG_ACK,
   FRAME_BAD_FLAGS,
   FRAME_BAD_TYPE,
   FRAME_BAD_VERSION,
@@ -17,6 +18,7 @@ import {
   HEADER_SIZE,
   MSG_BYE,
   MSG_CONNECT,
+  MSG_DATA_ACK,
   MSG_DATA,
   MSG_DISCOVER,
   MSG_HELLO,
@@ -62,6 +64,8 @@ export const MsgType = {
   BYE: MSG_BYE,
   /** Session control, handled by the session layer (docs/protocol.md, "Session control"). */
   SESSION: MSG_SESSION,
+  /** Delivery confirmation of a DATA sent with Flag.ACK (handshake feature ACK). */
+  DATA_ACK: MSG_DATA_ACK,
   /** Stream multiplexing (docs/protocol.md, "Streams"); only with peers that announce HandshakeFeature.STREAMS. */
   STREAM: MSG_STREAM,
 } as const
@@ -75,6 +79,8 @@ export type MsgType = (typeof MsgType)[keyof typeof MsgType]
 export const HandshakeFeature = {
   /** Session resumption: ACK / CLOSE control frames, moving a session to a new Conn. */
   RESUME: 1,
+  /** Delivery confirmation: DATA with Flag.ACK, answered by DATA_ACK. */
+  ACK: 2,
   /** Streams: MsgType.STREAM frames (plugin.openStream). */
   STREAMS: 4,
 } as const
@@ -87,6 +93,8 @@ export const Flag = {
   ENCRYPTED: FLAG_ENCRYPTED,
   /** Payload starts with the origin's Ed25519 key (32) and signature (64). */
   SIGNED: FLAG_SIGNED,
+  /** Unicast DATA: answer with DATA_ACK once delivered (only to a peer with HandshakeFeature.ACK). */
+  ACK: FLAG_ACK,
 } as const
 
 /**
@@ -140,5 +148,9 @@ export function storedMessageId(frame: Uint8Array): bigint {
 
 /** The 64-bit message ID from its two 32-bit halves. */
 export function messageIdOf(hi: number, lo: number): bigint {
-  return (BigInt(hi) << 32n) | BigInt(lo)
+  // One BigInt made, not four (every delivered message pays this).
+  ID_VIEW.setUint32(0, hi)
+  ID_VIEW.setUint32(4, lo)
+  return ID_VIEW.getBigUint64(0)
 }
+const ID_VIEW = new DataView(new ArrayBuffer(8))

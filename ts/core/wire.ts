@@ -27,7 +27,12 @@ export const MSG_BYE = 9
  * the overlay; sent only to a peer that announced handshake feature RESUME.
  */
 export const MSG_SESSION = 10
-// 11 is reserved for another extension.
+/**
+ * Delivery confirmation of a unicast DATA that carried FLAG_ACK: same plugin
+ * and message ID, a 1-byte status payload. Sent only to a peer that announced
+ * handshake feature ACK.
+ */
+export const MSG_DATA_ACK = 11
 /**
  * Stream multiplexing (OPEN, DATA, WINDOW, FIN, RST; the op is in the
  * message ID): sent only to a peer that announced handshake feature STREAMS.
@@ -43,7 +48,9 @@ export const FLAG_BROADCAST = 0x01
 export const FLAG_ENCRYPTED = 0x02
 /** Payload starts with the origin's Ed25519 key (32) and signature (64). */
 export const FLAG_SIGNED = 0x04
-export const FLAG_MASK = FLAG_BROADCAST | FLAG_ENCRYPTED | FLAG_SIGNED
+/** Unicast DATA only: the sender wants a DATA_ACK once the message was delivered (handshake feature ACK). */
+export const FLAG_ACK = 0x08
+export const FLAG_MASK = FLAG_BROADCAST | FLAG_ENCRYPTED | FLAG_SIGNED | FLAG_ACK
 
 /**
  * Which flags each type may carry, and which it must carry; index = type.
@@ -60,10 +67,10 @@ export const ALLOWED_FLAGS = [
   FLAG_SIGNED, // DISCOVER
   0, // LKA
   0, // LKA_ACK
-  FLAG_BROADCAST | FLAG_ENCRYPTED | FLAG_SIGNED, // DATA
+  FLAG_BROADCAST | FLAG_ENCRYPTED | FLAG_SIGNED | FLAG_ACK, // DATA
   0, // BYE
   0, // SESSION
-  0, // 11
+  0, // DATA_ACK
   0, // STREAM
 ]
 export const REQUIRED_FLAGS = [
@@ -78,7 +85,7 @@ export const REQUIRED_FLAGS = [
   0, // DATA
   0, // BYE
   0, // SESSION
-  0, // 11
+  0, // DATA_ACK
   0, // STREAM
 ]
 

@@ -1,5 +1,6 @@
 // A received frame's way in: the quota gate, then the frame-type → handler
 // table. Part of the wiring in overlay.ts, so it names the modules' classes.
+import { P4Error } from '../core/errors.js'
 import { Flag, MsgType } from '../core/protocol.js'
 import type { Frame } from '../session/session.js'
 import type { Core } from './context.js'
@@ -11,6 +12,7 @@ import type { Peer } from './peer.js'
 import type { PeerTable } from './peer-table.js'
 import { StreamOp } from './stream-codec.js'
 import type { StreamMux } from './streams.js'
+import { SendQueue } from './send-queue.js'
 import type { WalkRouter } from './walks.js'
 
 type Handler = (peer: Peer, f: Frame) => void
@@ -36,7 +38,6 @@ export class FrameDispatch {
     const h = this.handlers
     h[MsgType.HELLO] = (p, f) => m.floods.flood(p, f)
     h[MsgType.DATA] = (p, f) => {
-      p.active(clock.now())
       if (f.flags & Flag.BROADCAST) m.floods.flood(p, f)
       else m.floods.unicast(p, f)
     }
@@ -50,6 +51,13 @@ export class FrameDispatch {
       p.active(clock.now())
       m.streams.frame(p, f)
     }
+    h[MsgType.DATA_ACK] = (p, f) => {
+      if (f.payload.length !== 1) throw new P4Error('BAD_FRAME', `DATA_ACK payload must be 1 byte, got ${f.payload.length}`)
+      if (SendQueue.of(p.session, p.username, clock).acked(f.idHi, f.idLo, f.payload[0]!, f.pluginId)) return
+      // Not awaited (late, or unsolicited): charged to the frame quota as any other frame.
+      const over = p.quota.frame(clock.now())
+      if (over !== null) m.guard.cutOff(p, over)
+    }
     h[MsgType.BYE] = (p, f) => {
       const bye = decodeBye(f.payload)
       m.table.byeFrom(p, bye.reason, bye.text)
@@ -61,9 +69,12 @@ export class FrameDispatch {
     if (peer.cut) return
     const now = this.core.clock.now()
     peer.heard(now)
+    if (f.type === MsgType.DATA) peer.active(now)
     this.core.stats.framesIn++
-    // Unicast DATA is paced by backpressure, stream DATA and WINDOW by credit, instead of a frame quota.
-    if (f.type === MsgType.STREAM ? f.idLo !== StreamOp.DATA && f.idLo !== StreamOp.WINDOW : f.type !== MsgType.DATA || (f.flags & Flag.BROADCAST) !== 0) {
+    // Unicast DATA is paced by backpressure, stream DATA and WINDOW by
+    // credit, instead of a frame quota; so are the DATA_ACKs a send asked for
+    // (an unexpected one is charged in its handler).
+    if (f.type === MsgType.STREAM ? f.idLo !== StreamOp.DATA && f.idLo !== StreamOp.WINDOW : (f.type !== MsgType.DATA || (f.flags & Flag.BROADCAST) !== 0) && f.type !== MsgType.DATA_ACK) {
       const q = peer.quota
       const over = q.frame(now) ?? (f.type === MsgType.HELLO ? q.helloFrame(now) : f.type === MsgType.DISCOVER ? q.discoverFrame(now) : null)
       if (over !== null) return this.m.guard.cutOff(peer, over)

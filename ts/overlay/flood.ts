@@ -14,6 +14,9 @@ import { verifyHelloFrame, type VerifiedHello } from './lka.js'
 import type { Peer } from './peer.js'
 import { buildSignedFrame, verifySignedParts } from './signing.js'
 import type { DataEvent } from './types.js'
+import { AckStatus } from './send-queue.js'
+
+const NOT_DELIVERED = Uint8Array.of(AckStatus.NOT_DELIVERED)
 
 export class FloodRouter implements Floods {
   private readonly dedup: DedupTable
@@ -140,6 +143,7 @@ export class FloodRouter implements Floods {
     const stats = this.core.stats
     if (!this.core.plugins.has(f.pluginId)) {
       stats.dropped++
+      if (f.flags & Flag.ACK) peer.trySend(MsgType.DATA_ACK, 0, 0, f.pluginId, f.idHi, f.idLo, NOT_DELIVERED)
       return
     }
     const from = this.s.directory.usernameOfPeer(peer)

@@ -4,6 +4,7 @@
 // table adopts or discards.
 import { P4Error } from '../core/errors.js'
 import { sameBytes } from '../core/bytes.js'
+import { HandshakeFeature } from '../core/protocol.js'
 import { acceptSession, initiateSession, type RemoteInfo, type SessionOptions as HandshakeOptions } from '../session/handshake.js'
 import { LinkIntent } from '../session/handshake-payload.js'
 import { streamFeature } from './stream-codec.js'
@@ -70,7 +71,7 @@ export class Handshakes {
       username: cfg.username,
       listenPort: this.core.listenPort,
       intent,
-      features: streamFeature(cfg),
+      features: cfg.features ?? HandshakeFeature.ACK | streamFeature(cfg),
       extension: cfg.certificate,
       timeoutMs: cfg.timers.handshakeTimeoutMs,
       clock: this.core.clock,

@@ -19,7 +19,7 @@ import { debuglog } from 'node:util'
 import { P4Error } from '../core/errors.js'
 import { shareVerifications } from '../core/identity.js'
 import { randomId } from '../core/ids.js'
-import { MsgType } from '../core/protocol.js'
+import { Flag, HandshakeFeature, MsgType } from '../core/protocol.js'
 import type { Address, Conn } from '../transport/types.js'
 import type { Core, Services } from './context.js'
 import { FrameDispatch } from './dispatch.js'
@@ -30,6 +30,7 @@ import { ByeReason } from './link-codec.js'
 import { Membership } from './membership.js'
 import { Peer } from './peer.js'
 import { PeerTable } from './peer-table.js'
+import { AckStatus, SendQueue } from './send-queue.js'
 import { StreamMux, type StreamChannel, type StreamSink } from './streams.js'
 import { emptyStats, type LinkInfo, type OverlayConfig, type OverlayStats } from './types.js'
 import { LinkUpkeep } from './upkeep.js'
@@ -39,6 +40,8 @@ export type { StreamChannel, StreamSink } from './streams.js'
 export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers } from './types.js'
 
 const log = debuglog('p4net:overlay')
+const ACK_DELIVERED = Uint8Array.of(AckStatus.DELIVERED)
+const ACK_NOT_DELIVERED = Uint8Array.of(AckStatus.NOT_DELIVERED)
 
 export class Overlay extends EventEmitter {
   private readonly cfg: OverlayConfig
@@ -55,6 +58,15 @@ export class Overlay extends EventEmitter {
   private plugins: ReadonlySet<number> = new Set()
   private phase: 'new' | 'running' | 'stopping' = 'new'
   private bound: Address | null = null
+  /** Event-loop turns counted while sends happen (activity marking in sendOn). */
+  private turn = 0
+  private turnPending = false
+  private readonly nextTurn = (): void => {
+    this.turn++
+    this.turnPending = false
+  }
+  /** The session each recent recipient was sent on (routeTo). */
+  private readonly routes = new Map<string, { entry: object; key: Uint8Array; peer: Peer }>()
 
   constructor(cfg: OverlayConfig) {
     super()
@@ -227,31 +239,69 @@ export class Overlay extends EventEmitter {
   /**
    * Sends one DATA frame to `username` over the session bound to its key.
    * `body` builds the payload from the message ID and the recipient's
-   * end-to-end key (so a box can bind them). Resolves once queued under the
-   * high-water mark (or after 'drain').
+   * end-to-end key (so a box can bind them). Resolves once the session
+   * accepted it under its high-water mark; while it is above, the send waits
+   * in the session's one queue (send-queue.ts). With `ackTimeoutMs`, resolves
+   * instead once the recipient's node confirms delivery (DATA_ACK).
    */
-  async send(username: string, pluginId: number, flags: number, body: (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array): Promise<void> {
-    const peer = await this.table.sessionTo(username)
+  send(username: string, pluginId: number, flags: number, body: (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array, ackTimeoutMs?: number): Promise<void> {
     const entry = this.directory.lka.get(username)
-    if (!entry) throw new P4Error('UNKNOWN_USER', `no known user "${username}"`)
+    const peer = this.routeTo(username, entry)
+    if (peer === undefined) return this.table.sessionTo(username).then((p) => this.sendOn(p, username, pluginId, flags, body, ackTimeoutMs))
+    return this.sendOn(peer, username, pluginId, flags, body, ackTimeoutMs)
+  }
+
+  private sendOn(peer: Peer, username: string, pluginId: number, flags: number, body: (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array, ackTimeoutMs: number | undefined): Promise<void> {
+    const entry = this.directory.lka.get(username)
+    if (!entry) return Promise.reject(new P4Error('UNKNOWN_USER', `no known user "${username}"`))
     const [hi, lo] = randomId()
-    const payload = body(hi, lo, entry.staticKey)
-    peer.active(this.cfg.clock.now())
-    const s = peer.session
-    if (s.closed) throw new P4Error('UNREACHABLE', `session to ${peer.username} closed`)
-    if (s.send(MsgType.DATA, flags, 0, pluginId, hi, lo, payload)) return
-    await new Promise<void>((resolve, reject) => {
-      const onDrain = (): void => {
-        s.off('close', onClose)
-        resolve()
+    let payload: Uint8Array
+    try {
+      payload = body(hi, lo, entry.staticKey)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const q = SendQueue.of(peer.session, peer.username, this.cfg.clock)
+    // Activity (which keeps a direct session from idling out) is marked once
+    // per event-loop turn: reading the clock per message cost more than the rest of the send.
+    if (q.activeTurn !== this.turn) {
+      peer.active(this.cfg.clock.now())
+      q.activeTurn = this.turn
+      if (!this.turnPending) {
+        this.turnPending = true
+        setImmediate(this.nextTurn)
       }
-      const onClose = (): void => {
-        s.off('drain', onDrain)
-        reject(new P4Error('UNREACHABLE', `session to ${peer.username} closed`))
-      }
-      s.once('drain', onDrain)
-      s.once('close', onClose)
-    })
+    }
+    if (ackTimeoutMs === undefined) return q.send(flags, pluginId, hi, lo, payload)
+    if ((peer.session.remote.features & HandshakeFeature.ACK) === 0) {
+      return Promise.reject(new P4Error('UNSUPPORTED', `${username}'s node does not confirm delivery (an older p4net without handshake feature ACK); send without { ack: true }`))
+    }
+    const acked = q.expectAck(hi, lo, ackTimeoutMs)
+    return q.send(flags | Flag.ACK, pluginId, hi, lo, payload).then(
+      () => acked,
+      (err: unknown) => {
+        q.cancelAck(hi, lo)
+        throw err
+      },
+    )
+  }
+
+  // peerOf() hexes the user's key for every call; a send re-checks the
+  // session it found last time instead (same table entry and key, still held).
+  private routeTo(username: string, entry: { identityKey: Uint8Array } | undefined): Peer | undefined {
+    const r = this.routes.get(username)
+    if (r !== undefined && entry === r.entry && entry.identityKey === r.key && this.table.holds(r.peer)) return r.peer
+    const peer = this.table.peerOf(username)
+    if (this.routes.size >= 1024) this.routes.clear() // recipients of long ago need not hold their closed sessions
+    if (peer !== undefined && entry !== undefined) this.routes.set(username, { entry, key: entry.identityKey, peer })
+    else this.routes.delete(username)
+    return peer
+  }
+
+  /** Answers a DATA that asked for an ack (Flag.ACK) after the plugin layer handled it (DataEvent.via). */
+  acknowledge(via: unknown, pluginId: number, hi: number, lo: number, delivered: boolean): void {
+    if (!(via instanceof Peer) || !via.open) return
+    via.trySend(MsgType.DATA_ACK, 0, 0, pluginId, hi, lo, delivered ? ACK_DELIVERED : ACK_NOT_DELIVERED)
   }
 
   /**

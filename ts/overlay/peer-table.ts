@@ -251,6 +251,11 @@ export class PeerTable implements Sessions {
     return p && p.open ? p : undefined
   }
 
+  /** Whether `peer` is still the open link or direct session of its key (a cheap re-check of a peerOf answer). */
+  holds(peer: Peer): boolean {
+    return peer.open && (this.linkMap.get(peer.keyHex) === peer || this.directMap.get(peer.keyHex) === peer)
+  }
+
   /** A session to `username`: existing, or a new direct one to its last known address, proving its key. */
   async sessionTo(username: string): Promise<Peer> {
     const existing = this.peerOf(username)

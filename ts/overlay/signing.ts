@@ -56,7 +56,7 @@ export function buildSignedFrame(identity: Identity, f: SignedFrameFields): Uint
   const flags = (f.flags ?? 0) | Flag.SIGNED
   const pluginId = f.pluginId ?? 0
   if (!Number.isInteger(type) || type < 1 || type > MSG_TYPE_MAX) throw new P4Error('BAD_ARGUMENT', `bad message type ${String(type)}`)
-  if (!Number.isInteger(flags) || (flags & ~FLAG_MASK) !== 0) throw new P4Error('BAD_ARGUMENT', `bad flags ${String(f.flags)}`)
+  if (!Number.isInteger(flags) || (flags & ~FLAG_MASK) !== 0 || (flags & Flag.ACK) !== 0) throw new P4Error('BAD_ARGUMENT', `bad flags ${String(f.flags)} (ACK is for unicast DATA)`)
   // Only types that may be SIGNED, with the flags their type requires, so the frame codec accepts the result.
   const allowed = ALLOWED_FLAGS[type]!
   const required = REQUIRED_FLAGS[type]!

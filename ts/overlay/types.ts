@@ -74,6 +74,8 @@ export interface OverlayConfig {
   /** Time and timers (systemClock, or a ManualClock in tests and simulations). */
   clock: Clock
   quotas: Quotas
+  /** Handshake feature bits announced (default HandshakeFeature.ACK); 0 acts as a node older than them. */
+  features?: number
 }
 
 export interface OverlayStats {

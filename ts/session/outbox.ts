@@ -46,7 +46,7 @@ export class Outbox {
     return f
   }
 
-  send(q: FlowQueue, type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): boolean {
+  send(q: FlowQueue, type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array, deferred = false): boolean {
     this.checkOpen()
     const lim = this.limits
     if (!(payload instanceof Uint8Array)) throw new P4Error('BAD_ARGUMENT', 'payload must be a Uint8Array')
@@ -60,7 +60,7 @@ export class Outbox {
     if (buffered > lim.maxQueue) {
       throw new P4Error('QUOTA_EXCEEDED', `send queue would hold ${buffered} bytes (limit ${lim.maxQueue}); wait for 'drain'`)
     }
-    this.sender.enqueue(q, type, flags, hops, pluginId, idHi, idLo, payload)
+    this.sender.enqueue(q, type, flags, hops, pluginId, idHi, idLo, payload, deferred)
     if (buffered >= lim.drainMark) {
       const f = this.flows.get(q.id)!
       if (!f.needDrain) {

@@ -17,6 +17,8 @@ import type { Retention } from './retention.js'
 
 /** Bytes the sender keeps queued in the transport before it waits for 'drain'. */
 const WRITE_AHEAD = 512 * 1024
+/** Queued bytes up to which a deferred send may wait for the end of the event-loop turn. */
+const DEFER_MAX = 16 * 1024
 
 export class Sender {
   counter = 0
@@ -42,6 +44,8 @@ export class Sender {
   /** Progress inside cur: -1 = header not written yet, else payload bytes written. */
   private partial = -1
   private scheduled = false
+  /** A setImmediate flush is pending (deferred sends). */
+  private late = false
   private blocked = false
   private dead = false
   private readonly onDrained: () => void
@@ -101,10 +105,14 @@ export class Sender {
     return this.sched.frames + (this.cur !== null ? 1 : 0)
   }
 
-  enqueue(q: FlowQueue, type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): void {
+  enqueue(q: FlowQueue, type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array, deferred = false): void {
     this.sched.push(q, { type, flags, hops, pluginId, idHi, idLo, payload })
     this.queuedBytes += payload.length
-    this.schedule()
+    // Deferred only while the transport is idle and the batch small: a busy
+    // transport's next flush batches what came meanwhile anyway, and one
+    // large late write would reach a slow link as a burst after an idle gap.
+    if (deferred && this.queuedBytes <= DEFER_MAX && (this.conn?.writableLength ?? 0) === 0) this.scheduleLate()
+    else this.schedule()
   }
 
   /** Queues a session control frame (served before every flow). */
@@ -131,6 +139,21 @@ export class Sender {
 
   private readonly flushTask = (): void => {
     this.scheduled = false
+    this.flush()
+  }
+
+  // A deferred send flushes at the end of this turn of the event loop, not
+  // this tick: a caller awaiting each send (a microtask per message) then
+  // shares one record and one write with the sends that follow it.
+  private scheduleLate(): void {
+    if (!this.late && !this.scheduled && !this.blocked && this.conn !== null) {
+      this.late = true
+      setImmediate(this.lateTask)
+    }
+  }
+
+  private readonly lateTask = (): void => {
+    this.late = false
     this.flush()
   }
 

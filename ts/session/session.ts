@@ -195,6 +195,16 @@ export class Session<R = unknown> extends EventEmitter {
   }
 
   /**
+   * send(), but the batch leaves at the end of this turn of the event loop
+   * (setImmediate) instead of this tick, so that sends made one per
+   * microtask (a caller awaiting each) share records and writes. The payload
+   * is read then: the caller hands over a buffer it will not modify.
+   */
+  sendDeferred(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): boolean {
+    return this.outbox.send(this.flow0.q, type, flags, hops, pluginId, idHi, idLo, payload, true)
+  }
+
+  /**
    * The send handle of flow `id` (0..65535; the same handle every time).
    * Flows share the session fairly (flows.ts): a backlog on one never holds
    * the others back by more than about one record per flow. Its send() has

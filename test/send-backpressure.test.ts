@@ -213,6 +213,24 @@ test('send({ ack: true }) to a node too old to confirm rejects UNSUPPORTED; a pl
   }
 })
 
+test('an encrypted send to a node without end-to-end boxes v1 rejects UNSUPPORTED before sealing; a plain send still works', async () => {
+  const p = await pair({ delayMs: 1 }, true)
+  try {
+    let got = 0
+    p.bob.plugin(PLUGIN).on('message', () => got++)
+    const sealed = track(p.alice.plugin(PLUGIN).send('bob', new Uint8Array(1), { encrypted: true }))
+    await p.clock.settle()
+    assert.is(sealed.state, 'rejected')
+    assert.is((sealed.error as P4Error).code, 'UNSUPPORTED')
+    assert.match((sealed.error as P4Error).message, /E2E_BOX1/)
+    await p.alice.plugin(PLUGIN).send('bob', new Uint8Array(1))
+    await p.clock.until(() => got === 1, 1000, 'the plain message')
+    assert.is(p.bob.stats().decryptFailed, 0, 'no box reached bob')
+  } finally {
+    await p.stop()
+  }
+})
+
 test('over loopback TCP: 1,000 × 64 KiB in flight are accepted or wait (none rejects, no listener each) and arrive in order; { ack: true } resolves', async () => {
   const warnings: string[] = []
   const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`)

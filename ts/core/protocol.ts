@@ -83,6 +83,8 @@ export const HandshakeFeature = {
   ACK: 2,
   /** Streams: MsgType.STREAM frames (plugin.openStream). */
   STREAMS: 4,
+  /** End-to-end unicast boxes of version 1 (ts/e2e.ts): an encrypted send goes only to a peer that announces it. */
+  E2E_BOX1: 8,
 } as const
 
 /** Header flags (header byte 2). */

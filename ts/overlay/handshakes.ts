@@ -71,7 +71,7 @@ export class Handshakes {
       username: cfg.username,
       listenPort: this.core.listenPort,
       intent,
-      features: cfg.features ?? HandshakeFeature.ACK | streamFeature(cfg),
+      features: cfg.features ?? HandshakeFeature.ACK | HandshakeFeature.E2E_BOX1 | streamFeature(cfg),
       extension: cfg.certificate,
       timeoutMs: cfg.timers.handshakeTimeoutMs,
       clock: this.core.clock,

@@ -254,6 +254,10 @@ export class Overlay extends EventEmitter {
   private sendOn(peer: Peer, username: string, pluginId: number, flags: number, body: (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array, ackTimeoutMs: number | undefined): Promise<void> {
     const entry = this.directory.lka.get(username)
     if (!entry) return Promise.reject(new P4Error('UNKNOWN_USER', `no known user "${username}"`))
+    if ((flags & Flag.ENCRYPTED) !== 0 && (peer.session.remote.features & HandshakeFeature.E2E_BOX1) === 0) {
+      // A box it could not open would be dropped there and charged to us.
+      return Promise.reject(new P4Error('UNSUPPORTED', `${username}'s node cannot open end-to-end boxes of version 1 (an older p4net without handshake feature E2E_BOX1); upgrade it, or send without { encrypted: true }`))
+    }
     const [hi, lo] = randomId()
     let payload: Uint8Array
     try {

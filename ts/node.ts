@@ -5,15 +5,13 @@ import { mkdirSync } from 'node:fs'
 import { P4Error } from './core/errors.js'
 import { validateUsername } from './core/username.js'
 import { generateIdentity, loadOrCreateIdentity, type Identity } from './core/identity.js'
-import { Flag, messageIdOf } from './core/protocol.js'
-import { Plugin, type BroadcastOptions, type PluginHost, type PluginOptions, type SendOptions } from './plugin.js'
-import { checkTimeout, Reasons, waitUntil, type StatusReason } from './join.js'
-import { E2eBoxes, e2eAad, groupAad, openGroup, sealGroup } from './e2e.js'
-import { P4Stream, type StreamOptions } from './stream.js'
+import { Flag } from './core/protocol.js'
+import { Plugin, type PluginOptions } from './plugin.js'
+import { PluginRouter } from './plugin-router.js'
+import { checkTimeout, Reasons, waitUntil } from './join.js'
+import type { NodeEvents, NodeStats, NodeStatus, OtherEvent, StartOptions, WaitForUserOptions } from './node-types.js'
 import { Overlay, type StreamChannel, type DataEvent, type LinkInfo, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
 import { emptyStats } from './overlay/types.js'
-import { handOver } from './overlay/send-queue.js'
-import { randomId } from './core/ids.js'
 import { systemClock, type Clock } from './core/clock.js'
 import { PeerCache } from './overlay/peer-cache.js'
 import { createTrustPolicy } from './overlay/trust.js'
@@ -29,90 +27,11 @@ export { parseAddress }
 export type { NodeOptions, Profile } from './options.js'
 
 export type { LinkInfo, OverlayStats, OverlayTimers }
-
-/** A DATA message as it arrived, before end-to-end decryption (the 'wire' event, for diagnostics). */
-export interface WireMessage {
-  pluginId: number
-  /** The sender, as the user table names its key. */
-  from: string
-  /** The payload as carried: a sealed box when `encrypted`. */
-  body: Uint8Array
-  broadcast: boolean
-  encrypted: boolean
-}
-
-/** Options of node.start(). */
-export interface StartOptions {
-  /**
-   * How long start() waits for the node to join (a link up and its user
-   * table received) when it has a bootstrap or cached peers, in ms. After it,
-   * start() resolves anyway, with a 'warning' (NOT_JOINED) saying why the
-   * node is alone; it keeps trying in the background. 0: do not wait.
-   * Default 10,000.
-   */
-  joinTimeout?: number
-}
-
-/** Options of node.waitForUser(). */
-export interface WaitForUserOptions {
-  /** Give up after this many ms (TIMEOUT). Default 10,000. */
-  timeout?: number
-  /** Wait until the user also runs this plugin. */
-  plugin?: number
-}
-
-export type { StatusReason }
-
-/** What node.status() reports: whether the node is in a network, and if not, why. */
-export interface NodeStatus {
-  /**
-   * new: not started; joining: started, waiting for its first link and user
-   * table; joined: linked; alone: running without links (nobody to join, or
-   * joining failed: see reasons); stopped.
-   */
-  state: 'new' | 'joining' | 'joined' | 'alone' | 'stopped'
-  links: number
-  /** The latest warnings (failed bootstrap dials, refused keys, …), newest last, at most 8. */
-  reasons: StatusReason[]
-}
-
-/** Node events and their listeners' arguments. */
-export interface NodeEvents {
-  /** A user came online (its signed HELLO was accepted). */
-  'user-joined': (username: string) => void
-  /** A user left, timed out, or was found unreachable. */
-  'user-left': (username: string) => void
-  /** A known user is now at another address. */
-  'user-moved': (username: string) => void
-  'link-up': (link: LinkInfo) => void
-  /** `reason`: why the link closed (null for a clean BYE). */
-  'link-down': (link: LinkInfo, reason: P4Error | null) => void
-  /** start() is listening (node.address is known); joining comes next. */
-  listening: (address: Address) => void
-  /** The first user table arrived over a link: the node is in a network. */
-  joined: () => void
-  /** Why the node cannot join or link (unreachable bootstrap, refused key, …); also in status().reasons. */
-  warning: (err: P4Error) => void
-  error: (err: Error) => void
-  /** Every DATA message as it arrived (diagnostics). */
-  wire: (m: WireMessage) => void
-}
-
-/** Any event name but those of NodeEvents, whose listeners must have their types. */
-type OtherEvent<E> = E extends keyof NodeEvents ? never : E
+export type { NodeEvents, NodeStats, NodeStatus, StartOptions, StatusReason, WaitForUserOptions, WireMessage } from './node-types.js'
 
 /** Default wait of start() and waitForUser(). */
 const DEFAULT_WAIT_MS = 10_000
 
-export interface NodeStats extends OverlayStats {
-  links: number
-  directSessions: number
-  users: number
-  dedupEntries: number
-  dedupBytes: number
-  /** Inbound handshakes in progress plus sessions being torn down (capped by quotas.maxPendingHandshakes). */
-  handshakesPending: number
-}
 
 export class Node extends EventEmitter {
   readonly username: string
@@ -121,7 +40,6 @@ export class Node extends EventEmitter {
   private readonly resolved: Resolved
   private overlay: Overlay | null = null
   private readonly plugins = new Map<number, Plugin>()
-  private e2e: E2eBoxes | undefined
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
   private peerCache: PeerCache | undefined
   private trust: TrustPolicy | undefined
@@ -130,8 +48,8 @@ export class Node extends EventEmitter {
   private joining = false
   /** Internal signals for the waits of ts/join.ts (not the public events). */
   private readonly signals = new EventEmitter()
-  /** What plugins call: kept off the public surface of Node. */
-  private readonly host: PluginHost
+  /** What plugins call, and what reaches them: kept off the public surface of Node. */
+  private readonly router: PluginRouter
 
   /** Use createNode(); the constructor only validates (unless createNode already did). */
   constructor(opts: NodeOptions, identity: Identity, resolved: Resolved = resolveOptions(opts)) {
@@ -142,13 +60,19 @@ export class Node extends EventEmitter {
     this.identity = identity
     this.reasons = new Reasons(this.clock)
     this.signals.setMaxListeners(0)
-    this.host = {
-      send: (p, user, data, o) => this.pluginSend(p, user, data, o),
-      broadcast: (p, data, o) => this.pluginBroadcast(p, data, o),
-      closed: (p) => this.pluginClosed(p),
-      users: (id) => this.users(id),
-      openStream: (p, user, o) => this.pluginOpenStream(p, user, o),
-    }
+    const node = this
+    this.router = new PluginRouter({
+      username: this.username,
+      identity,
+      maxMessage: resolved.cfg.maxMessage,
+      plugins: this.plugins,
+      running: () => (node.state === 'running' ? node.overlay : null),
+      users: (id) => node.users(id),
+      pluginClosed: (p) => {
+        if (node.plugins.get(p.id) === p) node.plugins.delete(p.id)
+        if (node.state === 'running') node.overlay?.setPlugins(node.plugins.keys())
+      },
+    })
   }
 
   override on<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
@@ -228,7 +152,7 @@ export class Node extends EventEmitter {
     overlay.on('data', (e: DataEvent) => {
       // Diagnostics: every DATA as it arrived, before end-to-end decryption.
       if (this.listenerCount('wire') > 0) this.emit('wire', { pluginId: e.pluginId, from: e.from, body: e.body, broadcast: (e.flags & Flag.BROADCAST) !== 0, encrypted: (e.flags & Flag.ENCRYPTED) !== 0 })
-      this.onData(e)
+      this.router.onData(e)
     })
     for (const ev of ['user-joined', 'user-left', 'user-moved', 'link-up', 'link-down', 'joined']) {
       overlay.on(ev, (...args: unknown[]) => {
@@ -236,7 +160,7 @@ export class Node extends EventEmitter {
         this.emit(ev, ...args)
       })
     }
-    overlay.on('stream', (ch: StreamChannel) => this.onStream(ch))
+    overlay.on('stream', (ch: StreamChannel) => this.router.onStream(ch))
     overlay.on('user-updated', () => this.signals.emit('user-updated'))
     overlay.on('warning', (err: P4Error) => this.warn(err))
     try {
@@ -346,7 +270,7 @@ export class Node extends EventEmitter {
     if (this.state === 'stopping' || this.state === 'stopped') throw new P4Error('CLOSED', 'node is stopped')
     const existing = this.plugins.get(id)
     if (existing) return existing
-    const p = new Plugin(this.host, id, opts)
+    const p = new Plugin(this.router, id, opts)
     this.plugins.set(id, p)
     this.overlay?.setPlugins(this.plugins.keys())
     return p
@@ -439,122 +363,6 @@ export class Node extends EventEmitter {
     const base = o ? o.stats() : { ...emptyStats(), dedupEntries: 0, dedupBytes: 0, handshakesPending: 0 }
     return { ...base, links: o?.linkCount ?? 0, directSessions: o?.directCount ?? 0, users: this.userCount() }
   }
-
-  // ------------------------------------------------------------ what plugins call (this.host)
-
-  private pluginSend(plugin: Plugin, user: string, data: Uint8Array, opts: SendOptions): Promise<void> {
-    const overlay = this.overlay
-    if (this.state !== 'running' || !overlay) return Promise.reject(new P4Error('NOT_STARTED', 'node is not running (call start())'))
-    if (data.length > this.resolved.cfg.maxMessage) {
-      return Promise.reject(new P4Error('MESSAGE_TOO_LARGE', `${data.length} bytes exceeds maxMessage ${this.resolved.cfg.maxMessage}`))
-    }
-    let ackTimeout: number | undefined
-    try {
-      ackTimeout = ackTimeoutOf(opts)
-    } catch (err) {
-      return Promise.reject(err)
-    }
-    if (user === this.username) {
-      const [hi, lo] = randomId()
-      queueMicrotask(() => plugin.deliver({ from: user, data: Uint8Array.from(data), encrypted: !!opts.encrypted, broadcast: false, pluginId: plugin.id, messageId: messageIdOf(hi, lo) }))
-      return Promise.resolve()
-    }
-    // Sealed to the X25519 key of the user's signed HELLO, the key the table
-    // binds to the name (the session is the one with that identity).
-    // Small messages are copied (they leave with the sends that follow, after
-    // this promise resolved); larger ones are sealed from `data` itself.
-    if (opts.encrypted !== true) return overlay.send(user, plugin.id, 0, () => handOver(data), ackTimeout)
-    return overlay.send(user, plugin.id, Flag.ENCRYPTED, (hi, lo, staticKey) => this.boxes.seal(staticKey, data, e2eAad({ sender: this.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })), ackTimeout)
-  }
-
-  private async pluginBroadcast(plugin: Plugin, data: Uint8Array, opts: BroadcastOptions): Promise<void> {
-    const overlay = this.requireOverlay()
-    if (data.length > this.resolved.cfg.maxMessage) {
-      throw new P4Error('MESSAGE_TOO_LARGE', `${data.length} bytes exceeds maxMessage ${this.resolved.cfg.maxMessage}`)
-    }
-    const encrypted = opts.encrypted ?? plugin.groupKey !== undefined
-    const flags = Flag.BROADCAST | (encrypted ? Flag.ENCRYPTED : 0)
-    const groupKey = plugin.groupKey
-    await overlay.broadcast(plugin.id, flags, (hi, lo) =>
-      encrypted && groupKey ? sealGroup(groupKey, data, groupAad({ sender: this.identity.publicKey, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })) : data,
-    )
-  }
-
-  private async pluginOpenStream(plugin: Plugin, user: string, _opts: StreamOptions): Promise<P4Stream> {
-    const overlay = this.requireOverlay()
-    validateUsername(user)
-    if (user === this.username) throw new P4Error('BAD_ARGUMENT', 'a stream goes to another user, not to this node itself')
-    let stream: P4Stream | undefined
-    await overlay.openStream(user, plugin.id, (ch) => (stream = new P4Stream(ch, user)).sink)
-    return stream!
-  }
-
-  /** A stream opened by another user: accepted when its plugin listens for streams, refused otherwise. */
-  private onStream(ch: StreamChannel): void {
-    const plugin = this.plugins.get(ch.pluginId)
-    if (!plugin || plugin.listenerCount('stream') === 0) return
-    const stream = new P4Stream(ch, ch.user)
-    ch.accept(stream.sink)
-    plugin.emit('stream', stream, ch.user)
-  }
-
-  private pluginClosed(plugin: Plugin): void {
-    if (this.plugins.get(plugin.id) === plugin) this.plugins.delete(plugin.id)
-    if (this.state === 'running') this.overlay?.setPlugins(this.plugins.keys())
-  }
-
-  private onData(e: DataEvent): void {
-    const plugin = this.plugins.get(e.pluginId)
-    const overlay = this.overlay
-    if (!plugin || !overlay) return
-    const broadcast = (e.flags & Flag.BROADCAST) !== 0
-    const encrypted = (e.flags & Flag.ENCRYPTED) !== 0
-    // A unicast that asked for a delivery confirmation gets one either way.
-    if (!broadcast && (e.flags & Flag.ACK) !== 0) {
-      const delivered = this.deliverData(plugin, overlay, e, broadcast, encrypted)
-      overlay.acknowledge(e.via, e.pluginId, e.idHi, e.idLo, delivered)
-      return
-    }
-    this.deliverData(plugin, overlay, e, broadcast, encrypted)
-  }
-
-  /** Opens and hands a DATA to its plugin; false when dropped (plaintext refused, box not opened). */
-  private deliverData(plugin: Plugin, overlay: Overlay, e: DataEvent, broadcast: boolean, encrypted: boolean): boolean {
-    if (!encrypted && plugin.requireEncrypted) return (overlay.droppedPlaintext(), false)
-    const messageId = messageIdOf(e.idHi, e.idLo)
-    let data: Uint8Array | null = e.body
-    if (encrypted) {
-      if (broadcast && !plugin.groupKey) return (overlay.undecryptable(), false)
-      // The sender's static key: the one in the signed HELLO of the user the
-      // table binds to the session's identity key (e.from), the binding the
-      // sender used for this node's key.
-      const senderStatic = broadcast ? undefined : overlay.user(e.from)?.staticKey
-      if (!broadcast && senderStatic === undefined) return (overlay.undecryptable(), false)
-      const t0 = performance.now()
-      data = broadcast
-        ? openGroup(plugin.groupKey!, e.body, groupAad({ sender: e.fromKey, pluginId: e.pluginId, messageId }))
-        : this.boxes.open(senderStatic!, e.body, e2eAad({ sender: e.fromKey, recipient: this.username, pluginId: e.pluginId, messageId }))
-      // Opening (an X25519 for a new sender or salt, else the cipher) is
-      // charged to the sender's session; a box that does not open counts
-      // towards cutting it off.
-      overlay.openedBox(e.via, t0, data !== null, !broadcast)
-      if (data === null) return false
-    }
-    plugin.deliver({ from: e.from, data, encrypted, broadcast, pluginId: e.pluginId, messageId })
-    return true
-  }
-
-  /** End-to-end unicast boxes: one salt and counter per node instance, keys cached per peer. */
-  private get boxes(): E2eBoxes {
-    return (this.e2e ??= new E2eBoxes(this.identity))
-  }
-}
-
-/** The ack wait of send options (undefined: no ack); BAD_ARGUMENT for a bad value. */
-function ackTimeoutOf(opts: SendOptions): number | undefined {
-  if (opts.ack === undefined || opts.ack === false) return undefined
-  if (opts.ack !== true) throw new P4Error('BAD_ARGUMENT', 'ack must be a boolean')
-  return checkTimeout(opts.ackTimeout, DEFAULT_WAIT_MS, 'ackTimeout')
 }
 
 /** Creates a node (not yet started): validates options, loads or makes the identity. */

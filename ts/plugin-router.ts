@@ -1,0 +1,160 @@
+// What plugins call, and what reaches them: unicast (sealed end to end on
+// request, confirmed on request), broadcast, streams, and received DATA
+// opened and handed to its plugin. The Node's private PluginHost.
+import { P4Error } from './core/errors.js'
+import { randomId } from './core/ids.js'
+import type { Identity } from './core/identity.js'
+import { Flag, messageIdOf } from './core/protocol.js'
+import { validateUsername } from './core/username.js'
+import { E2eBoxes, e2eAad, groupAad, openGroup, sealGroup } from './e2e.js'
+import { checkTimeout } from './join.js'
+import type { Overlay, DataEvent, StreamChannel } from './overlay/overlay.js'
+import { handOver } from './overlay/send-queue.js'
+import type { BroadcastOptions, Plugin, PluginHost, SendOptions } from './plugin.js'
+import { P4Stream, type StreamOptions } from './stream.js'
+
+/** Default wait of { ack: true }. */
+const DEFAULT_ACK_MS = 10_000
+
+/** What the router needs of its node. */
+export interface RouterNode {
+  readonly username: string
+  readonly identity: Identity
+  readonly maxMessage: number
+  readonly plugins: ReadonlyMap<number, Plugin>
+  /** The overlay while the node runs, else null. */
+  running(): Overlay | null
+  users(pluginId?: number): string[]
+  pluginClosed(plugin: Plugin): void
+}
+
+export class PluginRouter implements PluginHost {
+  /** End-to-end unicast boxes, made on first use. */
+  private e2e: E2eBoxes | undefined
+
+  constructor(private readonly node: RouterNode) {}
+
+  send(plugin: Plugin, user: string, data: Uint8Array, opts: SendOptions): Promise<void> {
+    const overlay = this.node.running()
+    if (!overlay) return Promise.reject(new P4Error('NOT_STARTED', 'node is not running (call start())'))
+    if (data.length > this.node.maxMessage) {
+      return Promise.reject(new P4Error('MESSAGE_TOO_LARGE', `${data.length} bytes exceeds maxMessage ${this.node.maxMessage}`))
+    }
+    let ackTimeout: number | undefined
+    try {
+      ackTimeout = ackTimeoutOf(opts)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (user === this.node.username) {
+      const [hi, lo] = randomId()
+      queueMicrotask(() => plugin.deliver({ from: user, data: Uint8Array.from(data), encrypted: !!opts.encrypted, broadcast: false, pluginId: plugin.id, messageId: messageIdOf(hi, lo) }))
+      return Promise.resolve()
+    }
+    // Sealed to the X25519 key of the user's signed HELLO, the key the table
+    // binds to the name (the session is the one with that identity).
+    // Small messages are copied (they leave with the sends that follow, after
+    // this promise resolved); larger ones are sealed from `data` itself.
+    if (opts.encrypted !== true) return overlay.send(user, plugin.id, 0, () => handOver(data), ackTimeout)
+    return overlay.send(user, plugin.id, Flag.ENCRYPTED, (hi, lo, staticKey) => this.boxes.seal(staticKey, data, e2eAad({ sender: this.node.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })), ackTimeout)
+  }
+
+  async broadcast(plugin: Plugin, data: Uint8Array, opts: BroadcastOptions): Promise<void> {
+    const overlay = this.requireOverlay()
+    if (data.length > this.node.maxMessage) {
+      throw new P4Error('MESSAGE_TOO_LARGE', `${data.length} bytes exceeds maxMessage ${this.node.maxMessage}`)
+    }
+    const encrypted = opts.encrypted ?? plugin.groupKey !== undefined
+    const flags = Flag.BROADCAST | (encrypted ? Flag.ENCRYPTED : 0)
+    const groupKey = plugin.groupKey
+    await overlay.broadcast(plugin.id, flags, (hi, lo) =>
+      encrypted && groupKey ? sealGroup(groupKey, data, groupAad({ sender: this.node.identity.publicKey, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })) : data,
+    )
+  }
+
+  async openStream(plugin: Plugin, user: string, _opts: StreamOptions): Promise<P4Stream> {
+    const overlay = this.requireOverlay()
+    validateUsername(user)
+    if (user === this.node.username) throw new P4Error('BAD_ARGUMENT', 'a stream goes to another user, not to this node itself')
+    let stream: P4Stream | undefined
+    await overlay.openStream(user, plugin.id, (ch) => (stream = new P4Stream(ch, user)).sink)
+    return stream!
+  }
+
+  /** A stream opened by another user: accepted when its plugin listens for streams, refused otherwise. */
+  onStream(ch: StreamChannel): void {
+    const plugin = this.node.plugins.get(ch.pluginId)
+    if (!plugin || plugin.listenerCount('stream') === 0) return
+    const stream = new P4Stream(ch, ch.user)
+    ch.accept(stream.sink)
+    plugin.emit('stream', stream, ch.user)
+  }
+
+  closed(plugin: Plugin): void {
+    this.node.pluginClosed(plugin)
+  }
+
+  users(pluginId?: number): string[] {
+    return this.node.users(pluginId)
+  }
+
+  onData(e: DataEvent): void {
+    const plugin = this.node.plugins.get(e.pluginId)
+    const overlay = this.node.running()
+    if (!plugin || !overlay) return
+    const broadcast = (e.flags & Flag.BROADCAST) !== 0
+    const encrypted = (e.flags & Flag.ENCRYPTED) !== 0
+    // A unicast that asked for a delivery confirmation gets one either way.
+    if (!broadcast && (e.flags & Flag.ACK) !== 0) {
+      const delivered = this.deliverData(plugin, overlay, e, broadcast, encrypted)
+      overlay.acknowledge(e.via, e.pluginId, e.idHi, e.idLo, delivered)
+      return
+    }
+    this.deliverData(plugin, overlay, e, broadcast, encrypted)
+  }
+
+  /** Opens and hands a DATA to its plugin; false when dropped (plaintext refused, box not opened). */
+  private deliverData(plugin: Plugin, overlay: Overlay, e: DataEvent, broadcast: boolean, encrypted: boolean): boolean {
+    if (!encrypted && plugin.requireEncrypted) return (overlay.droppedPlaintext(), false)
+    const messageId = messageIdOf(e.idHi, e.idLo)
+    let data: Uint8Array | null = e.body
+    if (encrypted) {
+      if (broadcast && !plugin.groupKey) return (overlay.undecryptable(), false)
+      // The sender's static key: the one in the signed HELLO of the user the
+      // table binds to the session's identity key (e.from), the binding the
+      // sender used for this node's key.
+      const senderStatic = broadcast ? undefined : overlay.user(e.from)?.staticKey
+      if (!broadcast && senderStatic === undefined) return (overlay.undecryptable(), false)
+      const t0 = performance.now()
+      data = broadcast
+        ? openGroup(plugin.groupKey!, e.body, groupAad({ sender: e.fromKey, pluginId: e.pluginId, messageId }))
+        : this.boxes.open(senderStatic!, e.body, e2eAad({ sender: e.fromKey, recipient: this.node.username, pluginId: e.pluginId, messageId }))
+      // Opening (an X25519 for a new sender or salt, else the cipher) is
+      // charged to the sender's session; a box that does not open counts
+      // towards cutting it off.
+      overlay.openedBox(e.via, t0, data !== null, !broadcast)
+      if (data === null) return false
+    }
+    plugin.deliver({ from: e.from, data, encrypted, broadcast, pluginId: e.pluginId, messageId })
+    return true
+  }
+
+  /** End-to-end unicast boxes: one salt and counter per node instance, keys cached per peer. */
+  private get boxes(): E2eBoxes {
+    return (this.e2e ??= new E2eBoxes(this.node.identity))
+  }
+
+  private requireOverlay(): Overlay {
+    const overlay = this.node.running()
+    if (!overlay) throw new P4Error('NOT_STARTED', 'node is not running (call start())')
+    return overlay
+  }
+}
+
+
+/** The ack wait of send options (undefined: no ack); BAD_ARGUMENT for a bad value. */
+function ackTimeoutOf(opts: SendOptions): number | undefined {
+  if (opts.ack === undefined || opts.ack === false) return undefined
+  if (opts.ack !== true) throw new P4Error('BAD_ARGUMENT', 'ack must be a boolean')
+  return checkTimeout(opts.ackTimeout, DEFAULT_ACK_MS, 'ackTimeout')
+}

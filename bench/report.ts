@@ -68,6 +68,9 @@ function list(results: Result[]): string[] {
 /** Each system keeps its colour in every chart. */
 const COMPARE_COLUMNS = [
   { key: 'p4net', label: 'p4net', color: '#1f6feb' },
+  { key: 'p4net-e2e', label: 'p4net encrypted', color: '#54aeff' },
+  { key: 'p4net-session', label: 'p4net session', color: '#0a3069' },
+  { key: 'p4net-stream', label: 'p4net stream', color: '#218bff' },
   { key: 'libp2p', label: 'js-libp2p 2.10', color: '#8250df' },
   { key: 'libp2p-batched', label: 'js-libp2p app-batched', color: '#c297ff' },
   { key: 'gossipsub', label: 'gossipsub 14', color: '#8250df' },

@@ -90,11 +90,20 @@ class StreamChannel implements Channel {
     return this.stream.sink(this.mode === 'messages' ? lp.encode(source) : source)
   }
 
-  /** The docs' way: a source of `count` chunks into stream.sink (length-prefixed for messages). */
+  /**
+   * The docs' way: a source of `count` chunks into stream.sink. Messages are
+   * each framed by lp.encode.single (prefix and payload as one chunk, so one
+   * yamux frame): lp.encode over the source yields the prefix and the payload
+   * as two chunks, two frames: 5.6–9.1 k against 8.1–19.8 k msg/s here
+   * (64 B, one process, a loaded machine).
+   */
   async pump(payload: Uint8Array, count: number): Promise<void> {
-    await this.sink(
+    if (this.sinking) throw new Error('libp2p stream: sink already taken')
+    this.sinking = true
+    const bulk = this.mode === 'bulk'
+    await this.stream.sink(
       (function* () {
-        for (let i = 0; i < count; i++) yield payload
+        for (let i = 0; i < count; i++) yield bulk ? payload : lp.encode.single(payload)
       })(),
     )
   }

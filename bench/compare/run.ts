@@ -30,7 +30,8 @@
 // bench/results/charts/*.svg are written by a full run (--quick, a smoke run
 // of every case, and partial runs write them to $TMPDIR/p4net-bench-quick).
 //
-//   node dist/bench/compare/run.js [--quick] [--only <case substring>] [--systems p4net,libp2p,...]
+//   node dist/bench/compare/run.js [--quick] [--only <case substring>] [--systems p4net-api,libp2p,...] [--stream-trials N]
+// (--stream-trials: trials of the throughput and 64 B cases, default 5; fewer when the machine is busy)
 // (--only / --systems are for looking closer at one case or system)
 import { readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
@@ -68,6 +69,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     systems: { type: 'string' },
+    'stream-trials': { type: 'string' },
   },
 })
 const quick = args.quick!
@@ -85,13 +87,13 @@ const IN_FLIGHT_SENDS = 1000
 
 const TRIALS = quick ? 1 : 3
 /** Bulk and small-message trials are short and move most with other jobs: more of them. */
-const STREAM_TRIALS = quick ? 1 : 5
+const STREAM_TRIALS = quick ? 1 : Number(args['stream-trials'] ?? 5)
 const MiB = 1024 * 1024
 const BULK_BYTES = quick ? 16 * MiB : 512 * MiB
 /** Messages per one-way trial: each system's trial lasts about a second or more. */
 const SMALL_COUNT: Record<SystemName, number> = quick
   ? { p4net: 20_000, 'p4net-api': 20_000, 'p4net-api-e2e': 2_000, 'p4net-stream': 0, raw: 20_000, 'secret-stream': 20_000, libp2p: 5_000 }
-  : { p4net: 2_000_000, 'p4net-api': 500_000, 'p4net-api-e2e': 20_000, 'p4net-stream': 0, raw: 2_000_000, 'secret-stream': 500_000, libp2p: 300_000 }
+  : { p4net: 2_000_000, 'p4net-api': 500_000, 'p4net-api-e2e': 20_000, 'p4net-stream': 0, raw: 2_000_000, 'secret-stream': 500_000, libp2p: 200_000 }
 /** `await plugin.send` one at a time is slower than many in flight: fewer messages. */
 const AWAITED_SHARE = 0.4
 const ROUND_TRIPS = quick ? 500 : 10_000
@@ -362,7 +364,7 @@ function ratio(caseName: string, system: string): number | null {
 
 const COLUMNS = ['p4net', 'p4net-e2e', 'p4net-session', 'p4net-stream', 'libp2p', 'gossipsub', 'secret-stream', 'raw']
 const COLUMN_LABELS: Record<string, string> = {
-  p4net: 'p4net',
+  p4net: 'p4net API',
   'p4net-e2e': LABELS['p4net-api-e2e'],
   'p4net-session': LABELS.p4net,
   'p4net-stream': LABELS['p4net-stream'],

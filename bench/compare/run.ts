@@ -208,7 +208,7 @@ const FORMS: Record<SystemName, string> = {
   'p4net-api-e2e': 'as p4net, with plugin.send(user, msg, { encrypted: true }) (sealed end to end to the recipient)',
   p4net: 'the bare Session beneath a link (bench/session-peer.ts): session.send() per message, "drain" when it says so; reference, not an API users call',
   'p4net-stream': 'plugin.openStream(user) Duplex: write() with "drain"; receiver: the "stream" event\'s Duplex',
-  libp2p: 'one yamux stream per connection; bulk: a generator of 64 KiB chunks into stream.sink, receiver reads stream.source; messages: it-length-prefixed (lp.encode into stream.sink, lp.decode(stream.source)), an it-pushable for ping-pong',
+  libp2p: 'one yamux stream per connection; bulk: a generator of 64 KiB chunks into stream.sink, receiver reads stream.source; messages: it-length-prefixed, a generator of lp.encode.single(msg) into stream.sink (one-way) or an it-pushable through lp.encode (ping-pong), lp.decode(stream.source)',
   'secret-stream': 'SecretStream over node:net: write() per message with "drain" (its README\'s Duplex use); each write is one framed message, "data" delivers it whole',
   raw: 'node:net, u32 length prefix, writes of one tick corked together, "drain" (bench/net-baseline.ts): the unencrypted ceiling',
 }

@@ -52,7 +52,8 @@ function pivot(results: Result[], columns: { key: string; label: string }[], rat
     if (!cols.some((col) => inCase.some((r) => who(r) === col.key))) continue
     const unit = inCase[0]!.unit
     const better = inCase[0]!.better ? `, ${inCase[0]!.better} is better` : ''
-    const base = ratioKey ? inCase.find((r) => who(r) === ratioKey) : undefined
+    // Cases measured below the API (connection setup, idle memory) take their ratios to the p4net session.
+    const base = ratioKey ? (inCase.find((r) => who(r) === ratioKey) ?? inCase.find((r) => who(r) === `${ratioKey}-session`)) : undefined
     out.push(`| ${md(c)} (${md(unit)}${better}) | ${cols.map((col) => cell(inCase.find((r) => who(r) === col.key), base)).join(' | ')} |`)
   }
   return out
@@ -67,7 +68,10 @@ function list(results: Result[]): string[] {
 
 /** Each system keeps its colour in every chart. */
 const COMPARE_COLUMNS = [
-  { key: 'p4net', label: 'p4net', color: '#1f6feb' },
+  { key: 'p4net', label: 'p4net API', color: '#1f6feb' },
+  { key: 'p4net-e2e', label: 'p4net encrypted', color: '#54aeff' },
+  { key: 'p4net-session', label: 'p4net session', color: '#0a3069' },
+  { key: 'p4net-stream', label: 'p4net stream', color: '#218bff' },
   { key: 'libp2p', label: 'js-libp2p 2.10', color: '#8250df' },
   { key: 'libp2p-batched', label: 'js-libp2p app-batched', color: '#c297ff' },
   { key: 'gossipsub', label: 'gossipsub 14', color: '#8250df' },
@@ -118,8 +122,15 @@ function compareSection(r: CompareReport, charts: string[]): string[] {
   out.push('')
   out.push(
     `\`npm run bench:compare\` on ${machine(r)}${r.quick ? ' (**--quick smoke run: not figures**)' : ''}. ` +
-      `Median of ${r.trials ?? '?'} trials [min–max] (throughput and 64 B one way: ${r.streamTrials ?? r.trials ?? '?'}; cold start: ${r.coldTrials ?? '?'}), systems interleaved within each trial; \`· N×\` = that system's figure / p4net's. ` +
+      `Median of ${r.trials ?? '?'} trials [min–max] (throughput and 64 B one way: ${r.streamTrials ?? r.trials ?? '?'}; cold start: ${r.coldTrials ?? '?'}), systems interleaved within each trial; \`· N×\` = that system's figure / p4net API's (where p4net is measured only as a session, / p4net session's). ` +
       `Loopback TCP; "two processes" puts the receiving end in a child process. Setup and configuration: [docs/benchmarks.md](docs/benchmarks.md).`,
+  )
+  out.push(
+    'Each system in its natural form: **p4net API** is what an application writes, `for (…) await plugin.send(user, msg)` on nodes from `createNode` ' +
+      '("64 B one way": 1,000 sends in flight, then awaited; "await each": one at a time), `await plugin.broadcast`; **p4net encrypted** the same with `{ encrypted: true }`; ' +
+      '**p4net session** the bare Session beneath (for reference; connection setup and idle memory are measured at this level); **p4net stream** `plugin.openStream` (once it exists); ' +
+      '**js-libp2p** one yamux stream, bulk as a generator into `stream.sink`, messages framed by it-length-prefixed; **gossipsub** `await publish`; ' +
+      "**secret-stream** `write()` with 'drain'; **raw node:net** the unencrypted ceiling.",
   )
   if (r.load?.length) {
     const all = r.load.flatMap((l) => [l.before, l.after])
@@ -137,7 +148,7 @@ function compareSection(r: CompareReport, charts: string[]): string[] {
     out.push('', '</details>', '')
   }
   if (r.targets?.length) {
-    out.push('Targets (issue 6):')
+    out.push('Targets (issues 6 and 17):')
     out.push('')
     for (const t of r.targets) out.push(`- ${t.met === null ? 'n/a' : t.met ? '**met**' : '**missed**'} — ${md(t.target)}: ${md(t.figure)}`)
     out.push('')

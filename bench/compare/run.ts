@@ -2,13 +2,21 @@
 // machine: js-libp2p 2.10 (TCP + noise + yamux), @hyperswarm/
 // secret-stream over node:net, raw node:net (the unencrypted ceiling), and
 // for broadcast @chainsafe/libp2p-gossipsub. Loopback only (127.0.0.1).
+// Every system is used in its best natural form (system.ts, and each
+// adapter's header): p4net through its public API, `await plugin.send`
+// (column p4net; plain and { encrypted: true }), with the bare Session beneath
+// it (p4net session) and, once the library has them, streams (p4net stream)
+// for reference; js-libp2p one yamux stream fed through stream.sink (bulk) or
+// it-length-prefixed (messages); secret-stream write() with 'drain'.
 //   1. throughput, 64 KiB messages, BULK_BYTES per trial        one / two processes
-//   2. one-way rate of 64-byte messages on one connection         one / two processes
+//   2. one-way rate of 64-byte messages on one connection: p4net `await`ing
+//      each send, and every system with many in flight            one / two processes
 //   3. ping-pong: round trips/s, median and p99 round-trip time   one / two processes
 //   4. connection setup: connect + handshake + one 64-byte echo, 8 in flight
 //   5. memory per idle connection, IDLE connections from a fresh child (--expose-gc)
-//   6. broadcast of 1,000 × 256 B on 10 and 50 nodes: p4net flooding vs gossipsub
-//      over the same link graph; time to full delivery, duplicates per delivery
+//   6. broadcast of 1,000 × 256 B on 10 and 50 nodes: `await plugin.broadcast`
+//      vs gossipsub publish over the same link graph; time to full delivery,
+//      messages/s, duplicates per delivery
 //   7. footprint: npm pack size, production dependency closures, cold start
 //      to first link in a fresh process, RSS of one node holding 8 links
 // Every figure is the median of TRIALS trials (throughput and 64 B one way:
@@ -22,7 +30,8 @@
 // bench/results/charts/*.svg are written by a full run (--quick, a smoke run
 // of every case, and partial runs write them to $TMPDIR/p4net-bench-quick).
 //
-//   node dist/bench/compare/run.js [--quick] [--only <case substring>] [--systems p4net,libp2p,...]
+//   node dist/bench/compare/run.js [--quick] [--only <case substring>] [--systems p4net-api,libp2p,...] [--stream-trials N]
+// (--stream-trials: trials of the throughput and 64 B cases, default 5; fewer when the machine is busy)
 // (--only / --systems are for looking closer at one case or system)
 import { readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
@@ -40,6 +49,7 @@ import { closure, packInfo, productionDependencies } from './footprint.js'
 import { GOSSIPSUB_OPTIONS } from './gossipsub.js'
 import { LIBP2P_CONFIG, startLibp2p } from './libp2p.js'
 import { nodeMemory } from './node-memory.js'
+import { streamsAvailable } from './p4net-api.js'
 import { LABELS, loadSystem, SYSTEMS, type Channel, type PeerModules, type SystemName } from './system.js'
 import { NODE_LINKS, PLUGIN } from './worker.js'
 import { BULK_SIZE, idleMemory, IN_FLIGHT, SMALL_SIZE, trials, worker } from './workloads.js'
@@ -59,22 +69,33 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     systems: { type: 'string' },
+    'stream-trials': { type: 'string' },
   },
 })
 const quick = args.quick!
 const only = args.only ?? ''
 const ACTIVE: SystemName[] = args.systems ? (args.systems.split(',') as SystemName[]) : SYSTEMS
 for (const s of ACTIVE) if (!SYSTEMS.includes(s)) throw new Error(`--systems: unknown system ${s} (have ${SYSTEMS.join(', ')})`)
+/** The p4net stream row lights up once the library has plugin.openStream (issue 17, item 3). */
+const STREAMS = ACTIVE.includes('p4net-stream') && (await streamsAvailable())
+/** Cases where p4net is a Node (cold start, node memory): 'p4net' is createNode there. */
+const NODE_SYSTEMS: SystemName[] = ['p4net', 'libp2p', 'secret-stream', 'raw']
+/** Point-to-point cases: a system's key in the results (the table's column). */
+const P2P_KEY: Partial<Record<SystemName, string>> = { 'p4net-api': 'p4net', 'p4net-api-e2e': 'p4net-e2e', p4net: 'p4net-session' }
+/** The many-in-flight 64 B case: `plugin.send`s started before awaiting them (the issue's 1,000). */
+const IN_FLIGHT_SENDS = 1000
 
 const TRIALS = quick ? 1 : 3
 /** Bulk and small-message trials are short and move most with other jobs: more of them. */
-const STREAM_TRIALS = quick ? 1 : 5
+const STREAM_TRIALS = quick ? 1 : Number(args['stream-trials'] ?? 5)
 const MiB = 1024 * 1024
 const BULK_BYTES = quick ? 16 * MiB : 512 * MiB
 /** Messages per one-way trial: each system's trial lasts about a second or more. */
 const SMALL_COUNT: Record<SystemName, number> = quick
-  ? { p4net: 20_000, raw: 20_000, 'secret-stream': 20_000, libp2p: 5_000, 'libp2p-batched': 20_000 }
-  : { p4net: 2_000_000, raw: 2_000_000, 'secret-stream': 500_000, libp2p: 200_000, 'libp2p-batched': 1_000_000 }
+  ? { p4net: 20_000, 'p4net-api': 20_000, 'p4net-api-e2e': 2_000, 'p4net-stream': 0, raw: 20_000, 'secret-stream': 20_000, libp2p: 5_000 }
+  : { p4net: 2_000_000, 'p4net-api': 500_000, 'p4net-api-e2e': 20_000, 'p4net-stream': 0, raw: 2_000_000, 'secret-stream': 500_000, libp2p: 200_000 }
+/** `await plugin.send` one at a time is slower than many in flight: fewer messages. */
+const AWAITED_SHARE = 0.4
 const ROUND_TRIPS = quick ? 500 : 10_000
 const SETUPS = quick ? 30 : 500
 const IDLE = quick ? 20 : 200
@@ -162,15 +183,34 @@ function wanted(metrics: Metric[]): boolean {
 async function measure(
   metrics: Metric[],
   fn: (s: SystemName) => Promise<number[]>,
-  opts: { trials?: number; systems?: SystemName[]; extra?: (s: SystemName) => Record<string, unknown> } = {},
+  opts: { trials?: number; systems?: SystemName[]; extra?: (s: SystemName) => Record<string, unknown>; keys?: Partial<Record<SystemName, string>> } = {},
 ): Promise<void> {
   if (!wanted(metrics)) return
-  const systems = (opts.systems ?? SYSTEMS).filter((s) => ACTIVE.includes(s === 'libp2p-batched' ? 'libp2p' : s))
+  const systems = (opts.systems ?? SYSTEMS).filter((s) => ACTIVE.includes(s) && (s !== 'p4net-stream' || STREAMS))
   const label = metrics[0]!.name
   const before = loadavg()[0]!
   const outcome = await interleaved(systems, opts.trials ?? TRIALS, label, fn, { timeoutMs: TRIAL_TIMEOUT_MS, units: metrics.map((m) => m.unit), fmt, progress })
-  rows.recordAll(metrics, outcome, opts.extra)
+  // Results name each row by the system's key for the case (P2P_KEY), and say which form it is.
+  const key = (s: SystemName): string => opts.keys?.[s] ?? s
+  const got = new Map([...outcome.got].map(([s, v]) => [key(s), v]))
+  const errors = new Map([...outcome.errors].map(([s, v]) => [key(s), v]))
+  const bySystem = new Map(systems.map((s) => [key(s), s]))
+  rows.recordAll(metrics, { got, errors }, (k) => {
+    const s = bySystem.get(k)!
+    return { ...(opts.keys ? { system: s, form: FORMS[s] } : {}), ...opts.extra?.(s) }
+  })
   load.push({ case: label, before, after: loadavg()[0]! })
+}
+
+/** How each system is used in the point-to-point cases (the results' `form`, docs/benchmarks.md). */
+const FORMS: Record<SystemName, string> = {
+  'p4net-api': 'createNode + node.plugin(id); `await plugin.send(user, msg)` per message (64 B many in flight: 1,000 sends started, then awaited); receiver: plugin.on("message")',
+  'p4net-api-e2e': 'as p4net, with plugin.send(user, msg, { encrypted: true }) (sealed end to end to the recipient)',
+  p4net: 'the bare Session beneath a link (bench/session-peer.ts): session.send() per message, "drain" when it says so; reference, not an API users call',
+  'p4net-stream': 'plugin.openStream(user) Duplex: write() with "drain"; receiver: the "stream" event\'s Duplex',
+  libp2p: 'one yamux stream per connection; bulk: a generator of 64 KiB chunks into stream.sink, receiver reads stream.source; messages: it-length-prefixed, a generator of lp.encode.single(msg) into stream.sink (one-way) or an it-pushable through lp.encode (ping-pong), lp.decode(stream.source)',
+  'secret-stream': 'SecretStream over node:net: write() per message with "drain" (its README\'s Duplex use); each write is one framed message, "data" delivers it whole',
+  raw: 'node:net, u32 length prefix, writes of one tick corked together, "drain" (bench/net-baseline.ts): the unencrypted ceiling',
 }
 
 // ---------------------------------------------------------------- broadcast
@@ -179,6 +219,7 @@ async function broadcastCase(n: number): Promise<void> {
   const base = `broadcast ${BROADCAST_MESSAGES} × ${BROADCAST_SIZE} B, ${n} nodes`
   const metrics: Metric[] = [
     { name: `${base}: time to full delivery`, unit: 'ms', better: 'lower' },
+    { name: `${base}: messages/s to full delivery`, unit: 'msg/s', better: 'higher' },
     { name: `${base}: duplicates per delivery`, unit: 'receptions', better: 'lower' },
   ]
   if (!wanted(metrics) || !ACTIVE.includes('p4net') || !ACTIVE.includes('libp2p')) return
@@ -233,7 +274,8 @@ async function broadcastCase(n: number): Promise<void> {
         deliveredTwice: rs.map((r) => r?.repeated ?? null),
       }
       rows.record(metrics[0]!, system, rs.map((r) => r?.timeMs ?? null), errors.get(system)!, extra)
-      rows.record(metrics[1]!, system, rs.map((r) => r?.duplicatesPerDelivery ?? null), [], extra)
+      rows.record(metrics[1]!, system, rs.map((r) => (r?.timeMs ? (BROADCAST_MESSAGES / r.timeMs) * 1e3 : null)), [], extra)
+      rows.record(metrics[2]!, system, rs.map((r) => r?.duplicatesPerDelivery ?? null), [], extra)
     }
   } catch (err) {
     note(`${base}: FAILED to set up: ${(err as Error).message}`)
@@ -296,11 +338,11 @@ async function coldCase(): Promise<void> {
   if (!wanted(metrics)) return
   const hosts = new Map<SystemName, ColdHost>()
   try {
-    for (const s of SYSTEMS.filter((x) => ACTIVE.includes(x))) hosts.set(s, await coldHost(s))
+    for (const s of NODE_SYSTEMS.filter((x) => ACTIVE.includes(x))) hosts.set(s, await coldHost(s))
     await measure(
       metrics,
       (s) => coldStart(s, hosts.get(s)!.address),
-      { trials: COLD_TRIALS },
+      { trials: COLD_TRIALS, systems: NODE_SYSTEMS },
     )
   } finally {
     await Promise.allSettled([...hosts.values()].map((h) => h.close()))
@@ -320,8 +362,17 @@ function ratio(caseName: string, system: string): number | null {
   return p4 && v !== null && v !== undefined && Math.abs(p4) > 1e-9 ? v / p4 : null
 }
 
-const COLUMNS = ['p4net', 'libp2p', 'libp2p-batched', 'gossipsub', 'secret-stream', 'raw']
-const COLUMN_LABELS: Record<string, string> = { ...LABELS, gossipsub: 'gossipsub 14' }
+const COLUMNS = ['p4net', 'p4net-e2e', 'p4net-session', 'p4net-stream', 'libp2p', 'gossipsub', 'secret-stream', 'raw']
+const COLUMN_LABELS: Record<string, string> = {
+  p4net: 'p4net API',
+  'p4net-e2e': LABELS['p4net-api-e2e'],
+  'p4net-session': LABELS.p4net,
+  'p4net-stream': LABELS['p4net-stream'],
+  libp2p: LABELS.libp2p,
+  gossipsub: 'gossipsub 14',
+  'secret-stream': LABELS['secret-stream'],
+  raw: LABELS.raw,
+}
 
 function cell(r: Result | undefined): string {
   if (!r) return '-'
@@ -351,19 +402,35 @@ function printTable(): void {
 function targets(): Target[] {
   const out: Target[] = []
   const PROCS = ['one process', 'two processes']
-  const vs = (c: string, other: string, what: string, ok: (p4OverOther: number) => boolean, show: (x: number) => string): void => {
-    const r = ratio(c, other)
-    if (!find(c, 'p4net')) return
-    const q = r === null || r === 0 ? null : 1 / r
-    out.push({ target: what, figure: q === null ? `n/a (${c})` : `${show(q)} (${c}: p4net ${fmt(find(c, 'p4net')!.value)} vs ${fmt(find(c, other)!.value)} ${find(c, other)!.unit})`, met: q === null ? null : ok(q) })
+  // q = mine / other in case c (mine: p4net's key, 'p4net' = plugin.send unless said)
+  const vs = (c: string, other: string, what: string, ok: (p4OverOther: number) => boolean, show: (x: number) => string, mine = 'p4net'): void => {
+    const a = find(c, mine)
+    const b = find(c, other)
+    if (!a) return
+    const q = a.value !== null && b?.value ? a.value / b.value : null
+    out.push({ target: what, figure: q === null ? `n/a (${c})` : `${show(q)} (${c}: ${mine} ${fmt(a.value)} vs ${other} ${fmt(b!.value)} ${b!.unit})`, met: q === null ? null : ok(q) })
   }
+  const floor = (c: string, what: string, min: number): void => {
+    const a = find(c, 'p4net')
+    if (a) out.push({ target: what, figure: `${fmt(a.value)} ${a.unit} (${c})`, met: a.value === null ? null : a.value >= min })
+  }
+  // issue 17, item 2: the public API against the session beneath it and the peers, same run
+  const t1 = 'throughput 64 KiB, one process'
+  vs(t1, 'p4net-session', 'issue 17: await plugin.send 64 KiB >= 0.9x the bare session', (q) => q >= 0.9, (q) => `${q.toFixed(2)}x`)
+  vs(t1, 'secret-stream', 'issue 17: await plugin.send 64 KiB >= 1.5x secret-stream', (q) => q >= 1.5, (q) => `${q.toFixed(2)}x`)
+  floor(`64 B one way, await each, one process`, 'issue 17: await plugin.send 64 B one at a time >= 1 M msg/s', 1e6)
+  floor(`64 B one way, one process`, `issue 17: plugin.send 64 B, ${IN_FLIGHT_SENDS} in flight >= 2 M msg/s`, 2e6)
+  vs(t1, 'p4net', 'issue 17: encrypted send >= 0.6x plain send at 64 KiB', (q) => q >= 0.6, (q) => `${q.toFixed(2)}x`, 'p4net-e2e')
+  vs(`64 B one way, await each, one process`, 'p4net', 'issue 17: encrypted send >= 0.3x plain send at 64 B', (q) => q >= 0.3, (q) => `${q.toFixed(2)}x`, 'p4net-e2e')
+  vs(t1, 'p4net-session', 'issue 17: p4net stream 64 KiB >= 0.9x the bare session', (q) => q >= 0.9, (q) => `${q.toFixed(2)}x`, 'p4net-stream')
+  // issue 6, now against p4net's public API (the session's own ratios are in the table)
   for (const p of PROCS) {
     vs(`throughput 64 KiB, ${p}`, 'libp2p', 'throughput >= 5x js-libp2p', (q) => q >= 5, (q) => `${q.toFixed(2)}x`)
     vs(`throughput 64 KiB, ${p}`, 'raw', 'throughput >= 0.7x raw node:net', (q) => q >= 0.7, (q) => `${q.toFixed(2)}x`)
   }
   for (const p of PROCS) vs(`64 B one way, ${p}`, 'libp2p', '64-byte messages >= 10x js-libp2p', (q) => q >= 10, (q) => `${q.toFixed(1)}x`)
   for (const p of PROCS) vs(`ping-pong median RTT, ${p}`, 'libp2p', 'round-trip time <= 0.5x js-libp2p', (q) => q <= 0.5, (q) => `${q.toFixed(2)}x`)
-  for (const m of ['RSS', 'heap used']) vs(`idle connection memory, ${m} per connection`, 'libp2p', `memory per idle connection <= 0.25x js-libp2p (${m})`, (q) => q <= 0.25, (q) => `${q.toFixed(3)}x`)
+  for (const m of ['RSS', 'heap used']) vs(`idle connection memory, ${m} per connection`, 'libp2p', `memory per idle connection <= 0.25x js-libp2p (${m}, p4net session)`, (q) => q <= 0.25, (q) => `${q.toFixed(3)}x`, 'p4net-session')
   const b50 = `broadcast ${BROADCAST_MESSAGES} × ${BROADCAST_SIZE} B, 50 nodes`
   vs(`${b50}: time to full delivery`, 'gossipsub', 'broadcast to 50 nodes faster than gossipsub', (q) => q < 1, (q) => `${q.toFixed(2)}x the time`)
   vs(`${b50}: duplicates per delivery`, 'gossipsub', 'broadcast to 50 nodes: fewer duplicates per delivery than gossipsub', (q) => q < 1, (q) => `${q.toFixed(2)}x the duplicates`)
@@ -387,6 +454,7 @@ function versionOf(pkg: string): string {
 // ---------------------------------------------------------------- the run
 
 progress(`systems: ${ACTIVE.join(', ')}; ${TRIALS} trial(s); load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+if (ACTIVE.includes('p4net-stream') && !STREAMS) notes.push('p4net stream rows skipped: this build of p4net has no plugin.openStream')
 const PROCS = [
   [1, 'one process'],
   [2, 'two processes'],
@@ -396,13 +464,23 @@ const PROCS = [
     await measure([{ name: `throughput 64 KiB, ${p}`, unit: 'MB/s', better: 'higher' }], trials('throughput', procs, () => BULK_BYTES, 1 / 8, quick), {
       extra: () => ({ bytes: BULK_BYTES, messageSize: BULK_SIZE }),
       trials: STREAM_TRIALS,
+      keys: P2P_KEY,
     })
   }
   for (const [procs, p] of PROCS) {
-    await measure([{ name: `64 B one way, ${p}`, unit: 'msg/s', better: 'higher' }], trials('one-way', procs, (s) => SMALL_COUNT[s], 1 / 10, quick), {
-      extra: (s) => ({ messages: SMALL_COUNT[s] }),
-      systems: ['p4net', 'libp2p', 'libp2p-batched', 'secret-stream', 'raw'],
+    // `for (…) await plugin.send(user, msg)`: p4net alone (the peers' write() never waits for one message).
+    const awaited = (s: SystemName): number => Math.ceil(SMALL_COUNT[s] * AWAITED_SHARE)
+    await measure([{ name: `64 B one way, await each, ${p}`, unit: 'msg/s', better: 'higher' }], trials('one-way', procs, awaited, 1 / 10, quick, { inFlight: 1 }), {
+      extra: (s) => ({ messages: awaited(s), inFlight: 1 }),
+      systems: ['p4net-api', 'p4net-api-e2e'],
       trials: STREAM_TRIALS,
+      keys: P2P_KEY,
+    })
+    await measure([{ name: `64 B one way, ${p}`, unit: 'msg/s', better: 'higher' }], trials('one-way', procs, (s) => SMALL_COUNT[s], 1 / 10, quick, { inFlight: IN_FLIGHT_SENDS }), {
+      extra: (s) => ({ messages: SMALL_COUNT[s], ...(s.startsWith('p4net-api') ? { inFlight: IN_FLIGHT_SENDS } : {}) }),
+      systems: ['p4net-api', 'p4net-api-e2e', 'p4net', 'libp2p', 'secret-stream', 'raw'],
+      trials: STREAM_TRIALS,
+      keys: P2P_KEY,
     })
   }
   for (const [procs, p] of PROCS) {
@@ -413,12 +491,14 @@ const PROCS = [
         { name: `ping-pong p99 RTT, ${p}`, unit: 'µs', better: 'lower' },
       ],
       trials('ping-pong', procs, () => ROUND_TRIPS, 1 / 10, quick),
-      { extra: () => ({ roundTrips: ROUND_TRIPS }) },
+      { extra: () => ({ roundTrips: ROUND_TRIPS }), systems: ['p4net-api', 'p4net', 'libp2p', 'secret-stream', 'raw'], keys: P2P_KEY },
     )
   }
   for (const [procs, p] of PROCS) {
     await measure([{ name: `connection setup (${IN_FLIGHT} in flight), ${p}`, unit: 'connections/s', better: 'higher' }], trials('setup', procs, () => SETUPS, 1 / 10, quick), {
       extra: () => ({ connections: SETUPS, what: 'connect, handshake, one 64-byte echo, close' }),
+      systems: NODE_SYSTEMS,
+      keys: P2P_KEY,
     })
   }
   for (const warm of [false, true]) {
@@ -431,7 +511,7 @@ const PROCS = [
         { name: `idle connection memory${w}, external per connection`, unit: 'KiB', better: 'lower' },
       ],
       (s) => idleFigures(s, IDLE, warm),
-      { extra: () => ({ connections: IDLE, warmUp: warm }) },
+      { extra: () => ({ connections: IDLE, warmUp: warm }), systems: NODE_SYSTEMS, keys: P2P_KEY },
     )
   }
   for (const n of BROADCAST_NODES) await broadcastCase(n)
@@ -444,12 +524,13 @@ const PROCS = [
       { name: `footprint: one node with ${NODE_LINKS} links, heap used over bare Node`, unit: 'MiB', better: 'lower' },
     ],
     (s) => nodeFigures(s),
+    { systems: NODE_SYSTEMS },
   )
 }
 
 printTable()
 const goals = targets()
-printTargets('issue 6', goals, quick)
+printTargets('issues 6 and 17', goals, quick)
 console.log(`\nload average (1 min) per case: ${load.map((l) => `${l.case.split(',')[0]} ${l.before.toFixed(2)}→${l.after.toFixed(2)}`).join('; ')}`)
 for (const n of notes) console.log(`note: ${n}`)
 
@@ -459,21 +540,23 @@ const body = {
   streamTrials: STREAM_TRIALS,
   coldTrials: COLD_TRIALS,
   versions: Object.fromEntries(
-    ['libp2p', '@libp2p/tcp', '@chainsafe/libp2p-noise', '@chainsafe/libp2p-yamux', '@libp2p/identify', '@chainsafe/libp2p-gossipsub', '@hyperswarm/secret-stream'].map((p) => [p, versionOf(p)]),
+    ['libp2p', '@libp2p/tcp', '@chainsafe/libp2p-noise', '@chainsafe/libp2p-yamux', '@libp2p/identify', '@chainsafe/libp2p-gossipsub', '@hyperswarm/secret-stream', 'it-length-prefixed', 'it-pushable'].map((p) => [p, versionOf(p)]),
   ),
   setup: {
     loopback: '127.0.0.1, port 0, Nagle off on every socket',
     bulk: { messageSize: BULK_SIZE, bytesPerTrial: BULK_BYTES },
-    oneWay: { messageSize: SMALL_SIZE, messages: SMALL_COUNT },
+    oneWay: { messageSize: SMALL_SIZE, messages: SMALL_COUNT, awaitedShare: AWAITED_SHARE, p4netInFlight: IN_FLIGHT_SENDS },
     pingPong: { messageSize: SMALL_SIZE, roundTrips: ROUND_TRIPS },
     connectionSetup: { connections: SETUPS, inFlight: IN_FLIGHT, what: 'connect, handshake, one 64-byte echo, close' },
     idle: { connections: IDLE, what: 'process.memoryUsage() after two gc() in a fresh child, one connection open before; measured without and with a warm-up of as many connections opened and closed first (bench/compare/worker.ts measureIdle)' },
     broadcast: { nodes: BROADCAST_NODES, messages: BROADCAST_MESSAGES, size: BROADCAST_SIZE, what: 'every node in this process; gossipsub wired along the links p4net chose; duplicates per delivery = (receptions of already-seen messages) / deliveries over all nodes' },
-    p4net: 'point-to-point cases: TCP + P4/2 preamble + Noise XX + Session, one DATA frame per message (bench/session-peer.ts); broadcast, cold start and node memory: the public API (createNode)',
-    libp2p: { ...LIBP2P_CONFIG, channel: 'one yamux stream per connection (dial with force: true), u32 length-prefixed messages, one sink chunk per tick' },
+    p4net: 'column p4net: the public API (createNode, `await plugin.send`, `await plugin.broadcast`); p4net session: TCP + P4/2 preamble + Noise XX + Session, one DATA frame per message (bench/session-peer.ts), also the p4net of connection setup and idle memory; cold start and node memory: createNode',
+    forms: FORMS,
+    libp2p: { ...LIBP2P_CONFIG, channel: 'one yamux stream per connection (dial with force: true); bulk: generator into stream.sink; messages: it-length-prefixed' },
     gossipsub: { ...GOSSIPSUB_OPTIONS, rest: 'defaults (StrictSign, D 6, Dlo 4, Dhi 12, floodPublish, heartbeat 1 s)', services: 'identify + gossipsub on the libp2p stack above' },
-    secretStream: 'one SecretStream per node:net socket, one fixed key pair per side; each write() is one message',
+    secretStream: 'one SecretStream per node:net socket, one fixed key pair per side; write() with drain, each write() is one message',
     raw: 'bench/net-baseline.ts: u32 length prefix, one socket write per tick',
+    streams: STREAMS ? 'p4net stream rows: plugin.openStream' : 'p4net stream rows: skipped, no plugin.openStream in this build',
   },
   load,
   results: rows.rows,

@@ -5,8 +5,8 @@
 // over IPC (replies in braces):
 //   { op: 'trial', spec }                   → { op: 'trial', values }: runs one
 //        point-to-point trial (workloads.ts runTrial) in this fresh process
-//   { op: 'serve', system, role, messages } → { op: 'listening', address }:
-//        sink: accepts one connection and counts `messages`, then
+//   { op: 'serve', system, role, messages, mode?, bytes? } → { op: 'listening', address }:
+//        sink: accepts one connection and counts `messages` (bulk: `bytes`), then
 //        { op: 'done', messages, bytes }; echo: sends every message back,
 //        on every connection it accepts
 //   { op: 'idle', system, address, count, warm } → { op: 'idle', before, after }:
@@ -23,7 +23,7 @@
 import type { Profile } from '../../ts/index.js'
 import { childMain, isMain } from '../child.js'
 import type { BroadcastNet } from './broadcast.js'
-import { importPeerModule, loadSystem, type Channel, type HeldNode, type SystemName } from './system.js'
+import { importPeerModule, loadSystem, type Channel, type HeldNode, type Mode, type SystemName } from './system.js'
 import { runTrial, serve, type Role, type Served, type TrialSpec } from './workloads.js'
 
 export interface MemorySample {
@@ -139,7 +139,7 @@ type Order =
   | { op: 'trial'; spec: TrialSpec }
   | { op: 'bnet'; system: 'p4net' | 'gossipsub'; n: number; plugin: number; convergeMs: number; edges?: [number, number][] }
   | { op: 'btrial'; trial: number; messages: number; size: number; stallMs: number; timeoutMs: number }
-  | { op: 'serve'; system: SystemName; role: Role; messages: number }
+  | { op: 'serve'; system: SystemName; role: Role; messages: number; mode?: Mode; bytes?: number }
   | { op: 'stop' }
   | { op: 'idle'; system: SystemName; address: string; count: number; warm: boolean }
   | ({ op: 'node'; system: SystemName } & NodeSpec)
@@ -163,7 +163,7 @@ function main(): void {
         .then(({ broadcastTrial }) => broadcastTrial(bnet!, order.trial, order.messages, order.size, order.stallMs, order.timeoutMs))
         .then((r) => send({ op: 'btrial', ...r }), fail)
     } else if (order.op === 'serve') {
-      serve(order.system, order.role, order.messages).then((s) => {
+      serve(order.system, order.role, order.messages, order.mode, order.bytes).then((s) => {
         current = s
         send({ op: 'listening', address: s.address })
         s.result.then(

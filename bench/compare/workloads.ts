@@ -9,7 +9,7 @@
 import { fileURLToPath } from 'node:url'
 import { Child } from '../child.js'
 import { pingPong as pingPongOn, ratePerSecond } from '../lib.js'
-import { loadSystem, type Channel, type Listening, type SystemName } from './system.js'
+import { loadSystem, type Channel, type Listening, type Mode, type SystemName } from './system.js'
 import type { MemorySample } from './worker.js'
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url))
@@ -31,6 +31,13 @@ export interface TrialSpec {
   amount: number
   /** The same workload, this much, first and unrecorded (0: none). */
   warm: number
+  /** one-way, p4net public API: sends started before awaiting them (default 1: `await` each). */
+  inFlight?: number
+}
+
+/** Throughput moves bytes over a plain stream; the other kinds keep messages whole. */
+export function modeOf(kind: TrialKind): Mode {
+  return kind === 'throughput' ? 'bulk' : 'messages'
 }
 
 export const BULK_SIZE = 64 * 1024
@@ -44,9 +51,12 @@ export interface Served {
   close(): Promise<void>
 }
 
-/** Listens for `system`: one sink connection counting `messages`, or echo on every connection. */
-export async function serve(name: SystemName, role: Role, messages: number): Promise<Served> {
-  const system = await loadSystem(name)
+/**
+ * Listens for `system`: one sink connection counting `messages` (bulk: until
+ * messages × size bytes have come, whatever the chunks), or echo on every connection.
+ */
+export async function serve(name: SystemName, role: Role, messages: number, mode: Mode = 'messages', bytes = 0): Promise<Served> {
+  const system = await loadSystem(name, mode)
   let resolve!: (r: { messages: number; bytes: number }) => void
   let reject!: (err: Error) => void
   const result = new Promise<{ messages: number; bytes: number }>((res, rej) => {
@@ -65,13 +75,19 @@ export async function serve(name: SystemName, role: Role, messages: number): Pro
     if (sink !== null) return ch.close()
     sink = ch
     let count = 0
-    let bytes = 0
-    ch.onmessage = (p) => {
-      bytes += p.length
-      if (++count === messages) resolve({ messages: count, bytes })
-    }
+    let got = 0
+    ch.onmessage =
+      mode === 'bulk'
+        ? (p) => {
+            count++
+            if ((got += p.length) === bytes) resolve({ messages: count, bytes: got })
+          }
+        : (p) => {
+            got += p.length
+            if (++count === messages) resolve({ messages: count, bytes: got })
+          }
     ch.closed.then(() => {
-      if (count < messages) reject(new Error(`${name} connection closed after ${count} of ${messages} messages`))
+      if (mode === 'bulk' ? got < bytes : count < messages) reject(new Error(`${name} connection closed after ${count} messages, ${got} bytes`))
     })
   }, reject)
   return {
@@ -92,14 +108,14 @@ interface Far {
   close(): Promise<void>
 }
 
-async function far(procs: 1 | 2, system: SystemName, role: Role, messages: number): Promise<Far> {
+async function far(procs: 1 | 2, system: SystemName, role: Role, messages: number, mode: Mode = 'messages', bytes = 0): Promise<Far> {
   if (procs === 1) {
-    const s = await serve(system, role, messages)
+    const s = await serve(system, role, messages, mode, bytes)
     return { address: s.address, done: () => s.result, close: () => s.close() }
   }
   const w = worker()
   try {
-    const { address } = (await w.request({ op: 'serve', system, role, messages }, 'listening')) as unknown as { address: string }
+    const { address } = (await w.request({ op: 'serve', system, role, messages, mode, bytes }, 'listening')) as unknown as { address: string }
     return {
       address,
       done: () => w.expect('done') as unknown as Promise<{ messages: number; bytes: number }>,
@@ -114,10 +130,13 @@ async function far(procs: 1 | 2, system: SystemName, role: Role, messages: numbe
   }
 }
 
-/** `count` messages of `size` bytes one way, as fast as backpressure allows; elapsed ms. */
-async function stream(procs: 1 | 2, name: SystemName, size: number, count: number): Promise<number> {
-  const system = await loadSystem(name)
-  const f = await far(procs, name, 'sink', count)
+/**
+ * `count` messages of `size` bytes one way, as fast as backpressure allows,
+ * sent the system's own way (Channel.pump) or with send() and drain(); elapsed ms.
+ */
+async function stream(procs: 1 | 2, name: SystemName, size: number, count: number, mode: Mode, inFlight = 1): Promise<number> {
+  const system = await loadSystem(name, mode)
+  const f = await far(procs, name, 'sink', count, mode, count * size)
   let ch: Channel | null = null
   try {
     ch = await system.dial(f.address)
@@ -126,10 +145,11 @@ async function stream(procs: 1 | 2, name: SystemName, size: number, count: numbe
     const done = f.done()
     done.catch(() => {}) // observed below; must not go unhandled while we send
     const t0 = performance.now()
-    for (let i = 0; i < count; i++) if (!ch.send(payload)) await ch.drain()
+    if (ch.pump) await ch.pump(payload, count, inFlight)
+    else for (let i = 0; i < count; i++) if (!ch.send(payload)) await ch.drain()
     const r = await done
     const ms = performance.now() - t0
-    if (r.messages !== count || r.bytes !== count * size) {
+    if ((mode === 'messages' && r.messages !== count) || r.bytes !== count * size) {
       throw new Error(`received ${r.messages} messages / ${r.bytes} bytes, sent ${count} / ${count * size}`)
     }
     return ms
@@ -183,11 +203,11 @@ async function once(spec: TrialSpec, amount: number): Promise<number[]> {
   const { system, procs } = spec
   switch (spec.kind) {
     case 'throughput': {
-      const ms = await stream(procs, system, BULK_SIZE, Math.ceil(amount / BULK_SIZE))
+      const ms = await stream(procs, system, BULK_SIZE, Math.ceil(amount / BULK_SIZE), 'bulk')
       return [amount / ms / 1e3]
     }
     case 'one-way': {
-      const ms = await stream(procs, system, SMALL_SIZE, amount)
+      const ms = await stream(procs, system, SMALL_SIZE, amount, 'messages', spec.inFlight)
       return [(amount / ms) * 1e3]
     }
     case 'ping-pong':
@@ -220,8 +240,15 @@ export async function trial(spec: TrialSpec): Promise<number[]> {
  * A measure() function: a trial() of `kind` per call, of `amount` for the
  * system, each after a warm-up of `warmShare` of it (none in a quick run).
  */
-export function trials<S extends SystemName>(kind: TrialKind, procs: 1 | 2, amount: (s: S) => number, warmShare: number, quick: boolean): (s: S) => Promise<number[]> {
-  return (system) => trial({ kind, system, procs, amount: amount(system), warm: quick ? 0 : Math.ceil(amount(system) * warmShare) })
+export function trials<S extends SystemName>(
+  kind: TrialKind,
+  procs: 1 | 2,
+  amount: (s: S) => number,
+  warmShare: number,
+  quick: boolean,
+  more: { inFlight?: number } = {},
+): (s: S) => Promise<number[]> {
+  return (system) => trial({ kind, system, procs, amount: amount(system), warm: quick ? 0 : Math.ceil(amount(system) * warmShare), ...more })
 }
 
 /**

@@ -145,13 +145,9 @@ export function p4netApiSystem(encrypted: boolean): System {
 
 // ---------------------------------------------------------------- streams
 
-/** The stream API of issue 17 (item 3), typed here until the library exports it. */
-interface StreamPlugin extends Plugin {
-  openStream(user: string): Duplex | Promise<Duplex>
-}
-
-function hasStreams(plugin: Plugin): plugin is StreamPlugin {
-  return typeof (plugin as unknown as { openStream?: unknown }).openStream === 'function'
+/** Whether this build of p4net has streams (plugin.openStream, issue 17). */
+function hasStreams(plugin: Plugin): boolean {
+  return typeof (plugin as Partial<Plugin>).openStream === 'function'
 }
 
 /** True when this build of p4net has plugin.openStream. */
@@ -205,13 +201,13 @@ export function p4netStreamSystem(): System {
       const { node, plugin } = await startNode('l', [])
       nodes.add(node)
       if (!hasStreams(plugin)) throw new Error('this p4net has no plugin.openStream')
-      plugin.on('stream' as 'message', ((s: Duplex) => {
+      plugin.on('stream', (s) => {
         try {
           onChannel(new DuplexChannel(s))
         } catch (err) {
           onError(err as Error)
         }
-      }) as never)
+      })
       return {
         address: `127.0.0.1:${node.address.port}#${node.username}`,
         close: async () => {

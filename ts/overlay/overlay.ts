@@ -25,6 +25,7 @@ import type { Core, Services } from './context.js'
 import { FrameDispatch } from './dispatch.js'
 import { FloodRouter } from './flood.js'
 import { Guard } from './guard.js'
+import type { LkaEntry } from './lka.js'
 import { LkaExchange } from './lka-sync.js'
 import { ByeReason } from './link-codec.js'
 import { Membership } from './membership.js'
@@ -250,12 +251,12 @@ export class Overlay extends EventEmitter {
   send(username: string, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs?: number): Promise<void> {
     const entry = this.directory.lka.get(username)
     const peer = this.routeTo(username, entry)
-    if (peer === undefined) return this.table.sessionTo(username).then((p) => this.sendOn(p, username, pluginId, flags, body, ackTimeoutMs))
-    return this.sendOn(peer, username, pluginId, flags, body, ackTimeoutMs)
+    if (peer === undefined) return this.table.sessionTo(username).then((p) => this.sendOn(p, username, this.directory.lka.get(username), pluginId, flags, body, ackTimeoutMs))
+    return this.sendOn(peer, username, entry, pluginId, flags, body, ackTimeoutMs)
   }
 
-  private sendOn(peer: Peer, username: string, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs: number | undefined): Promise<void> {
-    const entry = this.directory.lka.get(username)
+  // `entry`: the user's table entry, looked up just before (once per send).
+  private sendOn(peer: Peer, username: string, entry: LkaEntry | undefined, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs: number | undefined): Promise<void> {
     if (!entry) return Promise.reject(new P4Error('UNKNOWN_USER', `no known user "${username}"`))
     if ((flags & Flag.ENCRYPTED) !== 0 && (peer.session.remote.features & HandshakeFeature.E2E_BOX1) === 0) {
       // A box it could not open would be dropped there and charged to us.

@@ -123,10 +123,11 @@ export class Sender {
     }
     this.sched.push(q, m)
     this.queuedBytes += payload.length
-    // Deferred only while the transport is idle and the batch small: a busy
-    // transport's next flush batches what came meanwhile anyway, and one
-    // large late write would reach a slow link as a burst after an idle gap.
-    if (deferred && this.queuedBytes <= DEFER_MAX && (this.conn?.writableLength ?? 0) === 0) this.scheduleLate()
+    // Deferred while the batch is small: one large late write would reach a
+    // slow link as a burst after an idle gap. A busy transport (bytes still
+    // waiting for the kernel) defers too: it has nothing to gain from a
+    // record per microtask, which is what awaited sends would otherwise make.
+    if (deferred && this.queuedBytes <= DEFER_MAX) this.scheduleLate()
     else this.schedule()
   }
 

@@ -55,7 +55,7 @@ export class PluginRouter implements PluginHost {
     // binds to the name (the session is the one with that identity).
     // Small messages are copied (they leave with the sends that follow, after
     // this promise resolved); larger ones are sealed from `data` itself.
-    if (opts.encrypted !== true) return overlay.send(user, plugin.id, 0, () => handOver(data), ackTimeout)
+    if (opts.encrypted !== true) return overlay.send(user, plugin.id, 0, handOver(data), ackTimeout)
     return overlay.send(user, plugin.id, Flag.ENCRYPTED, (hi, lo, staticKey) => this.boxes.seal(staticKey, data, e2eAad({ sender: this.node.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })), ackTimeout)
   }
 

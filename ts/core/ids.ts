@@ -7,11 +7,19 @@ let at = POOL.length
 
 /** A fresh random 64-bit message ID as two u32 halves. */
 export function randomId(): [number, number] {
+  drawId()
+  return [drawn.hi, drawn.lo]
+}
+
+/** The ID drawId() drew last; read it before the next draw. */
+export const drawn = { hi: 0, lo: 0 }
+
+/** Draws a fresh random 64-bit message ID into `drawn` (no allocation: the per-message send path). */
+export function drawId(): void {
   if (at + 2 > POOL.length) {
     randomFillSync(POOL)
     at = 0
   }
-  const hi = POOL[at++]!
-  const lo = POOL[at++]!
-  return [hi, lo]
+  drawn.hi = POOL[at++]!
+  drawn.lo = POOL[at++]!
 }

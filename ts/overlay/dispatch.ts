@@ -64,10 +64,26 @@ export class FrameDispatch {
     }
   }
 
+  /** The clock read once per batch of frames (one read from the transport), not per frame. */
+  private nowAt = 0
+  private nowFresh = false
+  private readonly nowStale = (): void => {
+    this.nowFresh = false
+  }
+
+  private now(): number {
+    if (!this.nowFresh) {
+      this.nowAt = this.core.clock.now()
+      this.nowFresh = true
+      queueMicrotask(this.nowStale)
+    }
+    return this.nowAt
+  }
+
   /** Every frame of every kept session: the quota gate, then its type's handler. */
   onFrame(peer: Peer, f: Frame): void {
     if (peer.cut) return
-    const now = this.core.clock.now()
+    const now = this.now()
     peer.heard(now)
     if (f.type === MsgType.DATA) peer.active(now)
     this.core.stats.framesIn++

@@ -18,8 +18,13 @@ import { AckStatus } from './send-queue.js'
 
 const NOT_DELIVERED = Uint8Array.of(AckStatus.NOT_DELIVERED)
 
+const NO_BYTES = new Uint8Array(0)
+
 export class FloodRouter implements Floods {
   private readonly dedup: DedupTable
+  /** The unicast 'data' event, refilled per frame (see unicast). */
+  private readonly event: DataEvent = { pluginId: 0, from: '', fromKey: NO_BYTES, body: NO_BYTES, flags: 0, idHi: 0, idLo: 0, via: null }
+  private emitting = false
 
   constructor(
     private readonly core: Core,
@@ -152,7 +157,29 @@ export class FloodRouter implements Floods {
       return
     }
     stats.delivered++
-    this.core.emit('data', { pluginId: f.pluginId, from, fromKey: peer.remote.identityKey, body: f.payload, flags: f.flags, idHi: f.idHi, idLo: f.idLo, via: peer } satisfies DataEvent)
+    // One event object serves every unicast: its listener (node.ts) reads it
+    // before returning. A delivery made from inside that listener gets its own.
+    if (this.emitting) {
+      this.core.emit('data', { pluginId: f.pluginId, from, fromKey: peer.remote.identityKey, body: f.payload, flags: f.flags, idHi: f.idHi, idLo: f.idLo, via: peer } satisfies DataEvent)
+      return
+    }
+    const e = this.event
+    e.pluginId = f.pluginId
+    e.from = from
+    e.fromKey = peer.remote.identityKey
+    e.body = f.payload
+    e.flags = f.flags
+    e.idHi = f.idHi
+    e.idLo = f.idLo
+    e.via = peer
+    this.emitting = true
+    try {
+      this.core.emit('data', e)
+    } finally {
+      this.emitting = false
+      e.body = e.fromKey = NO_BYTES
+      e.via = null
+    }
   }
 
   /** The seen-table's live entries and its (fixed) memory. */

@@ -57,15 +57,24 @@ export class Membership implements Directory {
   }
 
   usernameOfPeer(peer: Peer): string | undefined {
-    return this.bound(peer.keyHex, peer.remote.identityKey)
+    return this.bound(peer.keyHex, peer.remote.identityKey, peer)
   }
 
-  private bound(hex: string, identityKey: Uint8Array): string | undefined {
+  // With `peer`, the key comparison is made once per table entry and key,
+  // not per frame: the peer remembers the entry and key that matched it.
+  private bound(hex: string, identityKey: Uint8Array, peer?: Peer): string | undefined {
     const b = this.keyToUser.get(hex)
     if (b === undefined) return undefined
     if (b.expiresAt !== Infinity && b.expiresAt <= this.core.clock.wall()) return undefined
     const e = this.lka.get(b.name)
-    return e && sameBytes(e.identityKey, identityKey) ? b.name : undefined
+    if (e === undefined) return undefined
+    if (peer !== undefined && peer.boundEntry === e && peer.boundKey === e.identityKey) return b.name
+    if (!sameBytes(e.identityKey, identityKey)) return undefined
+    if (peer !== undefined) {
+      peer.boundEntry = e
+      peer.boundKey = e.identityKey
+    }
+    return b.name
   }
 
   /**

@@ -18,13 +18,14 @@ import { EventEmitter } from 'node:events'
 import { debuglog } from 'node:util'
 import { P4Error } from '../core/errors.js'
 import { shareVerifications } from '../core/identity.js'
-import { randomId } from '../core/ids.js'
+import { drawId, drawn } from '../core/ids.js'
 import { Flag, HandshakeFeature, MsgType } from '../core/protocol.js'
 import type { Address, Conn } from '../transport/types.js'
 import type { Core, Services } from './context.js'
 import { FrameDispatch } from './dispatch.js'
 import { FloodRouter } from './flood.js'
 import { Guard } from './guard.js'
+import type { LkaEntry } from './lka.js'
 import { LkaExchange } from './lka-sync.js'
 import { ByeReason } from './link-codec.js'
 import { Membership } from './membership.js'
@@ -37,6 +38,9 @@ import { LinkUpkeep } from './upkeep.js'
 import { WalkRouter } from './walks.js'
 
 export type { StreamChannel, StreamSink } from './streams.js'
+
+/** Builds a DATA payload from its message ID and the recipient's end-to-end key. */
+export type BodyFn = (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array
 export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers } from './types.js'
 
 const log = debuglog('p4net:overlay')
@@ -238,32 +242,37 @@ export class Overlay extends EventEmitter {
 
   /**
    * Sends one DATA frame to `username` over the session bound to its key.
-   * `body` builds the payload from the message ID and the recipient's
-   * end-to-end key (so a box can bind them). Resolves once the session
+   * `body` is the payload, or builds it from the message ID and the
+   * recipient's end-to-end key (so a box can bind them). Resolves once the session
    * accepted it under its high-water mark; while it is above, the send waits
    * in the session's one queue (send-queue.ts). With `ackTimeoutMs`, resolves
    * instead once the recipient's node confirms delivery (DATA_ACK).
    */
-  send(username: string, pluginId: number, flags: number, body: (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array, ackTimeoutMs?: number): Promise<void> {
+  send(username: string, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs?: number): Promise<void> {
     const entry = this.directory.lka.get(username)
     const peer = this.routeTo(username, entry)
-    if (peer === undefined) return this.table.sessionTo(username).then((p) => this.sendOn(p, username, pluginId, flags, body, ackTimeoutMs))
-    return this.sendOn(peer, username, pluginId, flags, body, ackTimeoutMs)
+    if (peer === undefined) return this.table.sessionTo(username).then((p) => this.sendOn(p, username, this.directory.lka.get(username), pluginId, flags, body, ackTimeoutMs))
+    return this.sendOn(peer, username, entry, pluginId, flags, body, ackTimeoutMs)
   }
 
-  private sendOn(peer: Peer, username: string, pluginId: number, flags: number, body: (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array, ackTimeoutMs: number | undefined): Promise<void> {
-    const entry = this.directory.lka.get(username)
+  // `entry`: the user's table entry, looked up just before (once per send).
+  private sendOn(peer: Peer, username: string, entry: LkaEntry | undefined, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs: number | undefined): Promise<void> {
     if (!entry) return Promise.reject(new P4Error('UNKNOWN_USER', `no known user "${username}"`))
     if ((flags & Flag.ENCRYPTED) !== 0 && (peer.session.remote.features & HandshakeFeature.E2E_BOX1) === 0) {
       // A box it could not open would be dropped there and charged to us.
       return Promise.reject(new P4Error('UNSUPPORTED', `${username}'s node cannot open end-to-end boxes of version 1 (an older p4net without handshake feature E2E_BOX1); upgrade it, or send without { encrypted: true }`))
     }
-    const [hi, lo] = randomId()
+    drawId()
+    const hi = drawn.hi
+    const lo = drawn.lo
     let payload: Uint8Array
-    try {
-      payload = body(hi, lo, entry.staticKey)
-    } catch (err) {
-      return Promise.reject(err)
+    if (body instanceof Uint8Array) payload = body
+    else {
+      try {
+        payload = body(hi, lo, entry.staticKey)
+      } catch (err) {
+        return Promise.reject(err)
+      }
     }
     const q = SendQueue.of(peer.session, peer.username, this.cfg.clock)
     // Activity (which keeps a direct session from idling out) is marked once

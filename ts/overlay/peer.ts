@@ -44,6 +44,9 @@ export class Peer {
   private cutOff = false
   private validUntil: number
   private readonly pings = new Map<number, PendingPing>()
+  /** The user-table entry and key last found to match this peer's identity key (membership.ts). */
+  boundEntry: object | undefined = undefined
+  boundKey: Uint8Array | undefined = undefined
 
   constructor(session: Session<RemoteInfo>, kind: PeerKind, initiator: boolean, clock: Clock, quotas: Quotas, expiresAt = Infinity) {
     this.session = session

@@ -19,6 +19,10 @@ import type { Retention } from './retention.js'
 const WRITE_AHEAD = 512 * 1024
 /** Queued bytes up to which a deferred send may wait for the end of the event-loop turn. */
 const DEFER_MAX = 16 * 1024
+/** Written frames kept for reuse (every session's): a queued frame then costs no allocation. */
+const SPARE_MAX = 4096
+const spare: Outgoing[] = []
+const EMPTY = new Uint8Array(0)
 
 export class Sender {
   counter = 0
@@ -106,12 +110,24 @@ export class Sender {
   }
 
   enqueue(q: FlowQueue, type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array, deferred = false): void {
-    this.sched.push(q, { type, flags, hops, pluginId, idHi, idLo, payload })
+    let m = spare.pop()
+    if (m === undefined) m = { type, flags, hops, pluginId, idHi, idLo, payload }
+    else {
+      m.type = type
+      m.flags = flags
+      m.hops = hops
+      m.pluginId = pluginId
+      m.idHi = idHi
+      m.idLo = idLo
+      m.payload = payload
+    }
+    this.sched.push(q, m)
     this.queuedBytes += payload.length
-    // Deferred only while the transport is idle and the batch small: a busy
-    // transport's next flush batches what came meanwhile anyway, and one
-    // large late write would reach a slow link as a burst after an idle gap.
-    if (deferred && this.queuedBytes <= DEFER_MAX && (this.conn?.writableLength ?? 0) === 0) this.scheduleLate()
+    // Deferred while the batch is small: one large late write would reach a
+    // slow link as a burst after an idle gap. A busy transport (bytes still
+    // waiting for the kernel) defers too: it has nothing to gain from a
+    // record per microtask, which is what awaited sends would otherwise make.
+    if (deferred && this.queuedBytes <= DEFER_MAX) this.scheduleLate()
     else this.schedule()
   }
 
@@ -223,11 +239,17 @@ export class Sender {
     if (!this.blocked) this.onDrained()
   }
 
+  // The frame is written: nothing refers to it any more (the scheduler
+  // has moved past it), so it goes back to the spares.
   private done(m: Outgoing, q: FlowQueue): void {
     this.queuedBytes -= m.payload.length
     q.queuedBytes -= m.payload.length
     this.framesOut++
     this.partial = -1
+    if (spare.length < SPARE_MAX) {
+      m.payload = EMPTY
+      spare.push(m)
+    }
   }
 
   private write(buf: Buffer, first: number, records: number): void {

@@ -175,6 +175,11 @@ export class E2eBoxes {
    * version, not for this key pair, tampered with, or the AAD differs.
    * Bad *arguments* (not bytes) throw BAD_ARGUMENT.
    */
+  /** Receiving keys derived so far: an open that derived one cost an HKDF (and an X25519 for a new sender). */
+  get derivations(): number {
+    return this.keys.derivations
+  }
+
   open(senderPub: Uint8Array, box: Uint8Array, aad: Uint8Array): Uint8Array | null {
     expectBytes(senderPub, X25519_SIZE, 'sender X25519 key')
     expectBytes(box, undefined, 'box')

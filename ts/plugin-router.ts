@@ -126,13 +126,17 @@ export class PluginRouter implements PluginHost {
       const senderStatic = broadcast ? undefined : overlay.user(e.from)?.staticKey
       if (!broadcast && senderStatic === undefined) return (overlay.undecryptable(), false)
       const t0 = performance.now()
+      const derived = broadcast ? 0 : this.boxes.derivations
       data = broadcast
         ? openGroup(plugin.groupKey!, e.body, groupAad({ sender: e.fromKey, pluginId: e.pluginId, messageId }))
         : this.boxes.open(senderStatic!, e.body, e2eAad({ sender: e.fromKey, recipient: this.node.username, pluginId: e.pluginId, messageId }))
-      // Opening (an X25519 for a new sender or salt, else the cipher) is
-      // charged to the sender's session; a box that does not open counts
-      // towards cutting it off.
-      overlay.openedBox(e.via, t0, data !== null, !broadcast)
+      // An open that derived a key (an HKDF, an X25519 for a new sender) is
+      // charged to the sender's session, and so is a box that does not open
+      // (it also counts towards cutting the sender off). One under a cached
+      // key costs what the session's own record decryption costs, which is
+      // not metered either: charging it capped encrypted unicast at the CPU
+      // budget (about 50 k messages/s).
+      if (broadcast || data === null || this.boxes.derivations !== derived) overlay.openedBox(e.via, t0, data !== null, !broadcast)
       if (data === null) return false
     }
     plugin.deliver({ from: e.from, data, encrypted, broadcast, pluginId: e.pluginId, messageId })

@@ -364,6 +364,11 @@ test('refusals say why: a node without streams, a plugin without a stream listen
     await rejects(t2.pa.openStream('b', { encrypted: true }), 'UNSUPPORTED', /encrypted streams/)
     await rejects(t2.pa.openStream('a'), 'BAD_ARGUMENT', /another user/)
     await rejects(t2.pa.openStream('nobody'), 'UNKNOWN_USER', /nobody/)
+    // Bad input: each a P4Error with its code, nothing opened.
+    await rejects(t2.pa.openStream(42 as never), 'BAD_ARGUMENT', /user must be a string/)
+    await rejects(t2.pa.openStream('has space'), 'BAD_USERNAME', /whitespace/)
+    await rejects(t2.pa.openStream('b', null as never), 'BAD_ARGUMENT', /options must be an object/)
+    await rejects(t2.pa.openStream('b', { window: 1 } as never), 'BAD_ARGUMENT', /unknown stream option "window"/)
     t2.pb.on('stream', (s) => quiet(s).end())
     const s = await t2.wait(t2.pa.openStream('b'), 'now accepted')
     s.end()

@@ -24,6 +24,7 @@ import { startNet } from '../common/net.js'
 import { sessionPair } from '../common/pair.js'
 import type { Node } from '../ts/index.js'
 import { MsgType } from '../ts/core/protocol.js'
+import { Stopwatch } from './lib.js'
 
 type Impl = 'session' | 'session-await' | 'await' | 'in-flight'
 const IMPLS: Impl[] = ['session', 'session-await', 'await', 'in-flight']
@@ -51,17 +52,10 @@ async function trial(impl: Impl, size: number): Promise<Timing> {
   let received = 0
   let resolveDone!: (t: Timing) => void
   const done = new Promise<Timing>((r) => (resolveDone = r))
-  let t0 = 0
-  let cpu0 = process.cpuUsage()
-  const start = (): void => {
-    cpu0 = process.cpuUsage()
-    t0 = performance.now()
-  }
+  const watch = new Stopwatch()
+  const start = (): void => watch.start()
   const onMessage = (): void => {
-    if (++received === count) {
-      const cpu = process.cpuUsage(cpu0)
-      resolveDone({ ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000 })
-    }
+    if (++received === count) resolveDone(watch.read())
   }
   if (impl === 'session' || impl === 'session-await') {
     const { a, b, close } = await sessionPair('tcp')

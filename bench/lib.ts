@@ -188,3 +188,20 @@ export async function pingPong(ch: EchoChannel, n: number, size: number): Promis
   rtt.sort()
   return [(n / ms) * 1e3, rtt[n >> 1]! * 1e3, rtt[Math.min(n - 1, Math.floor(n * 0.99))]! * 1e3]
 }
+
+/** Wall time and this process's CPU time (user + system) since start(). */
+export class Stopwatch {
+  private t0 = performance.now()
+  private c0 = process.cpuUsage()
+
+  start(): void {
+    this.c0 = process.cpuUsage()
+    this.t0 = performance.now()
+  }
+
+  /** Milliseconds of wall time and of CPU time since start(). */
+  read(): { ms: number; cpuMs: number } {
+    const c = process.cpuUsage(this.c0)
+    return { ms: performance.now() - this.t0, cpuMs: (c.user + c.system) / 1000 }
+  }
+}

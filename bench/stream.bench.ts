@@ -22,6 +22,7 @@ import { sessionPair } from '../common/pair.js'
 import { writeResults, type Result } from '../common/results.js'
 import { MsgType } from '../ts/core/protocol.js'
 import type { Node, P4Stream } from '../ts/index.js'
+import { Stopwatch } from './lib.js'
 
 const PLUGIN = 4242
 const SIZE = 64 * 1024
@@ -48,16 +49,12 @@ async function trial(impl: Impl): Promise<{ mbps: number; cpuS: number }> {
   let received = 0
   let resolveDone!: () => void
   const done = new Promise<void>((r) => (resolveDone = r))
-  let t0 = 0
-  let c0 = process.cpuUsage()
-  const start = (): void => {
-    t0 = performance.now()
-    c0 = process.cpuUsage()
-  }
+  const watch = new Stopwatch()
+  const start = (): void => watch.start()
   // Wall time and CPU time (user + system, both ends) from the first write to the last byte.
   const figures = (): { mbps: number; cpuS: number } => {
-    const c = process.cpuUsage(c0)
-    return { mbps: BYTES / ((performance.now() - t0) / 1000) / 1e6, cpuS: (c.user + c.system) / 1e6 }
+    const { ms, cpuMs } = watch.read()
+    return { mbps: BYTES / (ms / 1000) / 1e6, cpuS: cpuMs / 1000 }
   }
   const onBytes = (n: number): void => {
     received += n

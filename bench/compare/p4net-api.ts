@@ -85,13 +85,16 @@ async function startNode(role: string, bootstrap: string[]): Promise<{ node: Nod
   return { node, plugin }
 }
 
-/** Resolves once `plugin` lists `user` (the dialer has joined and heard the listener's plugins). */
-async function joined(plugin: Plugin, user: string): Promise<void> {
-  const deadline = Date.now() + JOIN_MS
-  while (!plugin.users().includes(user)) {
-    if (Date.now() > deadline) throw new Error(`p4net: ${user} not among the plugin's users after ${JOIN_MS} ms`)
-    await new Promise((r) => setTimeout(r, 5))
+/** A dialling node: started with the listener as bootstrap, resolved once `user` is known to run the plugin (waitForUser). */
+async function dialNode(at: string, user: string): Promise<{ node: Node; plugin: Plugin }> {
+  const started = await startNode('d', [at])
+  try {
+    await started.node.waitForUser(user, { plugin: PLUGIN, timeout: JOIN_MS })
+  } catch (err) {
+    await started.node.stop().catch(() => undefined)
+    throw err
   }
+  return started
 }
 
 export function p4netApiSystem(encrypted: boolean): System {
@@ -121,14 +124,8 @@ export function p4netApiSystem(encrypted: boolean): System {
     },
     async dial(address) {
       const { at, user } = parse(address)
-      const { node, plugin } = await startNode('d', [at])
+      const { node, plugin } = await dialNode(at, user)
       nodes.add(node)
-      try {
-        await joined(plugin, user)
-      } catch (err) {
-        await stop(node)
-        throw err
-      }
       let closedResolve!: () => void
       const closed = new Promise<void>((r) => (closedResolve = r))
       const ch = new ApiChannel(plugin, user, encrypted, closed, () => void stop(node).then(closedResolve))
@@ -218,10 +215,9 @@ export function p4netStreamSystem(): System {
     },
     async dial(address) {
       const { at, user } = parse(address)
-      const { node, plugin } = await startNode('d', [at])
+      const { node, plugin } = await dialNode(at, user)
       nodes.add(node)
       try {
-        await joined(plugin, user)
         if (!hasStreams(plugin)) throw new Error('this p4net has no plugin.openStream')
         const ch = new DuplexChannel(await plugin.openStream(user))
         void ch.closed.then(() => node.stop().catch(() => undefined))

@@ -19,15 +19,42 @@
 import { EventEmitter } from 'node:events'
 import { HEADER_SIZE } from '../core/protocol.js'
 import { RECORD_MAX_PLAIN } from '../wasm/channel.js'
-import type { Frame } from './receiver.js'
 
 /** Bytes a flow may send per turn (one full record of plaintext). */
 export const QUANTUM = RECORD_MAX_PLAIN
 /** Flow IDs are 0..MAX_FLOW_ID; flow 0 is the session's own send(). */
 export const MAX_FLOW_ID = 0xffff
 
-/** One queued frame: the same fields as a received one. */
-export type Outgoing = Frame
+/** `type` of a queued run of small frames packed into one buffer (headers included). */
+export const PACKED = 0
+
+/**
+ * One queued frame (the fields of its header, and its payload), or a run of
+ * small frames already written out, headers and payloads, into one buffer
+ * (type PACKED: `payload` is that buffer, `fill` its bytes in use).
+ */
+export interface Outgoing {
+  type: number
+  flags: number
+  hops: number
+  pluginId: number
+  idHi: number
+  idLo: number
+  payload: Uint8Array
+  /** PACKED: bytes of `payload` in use. */
+  fill: number
+  /** PACKED: a view of `payload` to write headers with; null otherwise. */
+  view: DataView | null
+  /** Frames this item holds (1 unless PACKED). */
+  frames: number
+  /** Payload bytes it holds (what queuedBytes counts; headers of a PACKED run excluded). */
+  bytes: number
+}
+
+/** Bytes an item puts on the record stream. */
+export function wireBytes(m: Outgoing): number {
+  return m.type === PACKED ? m.fill : HEADER_SIZE + m.payload.length
+}
 
 /** One flow's frames, oldest first, and its scheduling state. */
 export class FlowQueue {
@@ -72,7 +99,7 @@ export class Scheduler {
 
   push(q: FlowQueue, m: Outgoing): void {
     q.items.push(m)
-    q.queuedBytes += m.payload.length
+    q.queuedBytes += m.bytes
     this.frames++
     if (!q.active && q !== this.control) {
       q.active = true
@@ -102,7 +129,7 @@ export class Scheduler {
         q.inTurn = true
       }
       const m = q.items[q.head]!
-      const cost = HEADER_SIZE + m.payload.length
+      const cost = wireBytes(m)
       if (cost <= q.deficit) {
         q.deficit -= cost
         return this.take(q)

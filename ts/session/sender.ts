@@ -12,7 +12,7 @@ import { BatchWriter, channelScratch, RECORD_MAX_PLAIN } from '../wasm/channel.j
 import { DEFAULT_NODE_CRYPTO_THRESHOLD, MAX_RECORDS } from './receiver.js'
 import { sealRecord } from './node-records.js'
 import { HEADER_SIZE, writeHeader } from '../core/protocol.js'
-import { FlowQueue, Scheduler, type Outgoing } from './flows.js'
+import { FlowQueue, PACKED, Scheduler, type Outgoing } from './flows.js'
 import type { Retention } from './retention.js'
 
 /** Bytes the sender keeps queued in the transport before it waits for 'drain'. */
@@ -23,6 +23,17 @@ const DEFER_MAX = 16 * 1024
 const SPARE_MAX = 4096
 const spare: Outgoing[] = []
 const EMPTY = new Uint8Array(0)
+/**
+ * Payloads up to this size are written, header and all, into a run buffer of
+ * their flow as they are queued: a small frame then costs a copy of its bytes
+ * instead of a queued object, and the flush copies whole runs.
+ */
+export const PACK_MAX = 1024
+/** Bytes of one run buffer. */
+const RUN_SIZE = 16 * 1024
+/** Run buffers kept for reuse once written (every session's). */
+const SPARE_RUNS_MAX = 64
+const spareRuns: DataView[] = []
 
 export class Sender {
   counter = 0
@@ -57,10 +68,13 @@ export class Sender {
 
   /** Payloads of at least this many bytes are sealed with node:crypto. */
   private readonly large: number
+  /** Payloads of at most this many bytes are packed (copied) when queued. */
+  readonly packMax: number
 
   constructor(key: Uint8Array, onDrained: () => void, onError: (err: P4Error) => void, large = DEFAULT_NODE_CRYPTO_THRESHOLD) {
     this.key = key
     this.large = large
+    this.packMax = Math.min(PACK_MAX, large - 1)
     this.writer = new BatchWriter(channelScratch())
     this.onDrained = onDrained
     this.onError = onError
@@ -110,25 +124,39 @@ export class Sender {
   }
 
   enqueue(q: FlowQueue, type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array, deferred = false): void {
-    let m = spare.pop()
-    if (m === undefined) m = { type, flags, hops, pluginId, idHi, idLo, payload }
-    else {
-      m.type = type
-      m.flags = flags
-      m.hops = hops
-      m.pluginId = pluginId
-      m.idHi = idHi
-      m.idLo = idLo
-      m.payload = payload
-    }
-    this.sched.push(q, m)
-    this.queuedBytes += payload.length
+    const n = payload.length
+    if (n <= this.packMax && q !== this.sched.control) this.pack(q, type, flags, hops, pluginId, idHi, idLo, payload)
+    else this.sched.push(q, item(type, flags, hops, pluginId, idHi, idLo, payload, n))
+    this.queuedBytes += n
     // Deferred while the batch is small: one large late write would reach a
     // slow link as a burst after an idle gap. A busy transport (bytes still
     // waiting for the kernel) defers too: it has nothing to gain from a
     // record per microtask, which is what awaited sends would otherwise make.
     if (deferred && this.queuedBytes <= DEFER_MAX) this.scheduleLate()
     else this.schedule()
+  }
+
+  // Appends the frame to the run at the tail of q (a new run when there is
+  // none or it is full). Nothing refers to `payload` afterwards.
+  private pack(q: FlowQueue, type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): void {
+    const n = payload.length
+    const need = HEADER_SIZE + n
+    const items = q.items
+    let m = items.length > q.head ? items[items.length - 1]! : null
+    if (m === null || m.type !== PACKED || m.fill + need > m.payload.length) {
+      const view = spareRuns.pop() ?? new DataView(new ArrayBuffer(RUN_SIZE))
+      m = item(PACKED, 0, 0, 0, 0, 0, new Uint8Array(view.buffer), 0)
+      m.view = view
+      m.frames = 0
+      this.sched.push(q, m)
+    }
+    const at = m.fill
+    writeHeader(m.view!, at, type, flags, hops, pluginId, n, idHi, idLo)
+    m.payload.set(payload, at + HEADER_SIZE)
+    m.fill = at + need
+    m.frames++
+    m.bytes += n
+    q.queuedBytes += n
   }
 
   /** Queues a session control frame (served before every flow). */
@@ -193,7 +221,7 @@ export class Sender {
           if (m === null) break
           q = this.sched.from!
         }
-        if (this.partial < 0 && m.payload.length >= this.large) {
+        if (this.partial < 0 && m.type !== PACKED && m.payload.length >= this.large) {
           this.cur = null
           this.sendLarge(m, q)
           continue
@@ -202,6 +230,22 @@ export class Sender {
         w.begin()
         this.cur = null
         for (;;) {
+          if (m.type === PACKED) {
+            // A run: its bytes as they are, split wherever the batch fills.
+            if (this.partial < 0) this.partial = 0
+            this.partial += w.bytes(m.payload, this.partial, m.fill)
+            if (this.partial < m.fill) {
+              this.cur = m
+              this.curQ = q
+              break
+            }
+            this.done(m, q)
+            const n = this.next()
+            if (n === null) break
+            m = n
+            q = this.sched.from!
+            continue
+          }
           if (this.partial < 0) {
             // A large payload goes after this batch, on its own.
             if (m.payload.length >= this.large || !w.header(m.type, m.flags, m.hops, m.pluginId, m.payload.length, m.idHi, m.idLo)) {
@@ -242,10 +286,13 @@ export class Sender {
   // The frame is written: nothing refers to it any more (the scheduler
   // has moved past it), so it goes back to the spares.
   private done(m: Outgoing, q: FlowQueue): void {
-    this.queuedBytes -= m.payload.length
-    q.queuedBytes -= m.payload.length
-    this.framesOut++
+    this.queuedBytes -= m.bytes
+    q.queuedBytes -= m.bytes
+    this.framesOut += m.frames
     this.partial = -1
+    // A run's bytes are in the batch (WASM memory) now: its buffer is free.
+    if (m.view !== null && spareRuns.length < SPARE_RUNS_MAX) spareRuns.push(m.view)
+    m.view = null
     if (spare.length < SPARE_MAX) {
       m.payload = EMPTY
       spare.push(m)
@@ -288,4 +335,21 @@ export class Sender {
     this.curQ = null
     this.queuedBytes = 0
   }
+}
+
+/** A queued item: a spare one refilled, or a new one. */
+function item(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array, bytes: number): Outgoing {
+  const m = spare.pop()
+  if (m === undefined) return { type, flags, hops, pluginId, idHi, idLo, payload, fill: 0, view: null, frames: 1, bytes }
+  m.type = type
+  m.flags = flags
+  m.hops = hops
+  m.pluginId = pluginId
+  m.idHi = idHi
+  m.idLo = idLo
+  m.payload = payload
+  m.fill = 0
+  m.frames = 1
+  m.bytes = bytes
+  return m
 }

@@ -205,6 +205,16 @@ export class Session<R = unknown> extends EventEmitter {
   }
 
   /**
+   * Payloads of at most this many bytes are copied as send() queues them
+   * (written with their header into a buffer of queued frames): the caller
+   * may reuse them as soon as send() returns. Larger ones are read when the
+   * batch is built.
+   */
+  get copiesUpTo(): number {
+    return this.sender.packMax
+  }
+
+  /**
    * The send handle of flow `id` (0..65535; the same handle every time).
    * Flows share the session fairly (flows.ts): a backlog on one never holds
    * the others back by more than about one record per flow. Its send() has

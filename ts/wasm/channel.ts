@@ -232,10 +232,10 @@ export class BatchWriter {
     return true
   }
 
-  /** Copies src[from..] into the batch as far as it fits; returns the bytes taken. */
-  bytes(src: Uint8Array, from: number): number {
+  /** Copies src[from..end) into the batch as far as it fits; returns the bytes taken. */
+  bytes(src: Uint8Array, from: number, end = src.length): number {
     let taken = 0
-    let left = src.length - from
+    let left = end - from
     while (left > 0) {
       if (this.rec < 0 || this.recPlain === RECORD_MAX_PLAIN) {
         if (this.rec >= 0) this.closeRecord()

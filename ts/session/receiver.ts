@@ -6,6 +6,7 @@
 //   - a partial frame of at most PLAIN_CARRY_MAX bytes (plaintext), or
 //   - a large frame being assembled straight into its own payload buffer, so
 //     a 16 MiB message is copied once, not once per read.
+import { bufferView } from '../core/bytes.js'
 import { P4Error } from '../core/errors.js'
 import { FrameError, HEADER_SIZE, HDR_FLAGS, HDR_HOPS, HDR_LENGTH, HDR_MSGID, HDR_PLUGIN, HDR_TYPE } from '../core/protocol.js'
 import { channelScratch, OpenError, PLAIN_CARRY_MAX, type ChannelScratch } from '../wasm/channel.js'
@@ -187,11 +188,13 @@ export class Receiver {
       if (count > 0) {
         // One copy out for every complete frame of this scan; payloads are views of it.
         const out = s.plainCopy(pos, pos + scanner.consumed)
+        const buf = out.buffer as ArrayBuffer
+        const base = out.byteOffset
         for (let i = 0; i < count; i++) {
           const tfh = scanner.typeFlagsHops(i)
           const at = scanner.payloadOffset(i)
           const len = scanner.payloadLength(i)
-          this.deliver(tfh & 0xff, (tfh >>> 8) & 0xff, tfh >>> 16, scanner.pluginId(i), scanner.messageIdHi(i), scanner.messageIdLo(i), out.subarray(at, at + len))
+          this.deliver(tfh & 0xff, (tfh >>> 8) & 0xff, tfh >>> 16, scanner.pluginId(i), scanner.messageIdHi(i), scanner.messageIdLo(i), bufferView(buf, base + at, len))
         }
         pos += scanner.consumed
       }

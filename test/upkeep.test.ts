@@ -76,6 +76,7 @@ function scene(sessionTo: (name: string, attempt: number) => Promise<Peer>, link
     stats: emptyStats(),
     log: () => undefined,
     emit: (event, name) => void (event === 'user-left' && left.push(name as string)),
+    data: () => undefined,
     // Not running: no maintenance pass runs on its own (the test calls what it tests).
     running: false,
     stopping: false,

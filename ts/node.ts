@@ -149,11 +149,11 @@ export class Node extends EventEmitter {
     })
     this.overlay = overlay
     overlay.setPlugins(this.plugins.keys())
-    overlay.on('data', (e: DataEvent) => {
+    overlay.ondata = (e: DataEvent) => {
       // Diagnostics: every DATA as it arrived, before end-to-end decryption.
       if (this.listenerCount('wire') > 0) this.emit('wire', { pluginId: e.pluginId, from: e.from, body: e.body, broadcast: (e.flags & Flag.BROADCAST) !== 0, encrypted: (e.flags & Flag.ENCRYPTED) !== 0 })
       this.router.onData(e)
-    })
+    }
     for (const ev of ['user-joined', 'user-left', 'user-moved', 'link-up', 'link-down', 'joined']) {
       overlay.on(ev, (...args: unknown[]) => {
         this.signals.emit(ev)

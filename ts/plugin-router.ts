@@ -9,7 +9,6 @@ import { validateUsername } from './core/username.js'
 import { E2eBoxes, e2eAad, groupAad, openGroup, sealGroup } from './e2e.js'
 import { checkTimeout } from './join.js'
 import type { Overlay, DataEvent, StreamChannel } from './overlay/overlay.js'
-import { handOver } from './overlay/send-queue.js'
 import type { BroadcastOptions, Plugin, PluginHost, SendOptions } from './plugin.js'
 import { P4Stream, type StreamOptions } from './stream.js'
 
@@ -55,7 +54,7 @@ export class PluginRouter implements PluginHost {
     // binds to the name (the session is the one with that identity).
     // Small messages are copied (they leave with the sends that follow, after
     // this promise resolved); larger ones are sealed from `data` itself.
-    if (opts.encrypted !== true) return overlay.send(user, plugin.id, 0, handOver(data), ackTimeout)
+    if (opts.encrypted !== true) return overlay.send(user, plugin.id, 0, data, ackTimeout)
     return overlay.send(user, plugin.id, Flag.ENCRYPTED, (hi, lo, staticKey) => this.boxes.seal(staticKey, data, e2eAad({ sender: this.node.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })), ackTimeout)
   }
 
@@ -116,7 +115,7 @@ export class PluginRouter implements PluginHost {
   /** Opens and hands a DATA to its plugin; false when dropped (plaintext refused, box not opened). */
   private deliverData(plugin: Plugin, overlay: Overlay, e: DataEvent, broadcast: boolean, encrypted: boolean): boolean {
     if (!encrypted && plugin.requireEncrypted) return (overlay.droppedPlaintext(), false)
-    const messageId = messageIdOf(e.idHi, e.idLo)
+    let messageId: bigint | undefined
     let data: Uint8Array | null = e.body
     if (encrypted) {
       if (broadcast && !plugin.groupKey) return (overlay.undecryptable(), false)
@@ -125,6 +124,7 @@ export class PluginRouter implements PluginHost {
       // sender used for this node's key.
       const senderStatic = broadcast ? undefined : overlay.user(e.from)?.staticKey
       if (!broadcast && senderStatic === undefined) return (overlay.undecryptable(), false)
+      messageId = messageIdOf(e.idHi, e.idLo)
       const t0 = performance.now()
       const derived = broadcast ? 0 : this.boxes.derivations
       data = broadcast
@@ -139,7 +139,7 @@ export class PluginRouter implements PluginHost {
       if (broadcast || data === null || this.boxes.derivations !== derived) overlay.openedBox(e.via, t0, data !== null, !broadcast)
       if (data === null) return false
     }
-    plugin.deliver({ from: e.from, data, encrypted, broadcast, pluginId: e.pluginId, messageId })
+    if (plugin.listening) plugin.deliver({ from: e.from, data, encrypted, broadcast, pluginId: e.pluginId, messageId: messageId ?? messageIdOf(e.idHi, e.idLo) })
     return true
   }
 

@@ -68,12 +68,25 @@ export interface PluginEvents {
   stream: (stream: P4Stream, from: string) => void
 }
 
+/** send() without options: one object for every such call. */
+const NO_OPTIONS: SendOptions = Object.freeze({})
+/** More than one 'message' listener: deliver through emit(). */
+const MANY = (): void => undefined
+
+type Listener = (...args: any[]) => void
+
 export class Plugin extends EventEmitter {
   readonly id: number
   readonly groupKey: Uint8Array | undefined
   readonly requireEncrypted: boolean
   private readonly host: PluginHost
   private closed = false
+  /**
+   * The one 'message' listener (called without emit()'s argument array), null
+   * for none, MANY for several; undefined once the listeners changed. Every
+   * way of adding or removing a listener goes through the overrides below.
+   */
+  private direct: Listener | null | undefined = undefined
 
   /** @internal Plugins come from node.plugin(id). */
   constructor(host: PluginHost, id: number, opts: PluginOptions = {}) {
@@ -95,9 +108,35 @@ export class Plugin extends EventEmitter {
   }
 
   override on<E extends keyof PluginEvents>(event: E, listener: PluginEvents[E]): this
-  override on(event: string | symbol, listener: (...args: any[]) => void): this
-  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+  override on(event: string | symbol, listener: Listener): this
+  override on(event: string | symbol, listener: Listener): this {
+    this.direct = undefined
     return super.on(event, listener)
+  }
+
+  override addListener(event: string | symbol, listener: Listener): this {
+    this.direct = undefined
+    return super.addListener(event, listener)
+  }
+
+  override prependListener(event: string | symbol, listener: Listener): this {
+    this.direct = undefined
+    return super.prependListener(event, listener)
+  }
+
+  override removeListener(event: string | symbol, listener: Listener): this {
+    this.direct = undefined
+    return super.removeListener(event, listener)
+  }
+
+  override off(event: string | symbol, listener: Listener): this {
+    this.direct = undefined
+    return super.off(event, listener)
+  }
+
+  override removeAllListeners(event?: string | symbol): this {
+    this.direct = undefined
+    return super.removeAllListeners(event)
   }
 
   /**
@@ -114,7 +153,7 @@ export class Plugin extends EventEmitter {
    * is sealed from the caller's buffer when the session writes it — in this
    * tick unless the link is backed up — so hand it over as to socket.write.
    */
-  send(user: string, data: Uint8Array, opts: SendOptions = {}): Promise<void> {
+  send(user: string, data: Uint8Array, opts: SendOptions = NO_OPTIONS): Promise<void> {
     if (this.closed) return Promise.reject(new P4Error('CLOSED', `plugin ${this.id} is closed`))
     if (typeof user !== 'string') return Promise.reject(new P4Error('BAD_ARGUMENT', 'user must be a string'))
     if (!(data instanceof Uint8Array)) return Promise.reject(new P4Error('BAD_ARGUMENT', 'data must be a Uint8Array'))
@@ -169,8 +208,25 @@ export class Plugin extends EventEmitter {
     this.removeAllListeners()
   }
 
+  /** @internal False when a message would reach no listener (the node need not build it). */
+  get listening(): boolean {
+    return !this.closed && this.messageListener() !== null
+  }
+
   /** @internal delivery from the node. */
   deliver(m: PluginMessage): void {
-    if (!this.closed) this.emit('message', m)
+    if (this.closed) return
+    const d = this.messageListener()
+    if (d === MANY) this.emit('message', m)
+    else if (d !== null) d.call(this, m)
+  }
+
+  private messageListener(): Listener | null {
+    let d = this.direct
+    if (d === undefined) {
+      const ls = this.rawListeners('message') as Listener[]
+      d = this.direct = ls.length === 0 ? null : ls.length === 1 ? ls[0]! : MANY
+    }
+    return d
   }
 }

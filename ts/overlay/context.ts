@@ -9,7 +9,7 @@ import type { Frame } from '../session/session.js'
 import type { LkaTable, VerifiedHello } from './lka.js'
 import type { Peer } from './peer.js'
 import type { CutOffReason } from './quotas.js'
-import type { OverlayConfig, OverlayStats } from './types.js'
+import type { DataEvent, OverlayConfig, OverlayStats } from './types.js'
 
 /** What every module gets. */
 export interface Core {
@@ -18,6 +18,8 @@ export interface Core {
   readonly stats: OverlayStats
   log(format: string, ...args: unknown[]): void
   emit(event: string, ...args: unknown[]): void
+  /** A DATA for this node's plugins (the event is reused: valid during the call only). */
+  data(e: DataEvent): void
   /** Started and not stopping. */
   readonly running: boolean
   /** stop() has begun. */

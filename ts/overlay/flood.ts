@@ -22,7 +22,7 @@ const NO_BYTES = new Uint8Array(0)
 
 export class FloodRouter implements Floods {
   private readonly dedup: DedupTable
-  /** The unicast 'data' event, refilled per frame (see unicast). */
+  /** The unicast DATA event (core.data), refilled per frame (see unicast). */
   private readonly event: DataEvent = { pluginId: 0, from: '', fromKey: NO_BYTES, body: NO_BYTES, flags: 0, idHi: 0, idLo: 0, via: null }
   private emitting = false
 
@@ -132,7 +132,7 @@ export class FloodRouter implements Floods {
       return
     }
     this.core.stats.delivered++
-    this.core.emit('data', { pluginId: f.pluginId, from, fromKey: originKey, body, flags: f.flags, idHi: f.idHi, idLo: f.idLo, via } satisfies DataEvent)
+    this.core.data({ pluginId: f.pluginId, from, fromKey: originKey, body, flags: f.flags, idHi: f.idHi, idLo: f.idLo, via } satisfies DataEvent)
   }
 
   /**
@@ -160,7 +160,7 @@ export class FloodRouter implements Floods {
     // One event object serves every unicast: its listener (node.ts) reads it
     // before returning. A delivery made from inside that listener gets its own.
     if (this.emitting) {
-      this.core.emit('data', { pluginId: f.pluginId, from, fromKey: peer.remote.identityKey, body: f.payload, flags: f.flags, idHi: f.idHi, idLo: f.idLo, via: peer } satisfies DataEvent)
+      this.core.data({ pluginId: f.pluginId, from, fromKey: peer.remote.identityKey, body: f.payload, flags: f.flags, idHi: f.idHi, idLo: f.idLo, via: peer } satisfies DataEvent)
       return
     }
     const e = this.event
@@ -174,7 +174,7 @@ export class FloodRouter implements Floods {
     e.via = peer
     this.emitting = true
     try {
-      this.core.emit('data', e)
+      this.core.data(e)
     } finally {
       this.emitting = false
       e.body = e.fromKey = NO_BYTES

@@ -33,7 +33,7 @@ import { Peer } from './peer.js'
 import { PeerTable } from './peer-table.js'
 import { AckStatus, SendQueue } from './send-queue.js'
 import { StreamMux, type StreamChannel, type StreamSink } from './streams.js'
-import { emptyStats, type LinkInfo, type OverlayConfig, type OverlayStats } from './types.js'
+import { emptyStats, type DataEvent, type LinkInfo, type OverlayConfig, type OverlayStats } from './types.js'
 import { LinkUpkeep } from './upkeep.js'
 import { WalkRouter } from './walks.js'
 
@@ -42,6 +42,13 @@ export type { StreamChannel, StreamSink } from './streams.js'
 /** Builds a DATA payload from its message ID and the recipient's end-to-end key. */
 export type BodyFn = (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array
 export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers } from './types.js'
+
+interface Route {
+  entry: object
+  key: Uint8Array
+  peer: Peer
+  queue: SendQueue
+}
 
 const log = debuglog('p4net:overlay')
 const ACK_DELIVERED = Uint8Array.of(AckStatus.DELIVERED)
@@ -69,8 +76,10 @@ export class Overlay extends EventEmitter {
     this.turn++
     this.turnPending = false
   }
-  /** The session each recent recipient was sent on (routeTo). */
-  private readonly routes = new Map<string, { entry: object; key: Uint8Array; peer: Peer }>()
+  /** The session (and its send queue) each recent recipient was sent on (routeTo). */
+  private readonly routes = new Map<string, Route>()
+  /** Called for every DATA delivered to this node (Node's plugin router); the event is valid during the call only. */
+  ondata: ((e: DataEvent) => void) | null = null
 
   constructor(cfg: OverlayConfig) {
     super()
@@ -82,6 +91,7 @@ export class Overlay extends EventEmitter {
       stats: this.counters,
       log,
       emit: (event, ...args) => void this.emit(event, ...args),
+      data: (e) => this.ondata?.(e),
       get running() {
         return overlay.phase === 'running'
       },
@@ -242,7 +252,8 @@ export class Overlay extends EventEmitter {
 
   /**
    * Sends one DATA frame to `username` over the session bound to its key.
-   * `body` is the payload, or builds it from the message ID and the
+   * `body` is the payload (the caller's: copied unless large, see
+   * send-queue.ts handOver), or builds it from the message ID and the
    * recipient's end-to-end key (so a box can bind them). Resolves once the session
    * accepted it under its high-water mark; while it is above, the send waits
    * in the session's one queue (send-queue.ts). With `ackTimeoutMs`, resolves
@@ -250,13 +261,15 @@ export class Overlay extends EventEmitter {
    */
   send(username: string, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs?: number): Promise<void> {
     const entry = this.directory.lka.get(username)
-    const peer = this.routeTo(username, entry)
-    if (peer === undefined) return this.table.sessionTo(username).then((p) => this.sendOn(p, username, this.directory.lka.get(username), pluginId, flags, body, ackTimeoutMs))
-    return this.sendOn(peer, username, entry, pluginId, flags, body, ackTimeoutMs)
+    const r = this.routeTo(username, entry)
+    if (r === undefined) {
+      return this.table.sessionTo(username).then((p) => this.sendOn(p, SendQueue.of(p.session, p.username, this.cfg.clock), username, this.directory.lka.get(username), pluginId, flags, body, ackTimeoutMs))
+    }
+    return this.sendOn(r.peer, r.queue, username, entry, pluginId, flags, body, ackTimeoutMs)
   }
 
   // `entry`: the user's table entry, looked up just before (once per send).
-  private sendOn(peer: Peer, username: string, entry: LkaEntry | undefined, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs: number | undefined): Promise<void> {
+  private sendOn(peer: Peer, q: SendQueue, username: string, entry: LkaEntry | undefined, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs: number | undefined): Promise<void> {
     if (!entry) return Promise.reject(new P4Error('UNKNOWN_USER', `no known user "${username}"`))
     if ((flags & Flag.ENCRYPTED) !== 0 && (peer.session.remote.features & HandshakeFeature.E2E_BOX1) === 0) {
       // A box it could not open would be dropped there and charged to us.
@@ -266,7 +279,8 @@ export class Overlay extends EventEmitter {
     const hi = drawn.hi
     const lo = drawn.lo
     let payload: Uint8Array
-    if (body instanceof Uint8Array) payload = body
+    const owned = !(body instanceof Uint8Array)
+    if (!owned) payload = body
     else {
       try {
         payload = body(hi, lo, entry.staticKey)
@@ -274,7 +288,6 @@ export class Overlay extends EventEmitter {
         return Promise.reject(err)
       }
     }
-    const q = SendQueue.of(peer.session, peer.username, this.cfg.clock)
     // Activity (which keeps a direct session from idling out) is marked once
     // per event-loop turn: reading the clock per message cost more than the rest of the send.
     if (q.activeTurn !== this.turn) {
@@ -285,12 +298,12 @@ export class Overlay extends EventEmitter {
         setImmediate(this.nextTurn)
       }
     }
-    if (ackTimeoutMs === undefined) return q.send(flags, pluginId, hi, lo, payload)
+    if (ackTimeoutMs === undefined) return q.send(flags, pluginId, hi, lo, payload, owned)
     if ((peer.session.remote.features & HandshakeFeature.ACK) === 0) {
       return Promise.reject(new P4Error('UNSUPPORTED', `${username}'s node does not confirm delivery (an older p4net without handshake feature ACK); send without { ack: true }`))
     }
     const acked = q.expectAck(hi, lo, ackTimeoutMs)
-    return q.send(flags | Flag.ACK, pluginId, hi, lo, payload).then(
+    return q.send(flags | Flag.ACK, pluginId, hi, lo, payload, owned).then(
       () => acked,
       (err: unknown) => {
         q.cancelAck(hi, lo)
@@ -301,14 +314,18 @@ export class Overlay extends EventEmitter {
 
   // peerOf() hexes the user's key for every call; a send re-checks the
   // session it found last time instead (same table entry and key, still held).
-  private routeTo(username: string, entry: { identityKey: Uint8Array } | undefined): Peer | undefined {
+  private routeTo(username: string, entry: { identityKey: Uint8Array } | undefined): Route | undefined {
     const r = this.routes.get(username)
-    if (r !== undefined && entry === r.entry && entry.identityKey === r.key && this.table.holds(r.peer)) return r.peer
+    if (r !== undefined && entry === r.entry && entry.identityKey === r.key && this.table.holds(r.peer)) return r
     const peer = this.table.peerOf(username)
     if (this.routes.size >= 1024) this.routes.clear() // recipients of long ago need not hold their closed sessions
-    if (peer !== undefined && entry !== undefined) this.routes.set(username, { entry, key: entry.identityKey, peer })
-    else this.routes.delete(username)
-    return peer
+    if (peer === undefined || entry === undefined) {
+      this.routes.delete(username)
+      return undefined
+    }
+    const route = { entry, key: entry.identityKey, peer, queue: SendQueue.of(peer.session, peer.username, this.cfg.clock) }
+    this.routes.set(username, route)
+    return route
   }
 
   /** Answers a DATA that asked for an ack (Flag.ACK) after the plugin layer handled it (DataEvent.via). */

@@ -99,23 +99,26 @@ export class SendQueue {
   }
 
   /**
-   * Queues one DATA frame (`payload` is handed over: it must not change until
-   * sent): resolved at once while the session is under its
+   * Queues one DATA frame: resolved at once while the session is under its
    * high-water mark and nothing waits before it, else once the session has
    * taken it. Rejects UNREACHABLE when the session closes first, and
-   * QUOTA_EXCEEDED past MAX_WAITING_SENDS / MAX_WAITING_BYTES.
+   * QUOTA_EXCEEDED past MAX_WAITING_SENDS / MAX_WAITING_BYTES. `payload` is
+   * the caller's (`owned` false: copied unless it is large, see handOver) or
+   * handed over (`owned`: it must not change until sent).
    */
-  send(flags: number, pluginId: number, hi: number, lo: number, payload: Uint8Array): Promise<void> {
+  send(flags: number, pluginId: number, hi: number, lo: number, payload: Uint8Array, owned: boolean): Promise<void> {
     const s = this.session
     if (s.closed) return Promise.reject(this.lost(s.closeReason ?? null))
     if (!this.above && this.head === this.waiting.length) {
       try {
-        if (!this.put(flags, pluginId, hi, lo, payload)) this.above = true
+        // A small payload is copied by the session itself as it queues it.
+        if (!this.put(flags, pluginId, hi, lo, owned || payload.length <= s.copiesUpTo ? payload : handOver(payload))) this.above = true
       } catch (err) {
         return Promise.reject(err)
       }
       return RESOLVED
     }
+    if (!owned) payload = handOver(payload)
     if (this.length >= MAX_WAITING_SENDS || this.waitingBytes + payload.length > MAX_WAITING_BYTES) {
       return Promise.reject(
         new P4Error(

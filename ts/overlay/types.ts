@@ -119,7 +119,7 @@ export interface OverlayStats {
   streamBytesIn: number
 }
 
-/** What the overlay hands up for a DATA frame; valid during the 'data' listener call only (it may be reused). */
+/** What the overlay hands up for a DATA frame; valid during the overlay.ondata call only (it may be reused). */
 export interface DataEvent {
   pluginId: number
   from: string

@@ -10,7 +10,7 @@ import { bufferView } from '../core/bytes.js'
 import { P4Error } from '../core/errors.js'
 import { FrameError, HEADER_SIZE, HDR_FLAGS, HDR_HOPS, HDR_LENGTH, HDR_MSGID, HDR_PLUGIN, HDR_TYPE } from '../core/protocol.js'
 import { channelScratch, OpenError, PLAIN_CARRY_MAX, type ChannelScratch } from '../wasm/channel.js'
-import { ScanStop } from '../wasm/frame.js'
+import { DESC_WORDS, ScanStop } from '../wasm/frame.js'
 import { openRecord } from './node-records.js'
 
 /** One received frame. The payload is a view the receiver will not touch again. */
@@ -189,12 +189,14 @@ export class Receiver {
         // One copy out for every complete frame of this scan; payloads are views of it.
         const out = s.plainCopy(pos, pos + scanner.consumed)
         const buf = out.buffer as ArrayBuffer
-        const base = out.byteOffset
-        for (let i = 0; i < count; i++) {
-          const tfh = scanner.typeFlagsHops(i)
-          const at = scanner.payloadOffset(i)
-          const len = scanner.payloadLength(i)
-          this.deliver(tfh & 0xff, (tfh >>> 8) & 0xff, tfh >>> 16, scanner.pluginId(i), scanner.messageIdHi(i), scanner.messageIdLo(i), bufferView(buf, base + at, len))
+        const base = out.byteOffset + HEADER_SIZE
+        // Descriptors read straight from WASM memory, not through an accessor
+        // per field; words() again per frame, as a handler may grow memory.
+        let d = scanner.wordBase
+        for (let i = 0; i < count; i++, d += DESC_WORDS) {
+          const w = scanner.words()
+          const tfh = w[d + 1]!
+          this.deliver(tfh & 0xff, (tfh >>> 8) & 0xff, tfh >>> 16, w[d + 2]!, w[d + 5]!, w[d + 4]!, bufferView(buf, base + w[d]!, w[d + 3]!))
         }
         pos += scanner.consumed
       }

@@ -19,7 +19,8 @@ import { kernel, kernelFault, type Kernel } from './loader.js'
 // encoder-only error, a descriptor field is out of range or its frame does
 // not fit the region.
 export { FRAME_BAD_DESCRIPTOR, FRAME_DESC_SIZE }
-const DESC_WORDS = FRAME_DESC_SIZE / 4
+/** u32 words per frame descriptor (see words()). */
+export const DESC_WORDS = FRAME_DESC_SIZE / 4
 const NO_OFFSET = FRAME_NO_OFFSET
 
 /** Why a scan stopped. */

@@ -45,16 +45,24 @@ export class PluginRouter implements PluginHost {
     } catch (err) {
       return Promise.reject(err)
     }
-    if (user === this.node.username) {
-      const [hi, lo] = randomId()
-      queueMicrotask(() => plugin.deliver({ from: user, data: Uint8Array.from(data), encrypted: !!opts.encrypted, broadcast: false, pluginId: plugin.id, messageId: messageIdOf(hi, lo) }))
-      return Promise.resolve()
-    }
-    // Sealed to the X25519 key of the user's signed HELLO, the key the table
-    // binds to the name (the session is the one with that identity).
-    // Small messages are copied (they leave with the sends that follow, after
-    // this promise resolved); larger ones are sealed from `data` itself.
+    if (user === this.node.username) return this.toSelf(plugin, data, opts)
+    // (No closure in this function: V8 would allocate its context on every call.)
     if (opts.encrypted !== true) return overlay.send(user, plugin.id, 0, data, ackTimeout)
+    return this.sendSealed(overlay, plugin, user, data, ackTimeout)
+  }
+
+  private toSelf(plugin: Plugin, data: Uint8Array, opts: SendOptions): Promise<void> {
+    const [hi, lo] = randomId()
+    const user = this.node.username
+    queueMicrotask(() => plugin.deliver({ from: user, data: Uint8Array.from(data), encrypted: !!opts.encrypted, broadcast: false, pluginId: plugin.id, messageId: messageIdOf(hi, lo) }))
+    return Promise.resolve()
+  }
+
+  // Sealed to the X25519 key of the user's signed HELLO, the key the table
+  // binds to the name (the session is the one with that identity). Small
+  // boxes are copied (they leave with the sends that follow, after this
+  // promise resolved); larger ones are sealed from `data` itself.
+  private sendSealed(overlay: Overlay, plugin: Plugin, user: string, data: Uint8Array, ackTimeout: number | undefined): Promise<void> {
     return overlay.send(user, plugin.id, Flag.ENCRYPTED, (hi, lo, staticKey) => this.boxes.seal(staticKey, data, e2eAad({ sender: this.node.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })), ackTimeout)
   }
 

@@ -262,10 +262,14 @@ export class Overlay extends EventEmitter {
   send(username: string, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs?: number): Promise<void> {
     const entry = this.directory.lka.get(username)
     const r = this.routeTo(username, entry)
-    if (r === undefined) {
-      return this.table.sessionTo(username).then((p) => this.sendOn(p, SendQueue.of(p.session, p.username, this.cfg.clock), username, this.directory.lka.get(username), pluginId, flags, body, ackTimeoutMs))
-    }
+    if (r === undefined) return this.sendOnNew(username, pluginId, flags, body, ackTimeoutMs)
     return this.sendOn(r.peer, r.queue, username, entry, pluginId, flags, body, ackTimeoutMs)
+  }
+
+  // No session yet: one is found or dialled first. (Closures live in their
+  // own methods: V8 allocates a function's closure context on every call.)
+  private sendOnNew(username: string, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs: number | undefined): Promise<void> {
+    return this.table.sessionTo(username).then((p) => this.sendOn(p, SendQueue.of(p.session, p.username, this.cfg.clock), username, this.directory.lka.get(username), pluginId, flags, body, ackTimeoutMs))
   }
 
   // `entry`: the user's table entry, looked up just before (once per send).
@@ -302,6 +306,10 @@ export class Overlay extends EventEmitter {
     if ((peer.session.remote.features & HandshakeFeature.ACK) === 0) {
       return Promise.reject(new P4Error('UNSUPPORTED', `${username}'s node does not confirm delivery (an older p4net without handshake feature ACK); send without { ack: true }`))
     }
+    return this.sendAcked(q, flags, pluginId, hi, lo, payload, owned, ackTimeoutMs)
+  }
+
+  private sendAcked(q: SendQueue, flags: number, pluginId: number, hi: number, lo: number, payload: Uint8Array, owned: boolean, ackTimeoutMs: number): Promise<void> {
     const acked = q.expectAck(hi, lo, ackTimeoutMs)
     return q.send(flags | Flag.ACK, pluginId, hi, lo, payload, owned).then(
       () => acked,

@@ -118,7 +118,12 @@ export class SendQueue {
       }
       return RESOLVED
     }
-    if (!owned) payload = handOver(payload)
+    return this.wait(flags, pluginId, hi, lo, owned ? payload : handOver(payload))
+  }
+
+  // A send that waits for the session to drain. (Its closure lives here, not
+  // in send(): V8 would allocate the closure's context on every send.)
+  private wait(flags: number, pluginId: number, hi: number, lo: number, payload: Uint8Array): Promise<void> {
     if (this.length >= MAX_WAITING_SENDS || this.waitingBytes + payload.length > MAX_WAITING_BYTES) {
       return Promise.reject(
         new P4Error(

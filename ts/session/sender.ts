@@ -33,7 +33,8 @@ export const PACK_MAX = 1024
 const RUN_SIZE = 16 * 1024
 /** Run buffers kept for reuse once written (every session's). */
 const SPARE_RUNS_MAX = 64
-const spareRuns: DataView[] = []
+const spareRuns: Uint8Array[] = []
+const spareRunViews: DataView[] = []
 
 export class Sender {
   counter = 0
@@ -144,9 +145,10 @@ export class Sender {
     const items = q.items
     let m = items.length > q.head ? items[items.length - 1]! : null
     if (m === null || m.type !== PACKED || m.fill + need > m.payload.length) {
-      const view = spareRuns.pop() ?? new DataView(new ArrayBuffer(RUN_SIZE))
-      m = item(PACKED, 0, 0, 0, 0, 0, new Uint8Array(view.buffer), 0)
-      m.view = view
+      // A spare run and its view go in and out of the pools together.
+      const run = spareRuns.length > 0 ? spareRuns.pop()! : new Uint8Array(RUN_SIZE)
+      m = item(PACKED, 0, 0, 0, 0, 0, run, 0)
+      m.view = spareRunViews.length > 0 ? spareRunViews.pop()! : new DataView(run.buffer)
       m.frames = 0
       this.sched.push(q, m)
     }
@@ -291,7 +293,10 @@ export class Sender {
     this.framesOut += m.frames
     this.partial = -1
     // A run's bytes are in the batch (WASM memory) now: its buffer is free.
-    if (m.view !== null && spareRuns.length < SPARE_RUNS_MAX) spareRuns.push(m.view)
+    if (m.view !== null && spareRuns.length < SPARE_RUNS_MAX) {
+      spareRuns.push(m.payload)
+      spareRunViews.push(m.view)
+    }
     m.view = null
     if (spare.length < SPARE_MAX) {
       m.payload = EMPTY

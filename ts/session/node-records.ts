@@ -38,6 +38,17 @@ export function sealRecord(key: Uint8Array, counter: number, head: Uint8Array | 
   return out
 }
 
+/** Seals one record of plaintext `plain` into out[at..]: u16 BE length, ciphertext, tag. */
+export function sealRecordInto(key: Uint8Array, counter: number, plain: Uint8Array, out: Uint8Array, at: number): void {
+  const sealed = plain.length + TAG
+  out[at] = sealed >>> 8
+  out[at + 1] = sealed & 0xff
+  const c = createCipheriv('chacha20-poly1305', key, nonce(counter), { authTagLength: TAG })
+  out.set(c.update(plain), at + 2)
+  c.final()
+  out.set(c.getAuthTag(), at + 2 + plain.length)
+}
+
 /** Opens one record body (ciphertext || tag); null when authentication fails. */
 export function openRecord(key: Uint8Array, counter: number, sealed: Uint8Array): Buffer | null {
   if (sealed.length < TAG) return null

@@ -8,9 +8,9 @@
 // for each other's ACKs cannot deadlock).
 import { P4Error } from '../core/errors.js'
 import type { Conn } from '../transport/types.js'
-import { BatchWriter, channelScratch, RECORD_MAX_PLAIN } from '../wasm/channel.js'
+import { BatchWriter, channelScratch, RECORD_MAX_PLAIN, type LargeRecordSealer } from '../wasm/channel.js'
 import { DEFAULT_NODE_CRYPTO_THRESHOLD, MAX_RECORDS } from './receiver.js'
-import { sealRecord } from './node-records.js'
+import { sealRecord, sealRecordInto } from './node-records.js'
 import { HEADER_SIZE, writeHeader } from '../core/protocol.js'
 import { FlowQueue, PACKED, Scheduler, type Outgoing } from './flows.js'
 import type { Retention } from './retention.js'
@@ -71,11 +71,14 @@ export class Sender {
   private readonly large: number
   /** Payloads of at most this many bytes are packed (copied) when queued. */
   readonly packMax: number
+  /** Batch records this large are sealed by node:crypto too (faster than WASM on full records). */
+  private readonly largeRecords: LargeRecordSealer
 
   constructor(key: Uint8Array, onDrained: () => void, onError: (err: P4Error) => void, large = DEFAULT_NODE_CRYPTO_THRESHOLD) {
     this.key = key
     this.large = large
     this.packMax = Math.min(PACK_MAX, large - 1)
+    this.largeRecords = { from: large, seal: (counter, plain, out, at) => sealRecordInto(key, counter, plain, out, at) }
     this.writer = new BatchWriter(channelScratch())
     this.onDrained = onDrained
     this.onError = onError
@@ -272,7 +275,7 @@ export class Sender {
         if (this.counter + 64 >= MAX_RECORDS) throw new P4Error('NONCE_EXHAUSTED', 'send nonce space exhausted')
         if (w.empty) continue
         const first = this.counter
-        const buf = w.finish(first)
+        const buf = w.finish(first, this.largeRecords)
         this.counter += w.records
         this.write(buf, first, w.records)
       }

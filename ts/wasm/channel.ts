@@ -163,11 +163,11 @@ export class ChannelScratch {
     return new DataView(this.kernel.exports.memory.buffer, this.plainPtr + from, HEADER_SIZE)
   }
 
-  /** Seals the records laid out in [sealPtr, sealPtr+len) in place; returns how many. */
-  seal(counter: number, len: number): number {
+  /** Seals the records laid out in [sealPtr+from, sealPtr+from+len) in place; returns how many. */
+  seal(counter: number, len: number, from = 0): number {
     let n: number
     try {
-      n = this.ex.channel_seal(this.keyPtr, BigInt(counter), this.sealPtr, len)
+      n = this.ex.channel_seal(this.keyPtr, BigInt(counter), this.sealPtr + from, len)
     } catch (err) {
       throw kernelFault(err, 'channel_seal')
     }
@@ -189,6 +189,13 @@ export function channelScratch(k: Kernel = defaultKernel()): ChannelScratch {
 }
 
 
+/** Seals one record another way (node:crypto): writes its length prefix, ciphertext and tag at out[at..]. */
+export interface LargeRecordSealer {
+  /** Records with at least this many bytes of plaintext. */
+  from: number
+  seal(counter: number, plain: Uint8Array, out: Uint8Array, at: number): void
+}
+
 /**
  * Builds one outgoing batch of records in the seal region. Frames form a byte
  * stream that may straddle record boundaries; records close at
@@ -201,6 +208,8 @@ export class BatchWriter {
   /** Start of the open record's length prefix, -1 when none is open. */
   private rec = -1
   private recPlain = 0
+  /** Where each closed record of this batch starts (its length prefix), relative. */
+  private readonly starts: number[] = []
   private readonly tmp = new Uint8Array(HEADER_SIZE)
   private readonly tmpView = new DataView(this.tmp.buffer)
   records = 0
@@ -214,6 +223,7 @@ export class BatchWriter {
     this.rec = -1
     this.recPlain = 0
     this.records = 0
+    this.starts.length = 0
   }
 
   /** Writes an 18-byte P4 header; false (nothing written) when it does not fit. */
@@ -259,6 +269,7 @@ export class BatchWriter {
   }
 
   private closeRecord(): void {
+    this.starts.push(this.rec)
     this.s.kernel.view().setUint16(this.s.sealPtr + this.rec, this.recPlain + TAG_SIZE)
     this.w += TAG_SIZE
     this.records++
@@ -276,13 +287,38 @@ export class BatchWriter {
    * a fresh Buffer for one socket write. Returns the buffer; `records` says how
    * many nonces were used.
    */
-  finish(counter: number): Buffer {
+  finish(counter: number, large?: LargeRecordSealer): Buffer {
     if (this.rec >= 0) this.closeRecord()
     const len = this.w
-    const n = this.s.seal(counter, len)
-    if (n !== this.records) throw new P4Error('BAD_ARGUMENT', `sealed ${n} records, built ${this.records}`)
     const out = Buffer.allocUnsafe(len)
-    out.set(this.s.kernel.bytes().subarray(this.s.sealPtr, this.s.sealPtr + len))
+    const starts = this.starts
+    const n = this.records
+    const s = this.s
+    // Records of at least large.from bytes of plaintext go to large.seal
+    // (node:crypto is faster on full records); runs of smaller ones are
+    // sealed in place by one WASM call each.
+    const from = large?.from ?? Infinity
+    let i = 0
+    while (i < n) {
+      const at = starts[i]!
+      let j = i
+      let end = at
+      for (; j < n; j++) {
+        end = j + 1 < n ? starts[j + 1]! : len
+        if (end - starts[j]! - RECORD_PREFIX - TAG_SIZE >= from) break
+      }
+      if (j > i) {
+        const to = j < n ? starts[j]! : len
+        const sealed = s.seal(counter + i, to - at, at)
+        if (sealed !== j - i) throw new P4Error('BAD_ARGUMENT', `sealed ${sealed} records, built ${j - i}`)
+        out.set(s.kernel.bytes().subarray(s.sealPtr + at, s.sealPtr + to), at)
+        i = j
+        continue
+      }
+      const plain = s.kernel.bytes().subarray(s.sealPtr + at + RECORD_PREFIX, s.sealPtr + end - TAG_SIZE)
+      large!.seal(counter + i, plain, out, at)
+      i++
+    }
     this.w = 0
     return out
   }

@@ -189,4 +189,27 @@ test('10,000 sends of mixed sizes in flight resolve in the order they were made 
   }
 })
 
+test('sends after the session to the recipient closed go over the next one (a route is not kept past a table change)', async () => {
+  const { net, from, to } = await pair()
+  try {
+    const chat = from.plugin(PLUGIN)
+    const got: number[] = []
+    to.plugin(PLUGIN).on('message', (m) => void got.push(m.data[0]!))
+    const first = arrivals(to, 1)
+    await chat.send(to.username, Uint8Array.of(1))
+    await first
+    const down = waiting('link-down', new Promise((r) => from.once('link-down', r)))
+    assert.ok(from.disconnect(to.username), 'the session is closing')
+    await down
+    // The next send takes the session there is now (the link made again, or a direct one it dials).
+    const next = arrivals(to, 2)
+    await chat.send(to.username, Uint8Array.of(2))
+    await chat.send(to.username, Uint8Array.of(3))
+    await next
+    assert.equal(got, [1, 2, 3])
+  } finally {
+    await net.stop()
+  }
+})
+
 test.run()

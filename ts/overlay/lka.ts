@@ -9,6 +9,7 @@ import { HDR_HOPS, HEADER_SIZE } from '../core/protocol.js'
 import { isValidUsername } from '../core/username.js'
 import { decodeHello, helloFrameProblem, type Hello } from './hello-codec.js'
 import { verifySignedFrame } from './signing.js'
+import { VersionedMap } from './versioned-map.js'
 
 /** A HELLO whose signature has been checked, with its frame (hops zeroed). */
 export interface VerifiedHello {
@@ -83,7 +84,7 @@ export class LkaTable {
   readonly maxUsers: number
   private readonly onKeyConflict: LkaOptions['onKeyConflict']
   /** Every entry, least recently seen first (re-inserted when seen). */
-  private readonly entries = new Map<string, MutableEntry>()
+  private readonly entries = new VersionedMap<string, MutableEntry>()
   /** Offline usernames, in the order they went offline: evicted first. */
   private readonly offline = new Set<string>()
   /** pluginId → usernames announcing it. */
@@ -105,6 +106,11 @@ export class LkaTable {
   /** Online entries, without building a list (stats() is polled). */
   get onlineCount(): number {
     return this.entries.size - this.offline.size
+  }
+
+  /** Changes whenever a name is bound to another entry (or none): see VersionedMap. */
+  get version(): number {
+    return this.entries.version
   }
 
   get(username: string): LkaEntry | undefined {

@@ -14,11 +14,12 @@ import { encodeHello, nextHelloSeq } from './hello-codec.js'
 import type { Peer } from './peer.js'
 import { buildSignedFrame } from './signing.js'
 import { FEATURE_LEAVING } from './types.js'
+import { VersionedMap } from './versioned-map.js'
 
 export class Membership implements Directory {
   readonly lka: LkaTable
   /** identity key (hex) → the username the table binds to it and when its certificate expires (wall ms). */
-  private readonly keyToUser = new Map<string, { name: string; expiresAt: number }>()
+  private readonly keyToUser = new VersionedMap<string, { name: string; expiresAt: number }>()
   /** Identity keys (hex) whose clock warning was already given. */
   private readonly clockWarned = new Set<string>()
   private helloSeq = 0n
@@ -60,19 +61,25 @@ export class Membership implements Directory {
     return this.bound(peer.keyHex, peer.remote.identityKey, peer)
   }
 
-  // With `peer`, the key comparison is made once per table entry and key,
-  // not per frame: the peer remembers the entry and key that matched it.
+  // With `peer`, the lookups are made once per change of the key bindings or
+  // the user table, not per frame: the peer remembers the name it found and
+  // when (the tables' versions); only the certificate's expiry is checked
+  // every time.
   private bound(hex: string, identityKey: Uint8Array, peer?: Peer): string | undefined {
+    if (peer !== undefined && peer.boundVersion === this.keyToUser.version + this.lka.version) {
+      const until = peer.boundUntil
+      return until === Infinity || until > this.core.clock.wall() ? peer.boundName : undefined
+    }
     const b = this.keyToUser.get(hex)
     if (b === undefined) return undefined
     if (b.expiresAt !== Infinity && b.expiresAt <= this.core.clock.wall()) return undefined
     const e = this.lka.get(b.name)
     if (e === undefined) return undefined
-    if (peer !== undefined && peer.boundEntry === e && peer.boundKey === e.identityKey) return b.name
     if (!sameBytes(e.identityKey, identityKey)) return undefined
     if (peer !== undefined) {
-      peer.boundEntry = e
-      peer.boundKey = e.identityKey
+      peer.boundName = b.name
+      peer.boundUntil = b.expiresAt
+      peer.boundVersion = this.keyToUser.version + this.lka.version
     }
     return b.name
   }

@@ -44,10 +44,11 @@ export type BodyFn = (hi: number, lo: number, staticKey: Uint8Array) => Uint8Arr
 export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers } from './types.js'
 
 interface Route {
-  entry: object
-  key: Uint8Array
+  entry: LkaEntry
   peer: Peer
   queue: SendQueue
+  /** The user and session tables' versions when the route was found: valid while they stay. */
+  stamp: number
 }
 
 const log = debuglog('p4net:overlay')
@@ -260,10 +261,18 @@ export class Overlay extends EventEmitter {
    * instead once the recipient's node confirms delivery (DATA_ACK).
    */
   send(username: string, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs?: number): Promise<void> {
+    const r = this.routes.get(username)
+    if (r !== undefined && r.stamp === this.tablesVersion() && r.peer.open) return this.sendOn(r.peer, r.queue, username, r.entry, pluginId, flags, body, ackTimeoutMs)
     const entry = this.directory.lka.get(username)
-    const r = this.routeTo(username, entry)
-    if (r === undefined) return this.sendOnNew(username, pluginId, flags, body, ackTimeoutMs)
-    return this.sendOn(r.peer, r.queue, username, entry, pluginId, flags, body, ackTimeoutMs)
+    const route = this.routeTo(username, entry)
+    if (route === undefined) return this.sendOnNew(username, pluginId, flags, body, ackTimeoutMs)
+    return this.sendOn(route.peer, route.queue, username, entry, pluginId, flags, body, ackTimeoutMs)
+  }
+
+  // Changes whenever a name is bound to another table entry or a session
+  // joins or leaves the tables: a route found under one value holds while it lasts.
+  private tablesVersion(): number {
+    return this.directory.lka.version + this.table.version
   }
 
   // No session yet: one is found or dialled first. (Closures live in their
@@ -320,18 +329,23 @@ export class Overlay extends EventEmitter {
     )
   }
 
-  // peerOf() hexes the user's key for every call; a send re-checks the
-  // session it found last time instead (same table entry and key, still held).
-  private routeTo(username: string, entry: { identityKey: Uint8Array } | undefined): Route | undefined {
+  // peerOf() hexes the user's key for every call: a send uses the session it
+  // found last time while the tables are unchanged (send), else re-checks it
+  // (same table entry, still held) before looking again.
+  private routeTo(username: string, entry: LkaEntry | undefined): Route | undefined {
     const r = this.routes.get(username)
-    if (r !== undefined && entry === r.entry && entry.identityKey === r.key && this.table.holds(r.peer)) return r
+    const stamp = this.tablesVersion()
+    if (r !== undefined && entry === r.entry && this.table.holds(r.peer)) {
+      r.stamp = stamp
+      return r
+    }
     const peer = this.table.peerOf(username)
     if (this.routes.size >= 1024) this.routes.clear() // recipients of long ago need not hold their closed sessions
     if (peer === undefined || entry === undefined) {
       this.routes.delete(username)
       return undefined
     }
-    const route = { entry, key: entry.identityKey, peer, queue: SendQueue.of(peer.session, peer.username, this.cfg.clock) }
+    const route = { entry, peer, queue: SendQueue.of(peer.session, peer.username, this.cfg.clock), stamp }
     this.routes.set(username, route)
     return route
   }

@@ -17,6 +17,7 @@ import type { Core, Directory, Floods, Gate, LkaSync, Sessions, Upkeep } from '.
 import { Handshakes } from './handshakes.js'
 import { CLOSE_DEADLINE_MS, Discards } from './discards.js'
 import { ByeReason, encodeBye } from './link-codec.js'
+import { VersionedMap } from './versioned-map.js'
 import { Peer } from './peer.js'
 import type { LinkInfo } from './types.js'
 
@@ -25,9 +26,9 @@ const STOP_DEADLINE_MS = 2000
 
 export class PeerTable implements Sessions {
   /** Links by remote identity key (hex). */
-  private readonly linkMap = new Map<string, Peer>()
+  private readonly linkMap = new VersionedMap<string, Peer>()
   /** Direct sessions by remote identity key (hex). */
-  private readonly directMap = new Map<string, Peer>()
+  private readonly directMap = new VersionedMap<string, Peer>()
   /** Sessions being torn down that sit in no table. */
   private readonly discards: Discards
   /** Bytes/frames of sessions that already closed, so stats never go backwards. */
@@ -249,6 +250,11 @@ export class PeerTable implements Sessions {
     const hex = toHex(e.identityKey)
     const p = this.linkMap.get(hex) ?? this.directMap.get(hex)
     return p && p.open ? p : undefined
+  }
+
+  /** Changes whenever a session joins or leaves the link or direct table (see VersionedMap). */
+  get version(): number {
+    return this.linkMap.version + this.directMap.version
   }
 
   /** Whether `peer` is still the open link or direct session of its key (a cheap re-check of a peerOf answer). */

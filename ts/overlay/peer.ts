@@ -44,9 +44,13 @@ export class Peer {
   private cutOff = false
   private validUntil: number
   private readonly pings = new Map<number, PendingPing>()
-  /** The user-table entry and key last found to match this peer's identity key (membership.ts). */
-  boundEntry: object | undefined = undefined
-  boundKey: Uint8Array | undefined = undefined
+  /**
+   * The user this peer's identity key was last found bound to, until when
+   * (its certificate), and the tables' versions then (membership.ts bound()).
+   */
+  boundName: string | undefined = undefined
+  boundUntil = 0
+  boundVersion = -1
 
   constructor(session: Session<RemoteInfo>, kind: PeerKind, initiator: boolean, clock: Clock, quotas: Quotas, expiresAt = Infinity) {
     this.session = session

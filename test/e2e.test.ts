@@ -92,6 +92,39 @@ test('unicast: round trip with every cipher choice and WASM build, and boxes int
   }
 })
 
+test('unicast: sealUnicast / openUnicast (AAD built in place, no bigint) make and take the same boxes as seal / open with e2eAad', () => {
+  const ids: [number, number, number][] = [
+    [1001, 0, 77],
+    [0xffff, 0xdeadbeef, 0xfffffffe],
+    [0, 0x80000000, 1],
+  ]
+  for (const [cipher, kernel] of CHOICES.flatMap((c) => kernels.map((k) => [c, k] as const))) {
+    const a = new E2eBoxes(alice, { cipher, kernel })
+    const b = new E2eBoxes(bob, { cipher, kernel })
+    for (const n of SIZES) {
+      for (const [pluginId, hi, lo] of ids) {
+        const pt = payload(n)
+        const ad = e2eAad({ sender: alice.publicKey, recipient: 'bob', pluginId, messageId: (BigInt(hi) << 32n) | BigInt(lo) })
+        const what = `${cipher} ${kernel.variant} ${n} B, ids ${pluginId}/${hi}/${lo}`
+        // A box from WASM is a view of WASM memory until the next call: copied at once.
+        const fast = a.sealUnicast(bob.staticPublicKey, pt, alice.publicKey, 'bob', pluginId, hi, lo).slice()
+        assert.is(fast.length, n + SEAL_OVERHEAD, what)
+        assert.equal(b.open(alice.staticPublicKey, fast, ad), pt, `open() takes it: ${what}`)
+        const slow = a.seal(bob.staticPublicKey, pt, ad)
+        assert.equal(b.openUnicast(alice.staticPublicKey, slow, alice.publicKey, 'bob', pluginId, hi, lo), pt, `openUnicast() takes seal()'s: ${what}`)
+        assert.equal(b.openUnicast(alice.staticPublicKey, fast, alice.publicKey, 'bob', pluginId, hi, lo), pt, what)
+        // Any other field of the AAD and it does not open.
+        assert.is(b.openUnicast(alice.staticPublicKey, fast, alice.publicKey, 'bob', pluginId ^ 1, hi, lo), null, `other plugin: ${what}`)
+        assert.is(b.openUnicast(alice.staticPublicKey, fast, alice.publicKey, 'bob', pluginId, hi, lo ^ 1), null, `other message: ${what}`)
+        assert.is(b.openUnicast(alice.staticPublicKey, fast, carol.publicKey, 'bob', pluginId, hi, lo), null, `other sender: ${what}`)
+        assert.is(b.openUnicast(alice.staticPublicKey, fast, alice.publicKey, 'carol', pluginId, hi, lo), null, `other recipient: ${what}`)
+        // Still opens after those failures (nothing cached wrongly).
+        assert.equal(b.openUnicast(alice.staticPublicKey, fast, alice.publicKey, 'bob', pluginId, hi, lo), pt, `again: ${what}`)
+      }
+    }
+  }
+})
+
 test('unicast: matches the documented construction (independent X25519, HKDF and ChaCha20-Poly1305)', () => {
   for (const cipher of CHOICES) {
     const a = new E2eBoxes(alice, { cipher })

@@ -57,6 +57,13 @@ function latin1(...parts: Uint8Array[]): string {
   return s
 }
 
+/** Whether `b` holds the bytes of `a` from `at` (public values). */
+function sameAt(a: Uint8Array, b: Uint8Array, at: number): boolean {
+  if (b.length < at + a.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[at + i]) return false
+  return true
+}
+
 /** Byte equality (public values: no constant time needed). */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
@@ -136,13 +143,15 @@ export class E2eKeyCache {
 
   // The last key used each way, checked before the maps: a node mostly
   // talks to the peer it just talked to (no string key, no LRU reordering).
-  private lastSend: { pub: Uint8Array; key: BoxKey } | undefined
-  private lastRecv: { pub: Uint8Array; salt: Uint8Array; key: BoxKey } | undefined
+  // `ref` is the array the key came in (the user table's, never changed in
+  // place): the same array is the same key without comparing bytes.
+  private lastSend: { ref: Uint8Array; pub: Uint8Array; key: BoxKey } | undefined
+  private lastRecv: { ref: Uint8Array; pub: Uint8Array; salt: Uint8Array; key: BoxKey } | undefined
 
   /** The key for sending to `recipientPub` under `salt` (this end's own); null for a low-order key. */
   sendingKey(recipientPub: Uint8Array, salt: Uint8Array): BoxKey | null {
     const last = this.lastSend
-    if (last !== undefined && sameBytes(last.pub, recipientPub)) return last.key
+    if (last !== undefined && (last.ref === recipientPub || sameBytes(last.pub, recipientPub))) return last.key
     const id = latin1(recipientPub)
     let k = this.sending.get(id)
     if (k === undefined) {
@@ -151,7 +160,7 @@ export class E2eKeyCache {
       k = { raw: boxKey(s, salt, this.pub, recipientPub), node: undefined }
       this.sending.set(id, k)
     }
-    this.lastSend = { pub: recipientPub.slice(), key: k }
+    this.lastSend = { ref: recipientPub, pub: recipientPub.slice(), key: k }
     return k
   }
 
@@ -159,9 +168,11 @@ export class E2eKeyCache {
   /** Receiving keys derived so far (an HKDF, and an X25519 for a new sender): the costly part of opening. */
   derivations = 0
 
-  receivingKey(senderPub: Uint8Array, salt: Uint8Array): BoxKey | null {
+  // (`salt` may be the whole box: the salt is its bytes from `at`.)
+  receivingKey(senderPub: Uint8Array, bytes: Uint8Array, at = 0): BoxKey | null {
     const last = this.lastRecv
-    if (last !== undefined && sameBytes(last.salt, salt) && sameBytes(last.pub, senderPub)) return last.key
+    if (last !== undefined && sameAt(last.salt, bytes, at) && (last.ref === senderPub || sameBytes(last.pub, senderPub))) return last.key
+    const salt = bytes.subarray(at, at + SALT_SIZE)
     const id = latin1(senderPub, salt)
     let k = this.receiving.get(id)
     if (k === undefined) {
@@ -171,7 +182,7 @@ export class E2eKeyCache {
       k = { raw: boxKey(s, salt, senderPub, this.pub), node: undefined }
       this.receiving.set(id, k)
     }
-    this.lastRecv = { pub: senderPub.slice(), salt: salt.slice(), key: k }
+    this.lastRecv = { ref: senderPub, pub: senderPub.slice(), salt: salt.slice(), key: k }
     return k
   }
 

@@ -22,7 +22,7 @@ import { aead } from './crypto.js'
 import { P4Error, expectBytes } from './core/errors.js'
 import { encodeUsername } from './core/username.js'
 import { E2eKeyCache, SALT_SIZE, X25519_SIZE, nodeKey, sameBytes, type BoxKey, type KeyCacheLimits } from './e2e-keys.js'
-import { WasmBoxCipher } from './e2e-wasm.js'
+import { AAD_IDS, WasmBoxCipher } from './e2e-wasm.js'
 import type { Kernel } from './wasm/loader.js'
 
 export { X25519_SIZE, SALT_SIZE } from './e2e-keys.js'
@@ -102,9 +102,14 @@ export class E2eBoxes {
   private readonly cipher: BoxCipherChoice
   private saltBytes: Uint8Array = new Uint8Array(randomBytes(SALT_SIZE))
   private counter = 0
+  /** The counter of the box being sealed, as two u32 halves. */
+  private counterHi = 0
+  private counterLo = 0
   private readonly nonce = new Uint8Array(NONCE_SIZE)
   /** version || salt || counter of the next box. */
   private readonly head = new Uint8Array(BOX_HEADER)
+  /** version || salt: a new array with every salt (WasmBoxCipher keeps it by identity). */
+  private saltHead = new Uint8Array(1 + SALT_SIZE)
   private readonly wasm: WasmBoxCipher
 
   constructor(own: { staticKey: KeyObject; staticPublicKey: Uint8Array }, opts: E2eBoxesOptions = {}) {
@@ -118,6 +123,7 @@ export class E2eBoxes {
     this.wasm = new WasmBoxCipher(BOX_HEADER, opts.kernel)
     this.head[0] = BOX_VERSION
     this.head.set(this.saltBytes, 1)
+    this.saltHead = this.head.slice(0, 1 + SALT_SIZE)
   }
 
   /** This instance's salt (a copy). */
@@ -140,12 +146,34 @@ export class E2eBoxes {
 
   /** Seals `plaintext` to `recipientPub` (X25519, 32 bytes). Throws BAD_ARGUMENT for a bad or low-order key. */
   seal(recipientPub: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+    expectBytes(aad, undefined, 'aad')
+    const key = this.nextBox(recipientPub, plaintext)
+    if (!this.useNode(plaintext.length)) return this.wasm.seal(this.head, key.raw, this.nonce, plaintext, aad)
+    return this.nodeBox(key, plaintext, aad)
+  }
+
+  /**
+   * seal() with the unicast AAD (e2eAad) of sender identity key `sender`,
+   * `recipient`, `pluginId` and message ID (hi, lo), built without an AAD
+   * array or a bigint. A box sealed in WASM is returned as a view of WASM
+   * memory, valid only until the next call into this E2eBoxes or anything
+   * that can grow WASM memory: copy it before then.
+   */
+  sealUnicast(recipientPub: Uint8Array, plaintext: Uint8Array, sender: Uint8Array, recipient: string, pluginId: number, hi: number, lo: number): Uint8Array {
+    const prefix = unicastPrefix(sender, recipient)
+    const key = this.nextBox(recipientPub, plaintext)
+    if (!this.useNode(plaintext.length)) return this.wasm.sealIds(this.saltHead, this.counterHi, this.counterLo, key.raw, plaintext, prefix, pluginId, hi, lo)
+    return this.nodeBox(key, plaintext, unicastAad(prefix, pluginId, hi, lo))
+  }
+
+  // The key for the next box to `recipientPub`, with this.nonce and this.head set for it.
+  private nextBox(recipientPub: Uint8Array, plaintext: Uint8Array): BoxKey {
     expectBytes(recipientPub, X25519_SIZE, 'recipient X25519 key')
     expectBytes(plaintext, undefined, 'plaintext')
-    expectBytes(aad, undefined, 'aad')
     if (this.counter >= MAX_COUNTER) {
       this.saltBytes = new Uint8Array(randomBytes(SALT_SIZE))
       this.head.set(this.saltBytes, 1)
+      this.saltHead = this.head.slice(0, 1 + SALT_SIZE)
       this.counter = 0
       this.keys.resetSending()
     }
@@ -153,13 +181,19 @@ export class E2eBoxes {
     if (key === null) throw new P4Error('BAD_ARGUMENT', 'recipient X25519 key is invalid (low-order point)')
     const c = this.counter++
     const nonce = this.nonce
+    this.counterHi = Math.floor(c / 2 ** 32)
+    this.counterLo = c >>> 0
     writeU32(nonce, 0, 0)
-    writeU32(nonce, 4, Math.floor(c / 2 ** 32))
-    writeU32(nonce, 8, c >>> 0)
+    writeU32(nonce, 4, this.counterHi)
+    writeU32(nonce, 8, this.counterLo)
     const head = this.head
-    head.set(nonce.subarray(4), 1 + SALT_SIZE)
-    if (!this.useNode(plaintext.length)) return this.wasm.seal(head, key.raw, nonce, plaintext, aad)
-    const [ct, tag] = nodeSeal(nodeKey(key), nonce, plaintext, aad)
+    for (let i = 4; i < NONCE_SIZE; i++) head[1 + SALT_SIZE + i - 4] = nonce[i]!
+    return key
+  }
+
+  private nodeBox(key: BoxKey, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+    const head = this.head
+    const [ct, tag] = nodeSeal(nodeKey(key), this.nonce, plaintext, aad)
     // Every byte is written below: no zero-fill (a large box is 64 KiB).
     const n = BOX_HEADER + plaintext.length + TAG_SIZE
     const box = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n)
@@ -169,29 +203,46 @@ export class E2eBoxes {
     return box
   }
 
+  /** Receiving keys derived so far: an open that derived one cost an HKDF (and an X25519 for a new sender). */
+  get derivations(): number {
+    return this.keys.derivations
+  }
+
   /**
    * Opens a box from the sender whose static X25519 key is `senderPub`.
    * Returns the plaintext, or null when the box is malformed, of another
    * version, not for this key pair, tampered with, or the AAD differs.
    * Bad *arguments* (not bytes) throw BAD_ARGUMENT.
    */
-  /** Receiving keys derived so far: an open that derived one cost an HKDF (and an X25519 for a new sender). */
-  get derivations(): number {
-    return this.keys.derivations
+  open(senderPub: Uint8Array, box: Uint8Array, aad: Uint8Array): Uint8Array | null {
+    expectBytes(aad, undefined, 'aad')
+    const key = this.boxKeyOf(senderPub, box)
+    if (key === null) return null
+    const sealed = box.subarray(BOX_HEADER)
+    return this.useNode(sealed.length - TAG_SIZE) ? nodeOpen(nodeKey(key), this.nonce, sealed, aad) : this.wasm.open(key.raw, this.nonce, sealed, aad)
   }
 
-  open(senderPub: Uint8Array, box: Uint8Array, aad: Uint8Array): Uint8Array | null {
+  /** open() with the unicast AAD, as sealUnicast() builds it. */
+  openUnicast(senderPub: Uint8Array, box: Uint8Array, sender: Uint8Array, recipient: string, pluginId: number, hi: number, lo: number): Uint8Array | null {
+    const prefix = unicastPrefix(sender, recipient)
+    const key = this.boxKeyOf(senderPub, box)
+    if (key === null) return null
+    if (this.useNode(box.length - SEAL_OVERHEAD)) return nodeOpen(nodeKey(key), this.nonce, box.subarray(BOX_HEADER), unicastAad(prefix, pluginId, hi, lo))
+    return this.wasm.openIds(key.raw, box, prefix, pluginId, hi, lo)
+  }
+
+  // The receiving key of a box (null: malformed, another version, unusable
+  // key), with this.nonce set from its counter.
+  private boxKeyOf(senderPub: Uint8Array, box: Uint8Array): BoxKey | null {
     expectBytes(senderPub, X25519_SIZE, 'sender X25519 key')
     expectBytes(box, undefined, 'box')
-    expectBytes(aad, undefined, 'aad')
     if (box.length < SEAL_OVERHEAD || box[0] !== BOX_VERSION) return null
-    const key: BoxKey | null = this.keys.receivingKey(senderPub, box.subarray(1, 1 + SALT_SIZE))
+    const key = this.keys.receivingKey(senderPub, box, 1)
     if (key === null) return null
     const nonce = this.nonce
     writeU32(nonce, 0, 0)
-    nonce.set(box.subarray(1 + SALT_SIZE, BOX_HEADER), 4)
-    const sealed = box.subarray(BOX_HEADER)
-    return this.useNode(sealed.length - TAG_SIZE) ? nodeOpen(nodeKey(key), nonce, sealed, aad) : this.wasm.open(key.raw, nonce, sealed, aad)
+    for (let i = 4; i < NONCE_SIZE; i++) nonce[i] = box[1 + SALT_SIZE + i - 4]!
+    return key
   }
 }
 
@@ -263,6 +314,18 @@ export function e2eAad(f: { sender: Uint8Array; recipient: string; pluginId: num
   return out
 }
 
+/** The unicast AAD from its cached prefix and the IDs (for node:crypto, which wants it whole). */
+function unicastAad(prefix: Uint8Array, pluginId: number, hi: number, lo: number): Uint8Array {
+  const out = new Uint8Array(prefix.length + AAD_IDS)
+  out.set(prefix, 0)
+  const at = prefix.length
+  out[at] = pluginId >>> 8
+  out[at + 1] = pluginId & 0xff
+  writeU32(out, at + 2, hi)
+  writeU32(out, at + 6, lo)
+  return out
+}
+
 /** u16 pluginId || u64 messageId, big-endian, at `at` (bytes by hand: a DataView per AAD cost a microsecond). */
 function writeIds(out: Uint8Array, at: number, pluginId: number, messageId: bigint): void {
   out[at] = pluginId >>> 8
@@ -272,13 +335,29 @@ function writeIds(out: Uint8Array, at: number, pluginId: number, messageId: bigi
 }
 
 // The unicast AAD up to the recipient's name is the same for every message
-// between two users: the last one is kept (validating and encoding a
-// username costs more than the rest of the AAD).
-let lastPrefix: { sender: Uint8Array; recipient: string; prefix: Uint8Array } | undefined
+// between two users: the last few are kept (validating and encoding a
+// username costs more than the rest of the AAD), most recent first. `ref` is
+// the sender key's array (an identity key: never changed in place), the same
+// array being the same key without comparing bytes.
+interface Prefix {
+  ref: Uint8Array
+  sender: Uint8Array
+  recipient: string
+  prefix: Uint8Array
+}
+const PREFIXES_KEPT = 4
+const prefixes: Prefix[] = []
 
 function unicastPrefix(sender: Uint8Array, recipient: string): Uint8Array {
-  const m = lastPrefix
-  if (m !== undefined && m.recipient === recipient && sameBytes(m.sender, sender)) return m.prefix
+  for (let i = 0; i < prefixes.length; i++) {
+    const m = prefixes[i]!
+    if (m.ref === sender && m.recipient === recipient) return m.prefix
+  }
+  for (let i = 0; i < prefixes.length; i++) {
+    const m = prefixes[i]!
+    if (m.recipient === recipient && sameBytes(m.sender, sender)) return remember(sender, recipient, m.prefix)
+  }
+  expectBytes(sender, 32, 'sender identity key')
   const name = encodeUsername(recipient)
   const d = AAD_DOMAIN.length
   const prefix = new Uint8Array(d + 1 + 32 + 1 + name.length)
@@ -287,7 +366,12 @@ function unicastPrefix(sender: Uint8Array, recipient: string): Uint8Array {
   prefix.set(sender, d + 1)
   prefix[d + 33] = name.length
   prefix.set(name, d + 34)
-  lastPrefix = { sender: sender.slice(), recipient, prefix }
+  return remember(sender, recipient, prefix)
+}
+
+function remember(sender: Uint8Array, recipient: string, prefix: Uint8Array): Uint8Array {
+  prefixes.unshift({ ref: sender, sender: sender.slice(), recipient, prefix })
+  if (prefixes.length > PREFIXES_KEPT) prefixes.pop()
   return prefix
 }
 

@@ -6,9 +6,9 @@ import { randomId } from './core/ids.js'
 import type { Identity } from './core/identity.js'
 import { Flag, messageIdOf } from './core/protocol.js'
 import { validateUsername } from './core/username.js'
-import { E2eBoxes, e2eAad, groupAad, openGroup, sealGroup } from './e2e.js'
+import { E2eBoxes, groupAad, openGroup, sealGroup } from './e2e.js'
 import { checkTimeout } from './join.js'
-import type { Overlay, DataEvent, StreamChannel } from './overlay/overlay.js'
+import type { Overlay, DataEvent, SealFn, StreamChannel } from './overlay/overlay.js'
 import type { BroadcastOptions, Plugin, PluginHost, SendOptions } from './plugin.js'
 import { P4Stream, type StreamOptions } from './stream.js'
 
@@ -59,12 +59,13 @@ export class PluginRouter implements PluginHost {
   }
 
   // Sealed to the X25519 key of the user's signed HELLO, the key the table
-  // binds to the name (the session is the one with that identity). Small
-  // boxes are copied (they leave with the sends that follow, after this
-  // promise resolved); larger ones are sealed from `data` itself.
+  // binds to the name (the session is the one with that identity), as the
+  // overlay draws the message ID; one sealing function for every send.
   private sendSealed(overlay: Overlay, plugin: Plugin, user: string, data: Uint8Array, ackTimeout: number | undefined): Promise<void> {
-    return overlay.send(user, plugin.id, Flag.ENCRYPTED, (hi, lo, staticKey) => this.boxes.seal(staticKey, data, e2eAad({ sender: this.node.identity.publicKey, recipient: user, pluginId: plugin.id, messageId: messageIdOf(hi, lo) })), ackTimeout)
+    return overlay.send(user, plugin.id, Flag.ENCRYPTED, data, ackTimeout, this.seal)
   }
+
+  private readonly seal: SealFn = (hi, lo, staticKey, user, pluginId, data) => this.boxes.sealUnicast(staticKey, data, this.node.identity.publicKey, user, pluginId, hi, lo)
 
   async broadcast(plugin: Plugin, data: Uint8Array, opts: BroadcastOptions): Promise<void> {
     const overlay = this.requireOverlay()
@@ -132,12 +133,12 @@ export class PluginRouter implements PluginHost {
       // sender used for this node's key.
       const senderStatic = broadcast ? undefined : overlay.user(e.from)?.staticKey
       if (!broadcast && senderStatic === undefined) return (overlay.undecryptable(), false)
-      messageId = messageIdOf(e.idHi, e.idLo)
+      if (broadcast) messageId = messageIdOf(e.idHi, e.idLo)
       const t0 = performance.now()
       const derived = broadcast ? 0 : this.boxes.derivations
       data = broadcast
-        ? openGroup(plugin.groupKey!, e.body, groupAad({ sender: e.fromKey, pluginId: e.pluginId, messageId }))
-        : this.boxes.open(senderStatic!, e.body, e2eAad({ sender: e.fromKey, recipient: this.node.username, pluginId: e.pluginId, messageId }))
+        ? openGroup(plugin.groupKey!, e.body, groupAad({ sender: e.fromKey, pluginId: e.pluginId, messageId: messageId! }))
+        : this.boxes.openUnicast(senderStatic!, e.body, e.fromKey, this.node.username, e.pluginId, e.idHi, e.idLo)
       // An open that derived a key (an HKDF, an X25519 for a new sender) is
       // charged to the sender's session, and so is a box that does not open
       // (it also counts towards cutting the sender off). One under a cached

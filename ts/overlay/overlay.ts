@@ -39,8 +39,12 @@ import { WalkRouter } from './walks.js'
 
 export type { StreamChannel, StreamSink } from './streams.js'
 
-/** Builds a DATA payload from its message ID and the recipient's end-to-end key. */
-export type BodyFn = (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array
+/**
+ * Seals a DATA payload from `data`, its message ID and the recipient's
+ * end-to-end key (so a box can bind them). It may return a view it will
+ * overwrite later (WASM memory): the payload is copied before anything else runs.
+ */
+export type SealFn = (hi: number, lo: number, staticKey: Uint8Array, username: string, pluginId: number, data: Uint8Array) => Uint8Array
 export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers } from './types.js'
 
 interface Route {
@@ -253,20 +257,19 @@ export class Overlay extends EventEmitter {
 
   /**
    * Sends one DATA frame to `username` over the session bound to its key.
-   * `body` is the payload (the caller's: copied unless large, see
-   * send-queue.ts handOver), or builds it from the message ID and the
-   * recipient's end-to-end key (so a box can bind them). Resolves once the session
+   * The payload is `data` (the caller's: copied unless large, see
+   * send-queue.ts handOver), or what `seal` makes of it. Resolves once the session
    * accepted it under its high-water mark; while it is above, the send waits
    * in the session's one queue (send-queue.ts). With `ackTimeoutMs`, resolves
    * instead once the recipient's node confirms delivery (DATA_ACK).
    */
-  send(username: string, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs?: number): Promise<void> {
+  send(username: string, pluginId: number, flags: number, data: Uint8Array, ackTimeoutMs?: number, seal?: SealFn): Promise<void> {
     const r = this.routes.get(username)
-    if (r !== undefined && r.stamp === this.tablesVersion() && r.peer.open) return this.sendOn(r.peer, r.queue, username, r.entry, pluginId, flags, body, ackTimeoutMs)
+    if (r !== undefined && r.stamp === this.tablesVersion() && r.peer.open) return this.sendOn(r.peer, r.queue, username, r.entry, pluginId, flags, data, ackTimeoutMs, seal)
     const entry = this.directory.lka.get(username)
     const route = this.routeTo(username, entry)
-    if (route === undefined) return this.sendOnNew(username, pluginId, flags, body, ackTimeoutMs)
-    return this.sendOn(route.peer, route.queue, username, entry, pluginId, flags, body, ackTimeoutMs)
+    if (route === undefined) return this.sendOnNew(username, pluginId, flags, data, ackTimeoutMs, seal)
+    return this.sendOn(route.peer, route.queue, username, entry, pluginId, flags, data, ackTimeoutMs, seal)
   }
 
   // Changes whenever a name is bound to another table entry or a session
@@ -277,12 +280,12 @@ export class Overlay extends EventEmitter {
 
   // No session yet: one is found or dialled first. (Closures live in their
   // own methods: V8 allocates a function's closure context on every call.)
-  private sendOnNew(username: string, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs: number | undefined): Promise<void> {
-    return this.table.sessionTo(username).then((p) => this.sendOn(p, SendQueue.of(p.session, p.username, this.cfg.clock), username, this.directory.lka.get(username), pluginId, flags, body, ackTimeoutMs))
+  private sendOnNew(username: string, pluginId: number, flags: number, data: Uint8Array, ackTimeoutMs: number | undefined, seal: SealFn | undefined): Promise<void> {
+    return this.table.sessionTo(username).then((p) => this.sendOn(p, SendQueue.of(p.session, p.username, this.cfg.clock), username, this.directory.lka.get(username), pluginId, flags, data, ackTimeoutMs, seal))
   }
 
   // `entry`: the user's table entry, looked up just before (once per send).
-  private sendOn(peer: Peer, q: SendQueue, username: string, entry: LkaEntry | undefined, pluginId: number, flags: number, body: Uint8Array | BodyFn, ackTimeoutMs: number | undefined): Promise<void> {
+  private sendOn(peer: Peer, q: SendQueue, username: string, entry: LkaEntry | undefined, pluginId: number, flags: number, data: Uint8Array, ackTimeoutMs: number | undefined, seal: SealFn | undefined): Promise<void> {
     if (!entry) return Promise.reject(new P4Error('UNKNOWN_USER', `no known user "${username}"`))
     if ((flags & Flag.ENCRYPTED) !== 0 && (peer.session.remote.features & HandshakeFeature.E2E_BOX1) === 0) {
       // A box it could not open would be dropped there and charged to us.
@@ -291,12 +294,10 @@ export class Overlay extends EventEmitter {
     drawId()
     const hi = drawn.hi
     const lo = drawn.lo
-    let payload: Uint8Array
-    const owned = !(body instanceof Uint8Array)
-    if (!owned) payload = body
-    else {
+    let payload = data
+    if (seal !== undefined) {
       try {
-        payload = body(hi, lo, entry.staticKey)
+        payload = seal(hi, lo, entry.staticKey, username, pluginId, data)
       } catch (err) {
         return Promise.reject(err)
       }
@@ -311,16 +312,16 @@ export class Overlay extends EventEmitter {
         setImmediate(this.nextTurn)
       }
     }
-    if (ackTimeoutMs === undefined) return q.send(flags, pluginId, hi, lo, payload, owned)
+    if (ackTimeoutMs === undefined) return q.send(flags, pluginId, hi, lo, payload)
     if ((peer.session.remote.features & HandshakeFeature.ACK) === 0) {
       return Promise.reject(new P4Error('UNSUPPORTED', `${username}'s node does not confirm delivery (an older p4net without handshake feature ACK); send without { ack: true }`))
     }
-    return this.sendAcked(q, flags, pluginId, hi, lo, payload, owned, ackTimeoutMs)
+    return this.sendAcked(q, flags, pluginId, hi, lo, payload, ackTimeoutMs)
   }
 
-  private sendAcked(q: SendQueue, flags: number, pluginId: number, hi: number, lo: number, payload: Uint8Array, owned: boolean, ackTimeoutMs: number): Promise<void> {
+  private sendAcked(q: SendQueue, flags: number, pluginId: number, hi: number, lo: number, payload: Uint8Array, ackTimeoutMs: number): Promise<void> {
     const acked = q.expectAck(hi, lo, ackTimeoutMs)
-    return q.send(flags | Flag.ACK, pluginId, hi, lo, payload, owned).then(
+    return q.send(flags | Flag.ACK, pluginId, hi, lo, payload).then(
       () => acked,
       (err: unknown) => {
         q.cancelAck(hi, lo)

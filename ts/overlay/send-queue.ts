@@ -103,22 +103,22 @@ export class SendQueue {
    * high-water mark and nothing waits before it, else once the session has
    * taken it. Rejects UNREACHABLE when the session closes first, and
    * QUOTA_EXCEEDED past MAX_WAITING_SENDS / MAX_WAITING_BYTES. `payload` is
-   * the caller's (`owned` false: copied unless it is large, see handOver) or
-   * handed over (`owned`: it must not change until sent).
+   * the caller's: copied before this returns unless it is large (see
+   * handOver), so it may also be a view its maker overwrites later.
    */
-  send(flags: number, pluginId: number, hi: number, lo: number, payload: Uint8Array, owned: boolean): Promise<void> {
+  send(flags: number, pluginId: number, hi: number, lo: number, payload: Uint8Array): Promise<void> {
     const s = this.session
     if (s.closed) return Promise.reject(this.lost(s.closeReason ?? null))
     if (!this.above && this.head === this.waiting.length) {
       try {
         // A small payload is copied by the session itself as it queues it.
-        if (!this.put(flags, pluginId, hi, lo, owned || payload.length <= s.copiesUpTo ? payload : handOver(payload))) this.above = true
+        if (!this.put(flags, pluginId, hi, lo, payload.length <= s.copiesUpTo ? payload : handOver(payload))) this.above = true
       } catch (err) {
         return Promise.reject(err)
       }
       return RESOLVED
     }
-    return this.wait(flags, pluginId, hi, lo, owned ? payload : handOver(payload))
+    return this.wait(flags, pluginId, hi, lo, handOver(payload))
   }
 
   // A send that waits for the session to drain. (Its closure lives here, not

@@ -38,4 +38,32 @@ test('awaited deferred sends to a busy transport share one record', async () => 
   }
 })
 
+test('awaited deferred sends share records up to a full one (48 KiB of 64-byte messages: one record, not three)', async () => {
+  const { a, b, close } = await sessionPair('memory')
+  try {
+    const n = 750 // 48,000 bytes of payload, 61,500 with headers: one record's worth
+    let got = 0
+    let allIn!: () => void
+    const all = new Promise<void>((r) => (allIn = r))
+    b.onframe = () => {
+      if (++got === n + 1) allIn()
+    }
+    b.pause()
+    a.send(MsgType.DATA, 0, 0, 7, 0, 0, new Uint8Array(1000))
+    await turn()
+    const before = a.stats().recordsOut
+    const msg = new Uint8Array(64)
+    for (let k = 1; k <= n; k++) {
+      assert.ok(a.sendDeferred(MsgType.DATA, 0, 0, 7, 0, k, msg))
+      await Promise.resolve()
+    }
+    await turn()
+    assert.is(a.stats().recordsOut - before, 1)
+    b.resume()
+    await waiting(() => `${n + 1} frames at b (got ${got})`, all)
+  } finally {
+    await close()
+  }
+})
+
 test.run()

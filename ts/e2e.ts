@@ -46,6 +46,11 @@ export const GROUP_OVERHEAD = NONCE_SIZE + TAG_SIZE
  * up to 2 KiB, node:crypto from 4 KiB on).
  */
 export const NODE_CRYPTO_FROM = 4096
+/**
+ * sealUnicast() hands out smaller boxes as views of WASM memory; its callers
+ * copy them at once (the send queue copies every payload below 16 KiB).
+ */
+export const VIEW_MAX = 8 * 1024
 /** Past this many boxes an E2eBoxes takes a new salt (the counter stays exact in a double). */
 const MAX_COUNTER = 2 ** 53 - 1
 
@@ -155,14 +160,17 @@ export class E2eBoxes {
   /**
    * seal() with the unicast AAD (e2eAad) of sender identity key `sender`,
    * `recipient`, `pluginId` and message ID (hi, lo), built without an AAD
-   * array or a bigint. A box sealed in WASM is returned as a view of WASM
-   * memory, valid only until the next call into this E2eBoxes or anything
-   * that can grow WASM memory: copy it before then.
+   * array or a bigint. A box sealed in WASM under VIEW_MAX bytes is returned
+   * as a view of WASM memory, valid only until the next call into this
+   * E2eBoxes or anything that can grow WASM memory: copy it before then.
    */
   sealUnicast(recipientPub: Uint8Array, plaintext: Uint8Array, sender: Uint8Array, recipient: string, pluginId: number, hi: number, lo: number): Uint8Array {
     const prefix = unicastPrefix(sender, recipient)
     const key = this.nextBox(recipientPub, plaintext)
-    if (!this.useNode(plaintext.length)) return this.wasm.sealIds(this.saltHead, this.counterHi, this.counterLo, key.raw, plaintext, prefix, pluginId, hi, lo)
+    if (!this.useNode(plaintext.length)) {
+      const box = this.wasm.sealIds(this.saltHead, this.counterHi, this.counterLo, key.raw, plaintext, prefix, pluginId, hi, lo)
+      return box.length < VIEW_MAX ? box : box.slice()
+    }
     return this.nodeBox(key, plaintext, unicastAad(prefix, pluginId, hi, lo))
   }
 

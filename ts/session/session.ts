@@ -186,9 +186,10 @@ export class Session<R = unknown> extends EventEmitter {
 
   /**
    * Queues one frame on flow 0; it leaves with everything else queued in
-   * this tick, in one sealed batch. The payload is read when the batch is
-   * built (end of the tick): do not modify it before then. Returns false
-   * when the caller should wait for 'drain'.
+   * this tick, in one sealed batch. A payload of at most copiesUpTo bytes is
+   * copied now; a larger one is read when the batch is built (end of the
+   * tick): do not modify it before then. Returns false when the caller
+   * should wait for 'drain'.
    */
   send(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): boolean {
     return this.outbox.send(this.flow0.q, type, flags, hops, pluginId, idHi, idLo, payload)

@@ -3,7 +3,8 @@
 // be exactly those of the batch sealed all in WASM, whatever the mix.
 import * as assert from 'uvu/assert'
 import { randomBytes } from 'node:crypto'
-import { BatchWriter, channelScratch, RECORD_MAX_PLAIN } from '../ts/wasm/channel.js'
+import { BatchWriter } from '../ts/wasm/batch-writer.js'
+import { channelScratch, RECORD_MAX_PLAIN } from '../ts/wasm/channel.js'
 import { sealRecordInto } from '../ts/session/node-records.js'
 import { test } from './helpers/test.js'
 

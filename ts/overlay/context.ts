@@ -44,6 +44,10 @@ export interface Sessions {
   peerOf(username: string): Peer | undefined
   /** That session, or a new direct one to the user's address (which must prove the bound key). */
   sessionTo(username: string): Promise<Peer>
+  /** Whether `peer` is still the open link or direct session of its key (a cheap re-check of a peerOf answer). */
+  holds(peer: Peer): boolean
+  /** Changes whenever a session joins or leaves the link or direct table. */
+  readonly version: number
   /**
    * Throws (UNTRUSTED_KEY, or QUOTA_EXCEEDED while banned) unless
    * `identityKey` may act as `username`: not this node's own name with

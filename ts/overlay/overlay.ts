@@ -11,6 +11,7 @@
 //               link-dialer.ts (bootstrap, peer cache, rejoin)
 //   guard       quotas and cut-offs, relay budgets, CPU metering
 //   dispatch    the quota gate and the frame-type → handler table
+//   unicast     plugin.send's DATA: route, message ID, send queue, ack
 //
 // A received frame: session → PeerTable's onframe → FrameDispatch.onFrame
 // (quota gate) → the handler of its type.
@@ -18,42 +19,28 @@ import { EventEmitter } from 'node:events'
 import { debuglog } from 'node:util'
 import { P4Error } from '../core/errors.js'
 import { shareVerifications } from '../core/identity.js'
-import { drawId, drawn } from '../core/ids.js'
-import { Flag, HandshakeFeature, MsgType } from '../core/protocol.js'
+import { MsgType } from '../core/protocol.js'
 import type { Address, Conn } from '../transport/types.js'
 import type { Core, Services } from './context.js'
 import { FrameDispatch } from './dispatch.js'
 import { FloodRouter } from './flood.js'
 import { Guard } from './guard.js'
-import type { LkaEntry } from './lka.js'
 import { LkaExchange } from './lka-sync.js'
 import { ByeReason } from './link-codec.js'
 import { Membership } from './membership.js'
 import { Peer } from './peer.js'
 import { PeerTable } from './peer-table.js'
-import { AckStatus, SendQueue } from './send-queue.js'
+import { AckStatus } from './send-queue.js'
 import { StreamMux, type StreamChannel, type StreamSink } from './streams.js'
 import { emptyStats, type DataEvent, type LinkInfo, type OverlayConfig, type OverlayStats } from './types.js'
+import { UnicastSender, type SealFn } from './unicast.js'
 import { LinkUpkeep } from './upkeep.js'
 import { WalkRouter } from './walks.js'
 
 export type { StreamChannel, StreamSink } from './streams.js'
+export type { SealFn } from './unicast.js'
 
-/**
- * Seals a DATA payload from `data`, its message ID and the recipient's
- * end-to-end key (so a box can bind them). It may return a view it will
- * overwrite later (WASM memory): the payload is copied before anything else runs.
- */
-export type SealFn = (hi: number, lo: number, staticKey: Uint8Array, username: string, pluginId: number, data: Uint8Array) => Uint8Array
 export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers } from './types.js'
-
-interface Route {
-  entry: LkaEntry
-  peer: Peer
-  queue: SendQueue
-  /** The user and session tables' versions when the route was found: valid while they stay. */
-  stamp: number
-}
 
 const log = debuglog('p4net:overlay')
 const ACK_DELIVERED = Uint8Array.of(AckStatus.DELIVERED)
@@ -71,18 +58,10 @@ export class Overlay extends EventEmitter {
   private readonly upkeep: LinkUpkeep
   private readonly dispatch: FrameDispatch
   private readonly streams: StreamMux
+  private readonly unicasts: UnicastSender
   private plugins: ReadonlySet<number> = new Set()
   private phase: 'new' | 'running' | 'stopping' = 'new'
   private bound: Address | null = null
-  /** Event-loop turns counted while sends happen (activity marking in sendOn). */
-  private turn = 0
-  private turnPending = false
-  private readonly nextTurn = (): void => {
-    this.turn++
-    this.turnPending = false
-  }
-  /** The session (and its send queue) each recent recipient was sent on (routeTo). */
-  private readonly routes = new Map<string, Route>()
   /** Called for every DATA delivered to this node (Node's plugin router); the event is valid during the call only. */
   ondata: ((e: DataEvent) => void) | null = null
 
@@ -121,6 +100,7 @@ export class Overlay extends EventEmitter {
     s.upkeep = this.upkeep = new LinkUpkeep(core, s)
 
     this.streams = new StreamMux(core, s)
+    this.unicasts = new UnicastSender(core, s)
     this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks, streams: this.streams })
   }
 
@@ -256,99 +236,16 @@ export class Overlay extends EventEmitter {
   }
 
   /**
-   * Sends one DATA frame to `username` over the session bound to its key.
-   * The payload is `data` (the caller's: copied unless large, see
-   * send-queue.ts handOver), or what `seal` makes of it. Resolves once the session
-   * accepted it under its high-water mark; while it is above, the send waits
-   * in the session's one queue (send-queue.ts). With `ackTimeoutMs`, resolves
-   * instead once the recipient's node confirms delivery (DATA_ACK).
+   * Sends one DATA frame to `username` over the session bound to its key
+   * (unicast.ts). The payload is `data` (the caller's: copied unless large,
+   * see send-queue.ts handOver), or what `seal` makes of it. Resolves once
+   * the session accepted it under its high-water mark; while it is above,
+   * the send waits in the session's one queue (send-queue.ts). With
+   * `ackTimeoutMs`, resolves instead once the recipient's node confirms
+   * delivery (DATA_ACK).
    */
   send(username: string, pluginId: number, flags: number, data: Uint8Array, ackTimeoutMs?: number, seal?: SealFn): Promise<void> {
-    const r = this.routes.get(username)
-    if (r !== undefined && r.stamp === this.tablesVersion() && r.peer.open) return this.sendOn(r.peer, r.queue, username, r.entry, pluginId, flags, data, ackTimeoutMs, seal)
-    const entry = this.directory.lka.get(username)
-    const route = this.routeTo(username, entry)
-    if (route === undefined) return this.sendOnNew(username, pluginId, flags, data, ackTimeoutMs, seal)
-    return this.sendOn(route.peer, route.queue, username, entry, pluginId, flags, data, ackTimeoutMs, seal)
-  }
-
-  // Changes whenever a name is bound to another table entry or a session
-  // joins or leaves the tables: a route found under one value holds while it lasts.
-  private tablesVersion(): number {
-    return this.directory.lka.version + this.table.version
-  }
-
-  // No session yet: one is found or dialled first. (Closures live in their
-  // own methods: V8 allocates a function's closure context on every call.)
-  private sendOnNew(username: string, pluginId: number, flags: number, data: Uint8Array, ackTimeoutMs: number | undefined, seal: SealFn | undefined): Promise<void> {
-    return this.table.sessionTo(username).then((p) => this.sendOn(p, SendQueue.of(p.session, p.username, this.cfg.clock), username, this.directory.lka.get(username), pluginId, flags, data, ackTimeoutMs, seal))
-  }
-
-  // `entry`: the user's table entry, looked up just before (once per send).
-  private sendOn(peer: Peer, q: SendQueue, username: string, entry: LkaEntry | undefined, pluginId: number, flags: number, data: Uint8Array, ackTimeoutMs: number | undefined, seal: SealFn | undefined): Promise<void> {
-    if (!entry) return Promise.reject(new P4Error('UNKNOWN_USER', `no known user "${username}"`))
-    if ((flags & Flag.ENCRYPTED) !== 0 && (peer.session.remote.features & HandshakeFeature.E2E_BOX1) === 0) {
-      // A box it could not open would be dropped there and charged to us.
-      return Promise.reject(new P4Error('UNSUPPORTED', `${username}'s node cannot open end-to-end boxes of version 1 (an older p4net without handshake feature E2E_BOX1); upgrade it, or send without { encrypted: true }`))
-    }
-    drawId()
-    const hi = drawn.hi
-    const lo = drawn.lo
-    let payload = data
-    if (seal !== undefined) {
-      try {
-        payload = seal(hi, lo, entry.staticKey, username, pluginId, data)
-      } catch (err) {
-        return Promise.reject(err)
-      }
-    }
-    // Activity (which keeps a direct session from idling out) is marked once
-    // per event-loop turn: reading the clock per message cost more than the rest of the send.
-    if (q.activeTurn !== this.turn) {
-      peer.active(this.cfg.clock.now())
-      q.activeTurn = this.turn
-      if (!this.turnPending) {
-        this.turnPending = true
-        setImmediate(this.nextTurn)
-      }
-    }
-    if (ackTimeoutMs === undefined) return q.send(flags, pluginId, hi, lo, payload)
-    if ((peer.session.remote.features & HandshakeFeature.ACK) === 0) {
-      return Promise.reject(new P4Error('UNSUPPORTED', `${username}'s node does not confirm delivery (an older p4net without handshake feature ACK); send without { ack: true }`))
-    }
-    return this.sendAcked(q, flags, pluginId, hi, lo, payload, ackTimeoutMs)
-  }
-
-  private sendAcked(q: SendQueue, flags: number, pluginId: number, hi: number, lo: number, payload: Uint8Array, ackTimeoutMs: number): Promise<void> {
-    const acked = q.expectAck(hi, lo, ackTimeoutMs)
-    return q.send(flags | Flag.ACK, pluginId, hi, lo, payload).then(
-      () => acked,
-      (err: unknown) => {
-        q.cancelAck(hi, lo)
-        throw err
-      },
-    )
-  }
-
-  // peerOf() hexes the user's key for every call: a send uses the session it
-  // found last time while the tables are unchanged (send), else re-checks it
-  // (same table entry, still held) before looking again.
-  private routeTo(username: string, entry: LkaEntry | undefined): Route | undefined {
-    const r = this.routes.get(username)
-    const stamp = this.tablesVersion()
-    if (r !== undefined && entry === r.entry && this.table.holds(r.peer)) {
-      r.stamp = stamp
-      return r
-    }
-    const peer = this.table.peerOf(username)
-    if (this.routes.size >= 1024) this.routes.clear() // recipients of long ago need not hold their closed sessions
-    if (peer === undefined || entry === undefined) {
-      this.routes.delete(username)
-      return undefined
-    }
-    const route = { entry, peer, queue: SendQueue.of(peer.session, peer.username, this.cfg.clock), stamp }
-    this.routes.set(username, route)
-    return route
+    return this.unicasts.send(username, pluginId, flags, data, ackTimeoutMs, seal)
   }
 
   /** Answers a DATA that asked for an ack (Flag.ACK) after the plugin layer handled it (DataEvent.via). */

@@ -8,11 +8,13 @@
 // for each other's ACKs cannot deadlock).
 import { P4Error } from '../core/errors.js'
 import type { Conn } from '../transport/types.js'
-import { BatchWriter, channelScratch, RECORD_MAX_PLAIN, type LargeRecordSealer } from '../wasm/channel.js'
+import { BatchWriter, type LargeRecordSealer } from '../wasm/batch-writer.js'
+import { channelScratch, RECORD_MAX_PLAIN } from '../wasm/channel.js'
 import { DEFAULT_NODE_CRYPTO_THRESHOLD, MAX_RECORDS } from './receiver.js'
 import { sealRecord, sealRecordInto } from './node-records.js'
 import { HEADER_SIZE, writeHeader } from '../core/protocol.js'
 import { FlowQueue, PACKED, Scheduler, type Outgoing } from './flows.js'
+import { PACK_MAX, item, pack, release } from './outgoing.js'
 import type { Retention } from './retention.js'
 
 /** Bytes the sender keeps queued in the transport before it waits for 'drain'. */
@@ -25,22 +27,7 @@ const WRITE_AHEAD = 512 * 1024
  * as many).
  */
 const DEFER_MAX = 64 * 1024
-/** Written frames kept for reuse (every session's): a queued frame then costs no allocation. */
-const SPARE_MAX = 4096
-const spare: Outgoing[] = []
-const EMPTY = new Uint8Array(0)
-/**
- * Payloads up to this size are written, header and all, into a run buffer of
- * their flow as they are queued: a small frame then costs a copy of its bytes
- * instead of a queued object, and the flush copies whole runs.
- */
-export const PACK_MAX = 1024
-/** Bytes of one run buffer. */
-const RUN_SIZE = 16 * 1024
-/** Run buffers kept for reuse once written (every session's). */
-const SPARE_RUNS_MAX = 64
-const spareRuns: Uint8Array[] = []
-const spareRunViews: DataView[] = []
+export { PACK_MAX } from './outgoing.js'
 
 export class Sender {
   counter = 0
@@ -135,7 +122,7 @@ export class Sender {
 
   enqueue(q: FlowQueue, type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array, deferred = false): void {
     const n = payload.length
-    if (n <= this.packMax && q !== this.sched.control) this.pack(q, type, flags, hops, pluginId, idHi, idLo, payload)
+    if (n <= this.packMax && q !== this.sched.control) pack(this.sched, q, type, flags, hops, pluginId, idHi, idLo, payload)
     else this.sched.push(q, item(type, flags, hops, pluginId, idHi, idLo, payload, n))
     this.queuedBytes += n
     // Deferred while the batch is small: one large late write would reach a
@@ -144,30 +131,6 @@ export class Sender {
     // record per microtask, which is what awaited sends would otherwise make.
     if (deferred && this.queuedBytes <= DEFER_MAX) this.scheduleLate()
     else this.schedule()
-  }
-
-  // Appends the frame to the run at the tail of q (a new run when there is
-  // none or it is full). Nothing refers to `payload` afterwards.
-  private pack(q: FlowQueue, type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): void {
-    const n = payload.length
-    const need = HEADER_SIZE + n
-    const items = q.items
-    let m = items.length > q.head ? items[items.length - 1]! : null
-    if (m === null || m.type !== PACKED || m.fill + need > m.payload.length) {
-      // A spare run and its view go in and out of the pools together.
-      const run = spareRuns.length > 0 ? spareRuns.pop()! : new Uint8Array(RUN_SIZE)
-      m = item(PACKED, 0, 0, 0, 0, 0, run, 0)
-      m.view = spareRunViews.length > 0 ? spareRunViews.pop()! : new DataView(run.buffer)
-      m.frames = 0
-      this.sched.push(q, m)
-    }
-    const at = m.fill
-    writeHeader(m.view!, at, type, flags, hops, pluginId, n, idHi, idLo)
-    m.payload.set(payload, at + HEADER_SIZE)
-    m.fill = at + need
-    m.frames++
-    m.bytes += n
-    q.queuedBytes += n
   }
 
   /** Queues a session control frame (served before every flow). */
@@ -294,23 +257,13 @@ export class Sender {
     if (!this.blocked) this.onDrained()
   }
 
-  // The frame is written: nothing refers to it any more (the scheduler
-  // has moved past it), so it goes back to the spares.
+  // The frame (or run) is written.
   private done(m: Outgoing, q: FlowQueue): void {
     this.queuedBytes -= m.bytes
     q.queuedBytes -= m.bytes
     this.framesOut += m.frames
     this.partial = -1
-    // A run's bytes are in the batch (WASM memory) now: its buffer is free.
-    if (m.view !== null && spareRuns.length < SPARE_RUNS_MAX) {
-      spareRuns.push(m.payload)
-      spareRunViews.push(m.view)
-    }
-    m.view = null
-    if (spare.length < SPARE_MAX) {
-      m.payload = EMPTY
-      spare.push(m)
-    }
+    release(m)
   }
 
   private write(buf: Buffer, first: number, records: number): void {
@@ -351,19 +304,3 @@ export class Sender {
   }
 }
 
-/** A queued item: a spare one refilled, or a new one. */
-function item(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array, bytes: number): Outgoing {
-  const m = spare.pop()
-  if (m === undefined) return { type, flags, hops, pluginId, idHi, idLo, payload, fill: 0, view: null, frames: 1, bytes }
-  m.type = type
-  m.flags = flags
-  m.hops = hops
-  m.pluginId = pluginId
-  m.idHi = idHi
-  m.idLo = idLo
-  m.payload = payload
-  m.fill = 0
-  m.frames = 1
-  m.bytes = bytes
-  return m
-}

@@ -7,6 +7,7 @@
 //    whether the session took it at once (packed or copied) or it waits;
 //  - 10,000 sends of mixed sizes in flight resolve in the order they were
 //    made and arrive in that order.
+import { EventEmitter } from 'node:events'
 import * as assert from 'uvu/assert'
 import { startNet, type TestNet } from '../common/net.js'
 import { waiting } from '../common/waits.js'
@@ -96,6 +97,26 @@ test('a lone listener that adds another while it runs: the new one sees the next
     assert.equal(log, ['first:1', 'first:2', 'later:2'])
   } finally {
     await net.stop()
+  }
+})
+
+test('with EventEmitter.captureRejections on, a lone async listener that rejects reaches the plugin\'s \'error\' (as emit() routes it)', async () => {
+  const before = EventEmitter.captureRejections
+  EventEmitter.captureRejections = true
+  let net: TestNet | undefined
+  try {
+    const p = await pair()
+    net = p.net
+    const rx = p.to.plugin(PLUGIN)
+    const failed = new Promise<Error>((r) => rx.on('error', r))
+    rx.on('message', async () => {
+      throw new Error('listener failed')
+    })
+    await p.from.plugin(PLUGIN).send(p.to.username, Uint8Array.of(1))
+    assert.is((await waiting("the plugin's 'error'", failed)).message, 'listener failed')
+  } finally {
+    EventEmitter.captureRejections = before
+    await net?.stop()
   }
 })
 

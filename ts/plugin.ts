@@ -87,6 +87,8 @@ export class Plugin extends EventEmitter {
    * way of adding or removing a listener goes through the overrides below.
    */
   private direct: Listener | null | undefined = undefined
+  /** EventEmitter.captureRejections when made: emit() then routes a listener's rejected promise to 'error'. */
+  private readonly captures = EventEmitter.captureRejections
 
   /** @internal Plugins come from node.plugin(id). */
   constructor(host: PluginHost, id: number, opts: PluginOptions = {}) {
@@ -225,7 +227,7 @@ export class Plugin extends EventEmitter {
     let d = this.direct
     if (d === undefined) {
       const ls = this.rawListeners('message') as Listener[]
-      d = this.direct = ls.length === 0 ? null : ls.length === 1 ? ls[0]! : MANY
+      d = this.direct = ls.length === 0 ? null : ls.length === 1 && !this.captures ? ls[0]! : MANY
     }
     return d
   }

@@ -276,12 +276,12 @@ export class BatchWriter {
    * a fresh Buffer for one socket write. Returns the buffer; `records` says how
    * many nonces were used.
    */
-  finish(counter: number): Buffer {
+  finish(counter: number, alloc: (len: number) => Uint8Array = Buffer.allocUnsafe): Uint8Array {
     if (this.rec >= 0) this.closeRecord()
     const len = this.w
     const n = this.s.seal(counter, len)
     if (n !== this.records) throw new P4Error('BAD_ARGUMENT', `sealed ${n} records, built ${this.records}`)
-    const out = Buffer.allocUnsafe(len)
+    const out = alloc(len)
     out.set(this.s.kernel.bytes().subarray(this.s.sealPtr, this.s.sealPtr + len))
     this.w = 0
     return out

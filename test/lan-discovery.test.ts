@@ -303,6 +303,11 @@ test('options: off by default, lan.enabled needs a LAN host, group and interval 
   assert.equal(env.settings.lan, { enabled: true })
   assert.throws(() => resolveConfig({ command: 'start', flags: { lan: true }, env: {}, cwd: '/nonexistent', home: '/nonexistent' }), /p4net start: --lan needs a host on the local network/)
   assert.throws(() => resolveConfig({ command: 'start', flags: {}, env: { P4NET_LAN: 'maybe' }, cwd: '/nonexistent', home: '/nonexistent' }), /P4NET_LAN must be true or false, got "maybe"/)
+  // A config file holds lan's plain settings, not the transport (an object only code can make).
+  const { validateConfig } = await import('../ts/cli/config-file.js')
+  assert.equal(validateConfig({ lan: { enabled: true, port: 5000, group: '239.255.1.2', intervalMs: 2000 } }, 'f.json', '/tmp').lan, { enabled: true, port: 5000, group: '239.255.1.2', intervalMs: 2000 })
+  assert.throws(() => validateConfig({ lan: { transport: 'udp' } }, 'f.json', '/tmp'), /f\.json: "lan\.transport" is not a known key \(known: enabled, group, port, intervalMs\)/)
+  assert.throws(() => validateConfig({ lan: { enabled: 'on' } }, 'f.json', '/tmp'), /f\.json: "lan\.enabled" must be true or false/)
 })
 
 test.run()

@@ -37,28 +37,28 @@ function close(a: number, b: number, what: string): void {
   assert.ok(Math.abs(a - b) <= 0.01 * Math.max(a, b), `${what}: ${a} vs ${b}`)
 }
 
-test('--json --bytes 1M: every test, every field present, positive and consistent; counts exactly what was sent', async () => {
-  const r = await run(['perf', address, '--json', '--bytes', '1M', '--in-flight', '256', '--count', '20', '--handshakes', '2'], { ms: 15_000 })
+test('--json --bytes 256K: every test, every field present, positive and consistent; counts exactly what was sent', async () => {
+  const r = await run(['perf', address, '--json', '--bytes', '256K', '--in-flight', '256', '--count', '20', '--handshakes', '2'], { ms: 15_000 })
   assert.is(r.code, 0, r.err)
   assert.is(r.err, '')
   const j = JSON.parse(r.out) as PerfResult
   assert.equal(Object.keys(j), ['version', 'server', 'client', 'limit', 'send', 'stream', 'rate', 'rtt', 'latency', 'handshake'])
   assert.equal(j.server, { username: 'perf-bench', address })
   assert.match(j.client.username, /^perf-[0-9a-f]{10}$/)
-  assert.equal(j.limit, { bytes: 1024 * 1024 })
+  assert.equal(j.limit, { bytes: 256 * 1024 })
   for (const [path, n] of numbers(j)) assert.ok(Number.isFinite(n) && n > 0, `${path} = ${n}`)
 
   assert.equal(Object.keys(j.send!), ['messageBytes', 'sentMessages', 'messages', 'bytes', 'seconds', 'throughputMBps'])
-  assert.equal([j.send!.messageBytes, j.send!.sentMessages, j.send!.messages, j.send!.bytes], [65536, 16, 16, 1024 * 1024])
+  assert.equal([j.send!.messageBytes, j.send!.sentMessages, j.send!.messages, j.send!.bytes], [65536, 4, 4, 256 * 1024])
   close(j.send!.throughputMBps, j.send!.bytes / j.send!.seconds / 1e6, 'send MB/s')
   assert.equal(Object.keys(j.stream!), ['writeBytes', 'bytes', 'seconds', 'throughputMBps'])
-  assert.equal([j.stream!.writeBytes, j.stream!.bytes], [65536, 1024 * 1024])
+  assert.equal([j.stream!.writeBytes, j.stream!.bytes], [65536, 256 * 1024])
   close(j.stream!.throughputMBps, j.stream!.bytes / j.stream!.seconds / 1e6, 'stream MB/s')
 
   assert.is(j.rate!.messageBytes, 64)
   assert.is(j.rate!.inFlight.window, 256)
   for (const run of [j.rate!.awaited, j.rate!.inFlight]) {
-    assert.equal([run.sentMessages, run.messages], [16384, 16384])
+    assert.equal([run.sentMessages, run.messages], [4096, 4096])
     close(run.messagesPerSecond, run.messages / run.seconds, 'msg/s')
   }
   for (const { samples, ms } of [
@@ -78,7 +78,7 @@ test('--json --bytes 1M: every test, every field present, positive and consisten
   for (const row of ['send 64 KiB (plugin.send)', 'stream 64 KiB writes (openStream)', '64 B messages, awaited one by one', '64 B messages, 256 in flight', 'round trip (plugin.send echo)', 'round trip (node.latency)', 'handshake (fresh node.connect)']) {
     assert.match(table, row)
   }
-  assert.match(table, /16 messages, 1\.05 MB in [\d.]+ s, all delivered/)
+  assert.match(table, /4 messages, 0\.26 MB in [\d.]+ s, all delivered/)
 
   // docs/cli.md documents every field, by its path.
   const docs = readFileSync(fileURLToPath(new URL('../../docs/cli.md', import.meta.url)), 'utf8')
@@ -112,7 +112,7 @@ test('--tests runs only the tests named, in their fixed order (the client in thi
   for (const absent of ['stream', 'messages, awaited', 'node.latency', 'handshake']) assert.not.match(table, absent)
 })
 
-test('a server that is not a perf server, and no server at all: exit 1 with the reason and its code', async () => {
+test('a node that is not a perf server: UNSUPPORTED; no server at all: exit 1 with the reason and UNREACHABLE', async () => {
   const plain = await createNode({ username: 'plain', host: '127.0.0.1', port: 0, links: { min: 0, max: 4 } })
   await plain.start()
   const closed = createServer()
@@ -120,11 +120,16 @@ test('a server that is not a perf server, and no server at all: exit 1 with the 
   const port = (closed.address() as { port: number }).port
   await new Promise((resolve) => closed.close(resolve))
   try {
-    const [notPerf, nobody] = await Promise.all([run(['perf', `127.0.0.1:${plain.address.port}`, '--tests', 'rtt']), run(['perf', `127.0.0.1:${port}`, '--tests', 'rtt'])])
-    assert.is(notPerf.code, 1)
-    assert.match(notPerf.err, /^p4net perf: 127\.0\.0\.1:\d+ is user plain, which does not run p4net perf --serve \(plugin 5201\) \(UNSUPPORTED\)$/m)
+    const notPerf = await runPerf({ host: '127.0.0.1', port: plain.address.port, limit: { bytes: 1 }, tests: ['rtt'], window: 1, count: 1, handshakes: 1 }).then(
+      () => assert.unreachable('a plain node passed for a perf server'),
+      (err: unknown) => err,
+    )
+    assert.ok(isP4Error(notPerf, 'UNSUPPORTED'), String(notPerf))
+    assert.match((notPerf as Error).message, /^127\.0\.0\.1:\d+ is user plain, which does not run p4net perf --serve \(plugin 5201\)$/)
+    const nobody = await run(['perf', `127.0.0.1:${port}`, '--tests', 'rtt'])
     assert.is(nobody.code, 1)
-    assert.match(nobody.err, /^p4net perf: cannot connect to 127\.0\.0\.1:\d+: .*\(UNREACHABLE\)$/m)
+    assert.match(nobody.err, /^p4net perf: cannot connect to 127\.0\.0\.1:\d+: .*\(UNREACHABLE\)\n$/)
+    assert.is(nobody.out, '')
   } finally {
     await plain.stop()
   }
@@ -197,8 +202,8 @@ test('the server says which clients came and left, and stops cleanly on SIGTERM 
   const s = server!
   assert.match(s.out, /^p4net perf: clients run: p4net perf 127\.0\.0\.1:\d+$/m)
   assert.match(s.out, /^p4net perf: client perf-[0-9a-f]{10} from 127\.0\.0\.1:\d+$/m)
-  assert.match(s.out, /^p4net perf: perf-[0-9a-f]{10}: 16 messages, 1\.0 MB$/m)
-  assert.match(s.out, /^p4net perf: perf-[0-9a-f]{10}: stream, 1\.0 MB$/m)
+  assert.match(s.out, /^p4net perf: perf-[0-9a-f]{10}: 4 messages, 0\.3 MB$/m)
+  assert.match(s.out, /^p4net perf: perf-[0-9a-f]{10}: stream, 0\.3 MB$/m)
   await s.waitFor(/^p4net perf: client perf-[0-9a-f]{10} left$/m)
   s.child.kill('SIGTERM')
   assert.is(await s.exit(), 0, s.err)

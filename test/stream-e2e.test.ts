@@ -10,7 +10,9 @@ import { x25519PublicKey } from '../ts/core/identity.js'
 import { MsgType } from '../ts/core/protocol.js'
 import { SizedAead } from '../ts/e2e-aead.js'
 import type { PeerTable } from '../ts/overlay/peer-table.js'
-import { decodeRst, encodeOpen, StreamOp } from '../ts/overlay/stream-codec.js'
+import { StreamChannel, type ChannelHost, type ChunkBox } from '../ts/overlay/stream-channel.js'
+import { decodeRst, encodeAccept, encodeOpen, StreamOp } from '../ts/overlay/stream-codec.js'
+import type { Flow } from '../ts/session/flows.js'
 import type { Frame } from '../ts/session/receiver.js'
 import { streamBoxMaker, type StreamParty } from '../ts/stream-box.js'
 import { fixedIdentity } from './helpers/identities.js'
@@ -306,6 +308,36 @@ test('the sealing is the documented one: keys, nonces and AAD rebuilt with node:
   assert.is(acceptor.openEnd(end), true)
   // The opener's limit here is 3 chunks: the fourth seal refuses.
   assert.throws(() => opener.seal(small), (e: unknown) => e instanceof P4Error && e.code === 'NONCE_EXHAUSTED')
+})
+
+test('a direction that may seal no more resets its stream with the code (NONCE_EXHAUSTED): RST to the other side, the error to this one', async () => {
+  const sent: Array<[number, Uint8Array]> = []
+  const host: ChannelHost = {
+    flow: () => ({ needDrain: false, on: () => undefined }) as unknown as Flow,
+    send: (_ch, op, payload) => (sent.push([op, payload]), true),
+    forget: () => undefined,
+    unopened: () => undefined,
+    stats: { streamBytesIn: 0 },
+  }
+  const spent: ChunkBox = {
+    seal: () => {
+      throw new P4Error('NONCE_EXHAUSTED', 'no more chunks')
+    },
+    open: () => null,
+    sealEnd: () => new Uint8Array(16),
+    openEnd: () => false,
+  }
+  const ch = new StreamChannel(host, 1, 'b', APP, 65536, () => spent)
+  const errors: P4Error[] = []
+  ch.sink = { data: () => undefined, fin: () => undefined, reset: (e) => errors.push(e), writable: () => undefined }
+  const opened = ch.opened()
+  ch.frame(StreamOp.WINDOW, encodeAccept(65536, new Uint8Array(16)))
+  await opened
+  assert.is(ch.write(new Uint8Array(10)), 0)
+  assert.equal(sent.map(([op]) => op), [StreamOp.RST])
+  assert.is(decodeRst(sent[0]![1]).code, 'NONCE_EXHAUSTED')
+  assert.is(errors[0]?.code, 'NONCE_EXHAUSTED')
+  assert.is(ch.closed, true)
 })
 
 test('over loopback TCP: an encrypted round trip of 2 MB each way next to a plain stream', async () => {

@@ -85,6 +85,8 @@ export const HandshakeFeature = {
   STREAMS: 4,
   /** End-to-end unicast boxes of version 1 (ts/e2e.ts): an encrypted send goes only to a peer that announces it. */
   E2E_BOX1: 8,
+  /** End-to-end encrypted streams (plugin.openStream(user, { encrypted: true })): sealed STREAM chunks; only with STREAMS. */
+  STREAM_BOX1: 64,
 } as const
 
 /** Header flags (header byte 2). */

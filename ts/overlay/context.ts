@@ -64,6 +64,8 @@ export interface Gate {
   duplicate(peer: Peer): void
   cutOff(peer: Peer, reason: CutOffReason): void
   countCutOff(reason: CutOffReason): void
+  /** An end-to-end box (or sealed stream chunk) from `via` was opened since `t0`: a failure is counted and charged to its quota; CPU is charged. */
+  boxOpened(via: Peer, t0: number, ok: boolean, unicast: boolean): void
   /** Drops what the gate keeps for a peer that is gone. */
   forget(peer: Peer): void
 }

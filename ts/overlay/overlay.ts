@@ -34,12 +34,12 @@ import { Membership } from './membership.js'
 import { Peer } from './peer.js'
 import { PeerTable } from './peer-table.js'
 import { AckStatus, SendQueue } from './send-queue.js'
-import { StreamMux, type StreamChannel, type StreamSink } from './streams.js'
+import { StreamMux, type ChunkBoxMaker, type StreamChannel, type StreamSink } from './streams.js'
 import { emptyStats, type LinkInfo, type OverlayConfig, type OverlayStats } from './types.js'
 import { LinkUpkeep } from './upkeep.js'
 import { WalkRouter } from './walks.js'
 
-export type { StreamChannel, StreamSink } from './streams.js'
+export type { ChunkBox, ChunkBoxMaker, StreamChannel, StreamKeyInput, StreamSink } from './streams.js'
 
 /** Builds a DATA payload from its message ID and the recipient's end-to-end key. */
 export type BodyFn = (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array
@@ -182,7 +182,7 @@ export class Overlay extends EventEmitter {
   }
 
   /** The online entry of `username`, if any. */
-  user(username: string): { plugins: readonly number[]; staticKey: Uint8Array } | undefined {
+  user(username: string): { plugins: readonly number[]; staticKey: Uint8Array; identityKey: Uint8Array } | undefined {
     const e = this.directory.lka.get(username)
     return e && e.online ? e : undefined
   }
@@ -329,12 +329,14 @@ export class Overlay extends EventEmitter {
   /**
    * Opens a stream of `pluginId` to `username` over the session bound to its
    * key; resolves once that node accepted it. `attach` gives the stream its
-   * byte side before any byte can arrive. Incoming streams: 'stream' events.
+   * byte side before any byte can arrive. With `box`, the stream is sealed
+   * end to end with the chunk boxes it makes (the peer must announce
+   * STREAM_BOX1). Incoming streams: 'stream' events.
    */
-  async openStream(username: string, pluginId: number, attach: (ch: StreamChannel) => StreamSink): Promise<StreamChannel> {
+  async openStream(username: string, pluginId: number, attach: (ch: StreamChannel) => StreamSink, box: ChunkBoxMaker | null = null): Promise<StreamChannel> {
     const peer = await this.table.sessionTo(username)
     peer.active(this.cfg.clock.now())
-    return this.streams.open(peer, username, pluginId, attach)
+    return this.streams.open(peer, username, pluginId, attach, box)
   }
 
   /**

@@ -256,6 +256,29 @@ test('two streams between the same users, and a stream opened again, never share
   }
 })
 
+test('a plugin with requireEncrypted refuses plain streams (STREAM_REFUSED at the opener, counted) and accepts encrypted ones', async () => {
+  const t = await pair()
+  try {
+    const strict = t.b.plugin(8, { requireEncrypted: true })
+    const pa8 = t.a.plugin(8)
+    await t.wait(t.a.waitForUser('b', { plugin: 8 }), 'b running plugin 8')
+    let accepted = 0
+    strict.on('stream', (s) => {
+      accepted++
+      quiet(s).end()
+    })
+    const before = t.b.stats().notEncrypted
+    await rejects(t.wait(pa8.openStream('b'), 'a plain stream refused'), 'STREAM_REFUSED', /only end-to-end encrypted streams/)
+    assert.is(t.b.stats().notEncrypted, before + 1)
+    assert.is(accepted, 0)
+    const s = quiet(await t.wait(pa8.openStream('b', { encrypted: true }), 'an encrypted stream'))
+    assert.is(s.encrypted, true)
+    assert.is(accepted, 1)
+  } finally {
+    await t.stop()
+  }
+})
+
 test('bad options are rejected with their code before anything is opened', async () => {
   const t = await pair()
   try {

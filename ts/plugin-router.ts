@@ -91,6 +91,10 @@ export class PluginRouter implements PluginHost {
     const plugin = this.node.plugins.get(ch.pluginId)
     const overlay = this.node.running()
     if (!plugin || !overlay || plugin.listenerCount('stream') === 0) return
+    if (!ch.encrypted && plugin.requireEncrypted) {
+      overlay.droppedPlaintext()
+      return ch.refuse('STREAM_REFUSED', `plugin ${plugin.id} takes only end-to-end encrypted streams (requireEncrypted)`)
+    }
     let box: ChunkBoxMaker | null = null
     if (ch.encrypted) {
       try {

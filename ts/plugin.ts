@@ -47,8 +47,10 @@ export interface PluginOptions {
   groupKey?: Uint8Array
   /**
    * Deliver only end-to-end encrypted messages (unicast sealed to this node,
-   * broadcast under the group key); plaintext ones are dropped and counted
-   * in stats().notEncrypted. Default false.
+   * broadcast under the group key) and accept only encrypted streams;
+   * plaintext messages are dropped and plain streams refused
+   * (STREAM_REFUSED at the opener), each counted in stats().notEncrypted.
+   * Default false.
    */
   requireEncrypted?: boolean
 }

@@ -11,18 +11,9 @@ import { execFileSync } from 'node:child_process'
 import * as assert from 'uvu/assert'
 import { test } from '../helpers/test.js'
 import { NatLab, natUnavailable, removeStale } from './helpers/nat-net.js'
-import { NsNode, type NodeState } from './helpers/ns-node.js'
+import { NsNode, waitFor, type NodeState } from './helpers/ns-node.js'
 
 const PORT = 4000
-
-async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: () => string | Promise<string>): Promise<void> {
-  const end = Date.now() + ms
-  for (;;) {
-    if (await cond()) return
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${await what()}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 const why = natUnavailable()
 let lab: NatLab | null = null

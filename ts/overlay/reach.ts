@@ -239,11 +239,15 @@ export class ReachTracker implements Reach {
     this.core.log('reachability check: %o → %s', answers, status)
     const moved = address?.host !== this.address?.host || address?.port !== this.address?.port
     const changed = status !== this.status
+    if (!changed && !moved) return
+    const was = this.status
     this.status = status
     this.address = address
-    if (!changed && !moved) return
     this.core.emit('reachability', this.snapshot())
-    // The verdict is in the signed HELLO: announce the new one.
-    if (changed && this.core.running && this.s.table.links.size > 0) this.s.directory.floodHello()
+    // The verdict is in the signed HELLO. Others assume a user can be dialled
+    // (as of a node without the bits), so only becoming or ceasing to be
+    // private is news worth a flood at once (every node verifies every HELLO);
+    // 'public' rides on the next HELLO (refresh, plugins).
+    if (changed && (status === 'private' || was === 'private') && this.core.running && this.s.table.links.size > 0) this.s.directory.floodHello()
   }
 }

@@ -33,6 +33,19 @@ export interface NodeState {
   stats: Record<string, number>
 }
 
+/**
+ * Polls `cond` every 50 ms until it holds, else fails after `ms` naming
+ * `what`: the conditions are the children's state, asked for over pipes.
+ */
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: () => string | Promise<string>): Promise<void> {
+  const end = Date.now() + ms
+  for (;;) {
+    if (await cond()) return
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${await what()}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
 // ---------------------------------------------------------------- child side
 
 async function child(opts: NsNodeOptions): Promise<void> {

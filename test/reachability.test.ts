@@ -141,8 +141,9 @@ test('a node behind NAT concludes private and learns its router address; dialabl
 test('one lying peer cannot flip the verdict: with one honest peer it stays unknown, a quorum decides against it', async () => {
   const w = world()
   try {
-    const a = await w.node('a', '10.0.0.1')
-    const b = await w.node('b', '10.0.0.2', { bootstrap: [a.address] })
+    // links.min 1: no walks, so d has exactly the links the test gives it.
+    const a = await w.node('a', '10.0.0.1', { links: { min: 1, max: 8 } })
+    const b = await w.node('b', '10.0.0.2', { bootstrap: [a.address], links: { min: 1, max: 8 } })
     // Behind NAT, with a liar that says every dial-back reached it.
     const d = await w.node('d', NAT_INSIDE, { from: NAT_OUTSIDE, links: { min: 1, max: 8 } })
     w.network.setDialable(NAT_INSIDE, d.address.port, false)

@@ -56,11 +56,11 @@ test("resolveOptions: every default is what it was before the schema, per profil
   const common = { username: 'a', host: '127.0.0.1', port: 0, advertiseHost: '127.0.0.1', bootstrap: [], hopLimit: 16, discover: { forwardProbability: 0.9, minHops: 2, maxHops: 8 }, timers, certificate: undefined }
   const lan = { enabled: false, group: '239.255.80.52', port: 42052, intervalMs: 15_000, transport: undefined }
   const d = resolveOptions({ username: 'a' })
-  assert.equal(d.cfg, { ...common, links: { min: 4, max: 12, hardCap: 64 }, maxDirect: 32, maxMessage: 16 << 20, dedup: { capacity: 1 << 16, ttlMs: 600_000 }, maxUsers: 4096, highWaterMark: 1 << 20, streams: { max: 256, window: 256 << 10 }, quotas, lan })
+  assert.equal(d.cfg, { ...common, links: { min: 4, max: 12, hardCap: 64 }, maxDirect: 32, maxMessage: 16 << 20, dedup: { capacity: 1 << 16, ttlMs: 600_000 }, maxUsers: 4096, highWaterMark: 1 << 20, streams: { max: 256, window: 256 << 10 }, reach: { peers: 3, quorum: 2, intervalMs: 600_000, servePerPeer: 3, servePerMinute: 60, serveAtOnce: 4 }, quotas, lan })
   assert.is(d.profile, 'default')
   const s = resolveOptions({ username: 'a', profile: 'small' })
   const smallQuotas = { ...quotas, framesPerSecond: 5000, helloPerSecond: 200, duplicatesPerSecond: 2000, maxPendingHandshakes: 8, cpuMsPerSecond: 100, cpuBurstMs: 25 }
-  assert.equal(s.cfg, { ...common, links: { min: 2, max: 4, hardCap: 8 }, maxDirect: 4, maxMessage: 1 << 20, dedup: { capacity: 1 << 12, ttlMs: 600_000 }, maxUsers: 512, highWaterMark: 64 << 10, streams: { max: 16, window: 32 << 10 }, quotas: smallQuotas, lan: { ...lan, intervalMs: 60_000 } })
+  assert.equal(s.cfg, { ...common, links: { min: 2, max: 4, hardCap: 8 }, maxDirect: 4, maxMessage: 1 << 20, dedup: { capacity: 1 << 12, ttlMs: 600_000 }, maxUsers: 512, highWaterMark: 64 << 10, streams: { max: 16, window: 32 << 10 }, reach: { peers: 3, quorum: 2, intervalMs: 600_000, servePerPeer: 2, servePerMinute: 10, serveAtOnce: 1 }, quotas: smallQuotas, lan: { ...lan, intervalMs: 60_000 } })
   assert.is(resolveOptions({ username: 'a', host: '0.0.0.0' }).advertiseHost, '127.0.0.1')
   assert.is(resolveOptions({ username: 'a', host: '10.0.0.1' }).advertiseHost, '10.0.0.1')
   assert.equal(resolveOptions({ username: 'a', bootstrap: ['[::1]:9', { host: 'h', port: 1 }] }).bootstrap, [{ host: '::1', port: 9 }, { host: 'h', port: 1 }])

@@ -2,10 +2,10 @@
 // waitForUser(), status() and stats() (ts/node.ts implements them).
 import type { P4Error } from './core/errors.js'
 import type { StatusReason } from './join.js'
-import type { LinkInfo, OverlayStats } from './overlay/overlay.js'
+import type { LinkInfo, OverlayStats, Reachability } from './overlay/overlay.js'
 import type { Address } from './transport/types.js'
 
-export type { StatusReason }
+export type { Reachability, StatusReason }
 
 /** A DATA message as it arrived, before end-to-end decryption (the 'wire' event, for diagnostics). */
 export interface WireMessage {
@@ -50,6 +50,8 @@ export interface NodeStatus {
   links: number
   /** The latest warnings (failed bootstrap dials, refused keys, …), newest last, at most 8. */
   reasons: StatusReason[]
+  /** Whether other nodes can dial this one (node.reachability). */
+  reachability: Reachability
 }
 
 /** Node events and their listeners' arguments. */
@@ -70,6 +72,8 @@ export interface NodeEvents {
   /** Why the node cannot join or link (unreachable bootstrap, refused key, …); also in status().reasons. */
   warning: (err: P4Error) => void
   error: (err: Error) => void
+  /** node.reachability changed: a new verdict (public / private) or address. */
+  reachability: (r: Reachability) => void
   /** Every DATA message as it arrived (diagnostics). */
   wire: (m: WireMessage) => void
 }

@@ -9,7 +9,7 @@ import { Flag } from './core/protocol.js'
 import { Plugin, type PluginOptions } from './plugin.js'
 import { PluginRouter } from './plugin-router.js'
 import { checkTimeout, Reasons, waitUntil } from './join.js'
-import type { NodeEvents, NodeStats, NodeStatus, OtherEvent, StartOptions, WaitForUserOptions } from './node-types.js'
+import type { NodeEvents, NodeStats, NodeStatus, OtherEvent, Reachability, StartOptions, WaitForUserOptions } from './node-types.js'
 import { Overlay, type StreamChannel, type DataEvent, type LinkInfo, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
 import { emptyStats } from './overlay/types.js'
 import { systemClock, type Clock } from './core/clock.js'
@@ -27,10 +27,12 @@ export { parseAddress }
 export type { NodeOptions, Profile } from './options.js'
 
 export type { LinkInfo, OverlayStats, OverlayTimers }
-export type { NodeEvents, NodeStats, NodeStatus, StartOptions, StatusReason, WaitForUserOptions, WireMessage } from './node-types.js'
+export type { NodeEvents, NodeStats, NodeStatus, Reachability, StartOptions, StatusReason, WaitForUserOptions, WireMessage } from './node-types.js'
 
 /** Default wait of start() and waitForUser(). */
 const DEFAULT_WAIT_MS = 10_000
+
+const UNKNOWN_REACH = (): Reachability => ({ status: 'unknown', observed: [], checkedAt: 0, answers: { reachable: 0, unreachable: 0, refused: 0, missing: 0 } })
 
 
 export class Node extends EventEmitter {
@@ -107,6 +109,16 @@ export class Node extends EventEmitter {
     return { host: this.resolved.advertiseHost, port: a.port }
   }
 
+  /**
+   * Whether other nodes can dial this one: 'public' once a quorum of peers
+   * (reach.quorum of reach.peers asked) dialled it back, 'private' once a
+   * quorum could not (behind NAT or a firewall), else 'unknown'; where peers
+   * see it (observed); announced in its HELLO. 'reachability' events tell changes.
+   */
+  get reachability(): Reachability {
+    return this.overlay?.reachability ?? UNKNOWN_REACH()
+  }
+
   private get clock(): Clock {
     return this.options.clock ?? systemClock
   }
@@ -154,7 +166,7 @@ export class Node extends EventEmitter {
       if (this.listenerCount('wire') > 0) this.emit('wire', { pluginId: e.pluginId, from: e.from, body: e.body, broadcast: (e.flags & Flag.BROADCAST) !== 0, encrypted: (e.flags & Flag.ENCRYPTED) !== 0 })
       this.router.onData(e)
     })
-    for (const ev of ['user-joined', 'user-left', 'user-moved', 'link-up', 'link-down', 'joined']) {
+    for (const ev of ['user-joined', 'user-left', 'user-moved', 'link-up', 'link-down', 'joined', 'reachability']) {
       overlay.on(ev, (...args: unknown[]) => {
         this.signals.emit(ev)
         this.emit(ev, ...args)
@@ -200,17 +212,18 @@ export class Node extends EventEmitter {
   status(): NodeStatus {
     const links = this.overlay?.linkCount ?? 0
     const reasons = this.reasons.snapshot()
+    const reachability = this.reachability
     switch (this.state) {
       case 'new':
-        return { state: 'new', links, reasons }
+        return { state: 'new', links, reasons, reachability }
       case 'stopping':
       case 'stopped':
-        return { state: 'stopped', links, reasons }
+        return { state: 'stopped', links, reasons, reachability }
       case 'starting':
-        return { state: 'joining', links, reasons }
+        return { state: 'joining', links, reasons, reachability }
       default:
-        if (links > 0 && this.overlay?.joined) return { state: 'joined', links, reasons }
-        return { state: links > 0 || this.joining ? 'joining' : 'alone', links, reasons }
+        if (links > 0 && this.overlay?.joined) return { state: 'joined', links, reasons, reachability }
+        return { state: links > 0 || this.joining ? 'joining' : 'alone', links, reasons, reachability }
     }
   }
 

@@ -10,6 +10,7 @@ import { validateHost } from './overlay/codec-fields.js'
 import { isMulticastIPv4, LAN_DEFAULT_GROUP, LAN_DEFAULT_PORT } from './overlay/lan.js'
 import type { OverlayTimers } from './overlay/overlay.js'
 import type { Quotas } from './overlay/quotas.js'
+import type { ReachConfig } from './overlay/types.js'
 import { parseTrustConfig, type TrustConfig } from './overlay/trust.js'
 import type { TrustPolicy } from './overlay/trust-policy.js'
 import { isDatagramTransport, type DatagramTransport } from './transport/datagram.js'
@@ -44,6 +45,7 @@ export interface NodeOptions {
   maxDirect?: number
   highWaterMark?: number
   streams?: { max?: number; window?: number }
+  reach?: Partial<ReachConfig>
   quotas?: Partial<Quotas>
   socket?: SocketOptions
   clock?: Clock
@@ -193,6 +195,15 @@ const STREAMS: Fields<NonNullable<NodeOptions['streams']>> = {
   window: { kind: 'int', min: 4096, max: 1 << 30, default: { default: 256 << 10, small: 32 << 10 }, doc: 'receive window of each stream, bytes: a peer never has more unread bytes buffered per stream' },
 }
 
+const REACH: Fields<ReachConfig> = {
+  peers: { kind: 'int', min: 0, max: 16, default: 3, doc: 'peers asked to dial this node back per reachability check (different IP addresses first); 0: never check' },
+  quorum: { kind: 'int', min: 1, max: 16, default: 2, atMost: 'peers', doc: 'answers that must agree for a verdict (public or private), so one lying peer cannot decide' },
+  intervalMs: ms(600_000, 'reachability is checked again this often (and within a minute of links changing)'),
+  servePerPeer: quota(3, 2, 'dial-backs served per minute to one peer (only to the address its connection comes from); more are refused'),
+  servePerMinute: { kind: 'int', min: 0, max: 1e6, default: { default: 60, small: 10 }, doc: 'dial-backs served per minute to all peers together; 0: serve none' },
+  serveAtOnce: quota(4, 1, 'dial-backs in progress at once; more are refused'),
+}
+
 const QUOTAS: Fields<Quotas> = {
   framesPerSecond: quota(20_000, 5000, 'control and flooded frames per second from one peer'),
   helloPerSecond: quota(500, 200, 'HELLO frames per second from one peer'),
@@ -282,6 +293,7 @@ const TOP: { readonly [K in keyof Required<NodeOptions>]: Leaf & { fields?: Reco
   maxDirect: { kind: 'int', min: 1, max: 4096, default: { default: 32, small: 4 }, doc: 'direct (non-link) sessions kept open' },
   highWaterMark: { kind: 'int', min: 1024, max: 1 << 30, default: { default: 1 << 20, small: 64 << 10 }, doc: 'bytes queued per session before send() waits for it to drain' },
   streams: { kind: 'group', doc: 'plugin.openStream(): streams per peer and their flow control', fields: STREAMS },
+  reach: { kind: 'group', doc: 'reachability: dial-back checks this node asks for (node.reachability), and those it serves for peers', fields: REACH },
   quotas: { kind: 'group', doc: 'per-peer quotas: a peer that exceeds one is cut off', fields: QUOTAS },
   clock: {
     kind: 'custom', file: false, defaultDoc: 'the system clock', typeDoc: 'Clock',

@@ -205,6 +205,7 @@ export function resolveOptions(opts: NodeOptions): Resolved {
     certificate: v.get('certificate') as Uint8Array | undefined,
     highWaterMark: v.get('highWaterMark') as number,
     streams: group('streams'),
+    reach: group('reach'),
     quotas: group('quotas'),
     lan: group('lan'),
   }

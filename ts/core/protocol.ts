@@ -28,6 +28,7 @@ import {
   MSG_PING_ACK,
   MSG_SESSION,
   MSG_STREAM,
+  MSG_REACH,
   PROTOCOL_VERSION,
   REQUIRED_FLAGS as WIRE_REQUIRED_FLAGS,
 } from './wire.js'
@@ -68,6 +69,8 @@ export const MsgType = {
   DATA_ACK: MSG_DATA_ACK,
   /** Stream multiplexing (docs/protocol.md, "Streams"); only with peers that announce HandshakeFeature.STREAMS. */
   STREAM: MSG_STREAM,
+  /** Reachability (docs/protocol.md, "REACH"); only with peers that announce HandshakeFeature.REACH. */
+  REACH: MSG_REACH,
 } as const
 export type MsgType = (typeof MsgType)[keyof typeof MsgType]
 
@@ -85,6 +88,8 @@ export const HandshakeFeature = {
   STREAMS: 4,
   /** End-to-end unicast boxes of version 1 (ts/e2e.ts): an encrypted send goes only to a peer that announces it. */
   E2E_BOX1: 8,
+  /** Reachability: MsgType.REACH frames (observed address, dial-back) and probe connections (LinkIntent.PROBE). */
+  REACH: 16,
   /** End-to-end encrypted streams (plugin.openStream(user, { encrypted: true })): sealed STREAM chunks; only with STREAMS. */
   STREAM_BOX1: 64,
 } as const

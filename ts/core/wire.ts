@@ -38,8 +38,13 @@ export const MSG_DATA_ACK = 11
  * message ID): sent only to a peer that announced handshake feature STREAMS.
  */
 export const MSG_STREAM = 12
+/**
+ * Reachability (observed address, dial-back request and result): sent only
+ * to a peer that announced handshake feature REACH.
+ */
+export const MSG_REACH = 13
 /** Largest valid type; 0 and everything above are invalid. */
-export const MSG_TYPE_MAX = MSG_STREAM
+export const MSG_TYPE_MAX = MSG_REACH
 
 // Header flags (header byte 2).
 /** Flooded to every link but the one it came in on. */
@@ -72,6 +77,7 @@ export const ALLOWED_FLAGS = [
   0, // SESSION
   0, // DATA_ACK
   0, // STREAM
+  0, // REACH
 ]
 export const REQUIRED_FLAGS = [
   0, // 0: invalid type
@@ -87,6 +93,7 @@ export const REQUIRED_FLAGS = [
   0, // SESSION
   0, // DATA_ACK
   0, // STREAM
+  0, // REACH
 ]
 
 // Header layout, 18 bytes, big-endian:

@@ -43,6 +43,12 @@ export interface Sessions {
   /** That session, or a new direct one to the user's address (which must prove the bound key). */
   sessionTo(username: string): Promise<Peer>
   /**
+   * A reachability probe: a fresh connection to host:port whose handshake
+   * must prove `identityKey` (intent PROBE: no session is kept). Rejects
+   * UNREACHABLE when nothing answers there, or another key does.
+   */
+  probe(host: string, port: number, identityKey: Uint8Array): Promise<void>
+  /**
    * Throws (UNTRUSTED_KEY, or QUOTA_EXCEEDED while banned) unless
    * `identityKey` may act as `username`: not this node's own name with
    * another key, not banned, and admitted by the trust policy. `quiet`: a
@@ -157,6 +163,18 @@ export interface Upkeep {
   dialHint(host: string, port: number, identityKey: Uint8Array): Promise<void> | undefined
 }
 
+/** Reachability: observed addresses, dial-back checks and the verdict (reach.ts). */
+export interface Reach {
+  /** A link came up: tell its peer where this node sees it (when both announced REACH). */
+  linkUp(peer: Peer): void
+  /** A MsgType.REACH frame. Throws (the session closes) on a malformed or unexpected one. */
+  frame(peer: Peer, f: Frame): void
+  /** The peer's session closed. */
+  forget(peer: Peer): void
+  /** HELLO feature bits for the current verdict (FEATURE_REACH_PUBLIC / _PRIVATE, or 0). */
+  readonly helloBits: number
+}
+
 export interface Services {
   table: Sessions
   guard: Gate
@@ -165,4 +183,5 @@ export interface Services {
   lka: LkaSync
   walks: Walks
   upkeep: Upkeep
+  reach: Reach
 }

@@ -10,6 +10,7 @@ import { ByeReason, decodeBye, decodePing } from './link-codec.js'
 import type { LkaExchange } from './lka-sync.js'
 import type { Peer } from './peer.js'
 import type { PeerTable } from './peer-table.js'
+import type { ReachTracker } from './reach.js'
 import { StreamOp } from './stream-codec.js'
 import type { StreamMux } from './streams.js'
 import { SendQueue } from './send-queue.js'
@@ -25,6 +26,7 @@ export interface FrameHandlers {
   lka: LkaExchange
   walks: WalkRouter
   streams: StreamMux
+  reach: ReachTracker
 }
 
 export class FrameDispatch {
@@ -47,6 +49,7 @@ export class FrameDispatch {
     h[MsgType.LKA] = (p, f) => m.lka.answer(p, f)
     h[MsgType.LKA_ACK] = (p, f) => m.lka.apply(p, f)
     h[MsgType.CONNECT] = (_p, f) => m.walks.connected(f)
+    h[MsgType.REACH] = (p, f) => m.reach.frame(p, f)
     h[MsgType.STREAM] = (p, f) => {
       p.active(clock.now())
       m.streams.frame(p, f)

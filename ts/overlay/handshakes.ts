@@ -1,17 +1,20 @@
 // Sessions coming into being: listening and accepting (within
 // maxPendingHandshakes), dialling (one dial per address at a time), and the
 // handshake of each. A finished handshake becomes a Session that the peer
-// table adopts or discards.
+// table adopts or discards. Reachability probes (intent PROBE, dial-backs a
+// peer asked for) end at the handshake: it proves who listens, nothing is kept.
 import { P4Error } from '../core/errors.js'
 import { sameBytes } from '../core/bytes.js'
-import { HandshakeFeature } from '../core/protocol.js'
 import { acceptSession, initiateSession, type RemoteInfo, type SessionOptions as HandshakeOptions } from '../session/handshake.js'
 import { LinkIntent } from '../session/handshake-payload.js'
-import { streamFeature } from './stream-codec.js'
 import { Session } from '../session/session.js'
 import type { Address, Conn, Listener } from '../transport/types.js'
 import type { Core, Gate } from './context.js'
 import type { Peer } from './peer.js'
+import { localFeatures } from './features.js'
+
+/** A probe connection is destroyed this long after its handshake if the other side has not closed it. */
+const PROBE_LINGER_MS = 2000
 
 /** What the handshakes need of the peer table. */
 export interface SessionSink {
@@ -71,7 +74,7 @@ export class Handshakes {
       username: cfg.username,
       listenPort: this.core.listenPort,
       intent,
-      features: cfg.features ?? HandshakeFeature.ACK | HandshakeFeature.E2E_BOX1 | streamFeature(cfg),
+      features: localFeatures(cfg),
       extension: cfg.certificate,
       timeoutMs: cfg.timers.handshakeTimeoutMs,
       clock: this.core.clock,
@@ -96,6 +99,7 @@ export class Handshakes {
         this.pendingInbound--
         this.conns.delete(conn)
         if (this.core.stopping) return conn.destroy()
+        if (h.remote.intent === LinkIntent.PROBE) return this.answeredProbe(conn)
         const kind = h.remote.intent === LinkIntent.DIRECT ? 'direct' : 'link'
         this.table.adopt(new Session(h, this.sessionOptions()), kind, false)
       },
@@ -106,6 +110,62 @@ export class Handshakes {
         this.core.log('inbound handshake failed: %s', (err as Error).message)
       },
     )
+  }
+
+  /**
+   * A peer dialled this node back (a reachability probe) and the handshake
+   * proved our key to it: nothing more to do, so close. The probe exists only
+   * for a node that announced REACH, i.e. one of ours that asked for it.
+   */
+  private answeredProbe(conn: Conn): void {
+    this.core.stats.probesAnswered++
+    this.linger(conn)
+    conn.end()
+  }
+
+  /** Lets a finished probe connection close; destroyed after PROBE_LINGER_MS at the latest, or when the node stops. */
+  private linger(conn: Conn): void {
+    const clock = this.core.clock
+    const t = clock.setTimeout(() => conn.destroy(), PROBE_LINGER_MS)
+    t.unref?.()
+    this.conns.add(conn)
+    conn.on('error', () => undefined)
+    conn.on('data', () => undefined)
+    conn.once('close', () => {
+      clock.clearTimeout(t)
+      this.conns.delete(conn)
+    })
+    conn.resume()
+  }
+
+  /**
+   * Dials host:port and runs the handshake with intent PROBE, which must show
+   * `identityKey` (checked before message 3, so another node there learns
+   * nothing of ours). The responder closes the connection; we let it.
+   */
+  async probe(host: string, port: number, identityKey: Uint8Array): Promise<void> {
+    const { cfg } = this.core
+    if (this.core.stopping) throw new P4Error('CLOSED', 'node is stopping')
+    let conn: Conn
+    try {
+      conn = await cfg.transport.dial(host, port, { timeoutMs: cfg.timers.requestTimeoutMs })
+    } catch (err) {
+      throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: ${(err as Error).message}`, { cause: err })
+    }
+    this.conns.add(conn)
+    const opts = this.handshakeOptions(LinkIntent.PROBE)
+    opts.trust = (remote) => {
+      if (!sameBytes(remote.identityKey, identityKey)) throw new P4Error('UNTRUSTED_KEY', `${host}:${port} is not the node that asked (${remote.username} answered)`)
+    }
+    try {
+      await initiateSession(conn, opts)
+    } catch (err) {
+      conn.destroy()
+      throw new P4Error('UNREACHABLE', `probe of ${host}:${port} failed: ${(err as Error).message}`, { cause: err })
+    } finally {
+      this.conns.delete(conn)
+    }
+    this.linger(conn)
   }
 
   private sessionOptions(): { maxMessage: number; highWaterMark: number } {

@@ -7,7 +7,7 @@ import { P4Error } from '../core/errors.js'
 import { sameBytes, toHex } from '../core/bytes.js'
 import { randomId } from '../core/ids.js'
 import { Flag, MsgType, messageIdOf } from '../core/protocol.js'
-import type { Core, Directory, Floods, Sessions } from './context.js'
+import type { Core, Directory, Floods, Reach, Sessions } from './context.js'
 import { LkaTable, type VerifiedHello } from './lka.js'
 import { ByeReason } from './link-codec.js'
 import { encodeHello, nextHelloSeq } from './hello-codec.js'
@@ -29,7 +29,7 @@ export class Membership implements Directory {
 
   constructor(
     private readonly core: Core,
-    private readonly s: { table: Sessions; floods: Floods },
+    private readonly s: { table: Sessions; floods: Floods; reach: Reach },
   ) {
     this.lka = new LkaTable({ maxUsers: core.cfg.maxUsers })
   }
@@ -248,7 +248,7 @@ export class Membership implements Directory {
       host: cfg.advertiseHost,
       port: this.core.listenPort,
       seq: this.helloSeq,
-      features: leaving ? FEATURE_LEAVING : 0,
+      features: leaving ? FEATURE_LEAVING : this.s.reach.helloBits,
       plugins: [...this.core.plugins].sort((a, b) => a - b),
       certificate: cfg.certificate,
     })

@@ -10,6 +10,8 @@
 //   upkeep      maintenance: link counts, liveness, probes; with
 //               link-dialer.ts (bootstrap, peer cache, rejoin)
 //   guard       quotas and cut-offs, relay budgets, CPU metering
+//   reach       observed addresses, dial-back checks (reachability); with
+//               dial-back.ts (the dial-backs served for peers)
 //   dispatch    the quota gate and the frame-type → handler table
 //   lan         LAN discovery (opt-in): signed multicast beacons → link hints
 //
@@ -33,9 +35,10 @@ import { ByeReason } from './link-codec.js'
 import { Membership } from './membership.js'
 import { Peer } from './peer.js'
 import { PeerTable } from './peer-table.js'
+import { ReachTracker } from './reach.js'
 import { AckStatus, SendQueue } from './send-queue.js'
 import { StreamMux, type ChunkBoxMaker, type StreamChannel, type StreamSink } from './streams.js'
-import { emptyStats, type LinkInfo, type OverlayConfig, type OverlayStats } from './types.js'
+import { emptyStats, type LinkInfo, type OverlayConfig, type OverlayStats, type Reachability } from './types.js'
 import { LinkUpkeep } from './upkeep.js'
 import { WalkRouter } from './walks.js'
 
@@ -43,7 +46,7 @@ export type { ChunkBox, ChunkBoxMaker, StreamChannel, StreamKeyInput, StreamSink
 
 /** Builds a DATA payload from its message ID and the recipient's end-to-end key. */
 export type BodyFn = (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array
-export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers } from './types.js'
+export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers, Reachability } from './types.js'
 
 const log = debuglog('p4net:overlay')
 const ACK_DELIVERED = Uint8Array.of(AckStatus.DELIVERED)
@@ -62,6 +65,7 @@ export class Overlay extends EventEmitter {
   private readonly dispatch: FrameDispatch
   private readonly streams: StreamMux
   private readonly lan: LanDiscovery | null
+  private readonly reach: ReachTracker
   private plugins: ReadonlySet<number> = new Set()
   private phase: 'new' | 'running' | 'stopping' = 'new'
   private bound: Address | null = null
@@ -107,10 +111,11 @@ export class Overlay extends EventEmitter {
     s.lka = this.lka = new LkaExchange(core, s)
     s.walks = this.walks = new WalkRouter(core, s)
     s.upkeep = this.upkeep = new LinkUpkeep(core, s)
+    s.reach = this.reach = new ReachTracker(core, s)
 
     this.streams = new StreamMux(core, s)
     this.lan = cfg.lan?.enabled ? new LanDiscovery(core, cfg.lan, s) : null
-    this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks, streams: this.streams })
+    this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks, streams: this.streams, reach: this.reach })
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -123,6 +128,7 @@ export class Overlay extends EventEmitter {
     this.directory.start()
     this.upkeep.start()
     this.lan?.start()
+    this.reach.start()
     return this.bound
   }
 
@@ -133,6 +139,7 @@ export class Overlay extends EventEmitter {
     shareVerifications(false)
     this.upkeep.stop()
     this.lan?.stop()
+    this.reach.stop()
     if (this.table.links.size > 0 && !this.directory.superseded) this.directory.floodHello(true)
     await this.table.stop()
     this.floods.close()
@@ -151,6 +158,11 @@ export class Overlay extends EventEmitter {
   get hasJoinTargets(): boolean {
     const cfg = this.cfg
     return cfg.bootstrap.length > 0 || (cfg.peerCache?.candidates(cfg.clock.wall(), 1).length ?? 0) > 0
+  }
+
+  /** Whether other nodes can dial this one, as its peers found ('reachability' events on change). */
+  get reachability(): Reachability {
+    return this.reach.snapshot()
   }
 
   /** The address bound (after start). */

@@ -13,7 +13,7 @@ import type { RemoteInfo } from '../session/handshake.js'
 import type { Frame, Session } from '../session/session.js'
 import type { Address } from '../transport/types.js'
 import { Admission } from './admission.js'
-import type { Core, Directory, Floods, Gate, LkaSync, Sessions, Upkeep } from './context.js'
+import type { Core, Directory, Floods, Gate, LkaSync, Reach, Sessions, Upkeep } from './context.js'
 import { Handshakes } from './handshakes.js'
 import { CLOSE_DEADLINE_MS, Discards } from './discards.js'
 import { ByeReason, encodeBye } from './link-codec.js'
@@ -37,7 +37,7 @@ export class PeerTable implements Sessions {
 
   constructor(
     private readonly core: Core,
-    private readonly s: { directory: Directory; lka: LkaSync; upkeep: Upkeep; floods: Floods; guard: Gate },
+    private readonly s: { directory: Directory; lka: LkaSync; upkeep: Upkeep; floods: Floods; guard: Gate; reach: Reach },
     private readonly onFrame: (peer: Peer, f: Frame) => void,
   ) {
     this.admission = new Admission(core)
@@ -90,6 +90,10 @@ export class PeerTable implements Sessions {
 
   dial(host: string, port: number, intent: 'link' | 'direct', expectKey?: Uint8Array): Promise<Peer> {
     return this.handshakes.dial(host, port, intent, expectKey)
+  }
+
+  probe(host: string, port: number, identityKey: Uint8Array): Promise<void> {
+    return this.handshakes.probe(host, port, identityKey)
   }
 
   /** Takes a fresh session into the link or direct table; returns the Peer kept (or null). */
@@ -154,9 +158,10 @@ export class PeerTable implements Sessions {
     return peer
   }
 
-  /** A link's first exchanges: the user tables, and a PING so that its rtt is known at once. */
+  /** A link's first exchanges: the user tables, where we see the peer, and a PING so that its rtt is known at once. */
   private linkStarted(peer: Peer): void {
     this.s.lka.linkUp(peer)
+    this.s.reach.linkUp(peer)
     this.s.upkeep.ping(peer).catch(() => undefined)
   }
 
@@ -178,6 +183,7 @@ export class PeerTable implements Sessions {
     totals.bytesOut += st.bytesOut
     peer.ended(new P4Error('CLOSED', `session to ${peer.username} closed`, { cause: reason ?? undefined }))
     this.s.guard.forget(peer)
+    this.s.reach.forget(peer)
     const wasLink = this.linkMap.get(peer.keyHex) === peer
     if (wasLink) {
       this.linkMap.delete(peer.keyHex)

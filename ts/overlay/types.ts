@@ -12,6 +12,26 @@ import type { TrustPolicy } from './trust-policy.js'
 
 /** HELLO feature bit: the user is leaving (signed, flooded, so everyone marks them offline). */
 export const FEATURE_LEAVING = 1
+/** HELLO feature bit: dial-backs by a quorum of peers reached the user at its HELLO port (node.reachability 'public'). */
+export const FEATURE_REACH_PUBLIC = 2
+/** HELLO feature bit: a quorum of peers could not dial the user back (behind NAT or a firewall: 'private'). */
+export const FEATURE_REACH_PRIVATE = 4
+
+/** Reachability checks this node asks for, and the dial-backs it serves for others (reach.ts, dial-back.ts). */
+export interface ReachConfig {
+  /** Peers asked to dial this node back per check; 0: never check (reachability stays 'unknown'). */
+  peers: number
+  /** Answers that must agree before a verdict ('public' or 'private'). */
+  quorum: number
+  /** A verdict is checked again this often (and sooner when links change). */
+  intervalMs: number
+  /** Dial-backs served per minute to one peer; more are refused. */
+  servePerPeer: number
+  /** Dial-backs served per minute in all; 0: serve none. */
+  servePerMinute: number
+  /** Dial-backs in progress at once; more are refused. */
+  serveAtOnce: number
+}
 
 export interface OverlayTimers {
   /** Link upkeep period (min/max, walks, pings, idle directs). */
@@ -89,6 +109,7 @@ export interface OverlayConfig {
   /** Time and timers (systemClock, or a ManualClock in tests and simulations). */
   clock: Clock
   quotas: Quotas
+  reach: ReachConfig
   /** Handshake feature bits announced (default HandshakeFeature.ACK); 0 acts as a node older than them. */
   features?: number
   /** LAN discovery (off when absent or not enabled). */
@@ -146,6 +167,13 @@ export interface OverlayStats {
   lanRejectReasons: Partial<Record<LanRejectReason, number>>
   /** Links dialled because of a beacon. */
   lanDialed: number
+  /** Reachability checks this node ran (each asks up to reach.peers peers to dial it back). */
+  reachChecks: number
+  /** Dial-backs this node made for peers that asked, and requests it refused (not the peer's own address, over a limit). */
+  dialBacks: number
+  dialBacksRefused: number
+  /** Probe connections (dial-backs of peers) this node answered. */
+  probesAnswered: number
 }
 
 /** What the overlay hands up for a DATA frame; valid during the 'data' listener call only (it may be reused). */
@@ -185,6 +213,28 @@ export interface LinkInfo {
   since: number
   /** Round trip of the last PING answered, ms; links are PINGed at link-up and every timers.pingIntervalMs (undefined until the first answer). */
   rtt: number | undefined
+}
+
+/** What node.reachability reports: whether other nodes can dial this one, as its peers found. */
+export interface Reachability {
+  /**
+   * unknown: not checked yet, or the answers did not agree; public: a quorum
+   * of peers dialled this node back at `address`; private: a quorum could
+   * not (behind NAT or a firewall).
+   */
+  status: 'unknown' | 'public' | 'private'
+  /** Where peers reached this node (public only): the IP address they see it at and its listen port. */
+  address?: Address
+  /**
+   * Where this node's peers see it (the other end of their connection with
+   * it), one entry per host, most reported first, with how many peers report
+   * it. Behind NAT this is the router's outside address.
+   */
+  observed: Array<Address & { peers: number }>
+  /** Wall-clock ms when the last check ended (0: none yet). */
+  checkedAt: number
+  /** The answers of that check: peers that reached this node, could not, refused to try, or did not answer in time. */
+  answers: { reachable: number; unreachable: number; refused: number; missing: number }
 }
 
 /** Every counter at zero. */
@@ -228,5 +278,9 @@ export function emptyStats(): OverlayStats {
     lanRejected: 0,
     lanRejectReasons: {},
     lanDialed: 0,
+    reachChecks: 0,
+    dialBacks: 0,
+    dialBacksRefused: 0,
+    probesAnswered: 0,
   }
 }

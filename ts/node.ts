@@ -27,7 +27,7 @@ export { parseAddress }
 export type { NodeOptions, Profile } from './options.js'
 
 export type { LinkInfo, OverlayStats, OverlayTimers }
-export type { NodeEvents, NodeStats, NodeStatus, StartOptions, StatusReason, WaitForUserOptions, WireMessage } from './node-types.js'
+export type { NodeEvents, NodeStats, NodeStatus, RelayedBytes, StartOptions, StatusReason, WaitForUserOptions, WireMessage } from './node-types.js'
 
 /** Default wait of start() and waitForUser(). */
 const DEFAULT_WAIT_MS = 10_000
@@ -161,6 +161,9 @@ export class Node extends EventEmitter {
       })
     }
     overlay.on('stream', (ch: StreamChannel) => this.router.onStream(ch))
+    overlay.on('relay-wire', (from: string, to: string, bytes: Uint8Array) => {
+      if (this.listenerCount('relay-wire') > 0) this.emit('relay-wire', { from, to, bytes })
+    })
     overlay.on('user-updated', () => this.signals.emit('user-updated'))
     overlay.on('warning', (err: P4Error) => this.warn(err))
     try {

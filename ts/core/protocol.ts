@@ -28,6 +28,7 @@ import {
   MSG_PING_ACK,
   MSG_SESSION,
   MSG_STREAM,
+  MSG_RELAY,
   PROTOCOL_VERSION,
   REQUIRED_FLAGS as WIRE_REQUIRED_FLAGS,
 } from './wire.js'
@@ -68,6 +69,8 @@ export const MsgType = {
   DATA_ACK: MSG_DATA_ACK,
   /** Stream multiplexing (docs/protocol.md, "Streams"); only with peers that announce HandshakeFeature.STREAMS. */
   STREAM: MSG_STREAM,
+  /** Relayed sessions (docs/protocol.md, "RELAY"): reservations and circuits, with peers that announce HandshakeFeature.RELAY. */
+  RELAY: MSG_RELAY,
 } as const
 export type MsgType = (typeof MsgType)[keyof typeof MsgType]
 
@@ -85,6 +88,9 @@ export const HandshakeFeature = {
   STREAMS: 4,
   /** End-to-end unicast boxes of version 1 (ts/e2e.ts): an encrypted send goes only to a peer that announces it. */
   E2E_BOX1: 8,
+  // 16 is REACH (issue 18, reachability).
+  /** This node relays: it grants reservations and splices circuits (MsgType.RELAY). */
+  RELAY: 32,
 } as const
 
 /** Header flags (header byte 2). */

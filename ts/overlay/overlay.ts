@@ -12,6 +12,8 @@
 //   guard       quotas and cut-offs, relay budgets, CPU metering
 //   dispatch    the quota gate and the frame-type → handler table
 //   lan         LAN discovery (opt-in): signed multicast beacons → link hints
+//   relays      relayed sessions: reservations, circuits (relay-server.ts,
+//               relay-client.ts, circuit-conn.ts)
 //
 // A received frame: session → PeerTable's onframe → FrameDispatch.onFrame
 // (quota gate) → the handler of its type.
@@ -33,6 +35,7 @@ import { ByeReason } from './link-codec.js'
 import { Membership } from './membership.js'
 import { Peer } from './peer.js'
 import { PeerTable } from './peer-table.js'
+import { Relays, type ReachView } from './relays.js'
 import { AckStatus, SendQueue } from './send-queue.js'
 import { StreamMux, type StreamChannel, type StreamSink } from './streams.js'
 import { emptyStats, type LinkInfo, type OverlayConfig, type OverlayStats } from './types.js'
@@ -62,6 +65,7 @@ export class Overlay extends EventEmitter {
   private readonly dispatch: FrameDispatch
   private readonly streams: StreamMux
   private readonly lan: LanDiscovery | null
+  private readonly relays: Relays
   private plugins: ReadonlySet<number> = new Set()
   private phase: 'new' | 'running' | 'stopping' = 'new'
   private bound: Address | null = null
@@ -75,7 +79,8 @@ export class Overlay extends EventEmitter {
   /** The session each recent recipient was sent on (routeTo). */
   private readonly routes = new Map<string, { entry: object; key: Uint8Array; peer: Peer }>()
 
-  constructor(cfg: OverlayConfig) {
+  /** `reach`: whether this node can be dialled (reachability, issue 18.1); unknown by default. */
+  constructor(cfg: OverlayConfig, reach?: ReachView) {
     super()
     this.cfg = cfg
     const overlay = this
@@ -107,10 +112,11 @@ export class Overlay extends EventEmitter {
     s.lka = this.lka = new LkaExchange(core, s)
     s.walks = this.walks = new WalkRouter(core, s)
     s.upkeep = this.upkeep = new LinkUpkeep(core, s)
+    s.relays = this.relays = new Relays(core, s, reach)
 
     this.streams = new StreamMux(core, s)
     this.lan = cfg.lan?.enabled ? new LanDiscovery(core, cfg.lan, s) : null
-    this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks, streams: this.streams })
+    this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks, streams: this.streams, relays: this.relays })
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -123,6 +129,7 @@ export class Overlay extends EventEmitter {
     this.directory.start()
     this.upkeep.start()
     this.lan?.start()
+    this.relays.start()
     return this.bound
   }
 
@@ -133,6 +140,7 @@ export class Overlay extends EventEmitter {
     shareVerifications(false)
     this.upkeep.stop()
     this.lan?.stop()
+    this.relays.stop()
     if (this.table.links.size > 0 && !this.directory.superseded) this.directory.floodHello(true)
     await this.table.stop()
     this.floods.close()
@@ -206,7 +214,7 @@ export class Overlay extends EventEmitter {
     const c = this.counters
     const lan = this.lan?.sizes()
     const lanEntries = lan ? lan.sources + lan.keys + lan.senders : 0
-    return { ...c, cutOffReasons: { ...c.cutOffReasons }, lanRejectReasons: { ...c.lanRejectReasons }, ...this.table.totals(), ...this.floods.seenTable(), handshakesPending: this.table.pending, lanEntries }
+    return { ...c, cutOffReasons: { ...c.cutOffReasons }, lanRejectReasons: { ...c.lanRejectReasons }, relayReasons: { ...c.relayReasons }, ...this.relays.gauges(), ...this.table.totals(), ...this.floods.seenTable(), handshakesPending: this.table.pending, lanEntries }
   }
 
   /**

@@ -309,12 +309,15 @@ test('a user reachable only through relays is not marked offline when no path ge
     const b = await w.add('b', B, { relay: { client: 'always' }, links: { min: 2, max: 8 } }, [r, c], true)
     const a = await w.add('a', A, {}, [c])
     await knows(w, a, b, 1)
+    const left: string[] = []
+    a.on('user-left', (u) => left.push(u))
     w.crash(r)
     const err = await failure(w, a.latency('b'), 'latency to b with its only relay gone')
     assert.is(err.code, 'UNREACHABLE')
     assert.match(err.message, /through its relays/)
     await w.clock.advance(1000)
-    assert.ok(a.users().includes('b'), 'b stays online at a')
+    assert.equal(left, [], 'b never went offline at a')
+    assert.ok(a.users().includes('b'))
   } finally {
     await w.stop()
   }

@@ -50,6 +50,7 @@ export class Node extends EventEmitter {
   private readonly signals = new EventEmitter()
   /** What plugins call, and what reaches them: kept off the public surface of Node. */
   private readonly router: PluginRouter
+  private relaysTapped = false
 
   /** Use createNode(); the constructor only validates (unless createNode already did). */
   constructor(opts: NodeOptions, identity: Identity, resolved: Resolved = resolveOptions(opts)) {
@@ -78,13 +79,22 @@ export class Node extends EventEmitter {
   override on<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
   override on<E extends string | symbol>(event: OtherEvent<E>, listener: (...args: any[]) => void): this
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'relay-wire') this.tapRelays()
     return super.on(event, listener)
   }
 
   override once<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
   override once<E extends string | symbol>(event: OtherEvent<E>, listener: (...args: any[]) => void): this
   override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'relay-wire') this.tapRelays()
     return super.once(event, listener)
+  }
+
+  /** 'relay-wire' has a listener: the relay side reports what it passes on (only then: it names both ends per frame). */
+  private tapRelays(): void {
+    if (this.relaysTapped || !this.overlay) return
+    this.relaysTapped = true
+    this.overlay.tapRelays((from, to, bytes) => this.emit('relay-wire', { from, to, bytes }))
   }
 
   override off<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
@@ -161,9 +171,7 @@ export class Node extends EventEmitter {
       })
     }
     overlay.on('stream', (ch: StreamChannel) => this.router.onStream(ch))
-    overlay.on('relay-wire', (from: string, to: string, bytes: Uint8Array) => {
-      if (this.listenerCount('relay-wire') > 0) this.emit('relay-wire', { from, to, bytes })
-    })
+    if (this.listenerCount('relay-wire') > 0) this.tapRelays()
     overlay.on('user-updated', () => this.signals.emit('user-updated'))
     overlay.on('warning', (err: P4Error) => this.warn(err))
     try {

@@ -359,6 +359,11 @@ export class Overlay extends EventEmitter {
     this.floods.originate(MsgType.DATA, flags, pluginId, body)
   }
 
+  /** Diagnostics: `fn` sees every DATA payload this node relays on a circuit (Node's 'relay-wire'). */
+  tapRelays(fn: (from: string, to: string, bytes: Uint8Array) => void): void {
+    this.relays.tap(fn)
+  }
+
   /** The plugin layer opened (or failed to open) an end-to-end box that came through `via` (DataEvent.via). */
   openedBox(via: unknown, t0: number, ok: boolean, unicast: boolean): void {
     if (via instanceof Peer) this.guard.boxOpened(via, t0, ok, unicast)

@@ -37,6 +37,8 @@ export class RelayServer {
   private readonly circuits = new Set<Spliced>()
   private readonly perOpener = new Map<Peer, number>()
   private readonly connects = new WeakMap<Peer, TokenBucket>()
+  /** Diagnostics: sees every DATA payload passed on (Node's 'relay-wire'); null when nobody listens. */
+  tap: ((from: Peer, to: Peer, bytes: Uint8Array) => void) | null = null
 
   constructor(
     readonly core: Core,
@@ -155,7 +157,7 @@ export class RelayServer {
     if (this.holds(peer)) this.reservations.delete(peer.keyHex)
   }
 
-  /** Names for diagnostics ('relay-wire'). */
+  /** A peer's name: the one the user table binds to its key, else the one it gave. */
   nameOf(peer: Peer): string {
     return this.s.directory.usernameOfPeer(peer) ?? peer.username
   }
@@ -250,7 +252,7 @@ class Spliced {
         const limit = this.server.core.cfg.relay.circuitBytes
         if (this.bytes > limit) return this.close(RelayCode.BYTE_LIMIT, `carried ${limit} bytes (relay.circuitBytes)`)
         this.server.core.stats.relayBytes += payload.length
-        if (this.send(other, RelayOp.DATA, payload)) this.server.core.emit('relay-wire', this.name(side), this.name(other), payload)
+        if (this.send(other, RelayOp.DATA, payload)) this.server.tap?.(this.tables[side].peer, this.tables[other].peer, payload)
         return
       }
       case RelayOp.WINDOW: {

@@ -145,6 +145,12 @@ export class Relays implements RelayService {
     this.client.forget(peer)
   }
 
+  /** Diagnostics: `fn` sees every DATA payload this node relays, with the two ends' names. */
+  tap(fn: (from: string, to: string, bytes: Uint8Array) => void): void {
+    const server = this.server
+    server.tap = (from, to, bytes) => fn(server.nameOf(from), server.nameOf(to), bytes)
+  }
+
   /** The gauges of stats(). */
   gauges(): { relayReservations: number; relayCircuits: number; relaysHeld: number } {
     return { relayReservations: this.server.reservationCount, relayCircuits: this.server.circuitCount, relaysHeld: this.client.heldCount }

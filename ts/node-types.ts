@@ -18,6 +18,15 @@ export interface WireMessage {
   encrypted: boolean
 }
 
+/** Bytes this node relayed on a circuit (the 'relay-wire' event, for diagnostics): what a relay sees. */
+export interface RelayedBytes {
+  /** The end that sent them and the end they went to, as this node names their keys. */
+  from: string
+  to: string
+  /** One DATA payload as carried: records of the ends' own encrypted session. */
+  bytes: Uint8Array
+}
+
 /** Options of node.start(). */
 export interface StartOptions {
   /**
@@ -76,6 +85,8 @@ export interface NodeEvents {
   reachability: (r: Reachability) => void
   /** Every DATA message as it arrived (diagnostics). */
   wire: (m: WireMessage) => void
+  /** Every DATA payload this node relayed on a circuit (diagnostics: all a relay sees). */
+  'relay-wire': (m: RelayedBytes) => void
 }
 
 /** Any event name but those of NodeEvents, whose listeners must have their types. */

@@ -27,7 +27,7 @@ export { parseAddress }
 export type { NodeOptions, Profile } from './options.js'
 
 export type { LinkInfo, OverlayStats, OverlayTimers }
-export type { NodeEvents, NodeStats, NodeStatus, Reachability, StartOptions, StatusReason, WaitForUserOptions, WireMessage } from './node-types.js'
+export type { NodeEvents, NodeStats, NodeStatus, Reachability, StartOptions, StatusReason, RelayedBytes, WaitForUserOptions, WireMessage } from './node-types.js'
 
 /** Default wait of start() and waitForUser(). */
 const DEFAULT_WAIT_MS = 10_000
@@ -52,6 +52,7 @@ export class Node extends EventEmitter {
   private readonly signals = new EventEmitter()
   /** What plugins call, and what reaches them: kept off the public surface of Node. */
   private readonly router: PluginRouter
+  private relaysTapped = false
 
   /** Use createNode(); the constructor only validates (unless createNode already did). */
   constructor(opts: NodeOptions, identity: Identity, resolved: Resolved = resolveOptions(opts)) {
@@ -80,13 +81,22 @@ export class Node extends EventEmitter {
   override on<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
   override on<E extends string | symbol>(event: OtherEvent<E>, listener: (...args: any[]) => void): this
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'relay-wire') this.tapRelays()
     return super.on(event, listener)
   }
 
   override once<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
   override once<E extends string | symbol>(event: OtherEvent<E>, listener: (...args: any[]) => void): this
   override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'relay-wire') this.tapRelays()
     return super.once(event, listener)
+  }
+
+  /** 'relay-wire' has a listener: the relay side reports what it passes on (only then: it names both ends per frame). */
+  private tapRelays(): void {
+    if (this.relaysTapped || !this.overlay) return
+    this.relaysTapped = true
+    this.overlay.tapRelays((from, to, bytes) => this.emit('relay-wire', { from, to, bytes }))
   }
 
   override off<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
@@ -173,6 +183,7 @@ export class Node extends EventEmitter {
       })
     }
     overlay.on('stream', (ch: StreamChannel) => this.router.onStream(ch))
+    if (this.listenerCount('relay-wire') > 0) this.tapRelays()
     overlay.on('user-updated', () => this.signals.emit('user-updated'))
     overlay.on('warning', (err: P4Error) => this.warn(err))
     try {

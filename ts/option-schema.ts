@@ -10,7 +10,7 @@ import { validateHost } from './overlay/codec-fields.js'
 import { isMulticastIPv4, LAN_DEFAULT_GROUP, LAN_DEFAULT_PORT } from './overlay/lan.js'
 import type { OverlayTimers } from './overlay/overlay.js'
 import type { Quotas } from './overlay/quotas.js'
-import type { ReachConfig } from './overlay/types.js'
+import type { ReachConfig, RelayConfig } from './overlay/types.js'
 import { parseTrustConfig, type TrustConfig } from './overlay/trust.js'
 import type { TrustPolicy } from './overlay/trust-policy.js'
 import { isDatagramTransport, type DatagramTransport } from './transport/datagram.js'
@@ -50,6 +50,7 @@ export interface NodeOptions {
   socket?: SocketOptions
   clock?: Clock
   lan?: { enabled?: boolean; group?: string; port?: number; intervalMs?: number; transport?: DatagramTransport }
+  relay?: Partial<RelayConfig>
 }
 
 export type Value = number | string | boolean | readonly string[]
@@ -234,6 +235,25 @@ const LAN: Fields<NonNullable<NodeOptions['lan']>> = {
   },
 }
 
+const RELAY: Fields<RelayConfig> = {
+  serve: {
+    kind: 'custom', default: { default: 'auto', small: false }, typeDoc: 'true, false or "auto"',
+    doc: 'relay circuits for nodes others cannot dial; "auto": unless this node found it cannot be dialled itself',
+    check: (v) => (v === true || v === false || v === 'auto' ? undefined : `must be true, false or "auto", got ${show(v)}`),
+  },
+  client: { kind: 'enum', values: ['auto', 'always', 'never'], default: 'auto', doc: 'hold reservations with relays so others reach this node through them; "auto": once it found it cannot be dialled' },
+  count: { kind: 'int', min: 1, max: 4, default: 2, doc: 'relays a node that cannot be dialled holds a reservation with' },
+  maxReservations: { kind: 'int', min: 1, max: 65535, default: { default: 128, small: 8 }, doc: 'reservations a relay holds in all; more are refused (RESERVATION_LIMIT)' },
+  reservationsPerHost: { kind: 'int', min: 1, max: 65535, default: 4, doc: 'reservations a relay holds for the nodes of one IP address (HOST_LIMIT)' },
+  reservationMs: { kind: 'int', min: 1000, max: 2 ** 31 - 1, default: 900_000, doc: 'a reservation lasts this long unless renewed (clients renew at three quarters of it)' },
+  maxCircuits: { kind: 'int', min: 1, max: 65535, default: { default: 256, small: 16 }, doc: 'circuits a relay keeps open in all (RELAY_FULL)' },
+  circuitsPerReservation: { kind: 'int', min: 1, max: 65535, default: 16, doc: 'circuits open at once to one node holding a reservation (CIRCUIT_LIMIT)' },
+  circuitsPerPeer: { kind: 'int', min: 1, max: 65535, default: 8, doc: 'circuits open at once through a relay from one opener (PEER_LIMIT)' },
+  circuitBytes: { kind: 'int', min: 1024, max: 2 ** 40, default: { default: 256 << 20, small: 16 << 20 }, doc: 'a circuit closes after carrying this many bytes, both ways together (BYTE_LIMIT)' },
+  circuitMs: { kind: 'int', min: 1000, max: 2 ** 31 - 1, default: 1_800_000, doc: 'a circuit closes after this long (TIME_LIMIT); the next message opens another' },
+  connectsPerMinute: { kind: 'int', min: 1, max: 1e6, default: 120, doc: 'circuits one peer may open through a relay per minute, burst as many (RATE_LIMITED)' },
+}
+
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
 
 const TOP: { readonly [K in keyof Required<NodeOptions>]: Leaf & { fields?: Record<string, Leaf> } } = {
@@ -306,6 +326,7 @@ const TOP: { readonly [K in keyof Required<NodeOptions>]: Leaf & { fields?: Reco
     },
   },
   lan: { kind: 'group', doc: 'LAN discovery by signed multicast beacons (off unless enabled)', fields: LAN },
+  relay: { kind: 'group', doc: 'relayed sessions: reservations with relays for nodes others cannot dial, circuits through them, and the limits of a relay', fields: RELAY },
   socket: {
     kind: 'custom', defaultDoc: 'the system defaults', typeDoc: '{ noDelay, quickAck, sendBuffer, receiveBuffer, keepAlive: { idleMs, intervalMs, count } | false, userTimeoutMs } (docs/native.md)',
     doc: 'socket options of the default tcp transport',

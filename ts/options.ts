@@ -208,6 +208,7 @@ export function resolveOptions(opts: NodeOptions): Resolved {
     reach: group('reach'),
     quotas: group('quotas'),
     lan: group('lan'),
+    relay: group('relay'),
   }
   return { username: cfg.username, host: cfg.host, port: cfg.port, advertiseHost: cfg.advertiseHost, bootstrap: cfg.bootstrap, profile: v.get('profile') as Profile, cfg }
 }

@@ -29,6 +29,7 @@ import {
   MSG_SESSION,
   MSG_STREAM,
   MSG_REACH,
+  MSG_RELAY,
   PROTOCOL_VERSION,
   REQUIRED_FLAGS as WIRE_REQUIRED_FLAGS,
 } from './wire.js'
@@ -71,6 +72,8 @@ export const MsgType = {
   STREAM: MSG_STREAM,
   /** Reachability (docs/protocol.md, "REACH"); only with peers that announce HandshakeFeature.REACH. */
   REACH: MSG_REACH,
+  /** Relayed sessions (docs/protocol.md, "RELAY"): reservations and circuits, with peers that announce HandshakeFeature.RELAY. */
+  RELAY: MSG_RELAY,
 } as const
 export type MsgType = (typeof MsgType)[keyof typeof MsgType]
 
@@ -90,6 +93,8 @@ export const HandshakeFeature = {
   E2E_BOX1: 8,
   /** Reachability: MsgType.REACH frames (observed address, dial-back) and probe connections (LinkIntent.PROBE). */
   REACH: 16,
+  /** This node relays: it grants reservations and splices circuits (MsgType.RELAY). */
+  RELAY: 32,
   /** End-to-end encrypted streams (plugin.openStream(user, { encrypted: true })): sealed STREAM chunks; only with STREAMS. */
   STREAM_BOX1: 64,
 } as const

@@ -43,8 +43,14 @@ export const MSG_STREAM = 12
  * to a peer that announced handshake feature REACH.
  */
 export const MSG_REACH = 13
+/**
+ * Relayed sessions (reservations and circuits; the op is in the message ID):
+ * sent only to a peer that announced handshake feature RELAY, or in answer
+ * to that peer's own RELAY requests.
+ */
+export const MSG_RELAY = 14
 /** Largest valid type; 0 and everything above are invalid. */
-export const MSG_TYPE_MAX = MSG_REACH
+export const MSG_TYPE_MAX = MSG_RELAY
 
 // Header flags (header byte 2).
 /** Flooded to every link but the one it came in on. */
@@ -78,6 +84,7 @@ export const ALLOWED_FLAGS = [
   0, // DATA_ACK
   0, // STREAM
   0, // REACH
+  0, // RELAY
 ]
 export const REQUIRED_FLAGS = [
   0, // 0: invalid type
@@ -94,6 +101,7 @@ export const REQUIRED_FLAGS = [
   0, // DATA_ACK
   0, // STREAM
   0, // REACH
+  0, // RELAY
 ]
 
 // Header layout, 18 bytes, big-endian:

@@ -6,9 +6,11 @@
 import type { Clock } from '../core/clock.js'
 import type { P4Error } from '../core/errors.js'
 import type { Frame } from '../session/session.js'
-import type { LkaTable, VerifiedHello } from './lka.js'
+import type { Conn } from '../transport/types.js'
+import type { LkaEntry, LkaTable, VerifiedHello } from './lka.js'
 import type { Peer } from './peer.js'
 import type { CutOffReason } from './quotas.js'
+import type { RelayAddress } from './relay-codec.js'
 import type { OverlayConfig, OverlayStats } from './types.js'
 
 /** What every module gets. */
@@ -40,8 +42,23 @@ export interface Sessions {
   ban(peer: Peer): void
   /** The open session whose key the user table binds to `username`. */
   peerOf(username: string): Peer | undefined
-  /** That session, or a new direct one to the user's address (which must prove the bound key). */
+  /**
+   * That session, or a new direct one: through a relay the user's HELLO
+   * lists, else to the user's address (either must prove the bound key).
+   */
   sessionTo(username: string): Promise<Peer>
+  /** The open link or direct session of this identity key (hex). */
+  byKey(keyHex: string): Peer | undefined
+  /** Whether `peer` is still the open link or direct session of its key. */
+  holds(peer: Peer): boolean
+  /**
+   * Runs the initiator's handshake over `conn` (a circuit through a relay):
+   * the peer must prove `expectKey` before this node shows who it is; the
+   * session becomes a direct one. Rejects UNREACHABLE (the conn closed).
+   */
+  initiateOver(conn: Conn, expectKey: Uint8Array, what: string): Promise<Peer>
+  /** Runs the responder's handshake over `conn` (a circuit); false when refused (too many handshakes in progress). */
+  acceptOver(conn: Conn): boolean
   /**
    * A reachability probe: a fresh connection to host:port whose handshake
    * must prove `identityKey` (intent PROBE: no session is kept). Rejects
@@ -175,6 +192,25 @@ export interface Reach {
   readonly helloBits: number
 }
 
+/** Relayed sessions (relays.ts). */
+export interface RelayService {
+  /** The relays this node can be reached through now (its HELLO lists them). */
+  current(): RelayAddress[]
+  /**
+   * A session to the entry's user through a relay its HELLO lists, else
+   * (when none gets through) by `direct`; null when it lists none.
+   */
+  sessionVia(entry: LkaEntry, direct: (() => Promise<Peer>) | null): Promise<Peer> | null
+  /** The user's HELLO lists relays: a failed direct dial or PING says nothing about whether it is online. */
+  listsRelays(username: string): boolean
+  /** Circuits run over the session, or a reservation is held on it: it must not be closed as idle or extra. */
+  busy(peer: Peer): boolean
+  /** A MsgType.RELAY frame. */
+  frame(peer: Peer, f: Frame): void
+  /** A session closed. */
+  forget(peer: Peer, reason: P4Error | null): void
+}
+
 export interface Services {
   table: Sessions
   guard: Gate
@@ -184,4 +220,5 @@ export interface Services {
   walks: Walks
   upkeep: Upkeep
   reach: Reach
+  relays: RelayService
 }

@@ -14,6 +14,8 @@
 //               dial-back.ts (the dial-backs served for peers)
 //   dispatch    the quota gate and the frame-type → handler table
 //   lan         LAN discovery (opt-in): signed multicast beacons → link hints
+//   relays      relayed sessions: reservations, circuits (relay-server.ts,
+//               relay-client.ts, circuit-conn.ts)
 //
 // A received frame: session → PeerTable's onframe → FrameDispatch.onFrame
 // (quota gate) → the handler of its type.
@@ -36,6 +38,7 @@ import { Membership } from './membership.js'
 import { Peer } from './peer.js'
 import { PeerTable } from './peer-table.js'
 import { ReachTracker } from './reach.js'
+import { Relays, type ReachView } from './relays.js'
 import { AckStatus, SendQueue } from './send-queue.js'
 import { StreamMux, type ChunkBoxMaker, type StreamChannel, type StreamSink } from './streams.js'
 import { emptyStats, type LinkInfo, type OverlayConfig, type OverlayStats, type Reachability } from './types.js'
@@ -66,6 +69,7 @@ export class Overlay extends EventEmitter {
   private readonly streams: StreamMux
   private readonly lan: LanDiscovery | null
   private readonly reach: ReachTracker
+  private readonly relays: Relays
   private plugins: ReadonlySet<number> = new Set()
   private phase: 'new' | 'running' | 'stopping' = 'new'
   private bound: Address | null = null
@@ -79,7 +83,8 @@ export class Overlay extends EventEmitter {
   /** The session each recent recipient was sent on (routeTo). */
   private readonly routes = new Map<string, { entry: object; key: Uint8Array; peer: Peer }>()
 
-  constructor(cfg: OverlayConfig) {
+  /** `reach`: whether this node can be dialled (reachability, issue 18.1); unknown by default. */
+  constructor(cfg: OverlayConfig, reach?: ReachView) {
     super()
     this.cfg = cfg
     const overlay = this
@@ -112,10 +117,11 @@ export class Overlay extends EventEmitter {
     s.walks = this.walks = new WalkRouter(core, s)
     s.upkeep = this.upkeep = new LinkUpkeep(core, s)
     s.reach = this.reach = new ReachTracker(core, s)
+    s.relays = this.relays = new Relays(core, s, reach ?? { isPrivate: () => this.reach.snapshot().status === 'private' })
 
     this.streams = new StreamMux(core, s)
     this.lan = cfg.lan?.enabled ? new LanDiscovery(core, cfg.lan, s) : null
-    this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks, streams: this.streams, reach: this.reach })
+    this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks, streams: this.streams, reach: this.reach, relays: this.relays })
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -129,6 +135,7 @@ export class Overlay extends EventEmitter {
     this.upkeep.start()
     this.lan?.start()
     this.reach.start()
+    this.relays.start()
     return this.bound
   }
 
@@ -140,6 +147,7 @@ export class Overlay extends EventEmitter {
     this.upkeep.stop()
     this.lan?.stop()
     this.reach.stop()
+    this.relays.stop()
     if (this.table.links.size > 0 && !this.directory.superseded) this.directory.floodHello(true)
     await this.table.stop()
     this.floods.close()
@@ -218,7 +226,7 @@ export class Overlay extends EventEmitter {
     const c = this.counters
     const lan = this.lan?.sizes()
     const lanEntries = lan ? lan.sources + lan.keys + lan.senders : 0
-    return { ...c, cutOffReasons: { ...c.cutOffReasons }, lanRejectReasons: { ...c.lanRejectReasons }, ...this.table.totals(), ...this.floods.seenTable(), handshakesPending: this.table.pending, lanEntries }
+    return { ...c, cutOffReasons: { ...c.cutOffReasons }, lanRejectReasons: { ...c.lanRejectReasons }, relayReasons: { ...c.relayReasons }, ...this.relays.gauges(), ...this.table.totals(), ...this.floods.seenTable(), handshakesPending: this.table.pending, lanEntries }
   }
 
   /**
@@ -363,6 +371,11 @@ export class Overlay extends EventEmitter {
       if (!this.running) throw new P4Error('CLOSED', 'node stopped')
     }
     this.floods.originate(MsgType.DATA, flags, pluginId, body)
+  }
+
+  /** Diagnostics: `fn` sees every DATA payload this node relays on a circuit (Node's 'relay-wire'). */
+  tapRelays(fn: (from: string, to: string, bytes: Uint8Array) => void): void {
+    this.relays.tap(fn)
   }
 
   /** The plugin layer opened (or failed to open) an end-to-end box that came through `via` (DataEvent.via). */

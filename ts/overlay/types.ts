@@ -80,6 +80,34 @@ export interface LanConfig {
   transport?: DatagramTransport
 }
 
+/** Relayed sessions (ts/overlay/relays.ts); ranges and defaults per profile in ts/option-schema.ts. */
+export interface RelayConfig {
+  /** Relay for others: true, false, or 'auto' (unless this node found it cannot be dialled). */
+  serve: boolean | 'auto'
+  /** Hold reservations: 'always', 'never', or 'auto' (once this node found it cannot be dialled). */
+  client: 'auto' | 'always' | 'never'
+  /** Reservations a node that cannot be dialled keeps (each with another relay). */
+  count: number
+  /** Reservations a relay holds in all. */
+  maxReservations: number
+  /** Reservations a relay holds for nodes of one host (IP address). */
+  reservationsPerHost: number
+  /** A reservation lasts this long unless renewed (clients renew at three quarters). */
+  reservationMs: number
+  /** Circuits a relay keeps open in all. */
+  maxCircuits: number
+  /** Circuits open at once to one node holding a reservation. */
+  circuitsPerReservation: number
+  /** Circuits open at once from one opener. */
+  circuitsPerPeer: number
+  /** A circuit closes after carrying this many bytes (both ways). */
+  circuitBytes: number
+  /** A circuit closes after this long. */
+  circuitMs: number
+  /** Circuits one peer may open per minute (burst: as many). */
+  connectsPerMinute: number
+}
+
 export interface OverlayConfig {
   identity: Identity
   username: string
@@ -114,6 +142,8 @@ export interface OverlayConfig {
   features?: number
   /** LAN discovery (off when absent or not enabled). */
   lan?: LanConfig
+  /** Relayed sessions. */
+  relay: RelayConfig
 }
 
 export interface OverlayStats {
@@ -174,6 +204,24 @@ export interface OverlayStats {
   dialBacksRefused: number
   /** Probe connections (dial-backs of peers) this node answered. */
   probesAnswered: number
+  /** As a relay: reservations held for others now; granted and refused in all. */
+  relayReservations: number
+  relayReservationsGranted: number
+  relayReservationsRefused: number
+  /** As a relay: circuits open now; opened in all; refused when asked for; cut by a limit or a broken rule. */
+  relayCircuits: number
+  relayCircuitsOpened: number
+  relayCircuitsRefused: number
+  relayCircuitsCut: number
+  /** As a relay: every refusal and cut by its code (RelayCode: CIRCUIT_LIMIT, BYTE_LIMIT, …). */
+  relayReasons: Partial<Record<string, number>>
+  /** As a relay: DATA bytes carried on circuits (both ways). */
+  relayBytes: number
+  /** Relays this node holds a reservation with now. */
+  relaysHeld: number
+  /** Circuits this node opened through relays, and accepted from them. */
+  circuitsOut: number
+  circuitsIn: number
 }
 
 /** What the overlay hands up for a DATA frame; valid during the 'data' listener call only (it may be reused). */
@@ -213,6 +261,8 @@ export interface LinkInfo {
   since: number
   /** Round trip of the last PING answered, ms; links are PINGed at link-up and every timers.pingIntervalMs (undefined until the first answer). */
   rtt: number | undefined
+  /** A relayed session: the relay it runs through (host and port are the relay's). */
+  via?: string
 }
 
 /** What node.reachability reports: whether other nodes can dial this one, as its peers found. */
@@ -282,5 +332,17 @@ export function emptyStats(): OverlayStats {
     dialBacks: 0,
     dialBacksRefused: 0,
     probesAnswered: 0,
+    relayReservations: 0,
+    relayReservationsGranted: 0,
+    relayReservationsRefused: 0,
+    relayCircuits: 0,
+    relayCircuitsOpened: 0,
+    relayCircuitsRefused: 0,
+    relayCircuitsCut: 0,
+    relayReasons: {},
+    relayBytes: 0,
+    relaysHeld: 0,
+    circuitsOut: 0,
+    circuitsIn: 0,
   }
 }

@@ -19,10 +19,11 @@ export interface World {
   stop(): Promise<void>
 }
 
-export async function world(): Promise<World> {
+/** `punching`: the network offers dialFrom (nodes announce PUNCH and punch relayed sessions). */
+export async function world(netOpts: { punching?: boolean } = {}): Promise<World> {
   let network!: MemoryNetwork
   const clock = new ManualClock({ wallAt: 1_700_000_000_000, idle: () => network.idle })
-  network = new MemoryNetwork({ clock })
+  network = new MemoryNetwork({ clock, ...netOpts })
   const nodes: Node[] = []
   const transports = new Map<Node, ReturnType<typeof memoryTransport>>()
   const wait = async <T>(p: Promise<T>, what: string, ms = 60_000): Promise<T> => {

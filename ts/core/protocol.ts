@@ -97,6 +97,8 @@ export const HandshakeFeature = {
   RELAY: 32,
   /** End-to-end encrypted streams (plugin.openStream(user, { encrypted: true })): sealed STREAM chunks; only with STREAMS. */
   STREAM_BOX1: 64,
+  /** Hole punching: REACH PUNCH_* over a relayed session, then the session moves (RESUME) to a direct Conn. */
+  PUNCH: 128,
 } as const
 
 /** Header flags (header byte 2). */

@@ -188,6 +188,8 @@ export interface Reach {
   frame(peer: Peer, f: Frame): void
   /** The peer's session closed. */
   forget(peer: Peer): void
+  /** A relayed session came up: its opener tries to punch a direct connection (punch.ts). */
+  relayedUp(peer: Peer): void
   /** HELLO feature bits for the current verdict (FEATURE_REACH_PUBLIC / _PRIVATE, or 0). */
   readonly helloBits: number
 }

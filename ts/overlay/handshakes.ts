@@ -13,6 +13,8 @@ import type { Address, Conn, Listener } from '../transport/types.js'
 import type { Core, Gate } from './context.js'
 import type { Peer } from './peer.js'
 import { localFeatures } from './features.js'
+import { HandshakeFeature } from '../core/protocol.js'
+import { Puncher } from './punch.js'
 
 /** A probe connection is destroyed this long after its handshake if the other side has not closed it. */
 const PROBE_LINGER_MS = 2000
@@ -68,14 +70,15 @@ export class Handshakes {
     await Promise.allSettled([...this.pendingDials.values()])
   }
 
-  private handshakeOptions(intent: LinkIntent): HandshakeOptions {
+  /** `relayed`: over a circuit, where the session is resumable so that a punch can move it (punch.ts). */
+  private handshakeOptions(intent: LinkIntent, relayed = false): HandshakeOptions {
     const cfg = this.core.cfg
     return {
       identity: cfg.identity,
       username: cfg.username,
       listenPort: this.core.listenPort,
       intent,
-      features: localFeatures(cfg) | relayFeature(cfg),
+      features: localFeatures(cfg) | relayFeature(cfg) | (relayed ? HandshakeFeature.RESUME | Puncher.feature(this.core) : 0),
       extension: cfg.certificate,
       timeoutMs: cfg.timers.handshakeTimeoutMs,
       clock: this.core.clock,
@@ -99,7 +102,7 @@ export class Handshakes {
     }
     this.pendingInbound++
     this.conns.add(conn)
-    acceptSession(conn, this.handshakeOptions(LinkIntent.OVERLAY)).then(
+    acceptSession(conn, this.handshakeOptions(LinkIntent.OVERLAY, relayed)).then(
       (h) => {
         this.pendingInbound--
         this.conns.delete(conn)
@@ -229,7 +232,7 @@ export class Handshakes {
     const { cfg, stats } = this.core
     this.conns.add(conn)
     try {
-      const opts = this.handshakeOptions(intent === 'link' ? LinkIntent.OVERLAY : LinkIntent.DIRECT)
+      const opts = this.handshakeOptions(intent === 'link' ? LinkIntent.OVERLAY : LinkIntent.DIRECT, early)
       if (early && expectKey) {
         const trust = opts.trust!
         opts.trust = (remote) => {

@@ -149,6 +149,11 @@ export class PeerTable implements Sessions {
       // to our name before any DATA on it (attribution goes through the table).
       const hello = this.s.directory.ownHello()
       if (hello) this.s.floods.sendStored(peer, hello)
+      if (session.conn instanceof CircuitConn) {
+        // Resumable only so that a punch can move it: a circuit lost otherwise ends the session.
+        session.on('suspend', (why: P4Error) => session.destroy(why))
+        this.s.reach.relayedUp(peer)
+      }
       return peer
     }
     this.linkMap.set(peer.keyHex, peer)

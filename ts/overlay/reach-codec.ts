@@ -5,11 +5,15 @@
 //   01 OBSERVED  str8 host, u16 port     where the sender sees the receiver (its end of this connection)
 //   02 DIAL      u32 id, str8 host, u16 port   "dial me back at host:port" (host must be where you see me)
 //   03 RESULT    u32 id, u8 status        the answer to DIAL id
+// Hole punching (only over a relayed session where both announced PUNCH; punch.ts):
+//   04 PUNCH_OFFER   u32 id, str8 host, u16 port   "my address, where we meet"; from the circuit's opener
+//   05 PUNCH_ANSWER  u32 id, str8 host, u16 port   the other end's address, answering OFFER id
+//   06 PUNCH_GO      u32 id                        the opener dials in RTT/2, the receiver at once
 import { P4Error } from '../core/errors.js'
 import { checkU32, hostBytes, validateHost, validatePort } from './codec-fields.js'
 import { bad, Reader, Writer } from './codec-cursor.js'
 
-export const ReachKind = { OBSERVED: 1, DIAL: 2, RESULT: 3 } as const
+export const ReachKind = { OBSERVED: 1, DIAL: 2, RESULT: 3, PUNCH_OFFER: 4, PUNCH_ANSWER: 5, PUNCH_GO: 6 } as const
 
 /** The answer to a DIAL. */
 export const DialStatus = {
@@ -26,6 +30,8 @@ export type ReachMessage =
   | { kind: typeof ReachKind.OBSERVED; host: string; port: number }
   | { kind: typeof ReachKind.DIAL; id: number; host: string; port: number }
   | { kind: typeof ReachKind.RESULT; id: number; status: DialStatus }
+  | { kind: typeof ReachKind.PUNCH_OFFER | typeof ReachKind.PUNCH_ANSWER; id: number; host: string; port: number }
+  | { kind: typeof ReachKind.PUNCH_GO; id: number }
 
 function checkHost(host: unknown): Uint8Array {
   const h = validateHost(host)
@@ -45,6 +51,14 @@ export function encodeReach(m: ReachMessage): Uint8Array {
       w.u16(validatePort(m.port, 1))
       return w.done()
     }
+    case ReachKind.PUNCH_GO: {
+      const w = new Writer(1 + 4)
+      w.u8(m.kind)
+      w.u32(checkU32(m.id, 'id'))
+      return w.done()
+    }
+    case ReachKind.PUNCH_OFFER:
+    case ReachKind.PUNCH_ANSWER:
     case ReachKind.DIAL: {
       const host = checkHost(m.host)
       const w = new Writer(1 + 4 + 1 + host.length + 2)
@@ -85,10 +99,12 @@ export function decodeReach(body: Uint8Array): ReachMessage {
   if (kind === ReachKind.OBSERVED) {
     const host = r.host(false)
     m = { kind, host, port: port(r) }
-  } else if (kind === ReachKind.DIAL) {
+  } else if (kind === ReachKind.DIAL || kind === ReachKind.PUNCH_OFFER || kind === ReachKind.PUNCH_ANSWER) {
     const id = r.u32()
     const host = r.host(false)
     m = { kind, id, host, port: port(r) }
+  } else if (kind === ReachKind.PUNCH_GO) {
+    m = { kind, id: r.u32() }
   } else if (kind === ReachKind.RESULT) {
     const id = r.u32()
     const status = r.u8()

@@ -19,6 +19,7 @@ import type { Core, Directory, Reach, Sessions } from './context.js'
 import { DialBackServer } from './dial-back.js'
 import { localFeatures } from './features.js'
 import type { Peer } from './peer.js'
+import { Puncher } from './punch.js'
 import { canonicalHost, decodeReach, DialStatus, encodeReach, ReachKind } from './reach-codec.js'
 import { FEATURE_REACH_PRIVATE, FEATURE_REACH_PUBLIC, type Reachability } from './types.js'
 
@@ -57,12 +58,25 @@ export class ReachTracker implements Reach {
   private dirty = false
   private check: Check | null = null
   private ticker: Timer | null = null
+  /** Hole punching over relayed sessions (its REACH messages come through here). */
+  readonly punch: Puncher
 
   constructor(
     private readonly core: Core,
     private readonly s: { table: Sessions; directory: Directory },
   ) {
     this.server = new DialBackServer(core, s)
+    this.punch = new Puncher(core, { ownAddress: () => this.ownAddress() })
+  }
+
+  /** Where peers see this node: its most reported observed host with its listen port. */
+  private ownAddress(): Address | undefined {
+    const host = this.address?.host ?? this.observedHosts()[0]?.host
+    return host === undefined || this.core.listenPort === 0 ? undefined : { host, port: this.core.listenPort }
+  }
+
+  relayedUp(peer: Peer): void {
+    this.punch.started(peer, Puncher.feature(this.core))
   }
 
   start(): void {
@@ -76,6 +90,7 @@ export class ReachTracker implements Reach {
   }
 
   stop(): void {
+    this.punch.stop()
     this.core.clock.clearTimeout(this.ticker)
     this.ticker = null
     if (this.check) this.core.clock.clearTimeout(this.check.timer)
@@ -115,6 +130,7 @@ export class ReachTracker implements Reach {
   }
 
   forget(peer: Peer): void {
+    this.punch.forget(peer)
     if (this.observations.delete(peer)) this.dirty = true
     if (this.check === null) return
     for (const a of this.check.asks.values()) if (a.peer === peer && a.status === undefined) return this.concludeIfDone()
@@ -132,6 +148,10 @@ export class ReachTracker implements Reach {
         return
       case ReachKind.DIAL:
         return this.server.serve(peer, m.id, m.host, m.port)
+      case ReachKind.PUNCH_OFFER:
+      case ReachKind.PUNCH_ANSWER:
+      case ReachKind.PUNCH_GO:
+        return this.punch.frame(peer, m, Puncher.feature(this.core))
       case ReachKind.RESULT: {
         const a = this.check?.asks.get(m.id)
         // A late or unasked answer changes nothing (the frame quota meters it).

@@ -222,6 +222,10 @@ export interface OverlayStats {
   /** Circuits this node opened through relays, and accepted from them. */
   circuitsOut: number
   circuitsIn: number
+  /** Hole punches tried (either role), those that moved the session to a direct connection, and failures by reason (punch.ts). */
+  punchAttempts: number
+  punchSucceeded: number
+  punchFailed: Partial<Record<string, number>>
 }
 
 /** What the overlay hands up for a DATA frame; valid during the 'data' listener call only (it may be reused). */
@@ -344,5 +348,8 @@ export function emptyStats(): OverlayStats {
     relaysHeld: 0,
     circuitsOut: 0,
     circuitsIn: 0,
+    punchAttempts: 0,
+    punchSucceeded: 0,
+    punchFailed: {},
   }
 }

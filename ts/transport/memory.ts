@@ -13,6 +13,8 @@ import { MemoryConn, type ConnNetwork, type ConnOwner, type Shape } from './memo
 import { checkAddress, checkTimeout, type Address, type Conn, type Listener, type Transport } from './types.js'
 
 export interface MemoryNetworkOptions {
+  /** Transports offer dialFrom() for hole punching (default false: nodes on it announce no PUNCH). */
+  punching?: boolean
   /** Bytes queued towards a reader at which write() starts returning false. Default 64 KiB. */
   highWaterMark?: number
   /** Largest 'data' chunk delivered; writes are merged or split to it, as TCP would. Default 64 KiB. */
@@ -98,7 +100,10 @@ export class MemoryNetwork implements ConnNetwork {
   private readonly hostShapes = new Map<string, Shape>()
   private readonly linkShapes = new Map<string, Shape>()
 
+  private readonly punching: boolean
+
   constructor(opts: MemoryNetworkOptions = {}) {
+    this.punching = opts.punching === true
     this.highWaterMark = positiveInt(opts.highWaterMark ?? 64 * 1024, 'highWaterMark')
     this.maxChunk = positiveInt(opts.maxChunk ?? 64 * 1024, 'maxChunk')
     const clock = opts.clock ?? systemClock
@@ -147,7 +152,7 @@ export class MemoryNetwork implements ConnNetwork {
         }
         return this.simultaneousOpen(source, localPort, host, port, endpoint, timeoutMs)
       },
-      punchUnavailable: () => null,
+      punchUnavailable: () => (this.punching ? null : 'dialFrom is off on this memory network (MemoryNetworkOptions.punching)'),
     }
     this.endpoints.set(transport, endpoint)
     return transport

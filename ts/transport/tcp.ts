@@ -190,6 +190,8 @@ export function tcpTransport(opts: TcpTransportOptions = {}): Transport {
         } catch (err) {
           throw new P4Error('UNREACHABLE', `cannot bind port ${localPort} to dial ${host}:${port}: ${(err as Error).message}`, { cause: err })
         }
+        // Connected, it behaves as any Conn: it flows once a 'data' listener is attached.
+        socket.once('connect', () => void ((socket as { readableFlowing: boolean | null }).readableFlowing = null))
         settle(socket, host, port, timeoutMs, resolve, reject)
         socket.connect(port, host)
       })

@@ -14,7 +14,9 @@
 // nftables: masquerade for its inside net out of its outside interface
 // (`masquerade random` for r3: every connection gets a new, random port),
 // and a forward filter that lets in only what answers a connection from
-// inside, as a home router does. The hosts inside reach the public net
+// inside, as a home router does; a connection from outside to the router
+// itself is dropped, not refused (so a punch's early SYN is retransmitted
+// instead of reset, as behind most home routers). The hosts inside reach the public net
 // through their router; nothing outside can dial them.
 //
 // Namespace names start with a prefix and the test's pid, so stale ones of
@@ -233,6 +235,10 @@ table ip filter {
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
     iifname "in0" oifname "out0" accept
+  }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "out0" ct state new drop
   }
 }
 `

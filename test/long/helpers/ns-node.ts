@@ -29,6 +29,8 @@ export interface NsNodeOptions {
 export interface NodeState {
   users: string[]
   links: string[]
+  /** Links and direct sessions; a relayed one as "user via relay". */
+  direct: string[]
   reachability: { status: string; address?: { host: string; port: number }; observed: Array<{ host: string; port: number; peers: number }>; answers: Record<string, number> }
   stats: Record<string, number>
 }
@@ -67,8 +69,20 @@ async function child(opts: NsNodeOptions): Promise<void> {
     switch (c.cmd) {
       case 'state': {
         const st = node.stats()
-        const stats = { reachChecks: st.reachChecks, dialBacks: st.dialBacks, dialBacksRefused: st.dialBacksRefused, probesAnswered: st.probesAnswered, framesIn: st.framesIn }
-        return reply({ users: node.users(), links: node.links().map((l) => l.username), reachability: node.reachability, stats })
+        const stats = {
+          reachChecks: st.reachChecks,
+          dialBacks: st.dialBacks,
+          dialBacksRefused: st.dialBacksRefused,
+          probesAnswered: st.probesAnswered,
+          framesIn: st.framesIn,
+          relaysHeld: st.relaysHeld,
+          punchAttempts: st.punchAttempts,
+          punchSucceeded: st.punchSucceeded,
+          ...Object.fromEntries(Object.entries(st.punchFailed).map(([k, v]) => [`punchFailed.${k}`, v ?? 0])),
+        }
+        // Direct sessions too, with the relay a relayed one runs through ("user via host:port").
+        const direct = node.links({ direct: true }).map((l) => (l.via ? `${l.username} via ${l.via}` : l.username))
+        return reply({ users: node.users(), links: node.links().map((l) => l.username), direct, reachability: node.reachability, stats })
       }
       case 'send':
         return void plugin.send(c.to!, Buffer.from(c.text!)).then(() => reply({ ok: true }), fail)

@@ -117,6 +117,25 @@ test('a punch that cannot connect leaves the session relayed, working, and count
   }
 })
 
+test('Puncher.paused (a test knob): a new relayed session starts no punch; start() still punches it', async () => {
+  const w = await world({ punching: true })
+  try {
+    const { a, b } = await setup(w)
+    const puncher = (n: Node): { paused: boolean; start(p: Peer): Promise<boolean> } => (n as unknown as { overlay: { reach: { punch: { paused: boolean; start(p: Peer): Promise<boolean> } } } }).overlay.reach.punch
+    puncher(a).paused = true
+    const got = inbox(b)
+    await w.wait(a.plugin(APP).send('b', Buffer.from('relayed')), 'a send')
+    await w.until(() => got.length === 1, 'the message')
+    await w.clock.settle()
+    assert.is(a.stats().punchAttempts + b.stats().punchAttempts, 0)
+    assert.ok(via(a, 'b') !== undefined, 'relayed')
+    assert.ok(await w.wait(puncher(a).start(peerOf(a, 'b')), 'the punch'))
+    assert.is(via(a, 'b'), undefined, 'direct now')
+  } finally {
+    await w.stop()
+  }
+})
+
 test('no punch without the feature (a transport that cannot dial from its listening port: tcp without the addon)', async () => {
   const w = await world()
   try {

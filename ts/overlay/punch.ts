@@ -66,6 +66,8 @@ export class Puncher {
   private readonly history = new Map<string, History>()
   /** Test knob: ignore the per-peer limits (the long test punches 20 times in a row). */
   unlimited = false
+  /** Test knob: new relayed sessions start no punch (start() still does; the long test measures a relayed session first). */
+  paused = false
 
   constructor(
     private readonly core: Core,
@@ -84,7 +86,7 @@ export class Puncher {
 
   /** A relayed session was adopted: its opener starts a punch (when both can, and the limits allow). */
   started(peer: Peer, local: number): void {
-    if (!peer.initiator || !this.both(peer, local)) return
+    if (this.paused || !peer.initiator || !this.both(peer, local)) return
     // A circuit lost without a move ends the session at once (it is resumable only for the punch).
     void this.start(peer)
   }

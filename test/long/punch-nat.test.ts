@@ -46,6 +46,7 @@ const describe = async (): Promise<string> => (await states()).map((s, i) => `${
 const byName = (name: string): NsNode => nodes.find((n) => n.name === name)!
 const boot = (): string[] => lab!.publicHosts.map((h) => `${h.addr}:${PORT}`)
 const viaOf = async (from: NsNode, to: string): Promise<string | undefined> => (await from.state()).direct.find((d) => d === to || d.startsWith(`${to} via `))?.split(' via ')[1]
+const round = (x: number): number => Math.round(x * 1000) / 1000
 const p99 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.ceil(xs.length * 0.99) - 1]!
 
 async function ok(n: NsNode, cmd: string, args: object, timeoutMs?: number): Promise<Record<string, unknown>> {
@@ -77,8 +78,8 @@ async function measure(from: NsNode, to: NsNode, path: string): Promise<string> 
   const mbps = await stream(from, to, { ms: THROUGHPUT_MS })
   const pair = `${from.name} → ${to.name}`
   results.push(
-    { case: `round trip, node.latency(), median of ${PINGS}`, impl: path, pair, value: median(ms), unit: 'ms', better: 'lower', p99: p99(ms) },
-    { case: `stream throughput, 64 KiB writes for ${THROUGHPUT_MS} ms`, impl: path, pair, value: mbps, unit: 'MB/s', better: 'higher' },
+    { case: `round trip, node.latency(), median of ${PINGS}`, impl: path, pair, value: round(median(ms)), unit: 'ms', better: 'lower', p99: round(p99(ms)) },
+    { case: `stream throughput, 64 KiB writes for ${THROUGHPUT_MS} ms`, impl: path, pair, value: round(mbps), unit: 'MB/s', better: 'higher' },
   )
   return `${path} ${pair}: RTT median ${median(ms).toFixed(3)} ms, p99 ${p99(ms).toFixed(3)} ms (${PINGS} pings); stream ${mbps.toFixed(1)} MB/s`
 }
@@ -171,7 +172,7 @@ test('a new node behind NAT: time from process start to its first unicast (to n2
   nodes.push(fresh)
   await waitFor(() => n2.messages.some((m) => m.from === 'n1b' && m.text === 'first'), 30_000, () => 'n1b\'s first unicast at n2a')
   const at = n2.messages.find((m) => m.from === 'n1b')!.at - fresh.spawnedAt
-  results.push({ case: 'process start to first unicast delivered (NATed → NATed, relayed)', impl: 'n1b → n2a', value: at, unit: 'ms', better: 'lower', firstSendInChild: fresh.firstSent })
+  results.push({ case: 'process start to first unicast delivered (NATed → NATed, relayed)', impl: 'n1b → n2a', value: at, unit: 'ms', better: 'lower', firstSendInChild: fresh.firstSent === null ? null : Math.round(fresh.firstSent) })
   console.log(`  n1b (behind r1): spawned → first unicast at n2a ${at} ms (its send resolved ${fresh.firstSent?.toFixed(0)} ms after its process started)`)
 })
 

@@ -1,6 +1,5 @@
-// The subset of the WebAssembly JS API that p4net (and @assemblyscript/loader's
-// typings) use. lib.dom.d.ts declares it, but pulling DOM types into a Node
-// library would hide real type errors.
+// The subset of the WebAssembly JS API that p4net uses. lib.dom.d.ts declares it,
+// but pulling DOM types into a Node library would hide real type errors.
 declare namespace WebAssembly {
   interface MemoryDescriptor { initial: number; maximum?: number }
   class Memory {

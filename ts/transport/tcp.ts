@@ -2,8 +2,9 @@
 // (listeners are registered on the socket itself), so a write or a 'data'
 // event costs no more than on a bare socket. Socket options are applied to
 // every dialled and accepted socket through ts/native (addon or fallback).
-import * as net from 'node:net'
+import type * as net from 'node:net'
 import { debuglog } from 'node:util'
+import { nodeNet } from '../core/builtins.js'
 import { P4Error } from '../core/errors.js'
 import { checkSocketOptions, socketTuner, type SocketOptions, type SocketTuner, type TuneResult } from '../native/index.js'
 import {
@@ -134,7 +135,7 @@ export function tcpTransport(opts: TcpTransportOptions = {}): Transport {
     async listen(host, port, onConnection) {
       checkAddress(host, port, true)
       if (typeof onConnection !== 'function') throw new P4Error('BAD_ARGUMENT', 'onConnection must be a function')
-      const server = net.createServer((socket) => onConnection(new TcpConn(socket, tune(socket))))
+      const server = nodeNet().createServer((socket) => onConnection(new TcpConn(socket, tune(socket))))
       await new Promise<void>((resolve, reject) => {
         const fail = (err: Error): void => {
           reject(new P4Error('IO_ERROR', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err }))
@@ -156,7 +157,7 @@ export function tcpTransport(opts: TcpTransportOptions = {}): Transport {
         // A throw here rejects the promise, so bad arguments never throw synchronously.
         checkAddress(host, port, false)
         const timeoutMs = checkTimeout(opts)
-        const socket = net.connect({ host, port })
+        const socket = nodeNet().connect({ host, port })
         const done = (): void => {
           clearTimeout(timer)
           socket.off('connect', onConnect)

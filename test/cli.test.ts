@@ -67,7 +67,7 @@ async function inProcess(args: string[]): Promise<{ code: number; out: string; e
   }
 }
 
-const COMMANDS = ['keygen', 'start', 'chat', 'demo', 'status']
+const COMMANDS = ['keygen', 'start', 'chat', 'demo', 'status', 'perf']
 
 const BAD: Array<[string[], RegExp]> = [
   [['start', '--bogus'], /^p4net start: unknown option --bogus/],

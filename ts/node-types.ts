@@ -85,4 +85,6 @@ export interface NodeStats extends OverlayStats {
   dedupBytes: number
   /** Inbound handshakes in progress plus sessions being torn down (capped by quotas.maxPendingHandshakes). */
   handshakesPending: number
+  /** Entries LAN discovery's receiving checks hold: rate buckets per source address and per key, last beacon per key (bounded). */
+  lanEntries: number
 }

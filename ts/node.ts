@@ -390,7 +390,7 @@ export class Node extends EventEmitter {
 
   stats(): NodeStats {
     const o = this.overlay
-    const base = o ? o.stats() : { ...emptyStats(), dedupEntries: 0, dedupBytes: 0, handshakesPending: 0 }
+    const base = o ? o.stats() : { ...emptyStats(), dedupEntries: 0, dedupBytes: 0, handshakesPending: 0, lanEntries: 0 }
     return { ...base, links: o?.linkCount ?? 0, directSessions: o?.directCount ?? 0, users: this.userCount() }
   }
 }

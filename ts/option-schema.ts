@@ -7,10 +7,12 @@ import type { Identity } from './core/identity.js'
 import { usernameProblem, quoteUsername } from './core/username.js'
 import { checkSocketOptions, type SocketOptions } from './native/options.js'
 import { validateHost } from './overlay/codec-fields.js'
+import { isMulticastIPv4, LAN_DEFAULT_GROUP, LAN_DEFAULT_PORT } from './overlay/lan.js'
 import type { OverlayTimers } from './overlay/overlay.js'
 import type { Quotas } from './overlay/quotas.js'
 import { parseTrustConfig, type TrustConfig } from './overlay/trust-config.js'
 import type { TrustPolicy } from './overlay/trust-policy.js'
+import { isDatagramTransport, type DatagramTransport } from './transport/datagram.js'
 import type { Address, Transport } from './transport/types.js'
 import { DEDUP_MAX_CAPACITY, DEDUP_MIN_CAPACITY } from './wasm/dedup-limits.js'
 import type { Clock } from './core/clock.js'
@@ -45,6 +47,7 @@ export interface NodeOptions {
   quotas?: Partial<Quotas>
   socket?: SocketOptions
   clock?: Clock
+  lan?: { enabled?: boolean; group?: string; port?: number; intervalMs?: number; transport?: DatagramTransport }
 }
 
 export type Value = number | string | boolean | readonly string[]
@@ -55,8 +58,8 @@ export type Form = 'api' | 'file'
 export interface OptionEntry {
   /** Dotted path: "port", "links.min", "timers.pingIntervalMs". */
   readonly name: string
-  /** int: integer min..max; fraction: number in [min, max); text: non-empty string; host: host name or IP literal; enum: one of values; addresses: list of host:port; group: object of the entries under it; custom: check(). */
-  readonly kind: 'int' | 'fraction' | 'text' | 'host' | 'enum' | 'addresses' | 'group' | 'custom'
+  /** int: integer min..max; fraction: number in [min, max); text: non-empty string; host: host name or IP literal; enum: one of values; bool: true or false (a flag without a value); addresses: list of host:port; group: object of the entries under it; custom: check(). */
+  readonly kind: 'int' | 'fraction' | 'text' | 'host' | 'enum' | 'bool' | 'addresses' | 'group' | 'custom'
   readonly doc: string
   readonly min?: number
   readonly max?: number
@@ -205,6 +208,21 @@ const QUOTAS: Fields<Quotas> = {
   decryptFailuresPerMinute: quota(30, 30, 'end-to-end boxes that fail to open, per minute, from one peer'),
 }
 
+const LAN: Fields<NonNullable<NodeOptions['lan']>> = {
+  enabled: { kind: 'bool', default: false, flag: 'lan', env: 'P4NET_LAN', doc: 'find nodes on the local network by signed UDP multicast beacons, with no bootstrap (needs a LAN host, not 127.0.0.1)' },
+  group: {
+    kind: 'custom', default: LAN_DEFAULT_GROUP, typeDoc: 'IPv4 multicast address', doc: 'multicast group of the beacons (239.255.0.0/16 is scoped to the site)',
+    check: (v) => (isMulticastIPv4(v) ? undefined : `must be an IPv4 multicast address (224.0.0.0 to 239.255.255.255), got ${show(v)}`),
+  },
+  port: { kind: 'int', min: 1, max: 65535, default: LAN_DEFAULT_PORT, doc: 'UDP port of the beacons' },
+  intervalMs: { kind: 'int', min: 1000, max: 3_600_000, default: { default: 15_000, small: 60_000 }, doc: 'a beacon goes out at start and about this often (jittered by a quarter either way)' },
+  transport: {
+    kind: 'custom', file: false, defaultDoc: 'udp (node:dgram)', typeDoc: 'DatagramTransport',
+    doc: 'the datagram sockets: udp, or MemoryLan.transport(host) to simulate a LAN in one process',
+    check: (v) => (isDatagramTransport(v) ? undefined : 'must be a DatagramTransport (udp, or MemoryLan.transport(host))'),
+  },
+}
+
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
 
 const TOP: { readonly [K in keyof Required<NodeOptions>]: Leaf & { fields?: Record<string, Leaf> } } = {
@@ -275,6 +293,7 @@ const TOP: { readonly [K in keyof Required<NodeOptions>]: Leaf & { fields?: Reco
         : 'must be a Clock (now, wall, setTimeout, clearTimeout), e.g. new ManualClock()'
     },
   },
+  lan: { kind: 'group', doc: 'LAN discovery by signed multicast beacons (off unless enabled)', fields: LAN },
   socket: {
     kind: 'custom', defaultDoc: 'the system defaults', typeDoc: '{ noDelay, quickAck, sendBuffer, receiveBuffer, keepAlive: { idleMs, intervalMs, count } | false, userTimeoutMs } (docs/native.md)',
     doc: 'socket options of the default tcp transport',

@@ -45,9 +45,10 @@ export interface Sessions {
   /**
    * Throws (UNTRUSTED_KEY, or QUOTA_EXCEEDED while banned) unless
    * `identityKey` may act as `username`: not this node's own name with
-   * another key, not banned, and admitted by the trust policy.
+   * another key, not banned, and admitted by the trust policy. `quiet`: a
+   * refusal is not counted (untrustedKey) nor reported ('warning').
    */
-  checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array): void
+  checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array, quiet?: boolean): void
 }
 
 /** Quotas, relay budgets and CPU metering (guard.ts). */
@@ -146,6 +147,12 @@ export interface Upkeep {
   ping(peer: Peer): Promise<number>
   /** Runs one maintenance pass now (when a link was lost below links.min). */
   soon(): void
+  /**
+   * Dials a link to host:port, which must prove `identityKey` (a LAN
+   * beacon's hint), unless the address is in its dial backoff (undefined).
+   * The promise settles when the dial does, and never rejects.
+   */
+  dialHint(host: string, port: number, identityKey: Uint8Array): Promise<void> | undefined
 }
 
 export interface Services {

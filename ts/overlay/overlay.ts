@@ -11,6 +11,7 @@
 //               link-dialer.ts (bootstrap, peer cache, rejoin)
 //   guard       quotas and cut-offs, relay budgets, CPU metering
 //   dispatch    the quota gate and the frame-type → handler table
+//   lan         LAN discovery (opt-in): signed multicast beacons → link hints
 //
 // A received frame: session → PeerTable's onframe → FrameDispatch.onFrame
 // (quota gate) → the handler of its type.
@@ -27,6 +28,7 @@ import { FloodRouter } from './flood.js'
 import { Guard } from './guard.js'
 import type { LkaEntry } from './lka.js'
 import { LkaExchange } from './lka-sync.js'
+import { LanDiscovery } from './lan.js'
 import { ByeReason } from './link-codec.js'
 import { Membership } from './membership.js'
 import { Peer } from './peer.js'
@@ -59,6 +61,7 @@ export class Overlay extends EventEmitter {
   private readonly upkeep: LinkUpkeep
   private readonly dispatch: FrameDispatch
   private readonly streams: StreamMux
+  private readonly lan: LanDiscovery | null
   private plugins: ReadonlySet<number> = new Set()
   private phase: 'new' | 'running' | 'stopping' = 'new'
   private bound: Address | null = null
@@ -106,6 +109,7 @@ export class Overlay extends EventEmitter {
     s.upkeep = this.upkeep = new LinkUpkeep(core, s)
 
     this.streams = new StreamMux(core, s)
+    this.lan = cfg.lan?.enabled ? new LanDiscovery(core, cfg.lan, s) : null
     this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks, streams: this.streams })
   }
 
@@ -118,6 +122,7 @@ export class Overlay extends EventEmitter {
     shareVerifications(true)
     this.directory.start()
     this.upkeep.start()
+    this.lan?.start()
     return this.bound
   }
 
@@ -127,6 +132,7 @@ export class Overlay extends EventEmitter {
     this.phase = 'stopping'
     shareVerifications(false)
     this.upkeep.stop()
+    this.lan?.stop()
     if (this.table.links.size > 0 && !this.directory.superseded) this.directory.floodHello(true)
     await this.table.stop()
     this.floods.close()
@@ -196,8 +202,11 @@ export class Overlay extends EventEmitter {
   }
 
   /** Counters, with the session byte and frame totals and the seen-table's size. */
-  stats(): OverlayStats & { dedupEntries: number; dedupBytes: number; handshakesPending: number } {
-    return { ...this.counters, cutOffReasons: { ...this.counters.cutOffReasons }, ...this.table.totals(), ...this.floods.seenTable(), handshakesPending: this.table.pending }
+  stats(): OverlayStats & { dedupEntries: number; dedupBytes: number; handshakesPending: number; lanEntries: number } {
+    const c = this.counters
+    const lan = this.lan?.sizes()
+    const lanEntries = lan ? lan.sources + lan.keys + lan.senders : 0
+    return { ...c, cutOffReasons: { ...c.cutOffReasons }, lanRejectReasons: { ...c.lanRejectReasons }, ...this.table.totals(), ...this.floods.seenTable(), handshakesPending: this.table.pending, lanEntries }
   }
 
   /**

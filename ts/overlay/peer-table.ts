@@ -80,8 +80,8 @@ export class PeerTable implements Sessions {
     await this.handshakes.settled()
   }
 
-  checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array): void {
-    this.admission.checkTrust(username, identityKey, certificate)
+  checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array, quiet?: boolean): void {
+    this.admission.checkTrust(username, identityKey, certificate, quiet)
   }
 
   ban(peer: Peer): void {

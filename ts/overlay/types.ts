@@ -3,7 +3,9 @@
 // of them needs the Overlay class for it.
 import type { Clock } from '../core/clock.js'
 import type { Identity } from '../core/identity.js'
+import type { DatagramTransport } from '../transport/datagram.js'
 import type { Address, Transport } from '../transport/types.js'
+import type { LanRejectReason } from './lan-filter.js'
 import type { PeerCache } from './peer-cache.js'
 import type { CutOffReason, Quotas } from './quotas.js'
 import type { TrustPolicy } from './trust-policy.js'
@@ -45,6 +47,19 @@ export interface OverlayTimers {
   lkaSyncMs: number
 }
 
+/** LAN discovery (ts/overlay/lan.ts). */
+export interface LanConfig {
+  enabled: boolean
+  /** IPv4 multicast group. */
+  group: string
+  /** UDP port of the group. */
+  port: number
+  /** Mean time between beacons (each wait is jittered x0.75..1.25). */
+  intervalMs: number
+  /** The datagram sockets (default: udp, node:dgram). */
+  transport?: DatagramTransport
+}
+
 export interface OverlayConfig {
   identity: Identity
   username: string
@@ -76,6 +91,8 @@ export interface OverlayConfig {
   quotas: Quotas
   /** Handshake feature bits announced (default HandshakeFeature.ACK); 0 acts as a node older than them. */
   features?: number
+  /** LAN discovery (off when absent or not enabled). */
+  lan?: LanConfig
 }
 
 export interface OverlayStats {
@@ -117,6 +134,18 @@ export interface OverlayStats {
   streamsRefused: number
   /** Stream DATA bytes received. */
   streamBytesIn: number
+  /** LAN beacons sent, and sends that failed. */
+  lanSent: number
+  lanSendErrors: number
+  /** Times the multicast socket could not be opened (a 'warning' says why). */
+  lanOpenFailures: number
+  /** LAN beacons received; accepted (authentic, trusted, fresh); rejected, in all and by reason. */
+  lanReceived: number
+  lanAccepted: number
+  lanRejected: number
+  lanRejectReasons: Partial<Record<LanRejectReason, number>>
+  /** Links dialled because of a beacon. */
+  lanDialed: number
 }
 
 /** What the overlay hands up for a DATA frame; valid during the 'data' listener call only (it may be reused). */
@@ -191,5 +220,13 @@ export function emptyStats(): OverlayStats {
     streamsAccepted: 0,
     streamsRefused: 0,
     streamBytesIn: 0,
+    lanSent: 0,
+    lanSendErrors: 0,
+    lanOpenFailures: 0,
+    lanReceived: 0,
+    lanAccepted: 0,
+    lanRejected: 0,
+    lanRejectReasons: {},
+    lanDialed: 0,
   }
 }

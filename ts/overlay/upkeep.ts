@@ -60,6 +60,10 @@ export class LinkUpkeep implements Upkeep {
     setImmediate(() => this.maintain())
   }
 
+  dialHint(host: string, port: number, identityKey: Uint8Array): Promise<void> | undefined {
+    return this.dialer.dialHint(host, port, identityKey)
+  }
+
   maintain(): void {
     if (!this.core.running) return
     const now = this.core.clock.now()

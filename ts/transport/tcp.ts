@@ -6,7 +6,7 @@ import type * as net from 'node:net'
 import { debuglog } from 'node:util'
 import { nodeNet } from '../core/builtins.js'
 import { P4Error } from '../core/errors.js'
-import { checkSocketOptions, socketTuner, type SocketOptions, type SocketTuner, type TuneResult } from '../native/index.js'
+import { checkSocketOptions, fallbackTuner, socketTuner, type SocketOptions, type SocketTuner, type TuneResult } from '../native/index.js'
 import {
   checkAddress,
   checkTimeout,
@@ -113,12 +113,14 @@ export function tcpTransport(opts: TcpTransportOptions = {}): Transport {
     throw new P4Error('BAD_OPTION', 'tuner must be a SocketTuner (see socketTuner())')
   }
   const options = checkSocketOptions({ ...DEFAULT_SOCKET_OPTIONS, ...(opts.socket === undefined ? {} : checkSocketOptions(opts.socket)) })
-  // Resolved on first use, so importing the transport does not load the addon.
+  // Resolved on first use, so importing the transport does not load the addon;
+  // options node:net sets itself (the default, noDelay) never load it.
   let tuner = opts.tuner
+  const nodeCanSet = Object.keys(options).every((k) => k === 'noDelay' || (k === 'keepAlive' && options.keepAlive === false))
   const reported = new Set<string>()
   // Tunes a fresh socket; a skipped option is logged once per transport, not per connection.
   const tune = (socket: net.Socket): TuneResult => {
-    tuner ??= socketTuner()
+    tuner ??= nodeCanSet ? fallbackTuner() : socketTuner()
     const result = tuner.apply(socket, options)
     for (const { option, reason } of result.skipped) {
       const key = `${option}: ${reason}`

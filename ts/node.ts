@@ -398,7 +398,9 @@ export class Node extends EventEmitter {
 /** Creates a node (not yet started): validates options, loads or makes the identity. */
 export async function createNode(opts: NodeOptions): Promise<Node> {
   const resolved = resolveOptions(opts) // validates the identity too, before touching the disk
-  await loadRuntime()
+  // The WebAssembly kernel compiles off the main thread while the runtime's modules load.
+  const compiling = import('./wasm/loader.js').then((l) => l.precompileKernel())
+  await Promise.all([loadRuntime(), compiling])
   const identity = opts.identity ?? (opts.dataDir ? await loadOrCreateIdentity(opts.dataDir) : generateIdentity())
   return new Node(opts, identity, resolved)
 }

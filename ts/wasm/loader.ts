@@ -157,7 +157,8 @@ export function readString(memory: WebAssembly.Memory, ptr: number): string | nu
  */
 function instantiate(variant: Variant): Kernel {
   const file = FILES[variant]
-  const module = new WebAssembly.Module(readModuleBytes(variant))
+  const module = compiled.get(variant) ?? new WebAssembly.Module(readModuleBytes(variant))
+  compiled.delete(variant)
   let memory: WebAssembly.Memory | undefined
   const text = (ptr: number): string => {
     if (ptr === 0) return '(none)'
@@ -228,14 +229,37 @@ export function loadKernel(variant: Variant): Kernel {
   return k
 }
 
+/** Builds compiled ahead by precompileKernel(), until instantiated. */
+const compiled = new Map<Variant, WebAssembly.Module>()
+
+/** The variant kernel() loads. */
+function defaultVariant(): Variant {
+  const forced = process.env.P4NET_WASM
+  return forced === 'scalar' || forced === 'simd' ? forced : simdSupported() ? 'simd' : 'scalar'
+}
+
+/**
+ * Compiles the build kernel() will load, off the main thread, so that a node
+ * starting up (createNode) does not compile it when its first session needs
+ * it. Never rejects: kernel() compiles (and reports) what this could not.
+ */
+export async function precompileKernel(): Promise<void> {
+  if (defaultKernel !== null) return
+  const variant = defaultVariant()
+  if (cache.has(variant) || compiled.has(variant)) return
+  try {
+    const module = await WebAssembly.compile(readModuleBytes(variant))
+    if (!cache.has(variant)) compiled.set(variant, module)
+  } catch {
+    // kernel() compiles it again and throws the error where it is needed
+  }
+}
+
 /** The build this process uses: SIMD where supported unless P4NET_WASM=scalar. */
 export function kernel(): Kernel {
   // Called for every read and flush of every session: the choice is made once
   // (reading process.env costs more than the rest of the call).
-  if (defaultKernel === null) {
-    const forced = process.env.P4NET_WASM
-    defaultKernel = loadKernel(forced === 'scalar' || forced === 'simd' ? forced : simdSupported() ? 'simd' : 'scalar')
-  }
+  if (defaultKernel === null) defaultKernel = loadKernel(defaultVariant())
   return defaultKernel
 }
 let defaultKernel: Kernel | null = null

@@ -25,5 +25,6 @@ declare namespace WebAssembly {
   /** Thrown by a trap: unreachable, out-of-bounds memory access, and the like. */
   class RuntimeError extends Error {}
   function validate(bytes: BufferSource): boolean
+  function compile(bytes: BufferSource): Promise<Module>
 }
 type BufferSource = ArrayBufferView | ArrayBuffer

@@ -23,7 +23,7 @@
 //
 //   node dist/bench/footprint.bench.js [--quick]
 import { fork, spawn } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Socket } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -32,6 +32,7 @@ import { createNode, type Node } from '../ts/index.js'
 import { writeResults, type Target } from '../common/results.js'
 import { simdSupported } from '../ts/wasm/loader.js'
 import type { NodeOrder, Sample } from './footprint-child.js'
+import { fmt } from './compare/chart.js'
 import { interleaved, printTargets, Rows, withTimeout, type Metric } from './lib.js'
 
 const quick = process.argv.includes('--quick')
@@ -67,6 +68,15 @@ function install(): Install {
   mkdirSync(join(pkg, 'build'), { recursive: true })
   for (const f of readdirSync(join(ROOT, 'build')).filter((f) => f.endsWith('.wasm'))) cpSync(join(ROOT, 'build', f), join(pkg, 'build', f))
   if (existsSync(join(ROOT, 'prebuilds'))) cpSync(join(ROOT, 'prebuilds'), join(pkg, 'prebuilds'), { recursive: true })
+  // Its production dependencies (none today), flat beside it as npm would put them.
+  const deps = (dir: string): string[] => Object.keys((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {})
+  const pending = deps(ROOT)
+  for (let name = pending.pop(); name !== undefined; name = pending.pop()) {
+    const to = join(dir, 'app', 'node_modules', name)
+    if (existsSync(to)) continue
+    cpSync(join(ROOT, 'node_modules', name), to, { recursive: true, dereference: true })
+    pending.push(...deps(to))
+  }
   // An application's own modules: an entry, 12 modules and one they all import.
   const lib = join(dir, 'app', 'node_modules', 'app-graph', 'lib')
   mkdirSync(lib, { recursive: true })
@@ -253,7 +263,7 @@ try {
 const value = (c: string, impl: string): number | null => rows.find(c, impl)?.value ?? null
 const fig = (c: string, impl: string, unit: string): string => {
   const r = rows.find(c, impl)
-  return r?.value == null ? 'n/a' : `${r.value} ${unit} [${r.min}–${r.max}]`
+  return r?.value == null ? 'n/a' : `${fmt(r.value)} ${unit} [${fmt(r.min ?? null)}–${fmt(r.max ?? null)}]`
 }
 const targets: Target[] = []
 const importRss = value('import, RSS over bare Node', 'p4net')
@@ -271,7 +281,7 @@ writeResults('footprint', {
   trials: TRIALS,
   coldTrials: COLD_TRIALS,
   setup: {
-    install: 'this build copied as npm lays it out: <tmp>/app/node_modules/p4net/{package.json,dist/ts/**/*.js,build/*.wasm,prebuilds}',
+    install: 'this build copied as npm lays it out: <tmp>/app/node_modules/p4net/{package.json,dist/ts/**/*.js,build/*.wasm,prebuilds}, its production dependencies beside it',
     app: "an application's ES modules: an entry importing 12 modules that each import one shared module (14 modules, 25 import edges)",
     memory: 'process.memoryUsage() after gc() twice, 50 ms, gc() again; over the same fresh process before the step',
     node: `createNode({ profile, links: { max: 8 } }) in a fresh child; peers (default profile, default timers) in the bench process join one by one; per user: ${USERS - 9} more nodes bootstrapping to the link peers; idle: ${IDLE_MS / 1000} s more`,

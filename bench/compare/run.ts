@@ -443,7 +443,7 @@ function targets(): Target[] {
   const own = find('footprint: own package, unpacked', 'p4net')
   if (own) out.push({ target: 'own package <= 400 KiB unpacked', figure: `${fmt(own.value)} KiB (${Object.entries((own.byKindKiB as Record<string, number>) ?? {}).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')})`, met: own.value === null ? null : own.value <= 400 })
   const deps = find('footprint: production dependencies (direct)', 'p4net')
-  if (deps) out.push({ target: 'at most 3 production dependencies', figure: `${deps.value} (${(deps.dependencies as string[]).join(', ')})`, met: deps.value === null ? null : deps.value <= 3 })
+  if (deps) out.push({ target: 'at most 3 production dependencies', figure: `${deps.value}${(deps.dependencies as string[]).length ? ` (${(deps.dependencies as string[]).join(', ')})` : ''}`, met: deps.value === null ? null : deps.value <= 3 })
   const cold = find('footprint: cold start to first link', 'p4net')
   if (cold) out.push({ target: 'cold start to first link <= 150 ms', figure: `${fmt(cold.value)} ms [${fmt(cold.min ?? null)}–${fmt(cold.max ?? null)}]`, met: cold.value === null ? null : cold.value <= 150 })
   return out
@@ -561,8 +561,9 @@ for (const n of notes) console.log(`note: ${n}`)
 const body = {
   ...(previous ? { merged: { from: (previous.merged as { from?: string } | undefined)?.from ?? previous.date, cases: only } } : {}),
   quick,
-  trials: TRIALS,
-  streamTrials: STREAM_TRIALS,
+  // --merge keeps the header of the run whose other rows stay.
+  trials: previous?.trials ?? TRIALS,
+  streamTrials: (previous?.streamTrials as number | undefined) ?? STREAM_TRIALS,
   coldTrials: COLD_TRIALS,
   versions: Object.fromEntries(
     ['libp2p', '@libp2p/tcp', '@chainsafe/libp2p-noise', '@chainsafe/libp2p-yamux', '@libp2p/identify', '@chainsafe/libp2p-gossipsub', '@hyperswarm/secret-stream', 'it-length-prefixed', 'it-pushable'].map((p) => [p, versionOf(p)]),

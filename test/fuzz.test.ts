@@ -26,6 +26,7 @@ const SHORT: Record<string, number> = {
   config: 4000,
   'config-file': 800,
   'lan-beacon': 2000,
+  relay: 4000,
 }
 
 test('every target has a short-run size', () => {

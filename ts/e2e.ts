@@ -17,19 +17,18 @@
 // The AAD (e2eAad / groupAad) binds the sender's identity key, the recipient,
 // the plugin and the message ID, so a relay can neither re-target a box nor
 // splice it into another message nor re-send it as its own.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 import { aead } from './crypto.js'
 import { P4Error, expectBytes } from './core/errors.js'
 import { encodeUsername } from './core/username.js'
-import { E2eKeyCache, SALT_SIZE, X25519_SIZE, nodeKey, sameBytes, type BoxKey, type KeyCacheLimits } from './e2e-keys.js'
-import { WasmBoxCipher } from './e2e-wasm.js'
+import { counterNonce, NONCE_SIZE, SizedAead, TAG_SIZE, type BoxCipherChoice } from './e2e-aead.js'
+import { E2eKeyCache, SALT_SIZE, X25519_SIZE, sameBytes, type BoxKey, type KeyCacheLimits } from './e2e-keys.js'
 import type { Kernel } from './wasm/loader.js'
 
 export { X25519_SIZE, SALT_SIZE } from './e2e-keys.js'
+export { NODE_CRYPTO_FROM, NONCE_SIZE, TAG_SIZE, type BoxCipherChoice } from './e2e-aead.js'
 export const GROUP_INFO = new TextEncoder().encode('p4net/2 group')
 export const AAD_DOMAIN = new TextEncoder().encode('p4net/2 e2e aad\0')
-export const TAG_SIZE = 16
-export const NONCE_SIZE = 12
 /** The unicast box format this build writes and reads (its first byte). */
 export const BOX_VERSION = 1
 /** version (1) + salt (16) + counter (8). */
@@ -38,14 +37,6 @@ export const BOX_HEADER = 1 + SALT_SIZE + 8
 export const SEAL_OVERHEAD = BOX_HEADER + TAG_SIZE
 /** Bytes a group box adds to the plaintext. */
 export const GROUP_OVERHEAD = NONCE_SIZE + TAG_SIZE
-/**
- * Plaintexts from this size up are sealed and opened with node:crypto
- * (OpenSSL), smaller ones with the WASM kernel: a node:crypto call costs a
- * few microseconds of setup, the WASM kernel is slower per byte on large
- * messages (bench/e2e-box.bench.ts measures both: the WASM kernel is faster
- * up to 2 KiB, node:crypto from 4 KiB on).
- */
-export const NODE_CRYPTO_FROM = 4096
 /** Past this many boxes an E2eBoxes takes a new salt (the counter stays exact in a double). */
 const MAX_COUNTER = 2 ** 53 - 1
 
@@ -56,33 +47,6 @@ const AAD_GROUP = 2
 export interface AeadCipher {
   seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array | null): Uint8Array
   open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array | null): Uint8Array | null
-}
-
-/** Which ChaCha20-Poly1305 seals unicast boxes: by size (default), always WASM, or always node:crypto. */
-export type BoxCipherChoice = 'auto' | 'wasm' | 'node'
-
-function nodeSeal(key: KeyObject, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array): Uint8Array[] {
-  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE })
-  c.setAAD(aad, { plaintextLength: pt.length })
-  const ct = c.update(pt)
-  c.final()
-  return [ct, c.getAuthTag()]
-}
-
-function nodeOpen(key: KeyObject, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | null {
-  const n = sealed.length - TAG_SIZE
-  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE })
-  d.setAAD(aad, { plaintextLength: n })
-  d.setAuthTag(sealed.subarray(n))
-  const pt = d.update(sealed.subarray(0, n))
-  try {
-    d.final()
-  } catch {
-    return null
-  }
-  // A small result may sit in Buffer's shared pool: never hand out a view of it.
-  if (pt.byteOffset !== 0 || pt.buffer.byteLength !== pt.byteLength) return new Uint8Array(pt)
-  return new Uint8Array(pt.buffer, 0, pt.byteLength)
 }
 
 export interface E2eBoxesOptions {
@@ -99,23 +63,19 @@ export interface E2eBoxesOptions {
  */
 export class E2eBoxes {
   private readonly keys: E2eKeyCache
-  private readonly cipher: BoxCipherChoice
   private saltBytes: Uint8Array = new Uint8Array(randomBytes(SALT_SIZE))
   private counter = 0
   private readonly nonce = new Uint8Array(NONCE_SIZE)
   /** version || salt || counter of the next box. */
   private readonly head = new Uint8Array(BOX_HEADER)
-  private readonly wasm: WasmBoxCipher
+  private readonly aead: SizedAead
 
   constructor(own: { staticKey: KeyObject; staticPublicKey: Uint8Array }, opts: E2eBoxesOptions = {}) {
     if (typeof own !== 'object' || own === null) throw new P4Error('BAD_ARGUMENT', 'E2eBoxes needs { staticKey, staticPublicKey }')
     expectBytes(own.staticPublicKey, X25519_SIZE, 'staticPublicKey')
     if (own.staticKey?.asymmetricKeyType !== 'x25519' || own.staticKey.type !== 'private') throw new P4Error('BAD_ARGUMENT', 'staticKey must be an X25519 private KeyObject')
-    const cipher = opts.cipher ?? 'auto'
-    if (cipher !== 'auto' && cipher !== 'wasm' && cipher !== 'node') throw new P4Error('BAD_ARGUMENT', `unknown cipher ${String(cipher)}`)
-    this.cipher = cipher
+    this.aead = new SizedAead(BOX_HEADER, opts.cipher ?? 'auto', opts.kernel)
     this.keys = new E2eKeyCache(own.staticKey, own.staticPublicKey.slice(), opts.limits)
-    this.wasm = new WasmBoxCipher(BOX_HEADER, opts.kernel)
     this.head[0] = BOX_VERSION
     this.head.set(this.saltBytes, 1)
   }
@@ -134,8 +94,10 @@ export class E2eBoxes {
     return this.keys.sizes()
   }
 
-  private useNode(len: number): boolean {
-    return this.cipher === 'node' || (this.cipher === 'auto' && len >= NODE_CRYPTO_FROM)
+  /** X25519(own static, `peerPub`), cached per peer: the pair secret box and stream keys are derived from. Null for a low-order key. */
+  pairSecret(peerPub: Uint8Array): Uint8Array | null {
+    expectBytes(peerPub, X25519_SIZE, 'peer X25519 key')
+    return this.keys.pairSecret(peerPub)
   }
 
   /** Seals `plaintext` to `recipientPub` (X25519, 32 bytes). Throws BAD_ARGUMENT for a bad or low-order key. */
@@ -152,21 +114,10 @@ export class E2eBoxes {
     const key = this.keys.sendingKey(recipientPub, this.saltBytes)
     if (key === null) throw new P4Error('BAD_ARGUMENT', 'recipient X25519 key is invalid (low-order point)')
     const c = this.counter++
-    const nonce = this.nonce
-    writeU32(nonce, 0, 0)
-    writeU32(nonce, 4, Math.floor(c / 2 ** 32))
-    writeU32(nonce, 8, c >>> 0)
+    const nonce = counterNonce(this.nonce, c)
     const head = this.head
     head.set(nonce.subarray(4), 1 + SALT_SIZE)
-    if (!this.useNode(plaintext.length)) return this.wasm.seal(head, key.raw, nonce, plaintext, aad)
-    const [ct, tag] = nodeSeal(nodeKey(key), nonce, plaintext, aad)
-    // Every byte is written below: no zero-fill (a large box is 64 KiB).
-    const n = BOX_HEADER + plaintext.length + TAG_SIZE
-    const box = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n)
-    box.set(head, 0)
-    box.set(ct!, BOX_HEADER)
-    box.set(tag!, BOX_HEADER + plaintext.length)
-    return box
+    return this.aead.seal(head, key, nonce, plaintext, aad)
   }
 
   /**
@@ -188,10 +139,9 @@ export class E2eBoxes {
     const key: BoxKey | null = this.keys.receivingKey(senderPub, box.subarray(1, 1 + SALT_SIZE))
     if (key === null) return null
     const nonce = this.nonce
-    writeU32(nonce, 0, 0)
+    nonce.fill(0, 0, 4)
     nonce.set(box.subarray(1 + SALT_SIZE, BOX_HEADER), 4)
-    const sealed = box.subarray(BOX_HEADER)
-    return this.useNode(sealed.length - TAG_SIZE) ? nodeOpen(nodeKey(key), nonce, sealed, aad) : this.wasm.open(key.raw, nonce, sealed, aad)
+    return this.aead.open(key, nonce, box.subarray(BOX_HEADER), aad)
   }
 }
 

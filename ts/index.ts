@@ -2,7 +2,7 @@
 export { P4Error, isP4Error } from './core/errors.js'
 export type { P4ErrorCode } from './core/errors.js'
 export { createNode, Node, parseAddress } from './node.js'
-export type { LinkInfo, NodeEvents, NodeOptions, NodeStats, NodeStatus, OverlayStats, OverlayTimers, Profile, StartOptions, StatusReason, WaitForUserOptions, WireMessage } from './node.js'
+export type { LinkInfo, NodeEvents, NodeOptions, NodeStats, NodeStatus, OverlayStats, OverlayTimers, Profile, Reachability, StartOptions, StatusReason, RelayedBytes, WaitForUserOptions, WireMessage } from './node.js'
 export { Plugin } from './plugin.js'
 export type { PluginMessage, PluginOptions, SendOptions, BroadcastOptions } from './plugin.js'
 export { P4Stream, type StreamOptions } from './stream.js'

@@ -12,7 +12,7 @@ import { Flag } from './core/protocol.js'
 import { Plugin, type PluginHost, type PluginOptions } from './plugin.js'
 import type { PluginRouter } from './plugin-router.js'
 import { checkTimeout, Reasons, waitUntil } from './join.js'
-import type { NodeEvents, NodeStats, NodeStatus, OtherEvent, StartOptions, WaitForUserOptions } from './node-types.js'
+import type { NodeEvents, NodeStats, NodeStatus, OtherEvent, Reachability, StartOptions, WaitForUserOptions } from './node-types.js'
 import type { Overlay, StreamChannel, DataEvent, LinkInfo, OverlayStats, OverlayTimers } from './overlay/overlay.js'
 import { emptyStats } from './overlay/types.js'
 import { systemClock, type Clock } from './core/clock.js'
@@ -39,10 +39,12 @@ export { parseAddress }
 export type { NodeOptions, Profile } from './options.js'
 
 export type { LinkInfo, OverlayStats, OverlayTimers }
-export type { NodeEvents, NodeStats, NodeStatus, StartOptions, StatusReason, WaitForUserOptions, WireMessage } from './node-types.js'
+export type { NodeEvents, NodeStats, NodeStatus, Reachability, StartOptions, StatusReason, RelayedBytes, WaitForUserOptions, WireMessage } from './node-types.js'
 
 /** Default wait of start() and waitForUser(). */
 const DEFAULT_WAIT_MS = 10_000
+
+const UNKNOWN_REACH = (): Reachability => ({ status: 'unknown', observed: [], checkedAt: 0, answers: { reachable: 0, unreachable: 0, refused: 0, missing: 0 } })
 
 
 export class Node extends EventEmitter {
@@ -64,6 +66,7 @@ export class Node extends EventEmitter {
   private router: PluginRouter | null = null
   /** What a Plugin calls: the router once the node has started; until then only users() and close() work. */
   private readonly host: PluginHost
+  private relaysTapped = false
 
   /** Use createNode(); the constructor only validates (unless createNode already did). */
   constructor(opts: NodeOptions, identity: Identity, resolved: Resolved = resolveOptions(opts)) {
@@ -92,13 +95,22 @@ export class Node extends EventEmitter {
   override on<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
   override on<E extends string | symbol>(event: OtherEvent<E>, listener: (...args: any[]) => void): this
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'relay-wire') this.tapRelays()
     return super.on(event, listener)
   }
 
   override once<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
   override once<E extends string | symbol>(event: OtherEvent<E>, listener: (...args: any[]) => void): this
   override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'relay-wire') this.tapRelays()
     return super.once(event, listener)
+  }
+
+  /** 'relay-wire' has a listener: the relay side reports what it passes on (only then: it names both ends per frame). */
+  private tapRelays(): void {
+    if (this.relaysTapped || !this.overlay) return
+    this.relaysTapped = true
+    this.overlay.tapRelays((from, to, bytes) => this.emit('relay-wire', { from, to, bytes }))
   }
 
   override off<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
@@ -119,6 +131,16 @@ export class Node extends EventEmitter {
     const a = this.overlay?.address
     if (!a) throw new P4Error('NOT_STARTED', 'node.advertisedAddress is known after start()')
     return { host: this.resolved.advertiseHost, port: a.port }
+  }
+
+  /**
+   * Whether other nodes can dial this one: 'public' once a quorum of peers
+   * (reach.quorum of reach.peers asked) dialled it back, 'private' once a
+   * quorum could not (behind NAT or a firewall), else 'unknown'; where peers
+   * see it (observed); announced in its HELLO. 'reachability' events tell changes.
+   */
+  get reachability(): Reachability {
+    return this.overlay?.reachability ?? UNKNOWN_REACH()
   }
 
   private get clock(): Clock {
@@ -184,13 +206,14 @@ export class Node extends EventEmitter {
       if (this.listenerCount('wire') > 0) this.emit('wire', { pluginId: e.pluginId, from: e.from, body: e.body, broadcast: (e.flags & Flag.BROADCAST) !== 0, encrypted: (e.flags & Flag.ENCRYPTED) !== 0 })
       router.onData(e)
     })
-    for (const ev of ['user-joined', 'user-left', 'user-moved', 'link-up', 'link-down', 'joined']) {
+    for (const ev of ['user-joined', 'user-left', 'user-moved', 'link-up', 'link-down', 'joined', 'reachability']) {
       overlay.on(ev, (...args: unknown[]) => {
         this.signals.emit(ev)
         this.emit(ev, ...args)
       })
     }
     overlay.on('stream', (ch: StreamChannel) => router.onStream(ch))
+    if (this.listenerCount('relay-wire') > 0) this.tapRelays()
     overlay.on('user-updated', () => this.signals.emit('user-updated'))
     overlay.on('warning', (err: P4Error) => this.warn(err))
     try {
@@ -230,17 +253,18 @@ export class Node extends EventEmitter {
   status(): NodeStatus {
     const links = this.overlay?.linkCount ?? 0
     const reasons = this.reasons.snapshot()
+    const reachability = this.reachability
     switch (this.state) {
       case 'new':
-        return { state: 'new', links, reasons }
+        return { state: 'new', links, reasons, reachability }
       case 'stopping':
       case 'stopped':
-        return { state: 'stopped', links, reasons }
+        return { state: 'stopped', links, reasons, reachability }
       case 'starting':
-        return { state: 'joining', links, reasons }
+        return { state: 'joining', links, reasons, reachability }
       default:
-        if (links > 0 && this.overlay?.joined) return { state: 'joined', links, reasons }
-        return { state: links > 0 || this.joining ? 'joining' : 'alone', links, reasons }
+        if (links > 0 && this.overlay?.joined) return { state: 'joined', links, reasons, reachability }
+        return { state: links > 0 || this.joining ? 'joining' : 'alone', links, reasons, reachability }
     }
   }
 

@@ -205,8 +205,10 @@ export function resolveOptions(opts: NodeOptions): Resolved {
     certificate: v.get('certificate') as Uint8Array | undefined,
     highWaterMark: v.get('highWaterMark') as number,
     streams: group('streams'),
+    reach: group('reach'),
     quotas: group('quotas'),
     lan: group('lan'),
+    relay: group('relay'),
   }
   return { username: cfg.username, host: cfg.host, port: cfg.port, advertiseHost: cfg.advertiseHost, bootstrap: cfg.bootstrap, profile: v.get('profile') as Profile, cfg }
 }

@@ -4,6 +4,7 @@ import { frameScanTarget, receiverTarget } from './codec.js'
 import { configFileTarget, configTarget } from './config.js'
 import { handshakeTarget } from './handshake.js'
 import { lanBeaconTarget } from './lan.js'
+import { relayTarget } from './relay.js'
 import type { FuzzTarget } from './harness.js'
 import { discoverFrameTarget, discoverTarget, handshakePayloadTarget, helloFrameTarget, helloTarget, lkaAckTarget } from './messages.js'
 
@@ -20,6 +21,7 @@ const MAKERS: Record<string, () => FuzzTarget | Promise<FuzzTarget>> = {
   config: configTarget,
   'config-file': configFileTarget,
   'lan-beacon': lanBeaconTarget,
+  relay: relayTarget,
 }
 
 export const TARGET_NAMES: readonly string[] = Object.keys(MAKERS)

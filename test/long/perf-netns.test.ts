@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { test } from '../helpers/test.js'
 import * as assert from 'uvu/assert'
 import type { PerfResult } from '../../ts/cli/perf-report.js'
+import { ip, netnsUnavailable, removeStale } from '../helpers/netns.js'
 
 const PREFIX = 'p4pf'
 const SERVER_ADDR = '10.78.0.1'
@@ -19,57 +20,8 @@ const MAIN = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url))
 const nsServer = `${PREFIX}${process.pid}-s`
 const nsClient = `${PREFIX}${process.pid}-c`
 
-function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 })
-}
-
-/** Why namespaces cannot be used here, or null when they can. */
-function unavailable(): string | null {
-  if (process.platform !== 'linux') return `not Linux (${process.platform})`
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'not running as root'
-  try {
-    execFileSync('ip', ['-V'], { stdio: 'ignore' })
-  } catch {
-    return 'iproute2 (`ip`) is not installed'
-  }
-  const probe = `${PREFIX}${process.pid}-probe`
-  try {
-    ip('netns', 'add', probe)
-  } catch (err) {
-    return `cannot create a network namespace: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`
-  }
-  removeNamespace(probe)
-  return null
-}
-
-function removeNamespace(ns: string): void {
-  try {
-    ip('netns', 'del', ns)
-  } catch {
-    // already gone
-  }
-}
-
 /** This run's namespaces, and those of earlier runs whose process is gone. */
-function removeNamespaces(): void {
-  let list = ''
-  try {
-    list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-  } catch {
-    return
-  }
-  for (const line of list.split('\n')) {
-    const m = new RegExp(`^(${PREFIX}(\\d+)-\\S+)`).exec(line)
-    if (!m) continue
-    let alive = Number(m[2]) !== process.pid
-    try {
-      if (alive) process.kill(Number(m[2]), 0)
-    } catch {
-      alive = false
-    }
-    if (!alive) removeNamespace(m[1]!)
-  }
-}
+const removeNamespaces = (): void => removeStale(PREFIX)
 
 /** A process in namespace `ns`: its output so far, its exit code once it ended. */
 function inNamespace(ns: string, args: string[]) {
@@ -100,7 +52,7 @@ function output(p: ReturnType<typeof inNamespace>, re: RegExp, ms: number): Prom
   })
 }
 
-const why = unavailable()
+const why = netnsUnavailable(PREFIX)
 let server: ReturnType<typeof inNamespace> | undefined
 
 test.before(() => {

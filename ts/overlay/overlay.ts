@@ -10,8 +10,12 @@
 //   upkeep      maintenance: link counts, liveness, probes; with
 //               link-dialer.ts (bootstrap, peer cache, rejoin)
 //   guard       quotas and cut-offs, relay budgets, CPU metering
+//   reach       observed addresses, dial-back checks (reachability); with
+//               dial-back.ts (the dial-backs served for peers)
 //   dispatch    the quota gate and the frame-type → handler table
 //   lan         LAN discovery (opt-in): signed multicast beacons → link hints
+//   relays      relayed sessions: reservations, circuits (relay-server.ts,
+//               relay-client.ts, circuit-conn.ts)
 //
 // A received frame: session → PeerTable's onframe → FrameDispatch.onFrame
 // (quota gate) → the handler of its type.
@@ -33,17 +37,19 @@ import { ByeReason } from './link-codec.js'
 import { Membership } from './membership.js'
 import { Peer } from './peer.js'
 import { PeerTable } from './peer-table.js'
+import { ReachTracker } from './reach.js'
+import { Relays, type ReachView } from './relays.js'
 import { AckStatus, SendQueue } from './send-queue.js'
-import { StreamMux, type StreamChannel, type StreamSink } from './streams.js'
-import { emptyStats, type LinkInfo, type OverlayConfig, type OverlayStats } from './types.js'
+import { StreamMux, type ChunkBoxMaker, type StreamChannel, type StreamSink } from './streams.js'
+import { emptyStats, type LinkInfo, type OverlayConfig, type OverlayStats, type Reachability } from './types.js'
 import { LinkUpkeep } from './upkeep.js'
 import { WalkRouter } from './walks.js'
 
-export type { StreamChannel, StreamSink } from './streams.js'
+export type { ChunkBox, ChunkBoxMaker, StreamChannel, StreamKeyInput, StreamSink } from './streams.js'
 
 /** Builds a DATA payload from its message ID and the recipient's end-to-end key. */
 export type BodyFn = (hi: number, lo: number, staticKey: Uint8Array) => Uint8Array
-export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers } from './types.js'
+export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers, Reachability } from './types.js'
 
 const log = debuglog('p4net:overlay')
 const ACK_DELIVERED = Uint8Array.of(AckStatus.DELIVERED)
@@ -62,6 +68,8 @@ export class Overlay extends EventEmitter {
   private readonly dispatch: FrameDispatch
   private readonly streams: StreamMux
   private readonly lan: LanDiscovery | null
+  private readonly reach: ReachTracker
+  private readonly relays: Relays
   private plugins: ReadonlySet<number> = new Set()
   private phase: 'new' | 'running' | 'stopping' = 'new'
   private bound: Address | null = null
@@ -75,7 +83,8 @@ export class Overlay extends EventEmitter {
   /** The session each recent recipient was sent on (routeTo). */
   private readonly routes = new Map<string, { entry: object; key: Uint8Array; peer: Peer }>()
 
-  constructor(cfg: OverlayConfig) {
+  /** `reach`: whether this node can be dialled (reachability, issue 18.1); unknown by default. */
+  constructor(cfg: OverlayConfig, reach?: ReachView) {
     super()
     this.cfg = cfg
     const overlay = this
@@ -107,10 +116,12 @@ export class Overlay extends EventEmitter {
     s.lka = this.lka = new LkaExchange(core, s)
     s.walks = this.walks = new WalkRouter(core, s)
     s.upkeep = this.upkeep = new LinkUpkeep(core, s)
+    s.reach = this.reach = new ReachTracker(core, s)
+    s.relays = this.relays = new Relays(core, s, reach ?? { isPrivate: () => this.reach.snapshot().status === 'private' })
 
     this.streams = new StreamMux(core, s)
     this.lan = cfg.lan?.enabled ? new LanDiscovery(core, cfg.lan, s) : null
-    this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks, streams: this.streams })
+    this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks, streams: this.streams, reach: this.reach, relays: this.relays })
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -123,6 +134,8 @@ export class Overlay extends EventEmitter {
     this.directory.start()
     this.upkeep.start()
     this.lan?.start()
+    this.reach.start()
+    this.relays.start()
     return this.bound
   }
 
@@ -133,6 +146,8 @@ export class Overlay extends EventEmitter {
     shareVerifications(false)
     this.upkeep.stop()
     this.lan?.stop()
+    this.reach.stop()
+    this.relays.stop()
     if (this.table.links.size > 0 && !this.directory.superseded) this.directory.floodHello(true)
     await this.table.stop()
     this.floods.close()
@@ -151,6 +166,11 @@ export class Overlay extends EventEmitter {
   get hasJoinTargets(): boolean {
     const cfg = this.cfg
     return cfg.bootstrap.length > 0 || (cfg.peerCache?.candidates(cfg.clock.wall(), 1).length ?? 0) > 0
+  }
+
+  /** Whether other nodes can dial this one, as its peers found ('reachability' events on change). */
+  get reachability(): Reachability {
+    return this.reach.snapshot()
   }
 
   /** The address bound (after start). */
@@ -182,7 +202,7 @@ export class Overlay extends EventEmitter {
   }
 
   /** The online entry of `username`, if any. */
-  user(username: string): { plugins: readonly number[]; staticKey: Uint8Array } | undefined {
+  user(username: string): { plugins: readonly number[]; staticKey: Uint8Array; identityKey: Uint8Array } | undefined {
     const e = this.directory.lka.get(username)
     return e && e.online ? e : undefined
   }
@@ -206,7 +226,7 @@ export class Overlay extends EventEmitter {
     const c = this.counters
     const lan = this.lan?.sizes()
     const lanEntries = lan ? lan.sources + lan.keys + lan.senders : 0
-    return { ...c, cutOffReasons: { ...c.cutOffReasons }, lanRejectReasons: { ...c.lanRejectReasons }, ...this.table.totals(), ...this.floods.seenTable(), handshakesPending: this.table.pending, lanEntries }
+    return { ...c, cutOffReasons: { ...c.cutOffReasons }, lanRejectReasons: { ...c.lanRejectReasons }, relayReasons: { ...c.relayReasons }, punchFailed: { ...c.punchFailed }, ...this.relays.gauges(), ...this.table.totals(), ...this.floods.seenTable(), handshakesPending: this.table.pending, lanEntries }
   }
 
   /**
@@ -329,12 +349,14 @@ export class Overlay extends EventEmitter {
   /**
    * Opens a stream of `pluginId` to `username` over the session bound to its
    * key; resolves once that node accepted it. `attach` gives the stream its
-   * byte side before any byte can arrive. Incoming streams: 'stream' events.
+   * byte side before any byte can arrive. With `box`, the stream is sealed
+   * end to end with the chunk boxes it makes (the peer must announce
+   * STREAM_BOX1). Incoming streams: 'stream' events.
    */
-  async openStream(username: string, pluginId: number, attach: (ch: StreamChannel) => StreamSink): Promise<StreamChannel> {
+  async openStream(username: string, pluginId: number, attach: (ch: StreamChannel) => StreamSink, box: ChunkBoxMaker | null = null): Promise<StreamChannel> {
     const peer = await this.table.sessionTo(username)
     peer.active(this.cfg.clock.now())
-    return this.streams.open(peer, username, pluginId, attach)
+    return this.streams.open(peer, username, pluginId, attach, box)
   }
 
   /**
@@ -349,6 +371,11 @@ export class Overlay extends EventEmitter {
       if (!this.running) throw new P4Error('CLOSED', 'node stopped')
     }
     this.floods.originate(MsgType.DATA, flags, pluginId, body)
+  }
+
+  /** Diagnostics: `fn` sees every DATA payload this node relays on a circuit (Node's 'relay-wire'). */
+  tapRelays(fn: (from: string, to: string, bytes: Uint8Array) => void): void {
+    this.relays.tap(fn)
   }
 
   /** The plugin layer opened (or failed to open) an end-to-end box that came through `via` (DataEvent.via). */

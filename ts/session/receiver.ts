@@ -229,16 +229,7 @@ export class Receiver {
     if (length <= p.length - HEADER_SIZE || HEADER_SIZE + length <= PLAIN_CARRY_MAX) return false
     const payload = Buffer.allocUnsafe(length)
     payload.set(p.subarray(HEADER_SIZE))
-    this.big = {
-      type: dv.getUint8(HDR_TYPE),
-      flags: dv.getUint8(HDR_FLAGS),
-      hops: dv.getUint8(HDR_HOPS),
-      pluginId: dv.getUint16(HDR_PLUGIN),
-      idHi: dv.getUint32(HDR_MSGID),
-      idLo: dv.getUint32(HDR_MSGID + 4),
-      payload,
-      filled: p.length - HEADER_SIZE,
-    }
+    this.big = bigFrame(dv, payload, p.length - HEADER_SIZE)
     return true
   }
 
@@ -250,20 +241,25 @@ export class Receiver {
     const payload = Buffer.allocUnsafe(length)
     const have = total - pos - HEADER_SIZE
     this.s.plainInto(pos + HEADER_SIZE, total, payload, 0)
-    this.big = {
-      type: dv.getUint8(HDR_TYPE),
-      flags: dv.getUint8(HDR_FLAGS),
-      hops: dv.getUint8(HDR_HOPS),
-      pluginId: dv.getUint16(HDR_PLUGIN),
-      idHi: dv.getUint32(HDR_MSGID),
-      idLo: dv.getUint32(HDR_MSGID + 4),
-      payload,
-      filled: have,
-    }
+    this.big = bigFrame(dv, payload, have)
   }
 
   private deliver(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): void {
     this.framesIn++
     this.onFrame({ type, flags, hops, pluginId, idHi, idLo, payload })
+  }
+}
+
+/** A large frame being assembled: its header fields (from `dv`, a checked header) and its payload buffer. */
+function bigFrame(dv: DataView, payload: Buffer, filled: number): BigFrame {
+  return {
+    type: dv.getUint8(HDR_TYPE),
+    flags: dv.getUint8(HDR_FLAGS),
+    hops: dv.getUint8(HDR_HOPS),
+    pluginId: dv.getUint16(HDR_PLUGIN),
+    idHi: dv.getUint32(HDR_MSGID),
+    idLo: dv.getUint32(HDR_MSGID + 4),
+    payload,
+    filled,
   }
 }

@@ -19,7 +19,7 @@ const LAYERS: Array<[RegExp, number, string]> = [
   [/^ts\/session\//, 4, 'session'],
   [/^ts\/overlay\//, 5, 'overlay'],
   [/^ts\/(e2e|e2e-aead|e2e-keys|e2e-wasm|plugin|stream|stream-box)\.ts$/, 6, 'plugin API'],
-  [/^ts\/(node|node-types|plugin-router|options|option-schema|join)\.ts$/, 7, 'node'],
+  [/^ts\/(node|node-types|node-runtime|plugin-router|options|option-schema|join)\.ts$/, 7, 'node'],
   [/^ts\/index\.ts$/, 8, 'index'],
   [/^ts\/cli\//, 9, 'cli'],
 ]

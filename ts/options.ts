@@ -5,7 +5,7 @@
 // file a value came from while createNode() names the option.
 import { P4Error } from './core/errors.js'
 import { isValidHost } from './overlay/codec-fields.js'
-import { lanHostProblem } from './overlay/lan.js'
+import { lanHostProblem } from './overlay/lan-config.js'
 import type { OverlayConfig } from './overlay/overlay.js'
 import type { LanConfig } from './overlay/types.js'
 import type { Address } from './transport/types.js'

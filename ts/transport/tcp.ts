@@ -2,10 +2,11 @@
 // (listeners are registered on the socket itself), so a write or a 'data'
 // event costs no more than on a bare socket. Socket options are applied to
 // every dialled and accepted socket through ts/native (addon or fallback).
-import * as net from 'node:net'
+import type * as net from 'node:net'
 import { debuglog } from 'node:util'
+import { nodeNet } from '../core/builtins.js'
 import { P4Error } from '../core/errors.js'
-import { checkSocketOptions, portSharing, socketTuner, type SocketOptions, type SocketTuner, type TuneResult } from '../native/index.js'
+import { checkSocketOptions, fallbackTuner, portSharing, socketTuner, type SocketOptions, type SocketTuner, type TuneResult } from '../native/index.js'
 import {
   checkAddress,
   checkTimeout,
@@ -116,15 +117,17 @@ export function tcpTransport(opts: TcpTransportOptions = {}): Transport {
     throw new P4Error('BAD_OPTION', 'tuner must be a SocketTuner (see socketTuner())')
   }
   const options = checkSocketOptions({ ...DEFAULT_SOCKET_OPTIONS, ...(opts.socket === undefined ? {} : checkSocketOptions(opts.socket)) })
-  // Resolved on first use, so importing the transport does not load the addon.
+  // Resolved on first use, so importing the transport does not load the addon;
+  // options node:net sets itself (the default, noDelay) never load it.
   let tuner = opts.tuner
+  const nodeCanSet = Object.keys(options).every((k) => k === 'noDelay' || (k === 'keepAlive' && options.keepAlive === false))
   // This transport's listeners by port (dialFrom binds beside one), and those given SO_REUSEPORT.
   const servers = new Map<number, net.Server>()
   const shared = new WeakSet<net.Server>()
   const reported = new Set<string>()
   // Tunes a fresh socket; a skipped option is logged once per transport, not per connection.
   const tune = (socket: net.Socket): TuneResult => {
-    tuner ??= socketTuner()
+    tuner ??= nodeCanSet ? fallbackTuner() : socketTuner()
     const result = tuner.apply(socket, options)
     for (const { option, reason } of result.skipped) {
       const key = `${option}: ${reason}`
@@ -141,7 +144,7 @@ export function tcpTransport(opts: TcpTransportOptions = {}): Transport {
     async listen(host, port, onConnection) {
       checkAddress(host, port, true)
       if (typeof onConnection !== 'function') throw new P4Error('BAD_ARGUMENT', 'onConnection must be a function')
-      const server = net.createServer((socket) => onConnection(new TcpConn(socket, tune(socket))))
+      const server = nodeNet().createServer((socket) => onConnection(new TcpConn(socket, tune(socket))))
       await new Promise<void>((resolve, reject) => {
         const fail = (err: Error): void => {
           reject(new P4Error('IO_ERROR', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err }))
@@ -180,13 +183,13 @@ export function tcpTransport(opts: TcpTransportOptions = {}): Transport {
           sharing.shareListener(fd)
           shared.add(server)
         }
-        const family = net.isIP(host)
+        const family = nodeNet().isIP(host)
         if (family === 0) throw new P4Error('BAD_ARGUMENT', `dialFrom needs an IP address, got ${host}`)
         let socket: net.Socket
         try {
           const own = sharing.bind(family === 6 ? '::' : '0.0.0.0', localPort)
           // Paused until the session layer reads: nothing may be read before the connect.
-          socket = new net.Socket({ fd: own, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts)
+          socket = new (nodeNet().Socket)({ fd: own, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts)
         } catch (err) {
           throw new P4Error('UNREACHABLE', `cannot bind port ${localPort} to dial ${host}:${port}: ${(err as Error).message}`, { cause: err })
         }
@@ -202,7 +205,7 @@ export function tcpTransport(opts: TcpTransportOptions = {}): Transport {
         // A throw here rejects the promise, so bad arguments never throw synchronously.
         checkAddress(host, port, false)
         const timeoutMs = checkTimeout(opts)
-        settle(net.connect({ host, port }), host, port, timeoutMs, resolve, reject)
+        settle(nodeNet().connect({ host, port }), host, port, timeoutMs, resolve, reject)
       })
     },
   }

@@ -3,8 +3,8 @@
 // to one unicast address never sees multicast), shares it with other
 // processes (SO_REUSEADDR, so several nodes on one machine can listen), joins
 // the group on the chosen interface and sends there with the given TTL.
-import { createSocket, type Socket } from 'node:dgram'
-import { networkInterfaces } from 'node:os'
+import type { Socket } from 'node:dgram'
+import { nodeDgram, nodeOs } from '../core/builtins.js'
 import { P4Error } from '../core/errors.js'
 import type { DatagramTransport, MulticastHandlers, MulticastOptions, MulticastSocket } from './datagram.js'
 
@@ -42,7 +42,7 @@ export const udp: DatagramTransport = {
   name: 'udp',
   openMulticast(opts: MulticastOptions, handlers: MulticastHandlers): Promise<MulticastSocket> {
     return new Promise((resolve, reject) => {
-      const sock = createSocket({ type: 'udp4', reuseAddr: true })
+      const sock = nodeDgram().createSocket({ type: 'udp4', reuseAddr: true })
       let opened: UdpMulticast | null = null
       sock.on('error', (err) => {
         if (opened) return handlers.error(ioError('send to', opts, err))
@@ -67,7 +67,7 @@ export const udp: DatagramTransport = {
   },
   addresses(): string[] {
     const out: string[] = []
-    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address)
+    for (const list of Object.values(nodeOs().networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address)
     return out.sort()
   },
 }

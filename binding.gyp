@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/errors.cc",
+        "native/bind.cc",
         "native/options.cc",
         "native/tcp_info.cc"
       ],

@@ -1,5 +1,5 @@
 // The README's performance section, generated from bench/results/*.json
-// (compare, session, overlay, aead, frame, dedup — whichever exist; their
+// (compare, footprint, session, overlay, aead, frame, dedup — whichever exist; their
 // format: common/results.ts), with
 // the machine, Node version and date each file was measured on; and the
 // comparison charts, bench/results/charts/*.svg, redrawn from compare.json.
@@ -114,14 +114,14 @@ export function drawCharts(r: Report, dir = join(RESULTS_DIR, 'charts')): string
 }
 
 /** compare.json's own header fields. */
-type CompareReport = Report & { streamTrials?: number; coldTrials?: number; load?: { case: string; before: number; after: number }[] }
+type CompareReport = Report & { streamTrials?: number; coldTrials?: number; load?: { case: string; before: number; after: number }[]; merged?: { from: string; cases: string } }
 
 function compareSection(r: CompareReport, charts: string[]): string[] {
   const out: string[] = []
   out.push(`### p4net next to js-libp2p, secret-stream, raw node:net and gossipsub`)
   out.push('')
   out.push(
-    `\`npm run bench:compare\` on ${machine(r)}${r.quick ? ' (**--quick smoke run: not figures**)' : ''}. ` +
+    `\`npm run bench:compare\` on ${r.merged ? `${machine({ ...r, date: r.merged.from })} (rows of the cases matching "${md(r.merged.cases)}" re-measured on ${day(r.date)} with \`--only ${md(r.merged.cases)} --merge\`)` : machine(r)}${r.quick ? ' (**--quick smoke run: not figures**)' : ''}. ` +
       `Median of ${r.trials ?? '?'} trials [min–max] (throughput and 64 B one way: ${r.streamTrials ?? r.trials ?? '?'}; cold start: ${r.coldTrials ?? '?'}), systems interleaved within each trial; \`· N×\` = that system's figure / p4net API's (where p4net is measured only as a session, / p4net session's). ` +
       `Loopback TCP; "two processes" puts the receiving end in a child process. Setup and configuration: [docs/benchmarks.md](docs/benchmarks.md).`,
   )
@@ -168,6 +168,20 @@ function compareSection(r: CompareReport, charts: string[]): string[] {
   return out
 }
 
+/** footprint.json: what a small device pays (issue 19), with its targets. */
+function footprintSection(r: Report): string[] {
+  const body = [
+    `Each figure from a fresh process, median of ${r.trials ?? '?'} trials [min–max] (cold start: ${(r as { coldTrials?: number }).coldTrials ?? '?'}), RSS after GC over the same process before (bare Node); p4net as installed (\`node_modules/p4net\`). ` +
+      'The floor: what any node on Node pays before a line of p4net runs, cumulative in one process — an application of 14 ES modules (from about 20 import edges at an installed path, V8 optimizes Node\'s URL and path helpers and pages in about 4 MiB of node\'s own code), one node:net connection, node:crypto (X25519, Ed25519, ChaCha20-Poly1305), p4net\'s WebAssembly kernel compiled. ' +
+      'What the small profile promises: [docs/small-profile.md](docs/small-profile.md).',
+    '',
+    ...list(r.results),
+    '',
+  ]
+  for (const t of r.targets ?? []) body.push(`- **${t.met === null ? 'n/a' : t.met ? 'met' : 'missed'}** — issue 19: ${md(t.target)}: ${md(t.figure)}`)
+  return section('Footprint: import, a node with 8 links, cold start (`bench/footprint.bench.ts`)', r, body)
+}
+
 function section(title: string, r: Report, body: string[]): string[] {
   return [`### ${title}`, '', `${machine(r)}${r.quick ? ' (--quick smoke run)' : ''}.`, '', ...body, '']
 }
@@ -179,6 +193,11 @@ export function buildSection(): { text: string; sources: string[] } {
   if (compare) {
     sources.push('compare')
     out.push(...compareSection(compare, drawCharts(compare)))
+  }
+  const footprint = readResults('footprint')
+  if (footprint) {
+    sources.push('footprint')
+    out.push(...footprintSection(footprint))
   }
   const session = readResults('session')
   if (session) {

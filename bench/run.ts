@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-const BENCHES = ['aead', 'frame', 'dedup', 'handshake', 'session', 'overlay', 'stream', 'e2e', 'e2e-box', 'native']
+const BENCHES = ['aead', 'frame', 'dedup', 'handshake', 'session', 'overlay', 'stream', 'relay', 'e2e', 'e2e-box', 'native', 'footprint']
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } })
 const only = values.only ? values.only.split(',') : BENCHES

@@ -6,10 +6,13 @@
 //   session      a raw Session pair (common/pair.ts), SIZE-byte DATA frames
 //   plugin.send  `await plugin.send(user, chunk)` of the same chunks
 //   stream       one P4Stream, write()/'drain'
+//   stream e2e   the same through openStream(user, { encrypted: true }):
+//                every chunk also sealed end to end (ts/stream-box.ts)
 // Every trial of every row runs in a fresh child process, rows interleaved
 // per round; figures are the median [min–max] in MB/s (10^6 bytes/s), and
-// the stream/session ratio per round. Same units and sizes as bench/compare
-// (64 KiB), so the rows sit next to yamux and secret-stream.
+// the stream/session and stream e2e/stream ratios per round. Same units and
+// sizes as bench/compare (64 KiB), so the rows sit next to yamux and
+// secret-stream. 1 GiB per trial (32 MiB with --quick).
 //
 //   node dist/bench/stream.bench.js [--quick] [--bytes MiB] [--trials N] [--window KiB]
 import { execFileSync } from 'node:child_process'
@@ -26,8 +29,8 @@ import { Stopwatch } from './lib.js'
 
 const PLUGIN = 4242
 const SIZE = 64 * 1024
-type Impl = 'session' | 'plugin.send' | 'stream'
-const IMPLS: Impl[] = ['session', 'plugin.send', 'stream']
+type Impl = 'session' | 'plugin.send' | 'stream' | 'stream e2e'
+const IMPLS: Impl[] = ['session', 'plugin.send', 'stream', 'stream e2e']
 
 const { values } = parseArgs({
   options: {
@@ -38,7 +41,7 @@ const { values } = parseArgs({
     window: { type: 'string' },
   },
 })
-const MIB = Number(values.bytes ?? (values.quick ? 32 : 256))
+const MIB = Number(values.bytes ?? (values.quick ? 32 : 1024))
 const BYTES = MIB * 1024 * 1024
 const TRIALS = Number(values.trials ?? (values.quick ? 1 : 3))
 
@@ -92,7 +95,7 @@ async function trial(impl: Impl): Promise<{ mbps: number; cpuS: number }> {
       s.on('data', (c: Buffer) => onBytes(c.length))
       s.on('end', () => s.end())
     })
-    const s = await src.openStream(to.username)
+    const s = await src.openStream(to.username, { encrypted: impl === 'stream e2e' })
     start()
     for (let k = 0; k < count; k++) {
       if (!s.write(buf)) await new Promise((r) => s.once('drain', r))
@@ -146,13 +149,18 @@ async function main(): Promise<void> {
     results.push({ case: `bulk ${MIB} MiB: MB moved per CPU-second (both ends, the transfer only)`, impl, value: Math.round(median(xs)), unit: 'MB/CPU-s', better: 'higher', min: Math.round(Math.min(...xs)), max: Math.round(Math.max(...xs)), trials: xs.map(Math.round) })
   }
   const cpuRatios = cpu.get('stream')!.map((v, i) => v / cpu.get('session')![i]!)
-  results.push({ case: 'stream / session, same round', impl: 'ratio', value: Number(median(ratios).toFixed(2)), unit: '×', min: Number(Math.min(...ratios).toFixed(2)), max: Number(Math.max(...ratios).toFixed(2)), trials: ratios.map((r) => Number(r.toFixed(2))) })
-  results.push({ case: 'stream / session, MB per CPU-second, same round', impl: 'ratio', value: Number(median(cpuRatios).toFixed(2)), unit: '×', min: Number(Math.min(...cpuRatios).toFixed(2)), max: Number(Math.max(...cpuRatios).toFixed(2)), trials: cpuRatios.map((r) => Number(r.toFixed(2))) })
+  const ratioRow = (name: string, xs: number[]): Result => ({ case: name, impl: 'ratio', value: Number(median(xs).toFixed(2)), unit: '×', min: Number(Math.min(...xs).toFixed(2)), max: Number(Math.max(...xs).toFixed(2)), trials: xs.map((r) => Number(r.toFixed(2))) })
+  const per = (m: Map<Impl, number[]>, x: Impl, y: Impl): number[] => m.get(x)!.map((v, i) => v / m.get(y)![i]!)
+  results.push(ratioRow('stream / session, same round', ratios))
+  results.push(ratioRow('stream / session, MB per CPU-second, same round', cpuRatios))
+  results.push(ratioRow('stream e2e / stream, same round', per(got, 'stream e2e', 'stream')))
+  results.push(ratioRow('stream e2e / session, same round', per(got, 'stream e2e', 'session')))
+  results.push(ratioRow('stream e2e / stream, MB per CPU-second, same round', per(cpu, 'stream e2e', 'stream')))
   console.log(`\np4net streams: ${MIB} MiB, ${SIZE / 1024} KiB writes, median of ${TRIALS} [min–max], each trial a fresh process; load avg ${Math.min(...load).toFixed(2)}–${Math.max(...load).toFixed(2)}`)
   for (const r of results) console.log(`  ${r.case.slice(0, 60).padEnd(60)} ${r.impl.padEnd(12)} ${String(r.value).padStart(6)} ${r.unit.padEnd(8)} [${r.min}–${r.max}]`)
   const ratio = results.find((r) => r.case === 'stream / session, same round')!
   const target = { target: 'stream ≥ 0.9 × session (same round)', figure: `${ratio.value}×`, met: (ratio.value ?? 0) >= 0.9 }
-  writeResults('stream', { quick: values.quick || MIB < 256, trials: TRIALS, targets: [target], notes: [`load average ${Math.min(...load).toFixed(2)}–${Math.max(...load).toFixed(2)}`], results })
+  writeResults('stream', { quick: values.quick || MIB < 1024, trials: TRIALS, targets: [target], notes: [`load average ${Math.min(...load).toFixed(2)}–${Math.max(...load).toFixed(2)}`], results })
 }
 
 await main()

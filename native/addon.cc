@@ -21,11 +21,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Object supported = Napi::Object::New(env);
   AddSupportedOptions(env, supported);
   supported.Set("tcpInfo", Napi::Boolean::New(env, TcpInfoSupported()));
+  supported.Set("bindReusable", Napi::Boolean::New(env, BindSupported()));
   exports.Set("supported", supported);
   exports.Set("platform", Napi::String::New(env, Platform()));
   exports.Set("setOption", Napi::Function::New(env, SetOption, "setOption"));
   exports.Set("getOption", Napi::Function::New(env, GetOption, "getOption"));
   exports.Set("tcpInfo", Napi::Function::New(env, TcpInfo, "tcpInfo"));
+  exports.Set("bindReusable", Napi::Function::New(env, BindReusable, "bindReusable"));
   return exports;
 }
 

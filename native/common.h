@@ -24,6 +24,10 @@ int FdArg(const Napi::CallbackInfo& info, size_t i);
 Napi::Value TcpInfo(const Napi::CallbackInfo& info);
 bool TcpInfoSupported();
 
+// bind.cc
+Napi::Value BindReusable(const Napi::CallbackInfo& info);
+bool BindSupported();
+
 // options.cc
 Napi::Value SetOption(const Napi::CallbackInfo& info);
 Napi::Value GetOption(const Napi::CallbackInfo& info);

@@ -25,7 +25,7 @@ struct IntOption {
 // Every option p4net knows, whether or not this platform has it.
 static const char* const kAllNames[] = {
     "noDelay", "quickAck", "sendBuffer", "receiveBuffer", "keepAlive",
-    "keepIdle", "keepInterval", "keepCount", "userTimeout",
+    "keepIdle", "keepInterval", "keepCount", "userTimeout", "reusePort",
 };
 
 static const IntOption kOptions[] = {
@@ -51,6 +51,10 @@ static const IntOption kOptions[] = {
 #endif
 #ifdef TCP_USER_TIMEOUT
     {"userTimeout", "TCP_USER_TIMEOUT", IPPROTO_TCP, TCP_USER_TIMEOUT},
+#endif
+#ifdef SO_REUSEPORT
+    // Set on a listener so a punching socket can bind its port (bind.cc).
+    {"reusePort", "SO_REUSEPORT", SOL_SOCKET, SO_REUSEPORT},
 #endif
 #endif
     {nullptr, nullptr, 0, 0},

@@ -67,7 +67,7 @@ async function inProcess(args: string[]): Promise<{ code: number; out: string; e
   }
 }
 
-const COMMANDS = ['keygen', 'start', 'chat', 'demo', 'status']
+const COMMANDS = ['keygen', 'start', 'chat', 'demo', 'status', 'perf']
 
 const BAD: Array<[string[], RegExp]> = [
   [['start', '--bogus'], /^p4net start: unknown option --bogus/],
@@ -203,6 +203,22 @@ test('status: the state, and why a node is alone, with how long ago', async () =
     assert.match(text, /\nadvertised as far\.example:\d+\nstate alone\n/)
     assert.match(text, /\n +\d+(\.\d+)? s ago  UNREACHABLE  bootstrap: cannot connect to 10\.1\.1\.1:4001/)
     assert.match(text, /\n +\d+(\.\d+)? s ago  NOT_JOINED  not joined after 50 ms: /)
+  } finally {
+    await node.stop()
+  }
+})
+
+test('status: a reachability line: the verdict, where peers see the node, the last check', async () => {
+  const node = await createNode({ username: 'st', transport: memoryTransport(new MemoryNetwork()) })
+  await node.start()
+  try {
+    const report = { username: 'st', fingerprint: 'f', address: node.address, advertised: node.advertisedAddress, pid: 1, command: 'start', dataDir: '/d', startedAt: '', uptimeMs: 5, links: [], users: [], stats: node.stats() }
+    assert.match(formatStatus({ ...report, status: node.status() }), /\nreachability unknown\n/)
+    const answers = { reachable: 0, unreachable: 3, refused: 0, missing: 0 }
+    const priv = { status: 'private' as const, observed: [{ host: '203.0.113.7', port: 40001, peers: 3 }], checkedAt: 5, answers }
+    assert.match(formatStatus({ ...report, status: { ...node.status(), reachability: priv } }), /\nreachability private, seen at 203\.0\.113\.7 \(last check: 0 reached it, 3 could not, 0 refused, 0 did not answer\)\n/)
+    const pub = { ...priv, status: 'public' as const, address: { host: '198.51.100.1', port: 4001 }, observed: [{ host: '198.51.100.1', port: 4001, peers: 2 }], answers: { ...answers, reachable: 2, unreachable: 1 } }
+    assert.match(formatStatus({ ...report, status: { ...node.status(), reachability: pub } }), /\nreachability public at 198\.51\.100\.1:4001, seen at 198\.51\.100\.1 \(last check: 2 reached it, 1 could not/)
   } finally {
     await node.stop()
   }

@@ -101,7 +101,7 @@ test('quotas and socket options can be set in a config file, checked by the sche
   refused(input({ file: { quotas: { helloPerSecond: 0 } } }), 'config', 'p4net.config.json: "quotas.helloPerSecond" must be an integer 1..1000000000, got 0')
   refused(input({ file: { quotas: { hello: 1 } } }), 'config', 'p4net.config.json: "quotas.hello" is not a known key (known: framesPerSecond, helloPerSecond, discoverPerSecond, duplicatesPerSecond, badSignaturesPerMinute, lkaRequestsPerMinute, maxPendingHandshakes, notReadingMs, banMs, cpuMsPerSecond, cpuBurstMs, decryptFailuresPerMinute)')
   refused(input({ file: { socket: { sendBuffer: -1 } } }), 'config', 'p4net.config.json: "socket" is invalid: sendBuffer must be an integer 1..1073741824, got -1')
-  refused(input({ file: { transport: 'tcp' } }), 'config', 'p4net.config.json: "transport" is not a known key (known: username, host, port, advertiseHost, bootstrap, dataDir, profile, links, maxMessage, hopLimit, trust, certificate, discover, timers, dedup, maxUsers, maxDirect, highWaterMark, streams, quotas, socket)')
+  refused(input({ file: { transport: 'tcp' } }), 'config', 'p4net.config.json: "transport" is not a known key (known: username, host, port, advertiseHost, bootstrap, dataDir, profile, links, maxMessage, hopLimit, trust, certificate, discover, timers, dedup, maxUsers, maxDirect, highWaterMark, streams, reach, quotas, lan, relay, socket)')
   const r = resolveConfig(input({ file: { quotas: { helloPerSecond: 9 }, socket: { noDelay: true } } }))
   const { options } = toNodeOptions(r.settings, 'q')
   assert.equal(options.quotas, { helloPerSecond: 9 })

@@ -25,6 +25,8 @@ const SHORT: Record<string, number> = {
   'discover-frame': 1500,
   config: 4000,
   'config-file': 800,
+  'lan-beacon': 2000,
+  relay: 4000,
 }
 
 test('every target has a short-run size', () => {

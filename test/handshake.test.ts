@@ -178,7 +178,7 @@ test('payload codec: round trip, and every truncation or extension is refused', 
     fc.property(
       fc.stringMatching(/^[a-z0-9é]{1,7}(?:[-_][a-z0-9é]{1,7})?$/),
       fc.integer({ min: 0, max: 65535 }),
-      fc.constantFrom(LinkIntent.OVERLAY, LinkIntent.DIRECT),
+      fc.constantFrom(LinkIntent.OVERLAY, LinkIntent.DIRECT, LinkIntent.PROBE),
       fc.integer({ min: 0, max: 0xffffffff }),
       fc.uint8Array({ maxLength: 300 }),
       (username, listenPort, intent, features, extension) => {
@@ -566,7 +566,7 @@ for (const [name, make] of kits) {
       [{ timeoutMs: 0 }, 'BAD_OPTION'],
       [{ maxMessageSize: 70000 }, 'BAD_OPTION'],
       [{ listenPort: 65536 }, 'BAD_OPTION'],
-      [{ intent: 3 as LinkIntent }, 'BAD_OPTION'],
+      [{ intent: 4 as LinkIntent }, 'BAD_OPTION'],
       [{ features: -1 }, 'BAD_OPTION'],
       [{ extension: new Uint8Array(4097) }, 'BAD_OPTION'],
       [{ trust: 'yes' as unknown as () => void }, 'BAD_OPTION'],

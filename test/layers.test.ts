@@ -18,8 +18,8 @@ const LAYERS: Array<[RegExp, number, string]> = [
   [/^ts\/transport\//, 3, 'transport'],
   [/^ts\/session\//, 4, 'session'],
   [/^ts\/overlay\//, 5, 'overlay'],
-  [/^ts\/(e2e|e2e-aad|e2e-keys|e2e-wasm|plugin|stream)\.ts$/, 6, 'plugin API'],
-  [/^ts\/(node|node-types|plugin-router|options|option-schema|join)\.ts$/, 7, 'node'],
+  [/^ts\/(e2e|e2e-aad|e2e-aead|e2e-keys|e2e-wasm|plugin|stream|stream-box)\.ts$/, 6, 'plugin API'],
+  [/^ts\/(node|node-types|node-runtime|plugin-router|options|option-schema|join)\.ts$/, 7, 'node'],
   [/^ts\/index\.ts$/, 8, 'index'],
   [/^ts\/cli\//, 9, 'cli'],
 ]

@@ -34,7 +34,8 @@ test('schema: each entry documented, each default within its own range, flags an
     if (e.raisedBy !== undefined) assert.ok(optionEntry(e.raisedBy), `${e.name}: raisedBy ${e.raisedBy} is an entry`)
     if (e.name.includes('.')) assert.is(optionEntry(e.name.split('.')[0]!)?.kind, 'group', `${e.name} is under a group`)
     if (e.kind === 'group') assert.ok(OPTIONS.some((f) => f.name.startsWith(`${e.name}.`)), `${e.name} has fields`)
-    if (e.flag !== undefined) assert.ok(e.placeholder, `--${e.flag} shows a value placeholder`)
+    if (e.flag !== undefined && e.kind !== 'bool') assert.ok(e.placeholder, `--${e.flag} shows a value placeholder`)
+    if (e.kind === 'bool') assert.is(e.placeholder, undefined, `--${e.flag} takes no value`)
     for (const p of PROFILE_NAMES) {
       const d = defaultOf(e.name, p)
       if (d === undefined) continue
@@ -53,12 +54,14 @@ test("resolveOptions: every default is what it was before the schema, per profil
   const timers = { maintenanceMs: 1000, pingIntervalMs: 15_000, linkMinAgeMs: 30_000, directIdleMs: 60_000, helloRefreshMs: 300_000, userTimeoutMs: 900_000, handshakeTimeoutMs: 10_000, requestTimeoutMs: 5000, walkTimeoutMs: 5000, lkaSyncMs: 60_000, clockSkewMs: 600_000 }
   const quotas = { framesPerSecond: 20_000, helloPerSecond: 500, discoverPerSecond: 20, duplicatesPerSecond: 10_000, badSignaturesPerMinute: 30, lkaRequestsPerMinute: 6, maxPendingHandshakes: 64, notReadingMs: 10_000, banMs: 60_000, cpuMsPerSecond: 250, cpuBurstMs: 50, decryptFailuresPerMinute: 30 }
   const common = { username: 'a', host: '127.0.0.1', port: 0, advertiseHost: '127.0.0.1', bootstrap: [], hopLimit: 16, discover: { forwardProbability: 0.9, minHops: 2, maxHops: 8 }, timers, certificate: undefined }
+  const lan = { enabled: false, group: '239.255.80.52', port: 42052, intervalMs: 15_000, transport: undefined }
+  const relay = { serve: 'auto', client: 'auto', count: 2, maxReservations: 128, reservationsPerHost: 4, reservationMs: 900_000, maxCircuits: 256, circuitsPerReservation: 16, circuitsPerPeer: 8, circuitBytes: 256 << 20, circuitMs: 1_800_000, connectsPerMinute: 120 }
   const d = resolveOptions({ username: 'a' })
-  assert.equal(d.cfg, { ...common, links: { min: 4, max: 12, hardCap: 64 }, maxDirect: 32, maxMessage: 16 << 20, dedup: { capacity: 1 << 16, ttlMs: 600_000 }, maxUsers: 4096, highWaterMark: 1 << 20, streams: { max: 256, window: 256 << 10 }, quotas })
+  assert.equal(d.cfg, { ...common, links: { min: 4, max: 12, hardCap: 64 }, maxDirect: 32, maxMessage: 16 << 20, dedup: { capacity: 1 << 16, ttlMs: 600_000 }, maxUsers: 4096, highWaterMark: 1 << 20, streams: { max: 256, window: 256 << 10 }, reach: { peers: 3, quorum: 2, intervalMs: 600_000, servePerPeer: 3, servePerMinute: 60, serveAtOnce: 4 }, quotas, lan, relay })
   assert.is(d.profile, 'default')
   const s = resolveOptions({ username: 'a', profile: 'small' })
   const smallQuotas = { ...quotas, framesPerSecond: 5000, helloPerSecond: 200, duplicatesPerSecond: 2000, maxPendingHandshakes: 8, cpuMsPerSecond: 100, cpuBurstMs: 25 }
-  assert.equal(s.cfg, { ...common, links: { min: 2, max: 4, hardCap: 8 }, maxDirect: 4, maxMessage: 1 << 20, dedup: { capacity: 1 << 12, ttlMs: 600_000 }, maxUsers: 512, highWaterMark: 64 << 10, streams: { max: 16, window: 32 << 10 }, quotas: smallQuotas })
+  assert.equal(s.cfg, { ...common, links: { min: 2, max: 4, hardCap: 8 }, maxDirect: 4, maxMessage: 1 << 20, dedup: { capacity: 1 << 12, ttlMs: 600_000 }, maxUsers: 512, highWaterMark: 64 << 10, streams: { max: 16, window: 32 << 10 }, reach: { peers: 3, quorum: 2, intervalMs: 600_000, servePerPeer: 2, servePerMinute: 10, serveAtOnce: 1 }, quotas: smallQuotas, lan: { ...lan, intervalMs: 60_000 }, relay: { ...relay, serve: false, maxReservations: 8, maxCircuits: 16, circuitBytes: 16 << 20 } })
   assert.is(resolveOptions({ username: 'a', host: '0.0.0.0' }).advertiseHost, '127.0.0.1')
   assert.is(resolveOptions({ username: 'a', host: '10.0.0.1' }).advertiseHost, '10.0.0.1')
   assert.equal(resolveOptions({ username: 'a', bootstrap: ['[::1]:9', { host: 'h', port: 1 }] }).bootstrap, [{ host: '::1', port: 9 }, { host: 'h', port: 1 }])

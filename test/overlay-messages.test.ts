@@ -23,6 +23,7 @@ import {
 } from '../ts/overlay/hello-codec.js'
 import { decodeConnect, decodeDiscover, encodeConnect, encodeDiscover } from '../ts/overlay/discover-codec.js'
 import { SIGNATURE_DOMAIN, buildSignedFrame, signedBytes, verifySignedFrame, verifySignedParts } from '../ts/overlay/signing.js'
+import { decodeReach, DialStatus, encodeReach, ReachKind } from '../ts/overlay/reach-codec.js'
 import { throwsCode } from './helpers/errors.js'
 import { seededRandom } from '../common/random.js'
 import { fixedIdentity } from './helpers/identities.js'
@@ -107,6 +108,18 @@ const codecs: Codec[] = [
       { more: false, hellos: [] },
       { more: true, hellos: [helloFrame()] },
       { more: false, hellos: [helloFrame(), helloFrame(bob, helloMin, 1n)] },
+    ],
+  },
+  {
+    name: 'REACH',
+    encode: encodeReach,
+    decode: decodeReach,
+    samples: [
+      { kind: ReachKind.OBSERVED, host: '203.0.113.7', port: 40001 },
+      { kind: ReachKind.OBSERVED, host: 'fe80::1%eth0', port: 1 },
+      { kind: ReachKind.DIAL, id: 0xffffffff, host: '10.0.0.1', port: 65535 },
+      { kind: ReachKind.RESULT, id: 7, status: DialStatus.REFUSED },
+      { kind: ReachKind.RESULT, id: 0, status: DialStatus.REACHABLE },
     ],
   },
   {

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { Session, type Frame } from '../ts/session/session.js'
 import { P4Error } from '../ts/core/errors.js'
 import { MsgType } from '../ts/core/protocol.js'
-import { connPair, sessionPair } from '../common/pair.js'
+import { connPair, makeTransport, resumablePair, sessionPair } from '../common/pair.js'
 import type { TransportName } from '../common/net.js'
 import { waitFor } from '../common/net.js'
 import { generateIdentity } from '../ts/core/identity.js'
@@ -229,6 +229,47 @@ for (const t of ['memory', 'tcp'] as TransportName[]) {
     assert.is(reason?.code, 'MESSAGE_TOO_LARGE')
     await sa.done
     await close()
+  })
+
+  test(`${t}: a large record announcing a frame over the receiver's limit is cut off too`, async () => {
+    // The first record of a large send is opened by node:crypto and its header
+    // checked on its own (receiver.startBigFrom): the same limit applies.
+    const { a, b, close } = await connPair(t)
+    const k1 = randomBytes(32)
+    const k2 = randomBytes(32)
+    const sa = new Session({ conn: a, remote: 'b', sendKey: k1, recvKey: k2 }, { maxMessage: 1 << 20 })
+    const sb = new Session({ conn: b, remote: 'a', sendKey: k2, recvKey: k1 }, { maxMessage: 100_000 })
+    let frames = 0
+    sb.onframe = () => frames++
+    sa.send(MsgType.DATA, 0, 0, 1, 0, 1, randomBytes(100_001))
+    const reason = await sb.done
+    assert.is(reason?.code, 'MESSAGE_TOO_LARGE')
+    assert.is(frames, 0)
+    await sa.done
+    await close()
+  })
+
+  test(`${t}: resumable sessions carry mixed large and small frames intact, in order, while slabs are reused`, async () => {
+    const p = await resumablePair(makeTransport(t))
+    try {
+      const sizes: number[] = []
+      for (let i = 0; i < 300; i++) sizes.push(i % 7 === 0 ? 1 + ((i * 7919) % 300_000) : i % 3 === 0 ? 65_536 : (i * 131) % 2000)
+      const sent = sizes.map((n) => randomBytes(n))
+      const got: Buffer[] = []
+      let done!: () => void
+      const all = new Promise<void>((r) => (done = r))
+      p.b.onframe = (f) => {
+        got.push(Buffer.from(f.payload))
+        if (got.length === sent.length) done()
+      }
+      for (let i = 0; i < sent.length; i++) {
+        if (!p.a.send(MsgType.DATA, 0, 0, 1, 0, i, sent[i]!)) await new Promise((r) => p.a.once('drain', r))
+      }
+      await all
+      for (let i = 0; i < sent.length; i++) assert.ok(got[i]!.equals(sent[i]!), `frame ${i} (${sent[i]!.length} bytes) differs`)
+    } finally {
+      await p.close()
+    }
   })
 
   test(`${t}: close() flushes what is queued, then both sides see a clean close`, async () => {

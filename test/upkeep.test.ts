@@ -9,7 +9,7 @@ import { ManualClock } from '../ts/core/clock.js'
 import { P4Error } from '../ts/core/errors.js'
 import { generateIdentity } from '../ts/core/identity.js'
 import { Flag, MsgType } from '../ts/core/protocol.js'
-import type { Core, Directory, Gate, LkaSync, Sessions, Walks } from '../ts/overlay/context.js'
+import type { Core, Directory, Gate, LkaSync, RelayService, Sessions, Walks } from '../ts/overlay/context.js'
 import { LkaTable, verifyHelloFrame } from '../ts/overlay/lka.js'
 import { encodeHello } from '../ts/overlay/hello-codec.js'
 import type { Peer } from '../ts/overlay/peer.js'
@@ -99,7 +99,8 @@ function scene(sessionTo: (name: string, attempt: number) => Promise<Peer>, link
   } as unknown as Sessions
   // The table's name for a peer's key: here the fake peer's own name.
   const directory = { lka, usernameOfPeer: (p: Peer) => p.username } as unknown as Directory
-  const upkeep = new LinkUpkeep(core, { table, directory, lka: {} as LkaSync, walks: {} as Walks, guard: {} as Gate })
+  const relays = { listsRelays: () => false, busy: () => false } as unknown as RelayService
+  const upkeep = new LinkUpkeep(core, { table, directory, lka: {} as LkaSync, walks: {} as Walks, guard: {} as Gate, relays })
   return { clock, upkeep, lka, left, dialed, links }
 }
 

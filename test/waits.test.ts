@@ -20,6 +20,8 @@ const ALLOWED: Record<string, string> = {
   'test/fuzz/harness.ts': 'hang detection',
   // Polls state across processes (its condition is asynchronous), every 50 ms within a deadline.
   'test/long/netns.test.ts': 'poll interval of a condition wait across processes',
+  'test/helpers/netns.ts': 'poll interval of a condition wait across processes (test/long/lan-netns.test.ts)',
+  'test/long/helpers/ns-node.ts': 'poll interval of a condition wait across processes (waitFor)',
   // A FIFO open() must answer at once; no answer in 2 s is a hang, which the test then releases.
   'test/identity.test.ts': 'a hang detector',
   // This check's own examples.

@@ -131,6 +131,11 @@ export class E2eKeyCache {
     this.receiving = new BoundedCache(limits.receiving ?? 2 * peers)
   }
 
+  /** X25519(own, `peerPub`), cached; null for a low-order key. */
+  pairSecret(peerPub: Uint8Array): Uint8Array | null {
+    return this.sharedWith(peerPub, latin1(peerPub))
+  }
+
   private sharedWith(peerPub: Uint8Array, id: string): Uint8Array | null {
     let s = this.shared.get(id)
     if (s === undefined) {

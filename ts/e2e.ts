@@ -17,19 +17,18 @@
 // The AAD (e2eAad / groupAad) binds the sender's identity key, the recipient,
 // the plugin and the message ID, so a relay can neither re-target a box nor
 // splice it into another message nor re-send it as its own.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 import { aead } from './crypto.js'
 import { P4Error, expectBytes } from './core/errors.js'
 import { unicastAad, unicastPrefix } from './e2e-aad.js'
-import { E2eKeyCache, SALT_SIZE, X25519_SIZE, nodeKey, type BoxKey, type KeyCacheLimits } from './e2e-keys.js'
-import { WasmBoxCipher } from './e2e-wasm.js'
+import { NONCE_SIZE, SizedAead, TAG_SIZE, type BoxCipherChoice } from './e2e-aead.js'
+import { E2eKeyCache, SALT_SIZE, X25519_SIZE, type BoxKey, type KeyCacheLimits } from './e2e-keys.js'
 import type { Kernel } from './wasm/loader.js'
 
 export { X25519_SIZE, SALT_SIZE } from './e2e-keys.js'
 export { AAD_DOMAIN, e2eAad, groupAad } from './e2e-aad.js'
+export { NODE_CRYPTO_FROM, NONCE_SIZE, TAG_SIZE, type BoxCipherChoice } from './e2e-aead.js'
 export const GROUP_INFO = new TextEncoder().encode('p4net/2 group')
-export const TAG_SIZE = 16
-export const NONCE_SIZE = 12
 /** The unicast box format this build writes and reads (its first byte). */
 export const BOX_VERSION = 1
 /** version (1) + salt (16) + counter (8). */
@@ -38,14 +37,6 @@ export const BOX_HEADER = 1 + SALT_SIZE + 8
 export const SEAL_OVERHEAD = BOX_HEADER + TAG_SIZE
 /** Bytes a group box adds to the plaintext. */
 export const GROUP_OVERHEAD = NONCE_SIZE + TAG_SIZE
-/**
- * Plaintexts from this size up are sealed and opened with node:crypto
- * (OpenSSL), smaller ones with the WASM kernel: a node:crypto call costs a
- * few microseconds of setup, the WASM kernel is slower per byte on large
- * messages (bench/e2e-box.bench.ts measures both: the WASM kernel is faster
- * up to 2 KiB, node:crypto from 4 KiB on).
- */
-export const NODE_CRYPTO_FROM = 4096
 /**
  * sealUnicast() hands out smaller boxes as views of WASM memory; its callers
  * copy them at once (the send queue copies every payload below 16 KiB).
@@ -59,33 +50,6 @@ const MAX_COUNTER = 2 ** 53 - 1
 export interface AeadCipher {
   seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array | null): Uint8Array
   open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array | null): Uint8Array | null
-}
-
-/** Which ChaCha20-Poly1305 seals unicast boxes: by size (default), always WASM, or always node:crypto. */
-export type BoxCipherChoice = 'auto' | 'wasm' | 'node'
-
-function nodeSeal(key: KeyObject, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array): Uint8Array[] {
-  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE })
-  c.setAAD(aad, { plaintextLength: pt.length })
-  const ct = c.update(pt)
-  c.final()
-  return [ct, c.getAuthTag()]
-}
-
-function nodeOpen(key: KeyObject, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | null {
-  const n = sealed.length - TAG_SIZE
-  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE })
-  d.setAAD(aad, { plaintextLength: n })
-  d.setAuthTag(sealed.subarray(n))
-  const pt = d.update(sealed.subarray(0, n))
-  try {
-    d.final()
-  } catch {
-    return null
-  }
-  // A small result may sit in Buffer's shared pool: never hand out a view of it.
-  if (pt.byteOffset !== 0 || pt.buffer.byteLength !== pt.byteLength) return new Uint8Array(pt)
-  return new Uint8Array(pt.buffer, 0, pt.byteLength)
 }
 
 export interface E2eBoxesOptions {
@@ -102,7 +66,6 @@ export interface E2eBoxesOptions {
  */
 export class E2eBoxes {
   private readonly keys: E2eKeyCache
-  private readonly cipher: BoxCipherChoice
   private saltBytes: Uint8Array = new Uint8Array(randomBytes(SALT_SIZE))
   private counter = 0
   /** The counter of the box being sealed, as two u32 halves. */
@@ -113,17 +76,14 @@ export class E2eBoxes {
   private readonly head = new Uint8Array(BOX_HEADER)
   /** version || salt: a new array with every salt (WasmBoxCipher keeps it by identity). */
   private saltHead = new Uint8Array(1 + SALT_SIZE)
-  private readonly wasm: WasmBoxCipher
+  private readonly aead: SizedAead
 
   constructor(own: { staticKey: KeyObject; staticPublicKey: Uint8Array }, opts: E2eBoxesOptions = {}) {
     if (typeof own !== 'object' || own === null) throw new P4Error('BAD_ARGUMENT', 'E2eBoxes needs { staticKey, staticPublicKey }')
     expectBytes(own.staticPublicKey, X25519_SIZE, 'staticPublicKey')
     if (own.staticKey?.asymmetricKeyType !== 'x25519' || own.staticKey.type !== 'private') throw new P4Error('BAD_ARGUMENT', 'staticKey must be an X25519 private KeyObject')
-    const cipher = opts.cipher ?? 'auto'
-    if (cipher !== 'auto' && cipher !== 'wasm' && cipher !== 'node') throw new P4Error('BAD_ARGUMENT', `unknown cipher ${String(cipher)}`)
-    this.cipher = cipher
+    this.aead = new SizedAead(BOX_HEADER, opts.cipher ?? 'auto', opts.kernel)
     this.keys = new E2eKeyCache(own.staticKey, own.staticPublicKey.slice(), opts.limits)
-    this.wasm = new WasmBoxCipher(BOX_HEADER, opts.kernel)
     this.head[0] = BOX_VERSION
     this.head.set(this.saltBytes, 1)
     this.saltHead = this.head.slice(0, 1 + SALT_SIZE)
@@ -143,16 +103,17 @@ export class E2eBoxes {
     return this.keys.sizes()
   }
 
-  private useNode(len: number): boolean {
-    return this.cipher === 'node' || (this.cipher === 'auto' && len >= NODE_CRYPTO_FROM)
+  /** X25519(own static, `peerPub`), cached per peer: the pair secret box and stream keys are derived from. Null for a low-order key. */
+  pairSecret(peerPub: Uint8Array): Uint8Array | null {
+    expectBytes(peerPub, X25519_SIZE, 'peer X25519 key')
+    return this.keys.pairSecret(peerPub)
   }
 
   /** Seals `plaintext` to `recipientPub` (X25519, 32 bytes). Throws BAD_ARGUMENT for a bad or low-order key. */
   seal(recipientPub: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
     expectBytes(aad, undefined, 'aad')
     const key = this.nextBox(recipientPub, plaintext)
-    if (!this.useNode(plaintext.length)) return this.wasm.seal(this.head, key.raw, this.nonce, plaintext, aad)
-    return this.nodeBox(key, plaintext, aad)
+    return this.aead.seal(this.head, key, this.nonce, plaintext, aad)
   }
 
   /**
@@ -165,11 +126,11 @@ export class E2eBoxes {
   sealUnicast(recipientPub: Uint8Array, plaintext: Uint8Array, sender: Uint8Array, recipient: string, pluginId: number, hi: number, lo: number): Uint8Array {
     const prefix = unicastPrefix(sender, recipient)
     const key = this.nextBox(recipientPub, plaintext)
-    if (!this.useNode(plaintext.length)) {
-      const box = this.wasm.sealIds(this.saltHead, this.counterHi, this.counterLo, key.raw, plaintext, prefix, pluginId, hi, lo)
+    if (!this.aead.useNode(plaintext.length)) {
+      const box = this.aead.wasm.sealIds(this.saltHead, this.counterHi, this.counterLo, key.raw, plaintext, prefix, pluginId, hi, lo)
       return box.length < VIEW_MAX ? box : box.slice()
     }
-    return this.nodeBox(key, plaintext, unicastAad(prefix, pluginId, hi, lo))
+    return this.aead.seal(this.head, key, this.nonce, plaintext, unicastAad(prefix, pluginId, hi, lo))
   }
 
   // The key for the next box to `recipientPub`, with this.nonce and this.head set for it.
@@ -197,18 +158,6 @@ export class E2eBoxes {
     return key
   }
 
-  private nodeBox(key: BoxKey, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-    const head = this.head
-    const [ct, tag] = nodeSeal(nodeKey(key), this.nonce, plaintext, aad)
-    // Every byte is written below: no zero-fill (a large box is 64 KiB).
-    const n = BOX_HEADER + plaintext.length + TAG_SIZE
-    const box = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n)
-    box.set(head, 0)
-    box.set(ct!, BOX_HEADER)
-    box.set(tag!, BOX_HEADER + plaintext.length)
-    return box
-  }
-
   /** Receiving keys derived so far: an open that derived one cost an HKDF (and an X25519 for a new sender). */
   get derivations(): number {
     return this.keys.derivations
@@ -224,8 +173,7 @@ export class E2eBoxes {
     expectBytes(aad, undefined, 'aad')
     const key = this.boxKeyOf(senderPub, box)
     if (key === null) return null
-    const sealed = box.subarray(BOX_HEADER)
-    return this.useNode(sealed.length - TAG_SIZE) ? nodeOpen(nodeKey(key), this.nonce, sealed, aad) : this.wasm.open(key.raw, this.nonce, sealed, aad)
+    return this.aead.open(key, this.nonce, box.subarray(BOX_HEADER), aad)
   }
 
   /** open() with the unicast AAD, as sealUnicast() builds it. */
@@ -233,8 +181,8 @@ export class E2eBoxes {
     const prefix = unicastPrefix(sender, recipient)
     const key = this.boxKeyOf(senderPub, box)
     if (key === null) return null
-    if (this.useNode(box.length - SEAL_OVERHEAD)) return nodeOpen(nodeKey(key), this.nonce, box.subarray(BOX_HEADER), unicastAad(prefix, pluginId, hi, lo))
-    return this.wasm.openIds(key.raw, box, prefix, pluginId, hi, lo)
+    if (this.aead.useNode(box.length - SEAL_OVERHEAD)) return this.aead.open(key, this.nonce, box.subarray(BOX_HEADER), unicastAad(prefix, pluginId, hi, lo))
+    return this.aead.wasm.openIds(key.raw, box, prefix, pluginId, hi, lo)
   }
 
   // The receiving key of a box (null: malformed, another version, unusable

@@ -2,10 +2,10 @@
 // waitForUser(), status() and stats() (ts/node.ts implements them).
 import type { P4Error } from './core/errors.js'
 import type { StatusReason } from './join.js'
-import type { LinkInfo, OverlayStats } from './overlay/overlay.js'
+import type { LinkInfo, OverlayStats, Reachability } from './overlay/overlay.js'
 import type { Address } from './transport/types.js'
 
-export type { StatusReason }
+export type { Reachability, StatusReason }
 
 /** A DATA message as it arrived, before end-to-end decryption (the 'wire' event, for diagnostics). */
 export interface WireMessage {
@@ -16,6 +16,15 @@ export interface WireMessage {
   body: Uint8Array
   broadcast: boolean
   encrypted: boolean
+}
+
+/** Bytes this node relayed on a circuit (the 'relay-wire' event, for diagnostics): what a relay sees. */
+export interface RelayedBytes {
+  /** The end that sent them and the end they went to, as this node names their keys. */
+  from: string
+  to: string
+  /** One DATA payload as carried: records of the ends' own encrypted session. */
+  bytes: Uint8Array
 }
 
 /** Options of node.start(). */
@@ -50,6 +59,8 @@ export interface NodeStatus {
   links: number
   /** The latest warnings (failed bootstrap dials, refused keys, …), newest last, at most 8. */
   reasons: StatusReason[]
+  /** Whether other nodes can dial this one (node.reachability). */
+  reachability: Reachability
 }
 
 /** Node events and their listeners' arguments. */
@@ -70,8 +81,12 @@ export interface NodeEvents {
   /** Why the node cannot join or link (unreachable bootstrap, refused key, …); also in status().reasons. */
   warning: (err: P4Error) => void
   error: (err: Error) => void
+  /** node.reachability changed: a new verdict (public / private) or address. */
+  reachability: (r: Reachability) => void
   /** Every DATA message as it arrived (diagnostics). */
   wire: (m: WireMessage) => void
+  /** Every DATA payload this node relayed on a circuit (diagnostics: all a relay sees). */
+  'relay-wire': (m: RelayedBytes) => void
 }
 
 /** Any event name but those of NodeEvents, whose listeners must have their types. */
@@ -85,4 +100,6 @@ export interface NodeStats extends OverlayStats {
   dedupBytes: number
   /** Inbound handshakes in progress plus sessions being torn down (capped by quotas.maxPendingHandshakes). */
   handshakesPending: number
+  /** Entries LAN discovery's receiving checks hold: rate buckets per source address and per key, last beacon per key (bounded). */
+  lanEntries: number
 }

@@ -1,36 +1,50 @@
 // A p4net node: validated options, identity and data directory, lifecycle,
-// events, and the public API of DESIGN.md §5 on top of the overlay.
+// events, and the public API of DESIGN.md §5 on top of the overlay. The
+// overlay and everything beneath it (sessions, WASM kernels, trust, peer
+// cache, plugin routing: ts/node-runtime.ts) is loaded by createNode() and
+// start(), not by an import of p4net.
 import { EventEmitter } from 'node:events'
-import { mkdirSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
 import { P4Error } from './core/errors.js'
 import { validateUsername } from './core/username.js'
 import { generateIdentity, loadOrCreateIdentity, type Identity } from './core/identity.js'
 import { Flag } from './core/protocol.js'
-import { Plugin, type PluginOptions } from './plugin.js'
-import { PluginRouter } from './plugin-router.js'
+import { Plugin, type PluginHost, type PluginOptions } from './plugin.js'
+import type { PluginRouter } from './plugin-router.js'
 import { checkTimeout, Reasons, waitUntil } from './join.js'
-import type { NodeEvents, NodeStats, NodeStatus, OtherEvent, StartOptions, WaitForUserOptions } from './node-types.js'
-import { Overlay, type StreamChannel, type DataEvent, type LinkInfo, type OverlayStats, type OverlayTimers } from './overlay/overlay.js'
+import type { NodeEvents, NodeStats, NodeStatus, OtherEvent, Reachability, StartOptions, WaitForUserOptions } from './node-types.js'
+import type { Overlay, StreamChannel, DataEvent, LinkInfo, OverlayStats, OverlayTimers } from './overlay/overlay.js'
 import { emptyStats } from './overlay/types.js'
 import { systemClock, type Clock } from './core/clock.js'
-import { PeerCache } from './overlay/peer-cache.js'
-import { createTrustPolicy } from './overlay/trust.js'
+import type { PeerCache } from './overlay/peer-cache.js'
 import type { TrustPolicy } from './overlay/trust-policy.js'
-import { connInfo, type ConnInfo } from './native/index.js'
+import type { ConnInfo } from './native/index.js'
 import { tcp, tcpTransport } from './transport/tcp.js'
 import type { Address } from './transport/types.js'
 // Every option's type, range, default, flag and doc live in the schema of
 // ts/option-schema.ts; resolveOptions validates through it.
 import { isTrustPolicy, parseAddress, resolveOptions, type NodeOptions, type Resolved } from './options.js'
 
+type Runtime = typeof import('./node-runtime.js')
+let runtime: Runtime | undefined
+let loadingRuntime: Promise<Runtime> | undefined
+
+/** Loads (once per process) what a started node runs on. */
+function loadRuntime(): Promise<Runtime> {
+  loadingRuntime ??= import('./node-runtime.js').then((m) => (runtime = m))
+  return loadingRuntime
+}
+
 export { parseAddress }
 export type { NodeOptions, Profile } from './options.js'
 
 export type { LinkInfo, OverlayStats, OverlayTimers }
-export type { NodeEvents, NodeStats, NodeStatus, StartOptions, StatusReason, WaitForUserOptions, WireMessage } from './node-types.js'
+export type { NodeEvents, NodeStats, NodeStatus, Reachability, StartOptions, StatusReason, RelayedBytes, WaitForUserOptions, WireMessage } from './node-types.js'
 
 /** Default wait of start() and waitForUser(). */
 const DEFAULT_WAIT_MS = 10_000
+
+const UNKNOWN_REACH = (): Reachability => ({ status: 'unknown', observed: [], checkedAt: 0, answers: { reachable: 0, unreachable: 0, refused: 0, missing: 0 } })
 
 
 export class Node extends EventEmitter {
@@ -48,8 +62,11 @@ export class Node extends EventEmitter {
   private joining = false
   /** Internal signals for the waits of ts/join.ts (not the public events). */
   private readonly signals = new EventEmitter()
-  /** What plugins call, and what reaches them: kept off the public surface of Node. */
-  private readonly router: PluginRouter
+  /** What plugins call, and what reaches them: kept off the public surface of Node (made by start()). */
+  private router: PluginRouter | null = null
+  /** What a Plugin calls: the router once the node has started; until then only users() and close() work. */
+  private readonly host: PluginHost
+  private relaysTapped = false
 
   /** Use createNode(); the constructor only validates (unless createNode already did). */
   constructor(opts: NodeOptions, identity: Identity, resolved: Resolved = resolveOptions(opts)) {
@@ -60,31 +77,40 @@ export class Node extends EventEmitter {
     this.identity = identity
     this.reasons = new Reasons(this.clock)
     this.signals.setMaxListeners(0)
-    const node = this
-    this.router = new PluginRouter({
-      username: this.username,
-      identity,
-      maxMessage: resolved.cfg.maxMessage,
-      plugins: this.plugins,
-      running: () => (node.state === 'running' ? node.overlay : null),
-      users: (id) => node.users(id),
-      pluginClosed: (p) => {
-        if (node.plugins.get(p.id) === p) node.plugins.delete(p.id)
-        if (node.state === 'running') node.overlay?.setPlugins(node.plugins.keys())
-      },
-    })
+    const notStarted = (): Promise<never> => Promise.reject(new P4Error('NOT_STARTED', 'node is not running (call start())'))
+    this.host = {
+      send: (p, user, data, o) => (this.router ? this.router.send(p, user, data, o) : notStarted()),
+      broadcast: (p, data, o) => (this.router ? this.router.broadcast(p, data, o) : notStarted()),
+      openStream: (p, user, o) => (this.router ? this.router.openStream(p, user, o) : notStarted()),
+      closed: (p) => this.pluginClosed(p),
+      users: (id) => this.users(id),
+    }
+  }
+
+  private pluginClosed(p: Plugin): void {
+    if (this.plugins.get(p.id) === p) this.plugins.delete(p.id)
+    if (this.state === 'running') this.overlay?.setPlugins(this.plugins.keys())
   }
 
   override on<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
   override on<E extends string | symbol>(event: OtherEvent<E>, listener: (...args: any[]) => void): this
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'relay-wire') this.tapRelays()
     return super.on(event, listener)
   }
 
   override once<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
   override once<E extends string | symbol>(event: OtherEvent<E>, listener: (...args: any[]) => void): this
   override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'relay-wire') this.tapRelays()
     return super.once(event, listener)
+  }
+
+  /** 'relay-wire' has a listener: the relay side reports what it passes on (only then: it names both ends per frame). */
+  private tapRelays(): void {
+    if (this.relaysTapped || !this.overlay) return
+    this.relaysTapped = true
+    this.overlay.tapRelays((from, to, bytes) => this.emit('relay-wire', { from, to, bytes }))
   }
 
   override off<E extends keyof NodeEvents>(event: E, listener: NodeEvents[E]): this
@@ -105,6 +131,16 @@ export class Node extends EventEmitter {
     const a = this.overlay?.address
     if (!a) throw new P4Error('NOT_STARTED', 'node.advertisedAddress is known after start()')
     return { host: this.resolved.advertiseHost, port: a.port }
+  }
+
+  /**
+   * Whether other nodes can dial this one: 'public' once a quorum of peers
+   * (reach.quorum of reach.peers asked) dialled it back, 'private' once a
+   * quorum could not (behind NAT or a firewall), else 'unknown'; where peers
+   * see it (observed); announced in its HELLO. 'reachability' events tell changes.
+   */
+  get reachability(): Reachability {
+    return this.overlay?.reachability ?? UNKNOWN_REACH()
   }
 
   private get clock(): Clock {
@@ -129,16 +165,32 @@ export class Node extends EventEmitter {
     }
     if (this.state !== 'new') throw new P4Error('ALREADY_STARTED', `node is already ${this.state}`)
     this.state = 'starting'
+    const rt = runtime ?? (await loadRuntime())
+    if (this.state !== 'starting') throw new P4Error('CLOSED', 'node was stopped while starting')
     const o = this.options
     const dataDir = o.dataDir
-    if (dataDir) mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    if (dataDir) {
+      await mkdir(dataDir, { recursive: true, mode: 0o700 })
+      if (this.state !== 'starting') throw new P4Error('CLOSED', 'node was stopped while starting')
+    }
     // Stored entries a newer rule refuses are dropped with a warning, never a reason not to start.
     const warn = (err: P4Error): void => this.warn(err)
-    const trust = isTrustPolicy(o.trust) ? o.trust : createTrustPolicy(o.trust, { dataDir, warn, now: () => this.clock.wall() })
+    const trust = isTrustPolicy(o.trust) ? o.trust : rt.createTrustPolicy(o.trust, { dataDir, warn, now: () => this.clock.wall() })
     trust.bindOwn?.(this.username, this.identity.publicKey)
     this.trust = trust
-    this.peerCache = dataDir ? new PeerCache({ dataDir, warn }) : undefined
-    const overlay = new Overlay({
+    this.peerCache = dataDir ? new rt.PeerCache({ dataDir, warn }) : undefined
+    const node = this
+    this.router = new rt.PluginRouter({
+      username: this.username,
+      identity: this.identity,
+      maxMessage: this.resolved.cfg.maxMessage,
+      plugins: this.plugins,
+      running: () => (node.state === 'running' ? node.overlay : null),
+      users: (id) => node.users(id),
+      pluginClosed: (p) => node.pluginClosed(p),
+    })
+    const router = this.router
+    const overlay = new rt.Overlay({
       ...this.resolved.cfg,
       identity: this.identity,
       transport: o.transport ?? (o.socket ? tcpTransport({ socket: o.socket }) : tcp),
@@ -152,15 +204,16 @@ export class Node extends EventEmitter {
     overlay.ondata = (e: DataEvent) => {
       // Diagnostics: every DATA as it arrived, before end-to-end decryption.
       if (this.listenerCount('wire') > 0) this.emit('wire', { pluginId: e.pluginId, from: e.from, body: e.body, broadcast: (e.flags & Flag.BROADCAST) !== 0, encrypted: (e.flags & Flag.ENCRYPTED) !== 0 })
-      this.router.onData(e)
+      router.onData(e)
     }
-    for (const ev of ['user-joined', 'user-left', 'user-moved', 'link-up', 'link-down', 'joined']) {
+    for (const ev of ['user-joined', 'user-left', 'user-moved', 'link-up', 'link-down', 'joined', 'reachability']) {
       overlay.on(ev, (...args: unknown[]) => {
         this.signals.emit(ev)
         this.emit(ev, ...args)
       })
     }
-    overlay.on('stream', (ch: StreamChannel) => this.router.onStream(ch))
+    overlay.on('stream', (ch: StreamChannel) => router.onStream(ch))
+    if (this.listenerCount('relay-wire') > 0) this.tapRelays()
     overlay.on('user-updated', () => this.signals.emit('user-updated'))
     overlay.on('warning', (err: P4Error) => this.warn(err))
     try {
@@ -200,17 +253,18 @@ export class Node extends EventEmitter {
   status(): NodeStatus {
     const links = this.overlay?.linkCount ?? 0
     const reasons = this.reasons.snapshot()
+    const reachability = this.reachability
     switch (this.state) {
       case 'new':
-        return { state: 'new', links, reasons }
+        return { state: 'new', links, reasons, reachability }
       case 'stopping':
       case 'stopped':
-        return { state: 'stopped', links, reasons }
+        return { state: 'stopped', links, reasons, reachability }
       case 'starting':
-        return { state: 'joining', links, reasons }
+        return { state: 'joining', links, reasons, reachability }
       default:
-        if (links > 0 && this.overlay?.joined) return { state: 'joined', links, reasons }
-        return { state: links > 0 || this.joining ? 'joining' : 'alone', links, reasons }
+        if (links > 0 && this.overlay?.joined) return { state: 'joined', links, reasons, reachability }
+        return { state: links > 0 || this.joining ? 'joining' : 'alone', links, reasons, reachability }
     }
   }
 
@@ -270,7 +324,7 @@ export class Node extends EventEmitter {
     if (this.state === 'stopping' || this.state === 'stopped') throw new P4Error('CLOSED', 'node is stopped')
     const existing = this.plugins.get(id)
     if (existing) return existing
-    const p = new Plugin(this.router, id, opts)
+    const p = new Plugin(this.host, id, opts)
     this.plugins.set(id, p)
     this.overlay?.setPlugins(this.plugins.keys())
     return p
@@ -319,7 +373,7 @@ export class Node extends EventEmitter {
     if (!o) return []
     return o.linkViews(opts.direct === true).map(({ info, conn }) => {
       const out: LinkInfo & { tcp?: ConnInfo } = info
-      const tcpInfo = connInfo(conn)
+      const tcpInfo = runtime?.connInfo(conn)
       if (tcpInfo) out.tcp = tcpInfo
       return out
     })
@@ -360,7 +414,7 @@ export class Node extends EventEmitter {
 
   stats(): NodeStats {
     const o = this.overlay
-    const base = o ? o.stats() : { ...emptyStats(), dedupEntries: 0, dedupBytes: 0, handshakesPending: 0 }
+    const base = o ? o.stats() : { ...emptyStats(), dedupEntries: 0, dedupBytes: 0, handshakesPending: 0, lanEntries: 0 }
     return { ...base, links: o?.linkCount ?? 0, directSessions: o?.directCount ?? 0, users: this.userCount() }
   }
 }
@@ -368,6 +422,9 @@ export class Node extends EventEmitter {
 /** Creates a node (not yet started): validates options, loads or makes the identity. */
 export async function createNode(opts: NodeOptions): Promise<Node> {
   const resolved = resolveOptions(opts) // validates the identity too, before touching the disk
+  // The WebAssembly kernel compiles off the main thread while the runtime's modules load.
+  const compiling = import('./wasm/loader.js').then((l) => l.precompileKernel())
+  await Promise.all([loadRuntime(), compiling])
   const identity = opts.identity ?? (opts.dataDir ? await loadOrCreateIdentity(opts.dataDir) : generateIdentity())
   return new Node(opts, identity, resolved)
 }

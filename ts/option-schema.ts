@@ -5,14 +5,17 @@
 import { DEFAULT_HOP_LIMIT, DEFAULT_MAX_MESSAGE } from './core/protocol.js'
 import type { Identity } from './core/identity.js'
 import { usernameProblem, quoteUsername } from './core/username.js'
-import { checkSocketOptions, type SocketOptions } from './native/index.js'
+import { checkSocketOptions, type SocketOptions } from './native/options.js'
 import { validateHost } from './overlay/codec-fields.js'
+import { isMulticastIPv4, LAN_DEFAULT_GROUP, LAN_DEFAULT_PORT } from './overlay/lan-config.js'
 import type { OverlayTimers } from './overlay/overlay.js'
 import type { Quotas } from './overlay/quotas.js'
-import { parseTrustConfig, type TrustConfig } from './overlay/trust.js'
+import type { ReachConfig, RelayConfig } from './overlay/types.js'
+import { parseTrustConfig, type TrustConfig } from './overlay/trust-config.js'
 import type { TrustPolicy } from './overlay/trust-policy.js'
+import { isDatagramTransport, type DatagramTransport } from './transport/datagram.js'
 import type { Address, Transport } from './transport/types.js'
-import { DEDUP_MAX_CAPACITY, DEDUP_MIN_CAPACITY } from './wasm/dedup.js'
+import { DEDUP_MAX_CAPACITY, DEDUP_MIN_CAPACITY } from './wasm/dedup-limits.js'
 import type { Clock } from './core/clock.js'
 import { P4Error } from './core/errors.js'
 
@@ -42,9 +45,12 @@ export interface NodeOptions {
   maxDirect?: number
   highWaterMark?: number
   streams?: { max?: number; window?: number }
+  reach?: Partial<ReachConfig>
   quotas?: Partial<Quotas>
   socket?: SocketOptions
   clock?: Clock
+  lan?: { enabled?: boolean; group?: string; port?: number; intervalMs?: number; transport?: DatagramTransport }
+  relay?: Partial<RelayConfig>
 }
 
 export type Value = number | string | boolean | readonly string[]
@@ -55,8 +61,8 @@ export type Form = 'api' | 'file'
 export interface OptionEntry {
   /** Dotted path: "port", "links.min", "timers.pingIntervalMs". */
   readonly name: string
-  /** int: integer min..max; fraction: number in [min, max); text: non-empty string; host: host name or IP literal; enum: one of values; addresses: list of host:port; group: object of the entries under it; custom: check(). */
-  readonly kind: 'int' | 'fraction' | 'text' | 'host' | 'enum' | 'addresses' | 'group' | 'custom'
+  /** int: integer min..max; fraction: number in [min, max); text: non-empty string; host: host name or IP literal; enum: one of values; bool: true or false (a flag without a value); addresses: list of host:port; group: object of the entries under it; custom: check(). */
+  readonly kind: 'int' | 'fraction' | 'text' | 'host' | 'enum' | 'bool' | 'addresses' | 'group' | 'custom'
   readonly doc: string
   readonly min?: number
   readonly max?: number
@@ -190,6 +196,15 @@ const STREAMS: Fields<NonNullable<NodeOptions['streams']>> = {
   window: { kind: 'int', min: 4096, max: 1 << 30, default: { default: 256 << 10, small: 32 << 10 }, doc: 'receive window of each stream, bytes: a peer never has more unread bytes buffered per stream' },
 }
 
+const REACH: Fields<ReachConfig> = {
+  peers: { kind: 'int', min: 0, max: 16, default: 3, doc: 'peers asked to dial this node back per reachability check (different IP addresses first); 0: never check' },
+  quorum: { kind: 'int', min: 1, max: 16, default: 2, atMost: 'peers', doc: 'answers that must agree for a verdict (public or private), so one lying peer cannot decide' },
+  intervalMs: ms(600_000, 'reachability is checked again this often (and within a minute of links changing)'),
+  servePerPeer: quota(3, 2, 'dial-backs served per minute to one peer (only to the address its connection comes from); more are refused'),
+  servePerMinute: { kind: 'int', min: 0, max: 1e6, default: { default: 60, small: 10 }, doc: 'dial-backs served per minute to all peers together; 0: serve none' },
+  serveAtOnce: quota(4, 1, 'dial-backs in progress at once; more are refused'),
+}
+
 const QUOTAS: Fields<Quotas> = {
   framesPerSecond: quota(20_000, 5000, 'control and flooded frames per second from one peer'),
   helloPerSecond: quota(500, 200, 'HELLO frames per second from one peer'),
@@ -203,6 +218,40 @@ const QUOTAS: Fields<Quotas> = {
   cpuMsPerSecond: quota(250, 100, 'CPU ms per second one peer may cost (signatures, walks, LKA answers, boxes); past it, reading it pauses'),
   cpuBurstMs: quota(50, 25, 'largest burst of that CPU time, ms'),
   decryptFailuresPerMinute: quota(30, 30, 'end-to-end boxes that fail to open, per minute, from one peer'),
+}
+
+const LAN: Fields<NonNullable<NodeOptions['lan']>> = {
+  enabled: { kind: 'bool', default: false, flag: 'lan', env: 'P4NET_LAN', doc: 'find nodes on the local network by signed UDP multicast beacons, with no bootstrap (needs a LAN host, not 127.0.0.1)' },
+  group: {
+    kind: 'custom', default: LAN_DEFAULT_GROUP, typeDoc: 'IPv4 multicast address', doc: 'multicast group of the beacons (239.255.0.0/16 is scoped to the site)',
+    check: (v) => (isMulticastIPv4(v) ? undefined : `must be an IPv4 multicast address (224.0.0.0 to 239.255.255.255), got ${show(v)}`),
+  },
+  port: { kind: 'int', min: 1, max: 65535, default: LAN_DEFAULT_PORT, doc: 'UDP port of the beacons' },
+  intervalMs: { kind: 'int', min: 1000, max: 3_600_000, default: { default: 15_000, small: 60_000 }, doc: 'a beacon goes out at start and about this often (jittered by a quarter either way)' },
+  transport: {
+    kind: 'custom', file: false, defaultDoc: 'udp (node:dgram)', typeDoc: 'DatagramTransport',
+    doc: 'the datagram sockets: udp, or MemoryLan.transport(host) to simulate a LAN in one process',
+    check: (v) => (isDatagramTransport(v) ? undefined : 'must be a DatagramTransport (udp, or MemoryLan.transport(host))'),
+  },
+}
+
+const RELAY: Fields<RelayConfig> = {
+  serve: {
+    kind: 'custom', default: { default: 'auto', small: false }, typeDoc: 'true, false or "auto"',
+    doc: 'relay circuits for nodes others cannot dial; "auto": unless this node found it cannot be dialled itself',
+    check: (v) => (v === true || v === false || v === 'auto' ? undefined : `must be true, false or "auto", got ${show(v)}`),
+  },
+  client: { kind: 'enum', values: ['auto', 'always', 'never'], default: 'auto', doc: 'hold reservations with relays so others reach this node through them; "auto": once it found it cannot be dialled' },
+  count: { kind: 'int', min: 1, max: 4, default: 2, doc: 'relays a node that cannot be dialled holds a reservation with' },
+  maxReservations: { kind: 'int', min: 1, max: 65535, default: { default: 128, small: 8 }, doc: 'reservations a relay holds in all; more are refused (RESERVATION_LIMIT)' },
+  reservationsPerHost: { kind: 'int', min: 1, max: 65535, default: 4, doc: 'reservations a relay holds for the nodes of one IP address (HOST_LIMIT)' },
+  reservationMs: { kind: 'int', min: 1000, max: 2 ** 31 - 1, default: 900_000, doc: 'a reservation lasts this long unless renewed (clients renew at three quarters of it)' },
+  maxCircuits: { kind: 'int', min: 1, max: 65535, default: { default: 256, small: 16 }, doc: 'circuits a relay keeps open in all (RELAY_FULL)' },
+  circuitsPerReservation: { kind: 'int', min: 1, max: 65535, default: 16, doc: 'circuits open at once to one node holding a reservation (CIRCUIT_LIMIT)' },
+  circuitsPerPeer: { kind: 'int', min: 1, max: 65535, default: 8, doc: 'circuits open at once through a relay from one opener (PEER_LIMIT)' },
+  circuitBytes: { kind: 'int', min: 1024, max: 2 ** 40, default: { default: 256 << 20, small: 16 << 20 }, doc: 'a circuit closes after carrying this many bytes, both ways together (BYTE_LIMIT)' },
+  circuitMs: { kind: 'int', min: 1000, max: 2 ** 31 - 1, default: 1_800_000, doc: 'a circuit closes after this long (TIME_LIMIT); the next message opens another' },
+  connectsPerMinute: { kind: 'int', min: 1, max: 1e6, default: 120, doc: 'circuits one peer may open through a relay per minute, burst as many (RATE_LIMITED)' },
 }
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
@@ -264,6 +313,7 @@ const TOP: { readonly [K in keyof Required<NodeOptions>]: Leaf & { fields?: Reco
   maxDirect: { kind: 'int', min: 1, max: 4096, default: { default: 32, small: 4 }, doc: 'direct (non-link) sessions kept open' },
   highWaterMark: { kind: 'int', min: 1024, max: 1 << 30, default: { default: 1 << 20, small: 64 << 10 }, doc: 'bytes queued per session before send() waits for it to drain' },
   streams: { kind: 'group', doc: 'plugin.openStream(): streams per peer and their flow control', fields: STREAMS },
+  reach: { kind: 'group', doc: 'reachability: dial-back checks this node asks for (node.reachability), and those it serves for peers', fields: REACH },
   quotas: { kind: 'group', doc: 'per-peer quotas: a peer that exceeds one is cut off', fields: QUOTAS },
   clock: {
     kind: 'custom', file: false, defaultDoc: 'the system clock', typeDoc: 'Clock',
@@ -275,6 +325,8 @@ const TOP: { readonly [K in keyof Required<NodeOptions>]: Leaf & { fields?: Reco
         : 'must be a Clock (now, wall, setTimeout, clearTimeout), e.g. new ManualClock()'
     },
   },
+  lan: { kind: 'group', doc: 'LAN discovery by signed multicast beacons (off unless enabled)', fields: LAN },
+  relay: { kind: 'group', doc: 'relayed sessions: reservations with relays for nodes others cannot dial, circuits through them, and the limits of a relay', fields: RELAY },
   socket: {
     kind: 'custom', defaultDoc: 'the system defaults', typeDoc: '{ noDelay, quickAck, sendBuffer, receiveBuffer, keepAlive: { idleMs, intervalMs, count } | false, userTimeoutMs } (docs/native.md)',
     doc: 'socket options of the default tcp transport',

@@ -5,7 +5,9 @@
 // file a value came from while createNode() names the option.
 import { P4Error } from './core/errors.js'
 import { isValidHost } from './overlay/codec-fields.js'
+import { lanHostProblem } from './overlay/lan-config.js'
 import type { OverlayConfig } from './overlay/overlay.js'
+import type { LanConfig } from './overlay/types.js'
 import type { Address } from './transport/types.js'
 import { defaultOf, fieldsOf, OPTIONS, optionEntry, parseAddress, show, type Form, type NodeOptions, type OptionEntry, type Profile } from './option-schema.js'
 
@@ -83,6 +85,8 @@ export function problemOf(e: OptionEntry, v: unknown, form: Form): { problem: st
       return say(isValidHost(v) ? undefined : `must be a host name or IP address, got ${show(v)}`)
     case 'enum':
       return say(e.values!.includes(v as string) ? undefined : `must be ${e.values!.map((x) => JSON.stringify(x)).join(' or ')}, got ${show(v)}`)
+    case 'bool':
+      return say(typeof v === 'boolean' ? undefined : `must be true or false, got ${show(v)}`)
     case 'addresses': {
       if (!Array.isArray(v)) return say(`must be an array of "host:port" strings, got ${show(v)}`)
       for (let i = 0; i < v.length; i++) {
@@ -163,6 +167,8 @@ export function resolveOptionValues(opts: Record<string, unknown>, partial = fal
   if (given('socket') !== undefined && given('transport') !== undefined) {
     fail(optionEntry('socket')!, { name: 'socket', value: given('socket'), problem: 'applies to the default tcp transport only; configure the transport given instead' })
   }
+  const lanProblem = out.get('lan.enabled') === true ? lanHostProblem(out.get('host') as string) : undefined
+  if (lanProblem !== undefined) fail(optionEntry('lan.enabled')!, { name: 'lan.enabled', value: true, problem: lanProblem })
   return out
 }
 
@@ -174,7 +180,7 @@ export interface Resolved {
   advertiseHost: string
   bootstrap: Address[]
   profile: Profile
-  cfg: Omit<OverlayConfig, 'identity' | 'trust' | 'peerCache' | 'transport' | 'random' | 'clock'>
+  cfg: Omit<OverlayConfig, 'identity' | 'trust' | 'peerCache' | 'transport' | 'random' | 'clock' | 'lan'> & { lan: LanConfig }
 }
 
 /** Validates every option up front (a node never starts half-configured). Throws BAD_OPTION / BAD_USERNAME. */
@@ -199,7 +205,10 @@ export function resolveOptions(opts: NodeOptions): Resolved {
     certificate: v.get('certificate') as Uint8Array | undefined,
     highWaterMark: v.get('highWaterMark') as number,
     streams: group('streams'),
+    reach: group('reach'),
     quotas: group('quotas'),
+    lan: group('lan'),
+    relay: group('relay'),
   }
   return { username: cfg.username, host: cfg.host, port: cfg.port, advertiseHost: cfg.advertiseHost, bootstrap: cfg.bootstrap, profile: v.get('profile') as Profile, cfg }
 }
@@ -236,10 +245,13 @@ export function typeText(e: OptionEntry): string {
       return 'host name or IP literal'
     case 'enum':
       return e.values!.map((x) => `"${x}"`).join(' or ')
+    case 'bool':
+      return 'true or false'
     case 'addresses':
       return 'list of "host:port" (IPv6 as "[addr]:port")'
     case 'group':
-      return `object: ${keysOf(e.name).join(', ')}`
+      // The keys a config file may hold (not objects only code can make, like lan.transport).
+      return `object: ${keysOf(e.name).filter((k) => optionEntry(`${e.name}.${k}`)!.file !== false).join(', ')}`
     case 'custom':
       return 'see doc'
   }

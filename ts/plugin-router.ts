@@ -7,10 +7,12 @@ import type { Identity } from './core/identity.js'
 import { Flag, messageIdOf } from './core/protocol.js'
 import { validateUsername } from './core/username.js'
 import { E2eBoxes, groupAad, openGroup, sealGroup } from './e2e.js'
+import { SizedAead } from './e2e-aead.js'
 import { checkTimeout } from './join.js'
-import type { Overlay, DataEvent, SealFn, StreamChannel } from './overlay/overlay.js'
+import type { Overlay, ChunkBoxMaker, DataEvent, SealFn, StreamChannel } from './overlay/overlay.js'
 import type { BroadcastOptions, Plugin, PluginHost, SendOptions } from './plugin.js'
 import { P4Stream, type StreamOptions } from './stream.js'
+import { streamBoxMaker } from './stream-box.js'
 
 /** Default wait of { ack: true }. */
 const DEFAULT_ACK_MS = 10_000
@@ -30,6 +32,8 @@ export interface RouterNode {
 export class PluginRouter implements PluginHost {
   /** End-to-end unicast boxes, made on first use. */
   private e2e: E2eBoxes | undefined
+  /** The cipher of encrypted streams' chunks (no header), made on first use. */
+  private streamAead: SizedAead | undefined
 
   constructor(private readonly node: RouterNode) {}
 
@@ -80,22 +84,52 @@ export class PluginRouter implements PluginHost {
     )
   }
 
-  async openStream(plugin: Plugin, user: string, _opts: StreamOptions): Promise<P4Stream> {
+  async openStream(plugin: Plugin, user: string, opts: StreamOptions): Promise<P4Stream> {
     const overlay = this.requireOverlay()
     validateUsername(user)
     if (user === this.node.username) throw new P4Error('BAD_ARGUMENT', 'a stream goes to another user, not to this node itself')
+    const box = opts.encrypted === true ? this.streamSealing(overlay, user, true) : null
     let stream: P4Stream | undefined
-    await overlay.openStream(user, plugin.id, (ch) => (stream = new P4Stream(ch, user)).sink)
+    await overlay.openStream(user, plugin.id, (ch) => (stream = new P4Stream(ch, user)).sink, box)
     return stream!
   }
 
   /** A stream opened by another user: accepted when its plugin listens for streams, refused otherwise. */
   onStream(ch: StreamChannel): void {
     const plugin = this.node.plugins.get(ch.pluginId)
-    if (!plugin || plugin.listenerCount('stream') === 0) return
+    const overlay = this.node.running()
+    if (!plugin || !overlay || plugin.listenerCount('stream') === 0) return
+    if (!ch.encrypted && plugin.requireEncrypted) {
+      overlay.droppedPlaintext()
+      return ch.refuse('STREAM_REFUSED', `plugin ${plugin.id} takes only end-to-end encrypted streams (requireEncrypted)`)
+    }
+    let box: ChunkBoxMaker | null = null
+    if (ch.encrypted) {
+      try {
+        box = this.streamSealing(overlay, ch.user, false)
+      } catch (err) {
+        return ch.refuse(err instanceof P4Error ? err.code : 'STREAM_REFUSED', (err as Error).message)
+      }
+    }
     const stream = new P4Stream(ch, ch.user)
-    ch.accept(stream.sink)
+    ch.accept(stream.sink, box)
     plugin.emit('stream', stream, ch.user)
+  }
+
+  /**
+   * Sealing of encrypted streams with `user` (ts/stream-box.ts), from the
+   * keys of its signed HELLO: the entry the table binds to its name, and so
+   * to the key of the session the stream goes over.
+   */
+  private streamSealing(overlay: Overlay, user: string, opener: boolean): ChunkBoxMaker {
+    const entry = overlay.user(user)
+    if (!entry) throw new P4Error('UNKNOWN_USER', `no known user "${user}"`)
+    const secret = this.boxes.pairSecret(entry.staticKey)
+    if (secret === null) throw new P4Error('UNTRUSTED_KEY', `${user}'s static key cannot seal end to end (a low-order point)`)
+    const id = this.node.identity
+    const me = { username: this.node.username, identityKey: id.publicKey, staticKey: id.staticPublicKey }
+    const peer = { username: user, identityKey: entry.identityKey, staticKey: entry.staticKey }
+    return streamBoxMaker((this.streamAead ??= new SizedAead(0)), secret, me, peer, opener)
   }
 
   closed(plugin: Plugin): void {

@@ -47,8 +47,10 @@ export interface PluginOptions {
   groupKey?: Uint8Array
   /**
    * Deliver only end-to-end encrypted messages (unicast sealed to this node,
-   * broadcast under the group key); plaintext ones are dropped and counted
-   * in stats().notEncrypted. Default false.
+   * broadcast under the group key) and accept only encrypted streams;
+   * plaintext messages are dropped and plain streams refused
+   * (STREAM_REFUSED at the opener), each counted in stats().notEncrypted.
+   * Default false.
    */
   requireEncrypted?: boolean
 }
@@ -183,7 +185,9 @@ export class Plugin extends EventEmitter {
    * other streams and messages over the session to that user, with flow
    * control of its own. Resolves once the other node accepted it (its plugin
    * has a 'stream' listener); STREAM_REFUSED, QUOTA_EXCEEDED (streams.max)
-   * or UNSUPPORTED (a node without streams) otherwise. An open stream fails
+   * or UNSUPPORTED (a node without streams, or without encrypted streams for
+   * `{ encrypted: true }`) otherwise. An encrypted stream whose chunk does not
+   * open fails at both ends with DECRYPT_FAILED. An open stream fails
    * ('error') with UNREACHABLE when the session to the user is lost, CLOSED
    * when this node stops, and with the other side's code when it resets the
    * stream (destroy(err) sends err.code; STREAM_RESET for other errors).
@@ -193,7 +197,7 @@ export class Plugin extends EventEmitter {
     if (typeof user !== 'string') return Promise.reject(new P4Error('BAD_ARGUMENT', 'user must be a string'))
     if (typeof opts !== 'object' || opts === null) return Promise.reject(new P4Error('BAD_ARGUMENT', 'options must be an object'))
     for (const k of Object.keys(opts)) if (k !== 'encrypted') return Promise.reject(new P4Error('BAD_ARGUMENT', `unknown stream option ${JSON.stringify(k)}`))
-    if (opts.encrypted) return Promise.reject(new P4Error('UNSUPPORTED', 'end-to-end encrypted streams are not supported yet (the session under a stream is encrypted hop by hop; streams never pass a relay)'))
+    if (opts.encrypted !== undefined && typeof opts.encrypted !== 'boolean') return Promise.reject(new P4Error('BAD_ARGUMENT', 'encrypted must be a boolean'))
     return this.host.openStream(this, user, opts)
   }
 

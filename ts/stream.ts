@@ -10,9 +10,12 @@ import type { StreamChannel, StreamSink } from './overlay/overlay.js'
 /** Options of plugin.openStream(). */
 export interface StreamOptions {
   /**
-   * Seal the stream end to end. Not supported yet: openStream rejects with
-   * UNSUPPORTED (the session under a stream is encrypted hop by hop; a
-   * stream never goes through a relay).
+   * Seal the stream end to end between the two users' keys (the static
+   * X25519 keys of their signed HELLOs), on top of the session's own
+   * encryption, so that no node carrying it can read or alter it. Rejects
+   * UNSUPPORTED when the user's node does not take encrypted streams (an
+   * older p4net without handshake feature STREAM_BOX1), before anything is
+   * sent. Default false. docs/security.md says what it keeps and gives up.
    */
   encrypted?: boolean
 }
@@ -32,6 +35,8 @@ export class P4Stream extends Duplex {
   /** The other end's user (authenticated: the session bound to the key its HELLO names). */
   readonly user: string
   readonly pluginId: number
+  /** Sealed end to end (openStream's { encrypted: true }); a chunk that does not open resets the stream with DECRYPT_FAILED. */
+  readonly encrypted: boolean
   private readonly ch: StreamChannel
   /** Received bytes not yet handed to the reader (bounded by the window). */
   private held: Uint8Array[] = []
@@ -53,6 +58,7 @@ export class P4Stream extends Duplex {
     this.ch = ch
     this.user = user
     this.pluginId = ch.pluginId
+    this.encrypted = ch.encrypted
     this.sink = {
       data: (chunk) => this.received(chunk),
       fin: () => {

@@ -30,7 +30,9 @@
 // bench/results/charts/*.svg are written by a full run (--quick, a smoke run
 // of every case, and partial runs write them to $TMPDIR/p4net-bench-quick).
 //
-//   node dist/bench/compare/run.js [--quick] [--only <case substring>] [--systems p4net-api,libp2p,...] [--stream-trials N]
+//   node dist/bench/compare/run.js [--quick] [--only <case substring>] [--systems p4net-api,libp2p,...] [--stream-trials N] [--merge]
+// (--merge with --only: the cases measured replace theirs in bench/results/compare.json, every other
+//  row is kept with its date, and the file says which rows were measured when; e.g. --only footprint --merge)
 // (--stream-trials: trials of the throughput and 64 B cases, default 5; fewer when the machine is busy)
 // (--only / --systems are for looking closer at one case or system)
 import { readFileSync } from 'node:fs'
@@ -39,7 +41,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createNode, type Node } from '../../ts/index.js'
-import { writeResults, type Result, type Target } from '../../common/results.js'
+import { readResults, writeResults, type Result, type Target } from '../../common/results.js'
 import { runJson, type Child } from '../child.js'
 import { interleaved, printTargets, round, Rows, withTimeout, type Metric } from '../lib.js'
 import { drawCharts } from '../report.js'
@@ -70,10 +72,14 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     systems: { type: 'string' },
     'stream-trials': { type: 'string' },
+    merge: { type: 'boolean', default: false },
   },
 })
 const quick = args.quick!
 const only = args.only ?? ''
+/** Re-measured rows replace theirs in the committed file (a full run's other rows stay). */
+const merge = args.merge! && only !== '' && !quick && args.systems === undefined
+if (args.merge && !merge) throw new Error('--merge needs --only, and neither --quick nor --systems')
 const ACTIVE: SystemName[] = args.systems ? (args.systems.split(',') as SystemName[]) : SYSTEMS
 for (const s of ACTIVE) if (!SYSTEMS.includes(s)) throw new Error(`--systems: unknown system ${s} (have ${SYSTEMS.join(', ')})`)
 /** The p4net stream row lights up once the library has plugin.openStream (issue 17, item 3). */
@@ -437,7 +443,7 @@ function targets(): Target[] {
   const own = find('footprint: own package, unpacked', 'p4net')
   if (own) out.push({ target: 'own package <= 400 KiB unpacked', figure: `${fmt(own.value)} KiB (${Object.entries((own.byKindKiB as Record<string, number>) ?? {}).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')})`, met: own.value === null ? null : own.value <= 400 })
   const deps = find('footprint: production dependencies (direct)', 'p4net')
-  if (deps) out.push({ target: 'at most 3 production dependencies', figure: `${deps.value} (${(deps.dependencies as string[]).join(', ')})`, met: deps.value === null ? null : deps.value <= 3 })
+  if (deps) out.push({ target: 'at most 3 production dependencies', figure: `${deps.value}${(deps.dependencies as string[]).length ? ` (${(deps.dependencies as string[]).join(', ')})` : ''}`, met: deps.value === null ? null : deps.value <= 3 })
   const cold = find('footprint: cold start to first link', 'p4net')
   if (cold) out.push({ target: 'cold start to first link <= 150 ms', figure: `${fmt(cold.value)} ms [${fmt(cold.min ?? null)}–${fmt(cold.max ?? null)}]`, met: cold.value === null ? null : cold.value <= 150 })
   return out
@@ -528,6 +534,24 @@ const PROCS = [
   )
 }
 
+// --merge: the committed file's rows of other cases come back, in their order, before the table and the targets see them.
+const previous = merge ? readResults('compare') : null
+if (merge && !previous) throw new Error('--merge: there is no bench/results/compare.json to merge into')
+if (previous) {
+  const fresh = rows.rows.splice(0)
+  const placed = new Set<string>()
+  for (const r of previous.results) {
+    if (!r.case.includes(only)) rows.rows.push(r)
+    else if (!placed.has(r.case)) {
+      placed.add(r.case)
+      rows.rows.push(...fresh.filter((f) => f.case === r.case))
+    }
+  }
+  rows.rows.push(...fresh.filter((f) => !placed.has(f.case)))
+  notes.push(...(previous.notes ?? []).filter((n) => !n.startsWith('rows of cases matching')))
+  notes.push(`rows of cases matching "${only}" re-measured on ${new Date().toISOString().slice(0, 10)} (--merge); the others are from ${(previous.merged as { from?: string } | undefined)?.from?.slice(0, 10) ?? previous.date.slice(0, 10)}`)
+}
+
 printTable()
 const goals = targets()
 printTargets('issues 6 and 17', goals, quick)
@@ -535,9 +559,11 @@ console.log(`\nload average (1 min) per case: ${load.map((l) => `${l.case.split(
 for (const n of notes) console.log(`note: ${n}`)
 
 const body = {
+  ...(previous ? { merged: { from: (previous.merged as { from?: string } | undefined)?.from ?? previous.date, cases: only } } : {}),
   quick,
-  trials: TRIALS,
-  streamTrials: STREAM_TRIALS,
+  // --merge keeps the header of the run whose other rows stay.
+  trials: previous?.trials ?? TRIALS,
+  streamTrials: (previous?.streamTrials as number | undefined) ?? STREAM_TRIALS,
   coldTrials: COLD_TRIALS,
   versions: Object.fromEntries(
     ['libp2p', '@libp2p/tcp', '@chainsafe/libp2p-noise', '@chainsafe/libp2p-yamux', '@libp2p/identify', '@chainsafe/libp2p-gossipsub', '@hyperswarm/secret-stream', 'it-length-prefixed', 'it-pushable'].map((p) => [p, versionOf(p)]),
@@ -558,13 +584,13 @@ const body = {
     raw: 'bench/net-baseline.ts: u32 length prefix, one socket write per tick',
     streams: STREAMS ? 'p4net stream rows: plugin.openStream' : 'p4net stream rows: skipped, no plugin.openStream in this build',
   },
-  load,
+  load: previous ? [...((previous.load as typeof load | undefined) ?? []).filter((l) => !l.case.includes(only)), ...load] : load,
   results: rows.rows,
   targets: goals,
   notes,
 }
 // A smoke run or a partial one (--only, --systems) leaves bench/results alone.
-const { file, report } = writeResults('compare', body, { smoke: quick || only !== '' || args.systems !== undefined })
+const { file, report } = writeResults('compare', body, { smoke: quick || (only !== '' && !merge) || args.systems !== undefined })
 const chartDir = join(dirname(file), 'charts')
 progress(`${drawCharts(report, chartDir).length} charts in ${chartDir}`)
 // libp2p and p4net leave timers and sockets to unwind; the run is over.

@@ -3,6 +3,8 @@
 import { frameScanTarget, receiverTarget } from './codec.js'
 import { configFileTarget, configTarget } from './config.js'
 import { handshakeTarget } from './handshake.js'
+import { lanBeaconTarget } from './lan.js'
+import { relayTarget } from './relay.js'
 import type { FuzzTarget } from './harness.js'
 import { discoverFrameTarget, discoverTarget, handshakePayloadTarget, helloFrameTarget, helloTarget, lkaAckTarget } from './messages.js'
 
@@ -18,6 +20,8 @@ const MAKERS: Record<string, () => FuzzTarget | Promise<FuzzTarget>> = {
   'discover-frame': discoverFrameTarget,
   config: configTarget,
   'config-file': configFileTarget,
+  'lan-beacon': lanBeaconTarget,
+  relay: relayTarget,
 }
 
 export const TARGET_NAMES: readonly string[] = Object.keys(MAKERS)

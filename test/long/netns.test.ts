@@ -12,10 +12,11 @@
 //
 // This file is also the child program: with P4NET_NETNS_CHILD set it runs a
 // node driven by JSON lines on stdin (commands) and stdout (events, replies).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { test } from '../helpers/test.js'
+import { ip, netnsUnavailable, NetnsLab, removeStale, waitFor, type ChildHost } from '../helpers/netns.js'
 import * as assert from 'uvu/assert'
 
 const PREFIX = 'p4nt'
@@ -78,191 +79,39 @@ async function child(): Promise<void> {
 interface Host {
   index: number
   name: string
-  ns: string
-  addr: string
-  proc: ChildProcess
-  messages: Array<{ from: string; text: string; broadcast: boolean }>
-  left: string[]
   ready: Promise<void>
   call(cmd: string, args?: object): Promise<Record<string, unknown>>
+  /** Messages the child reported since the last clearMessages(). */
+  readonly messages: Array<{ from: string; text: string; broadcast: boolean }>
+  /** Users the child saw leave. */
+  readonly left: string[]
+  clearMessages(): void
 }
 
-function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 })
-}
-
-/** Why namespaces cannot be used here, or null when they can. */
-function unavailable(): string | null {
-  if (process.platform !== 'linux') return `not Linux (${process.platform})`
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'not running as root'
-  try {
-    execFileSync('ip', ['-V'], { stdio: 'ignore' })
-  } catch {
-    return 'iproute2 (`ip`) is not installed'
-  }
-  const probe = `${PREFIX}${process.pid}-probe`
-  try {
-    ip('netns', 'add', probe)
-  } catch (err) {
-    return `cannot create a network namespace: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`
-  }
-  try {
-    ip('netns', 'del', probe)
-  } catch {
-    // removed below with the rest
-  }
-  return null
-}
-
-/** Namespaces of earlier runs whose process is gone (a run killed before its cleanup). */
-function removeStale(): void {
-  let list = ''
-  try {
-    list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-  } catch {
-    return
-  }
-  for (const line of list.split('\n')) {
-    const m = new RegExp(`^(${PREFIX}(\\d+)-\\S+)`).exec(line)
-    if (!m) continue
-    let alive = true
-    try {
-      process.kill(Number(m[2]), 0)
-    } catch {
-      alive = false
-    }
-    if (!alive || Number(m[2]) === process.pid) {
-      try {
-        ip('netns', 'del', m[1]!)
-      } catch {
-        // already gone
-      }
-    }
-  }
-}
-
-class Lab {
-  readonly sw = `${PREFIX}${process.pid}-sw`
-  readonly namespaces: string[] = []
-  readonly hosts: Host[] = []
-  private readonly onExit = (): void => this.removeNamespaces()
-
-  constructor() {
-    process.on('exit', this.onExit)
-  }
-
-  /** A bridge in its own namespace and HOSTS namespaces wired to it; no interface in the root namespace. */
-  build(): void {
-    ip('netns', 'add', this.sw)
-    this.namespaces.push(this.sw)
-    ip('-n', this.sw, 'link', 'add', 'br0', 'type', 'bridge')
-    ip('-n', this.sw, 'link', 'set', 'br0', 'up')
-    for (let i = 0; i < HOSTS; i++) {
-      const ns = `${PREFIX}${process.pid}-h${i}`
-      ip('netns', 'add', ns)
-      this.namespaces.push(ns)
-      // veth: "p{i}" on the bridge side, "eth0" inside the host.
-      ip('-n', this.sw, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns)
-      ip('-n', this.sw, 'link', 'set', `p${i}`, 'master', 'br0')
-      ip('-n', this.sw, 'link', 'set', `p${i}`, 'up')
-      ip('-n', ns, 'addr', 'add', `${SUBNET}.${i + 1}/24`, 'dev', 'eth0')
-      ip('-n', ns, 'link', 'set', 'eth0', 'up')
-      ip('-n', ns, 'link', 'set', 'lo', 'up')
-    }
-  }
-
-  start(i: number): Host {
-    const ns = `${PREFIX}${process.pid}-h${i}`
-    const proc = spawn('ip', ['netns', 'exec', ns, process.execPath, fileURLToPath(import.meta.url)], {
-      env: { ...process.env, P4NET_NETNS_CHILD: '1', P4NET_NETNS_INDEX: String(i), NODE_DEBUG: process.env.P4NET_NETNS_DEBUG ?? '' },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    })
-    const pending = new Map<number, (r: Record<string, unknown>) => void>()
-    let nextId = 1
-    let markReady!: () => void
-    let failReady!: (err: Error) => void
-    const host: Host = {
-      index: i,
-      name: `h${i}`,
-      ns,
-      addr: `${SUBNET}.${i + 1}`,
-      proc,
-      messages: [],
-      left: [],
-      ready: new Promise<void>((resolve, reject) => ((markReady = resolve), (failReady = reject))),
-      call(cmd, args = {}) {
-        const id = nextId++
-        return new Promise((resolve, reject) => {
-          const t = setTimeout(() => reject(new Error(`h${i}: no answer to ${cmd}`)), 5000)
-          pending.set(id, (r) => {
-            clearTimeout(t)
-            resolve(r)
-          })
-          proc.stdin!.write(JSON.stringify({ id, cmd, ...args }) + '\n')
-        })
-      },
-    }
-    proc.on('exit', (code) => failReady(new Error(`h${i} exited (${code}) before it was ready`)))
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      let m: Record<string, unknown>
-      try {
-        m = JSON.parse(line) as Record<string, unknown>
-      } catch {
-        return // not ours
-      }
-      if (typeof m.id === 'number') pending.get(m.id)?.(m)
-      else if (m.event === 'ready') markReady()
-      else if (m.event === 'message') host.messages.push({ from: m.from as string, text: m.text as string, broadcast: m.broadcast as boolean })
-      else if (m.event === 'user-left') host.left.push(m.user as string)
-    })
-    this.hosts.push(host)
-    return host
-  }
-
-  /** Stops the children and removes every namespace (veths and the bridge go with them). */
-  async teardown(): Promise<void> {
-    await Promise.all(
-      this.hosts.map(
-        (h) =>
-          new Promise<void>((resolve) => {
-            if (h.proc.exitCode !== null) return resolve()
-            const t = setTimeout(() => h.proc.kill('SIGKILL'), 2000)
-            h.proc.once('exit', () => {
-              clearTimeout(t)
-              resolve()
-            })
-            h.proc.stdin!.end()
-          }),
-      ),
-    )
-    this.removeNamespaces()
-    process.off('exit', this.onExit)
-  }
-
-  private removeNamespaces(): void {
-    for (const h of this.hosts) if (h.proc.exitCode === null) h.proc.kill('SIGKILL')
-    for (const ns of this.namespaces.splice(0)) {
-      try {
-        ip('netns', 'del', ns)
-      } catch {
-        // already gone
-      }
-    }
-  }
-}
-
-async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: () => string | Promise<string>): Promise<void> {
-  const end = Date.now() + ms
-  for (;;) {
-    if (await cond()) return
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${await what()}`)
-    await new Promise((r) => setTimeout(r, 50))
+/** This test's view of a child started by NetnsLab: its messages and user-left events. */
+function hostOf(c: ChildHost): Host {
+  let from = 0
+  const of = (kind: string): Array<Record<string, unknown>> => c.events.filter((e) => e.event === kind)
+  return {
+    index: c.index,
+    name: `h${c.index}`,
+    ready: c.ready,
+    call: (cmd, args) => c.call(cmd, args),
+    get messages() {
+      return c.events.slice(from).filter((e) => e.event === 'message').map((e) => ({ from: e.from as string, text: e.text as string, broadcast: e.broadcast as boolean }))
+    },
+    get left() {
+      return of('user-left').map((e) => e.user as string)
+    },
+    clearMessages() {
+      from = c.events.length
+    },
   }
 }
 
 function tests(): void {
-  const why = unavailable()
-  let lab: Lab | null = null
+  const why = netnsUnavailable(PREFIX)
+  let lab: NetnsLab | null = null
   let hosts: Host[] = []
   const skip = (): boolean => {
     if (why !== null) console.log(`  netns test skipped: ${why}`)
@@ -292,10 +141,11 @@ function tests(): void {
 
   test.before(async () => {
     if (why !== null) return
-    removeStale()
-    lab = new Lab()
-    lab.build()
-    hosts = Array.from({ length: HOSTS }, (_, i) => lab!.start(i))
+    removeStale(PREFIX)
+    lab = new NetnsLab(PREFIX, SUBNET)
+    lab.build(HOSTS)
+    const self = fileURLToPath(import.meta.url)
+    hosts = Array.from({ length: HOSTS }, (_, i) => hostOf(lab!.start(i, self, { P4NET_NETNS_CHILD: '1', P4NET_NETNS_INDEX: String(i), NODE_DEBUG: process.env.P4NET_NETNS_DEBUG ?? '' })))
     await Promise.all(hosts.map((h) => h.ready))
   })
 
@@ -344,7 +194,7 @@ function tests(): void {
       10_000,
       describe,
     )
-    for (const h of rest) h.messages.length = 0
+    for (const h of rest) h.clearMessages()
     for (const h of rest) {
       const to = rest[(rest.indexOf(h) + 1) % rest.length]!
       const r = await h.call('send', { to: to.name, text: `after the cut: ${h.name}` })

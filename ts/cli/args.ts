@@ -73,7 +73,7 @@ export function schemaFlags(names?: readonly string[], docs: Record<string, stri
   const out: Record<string, OptionSpec> = {}
   for (const e of OPTIONS) {
     if (e.flag === undefined || (names !== undefined && !names.includes(e.name))) continue
-    const spec: OptionSpec = { type: 'string', value: e.placeholder, help: docs[e.name] ?? e.doc, env: e.env, defaultText: defaultText(e) }
+    const spec: OptionSpec = { type: e.kind === 'bool' ? 'boolean' : 'string', value: e.placeholder, help: docs[e.name] ?? e.doc, env: e.env, defaultText: defaultText(e) }
     if (e.short !== undefined) spec.short = e.short
     if (e.kind === 'addresses') spec.multiple = true
     out[e.flag] = spec

@@ -14,6 +14,11 @@ export const USER_CONFIG_FILE_NAME = 'config.json'
 /** Options a config file may hold (createNode-only objects, like a transport, cannot be written as JSON). */
 const FILE_KEYS = OPTIONS.filter((e) => !e.name.includes('.') && e.file !== false).map((e) => e.name)
 
+/** The keys of a group a config file may hold (not those only code can make, like lan.transport). */
+function fileKeysOf(group: string): string[] {
+  return keysOf(group).filter((f) => optionEntry(`${group}.${f}`)!.file !== false)
+}
+
 export function displayPath(path: string, cwd: string): string {
   const rel = relative(cwd, path)
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path
@@ -38,7 +43,7 @@ export function validateConfig(doc: unknown, display: string, fileDir: string, h
     const fields: Record<string, unknown> = {}
     for (const [f, x] of Object.entries(v as object)) {
       const sub = optionEntry(`${k}.${f}`)
-      if (!sub) fail(`${display}: "${k}.${f}"`, `is not a known key (known: ${keysOf(k).join(', ')})`)
+      if (!sub || sub.file === false) fail(`${display}: "${k}.${f}"`, `is not a known key (known: ${fileKeysOf(k).join(', ')})`)
       fields[f] = checked(sub, x, () => `${display}: "${k}.${f}"`)
     }
     out[k] = fields

@@ -6,11 +6,20 @@ import { OPTIONS, type OptionEntry } from '../options.js'
 import { usageError, type Values } from './args.js'
 import { checked, type Settings } from './settings.js'
 
+const BOOL_WORDS: Record<string, boolean> = { 1: true, true: true, yes: true, on: true, 0: false, false: false, no: false, off: false }
+
 /** Options a flag or an environment variable can give. */
 export const TEXT_OPTIONS: readonly OptionEntry[] = OPTIONS.filter((e) => e.flag !== undefined || e.env !== undefined)
 
 /** The value of a flag or variable, typed as its entry wants it (a bad one is left for the check to name). */
-function fromText(e: OptionEntry, raw: string | string[], cwd: string): unknown {
+function fromText(e: OptionEntry, raw: string | string[] | boolean, cwd: string): unknown {
+  if (e.kind === 'bool') {
+    // A flag without a value (--lan) is true; a variable says 1/0, true/false, yes/no or on/off.
+    if (typeof raw === 'boolean') return raw
+    const s = (Array.isArray(raw) ? raw[raw.length - 1]! : raw).trim().toLowerCase()
+    return BOOL_WORDS[s] ?? s
+  }
+  if (typeof raw === 'boolean') return raw
   if (e.kind === 'addresses') {
     return (Array.isArray(raw) ? raw : [raw])
       .flatMap((s) => s.split(','))
@@ -29,7 +38,7 @@ function setPath(out: Record<string, unknown>, name: string, v: unknown): void {
 }
 
 /** Builds one layer from text values; `label(e)` names each source in errors. */
-function textLayer(get: (e: OptionEntry) => string | string[] | undefined, label: (e: OptionEntry) => string, cwd: string): Settings {
+function textLayer(get: (e: OptionEntry) => string | string[] | boolean | undefined, label: (e: OptionEntry) => string, cwd: string): Settings {
   const out: Record<string, unknown> = {}
   for (const e of TEXT_OPTIONS) {
     const raw = get(e)
@@ -42,7 +51,7 @@ function textLayer(get: (e: OptionEntry) => string | string[] | undefined, label
 /** The flags layer. Bad values are usage errors naming the flag. */
 export function settingsFromFlags(flags: Values, command: string, cwd = process.cwd()): Settings {
   try {
-    return textLayer((e) => (e.flag === undefined ? undefined : (flags[e.flag] as string | string[] | undefined)), (e) => `--${e.flag}`, cwd)
+    return textLayer((e) => (e.flag === undefined ? undefined : flags[e.flag]), (e) => `--${e.flag}`, cwd)
   } catch (err) {
     if (err instanceof P4Error && err.code === 'BAD_CONFIG') throw usageError(command, err.message)
     throw err

@@ -24,7 +24,7 @@ export function flagsTable(): string {
   const lines = [row(['flag', 'env', 'config key', 'default', '']), '|---|---|---|---|---|']
   for (const e of OPTIONS) {
     if (e.flag === undefined && e.env === undefined) continue
-    const env = e.env === undefined ? '–' : code(e.env) + (e.kind === 'addresses' ? ' (comma-separated)' : '')
+    const env = e.env === undefined ? '–' : code(e.env) + (e.kind === 'addresses' ? ' (comma-separated)' : e.kind === 'bool' ? ' (1 or 0)' : '')
     lines.push(row([e.flag === undefined ? '–' : flagOf(e), env, code(e.name), defaultText(e), e.doc]))
   }
   const c = CONFIG_OPTION
@@ -34,7 +34,7 @@ export function flagsTable(): string {
 
 function inFile(e: OptionEntry): boolean {
   const top = e.name.split('.')[0]!
-  return OPTIONS.find((o) => o.name === top)!.file !== false
+  return OPTIONS.find((o) => o.name === top)!.file !== false && e.file !== false
 }
 
 /** Every key a config file may hold, nested ones dotted. */

@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string }> = 
   start: { load: async () => (await import('./start.js')).startCommand, summary: 'run a node until SIGINT/SIGTERM' },
   chat: { load: async () => (await import('./chat.js')).chatCommand, summary: 'interactive line chat (plugin 1001), the successor of P4\'s p4im' },
   demo: { load: async () => (await import('./demo.js')).demoCommand, summary: 'start a few nodes on loopback and show what the overlay does' },
+  perf: { load: async () => (await import('./perf.js')).perfCommand, summary: 'measure a deployment: throughput, message rate, round trips, handshakes (iperf-like)' },
   status: { load: async () => (await import('./status.js')).statusCommand, summary: 'ask a running node for its links, users and counters' },
 }
 

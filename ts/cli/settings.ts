@@ -32,6 +32,7 @@ export interface Settings {
   highWaterMark?: number
   quotas?: Partial<Quotas>
   socket?: SocketOptions
+  lan?: { enabled?: boolean; group?: string; port?: number; intervalMs?: number }
 }
 
 // Compile-time guard: every config key is a NodeOptions key.

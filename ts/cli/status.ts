@@ -3,6 +3,7 @@
 import { CONFIG_OPTION, helpText, parseCommand, schemaFlags, type CommandSpec } from './args.js'
 import { resolveConfig } from './config.js'
 import { requestStatus, type StatusReport } from './control.js'
+import type { Reachability } from '../node.js'
 
 export const statusSpec: CommandSpec = {
   name: 'status',
@@ -28,6 +29,16 @@ function counter(v: unknown): string {
   return parts.length > 0 ? parts.join(', ') : '-'.padStart(12)
 }
 
+/** "reachability public at H:P …": the verdict, where peers see the node, and the last check's answers (none from a node without it). */
+function reachLine(x: Reachability | undefined): string[] {
+  if (!x) return []
+  const at = x.status === 'public' && x.address ? ` at ${x.address.host}:${x.address.port}` : ''
+  const seen = x.observed.length > 0 ? `, seen at ${x.observed.map((o) => o.host).join(', ')}` : ''
+  const a = x.answers
+  const last = x.checkedAt > 0 ? ` (last check: ${a.reachable} reached it, ${a.unreachable} could not, ${a.refused} refused, ${a.missing} did not answer)` : ''
+  return [`reachability ${x.status}${at}${seen}${last}`]
+}
+
 /** The human-readable report. */
 export function formatStatus(r: StatusReport): string {
   const lines = [
@@ -37,6 +48,7 @@ export function formatStatus(r: StatusReport): string {
     `state ${r.status.state}`,
     // Why it could not join or link, newest last, with how long ago.
     ...r.status.reasons.map((x) => `  ${seconds(Date.parse(r.startedAt) + r.uptimeMs - x.at).padStart(7)} ago  ${x.code}  ${x.message}`),
+    ...reachLine(r.status.reachability),
     '',
     `links (${r.links.length}):`,
   ]

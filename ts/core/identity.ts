@@ -2,20 +2,11 @@
 // relayed messages) and X25519 (its Noise static key, certified by the
 // Ed25519 key in every handshake). Kept as node:crypto KeyObjects for speed,
 // with the raw 32-byte forms for the wire and for saving.
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  randomBytes,
-  sign as cryptoSign,
-  verify as cryptoVerify,
-  type JsonWebKey,
-  type KeyObject,
-} from 'node:crypto'
-import { constants as fsConstants, type Stats } from 'node:fs'
-import { link, lstat, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises'
+import type { JsonWebKey, KeyObject } from 'node:crypto'
+import type { Stats } from 'node:fs'
+import { constants as fsConstants, link, lstat, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
+import { nodeCrypto } from './builtins.js'
 import { expectBytes, P4Error } from './errors.js'
 
 export interface Identity {
@@ -44,7 +35,7 @@ const fromB64url = (s: string | undefined): Uint8Array => new Uint8Array(Buffer.
 
 export function ed25519PrivateKey(secret: Uint8Array): KeyObject {
   expectBytes(secret, 32, 'Ed25519 secret key')
-  return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, secret]), format: 'der', type: 'pkcs8' })
+  return nodeCrypto().createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, secret]), format: 'der', type: 'pkcs8' })
 }
 /**
  * The y-coordinates (little-endian, sign bit clear) whose points have small
@@ -101,19 +92,19 @@ export function ed25519KeyFlaw(raw: Uint8Array): string | undefined {
 export function ed25519PublicKey(raw: Uint8Array): KeyObject {
   const flaw = ed25519KeyFlaw(raw)
   if (flaw !== undefined) throw new P4Error('BAD_ARGUMENT', `Ed25519 public key ${Buffer.from(raw).toString('hex')} is ${flaw}`)
-  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(raw) }, format: 'jwk' })
+  return nodeCrypto().createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(raw) }, format: 'jwk' })
 }
 export function x25519PrivateKey(secret: Uint8Array): KeyObject {
   expectBytes(secret, 32, 'X25519 secret key')
-  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8, secret]), format: 'der', type: 'pkcs8' })
+  return nodeCrypto().createPrivateKey({ key: Buffer.concat([X25519_PKCS8, secret]), format: 'der', type: 'pkcs8' })
 }
 export function x25519PublicKey(raw: Uint8Array): KeyObject {
   expectBytes(raw, 32, 'X25519 public key')
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(raw) }, format: 'jwk' })
+  return nodeCrypto().createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(raw) }, format: 'jwk' })
 }
 /** The raw 32-byte public key of an Ed25519 or X25519 KeyObject (public or private). */
 export function rawPublicKey(key: KeyObject): Uint8Array {
-  const pub = key.type === 'private' ? createPublicKey(key) : key
+  const pub = key.type === 'private' ? nodeCrypto().createPublicKey(key) : key
   return fromB64url(pub.export({ format: 'jwk' }).x)
 }
 /** The raw 32-byte private key of an Ed25519 or X25519 private KeyObject. */
@@ -140,12 +131,12 @@ export interface FreshKeyPair {
  */
 export function freshKeyPair(type: 'ed25519' | 'x25519'): FreshKeyPair {
   // (@types/node has no overload for JWK output, which Node has had since 15.9.)
-  const generate = generateKeyPairSync as unknown as (t: string, o: object) => { publicKey: JsonWebKey; privateKey: JsonWebKey }
+  const generate = nodeCrypto().generateKeyPairSync as unknown as (t: string, o: object) => { publicKey: JsonWebKey; privateKey: JsonWebKey }
   const jwk = generate(type, { publicKeyEncoding: { format: 'jwk' }, privateKeyEncoding: { format: 'jwk' } })
   return {
     publicKey: fromB64url(jwk.publicKey.x),
     secretKey: fromB64url(jwk.privateKey.d),
-    privateKey: createPrivateKey({ key: jwk.privateKey, format: 'jwk' }),
+    privateKey: nodeCrypto().createPrivateKey({ key: jwk.privateKey, format: 'jwk' }),
   }
 }
 
@@ -180,7 +171,7 @@ export function identityFromSecrets(secretKey: Uint8Array, staticSecretKey: Uint
 export function sign(identity: Identity, bytes: Uint8Array): Uint8Array {
   if (typeof identity?.signingKey !== 'object') throw new P4Error('BAD_ARGUMENT', 'sign() needs an Identity')
   expectBytes(bytes, undefined, 'bytes to sign')
-  return new Uint8Array(cryptoSign(null, bytes, identity.signingKey))
+  return new Uint8Array(nodeCrypto().sign(null, bytes, identity.signingKey))
 }
 
 // Imported public keys, most recently used last. The overlay verifies many
@@ -249,7 +240,7 @@ export function verify(publicKey: Uint8Array, bytes: Uint8Array, signature: Uint
   const shared = sharedVerifyUsers >= 2 && bytes.length <= SHARED_VERIFY_MAX_BYTES
   let id = ''
   if (shared) {
-    id = createHash('sha256').update(publicKey).update(signature).update(bytes).digest('base64')
+    id = nodeCrypto().createHash('sha256').update(publicKey).update(signature).update(bytes).digest('base64')
     if (sharedVerified.has(id)) {
       sharedVerifyHits++
       return true
@@ -259,7 +250,7 @@ export function verify(publicKey: Uint8Array, bytes: Uint8Array, signature: Uint
   if (key === null) return false
   let ok: boolean
   try {
-    ok = cryptoVerify(null, bytes, key, signature)
+    ok = nodeCrypto().verify(null, bytes, key, signature)
   } catch {
     return false
   }
@@ -278,7 +269,7 @@ const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
  */
 export function fingerprint(publicKey: Uint8Array): string {
   expectBytes(publicKey, 32, 'public key')
-  const digest = createHash('sha256').update(publicKey).digest()
+  const digest = nodeCrypto().createHash('sha256').update(publicKey).digest()
   let out = ''
   let bits = 0
   let acc = 0
@@ -459,7 +450,7 @@ async function writeTemp(dir: string, id: Identity): Promise<string> {
     throw ioError(`cannot create directory ${dir} for the identity`, err)
   }
   await checkDirectory(dir, join(dir, IDENTITY_FILE))
-  const tmp = join(dir, `.${IDENTITY_FILE}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
+  const tmp = join(dir, `.${IDENTITY_FILE}.${process.pid}.${nodeCrypto().randomBytes(6).toString('hex')}.tmp`)
   let fh: FileHandle
   try {
     // 'wx' (O_EXCL): never opens an existing file or follows a link at that name.

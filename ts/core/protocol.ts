@@ -28,6 +28,8 @@ import {
   MSG_PING_ACK,
   MSG_SESSION,
   MSG_STREAM,
+  MSG_REACH,
+  MSG_RELAY,
   PROTOCOL_VERSION,
   REQUIRED_FLAGS as WIRE_REQUIRED_FLAGS,
 } from './wire.js'
@@ -68,6 +70,10 @@ export const MsgType = {
   DATA_ACK: MSG_DATA_ACK,
   /** Stream multiplexing (docs/protocol.md, "Streams"); only with peers that announce HandshakeFeature.STREAMS. */
   STREAM: MSG_STREAM,
+  /** Reachability (docs/protocol.md, "REACH"); only with peers that announce HandshakeFeature.REACH. */
+  REACH: MSG_REACH,
+  /** Relayed sessions (docs/protocol.md, "RELAY"): reservations and circuits, with peers that announce HandshakeFeature.RELAY. */
+  RELAY: MSG_RELAY,
 } as const
 export type MsgType = (typeof MsgType)[keyof typeof MsgType]
 
@@ -85,6 +91,14 @@ export const HandshakeFeature = {
   STREAMS: 4,
   /** End-to-end unicast boxes of version 1 (ts/e2e.ts): an encrypted send goes only to a peer that announces it. */
   E2E_BOX1: 8,
+  /** Reachability: MsgType.REACH frames (observed address, dial-back) and probe connections (LinkIntent.PROBE). */
+  REACH: 16,
+  /** This node relays: it grants reservations and splices circuits (MsgType.RELAY). */
+  RELAY: 32,
+  /** End-to-end encrypted streams (plugin.openStream(user, { encrypted: true })): sealed STREAM chunks; only with STREAMS. */
+  STREAM_BOX1: 64,
+  /** Hole punching: REACH PUNCH_* over a relayed session, then the session moves (RESUME) to a direct Conn. */
+  PUNCH: 128,
 } as const
 
 /** Header flags (header byte 2). */

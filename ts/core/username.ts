@@ -106,12 +106,13 @@ export function usernameProblem(name: unknown): string | undefined {
   if (LOOSE_MARK.test(name)) return 'has a combining mark that does not follow a letter'
   if (REPEATED_MARK.test(name)) return 'repeats a combining mark'
   if (NON_ASCII_DIGIT.test(name) && !oneDigitSet(name)) return 'mixes digits of different sets (e.g. ASCII with Arabic-Indic)'
-  for (const re of SYSTEM_NAMES) if (re.test(name)) return undefined
+  for (let i = 0; i < SYSTEMS.length; i++) if (systemName(i).test(name)) return undefined
   return mixedScripts(name)
 }
 
 // ---------------------------------------------------------------------------
-// Implementation. All regular expressions are compiled once; none is global
+// Implementation. All regular expressions are compiled once (the per-script
+// ones on first use); none is global
 // (no lastIndex state) except UNSAFE_IN_LOGS, which is only used by replace().
 
 const SEPARATORS = '"-", "_" or "."'
@@ -211,13 +212,22 @@ const SYSTEMS: ReadonlyArray<readonly string[]> = [
   ...MULTI_SCRIPT_SYSTEMS,
   ...SCRIPTS.filter((s) => s !== 'Latin' && !IN_MULTI.has(s)).map((s) => [s]),
 ]
-const SYSTEM_NAMES = SYSTEMS.map((scripts) => new RegExp(`^[0-9\\-_.\\p{Script_Extensions=Inherited}${scx(scripts)}]+$`, 'u'))
+// Each test is compiled the first time it is needed (a Latin name needs only
+// the first): the 160 of them cost about 20 ms and their Unicode sets when
+// built at import.
+const systemNames: (RegExp | undefined)[] = []
+function systemName(i: number): RegExp {
+  return (systemNames[i] ??= new RegExp(`^[0-9\\-_.\\p{Script_Extensions=Inherited}${scx(SYSTEMS[i]!)}]+$`, 'u'))
+}
 
-const SCRIPT_OF = SCRIPTS.map((s) => [s.replace(/_/g, ' '), new RegExp(`[${scx([s])}]`, 'u')] as const)
+const scriptTests: (RegExp | undefined)[] = []
 const INHERITED_OR_COMMON = /[0-9\-_.\p{Script_Extensions=Inherited}]/u
 
 function scriptOf(c: string): string | undefined {
-  for (const [name, re] of SCRIPT_OF) if (re.test(c)) return name
+  for (let i = 0; i < SCRIPTS.length; i++) {
+    const re = (scriptTests[i] ??= new RegExp(`[${scx([SCRIPTS[i]!])}]`, 'u'))
+    if (re.test(c)) return SCRIPTS[i]!.replace(/_/g, ' ')
+  }
   return undefined
 }
 
@@ -231,7 +241,8 @@ function mixedScripts(name: string): string {
   const first = chars.find((c) => !INHERITED_OR_COMMON.test(c)) ?? chars[0]!
   let clash = first
   let furthest = -1
-  for (const re of SYSTEM_NAMES) {
+  for (let i = 0; i < SYSTEMS.length; i++) {
+    const re = systemName(i)
     if (!re.test(first)) continue
     const at = chars.findIndex((c) => !re.test(c))
     if (at > furthest) {

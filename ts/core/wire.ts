@@ -38,8 +38,19 @@ export const MSG_DATA_ACK = 11
  * message ID): sent only to a peer that announced handshake feature STREAMS.
  */
 export const MSG_STREAM = 12
+/**
+ * Reachability (observed address, dial-back request and result): sent only
+ * to a peer that announced handshake feature REACH.
+ */
+export const MSG_REACH = 13
+/**
+ * Relayed sessions (reservations and circuits; the op is in the message ID):
+ * sent only to a peer that announced handshake feature RELAY, or in answer
+ * to that peer's own RELAY requests.
+ */
+export const MSG_RELAY = 14
 /** Largest valid type; 0 and everything above are invalid. */
-export const MSG_TYPE_MAX = MSG_STREAM
+export const MSG_TYPE_MAX = MSG_RELAY
 
 // Header flags (header byte 2).
 /** Flooded to every link but the one it came in on. */
@@ -72,6 +83,8 @@ export const ALLOWED_FLAGS = [
   0, // SESSION
   0, // DATA_ACK
   0, // STREAM
+  0, // REACH
+  0, // RELAY
 ]
 export const REQUIRED_FLAGS = [
   0, // 0: invalid type
@@ -87,6 +100,8 @@ export const REQUIRED_FLAGS = [
   0, // SESSION
   0, // DATA_ACK
   0, // STREAM
+  0, // REACH
+  0, // RELAY
 ]
 
 // Header layout, 18 bytes, big-endian:

@@ -24,17 +24,21 @@ export type NativeOptionName =
   | 'keepInterval'
   | 'keepCount'
   | 'userTimeout'
+  /** SO_REUSEPORT, set on a listener so a punching socket can share its port. */
+  | 'reusePort'
 
 /** p4net_native.node (prebuilds/<platform>-<arch>/ or build/Release/), as native/addon.cc exports it. */
 export interface NativeAddon {
   /** Which options (and tcpInfo) this platform's build supports. */
-  readonly supported: Readonly<Record<NativeOptionName | 'tcpInfo', boolean>>
+  readonly supported: Readonly<Record<NativeOptionName | 'tcpInfo' | 'bindReusable', boolean>>
   readonly platform: string
   /** setsockopt; throws an Error with the errno text and `code` (EBADF, EINVAL, ...), or code ERR_P4NET_UNSUPPORTED. */
   setOption(fd: number, name: NativeOptionName, value: number): void
   /** getsockopt, the raw kernel value (seconds for keepIdle/keepInterval, ms for userTimeout). */
   getOption(fd: number, name: NativeOptionName): number
   tcpInfo(fd: number): TcpInfo
+  /** A new TCP socket with SO_REUSEADDR and SO_REUSEPORT, bound to host:port, unconnected (absent in addons built before 0.x punching). */
+  bindReusable?(host: string, port: number): number
 }
 
 const NO_FD = 'socket has no file descriptor (not connected, or not a Unix socket)'

@@ -116,3 +116,28 @@ export function connInfo(conn: { readonly socket?: Socket } | undefined): ConnIn
     return undefined
   }
 }
+
+/** Binding a socket to a port a listener holds (hole punching), or why this process cannot. */
+export interface PortSharing {
+  /** Sets SO_REUSEPORT on a listening socket's descriptor. */
+  shareListener(fd: number): void
+  /** A new TCP socket bound to host:port with SO_REUSEADDR and SO_REUSEPORT; its descriptor, unconnected. */
+  bind(host: string, port: number): number
+}
+
+/**
+ * The addon's port sharing, or a string saying why there is none (no addon,
+ * P4NET_NO_NATIVE, an addon without bindReusable, a platform without
+ * SO_REUSEPORT). node:net cannot bind a socket to a port its own server
+ * listens on, so without this there is no hole punching.
+ */
+export function portSharing(): PortSharing | string {
+  const addon = loadNative()
+  if (addon === null) return `no native addon (${unavailable ?? 'not loaded'})`
+  const bind = addon.bindReusable
+  if (typeof bind !== 'function' || !addon.supported.bindReusable || !addon.supported.reusePort) return `the native addon cannot share a port on ${addon.platform}`
+  return {
+    shareListener: (fd) => addon.setOption(fd, 'reusePort', 1),
+    bind: (host, port) => bind.call(addon, host, port),
+  }
+}

@@ -20,11 +20,16 @@ export class Admission {
 
   constructor(private readonly core: Core) {}
 
-  checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array): void {
+  /**
+   * `quiet`: for a hint that is not a session or a HELLO (a LAN beacon):
+   * a refusal is neither counted in untrustedKey nor reported as a warning
+   * (the caller counts it), since strangers on a LAN are no fault.
+   */
+  checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array, quiet = false): void {
     const { cfg, stats } = this.core
     if (username === cfg.username && !sameBytes(identityKey, cfg.identity.publicKey)) {
       // A node's own name is always bound to its own key, whatever the policy.
-      stats.untrustedKey++
+      if (!quiet) stats.untrustedKey++
       throw new P4Error('UNTRUSTED_KEY', `${JSON.stringify(username)} is this node's own username; key ${toHex(identityKey).slice(0, 16)}… is not its key`)
     }
     const hex = toHex(identityKey)
@@ -36,6 +41,7 @@ export class Admission {
     try {
       cfg.trust.check(username, identityKey, certificate && certificate.length > 0 ? certificate : undefined)
     } catch (err) {
+      if (quiet) throw err
       stats.untrustedKey++
       this.report(username, hex, err)
       throw err

@@ -6,9 +6,11 @@
 import type { Clock } from '../core/clock.js'
 import type { P4Error } from '../core/errors.js'
 import type { Frame } from '../session/session.js'
-import type { LkaTable, VerifiedHello } from './lka.js'
+import type { Conn } from '../transport/types.js'
+import type { LkaEntry, LkaTable, VerifiedHello } from './lka.js'
 import type { Peer } from './peer.js'
 import type { CutOffReason } from './quotas.js'
+import type { RelayAddress } from './relay-codec.js'
 import type { DataEvent, OverlayConfig, OverlayStats } from './types.js'
 
 /** What every module gets. */
@@ -42,18 +44,38 @@ export interface Sessions {
   ban(peer: Peer): void
   /** The open session whose key the user table binds to `username`. */
   peerOf(username: string): Peer | undefined
-  /** That session, or a new direct one to the user's address (which must prove the bound key). */
+  /**
+   * That session, or a new direct one: through a relay the user's HELLO
+   * lists, else to the user's address (either must prove the bound key).
+   */
   sessionTo(username: string): Promise<Peer>
+  /** The open link or direct session of this identity key (hex). */
+  byKey(keyHex: string): Peer | undefined
   /** Whether `peer` is still the open link or direct session of its key (a cheap re-check of a peerOf answer). */
   holds(peer: Peer): boolean
   /** Changes whenever a session joins or leaves the link or direct table. */
   readonly version: number
   /**
+   * Runs the initiator's handshake over `conn` (a circuit through a relay):
+   * the peer must prove `expectKey` before this node shows who it is; the
+   * session becomes a direct one. Rejects UNREACHABLE (the conn closed).
+   */
+  initiateOver(conn: Conn, expectKey: Uint8Array, what: string): Promise<Peer>
+  /** Runs the responder's handshake over `conn` (a circuit); false when refused (too many handshakes in progress). */
+  acceptOver(conn: Conn): boolean
+  /**
+   * A reachability probe: a fresh connection to host:port whose handshake
+   * must prove `identityKey` (intent PROBE: no session is kept). Rejects
+   * UNREACHABLE when nothing answers there, or another key does.
+   */
+  probe(host: string, port: number, identityKey: Uint8Array): Promise<void>
+  /**
    * Throws (UNTRUSTED_KEY, or QUOTA_EXCEEDED while banned) unless
    * `identityKey` may act as `username`: not this node's own name with
-   * another key, not banned, and admitted by the trust policy.
+   * another key, not banned, and admitted by the trust policy. `quiet`: a
+   * refusal is not counted (untrustedKey) nor reported ('warning').
    */
-  checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array): void
+  checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array, quiet?: boolean): void
 }
 
 /** Quotas, relay budgets and CPU metering (guard.ts). */
@@ -69,6 +91,8 @@ export interface Gate {
   duplicate(peer: Peer): void
   cutOff(peer: Peer, reason: CutOffReason): void
   countCutOff(reason: CutOffReason): void
+  /** An end-to-end box (or sealed stream chunk) from `via` was opened since `t0`: a failure is counted and charged to its quota; CPU is charged. */
+  boxOpened(via: Peer, t0: number, ok: boolean, unicast: boolean): void
   /** Drops what the gate keeps for a peer that is gone. */
   forget(peer: Peer): void
 }
@@ -152,6 +176,45 @@ export interface Upkeep {
   ping(peer: Peer): Promise<number>
   /** Runs one maintenance pass now (when a link was lost below links.min). */
   soon(): void
+  /**
+   * Dials a link to host:port, which must prove `identityKey` (a LAN
+   * beacon's hint), unless the address is in its dial backoff (undefined).
+   * The promise settles when the dial does, and never rejects.
+   */
+  dialHint(host: string, port: number, identityKey: Uint8Array): Promise<void> | undefined
+}
+
+/** Reachability: observed addresses, dial-back checks and the verdict (reach.ts). */
+export interface Reach {
+  /** A link came up: tell its peer where this node sees it (when both announced REACH). */
+  linkUp(peer: Peer): void
+  /** A MsgType.REACH frame. Throws (the session closes) on a malformed or unexpected one. */
+  frame(peer: Peer, f: Frame): void
+  /** The peer's session closed. */
+  forget(peer: Peer): void
+  /** A relayed session came up: its opener tries to punch a direct connection (punch.ts). */
+  relayedUp(peer: Peer): void
+  /** HELLO feature bits for the current verdict (FEATURE_REACH_PUBLIC / _PRIVATE, or 0). */
+  readonly helloBits: number
+}
+
+/** Relayed sessions (relays.ts). */
+export interface RelayService {
+  /** The relays this node can be reached through now (its HELLO lists them). */
+  current(): RelayAddress[]
+  /**
+   * A session to the entry's user through a relay its HELLO lists, else
+   * (when none gets through) by `direct`; null when it lists none.
+   */
+  sessionVia(entry: LkaEntry, direct: (() => Promise<Peer>) | null): Promise<Peer> | null
+  /** The user's HELLO lists relays: a failed direct dial or PING says nothing about whether it is online. */
+  listsRelays(username: string): boolean
+  /** Circuits run over the session, or a reservation is held on it: it must not be closed as idle or extra. */
+  busy(peer: Peer): boolean
+  /** A MsgType.RELAY frame. */
+  frame(peer: Peer, f: Frame): void
+  /** A session closed. */
+  forget(peer: Peer, reason: P4Error | null): void
 }
 
 export interface Services {
@@ -162,4 +225,6 @@ export interface Services {
   lka: LkaSync
   walks: Walks
   upkeep: Upkeep
+  reach: Reach
+  relays: RelayService
 }

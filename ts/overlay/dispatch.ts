@@ -10,6 +10,9 @@ import { ByeReason, decodeBye, decodePing } from './link-codec.js'
 import type { LkaExchange } from './lka-sync.js'
 import type { Peer } from './peer.js'
 import type { PeerTable } from './peer-table.js'
+import type { ReachTracker } from './reach.js'
+import { RelayOp } from './relay-codec.js'
+import type { Relays } from './relays.js'
 import { StreamOp } from './stream-codec.js'
 import type { StreamMux } from './streams.js'
 import { SendQueue } from './send-queue.js'
@@ -25,6 +28,8 @@ export interface FrameHandlers {
   lka: LkaExchange
   walks: WalkRouter
   streams: StreamMux
+  reach: ReachTracker
+  relays: Relays
 }
 
 export class FrameDispatch {
@@ -47,6 +52,8 @@ export class FrameDispatch {
     h[MsgType.LKA] = (p, f) => m.lka.answer(p, f)
     h[MsgType.LKA_ACK] = (p, f) => m.lka.apply(p, f)
     h[MsgType.CONNECT] = (_p, f) => m.walks.connected(f)
+    h[MsgType.REACH] = (p, f) => m.reach.frame(p, f)
+    h[MsgType.RELAY] = (p, f) => m.relays.frame(p, f)
     h[MsgType.STREAM] = (p, f) => {
       p.active(clock.now())
       m.streams.frame(p, f)
@@ -85,12 +92,18 @@ export class FrameDispatch {
     if (peer.cut) return
     const now = this.now()
     peer.heard(now)
-    if (f.type === MsgType.DATA) peer.active(now)
+    if (f.type === MsgType.DATA || f.type === MsgType.RELAY) peer.active(now)
     this.core.stats.framesIn++
-    // Unicast DATA is paced by backpressure, stream DATA and WINDOW by
-    // credit, instead of a frame quota; so are the DATA_ACKs a send asked for
-    // (an unexpected one is charged in its handler).
-    if (f.type === MsgType.STREAM ? f.idLo !== StreamOp.DATA && f.idLo !== StreamOp.WINDOW : (f.type !== MsgType.DATA || (f.flags & Flag.BROADCAST) !== 0) && f.type !== MsgType.DATA_ACK) {
+    // Unicast DATA is paced by backpressure, stream and circuit DATA and
+    // WINDOW by credit, instead of a frame quota; so are the DATA_ACKs a send
+    // asked for (an unexpected one is charged in its handler).
+    if (
+      f.type === MsgType.STREAM
+        ? f.idLo !== StreamOp.DATA && f.idLo !== StreamOp.WINDOW
+        : f.type === MsgType.RELAY
+          ? f.idLo !== RelayOp.DATA && f.idLo !== RelayOp.WINDOW
+          : (f.type !== MsgType.DATA || (f.flags & Flag.BROADCAST) !== 0) && f.type !== MsgType.DATA_ACK
+    ) {
       const q = peer.quota
       const over = q.frame(now) ?? (f.type === MsgType.HELLO ? q.helloFrame(now) : f.type === MsgType.DISCOVER ? q.discoverFrame(now) : null)
       if (over !== null) return this.m.guard.cutOff(peer, over)

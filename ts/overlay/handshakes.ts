@@ -1,17 +1,23 @@
 // Sessions coming into being: listening and accepting (within
 // maxPendingHandshakes), dialling (one dial per address at a time), and the
 // handshake of each. A finished handshake becomes a Session that the peer
-// table adopts or discards.
+// table adopts or discards. Reachability probes (intent PROBE, dial-backs a
+// peer asked for) end at the handshake: it proves who listens, nothing is kept.
 import { P4Error } from '../core/errors.js'
 import { sameBytes } from '../core/bytes.js'
-import { HandshakeFeature } from '../core/protocol.js'
 import { acceptSession, initiateSession, type RemoteInfo, type SessionOptions as HandshakeOptions } from '../session/handshake.js'
 import { LinkIntent } from '../session/handshake-payload.js'
-import { streamFeature } from './stream-codec.js'
+import { relayFeature } from './relay-codec.js'
 import { Session } from '../session/session.js'
 import type { Address, Conn, Listener } from '../transport/types.js'
 import type { Core, Gate } from './context.js'
 import type { Peer } from './peer.js'
+import { localFeatures } from './features.js'
+import { HandshakeFeature } from '../core/protocol.js'
+import { Puncher } from './punch.js'
+
+/** A probe connection is destroyed this long after its handshake if the other side has not closed it. */
+const PROBE_LINGER_MS = 2000
 
 /** What the handshakes need of the peer table. */
 export interface SessionSink {
@@ -44,7 +50,7 @@ export class Handshakes {
   /** Starts listening; resolves with the address bound. */
   async listen(): Promise<Address> {
     const cfg = this.core.cfg
-    this.listener = await cfg.transport.listen(cfg.host, cfg.port, (conn) => this.accept(conn))
+    this.listener = await cfg.transport.listen(cfg.host, cfg.port, (conn) => void this.accept(conn))
     return this.listener.address
   }
 
@@ -64,14 +70,15 @@ export class Handshakes {
     await Promise.allSettled([...this.pendingDials.values()])
   }
 
-  private handshakeOptions(intent: LinkIntent): HandshakeOptions {
+  /** `relayed`: over a circuit, where the session is resumable so that a punch can move it (punch.ts). */
+  private handshakeOptions(intent: LinkIntent, relayed = false): HandshakeOptions {
     const cfg = this.core.cfg
     return {
       identity: cfg.identity,
       username: cfg.username,
       listenPort: this.core.listenPort,
       intent,
-      features: cfg.features ?? HandshakeFeature.ACK | HandshakeFeature.E2E_BOX1 | streamFeature(cfg),
+      features: localFeatures(cfg) | relayFeature(cfg) | (relayed ? HandshakeFeature.RESUME | Puncher.feature(this.core) : 0),
       extension: cfg.certificate,
       timeoutMs: cfg.timers.handshakeTimeoutMs,
       clock: this.core.clock,
@@ -79,24 +86,30 @@ export class Handshakes {
     }
   }
 
-  private accept(conn: Conn): void {
-    if (this.core.stopping) return conn.destroy()
+  private accept(conn: Conn, relayed = false): boolean {
+    if (this.core.stopping) {
+      conn.destroy()
+      return false
+    }
     // Sessions being torn down count too: each holds a socket (and perhaps a
     // partial frame) until its close deadline.
     const closing = this.table.closing()
     if (this.pendingInbound + closing >= this.core.cfg.quotas.maxPendingHandshakes) {
       this.s.guard.countCutOff('handshakes')
       this.core.log('refused a connection: %d handshakes pending, %d sessions closing', this.pendingInbound, closing)
-      return conn.destroy()
+      if (!relayed) conn.destroy()
+      return false
     }
     this.pendingInbound++
     this.conns.add(conn)
-    acceptSession(conn, this.handshakeOptions(LinkIntent.OVERLAY)).then(
+    acceptSession(conn, this.handshakeOptions(LinkIntent.OVERLAY, relayed)).then(
       (h) => {
         this.pendingInbound--
         this.conns.delete(conn)
         if (this.core.stopping) return conn.destroy()
-        const kind = h.remote.intent === LinkIntent.DIRECT ? 'direct' : 'link'
+        if (h.remote.intent === LinkIntent.PROBE) return this.answeredProbe(conn)
+        // Over a circuit only a direct session: relays carry unicast, not floods.
+        const kind = relayed || h.remote.intent === LinkIntent.DIRECT ? 'direct' : 'link'
         this.table.adopt(new Session(h, this.sessionOptions()), kind, false)
       },
       (err) => {
@@ -106,6 +119,68 @@ export class Handshakes {
         this.core.log('inbound handshake failed: %s', (err as Error).message)
       },
     )
+    return true
+  }
+
+  /** The responder's handshake over a circuit; false when refused (the caller closes the circuit). */
+  acceptOver(conn: Conn): boolean {
+    return this.accept(conn, true)
+  }
+
+  /**
+   * A peer dialled this node back (a reachability probe) and the handshake
+   * proved our key to it: nothing more to do, so close. The probe exists only
+   * for a node that announced REACH, i.e. one of ours that asked for it.
+   */
+  private answeredProbe(conn: Conn): void {
+    this.core.stats.probesAnswered++
+    this.linger(conn)
+    conn.end()
+  }
+
+  /** Lets a finished probe connection close; destroyed after PROBE_LINGER_MS at the latest, or when the node stops. */
+  private linger(conn: Conn): void {
+    const clock = this.core.clock
+    const t = clock.setTimeout(() => conn.destroy(), PROBE_LINGER_MS)
+    t.unref?.()
+    this.conns.add(conn)
+    conn.on('error', () => undefined)
+    conn.on('data', () => undefined)
+    conn.once('close', () => {
+      clock.clearTimeout(t)
+      this.conns.delete(conn)
+    })
+    conn.resume()
+  }
+
+  /**
+   * Dials host:port and runs the handshake with intent PROBE, which must show
+   * `identityKey` (checked before message 3, so another node there learns
+   * nothing of ours). The responder closes the connection; we let it.
+   */
+  async probe(host: string, port: number, identityKey: Uint8Array): Promise<void> {
+    const { cfg } = this.core
+    if (this.core.stopping) throw new P4Error('CLOSED', 'node is stopping')
+    let conn: Conn
+    try {
+      conn = await cfg.transport.dial(host, port, { timeoutMs: cfg.timers.requestTimeoutMs })
+    } catch (err) {
+      throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: ${(err as Error).message}`, { cause: err })
+    }
+    this.conns.add(conn)
+    const opts = this.handshakeOptions(LinkIntent.PROBE)
+    opts.trust = (remote) => {
+      if (!sameBytes(remote.identityKey, identityKey)) throw new P4Error('UNTRUSTED_KEY', `${host}:${port} is not the node that asked (${remote.username} answered)`)
+    }
+    try {
+      await initiateSession(conn, opts)
+    } catch (err) {
+      conn.destroy()
+      throw new P4Error('UNREACHABLE', `probe of ${host}:${port} failed: ${(err as Error).message}`, { cause: err })
+    } finally {
+      this.conns.delete(conn)
+    }
+    this.linger(conn)
   }
 
   private sessionOptions(): { maxMessage: number; highWaterMark: number } {
@@ -122,7 +197,7 @@ export class Handshakes {
   }
 
   private async doDial(host: string, port: number, intent: 'link' | 'direct', expectKey?: Uint8Array): Promise<Peer> {
-    const { cfg, stats } = this.core
+    const { cfg } = this.core
     if (this.core.stopping) throw new P4Error('CLOSED', 'node is stopping')
     let conn: Conn
     try {
@@ -132,9 +207,40 @@ export class Handshakes {
       if (err instanceof P4Error && err.code === 'UNREACHABLE') throw err
       throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: ${(err as Error).message}`, { cause: err })
     }
+    const peer = await this.handshakeOut(conn, `${host}:${port}`, intent, expectKey, false)
+    // Only an address this node dialled itself, and where the handshake
+    // proved a key, goes into the peer cache (never one a peer claims).
+    if (intent === 'link') cfg.peerCache?.markSuccess(host, port, this.core.clock.wall(), peer.remote.username)
+    return peer
+  }
+
+  /** The initiator's handshake over a circuit through a relay; the peer must prove `expectKey` before message 3. */
+  initiateOver(conn: Conn, expectKey: Uint8Array, what: string): Promise<Peer> {
+    if (this.core.stopping) {
+      conn.destroy()
+      return Promise.reject(new P4Error('CLOSED', 'node is stopping'))
+    }
+    return this.handshakeOut(conn, what, 'direct', expectKey, true)
+  }
+
+  /**
+   * The initiator's handshake on `conn`, then adoption. `early`: a wrong key
+   * is refused by the trust check, before this node sends message 3 (its
+   * identity), so an impostor (a relay answering itself) learns nothing.
+   */
+  private async handshakeOut(conn: Conn, where: string, intent: 'link' | 'direct', expectKey: Uint8Array | undefined, early: boolean): Promise<Peer> {
+    const { cfg, stats } = this.core
     this.conns.add(conn)
     try {
-      const h = await initiateSession(conn, this.handshakeOptions(intent === 'link' ? LinkIntent.OVERLAY : LinkIntent.DIRECT))
+      const opts = this.handshakeOptions(intent === 'link' ? LinkIntent.OVERLAY : LinkIntent.DIRECT, early)
+      if (early && expectKey) {
+        const trust = opts.trust!
+        opts.trust = (remote) => {
+          if (!sameBytes(remote.identityKey, expectKey)) throw new P4Error('UNTRUSTED_KEY', `${where}: ${remote.username} answered with another key than the one the user table binds`)
+          return trust(remote)
+        }
+      }
+      const h = await initiateSession(conn, opts)
       this.conns.delete(conn)
       if (this.core.stopping) {
         conn.destroy()
@@ -142,17 +248,14 @@ export class Handshakes {
       }
       if (sameBytes(h.remote.identityKey, cfg.identity.publicKey)) {
         conn.destroy()
-        throw new P4Error('UNREACHABLE', `${host}:${port} is this node`)
+        throw new P4Error('UNREACHABLE', `${where} is this node`)
       }
       if (expectKey && !sameBytes(h.remote.identityKey, expectKey)) {
         conn.destroy()
-        throw new P4Error('UNREACHABLE', `${host}:${port} is not the expected user (${h.remote.username} answered)`)
+        throw new P4Error('UNREACHABLE', `${where} is not the expected user (${h.remote.username} answered)`)
       }
       const peer = this.table.adopt(new Session(h, this.sessionOptions()), intent, true)
-      if (!peer) throw new P4Error('UNREACHABLE', `${host}:${port}: session refused`)
-      // Only an address this node dialled itself, and where the handshake
-      // proved a key, goes into the peer cache (never one a peer claims).
-      if (intent === 'link') cfg.peerCache?.markSuccess(host, port, this.core.clock.wall(), h.remote.username)
+      if (!peer) throw new P4Error('UNREACHABLE', `${where}: session refused`)
       return peer
     } catch (err) {
       this.conns.delete(conn)
@@ -161,7 +264,7 @@ export class Handshakes {
       stats.handshakeFailures++
       // The handshake's error names the address already ("handshake to H:P failed at …"): said once.
       const why = (err as Error).message
-      throw new P4Error('UNREACHABLE', why.includes(`${host}:${port}`) ? why : `handshake with ${host}:${port} failed: ${why}`, { cause: err })
+      throw new P4Error('UNREACHABLE', why.includes(where) ? why : `handshake with ${where} failed: ${why}`, { cause: err })
     }
   }
 }

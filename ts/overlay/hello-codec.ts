@@ -70,6 +70,37 @@ export interface Hello {
   plugins: number[]
   /** Username certificate for the authority trust policy. */
   certificate?: Uint8Array
+  /**
+   * Extension fields after the certificate, verbatim (see helloExtensions):
+   * a TLV list kept byte for byte, so that a HELLO with fields this version
+   * does not know still verifies, relays and re-encodes unchanged.
+   */
+  extensions?: Uint8Array
+}
+
+/**
+ * Tags of HELLO extension fields. None is written yet; 1 is reserved for the
+ * relays a node can be reached through (issue 18.2). Unknown tags are ignored.
+ */
+export const HelloExtension = { RELAYS: 1 } as const
+
+/**
+ * The extension fields of a HELLO (after the certificate): u8 tag (1..255,
+ * strictly increasing, so each appears once and the bytes are canonical),
+ * u16 length, value. Throws BAD_PAYLOAD on anything else.
+ */
+export function helloExtensions(bytes: Uint8Array): Map<number, Uint8Array> {
+  const r = new Reader(bytes, 'HELLO extensions')
+  const out = new Map<number, Uint8Array>()
+  let prev = 0
+  while (r.remaining > 0) {
+    const tag = r.u8()
+    if (tag <= prev) bad('HELLO: extension tags not increasing (or tag 0)')
+    const len = r.u16()
+    out.set(tag, r.copy(len))
+    prev = tag
+  }
+  return out
 }
 
 export function encodeHello(h: Hello): Uint8Array {
@@ -85,7 +116,16 @@ export function encodeHello(h: Hello): Uint8Array {
   if (!(cert instanceof Uint8Array) || cert.length > CERTIFICATE_MAX_BYTES) {
     throw new P4Error('BAD_ARGUMENT', `certificate must be a Uint8Array of at most ${CERTIFICATE_MAX_BYTES} bytes`)
   }
-  const w = new Writer(1 + name.length + 32 + 1 + host.length + 2 + 8 + 4 + 2 + 2 * plugins.length + 2 + cert.length)
+  const ext = h.extensions ?? new Uint8Array(0)
+  if (!(ext instanceof Uint8Array)) throw new P4Error('BAD_ARGUMENT', 'extensions must be a Uint8Array')
+  try {
+    helloExtensions(ext)
+  } catch (err) {
+    throw new P4Error('BAD_ARGUMENT', `extensions: ${(err as Error).message}`)
+  }
+  const size = 1 + name.length + 32 + 1 + host.length + 2 + 8 + 4 + 2 + 2 * plugins.length + 2 + cert.length + ext.length
+  if (size > HELLO_BODY_MAX) throw new P4Error('BAD_ARGUMENT', `a HELLO body is at most ${HELLO_BODY_MAX} bytes, this one would be ${size}`)
+  const w = new Writer(size)
   w.u8(name.length)
   w.bytes(name)
   w.bytes(staticKey)
@@ -98,6 +138,7 @@ export function encodeHello(h: Hello): Uint8Array {
   for (const id of plugins) w.u16(id)
   w.u16(cert.length)
   w.bytes(cert)
+  w.bytes(ext)
   return w.done()
 }
 
@@ -125,6 +166,11 @@ export function decodeHello(body: Uint8Array): Hello {
   if (certLen > CERTIFICATE_MAX_BYTES) bad('HELLO: certificate too large')
   const hello: Hello = { username, staticKey, host, port, seq, features, plugins }
   if (certLen > 0) hello.certificate = r.copy(certLen)
+  if (r.remaining > 0) {
+    const ext = r.copy(r.remaining)
+    helloExtensions(ext)
+    hello.extensions = ext
+  }
   r.end()
   return hello
 }

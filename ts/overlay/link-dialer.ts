@@ -114,12 +114,21 @@ export class LinkDialer {
     return false
   }
 
-  private tryLink(host: string, port: number): void {
+  /**
+   * A hint from LAN discovery: links host:port, which must prove
+   * `identityKey`, with the backoff of every other dial. Undefined when the
+   * address waits out its backoff; the promise never rejects.
+   */
+  dialHint(host: string, port: number, identityKey: Uint8Array): Promise<void> | undefined {
+    return this.tryLink(host, port, identityKey)
+  }
+
+  private tryLink(host: string, port: number, expectKey?: Uint8Array): Promise<void> | undefined {
     const { cfg, clock } = this.core
     const key = addressKey({ host, port })
-    if (!this.backoff.mayDial(key, clock.now(), this.s.table.links.size === 0)) return
-    if (port === this.core.listenPort && (host === cfg.advertiseHost || host === cfg.host)) return
-    this.s.table.dial(host, port, 'link').then(
+    if (!this.backoff.mayDial(key, clock.now(), this.s.table.links.size === 0)) return undefined
+    if (port === this.core.listenPort && (host === cfg.advertiseHost || host === cfg.host)) return undefined
+    return this.s.table.dial(host, port, 'link', expectKey).then(
       (peer) => {
         // A finished handshake is not yet a link the other side keeps: a peer
         // that refuses our key after the handshake (a stale tofu pin, an

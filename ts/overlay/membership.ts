@@ -7,11 +7,12 @@ import { P4Error } from '../core/errors.js'
 import { sameBytes, toHex } from '../core/bytes.js'
 import { randomId } from '../core/ids.js'
 import { Flag, MsgType, messageIdOf } from '../core/protocol.js'
-import type { Core, Directory, Floods, Sessions } from './context.js'
+import type { Core, Directory, Floods, Reach, RelayService, Sessions } from './context.js'
 import { LkaTable, type VerifiedHello } from './lka.js'
 import { ByeReason } from './link-codec.js'
-import { encodeHello, nextHelloSeq } from './hello-codec.js'
+import { encodeHello, HELLO_BODY_MAX, nextHelloSeq, type Hello } from './hello-codec.js'
 import type { Peer } from './peer.js'
+import { relayExtension } from './relay-codec.js'
 import { buildSignedFrame } from './signing.js'
 import { FEATURE_LEAVING } from './types.js'
 import { VersionedMap } from './versioned-map.js'
@@ -30,7 +31,7 @@ export class Membership implements Directory {
 
   constructor(
     private readonly core: Core,
-    private readonly s: { table: Sessions; floods: Floods },
+    private readonly s: { table: Sessions; floods: Floods; reach: Reach; relays: RelayService },
   ) {
     this.lka = new LkaTable({ maxUsers: core.cfg.maxUsers })
   }
@@ -249,16 +250,23 @@ export class Membership implements Directory {
   private buildHello(leaving: boolean): Uint8Array {
     const cfg = this.core.cfg
     this.helloSeq = nextHelloSeq(this.helloSeq, this.core.clock.wall())
-    return encodeHello({
+    const hello: Hello = {
       username: cfg.username,
       staticKey: cfg.identity.staticPublicKey,
       host: cfg.advertiseHost,
       port: this.core.listenPort,
       seq: this.helloSeq,
-      features: leaving ? FEATURE_LEAVING : 0,
+      features: leaving ? FEATURE_LEAVING : this.s.reach.helloBits,
       plugins: [...this.core.plugins].sort((a, b) => a - b),
       certificate: cfg.certificate,
-    })
+    }
+    const body = encodeHello(hello)
+    // The relays this node can be reached through, as many as fit.
+    for (let relays = leaving ? [] : this.s.relays.current(); relays.length > 0; relays = relays.slice(0, -1)) {
+      const extensions = relayExtension(relays)
+      if (body.length + extensions.length <= HELLO_BODY_MAX) return encodeHello({ ...hello, extensions })
+    }
+    return body
   }
 
   floodHello(leaving = false): void {

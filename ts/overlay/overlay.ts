@@ -10,8 +10,13 @@
 //   upkeep      maintenance: link counts, liveness, probes; with
 //               link-dialer.ts (bootstrap, peer cache, rejoin)
 //   guard       quotas and cut-offs, relay budgets, CPU metering
+//   reach       observed addresses, dial-back checks (reachability); with
+//               dial-back.ts (the dial-backs served for peers)
 //   dispatch    the quota gate and the frame-type → handler table
 //   unicast     plugin.send's DATA: route, message ID, send queue, ack
+//   lan         LAN discovery (opt-in): signed multicast beacons → link hints
+//   relays      relayed sessions: reservations, circuits (relay-server.ts,
+//               relay-client.ts, circuit-conn.ts)
 //
 // A received frame: session → PeerTable's onframe → FrameDispatch.onFrame
 // (quota gate) → the handler of its type.
@@ -26,21 +31,24 @@ import { FrameDispatch } from './dispatch.js'
 import { FloodRouter } from './flood.js'
 import { Guard } from './guard.js'
 import { LkaExchange } from './lka-sync.js'
+import { LanDiscovery } from './lan.js'
 import { ByeReason } from './link-codec.js'
 import { Membership } from './membership.js'
 import { Peer } from './peer.js'
 import { PeerTable } from './peer-table.js'
+import { ReachTracker } from './reach.js'
+import { Relays, type ReachView } from './relays.js'
 import { AckStatus } from './send-queue.js'
-import { StreamMux, type StreamChannel, type StreamSink } from './streams.js'
-import { emptyStats, type DataEvent, type LinkInfo, type OverlayConfig, type OverlayStats } from './types.js'
+import { StreamMux, type ChunkBoxMaker, type StreamChannel, type StreamSink } from './streams.js'
+import { emptyStats, type DataEvent, type LinkInfo, type OverlayConfig, type OverlayStats, type Reachability } from './types.js'
 import { UnicastSender, type SealFn } from './unicast.js'
 import { LinkUpkeep } from './upkeep.js'
 import { WalkRouter } from './walks.js'
 
-export type { StreamChannel, StreamSink } from './streams.js'
+export type { ChunkBox, ChunkBoxMaker, StreamChannel, StreamKeyInput, StreamSink } from './streams.js'
 export type { SealFn } from './unicast.js'
 
-export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers } from './types.js'
+export type { DataEvent, LinkInfo, OverlayConfig, OverlayStats, OverlayTimers, Reachability } from './types.js'
 
 const log = debuglog('p4net:overlay')
 const ACK_DELIVERED = Uint8Array.of(AckStatus.DELIVERED)
@@ -59,13 +67,17 @@ export class Overlay extends EventEmitter {
   private readonly dispatch: FrameDispatch
   private readonly streams: StreamMux
   private readonly unicasts: UnicastSender
+  private readonly lan: LanDiscovery | null
+  private readonly reach: ReachTracker
+  private readonly relays: Relays
   private plugins: ReadonlySet<number> = new Set()
   private phase: 'new' | 'running' | 'stopping' = 'new'
   private bound: Address | null = null
   /** Called for every DATA delivered to this node (Node's plugin router); the event is valid during the call only. */
   ondata: ((e: DataEvent) => void) | null = null
 
-  constructor(cfg: OverlayConfig) {
+  /** `reach`: whether this node can be dialled (reachability, issue 18.1); unknown by default. */
+  constructor(cfg: OverlayConfig, reach?: ReachView) {
     super()
     this.cfg = cfg
     const overlay = this
@@ -98,10 +110,13 @@ export class Overlay extends EventEmitter {
     s.lka = this.lka = new LkaExchange(core, s)
     s.walks = this.walks = new WalkRouter(core, s)
     s.upkeep = this.upkeep = new LinkUpkeep(core, s)
+    s.reach = this.reach = new ReachTracker(core, s)
+    s.relays = this.relays = new Relays(core, s, reach ?? { isPrivate: () => this.reach.snapshot().status === 'private' })
 
     this.streams = new StreamMux(core, s)
     this.unicasts = new UnicastSender(core, s)
-    this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks, streams: this.streams })
+    this.lan = cfg.lan?.enabled ? new LanDiscovery(core, cfg.lan, s) : null
+    this.dispatch = new FrameDispatch(core, { table: this.table, guard: this.guard, floods: this.floods, lka: this.lka, walks: this.walks, streams: this.streams, reach: this.reach, relays: this.relays })
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -113,6 +128,9 @@ export class Overlay extends EventEmitter {
     shareVerifications(true)
     this.directory.start()
     this.upkeep.start()
+    this.lan?.start()
+    this.reach.start()
+    this.relays.start()
     return this.bound
   }
 
@@ -122,6 +140,9 @@ export class Overlay extends EventEmitter {
     this.phase = 'stopping'
     shareVerifications(false)
     this.upkeep.stop()
+    this.lan?.stop()
+    this.reach.stop()
+    this.relays.stop()
     if (this.table.links.size > 0 && !this.directory.superseded) this.directory.floodHello(true)
     await this.table.stop()
     this.floods.close()
@@ -140,6 +161,11 @@ export class Overlay extends EventEmitter {
   get hasJoinTargets(): boolean {
     const cfg = this.cfg
     return cfg.bootstrap.length > 0 || (cfg.peerCache?.candidates(cfg.clock.wall(), 1).length ?? 0) > 0
+  }
+
+  /** Whether other nodes can dial this one, as its peers found ('reachability' events on change). */
+  get reachability(): Reachability {
+    return this.reach.snapshot()
   }
 
   /** The address bound (after start). */
@@ -171,7 +197,7 @@ export class Overlay extends EventEmitter {
   }
 
   /** The online entry of `username`, if any. */
-  user(username: string): { plugins: readonly number[]; staticKey: Uint8Array } | undefined {
+  user(username: string): { plugins: readonly number[]; staticKey: Uint8Array; identityKey: Uint8Array } | undefined {
     const e = this.directory.lka.get(username)
     return e && e.online ? e : undefined
   }
@@ -191,8 +217,11 @@ export class Overlay extends EventEmitter {
   }
 
   /** Counters, with the session byte and frame totals and the seen-table's size. */
-  stats(): OverlayStats & { dedupEntries: number; dedupBytes: number; handshakesPending: number } {
-    return { ...this.counters, cutOffReasons: { ...this.counters.cutOffReasons }, ...this.table.totals(), ...this.floods.seenTable(), handshakesPending: this.table.pending }
+  stats(): OverlayStats & { dedupEntries: number; dedupBytes: number; handshakesPending: number; lanEntries: number } {
+    const c = this.counters
+    const lan = this.lan?.sizes()
+    const lanEntries = lan ? lan.sources + lan.keys + lan.senders : 0
+    return { ...c, cutOffReasons: { ...c.cutOffReasons }, lanRejectReasons: { ...c.lanRejectReasons }, relayReasons: { ...c.relayReasons }, punchFailed: { ...c.punchFailed }, ...this.relays.gauges(), ...this.table.totals(), ...this.floods.seenTable(), handshakesPending: this.table.pending, lanEntries }
   }
 
   /**
@@ -257,12 +286,14 @@ export class Overlay extends EventEmitter {
   /**
    * Opens a stream of `pluginId` to `username` over the session bound to its
    * key; resolves once that node accepted it. `attach` gives the stream its
-   * byte side before any byte can arrive. Incoming streams: 'stream' events.
+   * byte side before any byte can arrive. With `box`, the stream is sealed
+   * end to end with the chunk boxes it makes (the peer must announce
+   * STREAM_BOX1). Incoming streams: 'stream' events.
    */
-  async openStream(username: string, pluginId: number, attach: (ch: StreamChannel) => StreamSink): Promise<StreamChannel> {
+  async openStream(username: string, pluginId: number, attach: (ch: StreamChannel) => StreamSink, box: ChunkBoxMaker | null = null): Promise<StreamChannel> {
     const peer = await this.table.sessionTo(username)
     peer.active(this.cfg.clock.now())
-    return this.streams.open(peer, username, pluginId, attach)
+    return this.streams.open(peer, username, pluginId, attach, box)
   }
 
   /**
@@ -277,6 +308,11 @@ export class Overlay extends EventEmitter {
       if (!this.running) throw new P4Error('CLOSED', 'node stopped')
     }
     this.floods.originate(MsgType.DATA, flags, pluginId, body)
+  }
+
+  /** Diagnostics: `fn` sees every DATA payload this node relays on a circuit (Node's 'relay-wire'). */
+  tapRelays(fn: (from: string, to: string, bytes: Uint8Array) => void): void {
+    this.relays.tap(fn)
   }
 
   /** The plugin layer opened (or failed to open) an end-to-end box that came through `via` (DataEvent.via). */

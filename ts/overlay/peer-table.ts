@@ -11,9 +11,10 @@ import { randomId } from '../core/ids.js'
 import { MsgType } from '../core/protocol.js'
 import type { RemoteInfo } from '../session/handshake.js'
 import type { Frame, Session } from '../session/session.js'
-import type { Address } from '../transport/types.js'
+import type { Address, Conn } from '../transport/types.js'
 import { Admission } from './admission.js'
-import type { Core, Directory, Floods, Gate, LkaSync, Sessions, Upkeep } from './context.js'
+import { CircuitConn } from './circuit-conn.js'
+import type { Core, Directory, Floods, Gate, LkaSync, Reach, RelayService, Sessions, Upkeep } from './context.js'
 import { Handshakes } from './handshakes.js'
 import { CLOSE_DEADLINE_MS, Discards } from './discards.js'
 import { ByeReason, encodeBye } from './link-codec.js'
@@ -38,7 +39,7 @@ export class PeerTable implements Sessions {
 
   constructor(
     private readonly core: Core,
-    private readonly s: { directory: Directory; lka: LkaSync; upkeep: Upkeep; floods: Floods; guard: Gate },
+    private readonly s: { directory: Directory; lka: LkaSync; upkeep: Upkeep; floods: Floods; guard: Gate; reach: Reach; relays: RelayService },
     private readonly onFrame: (peer: Peer, f: Frame) => void,
   ) {
     this.admission = new Admission(core)
@@ -81,8 +82,8 @@ export class PeerTable implements Sessions {
     await this.handshakes.settled()
   }
 
-  checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array): void {
-    this.admission.checkTrust(username, identityKey, certificate)
+  checkTrust(username: string, identityKey: Uint8Array, certificate?: Uint8Array, quiet?: boolean): void {
+    this.admission.checkTrust(username, identityKey, certificate, quiet)
   }
 
   ban(peer: Peer): void {
@@ -91,6 +92,23 @@ export class PeerTable implements Sessions {
 
   dial(host: string, port: number, intent: 'link' | 'direct', expectKey?: Uint8Array): Promise<Peer> {
     return this.handshakes.dial(host, port, intent, expectKey)
+  }
+
+  probe(host: string, port: number, identityKey: Uint8Array): Promise<void> {
+    return this.handshakes.probe(host, port, identityKey)
+  }
+
+  initiateOver(conn: Conn, expectKey: Uint8Array, what: string): Promise<Peer> {
+    return this.handshakes.initiateOver(conn, expectKey, what)
+  }
+
+  acceptOver(conn: Conn): boolean {
+    return this.handshakes.acceptOver(conn)
+  }
+
+  byKey(keyHex: string): Peer | undefined {
+    const p = this.linkMap.get(keyHex) ?? this.directMap.get(keyHex)
+    return p && p.open ? p : undefined
   }
 
   /** Takes a fresh session into the link or direct table; returns the Peer kept (or null). */
@@ -132,6 +150,11 @@ export class PeerTable implements Sessions {
       // to our name before any DATA on it (attribution goes through the table).
       const hello = this.s.directory.ownHello()
       if (hello) this.s.floods.sendStored(peer, hello)
+      if (session.conn instanceof CircuitConn) {
+        // Resumable only so that a punch can move it: a circuit lost otherwise ends the session.
+        session.on('suspend', (why: P4Error) => session.destroy(why))
+        this.s.reach.relayedUp(peer)
+      }
       return peer
     }
     this.linkMap.set(peer.keyHex, peer)
@@ -155,9 +178,10 @@ export class PeerTable implements Sessions {
     return peer
   }
 
-  /** A link's first exchanges: the user tables, and a PING so that its rtt is known at once. */
+  /** A link's first exchanges: the user tables, where we see the peer, and a PING so that its rtt is known at once. */
   private linkStarted(peer: Peer): void {
     this.s.lka.linkUp(peer)
+    this.s.reach.linkUp(peer)
     this.s.upkeep.ping(peer).catch(() => undefined)
   }
 
@@ -179,6 +203,8 @@ export class PeerTable implements Sessions {
     totals.bytesOut += st.bytesOut
     peer.ended(new P4Error('CLOSED', `session to ${peer.username} closed`, { cause: reason ?? undefined }))
     this.s.guard.forget(peer)
+    this.s.reach.forget(peer)
+    this.s.relays.forget(peer, reason)
     const wasLink = this.linkMap.get(peer.keyHex) === peer
     if (wasLink) {
       this.linkMap.delete(peer.keyHex)
@@ -213,9 +239,11 @@ export class PeerTable implements Sessions {
     void peer.session.close()
   }
 
+  // The idlest one that carries no circuit and holds no reservation, if any.
   private closeIdlestDirect(): void {
     let idlest: Peer | null = null
-    for (const p of this.directMap.values()) if (!idlest || p.lastActive < idlest.lastActive) idlest = p
+    for (const p of this.directMap.values()) if (!this.s.relays.busy(p) && (!idlest || p.lastActive < idlest.lastActive)) idlest = p
+    if (!idlest) for (const p of this.directMap.values()) if (!idlest || p.lastActive < idlest.lastActive) idlest = p
     if (idlest) {
       this.directMap.delete(idlest.keyHex)
       this.closePeer(idlest, ByeReason.IDLE, 'too many direct sessions')
@@ -225,7 +253,8 @@ export class PeerTable implements Sessions {
   linkInfo(peer: Peer): LinkInfo {
     const r = peer.remote
     const bound = this.s.directory.usernameOfPeer(peer)
-    return {
+    const conn = peer.session.conn
+    const info: LinkInfo = {
       username: bound ?? r.username,
       verified: bound !== undefined,
       cpuMs: peer.quota.cpuMs,
@@ -237,6 +266,11 @@ export class PeerTable implements Sessions {
       since: peer.since,
       rtt: peer.rtt,
     }
+    if (conn instanceof CircuitConn) {
+      info.via = conn.via
+      info.port = conn.remotePort
+    }
+    return info
   }
 
   /**
@@ -262,14 +296,21 @@ export class PeerTable implements Sessions {
     return peer.open && (this.linkMap.get(peer.keyHex) === peer || this.directMap.get(peer.keyHex) === peer)
   }
 
-  /** A session to `username`: existing, or a new direct one to its last known address, proving its key. */
+  /**
+   * A session to `username`: existing, or a new direct one proving its key:
+   * through a relay its HELLO lists (it said it cannot be dialled), else,
+   * or when no relay gets through, to its last known address.
+   */
   async sessionTo(username: string): Promise<Peer> {
     const existing = this.peerOf(username)
     if (existing) return existing
     const e = this.s.directory.lka.get(username)
     if (!e || !e.online) throw new P4Error('UNKNOWN_USER', `no known user "${username}"`)
-    if (e.port === 0 || e.host === '') throw new P4Error('UNREACHABLE', `${username} does not accept connections`)
-    return this.dial(e.host, e.port, 'direct', e.identityKey)
+    const direct = e.port === 0 || e.host === '' ? null : () => this.dial(e.host, e.port, 'direct', e.identityKey)
+    const relayed = this.s.relays.sessionVia(e, direct)
+    if (relayed !== null) return relayed
+    if (direct === null) throw new P4Error('UNREACHABLE', `${username} does not accept connections`)
+    return direct()
   }
 
   /** Inbound handshakes in progress and sessions being torn down (both count against maxPendingHandshakes). */

@@ -9,7 +9,17 @@ import { P4Error } from '../core/errors.js'
 import { toHex } from '../core/bytes.js'
 import type { RemoteInfo } from '../session/handshake.js'
 import type { Session } from '../session/session.js'
+import { HEADER_SIZE } from '../core/protocol.js'
+import { RECORD_MAX_PLAIN } from '../wasm/channel.js'
 import { PeerQuota, type Quotas } from './quotas.js'
+
+/** Bytes a record adds to what it carries: its length prefix and its tag. */
+const RECORD_OVERHEAD = 2 + 16
+
+/** The most a frame adds to the transport's buffer beyond its payload: its header, and the records it may open. */
+function framing(payloadLength: number): number {
+  return HEADER_SIZE + RECORD_OVERHEAD * (1 + Math.floor((HEADER_SIZE + payloadLength) / RECORD_MAX_PLAIN))
+}
 
 export type PeerKind = 'link' | 'direct'
 
@@ -149,11 +159,12 @@ export class Peer {
   /**
    * Queues a frame. Returns false (and counts a drop) when the session is
    * closed or its queue is at its bound: flooding never waits for one slow
-   * peer, and never buffers for it without limit.
+   * peer, and never buffers for it without limit. The bound counts the
+   * frame as it will sit in the transport's buffer, sealed and framed.
    */
   trySend(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): boolean {
     if (this.session.closed) return false
-    if (this.session.bufferedBytes + payload.length > this.session.maxQueue) {
+    if (this.session.bufferedBytes + payload.length + framing(payload.length) > this.session.maxQueue) {
       this.drops++
       return false
     }

@@ -12,11 +12,11 @@
 import { P4Error, type P4ErrorCode } from '../core/errors.js'
 import { HandshakeFeature, MsgType } from '../core/protocol.js'
 import type { Flow } from '../session/flows.js'
-import { StreamChannel, type ChannelHost, type StreamSink } from './stream-channel.js'
+import { StreamChannel, type ChannelHost, type ChunkBoxMaker, type StreamSink } from './stream-channel.js'
 import type { Frame } from '../session/session.js'
-import type { Core, Directory } from './context.js'
+import type { Core, Directory, Gate } from './context.js'
 import type { Peer } from './peer.js'
-import { bad, decodeOpen, encodeOpen, encodeRst, encodeU32, MAX_STREAM_ID, OPEN_ENCRYPTED, REPLY_BIT, StreamOp, streamFeature } from './stream-codec.js'
+import { bad, decodeOpen, encodeOpen, encodeRst, encodeU32, MAX_STREAM_ID, REPLY_BIT, StreamOp, streamFeature } from './stream-codec.js'
 
 export interface StreamLimits {
   /** Streams open at once with one peer (both directions); 0: streams off. */
@@ -44,6 +44,9 @@ export class PeerStreams implements ChannelHost {
     readonly limits: StreamLimits,
     readonly stats: StreamStats,
     stopping: () => boolean,
+    /** This node announced STREAM_BOX1 (takes encrypted streams). */
+    private readonly sealed: boolean,
+    private readonly guard: Pick<Gate, 'boxOpened'>,
   ) {
     peer.session.once('close', (reason: P4Error | null) => {
       const why = stopping() ? new P4Error('CLOSED', 'node stopping', { cause: reason ?? undefined }) : new P4Error('UNREACHABLE', `session to ${peer.username} closed`, { cause: reason ?? undefined })
@@ -59,15 +62,15 @@ export class PeerStreams implements ChannelHost {
     return this.peer.session.flow(id)
   }
 
-  /** A new stream this side opens; resolves once the other side accepted it. */
-  async open1(user: string, pluginId: number, attach: (ch: StreamChannel) => StreamSink): Promise<StreamChannel> {
+  /** A new stream this side opens (sealed with `box`'s chunk boxes if given); resolves once the other side accepted it. */
+  async open1(user: string, pluginId: number, attach: (ch: StreamChannel) => StreamSink, box: ChunkBoxMaker | null): Promise<StreamChannel> {
     if (this.open.size >= this.limits.max) throw new P4Error('QUOTA_EXCEEDED', `${this.open.size} streams open with ${user} (streams.max ${this.limits.max}); close one first`)
     if (this.nextId > MAX_STREAM_ID) throw new P4Error('QUOTA_EXCEEDED', `stream IDs with ${user} are used up; a new session starts them again`)
-    const ch = new StreamChannel(this, this.nextId++, user, pluginId, this.limits.window)
+    const ch = new StreamChannel(this, this.nextId++, user, pluginId, this.limits.window, box)
     ch.sink = attach(ch)
     this.add(ch)
     const opened = ch.opened()
-    this.send(ch, StreamOp.OPEN, encodeOpen(this.limits.window, 0))
+    this.send(ch, StreamOp.OPEN, encodeOpen(this.limits.window, ch.openSalt))
     this.stats.streamsOpened++
     await opened
     return ch
@@ -87,16 +90,17 @@ export class PeerStreams implements ChannelHost {
       this.stats.streamsRefused++
       this.sendRaw(key, f.pluginId, StreamOp.RST, encodeRst(code, text))
     }
-    if (o.flags & OPEN_ENCRYPTED) return refuse('UNSUPPORTED', 'end-to-end encrypted streams are not supported by this node')
+    if (o.salt !== null && !this.sealed) return refuse('UNSUPPORTED', 'end-to-end encrypted streams are not supported by this node')
     if (user === undefined) return refuse('STREAM_REFUSED', 'your key is not bound to a user here yet')
     if (this.open.size >= this.limits.max) return refuse('QUOTA_EXCEEDED', `${this.open.size} streams open (streams.max ${this.limits.max})`)
-    const incoming = new StreamChannel(this, key, user, f.pluginId, this.limits.window)
+    const incoming = new StreamChannel(this, key, user, f.pluginId, this.limits.window, o.salt)
     incoming.frame(StreamOp.WINDOW, encodeU32(o.window)) // the opener's window: this side's credit
     this.add(incoming)
     offer(incoming)
     if (incoming.sink === null) {
       this.forget(incoming)
-      return refuse('STREAM_REFUSED', `plugin ${f.pluginId} accepts no streams here`)
+      const why = incoming.refusal
+      return refuse(why?.code ?? 'STREAM_REFUSED', why?.text ?? `plugin ${f.pluginId} accepts no streams here`)
     }
     this.stats.streamsAccepted++
   }
@@ -114,6 +118,11 @@ export class PeerStreams implements ChannelHost {
 
   forget(ch: StreamChannel): void {
     if (this.open.get(ch.key) === ch) this.open.delete(ch.key)
+  }
+
+  unopened(_ch: StreamChannel, t0: number): void {
+    // As an end-to-end box that does not open: counted (decryptFailed), charged to the session's quota and CPU.
+    this.guard.boxOpened(this.peer, t0, false, true)
   }
 
   /** Queues a frame of `ch` (on its flow; WINDOW updates on flow 0). False when the session can take no more. */
@@ -140,13 +149,18 @@ export function peerHasStreams(peer: Peer): boolean {
   return (peer.remote.features & HandshakeFeature.STREAMS) !== 0
 }
 
+/** Whether the session's other end takes encrypted streams. */
+function peerHasStreamBox(peer: Peer): boolean {
+  return (peer.remote.features & HandshakeFeature.STREAM_BOX1) !== 0
+}
+
 /** The overlay module: a PeerStreams per peer, created on first use. */
 export class StreamMux {
   private readonly perPeer = new WeakMap<Peer, PeerStreams>()
 
   constructor(
     private readonly core: Core,
-    private readonly s: { directory: Directory },
+    private readonly s: { directory: Directory; guard: Gate },
   ) {}
 
   get limits(): StreamLimits {
@@ -158,19 +172,29 @@ export class StreamMux {
     return streamFeature(this.core.cfg) !== 0
   }
 
+  /** This node announces HandshakeFeature.STREAM_BOX1. */
+  get sealed(): boolean {
+    return (streamFeature(this.core.cfg) & HandshakeFeature.STREAM_BOX1) !== 0
+  }
+
   private of(peer: Peer): PeerStreams {
     let ps = this.perPeer.get(peer)
     if (!ps) {
-      ps = new PeerStreams(peer, this.limits, this.core.stats, () => this.core.stopping)
+      ps = new PeerStreams(peer, this.limits, this.core.stats, () => this.core.stopping, this.sealed, this.s.guard)
       this.perPeer.set(peer, ps)
     }
     return ps
   }
 
-  open(peer: Peer, user: string, pluginId: number, attach: (ch: StreamChannel) => StreamSink): Promise<StreamChannel> {
+  /** Opens a stream; with `box`, an encrypted one (only to a peer that announced STREAM_BOX1: UNSUPPORTED before anything is sent otherwise). */
+  open(peer: Peer, user: string, pluginId: number, attach: (ch: StreamChannel) => StreamSink, box: ChunkBoxMaker | null = null): Promise<StreamChannel> {
     if (!this.enabled) return Promise.reject(new P4Error('UNSUPPORTED', 'streams are off on this node (streams.max is 0, or maxMessage is below 61,440 bytes)'))
     if (!peerHasStreams(peer)) return Promise.reject(new P4Error('UNSUPPORTED', `${user}'s node does not support streams (it did not announce handshake feature STREAMS)`))
-    return this.of(peer).open1(user, pluginId, attach)
+    if (box !== null && !this.sealed) return Promise.reject(new P4Error('UNSUPPORTED', 'encrypted streams are off on this node (maxMessage is below 61,456 bytes)'))
+    if (box !== null && !peerHasStreamBox(peer)) {
+      return Promise.reject(new P4Error('UNSUPPORTED', `${user}'s node does not support end-to-end encrypted streams (an older p4net without handshake feature STREAM_BOX1); upgrade it, or open the stream without { encrypted: true }`))
+    }
+    return this.of(peer).open1(user, pluginId, attach, box)
   }
 
   /** A MsgType.STREAM frame. */
@@ -180,4 +204,4 @@ export class StreamMux {
   }
 }
 
-export { StreamChannel, type StreamSink }
+export { StreamChannel, type ChunkBox, type ChunkBoxMaker, type StreamKeyInput, type StreamSink } from './stream-channel.js'

@@ -3,13 +3,35 @@
 // of them needs the Overlay class for it.
 import type { Clock } from '../core/clock.js'
 import type { Identity } from '../core/identity.js'
+import type { DatagramTransport } from '../transport/datagram.js'
 import type { Address, Transport } from '../transport/types.js'
+import type { LanRejectReason } from './lan-filter.js'
 import type { PeerCache } from './peer-cache.js'
 import type { CutOffReason, Quotas } from './quotas.js'
 import type { TrustPolicy } from './trust-policy.js'
 
 /** HELLO feature bit: the user is leaving (signed, flooded, so everyone marks them offline). */
 export const FEATURE_LEAVING = 1
+/** HELLO feature bit: dial-backs by a quorum of peers reached the user at its HELLO port (node.reachability 'public'). */
+export const FEATURE_REACH_PUBLIC = 2
+/** HELLO feature bit: a quorum of peers could not dial the user back (behind NAT or a firewall: 'private'). */
+export const FEATURE_REACH_PRIVATE = 4
+
+/** Reachability checks this node asks for, and the dial-backs it serves for others (reach.ts, dial-back.ts). */
+export interface ReachConfig {
+  /** Peers asked to dial this node back per check; 0: never check (reachability stays 'unknown'). */
+  peers: number
+  /** Answers that must agree before a verdict ('public' or 'private'). */
+  quorum: number
+  /** A verdict is checked again this often (and sooner when links change). */
+  intervalMs: number
+  /** Dial-backs served per minute to one peer; more are refused. */
+  servePerPeer: number
+  /** Dial-backs served per minute in all; 0: serve none. */
+  servePerMinute: number
+  /** Dial-backs in progress at once; more are refused. */
+  serveAtOnce: number
+}
 
 export interface OverlayTimers {
   /** Link upkeep period (min/max, walks, pings, idle directs). */
@@ -45,6 +67,47 @@ export interface OverlayTimers {
   lkaSyncMs: number
 }
 
+/** LAN discovery (ts/overlay/lan.ts). */
+export interface LanConfig {
+  enabled: boolean
+  /** IPv4 multicast group. */
+  group: string
+  /** UDP port of the group. */
+  port: number
+  /** Mean time between beacons (each wait is jittered x0.75..1.25). */
+  intervalMs: number
+  /** The datagram sockets (default: udp, node:dgram). */
+  transport?: DatagramTransport
+}
+
+/** Relayed sessions (ts/overlay/relays.ts); ranges and defaults per profile in ts/option-schema.ts. */
+export interface RelayConfig {
+  /** Relay for others: true, false, or 'auto' (unless this node found it cannot be dialled). */
+  serve: boolean | 'auto'
+  /** Hold reservations: 'always', 'never', or 'auto' (once this node found it cannot be dialled). */
+  client: 'auto' | 'always' | 'never'
+  /** Reservations a node that cannot be dialled keeps (each with another relay). */
+  count: number
+  /** Reservations a relay holds in all. */
+  maxReservations: number
+  /** Reservations a relay holds for nodes of one host (IP address). */
+  reservationsPerHost: number
+  /** A reservation lasts this long unless renewed (clients renew at three quarters). */
+  reservationMs: number
+  /** Circuits a relay keeps open in all. */
+  maxCircuits: number
+  /** Circuits open at once to one node holding a reservation. */
+  circuitsPerReservation: number
+  /** Circuits open at once from one opener. */
+  circuitsPerPeer: number
+  /** A circuit closes after carrying this many bytes (both ways). */
+  circuitBytes: number
+  /** A circuit closes after this long. */
+  circuitMs: number
+  /** Circuits one peer may open per minute (burst: as many). */
+  connectsPerMinute: number
+}
+
 export interface OverlayConfig {
   identity: Identity
   username: string
@@ -74,8 +137,13 @@ export interface OverlayConfig {
   /** Time and timers (systemClock, or a ManualClock in tests and simulations). */
   clock: Clock
   quotas: Quotas
+  reach: ReachConfig
   /** Handshake feature bits announced (default HandshakeFeature.ACK); 0 acts as a node older than them. */
   features?: number
+  /** LAN discovery (off when absent or not enabled). */
+  lan?: LanConfig
+  /** Relayed sessions. */
+  relay: RelayConfig
 }
 
 export interface OverlayStats {
@@ -117,6 +185,47 @@ export interface OverlayStats {
   streamsRefused: number
   /** Stream DATA bytes received. */
   streamBytesIn: number
+  /** LAN beacons sent, and sends that failed. */
+  lanSent: number
+  lanSendErrors: number
+  /** Times the multicast socket could not be opened (a 'warning' says why). */
+  lanOpenFailures: number
+  /** LAN beacons received; accepted (authentic, trusted, fresh); rejected, in all and by reason. */
+  lanReceived: number
+  lanAccepted: number
+  lanRejected: number
+  lanRejectReasons: Partial<Record<LanRejectReason, number>>
+  /** Links dialled because of a beacon. */
+  lanDialed: number
+  /** Reachability checks this node ran (each asks up to reach.peers peers to dial it back). */
+  reachChecks: number
+  /** Dial-backs this node made for peers that asked, and requests it refused (not the peer's own address, over a limit). */
+  dialBacks: number
+  dialBacksRefused: number
+  /** Probe connections (dial-backs of peers) this node answered. */
+  probesAnswered: number
+  /** As a relay: reservations held for others now; granted and refused in all. */
+  relayReservations: number
+  relayReservationsGranted: number
+  relayReservationsRefused: number
+  /** As a relay: circuits open now; opened in all; refused when asked for; cut by a limit or a broken rule. */
+  relayCircuits: number
+  relayCircuitsOpened: number
+  relayCircuitsRefused: number
+  relayCircuitsCut: number
+  /** As a relay: every refusal and cut by its code (RelayCode: CIRCUIT_LIMIT, BYTE_LIMIT, …). */
+  relayReasons: Partial<Record<string, number>>
+  /** As a relay: DATA bytes carried on circuits (both ways). */
+  relayBytes: number
+  /** Relays this node holds a reservation with now. */
+  relaysHeld: number
+  /** Circuits this node opened through relays, and accepted from them. */
+  circuitsOut: number
+  circuitsIn: number
+  /** Hole punches tried (either role), those that moved the session to a direct connection, and failures by reason (punch.ts). */
+  punchAttempts: number
+  punchSucceeded: number
+  punchFailed: Partial<Record<string, number>>
 }
 
 /** What the overlay hands up for a DATA frame; valid during the overlay.ondata call only (it may be reused). */
@@ -156,6 +265,30 @@ export interface LinkInfo {
   since: number
   /** Round trip of the last PING answered, ms; links are PINGed at link-up and every timers.pingIntervalMs (undefined until the first answer). */
   rtt: number | undefined
+  /** A relayed session: the relay it runs through (host and port are the relay's). */
+  via?: string
+}
+
+/** What node.reachability reports: whether other nodes can dial this one, as its peers found. */
+export interface Reachability {
+  /**
+   * unknown: not checked yet, or the answers did not agree; public: a quorum
+   * of peers dialled this node back at `address`; private: a quorum could
+   * not (behind NAT or a firewall).
+   */
+  status: 'unknown' | 'public' | 'private'
+  /** Where peers reached this node (public only): the IP address they see it at and its listen port. */
+  address?: Address
+  /**
+   * Where this node's peers see it (the other end of their connection with
+   * it), one entry per host, most reported first, with how many peers report
+   * it. Behind NAT this is the router's outside address.
+   */
+  observed: Array<Address & { peers: number }>
+  /** Wall-clock ms when the last check ended (0: none yet). */
+  checkedAt: number
+  /** The answers of that check: peers that reached this node, could not, refused to try, or did not answer in time. */
+  answers: { reachable: number; unreachable: number; refused: number; missing: number }
 }
 
 /** Every counter at zero. */
@@ -191,5 +324,32 @@ export function emptyStats(): OverlayStats {
     streamsAccepted: 0,
     streamsRefused: 0,
     streamBytesIn: 0,
+    lanSent: 0,
+    lanSendErrors: 0,
+    lanOpenFailures: 0,
+    lanReceived: 0,
+    lanAccepted: 0,
+    lanRejected: 0,
+    lanRejectReasons: {},
+    lanDialed: 0,
+    reachChecks: 0,
+    dialBacks: 0,
+    dialBacksRefused: 0,
+    probesAnswered: 0,
+    relayReservations: 0,
+    relayReservationsGranted: 0,
+    relayReservationsRefused: 0,
+    relayCircuits: 0,
+    relayCircuitsOpened: 0,
+    relayCircuitsRefused: 0,
+    relayCircuitsCut: 0,
+    relayReasons: {},
+    relayBytes: 0,
+    relaysHeld: 0,
+    circuitsOut: 0,
+    circuitsIn: 0,
+    punchAttempts: 0,
+    punchSucceeded: 0,
+    punchFailed: {},
   }
 }

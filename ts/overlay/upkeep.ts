@@ -8,7 +8,7 @@ import type { Timer } from '../core/clock.js'
 import { isP4Error } from '../core/errors.js'
 import { randomId } from '../core/ids.js'
 import { MsgType } from '../core/protocol.js'
-import type { Core, Directory, Gate, LkaSync, Sessions, Upkeep, Walks } from './context.js'
+import type { Core, Directory, Gate, LkaSync, RelayService, Sessions, Upkeep, Walks } from './context.js'
 import { LinkDialer } from './link-dialer.js'
 import { ByeReason, encodePing } from './link-codec.js'
 import type { Peer } from './peer.js'
@@ -32,7 +32,7 @@ export class LinkUpkeep implements Upkeep {
 
   constructor(
     private readonly core: Core,
-    private readonly s: { table: Sessions; directory: Directory; lka: LkaSync; walks: Walks; guard: Gate },
+    private readonly s: { table: Sessions; directory: Directory; lka: LkaSync; walks: Walks; guard: Gate; relays: RelayService },
   ) {
     this.dialer = new LinkDialer(core, s)
   }
@@ -58,6 +58,10 @@ export class LinkUpkeep implements Upkeep {
 
   soon(): void {
     setImmediate(() => this.maintain())
+  }
+
+  dialHint(host: string, port: number, identityKey: Uint8Array): Promise<void> | undefined {
+    return this.dialer.dialHint(host, port, identityKey)
   }
 
   maintain(): void {
@@ -93,12 +97,12 @@ export class LinkUpkeep implements Upkeep {
     if (walks.lost >= REJOIN_AFTER_LOST_WALKS) this.dialer.rejoinIfDue(now)
   }
 
-  /** Too many: close the idlest links older than the minimum age. */
+  /** Too many: close the idlest links older than the minimum age (not one a reservation or circuit lives on). */
   private pruneExtraLinks(now: number): void {
     const { cfg } = this.core
     const links = this.s.table.links
     if (links.size <= cfg.links.max) return
-    const old = [...links.values()].filter((p) => now - p.startedAt >= cfg.timers.linkMinAgeMs).sort((a, b) => a.lastActive - b.lastActive)
+    const old = [...links.values()].filter((p) => now - p.startedAt >= cfg.timers.linkMinAgeMs && !this.s.relays.busy(p)).sort((a, b) => a.lastActive - b.lastActive)
     for (const p of old.slice(0, links.size - cfg.links.max)) this.s.table.closePeer(p, ByeReason.LINK_CLOSE, 'too many links')
   }
 
@@ -131,7 +135,7 @@ export class LinkUpkeep implements Upkeep {
       }
     }
     for (const p of table.directs.values()) {
-      if (now - p.lastActive > timers.directIdleMs) table.closePeer(p, ByeReason.IDLE, 'idle')
+      if (now - p.lastActive > timers.directIdleMs && !this.s.relays.busy(p)) table.closePeer(p, ByeReason.IDLE, 'idle')
     }
   }
 
@@ -197,8 +201,13 @@ export class LinkUpkeep implements Upkeep {
     t.unref?.()
   }
 
+  /**
+   * A user whose HELLO lists relays said it cannot be dialled: a failed
+   * dial or PING says nothing about it (its relays may be changing), so it
+   * goes offline only by its leaving HELLO or the user timeout.
+   */
   userUnreachable(username: string, cause: unknown): void {
-    if (this.core.stopping || this.s.table.peerOf(username)) return
+    if (this.core.stopping || this.s.table.peerOf(username) || this.s.relays.listsRelays(username)) return
     this.core.log('%s unreachable (%s): marked offline', username, (cause as Error)?.message)
     if (this.s.directory.lka.markOffline(username)) this.core.emit('user-left', username)
   }

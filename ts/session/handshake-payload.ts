@@ -7,7 +7,7 @@
 //   96       1     nameLength    1..31
 //   97       n     username      UTF-8, NFC, no control characters (ts/core/username.ts)
 //   97+n     2     listenPort    u16, 0 = not listening
-//   99+n     1     intent        1 = overlay link, 2 = direct session
+//   99+n     1     intent        1 = overlay link, 2 = direct session, 3 = reachability probe
 //   100+n    4     features      u32 bit set
 //   104+n    2     extLength     0..4096
 //   106+n    m     extension     opaque (e.g. an authority certificate)
@@ -24,8 +24,19 @@ export const LinkIntent = {
   OVERLAY: 1,
   /** A direct session between two users (unicast). */
   DIRECT: 2,
+  /**
+   * A reachability probe (a dial-back a peer asked for, docs/protocol.md
+   * "REACH"): the handshake proves who listens at the address, then the
+   * responder closes the connection. Sent only to a node that asked for it.
+   */
+  PROBE: 3,
 } as const
 export type LinkIntent = (typeof LinkIntent)[keyof typeof LinkIntent]
+
+/** Whether `v` is a LinkIntent this version knows. */
+export function isLinkIntent(v: unknown): v is LinkIntent {
+  return v === LinkIntent.OVERLAY || v === LinkIntent.DIRECT || v === LinkIntent.PROBE
+}
 
 export const MAX_USERNAME_BYTES = USERNAME_MAX_BYTES
 export const MAX_EXTENSION = 4096
@@ -79,8 +90,8 @@ function checkFields(p: HandshakePayload): Uint8Array {
   if (!Number.isInteger(p.listenPort) || p.listenPort < 0 || p.listenPort > 65535) {
     throw new P4Error('BAD_ARGUMENT', `listenPort must be 0..65535, got ${String(p.listenPort)}`)
   }
-  if (p.intent !== LinkIntent.OVERLAY && p.intent !== LinkIntent.DIRECT) {
-    throw new P4Error('BAD_ARGUMENT', `intent must be 1 (overlay) or 2 (direct), got ${String(p.intent)}`)
+  if (!isLinkIntent(p.intent)) {
+    throw new P4Error('BAD_ARGUMENT', `intent must be 1 (overlay), 2 (direct) or 3 (probe), got ${String(p.intent)}`)
   }
   if (!Number.isInteger(p.features) || p.features < 0 || p.features > 0xffffffff) {
     throw new P4Error('BAD_ARGUMENT', `features must be a u32, got ${String(p.features)}`)
@@ -128,7 +139,7 @@ export function decodePayload(bytes: Uint8Array): HandshakePayload {
   }
   const listenPort = view.getUint16(97 + n)
   const intent = bytes[99 + n]!
-  if (intent !== LinkIntent.OVERLAY && intent !== LinkIntent.DIRECT) throw bad(`unknown link intent ${intent}`)
+  if (!isLinkIntent(intent)) throw bad(`unknown link intent ${intent}`)
   const features = view.getUint32(100 + n)
   const m = view.getUint16(104 + n)
   if (m > MAX_EXTENSION) throw bad(`extension of ${m} bytes (at most ${MAX_EXTENSION})`)

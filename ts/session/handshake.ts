@@ -11,6 +11,7 @@ import type { Conn } from '../transport/types.js'
 import {
   decodePayload,
   encodePayload,
+  isLinkIntent,
   LinkIntent,
   MAX_EXTENSION,
   signStaticKey,
@@ -125,7 +126,7 @@ function prepare(opts: SessionOptions): Prepared {
   const listenPort = opts.listenPort ?? 0
   if (!Number.isInteger(listenPort) || listenPort < 0 || listenPort > 65535) throw option('listenPort must be 0..65535')
   const intent = opts.intent ?? LinkIntent.OVERLAY
-  if (intent !== LinkIntent.OVERLAY && intent !== LinkIntent.DIRECT) throw option('intent must be 1 (overlay) or 2 (direct)')
+  if (!isLinkIntent(intent)) throw option('intent must be 1 (overlay), 2 (direct) or 3 (probe)')
   const features = opts.features ?? 0
   if (!Number.isInteger(features) || features < 0 || features > 0xffffffff) throw option('features must be a u32')
   const extension = opts.extension ?? new Uint8Array(0)

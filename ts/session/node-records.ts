@@ -4,25 +4,34 @@
 // record by size (SessionOptions.nodeCryptoThreshold). Both engines produce
 // identical bytes: the same record format and the same counter nonces.
 import { createCipheriv, createDecipheriv } from 'node:crypto'
+import { P4Error } from '../core/errors.js'
 
 const TAG = 16
 
-/** Noise ChaChaPoly nonce: 4 zero bytes || little-endian 64-bit counter. */
+/** Noise ChaChaPoly nonce: 4 zero bytes || little-endian 64-bit counter (one buffer, reused: node:crypto copies the IV). */
+const NONCE = Buffer.alloc(12)
 function nonce(counter: number): Buffer {
-  const n = Buffer.alloc(12)
-  n.writeUInt32LE(counter >>> 0, 4)
-  n.writeUInt32LE(Math.floor(counter / 0x100000000), 8)
-  return n
+  NONCE.writeUInt32LE(counter >>> 0, 4)
+  NONCE.writeUInt32LE(Math.floor(counter / 0x100000000), 8)
+  return NONCE
+}
+
+/** Bytes of the wire record sealRecord makes of `plainLen` plaintext bytes. */
+export function sealedSize(plainLen: number): number {
+  return 2 + plainLen + TAG
 }
 
 /**
- * Seals one record whose plaintext is head || body (head may be empty) and
- * returns the whole wire record: u16 BE length, ciphertext, tag.
+ * Seals one record whose plaintext is head || body (head may be empty) into
+ * `out` (sealedSize bytes; a new buffer when not given): u16 BE length,
+ * ciphertext, tag.
  */
-export function sealRecord(key: Uint8Array, counter: number, head: Uint8Array | null, body: Uint8Array): Buffer {
+export function sealRecord(key: Uint8Array, counter: number, head: Uint8Array | null, body: Uint8Array, out?: Uint8Array): Uint8Array {
   const plainLen = (head?.length ?? 0) + body.length
-  const out = Buffer.allocUnsafe(2 + plainLen + TAG)
-  out.writeUInt16BE(plainLen + TAG, 0)
+  out ??= Buffer.allocUnsafe(sealedSize(plainLen))
+  if (out.length !== 2 + plainLen + TAG) throw new P4Error('BAD_ARGUMENT', `record buffer of ${out.length} bytes for ${plainLen} plaintext bytes`)
+  out[0] = (plainLen + TAG) >>> 8
+  out[1] = (plainLen + TAG) & 0xff
   const c = createCipheriv('chacha20-poly1305', key, nonce(counter), { authTagLength: TAG })
   let at = 2
   if (head !== null && head.length > 0) {

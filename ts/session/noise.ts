@@ -1,14 +1,14 @@
 // The Noise Protocol Framework (revision 34) pieces p4net uses: CipherState,
 // SymmetricState and a HandshakeState for pattern XX, with DH = X25519
 // (node:crypto), cipher = ChaCha20-Poly1305 (an Aead object), hash = BLAKE2s
-// (hash-wasm) or SHA-256 (node:crypto). Everything is synchronous once
-// initNoise() has loaded the BLAKE2s module, so a handshake costs no promises.
+// (the WebAssembly kernel, assembly/blake2s.ts) or SHA-256 (node:crypto).
+// Everything is synchronous, so a handshake costs no promises.
 import { createCipheriv, createDecipheriv, createHash, createHmac, diffieHellman } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
-import { createBLAKE2s, type IHasher } from 'hash-wasm'
 import { aead as wasmAead } from '../crypto.js'
 import { expectBytes, P4Error } from '../core/errors.js'
 import { freshKeyPair, rawPublicKey, x25519PrivateKey, x25519PublicKey } from '../core/identity.js'
+import { blake2sFor, type Blake2s } from '../wasm/blake2s.js'
 
 // ---- AEAD ----
 
@@ -73,7 +73,6 @@ export interface NoiseHash {
 }
 
 const HASHLEN = 32
-const BLOCKLEN = 64
 
 const sha256: NoiseHash = {
   name: 'SHA256',
@@ -89,49 +88,30 @@ const sha256: NoiseHash = {
   },
 }
 
-/** HMAC (RFC 2104) over a synchronous hash-wasm hasher with a 64-byte block. */
-function blake2sHash(hasher: IHasher): NoiseHash {
-  const pad = new Uint8Array(BLOCKLEN)
-  const digest = (a: Uint8Array, b?: Uint8Array, c?: Uint8Array): Uint8Array => {
-    hasher.init().update(a)
-    if (b) hasher.update(b)
-    if (c) hasher.update(c)
-    return hasher.digest('binary')
-  }
-  const keyedPad = (key: Uint8Array, byte: number): Uint8Array => {
-    pad.fill(byte)
-    for (let i = 0; i < key.length; i++) pad[i] = key[i]! ^ byte
-    return pad
-  }
-  return {
-    name: 'BLAKE2s',
-    hash: (a, b) => digest(a, b),
-    hmac(key, a, b) {
-      if (key.length > BLOCKLEN) key = digest(key)
-      const inner = digest(keyedPad(key, 0x36), a, b)
-      return digest(keyedPad(key, 0x5c), inner)
-    },
-  }
+// The kernel's BLAKE2s, taken on first use (instantiating the kernel if need be).
+let kernelBlake2s: Blake2s | undefined
+const b2 = (): Blake2s => (kernelBlake2s ??= blake2sFor())
+
+const blake2s: NoiseHash = {
+  name: 'BLAKE2s',
+  hash: (a, b) => b2().hash(a, b),
+  hmac: (key, a, b) => b2().hmac(key, a, b),
 }
 
-let blake2s: NoiseHash | undefined
-let loading: Promise<void> | undefined
+const ready = Promise.resolve()
 
-/** Loads the BLAKE2s WebAssembly module (once). Everything else in this file is synchronous. */
+/**
+ * Kept for callers written when BLAKE2s came from an asynchronously loaded
+ * module: everything here is synchronous now, and this resolves at once.
+ */
 export function initNoise(): Promise<void> {
-  loading ??= createBLAKE2s(256).then((hasher) => {
-    blake2s = blake2sHash(hasher)
-  })
-  return loading
+  return ready
 }
 
-/** The named hash; BLAKE2s needs `await initNoise()` first (else NOT_STARTED). */
+/** The named hash (BLAKE2s or SHA256). */
 export function noiseHash(name: NoiseHashName): NoiseHash {
   if (name === 'SHA256') return sha256
-  if (name === 'BLAKE2s') {
-    if (!blake2s) throw new P4Error('NOT_STARTED', 'BLAKE2s is not loaded yet: await initNoise() first')
-    return blake2s
-  }
+  if (name === 'BLAKE2s') return blake2s
   throw new P4Error('BAD_ARGUMENT', `unknown Noise hash ${JSON.stringify(name)} (BLAKE2s or SHA256)`)
 }
 

@@ -162,6 +162,7 @@ export class Receiver {
       this.deliver(big.type, big.flags, big.hops, big.pluginId, big.idHi, big.idLo, big.payload)
     }
     if (p.length === 0) return
+    if (this.plainCarry === null && p.length > HEADER_SIZE && this.startBigFrom(p)) return
     const start = this.plainCarry !== null ? this.s.loadPlain(this.plainCarry) : 0
     this.plainCarry = null
     this.s.loadPlainAt(start, p)
@@ -219,6 +220,24 @@ export class Receiver {
     }
   }
 
+  // An opened record that begins a frame longer than itself (the first
+  // record of a large send): only its header goes through the WASM scanner
+  // (the same checks as every frame), and the payload bytes are copied
+  // straight from the record into the frame's buffer: one copy, not two.
+  // False (nothing consumed) for any other record.
+  private startBigFrom(p: Uint8Array): boolean {
+    const s = this.s
+    s.loadPlainAt(0, p.subarray(0, HEADER_SIZE))
+    if (s.scan(0, HEADER_SIZE, this.maxPayload) !== 0 || s.scanner.stop !== ScanStop.PAYLOAD) return false
+    const dv = s.plainHeader(0)
+    const length = dv.getUint32(HDR_LENGTH)
+    if (length <= p.length - HEADER_SIZE || HEADER_SIZE + length <= PLAIN_CARRY_MAX) return false
+    const payload = Buffer.allocUnsafe(length)
+    payload.set(p.subarray(HEADER_SIZE))
+    this.big = bigFrame(dv, payload, p.length - HEADER_SIZE)
+    return true
+  }
+
   // A frame too large to carry as plaintext: read its header and copy what we
   // have into a payload buffer of the declared size (already checked ≤ max).
   private startBig(pos: number, total: number): void {
@@ -227,20 +246,25 @@ export class Receiver {
     const payload = Buffer.allocUnsafe(length)
     const have = total - pos - HEADER_SIZE
     this.s.plainInto(pos + HEADER_SIZE, total, payload, 0)
-    this.big = {
-      type: dv.getUint8(HDR_TYPE),
-      flags: dv.getUint8(HDR_FLAGS),
-      hops: dv.getUint8(HDR_HOPS),
-      pluginId: dv.getUint16(HDR_PLUGIN),
-      idHi: dv.getUint32(HDR_MSGID),
-      idLo: dv.getUint32(HDR_MSGID + 4),
-      payload,
-      filled: have,
-    }
+    this.big = bigFrame(dv, payload, have)
   }
 
   private deliver(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): void {
     this.framesIn++
     this.onFrame({ type, flags, hops, pluginId, idHi, idLo, payload })
+  }
+}
+
+/** A large frame being assembled: its header fields (from `dv`, a checked header) and its payload buffer. */
+function bigFrame(dv: DataView, payload: Buffer, filled: number): BigFrame {
+  return {
+    type: dv.getUint8(HDR_TYPE),
+    flags: dv.getUint8(HDR_FLAGS),
+    hops: dv.getUint8(HDR_HOPS),
+    pluginId: dv.getUint16(HDR_PLUGIN),
+    idHi: dv.getUint32(HDR_MSGID),
+    idLo: dv.getUint32(HDR_MSGID + 4),
+    payload,
+    filled,
   }
 }

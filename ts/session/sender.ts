@@ -11,7 +11,7 @@ import type { Conn } from '../transport/types.js'
 import { BatchWriter, type LargeRecordSealer } from '../wasm/batch-writer.js'
 import { channelScratch, RECORD_MAX_PLAIN } from '../wasm/channel.js'
 import { DEFAULT_NODE_CRYPTO_THRESHOLD, MAX_RECORDS } from './receiver.js'
-import { sealRecord, sealRecordInto } from './node-records.js'
+import { sealedSize, sealRecord, sealRecordInto } from './node-records.js'
 import { HEADER_SIZE, writeHeader } from '../core/protocol.js'
 import { FlowQueue, PACKED, Scheduler, type Outgoing } from './flows.js'
 import { PACK_MAX, item, pack, release } from './outgoing.js'
@@ -244,7 +244,7 @@ export class Sender {
         if (this.counter + 64 >= MAX_RECORDS) throw new P4Error('NONCE_EXHAUSTED', 'send nonce space exhausted')
         if (w.empty) continue
         const first = this.counter
-        const buf = w.finish(first, this.largeRecords)
+        const buf = w.finish(first, this.largeRecords, this.alloc)
         this.counter += w.records
         this.write(buf, first, w.records)
       }
@@ -266,7 +266,10 @@ export class Sender {
     release(m)
   }
 
-  private write(buf: Buffer, first: number, records: number): void {
+  /** Room for sealed bytes: in the retention's slabs when the session keeps what it wrote. */
+  private readonly alloc = (len: number): Uint8Array => (this.retention !== null ? this.retention.alloc(len) : Buffer.allocUnsafe(len))
+
+  private write(buf: Uint8Array, first: number, records: number): void {
     this.bytesOut += buf.length
     this.retention?.add(buf, first, records)
     // The transport's own high-water mark (16 KiB for a socket) is below one
@@ -277,18 +280,28 @@ export class Sender {
   }
 
   // A large payload: its records are sealed by node:crypto straight from the
-  // caller's buffer (no copy into WASM memory), one write per record.
+  // caller's buffer (no copy into WASM memory), one write per record; a tail
+  // shorter than `large` is left to the batch path.
   private sendLarge(m: Outgoing, q: FlowQueue): void {
     const header = Buffer.allocUnsafe(HEADER_SIZE)
     writeHeader(new DataView(header.buffer, header.byteOffset, HEADER_SIZE), 0, m.type, m.flags, m.hops, m.pluginId, m.payload.length, m.idHi, m.idLo)
     const p = m.payload
     let at = Math.min(p.length, RECORD_MAX_PLAIN - HEADER_SIZE)
     if (this.counter + p.length / RECORD_MAX_PLAIN + 2 >= MAX_RECORDS) throw new P4Error('NONCE_EXHAUSTED', 'send nonce space exhausted')
-    this.write(sealRecord(this.key, this.counter, header, p.subarray(0, at)), this.counter++, 1)
-    while (at < p.length) {
+    this.write(sealRecord(this.key, this.counter, header, p.subarray(0, at), this.alloc(sealedSize(HEADER_SIZE + at))), this.counter++, 1)
+    while (at < p.length && p.length - at >= this.large) {
       const end = Math.min(p.length, at + RECORD_MAX_PLAIN)
-      this.write(sealRecord(this.key, this.counter, null, p.subarray(at, end)), this.counter++, 1)
+      this.write(sealRecord(this.key, this.counter, null, p.subarray(at, end), this.alloc(sealedSize(end - at))), this.counter++, 1)
       at = end
+    }
+    if (at < p.length) {
+      // A short tail (a 64 KiB payload leaves 35 bytes) goes into the next
+      // WASM batch with the frames after it: node:crypto's fixed cost per
+      // record is paid only on the large ones, on both ends.
+      this.cur = m
+      this.curQ = q
+      this.partial = at
+      return
     }
     this.done(m, q)
   }

@@ -7,12 +7,14 @@
 // can be shaped (one-way delay, bandwidth) on the network's clock, so a
 // ManualClock drives latency deterministically; unshaped links (the default)
 // set no timer at all.
-import { systemClock, type Clock } from '../core/clock.js'
+import { systemClock, type Clock, type Timer } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
 import { MemoryConn, type ConnNetwork, type ConnOwner, type Shape } from './memory-conn.js'
 import { checkAddress, checkTimeout, type Address, type Conn, type Listener, type Transport } from './types.js'
 
 export interface MemoryNetworkOptions {
+  /** Transports offer dialFrom() for hole punching (default false: nodes on it announce no PUNCH). */
+  punching?: boolean
   /** Bytes queued towards a reader at which write() starts returning false. Default 64 KiB. */
   highWaterMark?: number
   /** Largest 'data' chunk delivered; writes are merged or split to it, as TCP would. Default 64 KiB. */
@@ -91,11 +93,17 @@ export class MemoryNetwork implements ConnNetwork {
   private readonly endpoints = new WeakMap<Transport, Endpoint>()
   private readonly intercepts = new Map<string, { decide: (n: number) => InterceptDecision; dials: number }>()
   private readonly undialable = new Set<string>()
+  private readonly unpunchable = new Set<string>()
+  /** dialFrom() calls waiting for the other side's, by "from:port>to:port". */
+  private readonly punches = new Map<string, { owner: Endpoint; resolve: (c: Conn) => void; timer: Timer }>()
   private readonly defaultShape: Shape
   private readonly hostShapes = new Map<string, Shape>()
   private readonly linkShapes = new Map<string, Shape>()
 
+  private readonly punching: boolean
+
   constructor(opts: MemoryNetworkOptions = {}) {
+    this.punching = opts.punching === true
     this.highWaterMark = positiveInt(opts.highWaterMark ?? 64 * 1024, 'highWaterMark')
     this.maxChunk = positiveInt(opts.maxChunk ?? 64 * 1024, 'maxChunk')
     const clock = opts.clock ?? systemClock
@@ -135,6 +143,16 @@ export class MemoryNetwork implements ConnNetwork {
         if (shape !== null) await this.after(shape.delayMs)
         return conn
       },
+      dialFrom: (localPort, host, port, dialOpts) => {
+        checkAddress(host, port, false)
+        const timeoutMs = checkTimeout(dialOpts)
+        if (endpoint.crashed) crashed()
+        if (![...endpoint.listeners].some((l) => l.address.port === localPort)) {
+          return Promise.reject(new P4Error('BAD_ARGUMENT', `no listener of this transport on port ${localPort}`))
+        }
+        return this.simultaneousOpen(source, localPort, host, port, endpoint, timeoutMs)
+      },
+      punchUnavailable: () => (this.punching ? null : 'dialFrom is off on this memory network (MemoryNetworkOptions.punching)'),
     }
     this.endpoints.set(transport, endpoint)
     return transport
@@ -170,6 +188,53 @@ export class MemoryNetwork implements ConnNetwork {
         if (this.intercepts.get(key) === entry) this.intercepts.delete(key)
       },
     }
+  }
+
+  /**
+   * Makes dialFrom() from or to `host` never meet the other side's (as
+   * behind a NAT that maps each connection to a new port): both time out.
+   */
+  setPunchable(host: string, punchable: boolean): void {
+    checkAddress(host, 0, true)
+    if (punchable) this.unpunchable.delete(host)
+    else this.unpunchable.add(host)
+  }
+
+  /**
+   * dialFrom(): a connection forms only when the other side dials this one
+   * from `host:port` to `from:localPort` too, before the deadline (a TCP
+   * simultaneous open through two NATs); no listener takes part.
+   */
+  private simultaneousOpen(from: string, localPort: number, host: string, port: number, owner: Endpoint, timeoutMs: number): Promise<Conn> {
+    return new Promise<Conn>((resolve, reject) => {
+      const mine = `${from}:${localPort}>${host}:${port}`
+      const theirs = this.punches.get(`${host}:${port}>${from}:${localPort}`)
+      const blocked = this.unpunchable.has(from) || this.unpunchable.has(host)
+      if (theirs !== undefined && !blocked) {
+        this.punches.delete(`${host}:${port}>${from}:${localPort}`)
+        this.clock.clearTimeout(theirs.timer)
+        const shape = this.shapeOf(from, host)
+        const a = new MemoryConn(this, from, localPort, host, port, shape)
+        const b = new MemoryConn(this, host, port, from, localPort, shape)
+        a.peer = b
+        b.peer = a
+        a.owner = owner
+        b.owner = theirs.owner
+        owner.conns.add(a)
+        theirs.owner.conns.add(b)
+        this.open += 2
+        theirs.resolve(b)
+        resolve(a)
+        return
+      }
+      if (this.punches.has(mine)) return reject(new P4Error('UNREACHABLE', `already dialling ${host}:${port} from port ${localPort}`))
+      const timer = this.clock.setTimeout(() => {
+        this.punches.delete(mine)
+        reject(new P4Error('TIMEOUT', `connecting to ${host}:${port} from port ${localPort} timed out after ${timeoutMs} ms`))
+      }, timeoutMs)
+      timer.unref?.()
+      this.punches.set(mine, { owner, resolve, timer })
+    })
   }
 
   /** Makes host:port refuse every dial (UNREACHABLE), as a node behind NAT; `false` undoes it. */

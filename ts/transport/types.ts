@@ -73,6 +73,16 @@ export interface Transport {
   readonly name: string
   listen(host: string, port: number, onConnection: (conn: Conn) => void): Promise<Listener>
   dial(host: string, port: number, opts?: DialOptions): Promise<Conn>
+  /**
+   * Dials host:port from `localPort`, a port one of this transport's
+   * listeners holds (hole punching: both ends dial each other at once, a TCP
+   * simultaneous open). Optional; punchUnavailable() says why it cannot be
+   * used (tcp: without the native addon). Rejects UNREACHABLE, TIMEOUT or
+   * UNSUPPORTED.
+   */
+  dialFrom?(localPort: number, host: string, port: number, opts?: DialOptions): Promise<Conn>
+  /** Why dialFrom cannot be used here, or null when it can. */
+  punchUnavailable?(): string | null
 }
 
 export const DEFAULT_DIAL_TIMEOUT_MS = 10_000

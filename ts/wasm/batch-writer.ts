@@ -101,13 +101,13 @@ export class BatchWriter {
 
   /**
    * Seals the batch with counters starting at `counter` and copies it out into
-   * a fresh Buffer for one socket write. Returns the buffer; `records` says how
-   * many nonces were used.
+   * a buffer from `alloc` for one socket write. Returns the buffer; `records`
+   * says how many nonces were used.
    */
-  finish(counter: number, large?: LargeRecordSealer): Buffer {
+  finish(counter: number, large?: LargeRecordSealer, alloc: (len: number) => Uint8Array = Buffer.allocUnsafe): Uint8Array {
     if (this.rec >= 0) this.closeRecord()
     const len = this.w
-    const out = Buffer.allocUnsafe(len)
+    const out = alloc(len)
     const starts = this.starts
     const n = this.records
     const s = this.s

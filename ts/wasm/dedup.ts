@@ -18,14 +18,12 @@
 // reused under another key is a different entry (assembly/dedup.ts).
 import { randomBytes } from 'node:crypto'
 import { P4Error, expectBytes } from '../core/errors.js'
+import { DEDUP_MAX_CAPACITY, DEDUP_MIN_CAPACITY } from './dedup-limits.js'
 import { kernel as defaultKernel, kernelFault, type Kernel } from './loader.js'
 
 /** Default TTL: P4's lower bound for remembering a broadcast message ID. */
 export const DEDUP_DEFAULT_TTL_MS = 600_000
-/** Smallest capacity; smaller requests are rounded up to it. */
-export const DEDUP_MIN_CAPACITY = 16
-/** Largest capacity (the table then takes 512 MiB of linear memory). */
-export const DEDUP_MAX_CAPACITY = 1 << 24
+export { DEDUP_MAX_CAPACITY, DEDUP_MIN_CAPACITY }
 /** Ids per call of the scratch (zero-copy) API. */
 export const DEDUP_MAX_BATCH = 1024
 /** Bytes of one origin record: originKey (32) || messageId (8, big-endian as on the wire). */

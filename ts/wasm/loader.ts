@@ -1,5 +1,5 @@
-// Loads the p4net WebAssembly module synchronously, once per process, with
-// @assemblyscript/loader's instantiateSync.
+// Loads the p4net WebAssembly module synchronously, once per process (its
+// one import is env.abort; no glue library needed).
 // A SIMD build is used where the engine validates it, else the scalar build;
 // P4NET_WASM=scalar forces the scalar build (tests load both explicitly).
 //
@@ -15,7 +15,6 @@
 // A build compiled from other shared constants than this code is refused at
 // load (BAD_BUILD), naming the first difference.
 import { readFileSync } from 'node:fs'
-import { instantiateSync } from '@assemblyscript/loader'
 import { P4Error } from '../core/errors.js'
 import * as wire from '../core/wire.js'
 import * as abi from './abi.js'
@@ -138,24 +137,35 @@ export function checkBuild(exports: Record<string, unknown>, file: string, varia
 }
 
 /**
+ * An AssemblyScript string in linear memory (UTF-16LE, its byte length in
+ * the u32 before it), or null when `ptr` does not point at one.
+ */
+export function readString(memory: WebAssembly.Memory, ptr: number): string | null {
+  const size = memory.buffer.byteLength
+  if (ptr >>> 0 !== ptr || ptr < 4 || ptr % 2 !== 0 || ptr > size) return null
+  const bytes = new DataView(memory.buffer).getUint32(ptr - 4, true)
+  if (bytes % 2 !== 0 || ptr + bytes > size) return null
+  const units = new Uint16Array(memory.buffer, ptr, bytes >>> 1)
+  let out = ''
+  for (let i = 0; i < units.length; i += 1024) out += String.fromCharCode(...units.subarray(i, i + 1024))
+  return out
+}
+
+/**
  * Compiles and instantiates a build. Kernel calls go to the raw instance
- * exports: the loader's demangled exports wrap each function in a rest/spread
- * closure, which the hot paths should not pay for.
+ * exports, with no wrapper function around each.
  */
 function instantiate(variant: Variant): Kernel {
   const file = FILES[variant]
-  const module = new WebAssembly.Module(readModuleBytes(variant))
-  let getString: ((ptr: number) => string | null) | undefined
+  const module = compiled.get(variant) ?? new WebAssembly.Module(readModuleBytes(variant))
+  compiled.delete(variant)
+  let memory: WebAssembly.Memory | undefined
   const text = (ptr: number): string => {
     if (ptr === 0) return '(none)'
-    if (getString === undefined) return `(string at ${ptr}, unreadable before instantiation ends)`
-    try {
-      return getString(ptr) ?? '(none)'
-    } catch {
-      return `(no string at ${ptr})`
-    }
+    if (memory === undefined) return `(string at ${ptr}, unreadable before instantiation ends)`
+    return readString(memory, ptr) ?? `(no string at ${ptr})`
   }
-  const loaded = instantiateSync<Record<string, unknown>>(module, {
+  const instance = new WebAssembly.Instance(module, {
     env: {
       // AssemblyScript's abort(message, fileName, line, column): both are static strings.
       abort(msg: number, fileName: number, line: number, column: number): never {
@@ -163,8 +173,8 @@ function instantiate(variant: Variant): Kernel {
       },
     },
   })
-  getString = loaded.exports.__getString
-  const exports = loaded.instance.exports as unknown as KernelExports
+  const exports = instance.exports as unknown as KernelExports
+  memory = exports.memory
   checkBuild(exports, file, variant)
   let buffer = exports.memory.buffer
   let u8 = new Uint8Array(buffer)
@@ -219,14 +229,37 @@ export function loadKernel(variant: Variant): Kernel {
   return k
 }
 
+/** Builds compiled ahead by precompileKernel(), until instantiated. */
+const compiled = new Map<Variant, WebAssembly.Module>()
+
+/** The variant kernel() loads. */
+function defaultVariant(): Variant {
+  const forced = process.env.P4NET_WASM
+  return forced === 'scalar' || forced === 'simd' ? forced : simdSupported() ? 'simd' : 'scalar'
+}
+
+/**
+ * Compiles the build kernel() will load, off the main thread, so that a node
+ * starting up (createNode) does not compile it when its first session needs
+ * it. Never rejects: kernel() compiles (and reports) what this could not.
+ */
+export async function precompileKernel(): Promise<void> {
+  if (defaultKernel !== null) return
+  const variant = defaultVariant()
+  if (cache.has(variant) || compiled.has(variant)) return
+  try {
+    const module = await WebAssembly.compile(readModuleBytes(variant))
+    if (!cache.has(variant)) compiled.set(variant, module)
+  } catch {
+    // kernel() compiles it again and throws the error where it is needed
+  }
+}
+
 /** The build this process uses: SIMD where supported unless P4NET_WASM=scalar. */
 export function kernel(): Kernel {
   // Called for every read and flush of every session: the choice is made once
   // (reading process.env costs more than the rest of the call).
-  if (defaultKernel === null) {
-    const forced = process.env.P4NET_WASM
-    defaultKernel = loadKernel(forced === 'scalar' || forced === 'simd' ? forced : simdSupported() ? 'simd' : 'scalar')
-  }
+  if (defaultKernel === null) defaultKernel = loadKernel(defaultVariant())
   return defaultKernel
 }
 let defaultKernel: Kernel | null = null

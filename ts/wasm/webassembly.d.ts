@@ -1,6 +1,5 @@
-// The subset of the WebAssembly JS API that p4net (and @assemblyscript/loader's
-// typings) use. lib.dom.d.ts declares it, but pulling DOM types into a Node
-// library would hide real type errors.
+// The subset of the WebAssembly JS API that p4net uses. lib.dom.d.ts declares it,
+// but pulling DOM types into a Node library would hide real type errors.
 declare namespace WebAssembly {
   interface MemoryDescriptor { initial: number; maximum?: number }
   class Memory {
@@ -26,5 +25,6 @@ declare namespace WebAssembly {
   /** Thrown by a trap: unreachable, out-of-bounds memory access, and the like. */
   class RuntimeError extends Error {}
   function validate(bytes: BufferSource): boolean
+  function compile(bytes: BufferSource): Promise<Module>
 }
 type BufferSource = ArrayBufferView | ArrayBuffer

@@ -1,0 +1,182 @@
+// Hole punching on the memory network (ManualClock): a relayed session
+// whose two ends can dial from their listening port (MemoryNetwork
+// punching) moves to a direct Conn without losing or reordering a message;
+// a punch that cannot connect leaves it relayed and is counted; no punch
+// without the feature; the PUNCH messages are checked and bounded.
+import * as assert from 'uvu/assert'
+import { P4Error, type Node, type PluginMessage } from '../ts/index.js'
+import { MsgType } from '../ts/core/protocol.js'
+import type { Peer } from '../ts/overlay/peer.js'
+import { MAX_ATTEMPTS } from '../ts/overlay/punch.js'
+import { decodeReach, encodeReach, ReachKind } from '../ts/overlay/reach-codec.js'
+import { APP, PORT, world, type World } from './helpers/relay-world.js'
+import { test } from './helpers/test.js'
+
+const R = '10.0.0.1'
+const A = '10.0.0.2'
+const B = '10.0.0.3'
+
+/** r relays; b cannot be dialled and reserves with r; a is an ordinary node. */
+async function setup(w: World): Promise<{ r: Node; a: Node; b: Node }> {
+  const r = await w.add('r', R, { relay: {} })
+  const b = await w.add('b', B, { relay: { client: 'always' } }, [r], true)
+  const a = await w.add('a', A, {}, [r])
+  await w.until(() => b.stats().relaysHeld === 1, 'b to hold a reservation')
+  await w.until(() => a.users().includes('b') && b.users().includes('a'), 'a and b to know each other')
+  // Each learns where the relay sees it (REACH OBSERVED): the address it punches with.
+  await w.until(() => a.reachability.observed.length > 0 && b.reachability.observed.length > 0, 'observed addresses')
+  await w.clock.settle()
+  return { r, a, b }
+}
+
+/** The open session `node` holds with `username` (test access to the overlay's table). */
+function peerOf(node: Node, username: string): Peer {
+  const overlay = (node as unknown as { overlay: { table: { peerOf(u: string): Peer | undefined } } }).overlay
+  const p = overlay.table.peerOf(username)
+  if (p === undefined) throw new Error(`${node.username} holds no session with ${username}`)
+  return p
+}
+
+function inbox(n: Node): PluginMessage[] {
+  const got: PluginMessage[] = []
+  n.plugin(APP).on('message', (m) => got.push(m))
+  return got
+}
+
+const via = (n: Node, u: string): string | undefined => n.links({ direct: true }).find((l) => l.username === u)?.via
+
+test('PUNCH messages: encoded and decoded; bad input is BAD_ARGUMENT or BAD_PAYLOAD', () => {
+  const offer = { kind: ReachKind.PUNCH_OFFER, id: 7, host: '203.0.113.5', port: 4000 } as const
+  assert.equal(decodeReach(encodeReach(offer)), offer)
+  assert.equal(decodeReach(encodeReach({ kind: ReachKind.PUNCH_GO, id: 9 })), { kind: ReachKind.PUNCH_GO, id: 9 })
+  const code = (fn: () => unknown): string => {
+    try {
+      fn()
+    } catch (err) {
+      assert.instance(err, P4Error)
+      return (err as P4Error).code
+    }
+    return 'none'
+  }
+  assert.is(code(() => encodeReach({ kind: ReachKind.PUNCH_ANSWER, id: 1, host: '', port: 4000 })), 'BAD_ARGUMENT')
+  assert.is(code(() => encodeReach({ kind: ReachKind.PUNCH_OFFER, id: 1, host: '1.2.3.4', port: 0 })), 'BAD_ARGUMENT')
+  assert.is(code(() => encodeReach({ kind: ReachKind.PUNCH_GO, id: -1 })), 'BAD_ARGUMENT')
+  const go = encodeReach({ kind: ReachKind.PUNCH_GO, id: 9 })
+  assert.is(code(() => decodeReach(go.subarray(0, 3))), 'BAD_PAYLOAD')
+  assert.is(code(() => decodeReach(Uint8Array.from([...go, 0]))), 'BAD_PAYLOAD')
+  const o = encodeReach(offer)
+  o[o.length - 1] = 0
+  o[o.length - 2] = 0
+  assert.is(code(() => decodeReach(o)), 'BAD_PAYLOAD') // port 0
+})
+
+test('a relayed session is punched: it moves to a direct connection, every message arrives once and in order, the circuit closes', async () => {
+  const w = await world({ punching: true })
+  try {
+    const { r, a, b } = await setup(w)
+    const got = inbox(b)
+    // The first unicast opens the circuit; more follow while the punch runs.
+    const sends: Array<Promise<void>> = []
+    for (let i = 0; i < 200; i++) {
+      sends.push(a.plugin(APP).send('b', Buffer.from(`m${i}`)))
+      if (i % 20 === 0) await w.clock.advance(1)
+    }
+    await w.wait(Promise.all(sends), 'the sends')
+    await w.until(() => a.stats().punchSucceeded === 1 && b.stats().punchSucceeded === 1, () => `the punch (a: ${JSON.stringify(a.stats().punchFailed)})`)
+    for (let i = 200; i < 220; i++) await w.wait(a.plugin(APP).send('b', Buffer.from(`m${i}`)), 'a send after the move')
+    await w.until(() => got.length === 220, () => `220 messages (got ${got.length})`)
+    assert.equal(
+      got.map((m) => Buffer.from(m.data).toString()),
+      Array.from({ length: 220 }, (_, i) => `m${i}`),
+    )
+    assert.is(via(a, 'b'), undefined, 'a: direct now')
+    assert.is(via(b, 'a'), undefined, 'b: direct now')
+    assert.is(a.stats().punchAttempts, 1)
+    await w.until(() => r.stats().relayCircuits === 0, 'the circuit to close')
+    assert.ok((await w.wait(a.latency('b'), 'latency over the punched connection')) >= 0)
+  } finally {
+    await w.stop()
+  }
+})
+
+test('a punch that cannot connect leaves the session relayed, working, and counts the failure', async () => {
+  const w = await world({ punching: true })
+  try {
+    const { a, b } = await setup(w)
+    w.network.setPunchable(B, false)
+    const got = inbox(b)
+    await w.wait(a.plugin(APP).send('b', Buffer.from('one')), 'the first send')
+    await w.until(() => (a.stats().punchFailed.NO_CONNECTION ?? 0) === 1, () => `the failure (${JSON.stringify(a.stats().punchFailed)})`)
+    await w.until(() => (b.stats().punchFailed.NO_CONNECTION ?? 0) === 1, 'the failure at b')
+    assert.is(a.stats().punchSucceeded, 0)
+    assert.ok(via(a, 'b') !== undefined, 'still relayed')
+    await w.wait(a.plugin(APP).send('b', Buffer.from('two')), 'a send after the failure')
+    await w.until(() => got.length === 2, 'both messages')
+  } finally {
+    await w.stop()
+  }
+})
+
+test('Puncher.paused (a test knob): a new relayed session starts no punch; start() still punches it', async () => {
+  const w = await world({ punching: true })
+  try {
+    const { a, b } = await setup(w)
+    const puncher = (n: Node): { paused: boolean; start(p: Peer): Promise<boolean> } => (n as unknown as { overlay: { reach: { punch: { paused: boolean; start(p: Peer): Promise<boolean> } } } }).overlay.reach.punch
+    puncher(a).paused = true
+    const got = inbox(b)
+    await w.wait(a.plugin(APP).send('b', Buffer.from('relayed')), 'a send')
+    await w.until(() => got.length === 1, 'the message')
+    await w.clock.settle()
+    assert.is(a.stats().punchAttempts + b.stats().punchAttempts, 0)
+    assert.ok(via(a, 'b') !== undefined, 'relayed')
+    assert.ok(await w.wait(puncher(a).start(peerOf(a, 'b')), 'the punch'))
+    assert.is(via(a, 'b'), undefined, 'direct now')
+  } finally {
+    await w.stop()
+  }
+})
+
+test('no punch without the feature (a transport that cannot dial from its listening port: tcp without the addon)', async () => {
+  const w = await world()
+  try {
+    const { a, b } = await setup(w)
+    assert.ok(w.network.transport({ host: '10.0.0.9' }).punchUnavailable?.() !== null)
+    const got = inbox(b)
+    await w.wait(a.plugin(APP).send('b', Buffer.from('x')), 'a send')
+    await w.until(() => got.length === 1, 'the message')
+    await w.clock.settle()
+    assert.is(a.stats().punchAttempts + b.stats().punchAttempts, 0)
+    assert.ok(via(a, 'b') !== undefined, 'relayed')
+  } finally {
+    await w.stop()
+  }
+})
+
+test('a hostile opener cannot aim the punch elsewhere: another port closes the session (BAD_FRAME); offers beyond the limit are not answered', async () => {
+  const w = await world({ punching: true })
+  try {
+    const { a, b } = await setup(w)
+    w.network.setPunchable(B, false)
+    await w.wait(a.plugin(APP).send('b', Buffer.from('x')), 'a send')
+    await w.until(() => (a.stats().punchFailed.NO_CONNECTION ?? 0) === 1, 'the first punch to fail')
+    // a, as the hostile opener, names the victim 10.0.0.1:22 (r's host, not its own listening port).
+    const pa = peerOf(a, 'b')
+    pa.trySend(MsgType.REACH, 0, 0, 0, 0, 0, encodeReach({ kind: ReachKind.PUNCH_OFFER, id: 99, host: R, port: 22 }))
+    await w.until(() => pa.session.closed, 'b to close the session over the bad OFFER')
+    assert.is(b.stats().punchAttempts, 1, 'b tried no dial for it')
+    // A new relayed session; offers at its own address, beyond MAX_ATTEMPTS per window, go unanswered.
+    await w.wait(a.plugin(APP).send('b', Buffer.from('y')), 'a send on a new relayed session')
+    const pa2 = peerOf(a, 'b')
+    for (let i = 0; i < MAX_ATTEMPTS + 2; i++) {
+      pa2.trySend(MsgType.REACH, 0, 0, 0, 0, 0, encodeReach({ kind: ReachKind.PUNCH_OFFER, id: 1000 + i, host: A, port: PORT }))
+      await w.clock.advance(20_000) // each attempt ends (NO_ANSWER at a, NO_CONNECTION at b) before the next
+    }
+    await w.clock.settle()
+    assert.ok(b.stats().punchAttempts <= MAX_ATTEMPTS, `b tried ${b.stats().punchAttempts} times`)
+    assert.ok((b.stats().punchFailed.RATE_LIMITED ?? 0) >= 2, JSON.stringify(b.stats().punchFailed))
+  } finally {
+    await w.stop()
+  }
+})
+
+test.run()

@@ -25,6 +25,7 @@
 // installed here: natUnavailable() says why the lab cannot run (not root,
 // no `ip`, no `nft`), and the test skips with that reason.
 import { execFileSync } from 'node:child_process'
+import { removeStale as removeStaleNamespaces } from '../../helpers/netns.js'
 
 export const PUBLIC_NET = '10.80.0'
 
@@ -101,29 +102,7 @@ export function natUnavailable(prefix = 'p4nat'): string | null {
 
 /** Removes namespaces of earlier runs whose process is gone (a run killed before its teardown). */
 export function removeStale(prefix = 'p4nat'): void {
-  let list = ''
-  try {
-    list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-  } catch {
-    return
-  }
-  for (const line of list.split('\n')) {
-    const m = new RegExp(`^(${prefix}(\\d+)-\\S+)`).exec(line)
-    if (!m) continue
-    let alive = true
-    try {
-      process.kill(Number(m[2]), 0)
-    } catch {
-      alive = false
-    }
-    if (!alive || Number(m[2]) === process.pid) {
-      try {
-        ip('netns', 'del', m[1]!)
-      } catch {
-        // already gone
-      }
-    }
-  }
+  removeStaleNamespaces(prefix)
 }
 
 export class NatLab {

@@ -159,14 +159,7 @@ export class Handshakes {
    * nothing of ours). The responder closes the connection; we let it.
    */
   async probe(host: string, port: number, identityKey: Uint8Array): Promise<void> {
-    const { cfg } = this.core
-    if (this.core.stopping) throw new P4Error('CLOSED', 'node is stopping')
-    let conn: Conn
-    try {
-      conn = await cfg.transport.dial(host, port, { timeoutMs: cfg.timers.requestTimeoutMs })
-    } catch (err) {
-      throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: ${(err as Error).message}`, { cause: err })
-    }
+    const conn = await this.connect(host, port)
     this.conns.add(conn)
     const opts = this.handshakeOptions(LinkIntent.PROBE)
     opts.trust = (remote) => {
@@ -183,6 +176,19 @@ export class Handshakes {
     this.linger(conn)
   }
 
+  /** A connection to host:port (CLOSED while stopping, UNREACHABLE when nothing answers). */
+  private async connect(host: string, port: number): Promise<Conn> {
+    const { cfg } = this.core
+    if (this.core.stopping) throw new P4Error('CLOSED', 'node is stopping')
+    try {
+      return await cfg.transport.dial(host, port, { timeoutMs: cfg.timers.requestTimeoutMs })
+    } catch (err) {
+      // The transport names the address already; its own P4Error goes out as it is.
+      if (err instanceof P4Error && err.code === 'UNREACHABLE') throw err
+      throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
   private sessionOptions(): { maxMessage: number; highWaterMark: number } {
     return { maxMessage: this.core.cfg.maxMessage + 4096, highWaterMark: this.core.cfg.highWaterMark }
   }
@@ -197,20 +203,11 @@ export class Handshakes {
   }
 
   private async doDial(host: string, port: number, intent: 'link' | 'direct', expectKey?: Uint8Array): Promise<Peer> {
-    const { cfg } = this.core
-    if (this.core.stopping) throw new P4Error('CLOSED', 'node is stopping')
-    let conn: Conn
-    try {
-      conn = await cfg.transport.dial(host, port, { timeoutMs: cfg.timers.requestTimeoutMs })
-    } catch (err) {
-      // The transport names the address already; its own P4Error goes out as it is.
-      if (err instanceof P4Error && err.code === 'UNREACHABLE') throw err
-      throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: ${(err as Error).message}`, { cause: err })
-    }
+    const conn = await this.connect(host, port)
     const peer = await this.handshakeOut(conn, `${host}:${port}`, intent, expectKey, false)
     // Only an address this node dialled itself, and where the handshake
     // proved a key, goes into the peer cache (never one a peer claims).
-    if (intent === 'link') cfg.peerCache?.markSuccess(host, port, this.core.clock.wall(), peer.remote.username)
+    if (intent === 'link') this.core.cfg.peerCache?.markSuccess(host, port, this.core.clock.wall(), peer.remote.username)
     return peer
   }
 

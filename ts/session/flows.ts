@@ -19,6 +19,7 @@
 import { EventEmitter } from 'node:events'
 import { HEADER_SIZE } from '../core/protocol.js'
 import { RECORD_MAX_PLAIN } from '../wasm/channel.js'
+import type { Frame } from './receiver.js'
 
 /** Bytes a flow may send per turn (one full record of plaintext). */
 export const QUANTUM = RECORD_MAX_PLAIN
@@ -33,14 +34,7 @@ export const PACKED = 0
  * small frames already written out, headers and payloads, into one buffer
  * (type PACKED: `payload` is that buffer, `fill` its bytes in use).
  */
-export interface Outgoing {
-  type: number
-  flags: number
-  hops: number
-  pluginId: number
-  idHi: number
-  idLo: number
-  payload: Uint8Array
+export interface Outgoing extends Frame {
   /** PACKED: bytes of `payload` in use. */
   fill: number
   /** PACKED: a view of `payload` to write headers with; null otherwise. */

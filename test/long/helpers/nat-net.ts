@@ -25,7 +25,7 @@
 // installed here: natUnavailable() says why the lab cannot run (not root,
 // no `ip`, no `nft`), and the test skips with that reason.
 import { execFileSync } from 'node:child_process'
-import { removeStale as removeStaleNamespaces } from '../../helpers/netns.js'
+import { ip, netnsUnavailable, removeStale as removeStaleNamespaces } from '../../helpers/netns.js'
 
 export const PUBLIC_NET = '10.80.0'
 
@@ -55,9 +55,7 @@ export interface NatLabOptions {
   perNat?: number
 }
 
-export function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 })
-}
+export { ip }
 
 /** Runs a command inside namespace `ns`; returns its stdout. */
 export function inNs(ns: string, cmd: string[], input?: string): string {
@@ -75,16 +73,11 @@ function has(cmd: string, args: string[]): boolean {
 
 /** Why the lab cannot be built here, or null when it can. */
 export function natUnavailable(prefix = 'p4nat'): string | null {
-  if (process.platform !== 'linux') return `not Linux (${process.platform})`
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'not running as root'
-  if (!has('ip', ['-V'])) return 'iproute2 (`ip`) is not installed'
+  const why = netnsUnavailable(prefix)
+  if (why !== null) return why
   if (!has('nft', ['--version'])) return 'nftables (`nft`) is not installed (.ci/run installs it)'
   const probe = `${prefix}${process.pid}-probe`
-  try {
-    ip('netns', 'add', probe)
-  } catch (err) {
-    return `cannot create a network namespace: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`
-  }
+  ip('netns', 'add', probe)
   try {
     // nftables must work inside a namespace (a kernel without nf_tables or NAT support fails here).
     inNs(probe, ['nft', '-f', '-'], natRules('192.168.0.0/16', 'random'))

@@ -125,6 +125,21 @@ test('broadcast: every other node running the plugin exactly once, never the sen
   })
 })
 
+test('a message over the maxMessage of the receiving node (within the slack its sessions keep for box overhead) is dropped and counted, not delivered', async () => {
+  // bob's sessions take 16,000 + 4 KiB; alice's limit lets her send 18,000 bytes.
+  await withNet({ ...THREE, n: 2, options: (i) => ({ username: NAMES[i]!, maxMessage: i === 1 ? 16_000 : 64_000 }) }, async ({ nodes }) => {
+    const [alice, bob] = nodes as [Node, Node]
+    const atBob = inbox(bob.plugin(CHAT))
+    await alice.plugin(CHAT).send('bob', new Uint8Array(18_000))
+    await alice.plugin(CHAT).send('bob', utf8.encode('small'))
+    // Same session, in order: once 'small' is there, the big one was handled.
+    await waitFor(() => atBob.length === 1, 5000, 'the small unicast at bob')
+    assert.equal(plain(atBob[0]!.data), utf8.encode('small'))
+    assert.is(bob.stats().oversized, 1)
+    assert.ok(bob.links().some((l) => l.username === 'alice'), 'the link stays')
+  })
+})
+
 test('latency: PING / PING-ACK round trip in ms', async () => {
   await withNet(THREE, async ({ nodes }) => {
     const [alice] = nodes

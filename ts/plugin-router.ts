@@ -182,6 +182,9 @@ export class PluginRouter implements PluginHost {
       if (broadcast || data === null || this.boxes.derivations !== derived) overlay.openedBox(e.via, t0, data !== null, !broadcast)
       if (data === null) return false
     }
+    // The session takes maxMessage + 4 KiB (room for a box's overhead): a
+    // plaintext between the two is a peer breaking this node's limit.
+    if (data.length > this.node.maxMessage) return (overlay.droppedOversized(), false)
     if (plugin.listening) plugin.deliver({ from: e.from, data, encrypted, broadcast, pluginId: e.pluginId, messageId: messageId ?? messageIdOf(e.idHi, e.idLo) })
     return true
   }

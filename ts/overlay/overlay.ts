@@ -325,6 +325,11 @@ export class Overlay extends EventEmitter {
     this.counters.notEncrypted++
   }
 
+  /** A message whose data is over maxMessage (sessions take maxMessage + 4 KiB for sealing). */
+  droppedOversized(): void {
+    this.counters.oversized++
+  }
+
   /** An encrypted broadcast this node has no group key for. */
   undecryptable(): void {
     this.counters.decryptFailed++

@@ -165,6 +165,8 @@ export interface OverlayStats {
   decryptFailed: number
   /** Messages dropped because their plugin requires end-to-end encryption and they were plaintext. */
   notEncrypted: number
+  /** Messages dropped because their data (opened, when sealed) was larger than this node's maxMessage. */
+  oversized: number
   walksStarted: number
   /** DISCOVERs dropped as too old or stamped in the future beyond clockSkewMs. */
   staleWalk: number
@@ -311,6 +313,7 @@ export function emptyStats(): OverlayStats {
     unknownOrigin: 0,
     decryptFailed: 0,
     notEncrypted: 0,
+    oversized: 0,
     walksStarted: 0,
     staleWalk: 0,
     walksAnswered: 0,

@@ -170,20 +170,7 @@ export class NetnsLab {
 
   /** Ends the children (stdin closed, SIGKILL after 2 s) and removes every namespace. */
   async teardown(): Promise<void> {
-    await Promise.all(
-      this.hosts.map(
-        (h) =>
-          new Promise<void>((resolve) => {
-            if (h.proc.exitCode !== null || h.proc.signalCode !== null) return resolve()
-            const t = setTimeout(() => h.proc.kill('SIGKILL'), 2000)
-            h.proc.once('exit', () => {
-              clearTimeout(t)
-              resolve()
-            })
-            h.proc.stdin!.end()
-          }),
-      ),
-    )
+    await Promise.all(this.hosts.map((h) => stopChild(h.proc)))
     this.removeNamespaces()
     process.off('exit', this.onExit)
   }
@@ -208,4 +195,17 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${await what()}`)
     await new Promise((r) => setTimeout(r, 50))
   }
+}
+
+/** Ends a child driven over stdin: closing stdin stops its node; SIGKILL after 2 s. */
+export function stopChild(proc: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve()
+    const t = setTimeout(() => proc.kill('SIGKILL'), 2000)
+    proc.once('exit', () => {
+      clearTimeout(t)
+      resolve()
+    })
+    proc.stdin!.end()
+  })
 }

@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { NatHost } from './nat-net.js'
+import { stopChild } from '../../helpers/netns.js'
 
 export const PLUGIN = 77
 
@@ -277,15 +278,7 @@ export class NsNode {
 
   /** Ends the child (closing stdin stops its node); killed after 2 s. */
   stop(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null) return resolve()
-      const t = setTimeout(() => this.proc.kill('SIGKILL'), 2000)
-      this.proc.once('exit', () => {
-        clearTimeout(t)
-        resolve()
-      })
-      this.proc.stdin!.end()
-    })
+    return stopChild(this.proc)
   }
 }
 

@@ -3,6 +3,9 @@
 //   session        Session.send() in a loop, waiting for 'drain' when it says so
 //   session-await  the same, awaiting a resolved promise after each accepted
 //                  send (the loop shape of await plugin.send: a tick per message)
+//   session-resume the session loop over a resumable pair, as nodes run them
+//                  (records kept until the peer acknowledges them, for moving
+//                  a session to another connection without loss)
 //   await          for (…) await plugin.send(user, msg)
 //   in flight      plugin.send() without awaiting, IN_FLIGHT outstanding at a
 //                  time (each batch awaited with Promise.all)
@@ -21,13 +24,13 @@ import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { startNet } from '../common/net.js'
-import { sessionPair } from '../common/pair.js'
+import { makeTransport, resumablePair, sessionPair } from '../common/pair.js'
 import type { Node } from '../ts/index.js'
 import { MsgType } from '../ts/core/protocol.js'
 import { Stopwatch } from './lib.js'
 
-type Impl = 'session' | 'session-await' | 'await' | 'in-flight'
-const IMPLS: Impl[] = ['session', 'session-await', 'await', 'in-flight']
+type Impl = 'session' | 'session-await' | 'session-resume' | 'await' | 'in-flight'
+const IMPLS: Impl[] = ['session', 'session-await', 'session-resume', 'await', 'in-flight']
 const SIZES = [64, 64 * 1024]
 const PLUGIN = 7
 const IN_FLIGHT = 1000
@@ -57,8 +60,8 @@ async function trial(impl: Impl, size: number): Promise<Timing> {
   const onMessage = (): void => {
     if (++received === count) resolveDone(watch.read())
   }
-  if (impl === 'session' || impl === 'session-await') {
-    const { a, b, close } = await sessionPair('tcp')
+  if (impl === 'session' || impl === 'session-await' || impl === 'session-resume') {
+    const { a, b, close } = impl === 'session-resume' ? await resumablePair(makeTransport('tcp')) : await sessionPair('tcp')
     const each = impl === 'session-await'
     try {
       b.onframe = onMessage
@@ -146,16 +149,19 @@ async function main(): Promise<void> {
     const unit = size <= 1024 ? 'msg/s' : 'MB/s'
     const f = (x: number): string => (unit === 'msg/s' ? `${(x / 1e6).toFixed(2)} M` : x.toFixed(0))
     for (const key of ['rate', 'cpuRate'] as const) {
-      const session = got.get('session')?.map((r) => r[key])
+      const base = (name: Impl): number[] | undefined => got.get(name)?.map((r) => r[key])
+      const session = base('session')
+      const resumable = base('session-resume')
       for (const impl of impls) {
         const v = got.get(impl)!.map((r) => r[key])
         if (v.length === 0) {
-          console.log(`${size} B  ${impl.padEnd(10)} failed`)
+          console.log(`${size} B  ${impl.padEnd(14)} failed`)
           continue
         }
-        const ratio = session && session.length && impl !== 'session' ? `  ${(median(v) / median(session)).toFixed(2)}× session` : ''
+        const vs = (of: number[] | undefined, name: string): string => (of && of.length ? `  ${(median(v) / median(of)).toFixed(2)}× ${name}` : '')
+        const ratio = impl.startsWith('session') ? (impl !== 'session' ? vs(session, 'session') : '') : vs(session, 'session') + vs(resumable, 'resumable session')
         const per = key === 'rate' ? 'wall' : 'CPU'
-        console.log(`${String(size).padStart(5)} B  ${impl.padEnd(10)} ${f(median(v))} ${unit} per ${per} s [${f(Math.min(...v))}–${f(Math.max(...v))}]${ratio}`)
+        console.log(`${String(size).padStart(5)} B  ${impl.padEnd(14)} ${f(median(v))} ${unit} per ${per} s [${f(Math.min(...v))}–${f(Math.max(...v))}]${ratio}`)
       }
     }
   }

@@ -54,13 +54,23 @@ export class Retention {
 
   /** The slab new records are written into. */
   private slab: Slab | null = null
-  /** A slab emptied while another was current, kept for the next change of slab. */
-  private spare: Slab | null = null
+  /**
+   * Slabs emptied while another was current, kept for the next changes of
+   * slab: in a busy session several are in flight at once (socket buffers,
+   * the kernel, the peer's reading, its ACK), and each one dropped would be a
+   * fresh allocation. Slabs are only made while more is held than the free
+   * ones cover, so held and free bytes together stay within the cap (plus a
+   * slab); once the session is all caught up (its sender paused) one is kept.
+   */
+  private readonly free: Slab[] = []
+  private readonly freeMax: number
   /** The slab alloc() last cut from (add() files the buffer under it). */
   private cut: Slab | null = null
 
   /** `cap`: bytes held at which the sender stops starting new frames. */
-  constructor(readonly cap: number) {}
+  constructor(readonly cap: number) {
+    this.freeMax = Math.max(1, Math.ceil(cap / SLAB_MAX))
+  }
 
   /** Space for `len` sealed bytes that add() will keep: a view into a slab, or a buffer of its own above SLAB_MAX. */
   alloc(len: number): Uint8Array {
@@ -73,9 +83,8 @@ export class Retention {
       }
       let size = s === null ? SLAB_MIN : Math.min(SLAB_MAX, s.bytes.length * 2)
       while (size < len) size *= 2
-      const spare = this.spare
-      if (spare !== null && spare.bytes.length >= size) {
-        this.spare = null
+      const spare = this.free.length > 0 && this.free[this.free.length - 1]!.bytes.length >= size ? this.free.pop()! : null
+      if (spare !== null) {
         spare.used = 0
         s = spare
       } else s = { bytes: Buffer.allocUnsafe(size), used: 0, live: 0 }
@@ -116,20 +125,31 @@ export class Retention {
     while (this.head < e.length && e[this.head]!.end <= n) {
       const x = e[this.head]!
       this.bytes -= x.buf.length
-      if (x.slab !== null && --x.slab.live === 0 && x.slab !== this.slab) {
-        if (this.spare === null || x.slab.bytes.length > this.spare.bytes.length) this.spare = x.slab
-      }
+      if (x.slab !== null && --x.slab.live === 0 && x.slab !== this.slab) this.keep(x.slab)
       this.head++
     }
     if (this.head === e.length) {
+      // All caught up: the sender paused, so the session keeps its largest
+      // free slab only. (Busy sessions are rarely caught up; dropping every
+      // free slab here made each slab a fresh allocation at 64 KiB.)
       this.entries = []
       this.head = 0
-      this.spare = null // all caught up: a quiet session keeps one slab
+      if (this.free.length > 1) this.free.splice(0, this.free.length - 1)
     } else if (this.head > 256 && this.head * 2 > e.length) {
       this.entries = e.slice(this.head)
       this.head = 0
     }
     return true
+  }
+
+  /** Files an emptied slab for reuse; smaller ones (from a session's ramp-up) give way to full-size ones. */
+  private keep(slab: Slab): void {
+    const f = this.free
+    if (f.length < this.freeMax) f.push(slab)
+    else if (f[0]!.bytes.length < slab.bytes.length) f[0] = slab
+    else return
+    // Largest last, where alloc() looks.
+    f.sort((a, b) => a.bytes.length - b.bytes.length)
   }
 
   /**

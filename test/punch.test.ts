@@ -4,7 +4,7 @@
 // a punch that cannot connect leaves it relayed and is counted; no punch
 // without the feature; the PUNCH messages are checked and bounded.
 import * as assert from 'uvu/assert'
-import { P4Error, type Node, type PluginMessage } from '../ts/index.js'
+import { memoryTransport, P4Error, type Node, type NodeOptions, type PluginMessage } from '../ts/index.js'
 import { MsgType } from '../ts/core/protocol.js'
 import type { Peer } from '../ts/overlay/peer.js'
 import { MAX_ATTEMPTS } from '../ts/overlay/punch.js'
@@ -17,10 +17,10 @@ const A = '10.0.0.2'
 const B = '10.0.0.3'
 
 /** r relays; b cannot be dialled and reserves with r; a is an ordinary node. */
-async function setup(w: World): Promise<{ r: Node; a: Node; b: Node }> {
-  const r = await w.add('r', R, { relay: {} })
-  const b = await w.add('b', B, { relay: { client: 'always' } }, [r], true)
-  const a = await w.add('a', A, {}, [r])
+async function setup(w: World, at = { r: R, a: A, b: B }, bOpts: Partial<NodeOptions> = {}): Promise<{ r: Node; a: Node; b: Node }> {
+  const r = await w.add('r', at.r, { relay: {} })
+  const b = await w.add('b', at.b, { relay: { client: 'always' }, ...bOpts }, [r], true)
+  const a = await w.add('a', at.a, {}, [r])
   await w.until(() => b.stats().relaysHeld === 1, 'b to hold a reservation')
   await w.until(() => a.users().includes('b') && b.users().includes('a'), 'a and b to know each other')
   // Each learns where the relay sees it (REACH OBSERVED): the address it punches with.
@@ -174,6 +174,49 @@ test('a hostile opener cannot aim the punch elsewhere: another port closes the s
     await w.clock.settle()
     assert.ok(b.stats().punchAttempts <= MAX_ATTEMPTS, `b tried ${b.stats().punchAttempts} times`)
     assert.ok((b.stats().punchFailed.RATE_LIMITED ?? 0) >= 2, JSON.stringify(b.stats().punchFailed))
+  } finally {
+    await w.stop()
+  }
+})
+
+test('hostile punch addresses: loopback, private or link-local addresses offered to a node with a public address, or its own address, are not dialled; counted (BAD_ADDRESS), the session stays relayed', async () => {
+  const w = await world({ punching: true })
+  try {
+    const at = { r: '198.51.100.1', a: '198.51.100.2', b: '203.0.113.3' }
+    // Every address b's transport dials from its listening port (a punch).
+    const dialled: string[] = []
+    const tb = memoryTransport(w.network, { host: at.b })
+    const dialFrom = tb.dialFrom!
+    tb.dialFrom = (localPort, host, port, opts) => {
+      dialled.push(`${host}:${port}`)
+      return dialFrom(localPort, host, port, opts)
+    }
+    const { a, b } = await setup(w, at, { transport: tb })
+    w.network.setPunchable(at.b, false)
+    const got = inbox(b)
+    await w.wait(a.plugin(APP).send('b', Buffer.from('x')), 'a send')
+    await w.until(() => (b.stats().punchFailed.NO_CONNECTION ?? 0) === 1, 'the genuine punch to fail at b')
+    assert.ok(dialled.length > 0 && dialled.every((d) => d === `${at.a}:${PORT}`), `the genuine punch dialled a only: ${dialled.join(', ')}`)
+    const before = dialled.length
+    // a, as the hostile opener, names addresses on b's own host and network, and b's own address.
+    const hostile = ['127.0.0.1', '10.0.0.9', '192.168.1.1', '172.16.0.1', '100.64.0.1', '169.254.1.1', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', at.b]
+    // Without its rate limit (a test knob), so that only the address check stands between an offer and a dial.
+    ;(b as unknown as { overlay: { reach: { punch: { unlimited: boolean } } } }).overlay.reach.punch.unlimited = true
+    const pa = peerOf(a, 'b')
+    for (const [i, host] of hostile.entries()) {
+      // OFFER, then GO: b would dial at once.
+      pa.trySend(MsgType.REACH, 0, 0, 0, 0, 0, encodeReach({ kind: ReachKind.PUNCH_OFFER, id: 500 + i, host, port: PORT }))
+      pa.trySend(MsgType.REACH, 0, 0, 0, 0, 0, encodeReach({ kind: ReachKind.PUNCH_GO, id: 500 + i }))
+      await w.clock.advance(10_000) // beyond a punch's deadline
+      await w.wait(a.plugin(APP).send('b', Buffer.from(`k${i}`)), 'a message (the session is not idle)')
+    }
+    await w.until(() => (b.stats().punchFailed.BAD_ADDRESS ?? 0) === hostile.length, () => `the offers refused (${JSON.stringify(b.stats().punchFailed)})`)
+    assert.is(dialled.length, before, `none dialled: ${dialled.slice(before).join(', ')}`)
+    assert.is(b.stats().punchAttempts, 1, 'no attempt started for them')
+    assert.not.ok(pa.session.closed, 'a refusal, not a protocol error')
+    assert.is(peerOf(a, 'b'), pa, 'the same session')
+    assert.ok(via(a, 'b') !== undefined, 'still relayed')
+    await w.until(() => got.length === hostile.length + 1, 'every message')
   } finally {
     await w.stop()
   }

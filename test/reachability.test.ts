@@ -5,89 +5,21 @@
 // so it must conclude 'private'; dialable nodes 'public'; a lying peer cannot
 // decide alone; a peer cannot make a node dial anyone but itself, or often.
 import * as assert from 'uvu/assert'
-import { createNode, generateIdentity, ManualClock, MemoryNetwork, memoryTransport, type Node, type NodeOptions, type Reachability } from '../ts/index.js'
+import { generateIdentity, type Reachability } from '../ts/index.js'
 import { Flag, HandshakeFeature, MsgType } from '../ts/core/protocol.js'
-import { acceptSession, initiateSession } from '../ts/session/handshake.js'
+import { initiateSession } from '../ts/session/handshake.js'
 import { LinkIntent } from '../ts/session/handshake-payload.js'
-import { Session, type Frame } from '../ts/session/session.js'
-import type { Conn } from '../ts/transport/types.js'
+import { Session } from '../ts/session/session.js'
 import { decodeReach, DialStatus, encodeReach, ReachKind, type ReachMessage } from '../ts/overlay/reach-codec.js'
 import { FEATURE_REACH_PRIVATE, FEATURE_REACH_PUBLIC } from '../ts/overlay/types.js'
-import { verifyHelloFrame, type LkaTable } from '../ts/overlay/lka.js'
+import { verifyHelloFrame } from '../ts/overlay/lka.js'
 import { decodeHello, encodeHello, HelloExtension, helloExtensions, type Hello } from '../ts/overlay/hello-codec.js'
 import { buildSignedFrame } from '../ts/overlay/signing.js'
 import { throwsCode } from './helpers/errors.js'
 import { test } from './helpers/test.js'
 import { tcpHandles } from './helpers/kits.js'
 import { withNet } from '../common/net.js'
-
-const NAT_INSIDE = '192.168.1.2'
-const NAT_OUTSIDE = '203.0.113.7'
-
-interface World {
-  clock: ManualClock
-  network: MemoryNetwork
-  nodes: Node[]
-  /** A node listening on `host`; its connections come from `from` (a NAT router's outside address) when given. */
-  node(name: string, host: string, opts?: Partial<NodeOptions> & { from?: string }): Promise<Node>
-  stop(): Promise<void>
-}
-
-function world(): World {
-  let network!: MemoryNetwork
-  const clock = new ManualClock({ wallAt: 1_700_000_000_000, idle: () => network.idle })
-  network = new MemoryNetwork({ clock })
-  const nodes: Node[] = []
-  const closers: Array<() => void> = []
-  return {
-    clock,
-    network,
-    nodes,
-    async node(name, host, { from, ...opts } = {}) {
-      const n = await createNode({ username: name, host, transport: memoryTransport(network, { host: from ?? host }), clock, links: { min: 3, max: 8 }, ...opts })
-      nodes.push(n)
-      await n.start({ joinTimeout: 0 })
-      return n
-    },
-    async stop() {
-      for (const c of closers) c()
-      let stopped = false
-      const all = Promise.all(nodes.map((n) => n.stop())).then(() => (stopped = true))
-      await clock.until(() => stopped, 10_000, 'every node stopped')
-      await all
-    },
-  }
-}
-
-const lkaOf = (n: Node): LkaTable => (n as unknown as { overlay: { directory: { lka: LkaTable } } }).overlay.directory.lka
-const decided = (n: Node): boolean => n.reachability.status !== 'unknown'
-
-/**
- * A hostile peer that speaks REACH: it accepts one overlay link (the node
- * dials it), tells the node it sees it at `claim`, answers every DIAL with
- * `answer` without dialling, and answers PINGs so the link stays up.
- */
-async function lyingPeer(w: World, host: string, answer: DialStatus, claim = NAT_OUTSIDE): Promise<{ port: number; frames: ReachMessage[]; session: () => Session | null }> {
-  const frames: ReachMessage[] = []
-  let session: Session | null = null
-  const t = w.network.transport({ host })
-  const l = await t.listen(host, 0, (conn: Conn) => {
-    void acceptSession(conn, { identity: generateIdentity(), username: 'liar', intent: LinkIntent.OVERLAY, features: HandshakeFeature.REACH, clock: w.clock }).then((h) => {
-      const s = new Session(h)
-      session = s
-      s.onframe = (f: Frame) => {
-        if (f.type === MsgType.PING) s.send(MsgType.PING_ACK, 0, 0, 0, f.idHi, f.idLo, f.payload)
-        if (f.type !== MsgType.REACH) return
-        const m = decodeReach(f.payload)
-        frames.push(m)
-        if (m.kind === ReachKind.DIAL) s.send(MsgType.REACH, 0, 0, 0, 0, 0, encodeReach({ kind: ReachKind.RESULT, id: m.id, status: answer }))
-      }
-      h.conn.resume()
-      s.send(MsgType.REACH, 0, 0, 0, 0, 0, encodeReach({ kind: ReachKind.OBSERVED, host: claim, port: 40000 }))
-    })
-  })
-  return { port: l.address.port, frames, session: () => session }
-}
+import { decided, lkaOf, lyingPeer, NAT_INSIDE, NAT_OUTSIDE, world } from './helpers/reach-world.js'
 
 test('a node behind NAT concludes private and learns its router address; dialable nodes conclude public; HELLOs carry the verdicts', async () => {
   const w = world()

@@ -245,7 +245,8 @@ test('quotas: a circuit that carries relay.circuitBytes or stays open relay.circ
 test('quotas: reservations in all and per host are refused with their code and counted; a held one is renewed before it expires', async () => {
   const w = await world()
   try {
-    const r = await w.add('r', R, { relay: { maxReservations: 2, reservationsPerHost: 1, reservationMs: 10_000 } })
+    // serve: true: with 'auto' r relays only once a quorum of its peers dialled it back, and it starts with one peer.
+    const r = await w.add('r', R, { relay: { serve: true, maxReservations: 2, reservationsPerHost: 1, reservationMs: 10_000 } })
     const b = await w.add('b', B, { relay: { client: 'always' } }, [r], true)
     await w.until(() => b.stats().relaysHeld === 1, 'b to hold a reservation')
     const sameHost = await w.add('b1', B, { port: 4001, relay: { client: 'always' } }, [r], true)
@@ -382,7 +383,8 @@ test('the small profile relays for nobody unless told to; relay options are vali
 
 test('over loopback TCP: a node others cannot dial is reached through a relay', async () => {
   const opts = { transport: tcp, host: '127.0.0.1', port: 0, timers: FAST_TIMERS, links: { min: 1, max: 8 } }
-  const r = await createNode({ username: 'r', ...opts })
+  // serve: true: with 'auto' r relays only once its peers found it public, which this test does not wait for.
+  const r = await createNode({ username: 'r', ...opts, relay: { serve: true } })
   // b listens on 127.0.0.1 but tells everyone to dial 127.0.0.2, where nothing listens: behind NAT, as far as the others can tell.
   const b = await createNode({ username: 'b', ...opts, advertiseHost: '127.0.0.2', relay: { client: 'always' } })
   const a = await createNode({ username: 'a', ...opts })

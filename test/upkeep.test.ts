@@ -81,6 +81,7 @@ function scene(sessionTo: (name: string, attempt: number) => Promise<Peer>, link
     running: false,
     stopping: false,
     listenPort: 1000,
+    advertiseHost: '127.0.0.1',
     plugins: new Set(),
   }
   const table = {

@@ -15,6 +15,7 @@ import { checkTimeout, Reasons, waitUntil } from './join.js'
 import type { NodeEvents, NodeStats, NodeStatus, OtherEvent, Reachability, StartOptions, WaitForUserOptions } from './node-types.js'
 import type { Overlay, StreamChannel, DataEvent, LinkInfo, OverlayStats, OverlayTimers } from './overlay/overlay.js'
 import { emptyStats } from './overlay/types.js'
+import { isWildcardHost } from './overlay/lan-config.js'
 import { systemClock, type Clock } from './core/clock.js'
 import type { PeerCache } from './overlay/peer-cache.js'
 import type { TrustPolicy } from './overlay/trust-policy.js'
@@ -126,11 +127,17 @@ export class Node extends EventEmitter {
     return { host: a.host, port: a.port }
   }
 
-  /** The address other nodes are told to dial (HELLO): advertiseHost (default: the bound host) and the bound port. */
+  /**
+   * The address other nodes are told to dial (HELLO) and the bound port:
+   * advertiseHost when given, else the bound host; bound to 0.0.0.0 or ::,
+   * the address its peers dialled it back at (reachability 'public'), before
+   * that one its peers on two or more IP addresses see it at, else 127.0.0.1.
+   */
   get advertisedAddress(): Address {
-    const a = this.overlay?.address
-    if (!a) throw new P4Error('NOT_STARTED', 'node.advertisedAddress is known after start()')
-    return { host: this.resolved.advertiseHost, port: a.port }
+    const o = this.overlay
+    const a = o?.address
+    if (!o || !a) throw new P4Error('NOT_STARTED', 'node.advertisedAddress is known after start()')
+    return { host: o.advertiseHost, port: a.port }
   }
 
   /**
@@ -192,6 +199,8 @@ export class Node extends EventEmitter {
     const router = this.router
     const overlay = new rt.Overlay({
       ...this.resolved.cfg,
+      // No advertiseHost for a node listening everywhere: it learns from its peers where it is reached.
+      learnAdvertiseHost: o.advertiseHost === undefined && isWildcardHost(this.resolved.host),
       identity: this.identity,
       transport: o.transport ?? (o.socket ? tcpTransport({ socket: o.socket }) : tcp),
       trust,

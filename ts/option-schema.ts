@@ -238,7 +238,7 @@ const LAN: Fields<NonNullable<NodeOptions['lan']>> = {
 const RELAY: Fields<RelayConfig> = {
   serve: {
     kind: 'custom', default: { default: 'auto', small: false }, typeDoc: 'true, false or "auto"',
-    doc: 'relay circuits for nodes others cannot dial; "auto": unless this node found it cannot be dialled itself',
+    doc: 'relay circuits for nodes others cannot dial; "auto": only while this node found it can be dialled itself (reachability public)',
     check: (v) => (v === true || v === false || v === 'auto' ? undefined : `must be true, false or "auto", got ${show(v)}`),
   },
   client: { kind: 'enum', values: ['auto', 'always', 'never'], default: 'auto', doc: 'hold reservations with relays so others reach this node through them; "auto": once it found it cannot be dialled' },
@@ -276,7 +276,8 @@ const TOP: { readonly [K in keyof Required<NodeOptions>]: Leaf & { fields?: Reco
   advertiseHost: {
     kind: 'host', flag: 'advertise-host', placeholder: 'HOST', env: 'P4NET_ADVERTISE_HOST',
     derive: (get) => (get('host') === '0.0.0.0' || get('host') === '::' ? '127.0.0.1' : get('host')),
-    defaultDoc: 'the listen host (127.0.0.1 for 0.0.0.0 and ::)', doc: 'host put in HELLO for others to reach this node',
+    defaultDoc: 'the listen host; for 0.0.0.0 and ::, the address peers dialled it back at (reachability), before that one peers on 2 IP addresses see it at, else 127.0.0.1',
+    doc: 'host put in HELLO for others to reach this node',
   },
   bootstrap: { kind: 'addresses', default: [], flag: 'bootstrap', short: 'b', placeholder: 'HOST:PORT', env: 'P4NET_BOOTSTRAP', doc: 'nodes to join through; repeat the flag or comma-separate' },
   dataDir: {

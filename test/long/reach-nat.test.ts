@@ -36,7 +36,8 @@ test.before(async () => {
   const boot = [`${pub1.addr}:${PORT}`, `${pub2.addr}:${PORT}`]
   publics = [
     new NsNode(pub1, { username: 'pub1', host: pub1.addr, port: PORT, links: { min: 2, max: 6 } }),
-    new NsNode(pub2, { username: 'pub2', host: pub2.addr, port: PORT, bootstrap: [boot[0]!], links: { min: 2, max: 6 } }),
+    // pub2 listens on every address and is told none to advertise: it learns its own from its peers.
+    new NsNode(pub2, { username: 'pub2', host: '0.0.0.0', port: PORT, bootstrap: [boot[0]!], links: { min: 2, max: 6 } }),
   ]
   natted = lab.nats.map((n) => new NsNode(n.hosts[0]!, { username: n.hosts[0]!.name, host: n.hosts[0]!.addr, port: PORT, bootstrap: boot, links: { min: 2, max: 6 } }))
   nodes = [...publics, ...natted]
@@ -61,6 +62,7 @@ test('public hosts conclude public, hosts behind each NAT (masquerade, masquerad
     const r = ss[i]!.reachability
     assert.is(r.status, 'public', n.name)
     assert.equal(r.address, { host: lab!.publicHosts[i]!.addr, port: PORT }, `${n.name} reached where it listens`)
+    assert.equal(ss[i]!.advertised, { host: lab!.publicHosts[i]!.addr, port: PORT }, `${n.name} advertises its namespace address`)
   }
   for (const [i, n] of natted.entries()) {
     const nat = lab!.nats[i]!

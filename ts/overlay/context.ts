@@ -28,6 +28,8 @@ export interface Core {
   readonly stopping: boolean
   /** The port this node listens on (0 before start). */
   readonly listenPort: number
+  /** The host its HELLO, DISCOVER and CONNECT name: cfg.advertiseHost, or the one learned (reach.ts). */
+  readonly advertiseHost: string
   /** Plugin IDs this node runs. */
   readonly plugins: ReadonlySet<number>
 }

@@ -127,7 +127,7 @@ export class LinkDialer {
     const { cfg, clock } = this.core
     const key = addressKey({ host, port })
     if (!this.backoff.mayDial(key, clock.now(), this.s.table.links.size === 0)) return undefined
-    if (port === this.core.listenPort && (host === cfg.advertiseHost || host === cfg.host)) return undefined
+    if (port === this.core.listenPort && (host === this.core.advertiseHost || host === cfg.advertiseHost || host === cfg.host)) return undefined
     return this.s.table.dial(host, port, 'link', expectKey).then(
       (peer) => {
         // A finished handshake is not yet a link the other side keeps: a peer

@@ -129,7 +129,7 @@ export class Membership implements Directory {
       }
       // Our own identity, logged on elsewhere (roaming): newer than ours means
       // this node is superseded and must not announce a leave for the user.
-      if (hello.seq > this.helloSeq && (hello.host !== cfg.advertiseHost || hello.port !== this.core.listenPort)) {
+      if (hello.seq > this.helloSeq && (hello.host !== this.core.advertiseHost || hello.port !== this.core.listenPort)) {
         this.supersededNow = true
         this.core.log('user %s logged on at %s:%d; this node is superseded', hello.username, hello.host, hello.port)
       }
@@ -253,7 +253,7 @@ export class Membership implements Directory {
     const hello: Hello = {
       username: cfg.username,
       staticKey: cfg.identity.staticPublicKey,
-      host: cfg.advertiseHost,
+      host: this.core.advertiseHost,
       port: this.core.listenPort,
       seq: this.helloSeq,
       features: leaving ? FEATURE_LEAVING : this.s.reach.helloBits,

@@ -97,6 +97,9 @@ export class Overlay extends EventEmitter {
       get listenPort() {
         return overlay.bound?.port ?? 0
       },
+      get advertiseHost() {
+        return overlay.reach.advertiseHost
+      },
       get plugins() {
         return overlay.plugins
       },
@@ -111,7 +114,7 @@ export class Overlay extends EventEmitter {
     s.walks = this.walks = new WalkRouter(core, s)
     s.upkeep = this.upkeep = new LinkUpkeep(core, s)
     s.reach = this.reach = new ReachTracker(core, s)
-    s.relays = this.relays = new Relays(core, s, reach ?? { isPrivate: () => this.reach.snapshot().status === 'private' })
+    s.relays = this.relays = new Relays(core, s, reach ?? { status: () => this.reach.snapshot().status })
 
     this.streams = new StreamMux(core, s)
     this.unicasts = new UnicastSender(core, s)
@@ -166,6 +169,11 @@ export class Overlay extends EventEmitter {
   /** Whether other nodes can dial this one, as its peers found ('reachability' events on change). */
   get reachability(): Reachability {
     return this.reach.snapshot()
+  }
+
+  /** The host this node's HELLO names (advertiseHost, or the one it learned from its peers). */
+  get advertiseHost(): string {
+    return this.reach.advertiseHost
   }
 
   /** The address bound (after start). */

@@ -14,14 +14,17 @@
 // reads it (resume.ts: both are authenticated under the session's keys, so
 // nobody else can take the session over); the session moves and the circuit
 // closes. Any failure leaves the session relayed and is counted by reason.
-// The other end dials only the port the opener announced in its handshake,
-// at most MAX_ATTEMPTS times per opener identity per WINDOW_MS.
+// Each end dials only the one address the other names (one per message), at
+// the port it announced in its handshake, in a scope no narrower than its
+// own address (address-scope.ts), at most MAX_ATTEMPTS times per peer
+// identity per WINDOW_MS.
 import { isIP } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { P4Error } from '../core/errors.js'
 import { HandshakeFeature, MsgType } from '../core/protocol.js'
 import { readResume } from '../session/resume.js'
 import type { Address, Conn } from '../transport/types.js'
+import { withinScope } from './address-scope.js'
 import { CircuitConn } from './circuit-conn.js'
 import type { Core } from './context.js'
 import type { Peer } from './peer.js'
@@ -36,7 +39,7 @@ export const BACKOFF_MS = 30_000
 export const DIAL_WINDOW_MS = 3000
 const RETRY_MS = 100
 /** Why a punch failed, as counted in stats().punchFailed. */
-export type PunchFailure = 'NO_ANSWER' | 'NO_CONNECTION' | 'MOVE_FAILED' | 'CLOSED' | 'RATE_LIMITED'
+export type PunchFailure = 'NO_ANSWER' | 'NO_CONNECTION' | 'MOVE_FAILED' | 'CLOSED' | 'RATE_LIMITED' | 'BAD_ADDRESS'
 
 interface Attempt {
   peer: Peer
@@ -143,6 +146,7 @@ export class Puncher {
       this.checkAddress(peer, m.host, m.port)
       const me = this.host.ownAddress()
       if (me === undefined) return // the opener times out (NO_ANSWER)
+      if (!this.plausible(peer, m.host, m.port, me)) return this.failed('BAD_ADDRESS') // unanswered: the opener times out
       if (!this.allowed(peer.keyHex)) return this.failed('RATE_LIMITED')
       const b: Attempt = { peer, id: m.id, mover: false, sentAt: this.core.clock.now(), to: { host: m.host, port: m.port }, timer: null, done: false }
       this.attempts.set(peer, b)
@@ -156,6 +160,8 @@ export class Puncher {
     if (m.kind === ReachKind.PUNCH_ANSWER) {
       if (!a.mover || a.to !== undefined) throw new P4Error('BAD_FRAME', 'PUNCH_ANSWER not answering an OFFER of ours')
       this.checkAddress(peer, m.host, m.port)
+      const me = this.host.ownAddress()
+      if (me === undefined || !this.plausible(peer, m.host, m.port, me)) return this.end(a, 'BAD_ADDRESS')
       a.to = { host: m.host, port: m.port }
       const halfRtt = Math.max(0, (this.core.clock.now() - a.sentAt) / 2)
       this.send(peer, { kind: ReachKind.PUNCH_GO, id: a.id })
@@ -180,6 +186,21 @@ export class Puncher {
     if (/^(0\.0\.0\.0|::|255\.255\.255\.255)$/.test(host) || /^(22[4-9]|2[3-5]\d)\./.test(host) || /^ff/i.test(host)) {
       throw new P4Error('BAD_FRAME', `PUNCH address ${host} is not a unicast address`)
     }
+  }
+
+  /**
+   * Whether this node dials `host` for a punch: an address that reaches no
+   * less far than this node's own (`me`: a loopback address only when this
+   * node's own is loopback too, a private, shared or link-local one only
+   * when its own is not global), and not this node's own address. The
+   * address is the peer's claim: a wrong one goes undialled (counted as
+   * BAD_ADDRESS, logged) and the session stays relayed.
+   */
+  private plausible(peer: Peer, host: string, port: number, me: Address): boolean {
+    const why = !withinScope(host, me.host) ? `outside the scope of this node's own address ${me.host}` : host === me.host && port === me.port ? "this node's own address" : undefined
+    if (why === undefined) return true
+    this.core.log('punch with %s: not dialling %s:%d: %s', peer.username, host, port, why)
+    return false
   }
 
   /** Dials the other end from the listening port until a Conn forms or `until` passes, then moves the session. */

@@ -10,6 +10,9 @@
 // enough peers reported, again every reach.intervalMs, after 30 s while the
 // answers disagree, and within a minute of links changing; all on the
 // overlay's clock. A new verdict goes into the signed HELLO (feature bits).
+// A node bound to a wildcard address with no advertiseHost advertises the
+// address the check verified (public), before that one peers on several IP
+// addresses agree on (observed-host.ts), else advertiseHost's default.
 import type { Timer } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
 import { HandshakeFeature, MsgType } from '../core/protocol.js'
@@ -18,6 +21,7 @@ import type { Address } from '../transport/types.js'
 import type { Core, Directory, Reach, Sessions } from './context.js'
 import { DialBackServer } from './dial-back.js'
 import { localFeatures } from './features.js'
+import { agreedHost } from './observed-host.js'
 import type { Peer } from './peer.js'
 import { Puncher } from './punch.js'
 import { canonicalHost, decodeReach, DialStatus, encodeReach, ReachKind } from './reach-codec.js'
@@ -58,6 +62,8 @@ export class ReachTracker implements Reach {
   private dirty = false
   private check: Check | null = null
   private ticker: Timer | null = null
+  /** The host learned for HELLO (cfg.learnAdvertiseHost), once there is one. */
+  private learned: string | undefined = undefined
   /** Hole punching over relayed sessions (its REACH messages come through here). */
   readonly punch: Puncher
 
@@ -97,6 +103,31 @@ export class ReachTracker implements Reach {
     this.check = null
   }
 
+  /** The host this node names in its HELLO, DISCOVER and CONNECT. */
+  get advertiseHost(): string {
+    return this.learned ?? this.core.cfg.advertiseHost
+  }
+
+  /**
+   * With cfg.learnAdvertiseHost: the verified address when public, else a
+   * host that peers on max(2, reach.quorum) IP addresses see this node at.
+   * True when the advertised host changed (a new HELLO is due).
+   */
+  private relearn(): boolean {
+    if (!this.core.cfg.learnAdvertiseHost) return false
+    const need = Math.max(2, this.core.cfg.reach.quorum)
+    const host = this.status === 'public' && this.address !== undefined ? this.address.host : agreedHost(this.observations, need, this.learned)
+    if (host === undefined || host === this.learned) return false
+    this.core.log('advertised host: %s (was %s)', host, this.advertiseHost)
+    this.learned = host
+    return true
+  }
+
+  /** A new advertised host: the HELLO says it at once (others dial what it says). */
+  private announceHost(): void {
+    if (this.relearn() && this.core.running && this.s.table.links.size > 0) this.s.directory.floodHello()
+  }
+
   get helloBits(): number {
     return this.status === 'public' ? FEATURE_REACH_PUBLIC : this.status === 'private' ? FEATURE_REACH_PRIVATE : 0
   }
@@ -131,7 +162,10 @@ export class ReachTracker implements Reach {
 
   forget(peer: Peer): void {
     this.punch.forget(peer)
-    if (this.observations.delete(peer)) this.dirty = true
+    if (this.observations.delete(peer)) {
+      this.dirty = true
+      this.announceHost()
+    }
     if (this.check === null) return
     for (const a of this.check.asks.values()) if (a.peer === peer && a.status === undefined) return this.concludeIfDone()
   }
@@ -145,7 +179,7 @@ export class ReachTracker implements Reach {
         // A connection's addresses never change: one report per session.
         if (this.observations.has(peer)) throw new P4Error('BAD_FRAME', 'a second REACH OBSERVED on one session')
         this.observations.set(peer, { host: canonicalHost(m.host), port: m.port })
-        return
+        return this.announceHost()
       case ReachKind.DIAL:
         return this.server.serve(peer, m.id, m.host, m.port)
       case ReachKind.PUNCH_OFFER:
@@ -263,11 +297,13 @@ export class ReachTracker implements Reach {
     const was = this.status
     this.status = status
     this.address = address
+    const hostChanged = this.relearn()
     this.core.emit('reachability', this.snapshot())
     // The verdict is in the signed HELLO. Others assume a user can be dialled
     // (as of a node without the bits), so only becoming or ceasing to be
-    // private is news worth a flood at once (every node verifies every HELLO);
-    // 'public' rides on the next HELLO (refresh, plugins).
-    if (changed && (status === 'private' || was === 'private') && this.core.running && this.s.table.links.size > 0) this.s.directory.floodHello()
+    // private, or a new advertised host, is news worth a flood at once (every
+    // node verifies every HELLO); 'public' rides on the next HELLO (refresh, plugins).
+    const news = hostChanged || (changed && (status === 'private' || was === 'private'))
+    if (news && this.core.running && this.s.table.links.size > 0) this.s.directory.floodHello()
   }
 }

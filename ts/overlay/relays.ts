@@ -10,20 +10,18 @@ import type { Frame } from '../session/session.js'
 import type { Core, Directory, RelayService, Sessions } from './context.js'
 import type { LkaEntry } from './lka.js'
 import type { Peer } from './peer.js'
-import { MAX_CHUNK, MAX_CIRCUIT_ID, relayBad, REPLY_BIT, RelayOp, type RelayAddress } from './relay-codec.js'
+import type { Reachability } from './types.js'
+import { MAX_CHUNK, MAX_CIRCUIT_ID, relayBad, relayFeature, REPLY_BIT, RelayOp, type RelayAddress } from './relay-codec.js'
 import { RelayClient } from './relay-client.js'
 import { PeerCircuits } from './relay-ports.js'
 import { RelayServer } from './relay-server.js'
 
-/**
- * Whether this node can be dialled, as far as it knows. Reachability
- * (issue 18.1) answers it; until then nothing is known (never private).
- */
+/** Whether this node can be dialled, as far as it knows (reachability's verdict, reach.ts). */
 export interface ReachView {
-  isPrivate(): boolean
+  status(): Reachability['status']
 }
 
-export const UNKNOWN_REACH: ReachView = { isPrivate: () => false }
+export const UNKNOWN_REACH: ReachView = { status: () => 'unknown' }
 
 export class Relays implements RelayService {
   private readonly tables = new WeakMap<Peer, PeerCircuits>()
@@ -56,16 +54,20 @@ export class Relays implements RelayService {
     })
   }
 
-  /** relay.serve: true, or 'auto' unless this node found it cannot be dialled. */
+  /**
+   * relay.serve: true, or 'auto' once this node found others can dial it
+   * (a quorum of peers dialled it back): a node that may be behind NAT
+   * itself, or not yet checked, refuses (RELAY_OFF).
+   */
   private serving(): boolean {
     const serve = this.core.cfg.relay.serve
-    return serve === true || (serve === 'auto' && !this.reach.isPrivate())
+    return serve === true || (serve === 'auto' && this.reach.status() === 'public')
   }
 
   /** relay.client: 'always', or 'auto' once this node found it cannot be dialled. */
   private wants(): boolean {
     const mode = this.core.cfg.relay.client
-    return mode === 'always' || (mode === 'auto' && this.reach.isPrivate())
+    return mode === 'always' || (mode === 'auto' && this.reach.status() === 'private')
   }
 
   start(): void {
@@ -111,7 +113,9 @@ export class Relays implements RelayService {
   frame(peer: Peer, f: Frame): void {
     const op = f.idLo
     const field = f.idHi
-    const announced = this.core.cfg.relay.serve !== false
+    // What the handshake announced (RELAY: this node may relay); whether it
+    // serves now ('auto': only while public) the relay side answers.
+    const announced = relayFeature(this.core.cfg) !== 0
     if (field === 0) {
       if (op === RelayOp.RESERVE || op === RelayOp.UNRESERVE) {
         if (!announced) throw relayBad('a reservation asked of a node that does not relay')

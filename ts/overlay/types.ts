@@ -116,6 +116,12 @@ export interface OverlayConfig {
   port: number
   /** Host advertised in HELLO (default: the bound host). */
   advertiseHost: string
+  /**
+   * advertiseHost is only the default (a wildcard listen host and no
+   * advertiseHost given): advertise the address peers verify or agree they
+   * see this node at, once there is one (reach.ts).
+   */
+  learnAdvertiseHost?: boolean
   bootstrap: Address[]
   links: { min: number; max: number; hardCap: number }
   maxDirect: number

@@ -38,7 +38,7 @@ export class WalkRouter implements Walks {
     const walkId = messageIdOf(hi, lo) || 1n
     const body = encodeDiscover({
       username: cfg.username,
-      host: cfg.advertiseHost,
+      host: this.core.advertiseHost,
       port: this.core.listenPort,
       walkId,
       minHops: cfg.discover.minHops,
@@ -113,7 +113,7 @@ export class WalkRouter implements Walks {
     table.dial(d.host, d.port, 'link', v.originKey).then(
       (peer) => {
         const [hi, lo] = randomId()
-        peer.trySend(MsgType.CONNECT, 0, 0, 0, hi, lo, encodeConnect({ username: cfg.username, host: cfg.advertiseHost, port: this.core.listenPort, walkId: d.walkId }))
+        peer.trySend(MsgType.CONNECT, 0, 0, 0, hi, lo, encodeConnect({ username: cfg.username, host: this.core.advertiseHost, port: this.core.listenPort, walkId: d.walkId }))
       },
       (err) => this.core.log('DISCOVER connect-back to %s failed: %s', d.username, (err as Error).message),
     )

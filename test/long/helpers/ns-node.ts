@@ -51,6 +51,8 @@ export interface NodeState {
   /** Links and direct sessions; a relayed one as "user via relay". */
   direct: string[]
   reachability: { status: string; address?: { host: string; port: number }; observed: Array<{ host: string; port: number; peers: number }>; answers: Record<string, number> }
+  /** node.advertisedAddress: what its HELLO names. */
+  advertised: { host: string; port: number }
   stats: Record<string, number>
 }
 
@@ -181,7 +183,7 @@ async function child(opts: NsNodeOptions): Promise<void> {
         }
         // Direct sessions too, with the relay a relayed one runs through ("user via relay").
         const direct = node.links({ direct: true }).map((l) => (l.via ? `${l.username} via ${l.via}` : l.username))
-        return reply({ users: node.users(), links: node.links().map((l) => l.username), direct, reachability: node.reachability, stats })
+        return reply({ users: node.users(), links: node.links().map((l) => l.username), direct, reachability: node.reachability, advertised: node.advertisedAddress, stats })
       }
       case 'send':
         return void plugin.send(c.to!, Buffer.from(c.text!), { encrypted: c.encrypted === true }).then(() => reply({ ok: true }), fail)

@@ -19,6 +19,11 @@ import type { PeerCircuits } from './relay-ports.js'
 
 /** A relay that refused a reservation (or did not answer) is not asked again for this long. */
 const RETRY_MS = 60_000
+/**
+ * One that refused because it does not relay now (RELAY_OFF: relay.serve
+ * 'auto' before it found itself reachable, seconds after its start) sooner.
+ */
+const OFF_RETRY_MS = 10_000
 const EMPTY = new Uint8Array(0)
 const LOOPBACK = /^(127\.|::1$|localhost$)/
 
@@ -149,7 +154,7 @@ export class RelayClient {
       const r = decodeReason(payload)
       if (h === undefined || h.peer !== peer) return
       this.held.delete(peer.keyHex)
-      this.refusedUntil.set(peer.keyHex, now + RETRY_MS)
+      this.refusedUntil.set(peer.keyHex, now + (r.code === RelayCode.RELAY_OFF ? OFF_RETRY_MS : RETRY_MS))
       this.core.log('relay: %s refused a reservation: %s %s', peer.username, r.code, r.text)
     }
     this.announce()

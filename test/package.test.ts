@@ -46,6 +46,29 @@ test('on linux-x64 the prebuilt binary is the one that loads', async () => {
   assert.match(r.stderr, /native addon loaded from \S*\/prebuilds\/linux-x64\/p4net_native\.node/)
 })
 
+test('from the bundle the package entry is, a node finds its WebAssembly kernel and, on linux-x64, the prebuilt addon', async () => {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_DEBUG: 'p4net:native' }
+  delete env.P4NET_NO_NATIVE
+  delete env.P4NET_WASM
+  // Self-reference: run inside the package, `import('p4net')` is its own "exports" entry.
+  const script = `const { createNode } = await import('p4net')
+const a = await createNode({ username: 'a' })
+await a.start()
+const b = await createNode({ username: 'b', bootstrap: ['127.0.0.1:' + a.address.port] })
+const up = new Promise((r) => b.once('link-up', r))
+await b.start()
+await up
+console.log(JSON.stringify({ entry: import.meta.resolve('p4net'), tcp: b.links()[0]?.tcp ?? null }))
+await b.stop()
+await a.stop()`
+  const r = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, env })
+  const out = JSON.parse(r.stdout.trim()) as { entry: string; tcp: object | null }
+  assert.ok(out.entry.endsWith('/dist/bundle/lib/index.js'), out.entry)
+  if (process.platform !== 'linux' || process.arch !== 'x64') return
+  assert.ok(out.tcp, 'node.links() has the addon\'s TCP figures')
+  assert.match(r.stderr, /native addon loaded from \S*\/prebuilds\/linux-x64\/p4net_native\.node/)
+})
+
 test('the package: prebuilt addon, WASM, LICENSE; no install script, no build debris, no dangling source maps', async () => {
   const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; gypfile?: boolean }
   for (const s of ['preinstall', 'install', 'postinstall']) assert.is(manifest.scripts[s], undefined, `no ${s} script`)

@@ -22,7 +22,7 @@
 //   4. cold start: ms from process start to the first link of a small-profile
 //      node (the bundle and the modules), next to a bare node:net connection
 //      and a process that does nothing, interleaved.
-// Memory: median of 3 trials [min–max]; cold start: of 5.
+// Memory: median of 3 trials [min–max]; cold start: of 9 (its spread on a shared machine is wide).
 //
 //   node dist/bench/footprint.bench.js [--quick]
 import { fork, spawn } from 'node:child_process'
@@ -40,7 +40,7 @@ import { interleaved, printTargets, Rows, withTimeout, type Metric } from './lib
 
 const quick = process.argv.includes('--quick')
 const TRIALS = quick ? 1 : 3
-const COLD_TRIALS = quick ? 1 : 5
+const COLD_TRIALS = quick ? 1 : 9
 const IDLE_MS = quick ? 2000 : 20_000
 /** Users the measured node learns in the per-user step (its 8 link peers, 1 itself, the rest further away). */
 const USERS = quick ? 16 : 41

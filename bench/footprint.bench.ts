@@ -4,7 +4,10 @@
 //   1. import('p4net') of an installed copy (this build copied to
 //      <tmp>/app/node_modules/p4net, as npm would lay it out: module paths
 //      of a real install's length matter, see 3), RSS and heap over bare Node;
-//      and the same after an application's own 14 ES modules loaded;
+//      and the same after an application's own 14 ES modules loaded. p4net
+//      is the entry package.json "exports" names (the bundle,
+//      scripts/bundle.js); "p4net modules" the same library as tsc compiled
+//      it, one file per module (dist/ts/index.js), for comparison;
 //   2. one small-profile node (and one default-profile node) holding 8
 //      links, its peers in this process: RSS over bare Node right after the
 //      links came up and after 20 s idle (V8's memory reducer has shrunk the
@@ -17,9 +20,9 @@
 //      node:net connection, node:crypto's X25519, Ed25519 and
 //      ChaCha20-Poly1305, and p4net's WebAssembly kernel compiled;
 //   4. cold start: ms from process start to the first link of a small-profile
-//      node, next to a bare node:net connection and a process that does
-//      nothing, interleaved.
-// Memory: median of 3 trials [min–max]; cold start: of 5.
+//      node (the bundle and the modules), next to a bare node:net connection
+//      and a process that does nothing, interleaved.
+// Memory: median of 3 trials [min–max]; cold start: of 9 (its spread on a shared machine is wide).
 //
 //   node dist/bench/footprint.bench.js [--quick]
 import { fork, spawn } from 'node:child_process'
@@ -37,7 +40,7 @@ import { interleaved, printTargets, Rows, withTimeout, type Metric } from './lib
 
 const quick = process.argv.includes('--quick')
 const TRIALS = quick ? 1 : 3
-const COLD_TRIALS = quick ? 1 : 5
+const COLD_TRIALS = quick ? 1 : 9
 const IDLE_MS = quick ? 2000 : 20_000
 /** Users the measured node learns in the per-user step (its 8 link peers, 1 itself, the rest further away). */
 const USERS = quick ? 16 : 41
@@ -54,7 +57,10 @@ function progress(msg: string): void {
 
 interface Install {
   dir: string
+  /** The entry "exports" names for '.' (what import('p4net') loads). */
   p4net: string
+  /** dist/ts/index.js: the library one file per module, as tsc compiled it. */
+  modules: string
   app: string
   wasm: string
 }
@@ -65,6 +71,8 @@ function install(): Install {
   const pkg = join(dir, 'app', 'node_modules', 'p4net')
   cpSync(join(ROOT, 'package.json'), join(pkg, 'package.json'))
   cpSync(join(ROOT, 'dist', 'ts'), join(pkg, 'dist', 'ts'), { recursive: true, filter: (f) => !f.endsWith('.d.ts') })
+  if (existsSync(join(ROOT, 'dist', 'bundle'))) cpSync(join(ROOT, 'dist', 'bundle'), join(pkg, 'dist', 'bundle'), { recursive: true, filter: (f) => !f.endsWith('.map') })
+  const entry = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: { '.': { default: string } } }).exports['.'].default
   mkdirSync(join(pkg, 'build'), { recursive: true })
   for (const f of readdirSync(join(ROOT, 'build')).filter((f) => f.endsWith('.wasm'))) cpSync(join(ROOT, 'build', f), join(pkg, 'build', f))
   if (existsSync(join(ROOT, 'prebuilds'))) cpSync(join(ROOT, 'prebuilds'), join(pkg, 'prebuilds'), { recursive: true })
@@ -85,7 +93,7 @@ function install(): Install {
   const names = Array.from({ length: 12 }, (_, i) => `feature-module-${i + 1}.js`)
   for (const [i, n] of names.entries()) writeFileSync(join(lib, n), `import { shared } from './common-helpers.js'\nexport const f${i} = shared + ${i}\n`)
   writeFileSync(join(lib, 'index.js'), names.map((n) => `export * from './${n}'\n`).join(''))
-  return { dir, p4net: join(pkg, 'dist', 'ts', 'index.js'), app: join(lib, 'index.js'), wasm: join(pkg, 'build', simdSupported() ? 'p4net.simd.wasm' : 'p4net.wasm') }
+  return { dir, p4net: join(pkg, entry), modules: join(pkg, 'dist', 'ts', 'index.js'), app: join(lib, 'index.js'), wasm: join(pkg, 'build', simdSupported() ? 'p4net.simd.wasm' : 'p4net.wasm') }
 }
 
 // ---------------------------------------------------------------- children
@@ -122,8 +130,8 @@ interface NodeFigures {
 }
 
 /** A node of `profile` in a fresh child; its peers are made here, step by step. */
-async function nodeTrial(inst: Install, profile: 'small' | 'default'): Promise<NodeFigures> {
-  const child = fork(CHILD, ['node', inst.p4net, profile], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+async function nodeTrial(entry: string, profile: 'small' | 'default'): Promise<NodeFigures> {
+  const child = fork(CHILD, ['node', entry, profile], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const waiting: { op: string; resolve: (r: Reply) => void; reject: (e: Error) => void }[] = []
   const fail = (e: Error): void => void waiting.splice(0).forEach((w) => w.reject(e))
   child.on('message', (m: Reply) => {
@@ -187,10 +195,11 @@ try {
       { name: 'import, RSS over bare Node', unit: 'MiB', better: 'lower' },
       { name: 'import, heap used over bare Node', unit: 'MiB', better: 'lower' },
     ],
-    ['p4net', 'p4net after the app', 'app alone'],
+    ['p4net', 'p4net after the app', 'p4net modules', 'p4net modules after the app', 'app alone'],
     TRIALS,
     async (k) => {
-      const args = k === 'p4net' ? ['import', inst.p4net] : k === 'app alone' ? ['esm', inst.app] : ['import-warm', inst.app, inst.p4net]
+      const entry = k.startsWith('p4net modules') ? inst.modules : inst.p4net
+      const args = k === 'app alone' ? ['esm', inst.app] : k.endsWith('after the app') ? ['import-warm', inst.app, entry] : ['import', entry]
       const { delta } = await runChild<{ delta: Sample }>(args)
       return [mib(delta.rss), mib(delta.heapUsed)]
     },
@@ -219,10 +228,10 @@ try {
       { name: `per known user (${USERS} users vs 9), RSS`, unit: 'KiB', better: 'lower' },
       { name: `per known user (${USERS} users vs 9), heap used`, unit: 'KiB', better: 'lower' },
     ],
-    ['small', 'default'],
+    ['small', 'default', 'small, p4net modules'],
     TRIALS,
-    async (profile) => {
-      const f = await nodeTrial(inst, profile as 'small' | 'default')
+    async (k) => {
+      const f = await nodeTrial(k.endsWith('p4net modules') ? inst.modules : inst.p4net, k.startsWith('small') ? 'small' : 'default')
       const users = USERS - 9
       return [
         mib(f.links.rss),
@@ -245,8 +254,8 @@ try {
   try {
     const rawAt = `127.0.0.1:${(raw.address() as { port: number }).port}`
     const hostAt = `127.0.0.1:${host.address.port}`
-    await measure([{ name: 'cold start to first link', unit: 'ms', better: 'lower' }], ['p4net small', 'raw node:net', 'bare Node'], COLD_TRIALS, async (k) => {
-      const args = k === 'bare Node' ? ['cold', 'bare'] : k === 'raw node:net' ? ['cold', 'raw', rawAt] : ['cold', 'p4net', inst.p4net, hostAt]
+    await measure([{ name: 'cold start to first link', unit: 'ms', better: 'lower' }], ['p4net small', 'p4net modules small', 'raw node:net', 'bare Node'], COLD_TRIALS, async (k) => {
+      const args = k === 'bare Node' ? ['cold', 'bare'] : k === 'raw node:net' ? ['cold', 'raw', rawAt] : ['cold', 'p4net', k === 'p4net small' ? inst.p4net : inst.modules, hostAt]
       return [(await runChild<{ ms: number }>(args)).ms]
     })
   } finally {
@@ -267,11 +276,11 @@ const fig = (c: string, impl: string, unit: string): string => {
 }
 const targets: Target[] = []
 const importRss = value('import, RSS over bare Node', 'p4net')
-targets.push({ target: 'import costs <= 4 MiB RSS over bare Node', figure: `${fig('import, RSS over bare Node', 'p4net', 'MiB')}; after an application's 14 modules: ${fig('import, RSS over bare Node', 'p4net after the app', 'MiB')}`, met: importRss === null ? null : importRss <= 4 })
+targets.push({ target: 'import costs <= 4 MiB RSS over bare Node', figure: `${fig('import, RSS over bare Node', 'p4net', 'MiB')}; after an application's 14 modules: ${fig('import, RSS over bare Node', 'p4net after the app', 'MiB')}; unbundled (dist/ts): ${fig('import, RSS over bare Node', 'p4net modules', 'MiB')}`, met: importRss === null ? null : importRss <= 4 })
 const nodeRss = value('node with 8 links, RSS over bare Node', 'small')
-targets.push({ target: 'a started small-profile node with 8 links <= 8 MiB RSS over bare Node', figure: `${fig('node with 8 links, RSS over bare Node', 'small', 'MiB')}; after 20 s idle ${fig('node with 8 links after 20 s idle, RSS over bare Node', 'small', 'MiB')}; the floor ${fig('floor: all four', 'floor', 'MiB')}`, met: nodeRss === null ? null : nodeRss <= 8 })
+targets.push({ target: 'a started small-profile node with 8 links <= 8 MiB RSS over bare Node', figure: `${fig('node with 8 links, RSS over bare Node', 'small', 'MiB')}; after 20 s idle ${fig('node with 8 links after 20 s idle, RSS over bare Node', 'small', 'MiB')}; the floor ${fig('floor: all four', 'floor', 'MiB')}; unbundled (dist/ts): ${fig('node with 8 links, RSS over bare Node', 'small, p4net modules', 'MiB')}`, met: nodeRss === null ? null : nodeRss <= 8 })
 const coldMs = value('cold start to first link', 'p4net small')
-targets.push({ target: 'cold start (process start to first link, small profile) <= 100 ms', figure: `${fig('cold start to first link', 'p4net small', 'ms')}; raw node:net ${fig('cold start to first link', 'raw node:net', 'ms')}; bare Node ${fig('cold start to first link', 'bare Node', 'ms')}`, met: coldMs === null ? null : coldMs <= 100 })
+targets.push({ target: 'cold start (process start to first link, small profile) <= 100 ms', figure: `${fig('cold start to first link', 'p4net small', 'ms')}; raw node:net ${fig('cold start to first link', 'raw node:net', 'ms')}; bare Node ${fig('cold start to first link', 'bare Node', 'ms')}; unbundled (dist/ts): ${fig('cold start to first link', 'p4net modules small', 'ms')}`, met: coldMs === null ? null : coldMs <= 100 })
 
 for (const r of rows.rows) console.log(`${`${r.case} (${r.unit})`.padEnd(62)} ${r.impl.padEnd(20)} ${r.value ?? 'failed'} [${r.min ?? ''}–${r.max ?? ''}]${r.errors?.length ? ` (${r.errors.length} failed: ${r.errors[0]})` : ''}`)
 printTargets('issue 19', targets, quick)
@@ -281,7 +290,7 @@ writeResults('footprint', {
   trials: TRIALS,
   coldTrials: COLD_TRIALS,
   setup: {
-    install: 'this build copied as npm lays it out: <tmp>/app/node_modules/p4net/{package.json,dist/ts/**/*.js,build/*.wasm,prebuilds}, its production dependencies beside it',
+    install: 'this build copied as npm lays it out: <tmp>/app/node_modules/p4net/{package.json,dist/ts/**/*.js,dist/bundle/**/*.js,build/*.wasm,prebuilds}, its production dependencies beside it; p4net: the entry package.json "exports" names, p4net modules: dist/ts/index.js',
     app: "an application's ES modules: an entry importing 12 modules that each import one shared module (14 modules, 25 import edges)",
     memory: 'process.memoryUsage() after gc() twice, 50 ms, gc() again; over the same fresh process before the step',
     node: `createNode({ profile, links: { max: 8 } }) in a fresh child; peers (default profile, default timers) in the bench process join one by one; per user: ${USERS - 9} more nodes bootstrapping to the link peers; idle: ${IDLE_MS / 1000} s more`,

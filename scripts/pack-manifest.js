@@ -24,6 +24,17 @@ function sources(d) {
   })
 }
 
+/** Every file path package.json names: main, types, bin, and each exports target. */
+function entries(pkg) {
+  const out = []
+  const walk = (v) => {
+    if (typeof v === 'string') out.push(v)
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk)
+  }
+  walk([pkg.main, pkg.types, pkg.bin, pkg.exports])
+  return out
+}
+
 function restore() {
   if (existsSync(backup)) renameSync(backup, manifest)
 }
@@ -37,14 +48,16 @@ if (what === 'restore') {
     const out = path.join(dir, 'dist', path.relative(dir, f)).replace(/\.ts$/, '')
     return ['.js', '.d.ts'].filter((ext) => !existsSync(out + ext)).map((ext) => path.relative(dir, out + ext))
   })
-  if (missing.length > 0) {
-    console.error(`pack: ${missing.length} compiled file(s) missing, e.g. ${missing[0]}; run rm -rf dist && npm run build`)
-    process.exit(1)
-  }
   // A pack that failed after stripping left the original in the backup: start from it.
   restore()
   const text = readFileSync(manifest, 'utf8')
   const pkg = JSON.parse(text)
+  // The files the manifest names as entries (the bundles of scripts/bundle.js, the types).
+  for (const f of entries(pkg)) if (!existsSync(path.join(dir, f))) missing.push(path.normalize(f))
+  if (missing.length > 0) {
+    console.error(`pack: ${missing.length} compiled file(s) missing, e.g. ${missing[0]}; run rm -rf dist && npm run build`)
+    process.exit(1)
+  }
   delete pkg.scripts?.prepare
   mkdirSync(path.dirname(backup), { recursive: true })
   writeFileSync(backup, text)

@@ -4,7 +4,7 @@
 // built from today's native/ sources.
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import * as assert from 'uvu/assert'
 import { addonPaths } from '../ts/native/index.js'
@@ -46,6 +46,29 @@ test('on linux-x64 the prebuilt binary is the one that loads', async () => {
   assert.match(r.stderr, /native addon loaded from \S*\/prebuilds\/linux-x64\/p4net_native\.node/)
 })
 
+test('from the bundle the package entry is, a node finds its WebAssembly kernel and, on linux-x64, the prebuilt addon', async () => {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_DEBUG: 'p4net:native' }
+  delete env.P4NET_NO_NATIVE
+  delete env.P4NET_WASM
+  // Self-reference: run inside the package, `import('p4net')` is its own "exports" entry.
+  const script = `const { createNode } = await import('p4net')
+const a = await createNode({ username: 'a' })
+await a.start()
+const b = await createNode({ username: 'b', bootstrap: ['127.0.0.1:' + a.address.port] })
+const up = new Promise((r) => b.once('link-up', r))
+await b.start()
+await up
+console.log(JSON.stringify({ entry: import.meta.resolve('p4net'), tcp: b.links()[0]?.tcp ?? null }))
+await b.stop()
+await a.stop()`
+  const r = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, env })
+  const out = JSON.parse(r.stdout.trim()) as { entry: string; tcp: object | null }
+  assert.ok(out.entry.endsWith('/dist/bundle/lib/index.js'), out.entry)
+  if (process.platform !== 'linux' || process.arch !== 'x64') return
+  assert.ok(out.tcp, 'node.links() has the addon\'s TCP figures')
+  assert.match(r.stderr, /native addon loaded from \S*\/prebuilds\/linux-x64\/p4net_native\.node/)
+})
+
 test('the package: prebuilt addon, WASM, LICENSE; no install script, no build debris, no dangling source maps', async () => {
   const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; gypfile?: boolean }
   for (const s of ['preinstall', 'install', 'postinstall']) assert.is(manifest.scripts[s], undefined, `no ${s} script`)
@@ -53,9 +76,22 @@ test('the package: prebuilt addon, WASM, LICENSE; no install script, no build de
   assert.is(manifest.gypfile, false)
   const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, maxBuffer: 16 << 20 })
   const files = (JSON.parse(stdout) as Packed[])[0]!.files.map((f) => f.path)
-  for (const f of ['LICENSE', 'prebuilds/linux-x64/p4net_native.node', 'build/p4net.wasm', 'build/p4net.simd.wasm', 'dist/ts/index.js', 'dist/ts/cli/main.js']) {
+  for (const f of ['LICENSE', 'prebuilds/linux-x64/p4net_native.node', 'build/p4net.wasm', 'build/p4net.simd.wasm', 'dist/ts/index.d.ts', 'dist/ts/crypto.d.ts']) {
     assert.ok(files.includes(f), `ships ${f}`)
   }
+  // The entries are the bundles (scripts/bundle.js): the JavaScript tsc emits one file per module is not shipped.
+  const { exports, bin, main } = manifest as unknown as { exports: Record<string, { default?: string }>; bin: Record<string, string>; main: string }
+  const entries = [main, exports['.']!.default!, exports['./crypto']!.default!, bin.p4net!].map((f) => f.replace(/^\.\//, ''))
+  for (const f of entries) {
+    assert.match(f, /^dist\/bundle\//)
+    assert.ok(files.includes(f), `ships ${f}`)
+  }
+  for (const f of files.filter((f) => f.startsWith('dist/bundle/'))) {
+    for (const m of readFileSync(join(ROOT, f), 'utf8').matchAll(/from\s*"(\.[^"]+)"|import\("(\.[^"]+)"\)/g)) {
+      assert.ok(files.includes(join(dirname(f), m[1] ?? m[2]!)), `${f} imports ${m[1] ?? m[2]}, which is shipped`)
+    }
+  }
+  assert.equal(files.filter((f) => f.startsWith('dist/ts/') && !f.endsWith('.d.ts')), [], 'no unbundled JavaScript')
   const debris = files.filter((f) => /\.(map|o|mk|gypi|log|wat|cc|h|gyp|tsbuildinfo)$|Makefile|^build\/Release|^native\/|^scripts\//.test(f))
   assert.equal(debris, [], 'nothing from the native or WASM build but the binaries, no source maps, no sources')
   const mapped = files.filter((f) => f.endsWith('.js') && readFileSync(join(ROOT, f), 'utf8').includes('//# sourceMappingURL='))
@@ -72,6 +108,16 @@ test('npm pack: the packed package.json has no prepare script, the checkout keep
   writeFileSync(join(dir, 'dist', 'ts', 'core', 'a.js'), 'export const a = 1;\n')
   const script = join(ROOT, 'scripts', 'pack-manifest.js')
   const step = (what: string): Promise<unknown> => run(process.execPath, [script, what], { cwd: dir })
+
+  // an entry package.json names is missing: strip refuses and leaves package.json as it was
+  const named = JSON.stringify({ ...(JSON.parse(original) as object), exports: { '.': { types: './dist/ts/core/a.d.ts', default: './dist/bundle/lib/index.js' } } }, null, 2) + '\n'
+  writeFileSync(join(dir, 'dist', 'ts', 'core', 'a.d.ts'), 'export declare const a = 1;\n')
+  writeFileSync(join(dir, 'package.json'), named)
+  const noBundle = await step('strip').then(() => null, (err: { stderr: string }) => err.stderr)
+  assert.match(String(noBundle), /compiled file\(s\) missing, e\.g\. dist\/bundle\/lib\/index\.js/)
+  assert.is(readFileSync(join(dir, 'package.json'), 'utf8'), named)
+  writeFileSync(join(dir, 'package.json'), original)
+  rmSync(join(dir, 'dist', 'ts', 'core', 'a.d.ts'))
 
   // a.d.ts missing: strip refuses and leaves package.json as it was
   const refused = await step('strip').then(() => null, (err: { stderr: string }) => err.stderr)

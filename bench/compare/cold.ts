@@ -8,7 +8,8 @@ import { performance } from 'node:perf_hooks'
 async function firstLink(system: string, address: string): Promise<() => Promise<void>> {
   if (system === 'p4net') {
     // The public API, as an application starts: a node bootstrapping to one peer.
-    const { createNode } = await import('../../ts/index.js')
+    // The package's own entry (package.json "exports": the bundle), as an application imports it.
+    const { createNode } = (await import(import.meta.resolve('p4net'))) as typeof import('../../ts/index.js')
     const node = await createNode({ username: `cold${process.pid % 100000}`, bootstrap: [address] })
     const linked = new Promise<void>((resolve) => node.once('link-up', () => resolve()))
     await node.start()

@@ -50,13 +50,14 @@ const SMALL: Record<string, [number | string | boolean, number | string | boolea
 const shown = (v: number | string | boolean): string => (typeof v === 'number' ? String(v) : JSON.stringify(v))
 
 /**
- * The bounds a measured small-profile node must stay under (measured: about
- * two fifths of the import's, a fifth to a third of the others). Per link
+ * The bounds a measured small-profile node must stay under. The import's is
+ * issue 19's target (measured 2.2–3.25 MiB); the others are loose (measured:
+ * a fifth to a third of them), as this runs beside other tests. Per link
  * RSS from the bundle includes the heap V8 grows for the links (the 140
  * modules had grown it before): 256 KiB measured, docs/small-profile.md.
  */
 const BOUND = {
-  importRssMiB: 8,
+  importRssMiB: 4,
   nodeRssMiB: 40,
   nodeHeapMiB: 12,
   perLinkRssKiB: 1024,

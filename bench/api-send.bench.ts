@@ -12,7 +12,8 @@
 // at 64 B (messages/s) and 64 KiB (MB/s, 10^6 bytes), from the first send to
 // the receiver's last message. Each trial runs in a fresh process (its own
 // warm-up first) and the impls alternate; each figure is the median of
-// TRIALS [min–max]. Plugin trials use fully handshaken nodes (createNode).
+// TRIALS [min–max]. Plugin trials use fully handshaken nodes (createNode) of
+// the package entry, the bundle users import (package-entry.ts).
 // Each rate is given per wall-clock second and per CPU second of the process
 // (user + system over all its threads): on a shared machine the second moves
 // far less from run to run.
@@ -23,9 +24,8 @@ import { execFileSync } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { startNet } from '../common/net.js'
 import { makeTransport, resumablePair, sessionPair } from '../common/pair.js'
-import type { Node } from '../ts/index.js'
+import { nodePair } from './package-entry.js'
 import { MsgType } from '../ts/core/protocol.js'
 import { Stopwatch } from './lib.js'
 
@@ -75,9 +75,10 @@ async function trial(impl: Impl, size: number): Promise<Timing> {
       await close()
     }
   }
-  const net = await startNet({ n: 2, transport: 'tcp', plugins: [PLUGIN] })
+  // The nodes as an application gets them: the package entry (package-entry.ts).
+  const net = await nodePair(PLUGIN)
   try {
-    const [from, to] = net.nodes as [Node, Node]
+    const { from, to } = net
     to.plugin(PLUGIN).on('message', onMessage)
     const chat = from.plugin(PLUGIN)
     const user = to.username

@@ -20,11 +20,11 @@ import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { startNet } from '../common/net.js'
 import { sessionPair } from '../common/pair.js'
 import { writeResults, type Result } from '../common/results.js'
 import { MsgType } from '../ts/core/protocol.js'
-import type { Node, P4Stream } from '../ts/index.js'
+import type { P4Stream } from '../ts/index.js'
+import { nodePair } from './package-entry.js'
 import { Stopwatch } from './lib.js'
 
 const PLUGIN = 4242
@@ -78,10 +78,10 @@ async function trial(impl: Impl): Promise<{ mbps: number; cpuS: number }> {
     }
   }
   const streams = values.window ? { window: Number(values.window) * 1024 } : {}
-  const net = await startNet({ n: 2, transport: 'tcp', plugins: [PLUGIN], options: () => ({ streams }) })
+  // The nodes as an application gets them: the package entry (package-entry.ts).
+  const net = await nodePair(PLUGIN, { streams })
   try {
-    const [from, to] = net.nodes as [Node, Node]
-    await from.waitForUser(to.username, { plugin: PLUGIN })
+    const { from, to } = net
     const src = from.plugin(PLUGIN)
     const dst = to.plugin(PLUGIN)
     if (impl === 'plugin.send') {

@@ -1,4 +1,5 @@
-// p4net through its public API, as an application uses it: createNode with
+// p4net through its public API, as an application uses it (the package
+// entry, ../package-entry.ts): createNode with
 // the library's defaults, node.plugin(id), and `await plugin.send(user, msg)`
 // (optionally `{ encrypted: true }`, sealed end to end) — the rows users should
 // read, next to the bare Session beneath it (p4net.ts). listen() starts a node
@@ -9,7 +10,8 @@
 // openStream (streamsAvailable), so the row appears once streams exist.
 import { once } from 'node:events'
 import type { Duplex } from 'node:stream'
-import { createNode, type Node, type Plugin } from '../../ts/index.js'
+import type { Node, Plugin } from '../../ts/index.js'
+import { p4net } from '../package-entry.js'
 import { nextDrain } from '../lib.js'
 import type { Channel, System } from './system.js'
 
@@ -79,7 +81,7 @@ function parse(address: string): { at: string; user: string } {
 }
 
 async function startNode(role: string, bootstrap: string[]): Promise<{ node: Node; plugin: Plugin }> {
-  const node = await createNode({ username: username(role), host: '127.0.0.1', port: 0, bootstrap })
+  const node = await p4net.createNode({ username: username(role), host: '127.0.0.1', port: 0, bootstrap })
   const plugin = node.plugin(PLUGIN)
   await node.start()
   return { node, plugin }
@@ -149,7 +151,7 @@ function hasStreams(plugin: Plugin): boolean {
 
 /** True when this build of p4net has plugin.openStream. */
 export async function streamsAvailable(): Promise<boolean> {
-  const node = await createNode({ username: username('probe') })
+  const node = await p4net.createNode({ username: username('probe') })
   try {
     return hasStreams(node.plugin(PLUGIN))
   } finally {

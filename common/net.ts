@@ -254,18 +254,6 @@ export function describeConvergence(nodes: Node[]): string {
 }
 
 /** Starts `n` nodes; node i bootstraps to earlier nodes as `topology` says. */
-/**
- * On a manual clock the CPU budget would mix two clocks: the cost of a frame
- * is real time (longer on a loaded machine), the refill is clock time (which
- * moves only when the test moves it), so a test could pass or stall with the
- * machine's load. Tests there get a budget nothing reaches unless they set
- * cpuMsPerSecond themselves (test/cpu-metering.test.ts does).
- */
-function manualClockQuotas(q: NodeOptions['quotas'] | undefined): NodeOptions['quotas'] {
-  if (q?.cpuMsPerSecond !== undefined) return q
-  return { cpuMsPerSecond: 1e9, cpuBurstMs: 1e9, ...q }
-}
-
 export async function startNet(o: NetOptions): Promise<TestNet> {
   if (!Number.isInteger(o.n) || o.n < 1) throw new Error('startNet: n must be a positive integer')
   const network = o.transport === 'memory' ? new MemoryNetwork() : undefined
@@ -289,7 +277,6 @@ export async function startNet(o: NetOptions): Promise<TestNet> {
       ...(clock ? { clock } : {}),
       ...opts,
       timers: { ...FAST_TIMERS, ...opts.timers },
-      ...(clock ? { quotas: manualClockQuotas(opts.quotas) } : {}),
       bootstrap: opts.bootstrap ?? peers.map((p) => p.address),
     })
     for (const id of plugins) node.plugin(id)

@@ -28,14 +28,14 @@ test('valid broadcasts at full speed: the sender is slowed to its CPU budget, ne
     await net.until(() => b.users().includes('heavy'), 3000, 'heavy known at b')
     const n = 2000
     const frames = Array.from({ length: n }, (_, i) => signedBroadcast(heavyId, utf8.encode(`h${i}`)))
-    // The budget refills on the nodes' (manual) clock: the bound is in its time.
-    const clock = net.clock!
-    const t0 = clock.now()
+    // The budget refills by real time (like the cost it meters), also on the
+    // nodes' manual clock: the bound is in real time.
+    const t0 = performance.now()
     await whileHonestTalk(net, async () => {
       for (const f of frames) rogue.sendSigned(f)
       await net.until(() => atB.filter((m) => m.from === 'heavy').length === n, 60_000, () => `heavy's ${n} broadcasts at b (${atB.filter((m) => m.from === 'heavy').length})`)
     })
-    const seconds = (clock.now() - t0) / 1000
+    const seconds = (performance.now() - t0) / 1000
     const link = a.links().find((l) => l.username === 'heavy')!
     assert.ok(link, 'heavy is still linked')
     assert.is(a.stats().cutOff, 0, 'nobody was cut off')

@@ -9,17 +9,8 @@ import { P4Error } from '../core/errors.js'
 import { toHex } from '../core/bytes.js'
 import type { RemoteInfo } from '../session/handshake.js'
 import type { Session } from '../session/session.js'
-import { HEADER_SIZE } from '../core/protocol.js'
-import { RECORD_MAX_PLAIN } from '../wasm/channel.js'
 import { PeerQuota, type Quotas } from './quotas.js'
-
-/** Bytes a record adds to what it carries: its length prefix and its tag. */
-const RECORD_OVERHEAD = 2 + 16
-
-/** The most a frame adds to the transport's buffer beyond its payload: its header, and the records it may open. */
-function framing(payloadLength: number): number {
-  return HEADER_SIZE + RECORD_OVERHEAD * (1 + Math.floor((HEADER_SIZE + payloadLength) / RECORD_MAX_PLAIN))
-}
+import { fitsQueue } from './queue-bound.js'
 
 export type PeerKind = 'link' | 'direct'
 
@@ -159,12 +150,11 @@ export class Peer {
   /**
    * Queues a frame. Returns false (and counts a drop) when the session is
    * closed or its queue is at its bound: flooding never waits for one slow
-   * peer, and never buffers for it without limit. The bound counts the
-   * frame as it will sit in the transport's buffer, sealed and framed.
+   * peer, and never buffers for it without limit (queue-bound.ts).
    */
   trySend(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): boolean {
     if (this.session.closed) return false
-    if (this.session.bufferedBytes + payload.length + framing(payload.length) > this.session.maxQueue) {
+    if (!fitsQueue(this.session, payload.length)) {
       this.drops++
       return false
     }

@@ -73,7 +73,7 @@ export class PeerTable implements Sessions {
     await Promise.all(
       all.map(async (p) => {
         const t = clock.setTimeout(() => p.session.destroy(), STOP_DEADLINE_MS)
-        await p.session.close()
+        await p.close()
         clock.clearTimeout(t)
       }),
     )
@@ -225,7 +225,7 @@ export class PeerTable implements Sessions {
 
   closePeer(peer: Peer, reason: number, text: string, err?: P4Error): void {
     this.sendBye(peer, reason, text)
-    void peer.session.close()
+    void peer.close()
     const clock = this.core.clock
     const t: Timer = clock.setTimeout(() => peer.session.destroy(err), CLOSE_DEADLINE_MS)
     t.unref?.()
@@ -236,7 +236,7 @@ export class PeerTable implements Sessions {
   byeFrom(peer: Peer, reason: number, text: string): void {
     peer.markByeReceived()
     this.core.log('BYE from %s: %d %s', peer.username, reason, text)
-    void peer.session.close()
+    void peer.close()
   }
 
   // The idlest one that carries no circuit and holds no reservation, if any.
@@ -276,14 +276,15 @@ export class PeerTable implements Sessions {
   /**
    * The open session (a link, else a direct session) whose identity key is
    * the one the user table binds to `username`. Never a session that only
-   * claims the name in its handshake.
+   * claims the name in its handshake, nor one being closed (it takes
+   * nothing new: a send then goes over a new session).
    */
   peerOf(username: string): Peer | undefined {
     const e = this.s.directory.lka.get(username)
     if (!e) return undefined
     const hex = toHex(e.identityKey)
     const p = this.linkMap.get(hex) ?? this.directMap.get(hex)
-    return p && p.open ? p : undefined
+    return p && p.usable ? p : undefined
   }
 
   /** Changes whenever a session joins or leaves the link or direct table (see VersionedMap). */
@@ -291,9 +292,9 @@ export class PeerTable implements Sessions {
     return this.linkMap.version + this.directMap.version
   }
 
-  /** Whether `peer` is still the open link or direct session of its key (a cheap re-check of a peerOf answer). */
+  /** Whether `peer` is still the usable link or direct session of its key (a cheap re-check of a peerOf answer). */
   holds(peer: Peer): boolean {
-    return peer.open && (this.linkMap.get(peer.keyHex) === peer || this.directMap.get(peer.keyHex) === peer)
+    return peer.usable && (this.linkMap.get(peer.keyHex) === peer || this.directMap.get(peer.keyHex) === peer)
   }
 
   /**
@@ -310,7 +311,10 @@ export class PeerTable implements Sessions {
     const relayed = this.s.relays.sessionVia(e, direct)
     if (relayed !== null) return relayed
     if (direct === null) throw new P4Error('UNREACHABLE', `${username} does not accept connections`)
-    return direct()
+    return direct().catch((err: unknown) => {
+      // The dial's message names an address; the caller asked for a user.
+      throw err instanceof P4Error && err.code === 'UNREACHABLE' ? new P4Error('UNREACHABLE', `${username} is unreachable: ${err.message}`, { cause: err }) : err
+    })
   }
 
   /** Inbound handshakes in progress and sessions being torn down (both count against maxPendingHandshakes). */

@@ -43,6 +43,7 @@ export class Peer {
   private byeGot = false
   private silentClose = false
   private cutOff = false
+  private closingNow = false
   private validUntil: number
   private readonly pings = new Map<number, PendingPing>()
   /**
@@ -75,6 +76,14 @@ export class Peer {
   }
   get open(): boolean {
     return !this.session.closed
+  }
+  /**
+   * Open and not being closed by this node (BYE sent or received, or the
+   * node stopping): a session new sends may use. One being closed still
+   * sends what it queued, but takes nothing new (the session throws CLOSED).
+   */
+  get usable(): boolean {
+    return !this.closingNow && !this.session.closed
   }
   get kind(): PeerKind {
     return this.kindNow
@@ -138,6 +147,11 @@ export class Peer {
   }
   markSilent(): void {
     this.silentClose = true
+  }
+  /** Closes the session: what is queued still goes, nothing new is taken. */
+  close(): Promise<unknown> {
+    this.closingNow = true
+    return this.session.close()
   }
   markCut(): void {
     this.cutOff = true

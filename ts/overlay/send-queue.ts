@@ -116,7 +116,7 @@ export class SendQueue {
         // A small payload is copied by the session itself as it queues it.
         if (!this.put(flags, pluginId, hi, lo, payload.length <= s.copiesUpTo ? payload : handOver(payload))) this.above = true
       } catch (err) {
-        return Promise.reject(err)
+        return Promise.reject(this.refused(err))
       }
       return RESOLVED
     }
@@ -192,7 +192,7 @@ export class SendQueue {
         if (!this.put(w.flags, w.pluginId, w.hi, w.lo, w.payload)) this.above = true
         w.resolve()
       } catch (err) {
-        w.reject(err as P4Error)
+        w.reject(this.refused(err))
       }
       if (this.above) break
     }
@@ -214,6 +214,16 @@ export class SendQueue {
   private put(flags: number, pluginId: number, hi: number, lo: number, payload: Uint8Array): boolean {
     const s = this.session
     return payload.length < DEFER_BELOW ? s.sendDeferred(MsgType.DATA, flags, 0, pluginId, hi, lo, payload) : s.send(MsgType.DATA, flags, 0, pluginId, hi, lo, payload)
+  }
+
+  /**
+   * What a send the session threw on rejects with: the session's CLOSED
+   * (it is being closed) means the user is unreachable over it, not that
+   * this node stopped (the only meaning of CLOSED to plugin.send callers).
+   */
+  private refused(err: unknown): P4Error {
+    if (err instanceof P4Error && err.code === 'CLOSED') return new P4Error('UNREACHABLE', `session to ${this.peerName} is closing`, { cause: err })
+    return err as P4Error
   }
 
   private lost(why: P4Error | null): P4Error {

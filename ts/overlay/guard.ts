@@ -64,11 +64,13 @@ export class Guard implements Gate {
     if (wait === 0 || this.throttled.has(peer) || !peer.open) return
     this.core.stats.throttled++
     peer.session.pause()
+    // Not unref'd: on a ManualClock this real timer may be all that is left
+    // to resume a session that a closing peer waits on. It is short (the
+    // debt over the rate) and cleared when the peer goes (forget).
     const t = systemClock.setTimeout(() => {
       this.throttled.delete(peer)
       if (peer.open && !peer.cut) peer.session.resume()
     }, wait)
-    t.unref?.()
     this.throttled.set(peer, t)
   }
 

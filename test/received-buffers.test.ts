@@ -1,8 +1,10 @@
 // A received message's data holds no more than 8 KiB (Node's Buffer.poolSize,
 // what a pooled Buffer.from() slice holds) alive, or twice its own size: its
-// frame arrived as a view of the whole read (a record, up to 64 KiB), and an
-// application keeping one small message of each read kept every read.
-// Messages served from a shared 8 KiB window keep their own bytes.
+// frame arrives as a view of the plaintext copied out for it and the frames
+// around it, which used to be a whole record (up to 64 KiB), so an
+// application keeping one small message of each read kept every read. Now a
+// scan covers at most 8 KiB of frames (ts/wasm/channel.ts). The messages of
+// one scan keep their own bytes.
 import * as assert from 'uvu/assert'
 import { createNode, ManualClock, memoryTransport, MemoryNetwork, type Node, type PluginMessage } from '../ts/index.js'
 import { waitFor } from '../common/net.js'

@@ -5,7 +5,6 @@ import { P4Error } from './core/errors.js'
 import { randomId } from './core/ids.js'
 import type { Identity } from './core/identity.js'
 import { Flag, messageIdOf } from './core/protocol.js'
-import { ownBytes } from './core/own-bytes.js'
 import { validateUsername } from './core/username.js'
 import { E2eBoxes, groupAad, openGroup, sealGroup } from './e2e.js'
 import { SizedAead } from './e2e-aead.js'
@@ -186,7 +185,7 @@ export class PluginRouter implements PluginHost {
     // The session takes maxMessage + 4 KiB (room for a box's overhead): a
     // plaintext between the two is a peer breaking this node's limit.
     if (data.length > this.node.maxMessage) return (overlay.droppedOversized(), false)
-    if (plugin.listening) plugin.deliver({ from: e.from, data: ownBytes(data, data === e.body), encrypted, broadcast, pluginId: e.pluginId, messageId: messageId ?? messageIdOf(e.idHi, e.idLo) })
+    if (plugin.listening) plugin.deliver({ from: e.from, data, encrypted, broadcast, pluginId: e.pluginId, messageId: messageId ?? messageIdOf(e.idHi, e.idLo) })
     return true
   }
 

@@ -27,13 +27,13 @@ interface Pair {
 }
 
 /** alice (A) linked to bob (B) over a link shaped by `shape`; `bobOld`: bob announces no handshake features. */
-async function pair(shape: { delayMs?: number; bytesPerSecond?: number }, bobOld = false): Promise<Pair> {
+async function pair(shape: { delayMs?: number; bytesPerSecond?: number }, bobOld = false, maxMessage?: number): Promise<Pair> {
   let network!: MemoryNetwork
   const clock = new ManualClock({ wallAt: 0, idle: () => network.idle })
   network = new MemoryNetwork({ clock })
   network.setLink(A, B, shape)
   const make = (host: string, username: string): Promise<Node> =>
-    createNode({ username, host, transport: memoryTransport(network, { host }), links: { min: 0, max: 4 }, clock, highWaterMark: 64 * 1024 })
+    createNode({ username, host, transport: memoryTransport(network, { host }), links: { min: 0, max: 4 }, clock, highWaterMark: 64 * 1024, ...(maxMessage ? { maxMessage } : {}) })
   const alice = await make(A, 'alice')
   const bob = await make(B, 'bob')
   // A node of a version before handshake feature ACK.
@@ -119,6 +119,27 @@ test('past the documented bound (64 MiB waiting per recipient) one more send rej
       assert.match((r.error as P4Error).message, /await send\(\) before sending more/)
       assert.match((r.error as P4Error).message, /67108864 bytes may wait per recipient/)
     }
+  } finally {
+    await p.stop()
+  }
+})
+
+test('a link whose queue floods filled to its bound: send() waits (no QUOTA_EXCEEDED from the session under it), then resolves and arrives', async () => {
+  // maxMessage 64 KiB: the session's hard bound is 64 KiB + 4 KiB + 4 x 64 KiB.
+  const p = await pair({ bytesPerSecond: 100_000 }, false, 64 * 1024)
+  try {
+    const chat = p.alice.plugin(PLUGIN)
+    const got: number[] = []
+    p.bob.plugin(PLUGIN).on('message', (m) => got.push(m.data.length))
+    // Broadcasts never wait: they fill alice's queue to bob until the bound drops them.
+    for (let i = 0; i < 40 && p.alice.stats().droppedSlowPeer === 0; i++) await chat.broadcast(new Uint8Array(16 * 1024))
+    assert.ok(p.alice.stats().droppedSlowPeer > 0, 'the queue reached its bound')
+    const sent = track(chat.send('bob', new Uint8Array(60 * 1024)))
+    await p.clock.settle()
+    assert.is(sent.state, 'pending', `the send waits above the high-water mark (${String(sent.error)})`)
+    await p.clock.until(() => sent.state !== 'pending', 60_000, 'the waiting send to settle')
+    assert.is(sent.state, 'resolved', String(sent.error))
+    await p.clock.until(() => got.includes(60 * 1024), 60_000, 'the 60 KiB message at bob')
   } finally {
     await p.stop()
   }

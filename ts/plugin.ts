@@ -8,6 +8,7 @@ import type { P4Stream, StreamOptions } from './stream.js'
 export interface PluginMessage {
   /** The sender's username, authenticated by its session or its signature. */
   from: string
+  /** The payload. It keeps at most 8 KiB, or twice its own size, of memory alive, however large the read it arrived in. */
   data: Uint8Array
   /** True when the payload was end-to-end sealed (to us, or with the plugin's group key). */
   encrypted: boolean

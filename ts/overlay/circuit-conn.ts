@@ -4,10 +4,12 @@
 // it), so a relay buffers at most one window per direction per circuit and
 // a slow reader holds back only its own circuit. A Session runs over it like
 // over TCP: the preamble and Noise handshake end to end, then sealed
-// records, which is all the relay ever sees.
+// records, which is all the relay ever sees. The receiving half is
+// circuit-inbox.ts.
 import { EventEmitter } from 'node:events'
 import { P4Error } from '../core/errors.js'
 import type { Conn, ConnEvents } from '../transport/types.js'
+import { CircuitInbox } from './circuit-inbox.js'
 import { decodeAccept, decodeReason, decodeWindow, encodeReason, encodeWindow, errorCodeOf, MAX_CHUNK, relayBad, RelayCode, RelayOp } from './relay-codec.js'
 
 /** How a circuit end reaches its relay: its frames on the session with it. */
@@ -51,20 +53,14 @@ export class CircuitConn extends EventEmitter implements Conn {
   private accepted = false
   private credit = 0
   private chunk = MAX_CHUNK
-  private readonly window: number
-  private recvLeft: number
-  private unreported = 0
+  private readonly inbox: CircuitInbox
   private out: Uint8Array[] = []
   private outHead = 0
   private outBytes = 0
-  private inbox: Buffer[] = []
-  private flowing: boolean | null = null
-  private deliverScheduled = false
   private needDrain = false
   private drainScheduled = false
   private waitingFlow = false
   private ending = false
-  private remoteEnded = false
   private pumping = false
 
   constructor(
@@ -72,8 +68,23 @@ export class CircuitConn extends EventEmitter implements Conn {
     ends: CircuitEnds,
   ) {
     super()
-    this.window = ends.window
-    this.recvLeft = ends.window
+    const self = this
+    this.inbox = new CircuitInbox(ends.window, {
+      get destroyed() {
+        return self.destroyed
+      },
+      hand: (buf) => {
+        try {
+          this.emit('data', buf)
+          return true
+        } catch (err) {
+          this.fail(err instanceof P4Error ? err : new P4Error('IO_ERROR', String(err), { cause: err }))
+          return false
+        }
+      },
+      grant: (n) => void this.port.send(RelayOp.WINDOW, encodeWindow(n), true),
+      drained: () => this.finish(null),
+    })
     this.via = ends.via
     this.localHost = ends.localHost
     this.localPort = ends.localPort
@@ -170,11 +181,11 @@ export class CircuitConn extends EventEmitter implements Conn {
         return this.opened(a.window, a.maxChunk)
       }
       case RelayOp.DATA:
-        if (!this.accepted || this.remoteEnded || payload.length === 0 || payload.length > this.recvLeft) {
-          return this.reset(RelayCode.PROTOCOL, `${payload.length} bytes of DATA with ${this.recvLeft} bytes of window left`)
-        }
-        this.recvLeft -= payload.length
-        return this.received(Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.length))
+      {
+        const refused = this.inbox.refuses(payload.length, this.accepted)
+        if (refused !== null) return this.reset(RelayCode.PROTOCOL, refused)
+        return this.inbox.received(payload)
+      }
       case RelayOp.WINDOW: {
         const n = decodeWindow(payload)
         if (this.credit + n > 0xffffffff) return this.reset(RelayCode.PROTOCOL, 'window beyond 4 GiB')
@@ -185,11 +196,10 @@ export class CircuitConn extends EventEmitter implements Conn {
         const r = decodeReason(payload)
         if (r.code === '' && this.accepted) {
           // A clean end: what came before it is delivered, then 'close'.
-          this.remoteEnded = true
           this.out = []
           this.outBytes = 0
           this.port.forget()
-          return this.deliver()
+          return this.inbox.end()
         }
         const code = r.code === '' ? RelayCode.RESET : r.code
         return this.finish(new P4Error(errorCodeOf(code), `circuit through ${this.via} closed: ${code}${r.text ? `: ${r.text}` : ''}`))
@@ -204,53 +214,17 @@ export class CircuitConn extends EventEmitter implements Conn {
     this.finish(new P4Error('UNREACHABLE', `circuit through ${this.via} lost: ${err.message}`, { cause: err }))
   }
 
-  // Never delivered inside the frame handler: the reader is a session whose
-  // receiver shares the WASM scratch with the relay session's receiver,
-  // which is still in the middle of its read.
-  private received(buf: Buffer): void {
-    this.inbox.push(buf)
-    if (this.flowing === true) this.deliver()
-  }
-
-  private emitData(buf: Buffer): void {
-    try {
-      this.emit('data', buf)
-    } catch (err) {
-      return this.fail(err instanceof P4Error ? err : new P4Error('IO_ERROR', String(err), { cause: err }))
-    }
-    // The reader took it: grant it back once half a window has gathered.
-    this.unreported += buf.length
-    if (this.unreported >= this.window / 2 && !this.remoteEnded && !this.destroyed) {
-      this.recvLeft += this.unreported
-      this.port.send(RelayOp.WINDOW, encodeWindow(this.unreported), true)
-      this.unreported = 0
-    }
-  }
-
-  // Later, never inside resume() either: a reader's first bytes (a
-  // handshake's leftover, on a microtask) must come before what waited here.
-  private deliver(): void {
-    if (this.deliverScheduled) return
-    this.deliverScheduled = true
-    queueMicrotask(() => {
-      this.deliverScheduled = false
-      while (this.flowing === true && this.inbox.length > 0 && !this.destroyed) this.emitData(this.inbox.shift()!)
-      if (this.remoteEnded && this.inbox.length === 0) this.finish(null)
-    })
-  }
-
   pause(): void {
-    this.flowing = false
+    this.inbox.pause()
   }
 
   resume(): void {
-    this.flowing = true
-    if (this.inbox.length > 0 || this.remoteEnded) this.deliver()
+    this.inbox.resume()
   }
 
   override on<E extends keyof ConnEvents>(event: E, listener: ConnEvents[E]): this {
     super.on(event, listener)
-    if (event === 'data' && this.flowing === null) this.resume()
+    if (event === 'data' && !this.inbox.started) this.resume()
     return this
   }
 
@@ -290,7 +264,7 @@ export class CircuitConn extends EventEmitter implements Conn {
     this.destroyed = true
     this.out = []
     this.outBytes = 0
-    this.inbox = []
+    this.inbox.clear()
     this.port.forget()
     const settle = this.settle
     this.settle = null

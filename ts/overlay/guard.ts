@@ -2,7 +2,7 @@
 // (ts/overlay/quotas.ts), relay budgets so an honest relay never passes on
 // more than its neighbours' quotas allow, and CPU metering that slows a heavy
 // but valid sender instead of cutting it off.
-import type { Timer } from '../core/clock.js'
+import { systemClock, type Timer } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
 import { MsgType } from '../core/protocol.js'
 import type { Core, Gate, Sessions } from './context.js'
@@ -51,19 +51,26 @@ export class Guard implements Gate {
     return this.budget(type, now).waitTime(this.own, now)
   }
 
+  /**
+   * The CPU budget is real time throughout: the cost is the real time the
+   * work took (t0 from performance.now()), so the budget refills, and a
+   * paused peer resumes, by real time too, whatever the node's clock. A peer
+   * gets at most cpuMsPerSecond of real CPU per real second, and on a
+   * ManualClock that stands still an honest peer is slowed, never stalled.
+   */
   chargeCpu(peer: Peer, t0: number): void {
-    const clock = this.core.clock
-    // The cost is real CPU time (t0 from performance.now()); the budget
-    // refills, and the paused peer resumes, on the node's clock.
-    const wait = peer.quota.chargeCpu(clock.now(), performance.now() - t0)
+    const now = systemClock.now()
+    const wait = peer.quota.chargeCpu(now, now - t0)
     if (wait === 0 || this.throttled.has(peer) || !peer.open) return
     this.core.stats.throttled++
     peer.session.pause()
-    const t = clock.setTimeout(() => {
+    // Not unref'd: on a ManualClock this real timer may be all that is left
+    // to resume a session that a closing peer waits on. It is short (the
+    // debt over the rate) and cleared when the peer goes (forget).
+    const t = systemClock.setTimeout(() => {
       this.throttled.delete(peer)
       if (peer.open && !peer.cut) peer.session.resume()
     }, wait)
-    t.unref?.()
     this.throttled.set(peer, t)
   }
 
@@ -117,7 +124,7 @@ export class Guard implements Gate {
   forget(peer: Peer): void {
     const t = this.throttled.get(peer)
     if (t === undefined) return
-    this.core.clock.clearTimeout(t)
+    systemClock.clearTimeout(t)
     this.throttled.delete(peer)
   }
 }

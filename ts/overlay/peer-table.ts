@@ -2,13 +2,11 @@
 // or dialled by handshakes.ts) as an overlay link or a direct session — or
 // discards it (over links.hardCap, the losing side of a cross-dial, one
 // replaced by a newer session of the same identity: discards.ts). It closes
-// sessions with a deadline; admission.ts keeps the identities cut off by
-// quotas out.
-import type { Timer } from '../core/clock.js'
+// sessions with a deadline (peer-close.ts); admission.ts keeps the
+// identities cut off by quotas out. What links() shows of a session:
+// link-info.ts; counters of closed sessions: session-totals.ts.
 import { P4Error } from '../core/errors.js'
 import { sameBytes, toHex } from '../core/bytes.js'
-import { randomId } from '../core/ids.js'
-import { MsgType } from '../core/protocol.js'
 import type { RemoteInfo } from '../session/handshake.js'
 import type { Frame, Session } from '../session/session.js'
 import type { Address, Conn } from '../transport/types.js'
@@ -16,10 +14,13 @@ import { Admission } from './admission.js'
 import { CircuitConn } from './circuit-conn.js'
 import type { Core, Directory, Floods, Gate, LkaSync, Reach, RelayService, Sessions, Upkeep } from './context.js'
 import { Handshakes } from './handshakes.js'
-import { CLOSE_DEADLINE_MS, Discards } from './discards.js'
-import { ByeReason, encodeBye } from './link-codec.js'
+import { Discards } from './discards.js'
+import { ByeReason } from './link-codec.js'
+import { linkInfoOf } from './link-info.js'
+import { closePeer, sendBye } from './peer-close.js'
 import { VersionedMap } from './versioned-map.js'
 import { Peer } from './peer.js'
+import { SessionTotals, type Totals } from './session-totals.js'
 import type { LinkInfo } from './types.js'
 
 /** Sessions still closing when the node stops are destroyed after this. */
@@ -32,8 +33,7 @@ export class PeerTable implements Sessions {
   private readonly directMap = new VersionedMap<string, Peer>()
   /** Sessions being torn down that sit in no table. */
   private readonly discards: Discards
-  /** Bytes/frames of sessions that already closed, so stats never go backwards. */
-  private readonly closedTotals = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 }
+  private readonly totalsOf = new SessionTotals()
   private readonly admission: Admission
   private readonly handshakes: Handshakes
 
@@ -68,12 +68,12 @@ export class PeerTable implements Sessions {
   async stop(): Promise<void> {
     const clock = this.core.clock
     const all = [...this.linkMap.values(), ...this.directMap.values()]
-    for (const p of all) this.sendBye(p, ByeReason.SHUTDOWN, 'node stopping')
+    for (const p of all) sendBye(p, ByeReason.SHUTDOWN, 'node stopping')
     await this.handshakes.closeListener()
     await Promise.all(
       all.map(async (p) => {
         const t = clock.setTimeout(() => p.session.destroy(), STOP_DEADLINE_MS)
-        await p.session.close()
+        await p.close()
         clock.clearTimeout(t)
       }),
     )
@@ -195,12 +195,7 @@ export class PeerTable implements Sessions {
   }
 
   private onClose(peer: Peer, reason: P4Error | null): void {
-    const st = peer.session.stats()
-    const totals = this.closedTotals
-    totals.framesIn += st.framesIn
-    totals.framesOut += st.framesOut
-    totals.bytesIn += st.bytesIn
-    totals.bytesOut += st.bytesOut
+    this.totalsOf.add(peer)
     peer.ended(new P4Error('CLOSED', `session to ${peer.username} closed`, { cause: reason ?? undefined }))
     this.s.guard.forget(peer)
     this.s.reach.forget(peer)
@@ -217,26 +212,15 @@ export class PeerTable implements Sessions {
     this.s.upkeep.sessionClosed(peer, wasLink)
   }
 
-  private sendBye(peer: Peer, reason: number, text: string): void {
-    peer.markByeSent()
-    const [hi, lo] = randomId()
-    peer.trySend(MsgType.BYE, 0, 0, 0, hi, lo, encodeBye({ reason, text }))
-  }
-
   closePeer(peer: Peer, reason: number, text: string, err?: P4Error): void {
-    this.sendBye(peer, reason, text)
-    void peer.session.close()
-    const clock = this.core.clock
-    const t: Timer = clock.setTimeout(() => peer.session.destroy(err), CLOSE_DEADLINE_MS)
-    t.unref?.()
-    void peer.session.done.then(() => clock.clearTimeout(t))
+    closePeer(peer, this.core.clock, reason, text, err)
   }
 
   /** A BYE from the peer: it closes the session. */
   byeFrom(peer: Peer, reason: number, text: string): void {
     peer.markByeReceived()
     this.core.log('BYE from %s: %d %s', peer.username, reason, text)
-    void peer.session.close()
+    void peer.close()
   }
 
   // The idlest one that carries no circuit and holds no reservation, if any.
@@ -251,39 +235,21 @@ export class PeerTable implements Sessions {
   }
 
   linkInfo(peer: Peer): LinkInfo {
-    const r = peer.remote
-    const bound = this.s.directory.usernameOfPeer(peer)
-    const conn = peer.session.conn
-    const info: LinkInfo = {
-      username: bound ?? r.username,
-      verified: bound !== undefined,
-      cpuMs: peer.quota.cpuMs,
-      queued: peer.session.bufferedBytes,
-      host: r.host,
-      port: r.listenPort || r.port,
-      status: peer.kind,
-      initiator: peer.initiator,
-      since: peer.since,
-      rtt: peer.rtt,
-    }
-    if (conn instanceof CircuitConn) {
-      info.via = conn.via
-      info.port = conn.remotePort
-    }
-    return info
+    return linkInfoOf(peer, this.s.directory)
   }
 
   /**
    * The open session (a link, else a direct session) whose identity key is
    * the one the user table binds to `username`. Never a session that only
-   * claims the name in its handshake.
+   * claims the name in its handshake, nor one being closed (it takes
+   * nothing new: a send then goes over a new session).
    */
   peerOf(username: string): Peer | undefined {
     const e = this.s.directory.lka.get(username)
     if (!e) return undefined
     const hex = toHex(e.identityKey)
     const p = this.linkMap.get(hex) ?? this.directMap.get(hex)
-    return p && p.open ? p : undefined
+    return p && p.usable ? p : undefined
   }
 
   /** Changes whenever a session joins or leaves the link or direct table (see VersionedMap). */
@@ -291,9 +257,9 @@ export class PeerTable implements Sessions {
     return this.linkMap.version + this.directMap.version
   }
 
-  /** Whether `peer` is still the open link or direct session of its key (a cheap re-check of a peerOf answer). */
+  /** Whether `peer` is still the usable link or direct session of its key (a cheap re-check of a peerOf answer). */
   holds(peer: Peer): boolean {
-    return peer.open && (this.linkMap.get(peer.keyHex) === peer || this.directMap.get(peer.keyHex) === peer)
+    return peer.usable && (this.linkMap.get(peer.keyHex) === peer || this.directMap.get(peer.keyHex) === peer)
   }
 
   /**
@@ -310,7 +276,10 @@ export class PeerTable implements Sessions {
     const relayed = this.s.relays.sessionVia(e, direct)
     if (relayed !== null) return relayed
     if (direct === null) throw new P4Error('UNREACHABLE', `${username} does not accept connections`)
-    return direct()
+    return direct().catch((err: unknown) => {
+      // The dial's message names an address; the caller asked for a user.
+      throw err instanceof P4Error && err.code === 'UNREACHABLE' ? new P4Error('UNREACHABLE', `${username} is unreachable: ${err.message}`, { cause: err }) : err
+    })
   }
 
   /** Inbound handshakes in progress and sessions being torn down (both count against maxPendingHandshakes). */
@@ -319,15 +288,7 @@ export class PeerTable implements Sessions {
   }
 
   /** Session counters summed over open and closed sessions. */
-  totals(): { framesIn: number; framesOut: number; bytesIn: number; bytesOut: number } {
-    const t = { ...this.closedTotals }
-    for (const p of [...this.linkMap.values(), ...this.directMap.values()]) {
-      const s = p.session.stats()
-      t.framesIn += s.framesIn
-      t.framesOut += s.framesOut
-      t.bytesIn += s.bytesIn
-      t.bytesOut += s.bytesOut
-    }
-    return t
+  totals(): Totals {
+    return this.totalsOf.with([...this.linkMap.values(), ...this.directMap.values()])
   }
 }

@@ -9,17 +9,8 @@ import { P4Error } from '../core/errors.js'
 import { toHex } from '../core/bytes.js'
 import type { RemoteInfo } from '../session/handshake.js'
 import type { Session } from '../session/session.js'
-import { HEADER_SIZE } from '../core/protocol.js'
-import { RECORD_MAX_PLAIN } from '../wasm/channel.js'
 import { PeerQuota, type Quotas } from './quotas.js'
-
-/** Bytes a record adds to what it carries: its length prefix and its tag. */
-const RECORD_OVERHEAD = 2 + 16
-
-/** The most a frame adds to the transport's buffer beyond its payload: its header, and the records it may open. */
-function framing(payloadLength: number): number {
-  return HEADER_SIZE + RECORD_OVERHEAD * (1 + Math.floor((HEADER_SIZE + payloadLength) / RECORD_MAX_PLAIN))
-}
+import { fitsQueue } from './queue-bound.js'
 
 export type PeerKind = 'link' | 'direct'
 
@@ -52,6 +43,7 @@ export class Peer {
   private byeGot = false
   private silentClose = false
   private cutOff = false
+  private closingNow = false
   private validUntil: number
   private readonly pings = new Map<number, PendingPing>()
   /**
@@ -84,6 +76,14 @@ export class Peer {
   }
   get open(): boolean {
     return !this.session.closed
+  }
+  /**
+   * Open and not being closed by this node (BYE sent or received, or the
+   * node stopping): a session new sends may use. One being closed still
+   * sends what it queued, but takes nothing new (the session throws CLOSED).
+   */
+  get usable(): boolean {
+    return !this.closingNow && !this.session.closed
   }
   get kind(): PeerKind {
     return this.kindNow
@@ -148,6 +148,11 @@ export class Peer {
   markSilent(): void {
     this.silentClose = true
   }
+  /** Closes the session: what is queued still goes, nothing new is taken. */
+  close(): Promise<unknown> {
+    this.closingNow = true
+    return this.session.close()
+  }
   markCut(): void {
     this.cutOff = true
   }
@@ -159,12 +164,11 @@ export class Peer {
   /**
    * Queues a frame. Returns false (and counts a drop) when the session is
    * closed or its queue is at its bound: flooding never waits for one slow
-   * peer, and never buffers for it without limit. The bound counts the
-   * frame as it will sit in the transport's buffer, sealed and framed.
+   * peer, and never buffers for it without limit (queue-bound.ts).
    */
   trySend(type: number, flags: number, hops: number, pluginId: number, idHi: number, idLo: number, payload: Uint8Array): boolean {
     if (this.session.closed) return false
-    if (this.session.bufferedBytes + payload.length + framing(payload.length) > this.session.maxQueue) {
+    if (!fitsQueue(this.session, payload.length)) {
       this.drops++
       return false
     }

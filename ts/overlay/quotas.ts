@@ -27,7 +27,8 @@ export interface Quotas {
   /**
    * CPU time (ms per second) one peer may make this node spend on expensive
    * work: signature checks of what it floods, walks and LKA answers, opening
-   * the end-to-end boxes it sends. Past it the peer is not cut off but slowed
+   * the end-to-end boxes it sends. Both are real time, also on a ManualClock
+   * (the cost is the real time the work took). Past it the peer is not cut off but slowed
    * down: its session stops being read until the budget refills, so TCP
    * backpressure reaches the sender.
    */
@@ -101,9 +102,10 @@ export class PeerQuota {
   }
 
   /**
-   * Charges `ms` of CPU time spent on this peer's work. Returns 0 while the
-   * peer is within its budget, else how many ms it must wait (not be read)
-   * until the debt is paid.
+   * Charges `ms` of CPU time spent on this peer's work, at `now` in real
+   * time (performance.now(), the clock the cost is measured with, whatever
+   * the node's clock). Returns 0 while the peer is within its budget, else
+   * how many real ms it must wait (not be read) until the debt is paid.
    */
   chargeCpu(now: number, ms: number): number {
     this.cpuSpent += ms

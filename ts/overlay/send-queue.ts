@@ -6,6 +6,7 @@ import { P4Error } from '../core/errors.js'
 import type { Clock, Timer } from '../core/clock.js'
 import { MsgType } from '../core/protocol.js'
 import type { Session } from '../session/session.js'
+import { drainDue, fitsQueue } from './queue-bound.js'
 
 /** Sends that may wait for one session to drain; one more is refused (QUOTA_EXCEEDED). */
 export const MAX_WAITING_SENDS = 65_536
@@ -101,7 +102,8 @@ export class SendQueue {
   /**
    * Queues one DATA frame: resolved at once while the session is under its
    * high-water mark and nothing waits before it, else once the session has
-   * taken it. Rejects UNREACHABLE when the session closes first, and
+   * taken it (also when other frames, floods, filled the session to its
+   * bound). Rejects UNREACHABLE when the session closes first, and
    * QUOTA_EXCEEDED past MAX_WAITING_SENDS / MAX_WAITING_BYTES. `payload` is
    * the caller's: copied before this returns unless it is large (see
    * handOver), so it may also be a view its maker overwrites later.
@@ -109,12 +111,12 @@ export class SendQueue {
   send(flags: number, pluginId: number, hi: number, lo: number, payload: Uint8Array): Promise<void> {
     const s = this.session
     if (s.closed) return Promise.reject(this.lost(s.closeReason ?? null))
-    if (!this.above && this.head === this.waiting.length) {
+    if (!this.above && this.head === this.waiting.length && this.fits(payload.length)) {
       try {
         // A small payload is copied by the session itself as it queues it.
         if (!this.put(flags, pluginId, hi, lo, payload.length <= s.copiesUpTo ? payload : handOver(payload))) this.above = true
       } catch (err) {
-        return Promise.reject(err)
+        return Promise.reject(this.refused(err))
       }
       return RESOLVED
     }
@@ -180,13 +182,17 @@ export class SendQueue {
     const s = this.session
     while (this.head < this.waiting.length && !s.closed) {
       const w = this.waiting[this.head]!
+      if (!this.fits(w.payload.length)) {
+        this.above = true
+        break
+      }
       this.waiting[this.head++] = undefined
       this.waitingBytes -= w.payload.length
       try {
         if (!this.put(w.flags, w.pluginId, w.hi, w.lo, w.payload)) this.above = true
         w.resolve()
       } catch (err) {
-        w.reject(err as P4Error)
+        w.reject(this.refused(err))
       }
       if (this.above) break
     }
@@ -196,9 +202,28 @@ export class SendQueue {
     }
   }
 
+  /**
+   * The frame fits under the session's bound (queue-bound.ts), or waiting
+   * would not help: the session owes no 'drain' (its bound is below its
+   * drain mark), so the session's own check decides, as for any send.
+   */
+  private fits(payloadLength: number): boolean {
+    return fitsQueue(this.session, payloadLength) || !drainDue(this.session)
+  }
+
   private put(flags: number, pluginId: number, hi: number, lo: number, payload: Uint8Array): boolean {
     const s = this.session
     return payload.length < DEFER_BELOW ? s.sendDeferred(MsgType.DATA, flags, 0, pluginId, hi, lo, payload) : s.send(MsgType.DATA, flags, 0, pluginId, hi, lo, payload)
+  }
+
+  /**
+   * What a send the session threw on rejects with: the session's CLOSED
+   * (it is being closed) means the user is unreachable over it, not that
+   * this node stopped (the only meaning of CLOSED to plugin.send callers).
+   */
+  private refused(err: unknown): P4Error {
+    if (err instanceof P4Error && err.code === 'CLOSED') return new P4Error('UNREACHABLE', `session to ${this.peerName} is closing`, { cause: err })
+    return err as P4Error
   }
 
   private lost(why: P4Error | null): P4Error {

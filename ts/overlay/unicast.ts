@@ -51,7 +51,7 @@ export class UnicastSender {
    */
   send(username: string, pluginId: number, flags: number, data: Uint8Array, ackTimeoutMs?: number, seal?: SealFn): Promise<void> {
     const r = this.routes.get(username)
-    if (r !== undefined && r.stamp === this.tablesVersion() && r.peer.open) return this.sendOn(r.peer, r.queue, username, r.entry, pluginId, flags, data, ackTimeoutMs, seal)
+    if (r !== undefined && r.stamp === this.tablesVersion() && r.peer.usable) return this.sendOn(r.peer, r.queue, username, r.entry, pluginId, flags, data, ackTimeoutMs, seal)
     const entry = this.s.directory.lka.get(username)
     const route = this.routeTo(username, entry)
     if (route === undefined) return this.sendOnNew(username, pluginId, flags, data, ackTimeoutMs, seal)

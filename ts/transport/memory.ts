@@ -6,11 +6,18 @@
 // are held unanswered, addresses nobody can dial (a node behind NAT). Links
 // can be shaped (one-way delay, bandwidth) on the network's clock, so a
 // ManualClock drives latency deterministically; unshaped links (the default)
-// set no timer at all.
-import { systemClock, type Clock, type Timer } from '../core/clock.js'
+// set no timer at all. One connection's ends: memory-conn.ts; listeners and
+// ports: memory-listeners.ts; link shapes: memory-shapes.ts; dialFrom()'s
+// simultaneous opens: memory-punch.ts.
+import { systemClock, type Clock } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
-import { MemoryConn, type ConnNetwork, type ConnOwner, type Shape } from './memory-conn.js'
-import { checkAddress, checkTimeout, type Address, type Conn, type Listener, type Transport } from './types.js'
+import { MemoryConn, type ConnNetwork, type Shape } from './memory-conn.js'
+import { MemoryListeners, type Endpoint } from './memory-listeners.js'
+import { Punches, type PunchEnd } from './memory-punch.js'
+import { LinkShapes, type LinkShape } from './memory-shapes.js'
+import { checkAddress, checkTimeout, type Conn, type Transport } from './types.js'
+
+export type { LinkShape } from './memory-shapes.js'
 
 export interface MemoryNetworkOptions {
   /** Transports offer dialFrom() for hole punching (default false: nodes on it announce no PUNCH). */
@@ -25,54 +32,15 @@ export interface MemoryNetworkOptions {
   link?: LinkShape
 }
 
-/**
- * A link's one-way delay and bandwidth. A connection between hosts A and B
- * takes the shape set for the pair (setLink), else the sum of the two hosts'
- * delays and the lower of their bandwidths (setHostLink), else the network's
- * default. The bandwidth limits each direction of each connection on its own
- * (it is not shared between connections). Dialling takes one round trip; a
- * connection keeps at most highWaterMark bytes in flight (its window).
- */
-export interface LinkShape {
-  /** One-way delay, ms (default 0). */
-  delayMs?: number
-  /** Bytes per second (default: no limit). */
-  bytesPerSecond?: number
-}
-
 export interface MemoryTransportOptions {
   /** The host that dialled connections come from (the remote host the listener sees). Default '127.0.0.1'. */
   host?: string
 }
 
-const FIRST_PORT = 49152
 const FIRST_EPHEMERAL = 32768
-
-/** What one transport of a network owns, so that it can crash as a whole. */
-interface Endpoint extends ConnOwner {
-  readonly listeners: Set<MemoryListener>
-  crashed: boolean
-}
 
 /** What an intercept decides for one connection: hand it to the listener, or hold it unanswered. */
 export type InterceptDecision = 'accept' | 'hold'
-
-class MemoryListener implements Listener {
-  readonly address: Address
-  constructor(
-    private readonly net: MemoryNetwork,
-    readonly key: string,
-    host: string,
-    port: number,
-    readonly onConnection: (conn: Conn) => void,
-    readonly owner: Endpoint,
-  ) {
-    this.address = { host, port }
-  }
-  async close(): Promise<void> {
-    this.net.unlisten(this)
-  }
-}
 
 /**
  * A simulated network shared by many in-process transports. Addresses are
@@ -83,8 +51,7 @@ export class MemoryNetwork implements ConnNetwork {
   readonly highWaterMark: number
   readonly maxChunk: number
   readonly clock: Clock
-  private readonly listeners = new Map<string, MemoryListener>()
-  private nextPort = FIRST_PORT
+  private readonly listeners = new MemoryListeners()
   private nextEphemeral = FIRST_EPHEMERAL
   private open = 0
   private queue: MemoryConn[] = []
@@ -93,13 +60,8 @@ export class MemoryNetwork implements ConnNetwork {
   private readonly endpoints = new WeakMap<Transport, Endpoint>()
   private readonly intercepts = new Map<string, { decide: (n: number) => InterceptDecision; dials: number }>()
   private readonly undialable = new Set<string>()
-  private readonly unpunchable = new Set<string>()
-  /** dialFrom() calls waiting for the other side's, by "from:port>to:port". */
-  private readonly punches = new Map<string, { owner: Endpoint; resolve: (c: Conn) => void; timer: Timer }>()
-  private readonly defaultShape: Shape
-  private readonly hostShapes = new Map<string, Shape>()
-  private readonly linkShapes = new Map<string, Shape>()
-
+  private readonly punches: Punches
+  private readonly shapes: LinkShapes
   private readonly punching: boolean
 
   constructor(opts: MemoryNetworkOptions = {}) {
@@ -111,7 +73,8 @@ export class MemoryNetwork implements ConnNetwork {
       throw new P4Error('BAD_OPTION', 'clock must be a Clock')
     }
     this.clock = clock
-    this.defaultShape = toShape(opts.link ?? {})
+    this.shapes = new LinkShapes(opts.link ?? {})
+    this.punches = new Punches(clock, (a, b) => this.pair(a, b, this.shapes.between(a.host, b.host)))
   }
 
   /** A transport on this network whose dials come from `opts.host`. */
@@ -128,12 +91,12 @@ export class MemoryNetwork implements ConnNetwork {
         checkAddress(host, port, true)
         if (typeof onConnection !== 'function') throw new P4Error('BAD_ARGUMENT', 'onConnection must be a function')
         if (endpoint.crashed) crashed()
-        return this.listen(host, port, onConnection, endpoint)
+        return this.listeners.listen(host, port, onConnection, endpoint)
       },
       dial: async (host, port, dialOpts) => {
         checkAddress(host, port, false)
         checkTimeout(dialOpts)
-        const shape = this.shapeOf(source, host)
+        const shape = this.shapes.between(source, host)
         // Settle on a later turn, like a real connect; on a shaped link the
         // listener hears of it one delay later, the dialler one round trip.
         if (shape === null) await null
@@ -150,7 +113,7 @@ export class MemoryNetwork implements ConnNetwork {
         if (![...endpoint.listeners].some((l) => l.address.port === localPort)) {
           return Promise.reject(new P4Error('BAD_ARGUMENT', `no listener of this transport on port ${localPort}`))
         }
-        return this.simultaneousOpen(source, localPort, host, port, endpoint, timeoutMs)
+        return this.punches.open(source, localPort, host, port, endpoint, timeoutMs)
       },
       punchUnavailable: () => (this.punching ? null : 'dialFrom is off on this memory network (MemoryNetworkOptions.punching)'),
     }
@@ -167,7 +130,7 @@ export class MemoryNetwork implements ConnNetwork {
     const endpoint = this.endpoints.get(transport)
     if (!endpoint) throw new P4Error('BAD_ARGUMENT', 'not a transport of this network')
     endpoint.crashed = true
-    for (const l of endpoint.listeners) this.unlisten(l)
+    for (const l of endpoint.listeners) this.listeners.remove(l)
     for (const c of [...endpoint.conns]) c.destroy()
   }
 
@@ -195,46 +158,7 @@ export class MemoryNetwork implements ConnNetwork {
    * behind a NAT that maps each connection to a new port): both time out.
    */
   setPunchable(host: string, punchable: boolean): void {
-    checkAddress(host, 0, true)
-    if (punchable) this.unpunchable.delete(host)
-    else this.unpunchable.add(host)
-  }
-
-  /**
-   * dialFrom(): a connection forms only when the other side dials this one
-   * from `host:port` to `from:localPort` too, before the deadline (a TCP
-   * simultaneous open through two NATs); no listener takes part.
-   */
-  private simultaneousOpen(from: string, localPort: number, host: string, port: number, owner: Endpoint, timeoutMs: number): Promise<Conn> {
-    return new Promise<Conn>((resolve, reject) => {
-      const mine = `${from}:${localPort}>${host}:${port}`
-      const theirs = this.punches.get(`${host}:${port}>${from}:${localPort}`)
-      const blocked = this.unpunchable.has(from) || this.unpunchable.has(host)
-      if (theirs !== undefined && !blocked) {
-        this.punches.delete(`${host}:${port}>${from}:${localPort}`)
-        this.clock.clearTimeout(theirs.timer)
-        const shape = this.shapeOf(from, host)
-        const a = new MemoryConn(this, from, localPort, host, port, shape)
-        const b = new MemoryConn(this, host, port, from, localPort, shape)
-        a.peer = b
-        b.peer = a
-        a.owner = owner
-        b.owner = theirs.owner
-        owner.conns.add(a)
-        theirs.owner.conns.add(b)
-        this.open += 2
-        theirs.resolve(b)
-        resolve(a)
-        return
-      }
-      if (this.punches.has(mine)) return reject(new P4Error('UNREACHABLE', `already dialling ${host}:${port} from port ${localPort}`))
-      const timer = this.clock.setTimeout(() => {
-        this.punches.delete(mine)
-        reject(new P4Error('TIMEOUT', `connecting to ${host}:${port} from port ${localPort} timed out after ${timeoutMs} ms`))
-      }, timeoutMs)
-      timer.unref?.()
-      this.punches.set(mine, { owner, resolve, timer })
-    })
+    this.punches.setPunchable(host, punchable)
   }
 
   /** Makes host:port refuse every dial (UNREACHABLE), as a node behind NAT; `false` undoes it. */
@@ -251,33 +175,12 @@ export class MemoryNetwork implements ConnNetwork {
    * setLink shaped that pair). null: back to the network's default.
    */
   setHostLink(host: string, shape: LinkShape | null): void {
-    checkAddress(host, 0, true)
-    if (shape === null) this.hostShapes.delete(host)
-    else this.hostShapes.set(host, toShape(shape))
+    this.shapes.setHost(host, shape)
   }
 
   /** Shapes the link between hosts `a` and `b` (both directions) for connections made from now on; null removes it. */
   setLink(a: string, b: string, shape: LinkShape | null): void {
-    checkAddress(a, 0, true)
-    checkAddress(b, 0, true)
-    if (shape === null) this.linkShapes.delete(pairKey(a, b))
-    else this.linkShapes.set(pairKey(a, b), toShape(shape))
-  }
-
-  /** The shape of a connection between `a` and `b`, or null for an immediate one. */
-  private shapeOf(a: string, b: string): Shape | null {
-    let s = this.linkShapes.get(pairKey(a, b))
-    if (s === undefined) {
-      const sa = this.hostShapes.get(a)
-      const sb = this.hostShapes.get(b)
-      if (sa === undefined && sb === undefined) s = this.defaultShape
-      else {
-        const x = sa ?? this.defaultShape
-        const y = sb ?? this.defaultShape
-        s = { delayMs: x.delayMs + y.delayMs, bytesPerMs: Math.min(x.bytesPerMs, y.bytesPerMs) }
-      }
-    }
-    return s.delayMs === 0 && s.bytesPerMs === Infinity ? null : s
+    this.shapes.setLink(a, b, shape)
   }
 
   private after(ms: number): Promise<void> {
@@ -294,51 +197,30 @@ export class MemoryNetwork implements ConnNetwork {
     return { listeners: this.listeners.size, connections: this.open }
   }
 
-  private listen(host: string, port: number, onConnection: (conn: Conn) => void, owner: Endpoint): MemoryListener {
-    if (port === 0) port = this.freePort(host)
-    const key = `${host}:${port}`
-    if (this.listeners.has(key)) throw new P4Error('IO_ERROR', `cannot listen on ${key}: address in use`)
-    const listener = new MemoryListener(this, key, host, port, onConnection, owner)
-    this.listeners.set(key, listener)
-    owner.listeners.add(listener)
-    return listener
-  }
-
-  unlisten(listener: MemoryListener): void {
-    if (this.listeners.get(listener.key) === listener) this.listeners.delete(listener.key)
-    listener.owner.listeners.delete(listener)
-  }
-
-  private freePort(host: string): number {
-    for (let tries = 0; tries < 65536 - 1024; tries++) {
-      const port = this.nextPort
-      this.nextPort = port >= 65535 ? 1024 : port + 1
-      if (!this.listeners.has(`${host}:${port}`)) return port
-    }
-    throw new P4Error('IO_ERROR', `no free port on ${host}`)
-  }
-
   private connect(fromHost: string, host: string, port: number, owner: Endpoint, shape: Shape | null): Conn {
-    const listener =
-      this.listeners.get(`${host}:${port}`) ??
-      this.listeners.get(`0.0.0.0:${port}`) ??
-      this.listeners.get(`:::${port}`)
+    const listener = this.listeners.find(host, port)
     if (!listener) throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: nothing listens there`)
     if (this.undialable.has(`${host}:${port}`)) throw new P4Error('UNREACHABLE', `cannot connect to ${host}:${port}: it takes no incoming connections`)
     const ephemeral = this.nextEphemeral
     this.nextEphemeral = ephemeral >= 60999 ? FIRST_EPHEMERAL : ephemeral + 1
-    const client = new MemoryConn(this, fromHost, ephemeral, host, port, shape)
-    const server = new MemoryConn(this, host, port, fromHost, ephemeral, shape)
-    client.peer = server
-    server.peer = client
-    client.owner = owner
-    server.owner = listener.owner
-    owner.conns.add(client)
-    listener.owner.conns.add(server)
-    this.open += 2
+    const [client, server] = this.pair({ host: fromHost, port: ephemeral, owner }, { host, port, owner: listener.owner }, shape)
     const intercept = this.intercepts.get(`${host}:${port}`) ?? this.intercepts.get(`${listener.address.host}:${port}`)
     if (intercept === undefined || intercept.decide(++intercept.dials) === 'accept') listener.onConnection(server)
     return client
+  }
+
+  /** The two ends of a new connection between `a` and `b`: [a's, b's]. */
+  private pair(a: PunchEnd, b: PunchEnd, shape: Shape | null): [MemoryConn, MemoryConn] {
+    const x = new MemoryConn(this, a.host, a.port, b.host, b.port, shape)
+    const y = new MemoryConn(this, b.host, b.port, a.host, a.port, shape)
+    x.peer = y
+    y.peer = x
+    x.owner = a.owner
+    y.owner = b.owner
+    a.owner.conns.add(x)
+    b.owner.conns.add(y)
+    this.open += 2
+    return [x, y]
   }
 
   closed(): void {
@@ -379,19 +261,6 @@ export class MemoryNetwork implements ConnNetwork {
 /** A transport on `network` (shorthand for network.transport(opts)). */
 export function memoryTransport(network: MemoryNetwork, opts?: MemoryTransportOptions): Transport {
   return network.transport(opts)
-}
-
-function pairKey(a: string, b: string): string {
-  return a < b ? `${a} ${b}` : `${b} ${a}`
-}
-
-function toShape(l: LinkShape): Shape {
-  if (typeof l !== 'object' || l === null) throw new P4Error('BAD_ARGUMENT', 'a link shape must be an object')
-  const delayMs = l.delayMs ?? 0
-  const bps = l.bytesPerSecond ?? Infinity
-  if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) throw new P4Error('BAD_ARGUMENT', `delayMs must be a finite number >= 0, got ${String(delayMs)}`)
-  if (typeof bps !== 'number' || !(bps > 0)) throw new P4Error('BAD_ARGUMENT', `bytesPerSecond must be a number > 0, got ${String(bps)}`)
-  return { delayMs, bytesPerMs: bps / 1000 }
 }
 
 function positiveInt(value: number, what: string): number {

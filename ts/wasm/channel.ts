@@ -12,9 +12,10 @@
 // while idle.
 import { P4Error } from '../core/errors.js'
 import { HEADER_SIZE } from '../core/protocol.js'
+import { HDR_LENGTH } from '../core/wire.js'
 import { OPEN_AUTH, OPEN_LENGTH, OPEN_OK } from './abi.js'
 import { kernel as defaultKernel, kernelFault, type Kernel } from './loader.js'
-import { FrameScanner } from './frame.js'
+import { FrameScanner, ScanStop } from './frame.js'
 
 export const TAG_SIZE = 16
 export const RECORD_PREFIX = 2
@@ -36,6 +37,12 @@ interface ChannelExports {
   channel_seal(keyPtr: number, counter: bigint, ptr: number, len: number): number
   channel_open(keyPtr: number, counter: bigint, inPtr: number, inLen: number, outPtr: number, resPtr: number, maxSealed: number): number
 }
+
+/**
+ * Bytes of frames one scan covers (Node's Buffer.poolSize): a scan copied
+ * out below half of it is a slice of Node's pool, above it a buffer of its own.
+ */
+export const SCAN_BYTES = 8192
 
 export class ChannelScratch {
   readonly kernel: Kernel
@@ -154,9 +161,30 @@ export class ChannelScratch {
     dest.set(this.kernel.bytes().subarray(this.plainPtr + from, this.plainPtr + to), destOffset)
   }
 
-  /** Scans frames in plaintext [from, from+len); descriptor offsets are relative to `from`. */
+  /**
+   * Scans frames in plaintext [from, from+len); descriptor offsets are
+   * relative to `from`. At most about SCAN_BYTES of frames at a time (a
+   * larger frame alone): the receiver copies each scan out in one buffer
+   * that the frames' payloads are views of, so a small message an
+   * application keeps holds at most that much alive, not the whole record.
+   * Stopped early, the scan reports LIMIT (scan again from `consumed`).
+   */
   scan(from: number, len: number, maxPayload: number): number {
-    return this.scanner.scan(this.plainPtr + from, len, maxPayload)
+    const sc = this.scanner
+    const ptr = this.plainPtr + from
+    if (len <= SCAN_BYTES) return sc.scan(ptr, len, maxPayload)
+    // A first frame larger than the budget goes alone (its header is here: len > 18).
+    const m = this.kernel.bytes()
+    const at = ptr + HDR_LENGTH
+    const first = HEADER_SIZE + (((m[at]! << 24) | (m[at + 1]! << 16) | (m[at + 2]! << 8) | m[at + 3]!) >>> 0)
+    if (first > SCAN_BYTES) return sc.scan(ptr, len, maxPayload, 1)
+    const n = sc.scan(ptr, SCAN_BYTES, maxPayload)
+    if (n > 0 && (sc.stop === ScanStop.HEADER || sc.stop === ScanStop.PAYLOAD)) {
+      // It stopped at the budget, not at the end of the data: more follows.
+      sc.stop = ScanStop.LIMIT
+      sc.needed = 0
+    }
+    return n
   }
 
   /** A DataView positioned on the plaintext header at `from` (18 bytes must be there). */

@@ -1,0 +1,98 @@
+// plugin.send() right after a link to the recipient drops: CLOSED means this
+// node (or the plugin) is stopped, nothing else. A send made while the
+// session to the user is closing goes another way when there is one (a new
+// direct session), else rejects UNREACHABLE naming the cause. Memory network
+// on a ManualClock.
+import * as assert from 'uvu/assert'
+import { createNode, ManualClock, memoryTransport, MemoryNetwork, P4Error, type Node } from '../ts/index.js'
+import { test } from './helpers/test.js'
+
+const A = '10.0.0.1'
+const B = '10.0.0.2'
+const PLUGIN = 7
+
+interface Pair {
+  network: MemoryNetwork
+  clock: ManualClock
+  alice: Node
+  bob: Node
+  stop(): Promise<void>
+}
+
+async function pair(bobDialable = true): Promise<Pair> {
+  let network!: MemoryNetwork
+  const clock = new ManualClock({ wallAt: 0, idle: () => network.idle })
+  network = new MemoryNetwork({ clock })
+  const make = (host: string, username: string): Promise<Node> => createNode({ username, host, transport: memoryTransport(network, { host }), links: { min: 0, max: 4 }, clock })
+  const alice = await make(A, 'alice')
+  const bob = await make(B, 'bob')
+  alice.plugin(PLUGIN)
+  bob.plugin(PLUGIN)
+  await alice.start()
+  await bob.start()
+  let linked = false
+  void alice.connect(B, bob.address.port).then(() => (linked = true))
+  await clock.until(() => linked && alice.users(PLUGIN).includes('bob') && bob.users(PLUGIN).includes('alice'), 10_000, 'alice and bob linked')
+  if (!bobDialable) network.setDialable(B, bob.address.port, false)
+  return {
+    network,
+    clock,
+    alice,
+    bob,
+    async stop() {
+      let stopped = false
+      const all = Promise.all([alice.stop(), bob.stop()]).then(() => (stopped = true))
+      await clock.until(() => stopped, 10_000, 'the nodes to stop')
+      await all
+    },
+  }
+}
+
+/** The outcome of `p` once it settles, moving the clock. */
+async function outcome(clock: ManualClock, p: Promise<unknown>): Promise<{ ok: true } | { ok: false; err: P4Error }> {
+  let r: { ok: true } | { ok: false; err: P4Error } | null = null
+  p.then(
+    () => (r = { ok: true }),
+    (err: P4Error) => (r = { ok: false, err }),
+  )
+  await clock.until(() => r !== null, 30_000, 'the send to settle')
+  return r!
+}
+
+for (const [how, drop] of [
+  ['alice disconnects bob', (p: Pair) => void p.alice.disconnect('bob')],
+  ['bob disconnects alice', (p: Pair) => void p.bob.disconnect('alice')],
+] as const) {
+  test(`${how}, then at once alice sends to bob: it goes over a new session and arrives (never CLOSED)`, async () => {
+    const p = await pair()
+    try {
+      const got: string[] = []
+      p.bob.plugin(PLUGIN).on('message', (m) => got.push(Buffer.from(m.data).toString()))
+      drop(p)
+      if (how.startsWith('bob')) await p.clock.settle() // alice heard the BYE
+      const r = await outcome(p.clock, p.alice.plugin(PLUGIN).send('bob', Buffer.from('after')))
+      assert.ok(r.ok, r.ok ? '' : `rejected ${r.err.code}: ${r.err.message}`)
+      await p.clock.until(() => got.includes('after'), 10_000, 'the message at bob')
+    } finally {
+      await p.stop()
+    }
+  })
+}
+
+test('alice disconnects bob, who cannot be dialled: the send at once rejects UNREACHABLE naming the cause, not CLOSED', async () => {
+  const p = await pair(false)
+  try {
+    p.alice.disconnect('bob')
+    const r = await outcome(p.clock, p.alice.plugin(PLUGIN).send('bob', Buffer.from('after')))
+    assert.not.ok(r.ok, 'the send was accepted')
+    if (!r.ok) {
+      assert.is(r.err.code, 'UNREACHABLE', r.err.message)
+      assert.match(r.err.message, /bob/, r.err.message)
+    }
+    assert.ok(p.alice.running)
+  } finally {
+    await p.stop()
+  }
+})
+
+test.run()

@@ -227,7 +227,11 @@ test('sends after the session to the recipient closed go over the next one (a ro
     await chat.send(to.username, Uint8Array.of(2))
     await chat.send(to.username, Uint8Array.of(3))
     await next
-    assert.equal(got, [1, 2, 3])
+    // Both arrive, once each. Their order is not promised across the change
+    // (send()'s doc): 2 may take a direct session dialled at once while the
+    // link comes back for 3 (seen under load: [1, 3, 2]).
+    assert.is(got[0], 1)
+    assert.equal([...got.slice(1)].sort(), [2, 3])
   } finally {
     await net.stop()
   }

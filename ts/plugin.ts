@@ -157,6 +157,11 @@ export class Plugin extends EventEmitter {
    * the sends that follow, at the end of this event-loop turn); larger `data`
    * is sealed from the caller's buffer when the session writes it — in this
    * tick unless the link is backed up — so hand it over as to socket.write.
+   * Order: messages to one user that travel one session arrive in the order
+   * sent. When the route to the user changes (a link lost or replaced, a
+   * direct session dialled while a link comes back), messages sent on either
+   * side of the change travel different sessions and may arrive out of
+   * order: number them where order matters, or use openStream().
    */
   send(user: string, data: Uint8Array, opts: SendOptions = NO_OPTIONS): Promise<void> {
     if (this.closed) return Promise.reject(new P4Error('CLOSED', `plugin ${this.id} is closed`))

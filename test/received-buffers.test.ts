@@ -6,39 +6,15 @@
 // scan covers at most 8 KiB of frames (ts/wasm/channel.ts). The messages of
 // one scan keep their own bytes.
 import * as assert from 'uvu/assert'
-import { createNode, ManualClock, memoryTransport, MemoryNetwork, type Node, type PluginMessage } from '../ts/index.js'
+import type { PluginMessage } from '../ts/index.js'
+import { aliceAndBob, type AliceBob } from './helpers/alice-bob.js'
 import { waitFor } from '../common/net.js'
 import { test } from './helpers/test.js'
 
 const PLUGIN = 7
 const KEY = new Uint8Array(32).fill(9)
 
-async function pair(): Promise<{ clock: ManualClock; alice: Node; bob: Node; stop(): Promise<void> }> {
-  let network!: MemoryNetwork
-  const clock = new ManualClock({ wallAt: 0, idle: () => network.idle })
-  network = new MemoryNetwork({ clock })
-  const make = (host: string, username: string): Promise<Node> => createNode({ username, host, transport: memoryTransport(network, { host }), links: { min: 0, max: 4 }, clock })
-  const alice = await make('10.0.0.1', 'alice')
-  const bob = await make('10.0.0.2', 'bob')
-  alice.plugin(PLUGIN, { groupKey: KEY })
-  bob.plugin(PLUGIN, { groupKey: KEY })
-  await alice.start()
-  await bob.start()
-  let linked = false
-  void alice.connect('10.0.0.2', bob.address.port).then(() => (linked = true))
-  await clock.until(() => linked && alice.users(PLUGIN).includes('bob') && bob.users(PLUGIN).includes('alice'), 10_000, 'alice and bob linked')
-  return {
-    clock,
-    alice,
-    bob,
-    async stop() {
-      let stopped = false
-      const all = Promise.all([alice.stop(), bob.stop()]).then(() => (stopped = true))
-      await clock.until(() => stopped, 10_000, 'the nodes to stop')
-      await all
-    },
-  }
-}
+const pair = (): Promise<AliceBob> => aliceAndBob({ plugin: PLUGIN, pluginOptions: { groupKey: KEY } })
 
 /** Message i: 64 bytes, its index in the first four, the rest a pattern of it. */
 function message(i: number): Uint8Array {

@@ -4,48 +4,17 @@
 // direct session), else rejects UNREACHABLE naming the cause. Memory network
 // on a ManualClock.
 import * as assert from 'uvu/assert'
-import { createNode, ManualClock, memoryTransport, MemoryNetwork, P4Error, type Node } from '../ts/index.js'
+import { P4Error, type ManualClock } from '../ts/index.js'
+import { aliceAndBob, BOB_HOST, type AliceBob } from './helpers/alice-bob.js'
 import { test } from './helpers/test.js'
 
-const A = '10.0.0.1'
-const B = '10.0.0.2'
 const PLUGIN = 7
 
-interface Pair {
-  network: MemoryNetwork
-  clock: ManualClock
-  alice: Node
-  bob: Node
-  stop(): Promise<void>
-}
-
-async function pair(bobDialable = true): Promise<Pair> {
-  let network!: MemoryNetwork
-  const clock = new ManualClock({ wallAt: 0, idle: () => network.idle })
-  network = new MemoryNetwork({ clock })
-  const make = (host: string, username: string): Promise<Node> => createNode({ username, host, transport: memoryTransport(network, { host }), links: { min: 0, max: 4 }, clock })
-  const alice = await make(A, 'alice')
-  const bob = await make(B, 'bob')
-  alice.plugin(PLUGIN)
-  bob.plugin(PLUGIN)
-  await alice.start()
-  await bob.start()
-  let linked = false
-  void alice.connect(B, bob.address.port).then(() => (linked = true))
-  await clock.until(() => linked && alice.users(PLUGIN).includes('bob') && bob.users(PLUGIN).includes('alice'), 10_000, 'alice and bob linked')
-  if (!bobDialable) network.setDialable(B, bob.address.port, false)
-  return {
-    network,
-    clock,
-    alice,
-    bob,
-    async stop() {
-      let stopped = false
-      const all = Promise.all([alice.stop(), bob.stop()]).then(() => (stopped = true))
-      await clock.until(() => stopped, 10_000, 'the nodes to stop')
-      await all
-    },
-  }
+/** alice linked to bob; `bobDialable` false: nobody can open a new connection to bob afterwards. */
+async function pair(bobDialable = true): Promise<AliceBob> {
+  const p = await aliceAndBob({ plugin: PLUGIN })
+  if (!bobDialable) p.network.setDialable(BOB_HOST, p.bob.address.port, false)
+  return p
 }
 
 /** The outcome of `p` once it settles, moving the clock. */
@@ -60,8 +29,8 @@ async function outcome(clock: ManualClock, p: Promise<unknown>): Promise<{ ok: t
 }
 
 for (const [how, drop] of [
-  ['alice disconnects bob', (p: Pair) => void p.alice.disconnect('bob')],
-  ['bob disconnects alice', (p: Pair) => void p.bob.disconnect('alice')],
+  ['alice disconnects bob', (p: AliceBob) => void p.alice.disconnect('bob')],
+  ['bob disconnects alice', (p: AliceBob) => void p.bob.disconnect('alice')],
 ] as const) {
   test(`${how}, then at once alice sends to bob: it goes over a new session and arrives (never CLOSED)`, async () => {
     const p = await pair()

@@ -10,53 +10,22 @@
 //    and rejects with the cause: link lost, plugin not running there, too old
 //    a peer, timeout.
 import * as assert from 'uvu/assert'
-import { createNode, ManualClock, memoryTransport, MemoryNetwork, P4Error, type Node } from '../ts/index.js'
+import { P4Error, type Node } from '../ts/index.js'
+import { aliceAndBob, type AliceBob } from './helpers/alice-bob.js'
 import { test } from './helpers/test.js'
 import { withNet } from '../common/net.js'
 
-const A = '10.0.0.1'
-const B = '10.0.0.2'
 const PLUGIN = 7
 
-interface Pair {
-  network: MemoryNetwork
-  clock: ManualClock
-  alice: Node
-  bob: Node
-  stop(): Promise<void>
-}
-
-/** alice (A) linked to bob (B) over a link shaped by `shape`; `bobOld`: bob announces no handshake features. */
-async function pair(shape: { delayMs?: number; bytesPerSecond?: number }, bobOld = false, maxMessage?: number): Promise<Pair> {
-  let network!: MemoryNetwork
-  const clock = new ManualClock({ wallAt: 0, idle: () => network.idle })
-  network = new MemoryNetwork({ clock })
-  network.setLink(A, B, shape)
-  const make = (host: string, username: string): Promise<Node> =>
-    createNode({ username, host, transport: memoryTransport(network, { host }), links: { min: 0, max: 4 }, clock, highWaterMark: 64 * 1024, ...(maxMessage ? { maxMessage } : {}) })
-  const alice = await make(A, 'alice')
-  const bob = await make(B, 'bob')
-  // A node of a version before handshake feature ACK.
-  if (bobOld) (bob as unknown as { resolved: { cfg: { features: number } } }).resolved.cfg.features = 0
-  alice.plugin(PLUGIN)
-  bob.plugin(PLUGIN)
-  await alice.start()
-  await bob.start()
-  let linked = false
-  void alice.connect(B, bob.address.port).then(() => (linked = true))
-  await clock.until(() => linked && alice.users(PLUGIN).includes('bob') && bob.users(PLUGIN).includes('alice'), 10_000, 'alice and bob linked')
-  return {
-    network,
-    clock,
-    alice,
-    bob,
-    async stop() {
-      let stopped = false
-      const all = Promise.all([alice.stop(), bob.stop()]).then(() => (stopped = true))
-      await clock.until(() => stopped, 10_000, 'the nodes to stop')
-      await all
-    },
-  }
+/** alice linked to bob over a link shaped by `shape`; `bobOld`: bob announces no handshake features. */
+function pair(shape: { delayMs?: number; bytesPerSecond?: number }, bobOld = false, maxMessage?: number): Promise<AliceBob> {
+  return aliceAndBob({
+    plugin: PLUGIN,
+    shape,
+    options: { highWaterMark: 64 * 1024, ...(maxMessage ? { maxMessage } : {}) },
+    // A node of a version before handshake feature ACK.
+    beforeStart: (_alice, bob) => void (bobOld && ((bob as unknown as { resolved: { cfg: { features: number } } }).resolved.cfg.features = 0)),
+  })
 }
 
 /** A promise's state, observable without waiting: settled ones set theirs when they settle. */

@@ -204,33 +204,21 @@ export class Sender {
         w.begin()
         this.cur = null
         for (;;) {
-          if (m.type === PACKED) {
-            // A run: its bytes as they are, split wherever the batch fills.
-            if (this.partial < 0) this.partial = 0
-            this.partial += w.bytes(m.payload, this.partial, m.fill)
-            if (this.partial < m.fill) {
-              this.cur = m
-              this.curQ = q
-              break
-            }
-            this.done(m, q)
-            const n = this.next()
-            if (n === null) break
-            m = n
-            q = this.sched.from!
-            continue
-          }
+          // A run (PACKED) is its bytes as they are, headers included; any other frame gets its header first.
+          const packed = m.type === PACKED
           if (this.partial < 0) {
             // A large payload goes after this batch, on its own.
-            if (m.payload.length >= this.large || !w.header(m.type, m.flags, m.hops, m.pluginId, m.payload.length, m.idHi, m.idLo)) {
+            if (!packed && (m.payload.length >= this.large || !w.header(m.type, m.flags, m.hops, m.pluginId, m.payload.length, m.idHi, m.idLo))) {
               this.cur = m
               this.curQ = q
               break
             }
             this.partial = 0
           }
-          this.partial += w.bytes(m.payload, this.partial)
-          if (this.partial < m.payload.length) {
+          // Split wherever the batch fills.
+          const end = packed ? m.fill : m.payload.length
+          this.partial += w.bytes(m.payload, this.partial, end)
+          if (this.partial < end) {
             this.cur = m
             this.curQ = q
             break

@@ -12,6 +12,7 @@ import { acceptSession, initiateSession } from '../ts/session/handshake.js'
 import { Session } from '../ts/session/session.js'
 import { FAST_TIMERS, waitFor } from '../common/net.js'
 import { APP, PORT, world, type World } from './helpers/relay-world.js'
+import { readAll } from './helpers/read-all.js'
 import { test } from './helpers/test.js'
 
 const R = '10.0.0.1'
@@ -37,15 +38,6 @@ function text(m: PluginMessage): string {
 function quiet(s: P4Stream): P4Stream {
   s.on('error', () => undefined)
   return s
-}
-
-function readAll(s: P4Stream): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = []
-    s.on('data', (c: Buffer) => parts.push(c))
-    s.on('end', () => resolve(Buffer.concat(parts)))
-    s.on('error', reject)
-  })
 }
 
 /** The error `p` rejects with (fails when it resolves). */

@@ -16,6 +16,7 @@ import type { Flow } from '../ts/session/flows.js'
 import type { Frame } from '../ts/session/receiver.js'
 import { streamBoxMaker, type StreamParty } from '../ts/stream-box.js'
 import { fixedIdentity } from './helpers/identities.js'
+import { readAll } from './helpers/read-all.js'
 import { test } from './helpers/test.js'
 
 const A = '10.0.0.1'
@@ -78,14 +79,6 @@ function tap(node: Node, user: string, edit?: (f: Frame, n: number) => void): Se
 }
 
 const quiet = (s: P4Stream): P4Stream => s.on('error', () => undefined)
-
-function readAll(s: P4Stream, into: Buffer[] = []): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    s.on('data', (c: Buffer) => into.push(c))
-    s.on('end', () => resolve(Buffer.concat(into)))
-    s.on('error', reject)
-  })
-}
 
 const errorOf = (s: P4Stream): Promise<P4Error> => new Promise((resolve) => s.once('error', (e) => resolve(e as P4Error)))
 

@@ -7,6 +7,7 @@ import { MsgType } from '../ts/core/protocol.js'
 import type { PeerTable } from '../ts/overlay/peer-table.js'
 import { StreamOp } from '../ts/overlay/stream-codec.js'
 import type { Transport } from '../ts/transport/types.js'
+import { readAll } from './helpers/read-all.js'
 import { test } from './helpers/test.js'
 
 const A = '10.0.0.1'
@@ -63,16 +64,6 @@ async function pair(optsA: Partial<NodeOptions> = {}, optsB: Partial<NodeOptions
     await wait(Promise.all([a.stop(), b.stop()]), 'the nodes to stop')
   }
   return { clock, network, a, b, tb, pa, pb, wait, stop }
-}
-
-/** Everything a stream's readable side gives until 'end'. */
-function readAll(s: P4Stream): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = []
-    s.on('data', (c: Buffer) => parts.push(c))
-    s.on('end', () => resolve(Buffer.concat(parts)))
-    s.on('error', reject)
-  })
 }
 
 /** The stream's 'error', as a promise. */

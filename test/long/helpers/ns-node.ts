@@ -16,7 +16,9 @@ import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { NatHost } from './nat-net.js'
-import { stopChild } from '../../helpers/netns.js'
+import { stopChild, waitFor } from '../../helpers/netns.js'
+// The NAT tests wait on the children's state, asked for over pipes: the netns helpers' poll.
+export { waitFor }
 
 export const PLUGIN = 77
 
@@ -56,18 +58,6 @@ export interface NodeState {
   stats: Record<string, number>
 }
 
-/**
- * Polls `cond` every 50 ms until it holds, else fails after `ms` naming
- * `what`: the conditions are the children's state, asked for over pipes.
- */
-export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: () => string | Promise<string>): Promise<void> {
-  const end = Date.now() + ms
-  for (;;) {
-    if (await cond()) return
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${await what()}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 // ---------------------------------------------------------------- child side
 

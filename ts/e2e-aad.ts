@@ -5,6 +5,7 @@ import { P4Error, expectBytes } from './core/errors.js'
 import { encodeUsername } from './core/username.js'
 import { sameBytes } from './e2e-keys.js'
 import { AAD_IDS } from './e2e-wasm.js'
+import { writeU32 } from './core/bytes.js'
 
 export const AAD_DOMAIN = new TextEncoder().encode('p4net/2 e2e aad\0')
 const AAD_UNICAST = 1
@@ -111,9 +112,3 @@ export function groupAad(f: { sender: Uint8Array; pluginId: number; messageId: b
   return out
 }
 
-function writeU32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v >>> 24
-  b[at + 1] = (v >>> 16) & 0xff
-  b[at + 2] = (v >>> 8) & 0xff
-  b[at + 3] = v & 0xff
-}

@@ -12,6 +12,7 @@
 // copy out.
 import { P4Error } from './core/errors.js'
 import { kernel as defaultKernel, kernelFault, type Kernel } from './wasm/loader.js'
+import { writeU32 } from './core/bytes.js'
 
 interface Exports {
   aead_seal(keyPtr: number, noncePtr: number, aadPtr: number, aadLen: number, ptr: number, len: number): void
@@ -173,11 +174,4 @@ export class WasmBoxCipher {
     }
     return ok === 1 ? mem.slice(msg, msg + len) : null
   }
-}
-
-function writeU32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v >>> 24
-  b[at + 1] = v >>> 16
-  b[at + 2] = v >>> 8
-  b[at + 3] = v
 }

@@ -24,6 +24,7 @@ import { unicastAad, unicastPrefix } from './e2e-aad.js'
 import { NONCE_SIZE, SizedAead, TAG_SIZE, type BoxCipherChoice } from './e2e-aead.js'
 import { E2eKeyCache, SALT_SIZE, X25519_SIZE, type BoxKey, type KeyCacheLimits } from './e2e-keys.js'
 import type { Kernel } from './wasm/loader.js'
+import { writeU32 } from './core/bytes.js'
 
 export { X25519_SIZE, SALT_SIZE } from './e2e-keys.js'
 export { AAD_DOMAIN, e2eAad, groupAad } from './e2e-aad.js'
@@ -200,12 +201,6 @@ export class E2eBoxes {
   }
 }
 
-function writeU32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v >>> 24
-  b[at + 1] = (v >>> 16) & 0xff
-  b[at + 2] = (v >>> 8) & 0xff
-  b[at + 3] = v & 0xff
-}
 
 function hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', ikm, salt, info, 32))

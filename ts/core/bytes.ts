@@ -22,3 +22,11 @@ Object.defineProperty(BufferView.prototype, 'constructor', { value: Buffer, writ
 export function bufferView(buffer: ArrayBuffer, offset: number, length: number): Buffer {
   return new BufferView(buffer, offset, length) as unknown as Buffer
 }
+
+/** `v` as a big-endian u32 at `at` (byte by byte: no DataView for a 4-byte write on the hot path). */
+export function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24
+  b[at + 1] = (v >>> 16) & 0xff
+  b[at + 2] = (v >>> 8) & 0xff
+  b[at + 3] = v & 0xff
+}

@@ -1,7 +1,7 @@
 // ChaCha20-Poly1305 AEAD (RFC 8439 §2.8), in place over raw pointers.
 // Layout and calling conventions are documented in ts/wasm/aead.ts, the only
 // TypeScript that calls these exports.
-import { CHUNK, ZERO, chachaChunk, chachaChunkMac, chachaKey, chachaPair, chachaXor, xorBytes } from './chacha20'
+import { CHUNK, ZERO, chachaChunk, chachaOneTwo, chachaChunkMac, chachaKey, chachaPair, chachaXor, xorBytes } from './chacha20'
 import { polyBlocks, polyFinish, polyInit, polyMessage, polyPadded } from './poly1305'
 
 /** Keystream scratch: blocks 0..3 of a message (block 0 = Poly1305 key), or a tail chunk. */
@@ -99,12 +99,21 @@ function openFrom(ks: usize, avail: usize, aadPtr: usize, aadLen: usize, ptr: us
 /** One message: derives the keystream for nonce n0 || n1 || n2, then seals. */
 function sealOne(keyPtr: usize, n0: u32, n1: u32, n2: u32, aadPtr: usize, aadLen: usize, ptr: usize, len: usize): void {
   chachaKey(keyPtr, n0, n1, n2)
+  if (ASC_FEATURE_SIMD && len <= PAIR_MAX) {
+    chachaOneTwo(KS)
+    sealFrom(KS, 64, aadPtr, aadLen, ptr, len)
+    return
+  }
   chachaChunk(KS, ZERO, 0)
   sealFrom(KS, FIRST, aadPtr, aadLen, ptr, len)
 }
 
 function openOne(keyPtr: usize, n0: u32, n1: u32, n2: u32, aadPtr: usize, aadLen: usize, ptr: usize, len: usize): i32 {
   chachaKey(keyPtr, n0, n1, n2)
+  if (ASC_FEATURE_SIMD && len <= PAIR_MAX) {
+    chachaOneTwo(KS)
+    return openFrom(KS, 64, aadPtr, aadLen, ptr, len)
+  }
   chachaChunk(KS, ZERO, 0)
   return openFrom(KS, FIRST, aadPtr, aadLen, ptr, len)
 }

@@ -114,6 +114,7 @@ export class E2eBoxes {
   seal(recipientPub: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
     expectBytes(aad, undefined, 'aad')
     const key = this.nextBox(recipientPub, plaintext)
+    this.writeNonce()
     return this.aead.seal(this.head, key, this.nonce, plaintext, aad)
   }
 
@@ -128,13 +129,15 @@ export class E2eBoxes {
     const prefix = unicastPrefix(sender, recipient)
     const key = this.nextBox(recipientPub, plaintext)
     if (!this.aead.useNode(plaintext.length)) {
+      // (the kernel writes the counter into the nonce and the header itself)
       const box = this.aead.wasm.sealIds(this.saltHead, this.counterHi, this.counterLo, key.raw, plaintext, prefix, pluginId, hi, lo)
       return box.length < VIEW_MAX ? box : box.slice()
     }
+    this.writeNonce()
     return this.aead.seal(this.head, key, this.nonce, plaintext, unicastAad(prefix, pluginId, hi, lo))
   }
 
-  // The key for the next box to `recipientPub`, with this.nonce and this.head set for it.
+  // The key for the next box to `recipientPub`, with the counter drawn for it.
   private nextBox(recipientPub: Uint8Array, plaintext: Uint8Array): BoxKey {
     expectBytes(recipientPub, X25519_SIZE, 'recipient X25519 key')
     expectBytes(plaintext, undefined, 'plaintext')
@@ -148,15 +151,19 @@ export class E2eBoxes {
     const key = this.keys.sendingKey(recipientPub, this.saltBytes)
     if (key === null) throw new P4Error('BAD_ARGUMENT', 'recipient X25519 key is invalid (low-order point)')
     const c = this.counter++
-    const nonce = this.nonce
     this.counterHi = Math.floor(c / 2 ** 32)
     this.counterLo = c >>> 0
+    return key
+  }
+
+  // this.nonce and the counter in this.head for the box nextBox() drew (the node:crypto and AAD-array paths).
+  private writeNonce(): void {
+    const nonce = this.nonce
     writeU32(nonce, 0, 0)
     writeU32(nonce, 4, this.counterHi)
     writeU32(nonce, 8, this.counterLo)
     const head = this.head
     for (let i = 4; i < NONCE_SIZE; i++) head[1 + SALT_SIZE + i - 4] = nonce[i]!
-    return key
   }
 
   /** Receiving keys derived so far: an open that derived one cost an HKDF (and an X25519 for a new sender). */
@@ -174,6 +181,7 @@ export class E2eBoxes {
     expectBytes(aad, undefined, 'aad')
     const key = this.boxKeyOf(senderPub, box)
     if (key === null) return null
+    this.readNonce(box)
     return this.aead.open(key, this.nonce, box.subarray(BOX_HEADER), aad)
   }
 
@@ -182,22 +190,24 @@ export class E2eBoxes {
     const prefix = unicastPrefix(sender, recipient)
     const key = this.boxKeyOf(senderPub, box)
     if (key === null) return null
-    if (this.aead.useNode(box.length - SEAL_OVERHEAD)) return this.aead.open(key, this.nonce, box.subarray(BOX_HEADER), unicastAad(prefix, pluginId, hi, lo))
-    return this.aead.wasm.openIds(key.raw, box, prefix, pluginId, hi, lo)
+    if (!this.aead.useNode(box.length - SEAL_OVERHEAD)) return this.aead.wasm.openIds(key.raw, box, prefix, pluginId, hi, lo)
+    this.readNonce(box)
+    return this.aead.open(key, this.nonce, box.subarray(BOX_HEADER), unicastAad(prefix, pluginId, hi, lo))
   }
 
-  // The receiving key of a box (null: malformed, another version, unusable
-  // key), with this.nonce set from its counter.
+  // The receiving key of a box (null: malformed, another version, unusable key).
   private boxKeyOf(senderPub: Uint8Array, box: Uint8Array): BoxKey | null {
     expectBytes(senderPub, X25519_SIZE, 'sender X25519 key')
     expectBytes(box, undefined, 'box')
     if (box.length < SEAL_OVERHEAD || box[0] !== BOX_VERSION) return null
-    const key = this.keys.receivingKey(senderPub, box, 1)
-    if (key === null) return null
+    return this.keys.receivingKey(senderPub, box, 1)
+  }
+
+  // this.nonce from a box's counter (the node:crypto and AAD-array paths; the kernel reads it itself).
+  private readNonce(box: Uint8Array): void {
     const nonce = this.nonce
     writeU32(nonce, 0, 0)
     for (let i = 4; i < NONCE_SIZE; i++) nonce[i] = box[1 + SALT_SIZE + i - 4]!
-    return key
   }
 }
 

@@ -179,8 +179,11 @@ function instantiate(variant: Variant): Kernel {
   let buffer = exports.memory.buffer
   let u8 = new Uint8Array(buffer)
   let dv = new DataView(buffer)
+  // memory.grow detaches the old buffer, and a view of a detached buffer has
+  // length 0 (linear memory never does): reading the length costs far less
+  // than the memory.buffer getter, a call into the engine, on every kernel call.
   const refresh = (): void => {
-    if (exports.memory.buffer !== buffer) {
+    if (u8.length === 0) {
       buffer = exports.memory.buffer
       u8 = new Uint8Array(buffer)
       dv = new DataView(buffer)

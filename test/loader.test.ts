@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { P4Error, isP4Error } from '../ts/core/errors.js'
@@ -67,13 +68,26 @@ test('a build compiled from other constants is refused with BAD_BUILD, naming th
 })
 
 test('an abort in a kernel reports its message and source position as WASM_ABORT', () => {
-  const k = createKernel('scalar')
-  // larger than the allocator's largest block: the runtime throws, i.e. aborts
-  const raw = p4Throws(() => k.exports.alloc(2 ** 31), 'WASM_ABORT')
-  assert.match(raw, /aborted: Allocation too large at ~lib\/rt\/tlsf\.ts:\d+:\d+/)
-  assert.match(p4Throws(() => k.alloc(2 ** 31), 'WASM_ABORT'), 'Allocation too large')
-  // the allocator refused before changing anything
-  k.free(k.alloc(64))
+  for (const v of variants) {
+    const k = createKernel(v)
+    // larger than the allocator's largest block: the runtime throws, i.e. aborts
+    const message = p4Throws(() => k.alloc(2 ** 31), 'WASM_ABORT')
+    assert.match(message, /aborted: Allocation too large at ~lib\/rt\/tlsf\.ts:\d+:\d+/)
+    // the allocator refused before changing anything
+    k.free(k.alloc(64))
+    // the abort was reported once: a later trap is not taken for it
+    const batch = new AeadBatch(k, 1)
+    batch.setKey(new Uint8Array(32))
+    batch.setRecord(0, k.exports.memory.buffer.byteLength - 8, 64)
+    assert.match(p4Throws(() => batch.seal(0, 1), 'WASM_ABORT'), 'aead_seal_batch trapped')
+  }
+})
+
+test('the kernel imports no function (an import would make V8 compile a wrapper with its optimizing compiler: docs/small-profile.md)', () => {
+  for (const v of ['simd', 'scalar'] as const) {
+    const bytes = readFileSync(new URL(`../../build/${v === 'simd' ? 'p4net.simd.wasm' : 'p4net.wasm'}`, import.meta.url))
+    assert.equal(WebAssembly.Module.imports(new WebAssembly.Module(bytes)), [], `build of ${v}`)
+  }
 })
 
 test('running out of linear memory is OUT_OF_MEMORY, not a RuntimeError, and the kernel stays usable', () => {

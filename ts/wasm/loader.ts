@@ -56,7 +56,22 @@ function wasmPath(variant: Variant): URL {
   return new URL(`../../../build/${FILES[variant]}`, import.meta.url)
 }
 
+/**
+ * The SIMD build as simdSupported() read it, until the first compile takes
+ * it: each read of a file by URL runs Node's URL-to-path helper, and a
+ * starting process that runs it often enough (the ES module loader runs it
+ * for every module and import) has V8 optimize it, paging in about 3 MiB of
+ * its optimizing compiler (docs/small-profile.md). One read less keeps a
+ * starting node further from that.
+ */
+let validatedSimd: Uint8Array | undefined
+
 function readModuleBytes(variant: Variant): Uint8Array {
+  if (variant === 'simd' && validatedSimd !== undefined) {
+    const bytes = validatedSimd
+    validatedSimd = undefined
+    return bytes
+  }
   try {
     return readFileSync(wasmPath(variant))
   } catch (err) {
@@ -69,7 +84,9 @@ let simdSupport: boolean | undefined
 export function simdSupported(): boolean {
   if (simdSupport === undefined) {
     try {
-      simdSupport = WebAssembly.validate(readModuleBytes('simd'))
+      const bytes = readModuleBytes('simd')
+      simdSupport = WebAssembly.validate(bytes)
+      if (simdSupport) validatedSimd = bytes
     } catch {
       simdSupport = false
     }

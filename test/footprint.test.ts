@@ -79,9 +79,16 @@ function sample(): Sample {
   gc()
   gc()
   const m = process.memoryUsage()
-  // File-backed RSS (Linux): the node executable's own code as it is paged in.
-  const rssFile = Number(/^RssFile:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024
-  return { rss: m.rss, heapUsed: m.heapUsed, rssFile }
+  return { rss: m.rss, heapUsed: m.heapUsed, rssFile: rssFile() }
+}
+
+/** File-backed RSS (Linux; 0 elsewhere): the node executable's own code as it is paged in. */
+function rssFile(): number {
+  try {
+    return Number(/^RssFile:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024
+  } catch {
+    return 0
+  }
 }
 
 // ---------------------------------------------------------------- the measured process

@@ -215,6 +215,7 @@ function instantiate(variant: Variant): Kernel {
   const instance = new WebAssembly.Instance(module, {})
   const exports = instance.exports as unknown as KernelExports
   checkBuild(exports, file, variant)
+  for (const ref of instances) if (ref.deref() === undefined) instances.delete(ref)
   instances.add(new WeakRef(exports))
   let buffer = exports.memory.buffer
   let u8 = new Uint8Array(buffer)

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert'
 import { P4Error, isP4Error } from '../ts/core/errors.js'
 import { HEADER_SIZE } from '../ts/core/protocol.js'
 import { AeadBatch } from '../ts/wasm/aead.js'
-import { checkBuild, createKernel, loadKernel, kernel, simdSupported, type Variant } from '../ts/wasm/loader.js'
+import { checkBuild, checkImports, createKernel, loadKernel, kernel, simdSupported, type Variant } from '../ts/wasm/loader.js'
 
 const variants: Variant[] = simdSupported() ? ['simd', 'scalar'] : ['scalar']
 const FILE = 'p4net.test.wasm'
@@ -88,6 +88,12 @@ test('the kernel imports no function (an import would make V8 compile a wrapper 
     const bytes = readFileSync(new URL(`../../build/${v === 'simd' ? 'p4net.simd.wasm' : 'p4net.wasm'}`, import.meta.url))
     assert.equal(WebAssembly.Module.imports(new WebAssembly.Module(bytes)), [], `build of ${v}`)
   }
+  // a build from before, importing env.abort, is refused with the fix
+  const importing = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 8, 1, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 0, 2, 13, 1, 3, 0x65, 0x6e, 0x76, 5, 0x61, 0x62, 0x6f, 0x72, 0x74, 0, 0])
+  const message = p4Throws(() => checkImports(new WebAssembly.Module(importing), FILE), 'BAD_BUILD')
+  assert.match(message, 'it imports env.abort')
+  assert.match(message, 'npm run build:wasm')
+  checkImports(new WebAssembly.Module(readFileSync(new URL('../../build/p4net.wasm', import.meta.url))), FILE)
 })
 
 test('running out of linear memory is OUT_OF_MEMORY, not a RuntimeError, and the kernel stays usable', () => {

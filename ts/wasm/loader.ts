@@ -177,6 +177,14 @@ export function readString(memory: WebAssembly.Memory, ptr: number): string | nu
   return out
 }
 
+/** BAD_BUILD for a build that imports anything (one from before assembly/abort.ts imports env.abort). */
+export function checkImports(module: WebAssembly.Module, file: string): void {
+  const imports = WebAssembly.Module.imports(module)
+  if (imports.length > 0) {
+    throw new P4Error('BAD_BUILD', `build/${file} does not match this code (it imports ${imports.map((i) => `${i.module}.${i.name}`).join(', ')}): ${REBUILD}`)
+  }
+}
+
 /** Every instance made (weakly: a private kernel may be dropped), for takeAbort(). */
 const instances = new Set<WeakRef<KernelExports>>()
 
@@ -212,6 +220,7 @@ function instantiate(variant: Variant): Kernel {
   const file = FILES[variant]
   const module = compiled.get(variant) ?? new WebAssembly.Module(readModuleBytes(variant))
   compiled.delete(variant)
+  checkImports(module, file)
   const instance = new WebAssembly.Instance(module, {})
   const exports = instance.exports as unknown as KernelExports
   checkBuild(exports, file, variant)

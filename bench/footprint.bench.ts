@@ -13,7 +13,8 @@
 //      links came up and after 20 s idle (V8's memory reducer has shrunk the
 //      young generation by then); per link (8 links vs 4: code the links
 //      warm up is in it, so it is an upper bound) and per known user (41
-//      users vs 9, likewise);
+//      users vs 9, likewise); and the small node once more with V8's
+//      optimizing compiler off (node flags, measurement only: NO_TURBOFAN);
 //   3. the floor, cumulative in one process: an application of 14 ES modules
 //      (any graph of ~20 import edges at an installed path makes V8 optimize
 //      Node's URL and path helpers, paging in ~4 MiB of node's own code), one
@@ -130,8 +131,8 @@ interface NodeFigures {
 }
 
 /** A node of `profile` in a fresh child; its peers are made here, step by step. */
-async function nodeTrial(entry: string, profile: 'small' | 'default'): Promise<NodeFigures> {
-  const child = fork(CHILD, ['node', entry, profile], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+async function nodeTrial(entry: string, profile: 'small' | 'default', flags: string[] = []): Promise<NodeFigures> {
+  const child = fork(CHILD, ['node', entry, profile], { execArgv: ['--expose-gc', ...flags], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const waiting: { op: string; resolve: (r: Reply) => void; reject: (e: Error) => void }[] = []
   const fail = (e: Error): void => void waiting.splice(0).forEach((w) => w.reject(e))
   child.on('message', (m: Reply) => {
@@ -173,6 +174,15 @@ async function nodeTrial(entry: string, profile: 'small' | 'default'): Promise<N
 }
 
 // ---------------------------------------------------------------- the run
+
+/**
+ * The small node again with V8's optimizing compiler (TurboFan) off, for
+ * JavaScript (--no-opt) and WebAssembly (--liftoff-only): a measurement of
+ * what the compiler costs, not a setting p4net makes (a library cannot set
+ * node's flags). It arrives once a kernel function is hot (BLAKE2s in the
+ * handshakes, ChaCha20 as traffic flows) or Node's own helpers are.
+ */
+const NO_TURBOFAN = 'small, no optimizing compiler (flags: measurement only)'
 
 const rows = new Rows()
 const notes: string[] = []
@@ -230,10 +240,10 @@ try {
       { name: 'node with 8 links, anonymous RSS over bare Node (heap, WebAssembly, malloc)', unit: 'MiB', better: 'lower' },
       { name: "node with 8 links, file-backed RSS over bare Node (Node's own code paged in)", unit: 'MiB', better: 'lower' },
     ],
-    ['small', 'default', 'small, p4net modules'],
+    ['small', 'default', 'small, p4net modules', NO_TURBOFAN],
     TRIALS,
     async (k) => {
-      const f = await nodeTrial(k.endsWith('p4net modules') ? inst.modules : inst.p4net, k.startsWith('small') ? 'small' : 'default')
+      const f = await nodeTrial(k.endsWith('p4net modules') ? inst.modules : inst.p4net, k.startsWith('small') ? 'small' : 'default', k === NO_TURBOFAN ? ['--liftoff-only', '--no-opt'] : [])
       const users = USERS - 9
       return [
         mib(f.links.rss),
@@ -282,7 +292,7 @@ const targets: Target[] = []
 const importRss = value('import, RSS over bare Node', 'p4net')
 targets.push({ target: 'import costs <= 4 MiB RSS over bare Node', figure: `${fig('import, RSS over bare Node', 'p4net', 'MiB')}; after an application's 14 modules: ${fig('import, RSS over bare Node', 'p4net after the app', 'MiB')}; unbundled (dist/ts): ${fig('import, RSS over bare Node', 'p4net modules', 'MiB')}`, met: importRss === null ? null : importRss <= 4 })
 const nodeRss = value('node with 8 links, RSS over bare Node', 'small')
-targets.push({ target: 'a started small-profile node with 8 links <= 8 MiB RSS over bare Node', figure: `${fig('node with 8 links, RSS over bare Node', 'small', 'MiB')}; after 20 s idle ${fig('node with 8 links after 20 s idle, RSS over bare Node', 'small', 'MiB')}; the floor ${fig('floor: all four', 'floor', 'MiB')}; unbundled (dist/ts): ${fig('node with 8 links, RSS over bare Node', 'small, p4net modules', 'MiB')}; of the RSS, anonymous ${fig('node with 8 links, anonymous RSS over bare Node (heap, WebAssembly, malloc)', 'small', 'MiB')} and file-backed (the node executable's pages) ${fig("node with 8 links, file-backed RSS over bare Node (Node's own code paged in)", 'small', 'MiB')}`, met: nodeRss === null ? null : nodeRss <= 8 })
+targets.push({ target: 'a started small-profile node with 8 links <= 8 MiB RSS over bare Node', figure: `${fig('node with 8 links, RSS over bare Node', 'small', 'MiB')}; after 20 s idle ${fig('node with 8 links after 20 s idle, RSS over bare Node', 'small', 'MiB')}; the floor ${fig('floor: all four', 'floor', 'MiB')}; unbundled (dist/ts): ${fig('node with 8 links, RSS over bare Node', 'small, p4net modules', 'MiB')}; of the RSS, anonymous ${fig('node with 8 links, anonymous RSS over bare Node (heap, WebAssembly, malloc)', 'small', 'MiB')} and file-backed (the node executable's pages) ${fig("node with 8 links, file-backed RSS over bare Node (Node's own code paged in)", 'small', 'MiB')}; without V8's optimizing compiler (node --liftoff-only --no-opt, measurement only) ${fig('node with 8 links, RSS over bare Node', NO_TURBOFAN, 'MiB')}`, met: nodeRss === null ? null : nodeRss <= 8 })
 const coldMs = value('cold start to first link', 'p4net small')
 targets.push({ target: 'cold start (process start to first link, small profile) <= 100 ms', figure: `${fig('cold start to first link', 'p4net small', 'ms')}; raw node:net ${fig('cold start to first link', 'raw node:net', 'ms')}; bare Node ${fig('cold start to first link', 'bare Node', 'ms')}; unbundled (dist/ts): ${fig('cold start to first link', 'p4net modules small', 'ms')}`, met: coldMs === null ? null : coldMs <= 100 })
 
@@ -297,7 +307,7 @@ writeResults('footprint', {
     install: 'this build copied as npm lays it out: <tmp>/app/node_modules/p4net/{package.json,dist/ts/**/*.js,dist/bundle/**/*.js,build/*.wasm,prebuilds}, its production dependencies beside it; p4net: the entry package.json "exports" names, p4net modules: dist/ts/index.js',
     app: "an application's ES modules: an entry importing 12 modules that each import one shared module (14 modules, 25 import edges)",
     memory: 'process.memoryUsage() after gc() twice, 50 ms, gc() again; over the same fresh process before the step',
-    node: `createNode({ profile, links: { max: 8 } }) in a fresh child; peers (default profile, default timers) in the bench process join one by one; per user: ${USERS - 9} more nodes bootstrapping to the link peers; idle: ${IDLE_MS / 1000} s more`,
+    node: `createNode({ profile, links: { max: 8 } }) in a fresh child; peers (default profile, default timers) in the bench process join one by one; per user: ${USERS - 9} more nodes bootstrapping to the link peers; idle: ${IDLE_MS / 1000} s more; '${NO_TURBOFAN}': the same child run with node --liftoff-only --no-opt`,
     cold: 'a fresh process: small-profile createNode bootstrapping to a node in the bench process, until link-up (performance.now()); raw: node:net connect; bare: a process that prints performance.now()',
   },
   results: rows.rows,

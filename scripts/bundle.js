@@ -15,6 +15,14 @@
 // of the library does not split the library's chunks further: one build of
 // both made import('p4net') load 9 files and take 0.4 MiB more).
 // Types stay on dist/ts/*.d.ts. Run by `npm run build:ts` after tsc.
+// Each bundle directory gets a package.json of its own ({"type":"module"}):
+// Node's ES module loader looks for the package scope of every file it
+// loads, directory by directory up to the package root, and runs its
+// URL-to-path helper at each step; found beside the files, 7 files cost 27
+// runs of it instead of 60. Enough runs (a longer install path, a few more
+// files) and V8 optimizes that helper, paging in about 3 MiB of its
+// optimizing compiler in a node that otherwise has no use for it yet
+// (docs/small-profile.md).
 //   node scripts/bundle.js              build
 //   node scripts/bundle.js --sourcemap  with source maps (for debugging; never packed)
 //
@@ -23,7 +31,7 @@
 // '../../../build/p4net.wasm', ts/native/index.ts: '../../../prebuilds/…',
 // ts/cli/run.ts: '../../../package.json'), which esbuild leaves as written.
 // Every such URL in the output is checked to land at the package root.
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -36,6 +44,9 @@ export const BUNDLES = {
   'dist/bundle/lib': { index: 'dist/ts/index.js', crypto: 'dist/ts/crypto.js' },
   'dist/bundle/cli': { main: 'dist/ts/cli/main.js' },
 }
+
+/** The package.json of each bundle directory: the package scope the loader looks for, found at once. */
+export const SCOPE = '{"type":"module"}\n'
 
 /** The relative file URLs a module resolves against its own location (new URL('…', import.meta.url)). */
 function ownUrls(code) {
@@ -66,6 +77,7 @@ async function bundle(outdir, entryPoints, sourcemap) {
     legalComments: 'none',
     logLevel: 'warning',
   })
+  writeFileSync(path.join(out, 'package.json'), SCOPE)
   for (const f of readdirSync(out).filter((f) => f.endsWith('.js'))) {
     for (const url of ownUrls(readFileSync(path.join(out, f), 'utf8'))) {
       const to = path.resolve(out, url)

@@ -51,28 +51,44 @@ const shown = (v: number | string | boolean): string => (typeof v === 'number' ?
 
 /**
  * The bounds a measured small-profile node must stay under. The import's is
- * issue 19's target (measured 2.2–3.25 MiB); the others are loose (measured:
- * a fifth to a third of them), as this runs beside other tests. Per link
- * RSS from the bundle includes the heap V8 grows for the links (the 140
- * modules had grown it before): 256 KiB measured, docs/small-profile.md.
+ * issue 19's target (measured 2.0–2.5 MiB). A started node with no link
+ * takes about 6 MiB, 2.5 of it file-backed: V8's optimizing compiler
+ * (TurboFan) is not paged in yet; when it was (a WebAssembly import wrapper,
+ * Node's URL helper optimized while the modules loaded) it took 8.4–9.7 MiB,
+ * 4.7–5 file-backed. With 8 links TurboFan is in (the kernel's hot
+ * functions tier up): about 11 MiB, 2.9 of heap. Per link RSS includes code
+ * V8 compiles as the links arrive: 96–300 KiB measured, 56–111 of heap
+ * (docs/small-profile.md). Margins: this runs beside other tests.
  */
 const BOUND = {
   importRssMiB: 4,
-  nodeRssMiB: 40,
-  nodeHeapMiB: 12,
-  perLinkRssKiB: 1024,
-  perLinkHeapKiB: 256,
+  startedRssMiB: 8,
+  startedFileMiB: 3.75,
+  nodeRssMiB: 16,
+  nodeHeapMiB: 5,
+  perLinkRssKiB: 768,
+  perLinkHeapKiB: 192,
   dedupKiB: 129,
+  urlToPathCalls: 60,
 }
 
-type Sample = { rss: number; heapUsed: number }
+type Sample = { rss: number; heapUsed: number; rssFile: number }
 
 function sample(): Sample {
   const gc = (globalThis as { gc?: () => void }).gc!
   gc()
   gc()
   const m = process.memoryUsage()
-  return { rss: m.rss, heapUsed: m.heapUsed }
+  return { rss: m.rss, heapUsed: m.heapUsed, rssFile: rssFile() }
+}
+
+/** File-backed RSS (Linux; 0 elsewhere): the node executable's own code as it is paged in. */
+function rssFile(): number {
+  try {
+    return Number(/^RssFile:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024
+  } catch {
+    return 0
+  }
 }
 
 // ---------------------------------------------------------------- the measured process
@@ -82,6 +98,7 @@ async function child(mode: string): Promise<void> {
   const loaded = new Set((process as unknown as { moduleLoadList: string[] }).moduleLoadList)
   const base = sample()
   if (mode === 'files') return files(send)
+  if (mode === 'urls') return urls(send)
   const p4net = await import('p4net')
   const imported = sample()
   if (mode === 'import') {
@@ -92,7 +109,8 @@ async function child(mode: string): Promise<void> {
   const node = await p4net.createNode({ username: 'measured', profile: 'small', links: { max: 8 } })
   node.plugin(4242)
   await node.start({ joinTimeout: 0 })
-  send({ op: 'listening', port: node.address.port })
+  const started = sample()
+  send({ op: 'listening', port: node.address.port, rss: started.rss - base.rss, rssFile: started.rssFile - base.rssFile })
   process.on('message', (o: { links: number }) => {
     // Polled, not slept: the links come up as the test's peers dial.
     const poll = setInterval(() => {
@@ -138,6 +156,37 @@ export async function load(url, context, next) { if (url.startsWith('file:')) po
   await node.stop()
   port1.close()
   send({ op: 'files', imported, created })
+}
+
+/**
+ * How often Node's URL-to-path helper (node:internal/url fileURLToPath) ran
+ * while import('p4net') and createNode() loaded p4net: call counts from V8's
+ * precise coverage, so no timing is involved. Run often enough in a starting
+ * process, V8 optimizes the helper and pages in its optimizing compiler
+ * (about 3 MiB: docs/small-profile.md).
+ */
+async function urls(send: (m: object) => void): Promise<void> {
+  const { Session } = await import('node:inspector/promises')
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.startPreciseCoverage', { callCount: true, detailed: false })
+  const count = async (): Promise<number> => {
+    const { result } = await session.post('Profiler.takePreciseCoverage')
+    let n = 0
+    for (const script of result) {
+      if (script.url !== 'node:internal/url') continue
+      for (const f of script.functions) if (f.functionName === 'fileURLToPath') n += f.ranges[0]!.count
+    }
+    return n
+  }
+  const before = await count()
+  const p4net = await import('p4net')
+  const node = await p4net.createNode({ username: 'measured', profile: 'small' })
+  const calls = (await count()) - before
+  await node.stop()
+  session.disconnect()
+  send({ op: 'urls', calls })
 }
 
 // ---------------------------------------------------------------- the tests
@@ -216,11 +265,27 @@ async function main(): Promise<void> {
     }
   })
 
-  test(`a small-profile node with 8 links: under ${BOUND.nodeRssMiB} MiB RSS over bare Node, ${BOUND.perLinkRssKiB} KiB per link; the default tcp transport leaves the native addon unloaded`, async () => {
+  test('import(p4net) and createNode() run the loader\'s URL-to-path helper few times (each bundle directory is its own package scope)', async () => {
+    const m = measured('urls')
+    try {
+      const r = (await m.ask({}, 'urls')) as { calls: number }
+      // 44 measured from this checkout, 89 before the bundle directories had a package.json of their own
+      // (27 and 60 from an installed copy; the count does not depend on timing)
+      assert.ok(r.calls > 0, 'the count works (node:internal/url fileURLToPath ran)')
+      assert.ok(r.calls <= BOUND.urlToPathCalls, `fileURLToPath ran ${r.calls} times`)
+    } finally {
+      m.end()
+    }
+  })
+
+  test(`a small-profile node: started under ${BOUND.startedRssMiB} MiB RSS over bare Node (${BOUND.startedFileMiB} file-backed), with 8 links under ${BOUND.nodeRssMiB}, ${BOUND.perLinkRssKiB} KiB per link; the default tcp transport leaves the native addon unloaded`, async () => {
     const m = measured('node')
     const peers: Node[] = []
     try {
-      const { port } = (await m.ask({}, 'listening')) as { port: number }
+      const { port, ...started } = (await m.ask({}, 'listening')) as { port: number; rss: number; rssFile: number }
+      // Started, no link: no optimizing compiler yet (its code is file-backed, from the node executable).
+      assert.ok(started.rss < BOUND.startedRssMiB * MiB, `started: ${(started.rss / MiB).toFixed(1)} MiB RSS over bare Node`)
+      assert.ok(started.rssFile < BOUND.startedFileMiB * MiB, `started: ${(started.rssFile / MiB).toFixed(1)} MiB of it file-backed`)
       const peer = async (i: number): Promise<void> => {
         const n = await createNode({ username: `peer${i}`, bootstrap: [`127.0.0.1:${port}`] })
         await n.start({ joinTimeout: 0 })

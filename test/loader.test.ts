@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs'
 import { test } from './helpers/test.js'
 import * as assert from 'uvu/assert'
 import { P4Error, isP4Error } from '../ts/core/errors.js'
 import { HEADER_SIZE } from '../ts/core/protocol.js'
 import { AeadBatch } from '../ts/wasm/aead.js'
-import { checkBuild, createKernel, loadKernel, kernel, simdSupported, type Variant } from '../ts/wasm/loader.js'
+import { checkBuild, checkImports, createKernel, loadKernel, kernel, simdSupported, type Variant } from '../ts/wasm/loader.js'
 
 const variants: Variant[] = simdSupported() ? ['simd', 'scalar'] : ['scalar']
 const FILE = 'p4net.test.wasm'
@@ -67,13 +68,32 @@ test('a build compiled from other constants is refused with BAD_BUILD, naming th
 })
 
 test('an abort in a kernel reports its message and source position as WASM_ABORT', () => {
-  const k = createKernel('scalar')
-  // larger than the allocator's largest block: the runtime throws, i.e. aborts
-  const raw = p4Throws(() => k.exports.alloc(2 ** 31), 'WASM_ABORT')
-  assert.match(raw, /aborted: Allocation too large at ~lib\/rt\/tlsf\.ts:\d+:\d+/)
-  assert.match(p4Throws(() => k.alloc(2 ** 31), 'WASM_ABORT'), 'Allocation too large')
-  // the allocator refused before changing anything
-  k.free(k.alloc(64))
+  for (const v of variants) {
+    const k = createKernel(v)
+    // larger than the allocator's largest block: the runtime throws, i.e. aborts
+    const message = p4Throws(() => k.alloc(2 ** 31), 'WASM_ABORT')
+    assert.match(message, /aborted: Allocation too large at ~lib\/rt\/tlsf\.ts:\d+:\d+/)
+    // the allocator refused before changing anything
+    k.free(k.alloc(64))
+    // the abort was reported once: a later trap is not taken for it
+    const batch = new AeadBatch(k, 1)
+    batch.setKey(new Uint8Array(32))
+    batch.setRecord(0, k.exports.memory.buffer.byteLength - 8, 64)
+    assert.match(p4Throws(() => batch.seal(0, 1), 'WASM_ABORT'), 'aead_seal_batch trapped')
+  }
+})
+
+test('the kernel imports no function (an import would make V8 compile a wrapper with its optimizing compiler: docs/small-profile.md)', () => {
+  for (const v of ['simd', 'scalar'] as const) {
+    const bytes = readFileSync(new URL(`../../build/${v === 'simd' ? 'p4net.simd.wasm' : 'p4net.wasm'}`, import.meta.url))
+    assert.equal(WebAssembly.Module.imports(new WebAssembly.Module(bytes)), [], `build of ${v}`)
+  }
+  // a build from before, importing env.abort, is refused with the fix
+  const importing = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 8, 1, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 0, 2, 13, 1, 3, 0x65, 0x6e, 0x76, 5, 0x61, 0x62, 0x6f, 0x72, 0x74, 0, 0])
+  const message = p4Throws(() => checkImports(new WebAssembly.Module(importing), FILE), 'BAD_BUILD')
+  assert.match(message, 'it imports env.abort')
+  assert.match(message, 'npm run build:wasm')
+  checkImports(new WebAssembly.Module(readFileSync(new URL('../../build/p4net.wasm', import.meta.url))), FILE)
 })
 
 test('running out of linear memory is OUT_OF_MEMORY, not a RuntimeError, and the kernel stays usable', () => {

@@ -86,7 +86,9 @@ test('the package: prebuilt addon, WASM, LICENSE; no install script, no build de
     assert.match(f, /^dist\/bundle\//)
     assert.ok(files.includes(f), `ships ${f}`)
   }
-  for (const f of files.filter((f) => f.startsWith('dist/bundle/'))) {
+  // Each bundle directory is its own package scope: the loader finds it beside the files (scripts/bundle.js).
+  for (const dir of ['dist/bundle/lib', 'dist/bundle/cli']) assert.ok(files.includes(`${dir}/package.json`), `ships ${dir}/package.json`)
+  for (const f of files.filter((f) => f.startsWith('dist/bundle/') && f.endsWith('.js'))) {
     for (const m of readFileSync(join(ROOT, f), 'utf8').matchAll(/from\s*"(\.[^"]+)"|import\("(\.[^"]+)"\)/g)) {
       assert.ok(files.includes(join(dirname(f), m[1] ?? m[2]!)), `${f} imports ${m[1] ?? m[2]}, which is shipped`)
     }

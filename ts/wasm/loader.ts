@@ -1,12 +1,15 @@
-// Loads the p4net WebAssembly module synchronously, once per process (its
-// one import is env.abort; no glue library needed).
+// Loads the p4net WebAssembly module synchronously, once per process (it
+// imports nothing; no glue library needed).
 // A SIMD build is used where the engine validates it, else the scalar build;
 // P4NET_WASM=scalar forces the scalar build (tests load both explicitly).
 //
 // Failures inside a kernel surface as P4Errors:
 //   - an AssemblyScript abort (a `throw` in the kernel or its standard
-//     library) calls env.abort, which throws WASM_ABORT with the message and
-//     source position read from the kernel's static strings;
+//     library) records its message and source position in the kernel and
+//     traps (assembly/abort.ts: the module imports no function, which spares
+//     V8 compiling an import wrapper with its optimizing compiler); the trap
+//     becomes WASM_ABORT with that message, read from the kernel's static
+//     strings;
 //   - a trap (WebAssembly.RuntimeError) is caught by the TS wrappers in
 //     ts/wasm/ around their one call, through kernelFault(): a try costs
 //     nothing until something throws, where a wrapper function around every
@@ -27,6 +30,8 @@ export interface KernelExports {
   alloc(size: number): number
   free(ptr: number): void
   simd(): number
+  /** Where an abort left its message, file, line and column (assembly/abort.ts). */
+  abort_record(): number
   [name: string]: unknown
 }
 
@@ -51,7 +56,22 @@ function wasmPath(variant: Variant): URL {
   return new URL(`../../../build/${FILES[variant]}`, import.meta.url)
 }
 
+/**
+ * The SIMD build as simdSupported() read it, until the first compile takes
+ * it: each read of a file by URL runs Node's URL-to-path helper, and a
+ * starting process that runs it often enough (the ES module loader runs it
+ * for every module and import) has V8 optimize it, paging in about 3 MiB of
+ * its optimizing compiler (docs/small-profile.md). One read less keeps a
+ * starting node further from that.
+ */
+let validatedSimd: Uint8Array | undefined
+
 function readModuleBytes(variant: Variant): Uint8Array {
+  if (variant === 'simd' && validatedSimd !== undefined) {
+    const bytes = validatedSimd
+    validatedSimd = undefined
+    return bytes
+  }
   try {
     return readFileSync(wasmPath(variant))
   } catch (err) {
@@ -64,7 +84,9 @@ let simdSupport: boolean | undefined
 export function simdSupported(): boolean {
   if (simdSupport === undefined) {
     try {
-      simdSupport = WebAssembly.validate(readModuleBytes('simd'))
+      const bytes = readModuleBytes('simd')
+      simdSupport = WebAssembly.validate(bytes)
+      if (simdSupport) validatedSimd = bytes
     } catch {
       simdSupport = false
     }
@@ -73,14 +95,17 @@ export function simdSupported(): boolean {
 }
 
 /**
- * What a kernel call threw, as the error to rethrow: a trap
- * (WebAssembly.RuntimeError) becomes a P4Error naming the call; P4Errors
- * (aborts included) and anything else pass through unchanged. Pass `memory`
+ * What a kernel call threw, as the error to rethrow: the trap of an abort
+ * is the WASM_ABORT it recorded (its message and source position); another
+ * trap (WebAssembly.RuntimeError) becomes a P4Error naming the call; P4Errors
+ * and anything else pass through unchanged. Pass `memory`
  * for calls that allocate: the allocator's one trap is a failed memory.grow,
  * so there an `unreachable` trap is OUT_OF_MEMORY.
  */
 export function kernelFault(err: unknown, call: string, memory?: WebAssembly.Memory): unknown {
   if (!(err instanceof WebAssembly.RuntimeError)) return err
+  const aborted = takeAbort()
+  if (aborted !== null) return aborted
   if (memory !== undefined && /unreachable/.test(err.message)) {
     const mib = Math.round(memory.buffer.byteLength / 2 ** 20)
     return new P4Error('OUT_OF_MEMORY', `WebAssembly kernel ${call}: linear memory cannot grow (${mib} MiB in use; the engine allows at most 4096)`, { cause: err })
@@ -132,6 +157,7 @@ export function checkBuild(exports: Record<string, unknown>, file: string, varia
     }
   }
   if (typeof exports.simd !== 'function') stale('it does not export simd()')
+  if (typeof exports.abort_record !== 'function') stale('it does not export abort_record()')
   const simd = (exports.simd as () => number)()
   if (simd !== (variant === 'simd' ? 1 : 0)) stale(`it is ${simd === 1 ? 'a SIMD' : 'a scalar'} build`)
 }
@@ -151,6 +177,41 @@ export function readString(memory: WebAssembly.Memory, ptr: number): string | nu
   return out
 }
 
+/** BAD_BUILD for a build that imports anything (one from before assembly/abort.ts imports env.abort). */
+export function checkImports(module: WebAssembly.Module, file: string): void {
+  const imports = WebAssembly.Module.imports(module)
+  if (imports.length > 0) {
+    throw new P4Error('BAD_BUILD', `build/${file} does not match this code (it imports ${imports.map((i) => `${i.module}.${i.name}`).join(', ')}): ${REBUILD}`)
+  }
+}
+
+/** Every instance made (weakly: a private kernel may be dropped), for takeAbort(). */
+const instances = new Set<WeakRef<KernelExports>>()
+
+/**
+ * The abort a kernel recorded before it trapped (assembly/abort.ts), as the
+ * WASM_ABORT to throw, and cleared; null when no instance recorded one.
+ * AssemblyScript's abort(message, fileName, line, column): both strings are static.
+ */
+function takeAbort(): P4Error | null {
+  for (const ref of instances) {
+    const ex = ref.deref()
+    if (ex === undefined) {
+      instances.delete(ref)
+      continue
+    }
+    const at = ex.abort_record()
+    const dv = new DataView(ex.memory.buffer)
+    const msg = dv.getUint32(at, true)
+    if (msg === 0) continue
+    const text = (ptr: number): string => (ptr === 0 ? '(none)' : (readString(ex.memory, ptr) ?? `(no string at ${ptr})`))
+    const err = new P4Error('WASM_ABORT', `WebAssembly kernel aborted: ${text(msg)} at ${text(dv.getUint32(at + 4, true))}:${dv.getUint32(at + 8, true)}:${dv.getUint32(at + 12, true)}`)
+    dv.setUint32(at, 0, true)
+    return err
+  }
+  return null
+}
+
 /**
  * Compiles and instantiates a build. Kernel calls go to the raw instance
  * exports, with no wrapper function around each.
@@ -159,23 +220,12 @@ function instantiate(variant: Variant): Kernel {
   const file = FILES[variant]
   const module = compiled.get(variant) ?? new WebAssembly.Module(readModuleBytes(variant))
   compiled.delete(variant)
-  let memory: WebAssembly.Memory | undefined
-  const text = (ptr: number): string => {
-    if (ptr === 0) return '(none)'
-    if (memory === undefined) return `(string at ${ptr}, unreadable before instantiation ends)`
-    return readString(memory, ptr) ?? `(no string at ${ptr})`
-  }
-  const instance = new WebAssembly.Instance(module, {
-    env: {
-      // AssemblyScript's abort(message, fileName, line, column): both are static strings.
-      abort(msg: number, fileName: number, line: number, column: number): never {
-        throw new P4Error('WASM_ABORT', `WebAssembly kernel aborted: ${text(msg)} at ${text(fileName)}:${line}:${column}`)
-      },
-    },
-  })
+  checkImports(module, file)
+  const instance = new WebAssembly.Instance(module, {})
   const exports = instance.exports as unknown as KernelExports
-  memory = exports.memory
   checkBuild(exports, file, variant)
+  for (const ref of instances) if (ref.deref() === undefined) instances.delete(ref)
+  instances.add(new WeakRef(exports))
   let buffer = exports.memory.buffer
   let u8 = new Uint8Array(buffer)
   let dv = new DataView(buffer)

@@ -16,6 +16,7 @@ declare namespace WebAssembly {
     readonly value: unknown
   }
   class Module {
+    static imports(module: Module): { module: string; name: string; kind: string }[]
     constructor(bytes: BufferSource)
   }
   class Instance {

@@ -5,7 +5,8 @@
 import * as assert from 'uvu/assert'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { createNode, isP4Error, ManualClock, memoryTransport, MemoryNetwork, type Node, type NodeOptions } from '../ts/index.js'
+import { createNode, isP4Error, type ManualClock, memoryTransport, type Node, type NodeOptions } from '../ts/index.js'
+import { clockedNetwork, stopUnderClock } from './helpers/memory-world.js'
 import { errorCode } from './helpers/errors.js'
 import { test } from './helpers/test.js'
 
@@ -16,9 +17,7 @@ interface World {
 }
 
 function world(): World {
-  let network!: MemoryNetwork
-  const clock = new ManualClock({ wallAt: 0, idle: () => network.idle })
-  network = new MemoryNetwork({ clock })
+  const { clock, network } = clockedNetwork()
   const nodes: Node[] = []
   return {
     clock,
@@ -27,11 +26,7 @@ function world(): World {
       nodes.push(n)
       return n
     },
-    async stop() {
-      const stopping = Promise.all(nodes.map((n) => n.stop()))
-      await clock.until(() => nodes.every((n) => !n.running), 10_000, 'nodes stopped')
-      await stopping
-    },
+    stop: () => stopUnderClock(clock, nodes, 'nodes stopped'),
   }
 }
 

@@ -1,7 +1,8 @@
 // Two nodes, alice (10.0.0.1) and bob (10.0.0.2), on a memory network under
 // one ManualClock, linked to each other and each running `plugin`: the
 // setup of the send-path tests.
-import { createNode, ManualClock, memoryTransport, MemoryNetwork, type Node, type NodeOptions, type PluginOptions } from '../../ts/index.js'
+import { createNode, type ManualClock, memoryTransport, type MemoryNetwork, type Node, type NodeOptions, type PluginOptions } from '../../ts/index.js'
+import { clockedNetwork, stopUnderClock } from './memory-world.js'
 
 export const ALICE_HOST = '10.0.0.1'
 export const BOB_HOST = '10.0.0.2'
@@ -26,9 +27,7 @@ export interface AliceBobOptions {
 }
 
 export async function aliceAndBob(o: AliceBobOptions): Promise<AliceBob> {
-  let network!: MemoryNetwork
-  const clock = new ManualClock({ wallAt: 0, idle: () => network.idle })
-  network = new MemoryNetwork({ clock })
+  const { clock, network } = clockedNetwork()
   if (o.shape) network.setLink(ALICE_HOST, BOB_HOST, o.shape)
   const make = (host: string, username: string): Promise<Node> =>
     createNode({ username, host, transport: memoryTransport(network, { host }), links: { min: 0, max: 4 }, clock, ...o.options })
@@ -47,11 +46,6 @@ export async function aliceAndBob(o: AliceBobOptions): Promise<AliceBob> {
     clock,
     alice,
     bob,
-    async stop() {
-      let stopped = false
-      const all = Promise.all([alice.stop(), bob.stop()]).then(() => (stopped = true))
-      await clock.until(() => stopped, 10_000, 'the nodes to stop')
-      await all
-    },
+    stop: () => stopUnderClock(clock, [alice, bob]),
   }
 }

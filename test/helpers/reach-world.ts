@@ -1,7 +1,7 @@
 // The memory world of the reachability tests (ManualClock): nodes on named
 // hosts, some behind a NAT router's address, and a hostile peer that speaks
 // REACH and lies (lyingPeer).
-import { createNode, generateIdentity, ManualClock, MemoryNetwork, memoryTransport, type Node, type NodeOptions } from '../../ts/index.js'
+import { createNode, generateIdentity, type ManualClock, type MemoryNetwork, memoryTransport, type Node, type NodeOptions } from '../../ts/index.js'
 import { HandshakeFeature, MsgType } from '../../ts/core/protocol.js'
 import { acceptSession } from '../../ts/session/handshake.js'
 import { LinkIntent } from '../../ts/session/handshake-payload.js'
@@ -9,6 +9,7 @@ import { Session, type Frame } from '../../ts/session/session.js'
 import type { Conn } from '../../ts/transport/types.js'
 import { decodeReach, DialStatus, encodeReach, ReachKind, type ReachMessage } from '../../ts/overlay/reach-codec.js'
 import type { LkaTable } from '../../ts/overlay/lka.js'
+import { clockedNetwork, stopUnderClock } from './memory-world.js'
 
 export const NAT_INSIDE = '192.168.1.2'
 export const NAT_OUTSIDE = '203.0.113.7'
@@ -23,9 +24,7 @@ export interface World {
 }
 
 export function world(): World {
-  let network!: MemoryNetwork
-  const clock = new ManualClock({ wallAt: 1_700_000_000_000, idle: () => network.idle })
-  network = new MemoryNetwork({ clock })
+  const { clock, network } = clockedNetwork({ wallAt: 1_700_000_000_000 })
   const nodes: Node[] = []
   return {
     clock,
@@ -37,12 +36,7 @@ export function world(): World {
       await n.start({ joinTimeout: 0 })
       return n
     },
-    async stop() {
-      let stopped = false
-      const all = Promise.all(nodes.map((n) => n.stop())).then(() => (stopped = true))
-      await clock.until(() => stopped, 10_000, 'every node stopped')
-      await all
-    },
+    stop: () => stopUnderClock(clock, nodes, 'every node stopped'),
   }
 }
 

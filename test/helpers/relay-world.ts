@@ -1,7 +1,8 @@
 // A small world for the relay tests: nodes on named hosts of one memory
 // network, all on one ManualClock, each with plugin APP; a node can be made
 // undialable (behind NAT). Every wait moves the clock, with a deadline.
-import { createNode, ManualClock, MemoryNetwork, memoryTransport, type Node, type NodeOptions } from '../../ts/index.js'
+import { createNode, type ManualClock, type MemoryNetwork, memoryTransport, type Node, type NodeOptions } from '../../ts/index.js'
+import { clockedNetwork } from './memory-world.js'
 
 export const APP = 7
 export const PORT = 4000
@@ -21,9 +22,7 @@ export interface World {
 
 /** `punching`: the network offers dialFrom (nodes announce PUNCH and punch relayed sessions). */
 export async function world(netOpts: { punching?: boolean } = {}): Promise<World> {
-  let network!: MemoryNetwork
-  const clock = new ManualClock({ wallAt: 1_700_000_000_000, idle: () => network.idle })
-  network = new MemoryNetwork({ clock, ...netOpts })
+  const { clock, network } = clockedNetwork({ wallAt: 1_700_000_000_000, ...netOpts })
   const nodes: Node[] = []
   const transports = new Map<Node, ReturnType<typeof memoryTransport>>()
   const wait = async <T>(p: Promise<T>, what: string, ms = 60_000): Promise<T> => {

@@ -56,7 +56,9 @@ test('alice disconnects bob, who cannot be dialled: the send at once rejects UNR
     assert.not.ok(r.ok, 'the send was accepted')
     if (!r.ok) {
       assert.is(r.err.code, 'UNREACHABLE', r.err.message)
-      assert.match(r.err.message, /bob/, r.err.message)
+      // The cause: the new connection a send tries once the link is gone could not be made.
+      assert.match(r.err.message, /^bob is unreachable: /, r.err.message)
+      assert.ok(r.err.message.includes(`cannot connect to ${BOB_HOST}:${p.bob.address.port}`), r.err.message)
     }
     assert.ok(p.alice.running)
   } finally {

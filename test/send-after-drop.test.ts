@@ -6,6 +6,7 @@
 import * as assert from 'uvu/assert'
 import { P4Error, type ManualClock } from '../ts/index.js'
 import { aliceAndBob, BOB_HOST, type AliceBob } from './helpers/alice-bob.js'
+import { track } from './helpers/track.js'
 import { test } from './helpers/test.js'
 
 const PLUGIN = 7
@@ -19,13 +20,9 @@ async function pair(bobDialable = true): Promise<AliceBob> {
 
 /** The outcome of `p` once it settles, moving the clock. */
 async function outcome(clock: ManualClock, p: Promise<unknown>): Promise<{ ok: true } | { ok: false; err: P4Error }> {
-  let r: { ok: true } | { ok: false; err: P4Error } | null = null
-  p.then(
-    () => (r = { ok: true }),
-    (err: P4Error) => (r = { ok: false, err }),
-  )
-  await clock.until(() => r !== null, 30_000, 'the send to settle')
-  return r!
+  const t = track(p)
+  await clock.until(() => t.state !== 'pending', 30_000, 'the send to settle')
+  return t.state === 'resolved' ? { ok: true } : { ok: false, err: t.error as P4Error }
 }
 
 for (const [how, drop] of [

@@ -138,6 +138,9 @@ async function main(): Promise<void> {
   const onlyAt = process.argv.indexOf('--only')
   const impls = onlyAt >= 0 ? (process.argv[onlyAt + 1]!.split(',') as Impl[]) : IMPLS
   const sizes = onlyAt >= 0 && process.argv[onlyAt + 2] ? [Number(process.argv[onlyAt + 2])] : SIZES
+  // A misspelt impl would run the in-flight loop under its name (trial's fall-through).
+  for (const i of impls) if (!IMPLS.includes(i)) throw new Error(`--only: unknown impl ${i} (have ${IMPLS.join(', ')})`)
+  for (const n of sizes) if (!Number.isInteger(n) || n < 1) throw new Error(`--only: the size must be a whole number of bytes >= 1, got ${process.argv[onlyAt + 2]}`)
   console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   for (const size of sizes) {
     const got = new Map<Impl, Rates[]>(impls.map((i) => [i, []]))

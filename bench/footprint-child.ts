@@ -1,7 +1,7 @@
 // One measurement of bench/footprint.bench.ts, in a fresh process (run with
 // --expose-gc). Memory is process.memoryUsage() after full GCs, over the same
 // process before the step; what is imported comes in by dynamic import, so
-// the baseline is bare Node plus this file.
+// the baseline is bare Node plus this file (and common/rss.ts).
 //   bare                          RSS of the process as it is
 //   import <p4net>                import('p4net') (the installed copy's entry)
 //   import-warm <app> <p4net>     the same after an application's ES module graph loaded
@@ -12,35 +12,18 @@
 //   node <p4net> <profile>        a node, measured at the parent's orders (IPC)
 //   cold p4net <p4net> <addr> | cold raw <addr> | cold bare
 //                                 ms from process start to the first link
-import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
+import { rssSplit } from '../common/rss.js'
 
 export interface Sample {
   rss: number
   heapUsed: number
   heapTotal: number
   external: number
-  /**
-   * Of rss: anonymous pages (the process's own memory: V8's heap, WebAssembly,
-   * malloc) and file-backed ones (mostly the node executable's code and
-   * read-only data, paged in as Node's own features run; shared with every
-   * other Node process and clean). From /proc/self/status; 0 where there is none.
-   */
+  /** Of rss: anonymous and file-backed pages (common/rss.ts); 0 where /proc/self/status is not. */
   rssAnon: number
   rssFile: number
-}
-
-/** RssAnon and RssFile of /proc/self/status, bytes (0 and 0 off Linux). */
-function rssSplit(): { rssAnon: number; rssFile: number } {
-  let text = ''
-  try {
-    text = readFileSync('/proc/self/status', 'utf8')
-  } catch {
-    return { rssAnon: 0, rssFile: 0 }
-  }
-  const kb = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024
-  return { rssAnon: kb('RssAnon'), rssFile: kb('RssFile') }
 }
 
 export type NodeOrder = { op: 'sample'; links: number; users: number } | { op: 'idle'; ms: number } | { op: 'stop' }

@@ -77,10 +77,10 @@ export interface TestNet {
   intercept(node: Node, decide: (n: number) => 'accept' | 'hold'): { dials(): number; stop(): void }
 }
 
-/** Timers that make a test network settle in well under a second. */
 /** Real time a manual-clock wait gives sessions the CPU budget paused, once its clock time is up (until). */
 const REAL_TIME_GRACE_MS = 10_000
 
+/** Timers that make a test network settle in well under a second. */
 export const FAST_TIMERS: Partial<OverlayTimers> = {
   maintenanceMs: 50,
   walkTimeoutMs: 1000,

@@ -9,11 +9,10 @@
 //      compiled benches (dist/bench/**) resolve those packages at run time.
 //   node scripts/bench-peers.js
 import { spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const dir = path.join(root, 'bench', 'compare')
@@ -57,10 +56,10 @@ if (todo.length > 0) {
 
 const tsc = createRequire(path.join(root, 'package.json')).resolve('typescript/bin/tsc')
 run('compiling bench/compare', process.execPath, [tsc, '-b', path.join(dir, 'tsconfig.json')], root)
-// The sources compiled, for run.ts to refuse a build of other ones (its sourcesHash).
-const sources = createHash('sha256')
-for (const f of readdirSync(dir).filter((n) => n.endsWith('.ts')).sort()) sources.update(f).update(readFileSync(path.join(dir, f)))
-writeFileSync(path.join(root, 'dist', 'bench', 'compare', 'sources.sha256'), sources.digest('hex') + '\n')
+// The sources compiled, for run.ts to refuse a build of other ones (bench/compare/sources.ts, just compiled).
+const built = path.join(root, 'dist', 'bench', 'compare')
+const { sourcesHash, STAMP } = await import(pathToFileURL(path.join(built, 'sources.js')).href)
+writeFileSync(path.join(built, STAMP), sourcesHash(dir) + '\n')
 
 const link = path.join(root, 'dist', 'bench', 'node_modules')
 const target = path.relative(path.dirname(link), path.join(dir, 'node_modules'))

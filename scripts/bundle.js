@@ -89,7 +89,14 @@ async function bundle(outdir, entryPoints, sourcemap) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const sourcemap = process.argv.includes('--sourcemap')
+  const args = process.argv.slice(2)
+  // A misspelt option would build without it: refused before anything is removed.
+  const unknown = args.find((a) => a !== '--sourcemap')
+  if (unknown !== undefined) {
+    console.error(`bundle: unknown argument '${unknown}'; usage: node scripts/bundle.js [--sourcemap]`)
+    process.exit(2)
+  }
+  const sourcemap = args.includes('--sourcemap')
   try {
     for (const [outdir, entries] of Object.entries(BUNDLES)) await bundle(outdir, entries, sourcemap)
   } catch (err) {

@@ -3,7 +3,7 @@
 // install script), leaves no build debris, and the prebuilt binary is the one
 // built from today's native/ sources.
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import * as assert from 'uvu/assert'
@@ -139,6 +139,20 @@ test('npm pack: the packed package.json has no prepare script, the checkout keep
   await step('restore')
   assert.is(readFileSync(join(dir, 'package.json'), 'utf8'), original)
   rmSync(join(dir, 'build'), { recursive: true, force: true })
+})
+
+test('scripts/bundle.js refuses an argument it does not know, with its usage, before it touches dist/bundle', async () => {
+  const scope = join(ROOT, 'dist', 'bundle', 'lib', 'package.json')
+  const before = statSync(scope).mtimeMs
+  const err = await run(process.execPath, [join(ROOT, 'scripts', 'bundle.js'), '--source-map'], { cwd: ROOT }).then(
+    () => null,
+    (e: { code: number; stderr: string }) => e,
+  )
+  assert.ok(err, 'a misspelt --sourcemap was taken')
+  assert.is(err.code, 2)
+  assert.match(err.stderr, "unknown argument '--source-map'")
+  assert.match(err.stderr, 'usage: node scripts/bundle.js [--sourcemap]')
+  assert.is(statSync(scope).mtimeMs, before, 'dist/bundle was rebuilt')
 })
 
 test.run()

@@ -6,6 +6,7 @@
 import * as assert from 'uvu/assert'
 import { P4Error, type ManualClock } from '../ts/index.js'
 import { aliceAndBob, BOB_HOST, type AliceBob } from './helpers/alice-bob.js'
+import { track } from './helpers/track.js'
 import { test } from './helpers/test.js'
 
 const PLUGIN = 7
@@ -19,13 +20,9 @@ async function pair(bobDialable = true): Promise<AliceBob> {
 
 /** The outcome of `p` once it settles, moving the clock. */
 async function outcome(clock: ManualClock, p: Promise<unknown>): Promise<{ ok: true } | { ok: false; err: P4Error }> {
-  let r: { ok: true } | { ok: false; err: P4Error } | null = null
-  p.then(
-    () => (r = { ok: true }),
-    (err: P4Error) => (r = { ok: false, err }),
-  )
-  await clock.until(() => r !== null, 30_000, 'the send to settle')
-  return r!
+  const t = track(p)
+  await clock.until(() => t.state !== 'pending', 30_000, 'the send to settle')
+  return t.state === 'resolved' ? { ok: true } : { ok: false, err: t.error as P4Error }
 }
 
 for (const [how, drop] of [
@@ -56,7 +53,9 @@ test('alice disconnects bob, who cannot be dialled: the send at once rejects UNR
     assert.not.ok(r.ok, 'the send was accepted')
     if (!r.ok) {
       assert.is(r.err.code, 'UNREACHABLE', r.err.message)
-      assert.match(r.err.message, /bob/, r.err.message)
+      // The cause: the new connection a send tries once the link is gone could not be made.
+      assert.match(r.err.message, /^bob is unreachable: /, r.err.message)
+      assert.ok(r.err.message.includes(`cannot connect to ${BOB_HOST}:${p.bob.address.port}`), r.err.message)
     }
     assert.ok(p.alice.running)
   } finally {

@@ -12,6 +12,7 @@
 import * as assert from 'uvu/assert'
 import { P4Error, type Node } from '../ts/index.js'
 import { aliceAndBob, type AliceBob } from './helpers/alice-bob.js'
+import { track } from './helpers/track.js'
 import { test } from './helpers/test.js'
 import { withNet } from '../common/net.js'
 
@@ -26,19 +27,6 @@ function pair(shape: { delayMs?: number; bytesPerSecond?: number }, bobOld = fal
     // A node of a version before handshake feature ACK.
     beforeStart: (_alice, bob) => void (bobOld && ((bob as unknown as { resolved: { cfg: { features: number } } }).resolved.cfg.features = 0)),
   })
-}
-
-/** A promise's state, observable without waiting: settled ones set theirs when they settle. */
-function track<T>(p: Promise<T>): { state: 'pending' | 'resolved' | 'rejected'; error?: unknown } {
-  const t: { state: 'pending' | 'resolved' | 'rejected'; error?: unknown } = { state: 'pending' }
-  p.then(
-    () => (t.state = 'resolved'),
-    (err: unknown) => {
-      t.state = 'rejected'
-      t.error = err
-    },
-  )
-  return t
 }
 
 test('1,000 sends in flight wait in one queue: no listener each, none rejected, all delivered in order', async () => {

@@ -35,8 +35,7 @@
 //  row is kept with its date, and the file says which rows were measured when; e.g. --only footprint --merge)
 // (--stream-trials: trials of the throughput and 64 B cases, default 5; fewer when the machine is busy)
 // (--only / --systems are for looking closer at one case or system)
-import { createHash } from 'node:crypto'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -54,6 +53,7 @@ import { LIBP2P_CONFIG, startLibp2p } from './libp2p.js'
 import { nodeMemory } from './node-memory.js'
 import { streamsAvailable } from './p4net-api.js'
 import { LABELS, loadSystem, SYSTEMS, type Channel, type PeerModules, type SystemName } from './system.js'
+import { sourcesHash, STAMP } from './sources.js'
 import { NODE_LINKS, PLUGIN } from './worker.js'
 import { BULK_SIZE, idleMemory, IN_FLIGHT, SMALL_SIZE, trials, worker } from './workloads.js'
 
@@ -130,19 +130,9 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 /** Where the compared systems are installed (bench/compare/package.json, scripts/bench-peers.js). */
 const PEERS = join(ROOT, 'bench', 'compare')
 
-/**
- * This harness compiles with its own tsconfig (scripts/bench-peers.js, run by
- * `npm run bench:compare`), not with `npm run build:ts`: once an old build
- * of it (other message counts) ran unnoticed. bench-peers.js stamps the build
- * with a hash of the sources it compiled; a stamp that differs is refused.
- */
-function sourcesHash(): string {
-  const h = createHash('sha256')
-  for (const f of readdirSync(PEERS).filter((n) => n.endsWith('.ts')).sort()) h.update(f).update(readFileSync(join(PEERS, f)))
-  return h.digest('hex')
-}
-const stamp = join(dirname(fileURLToPath(import.meta.url)), 'sources.sha256')
-if (!existsSync(stamp) || readFileSync(stamp, 'utf8').trim() !== sourcesHash()) {
+// A build of this harness from other sources than these is refused (sources.ts).
+const stamp = join(dirname(fileURLToPath(import.meta.url)), STAMP)
+if (!existsSync(stamp) || readFileSync(stamp, 'utf8').trim() !== sourcesHash(PEERS)) {
   throw new Error('bench/compare was built from other sources than these: run "npm run bench:compare" (or "node scripts/bench-peers.js" first)')
 }
 const started = performance.now()

@@ -95,6 +95,7 @@ const IN_FLIGHT_SENDS = 1000
 const TRIALS = quick ? 1 : 3
 /** Bulk and small-message trials are short and move most with other jobs: more of them. */
 const STREAM_TRIALS = quick ? 1 : Number(args['stream-trials'] ?? 5)
+if (!Number.isInteger(STREAM_TRIALS) || STREAM_TRIALS < 1) throw new Error(`--stream-trials must be a whole number of trials >= 1, got ${JSON.stringify(args['stream-trials'])}`)
 const MiB = 1024 * 1024
 const BULK_BYTES = quick ? 16 * MiB : 512 * MiB
 /**
@@ -105,7 +106,7 @@ const BULK_BYTES = quick ? 16 * MiB : 512 * MiB
  * ran its measured trial less tiered-up than the plain one beside it.
  */
 const SMALL_COUNT: Record<SystemName, number> = quick
-  ? { p4net: 20_000, 'p4net-api': 20_000, 'p4net-api-e2e': 2_000, 'p4net-stream': 0, raw: 20_000, 'secret-stream': 20_000, libp2p: 5_000 }
+  ? { p4net: 20_000, 'p4net-api': 20_000, 'p4net-api-e2e': 10_000, 'p4net-stream': 0, raw: 20_000, 'secret-stream': 20_000, libp2p: 5_000 }
   : { p4net: 2_000_000, 'p4net-api': 2_000_000, 'p4net-api-e2e': 1_000_000, 'p4net-stream': 0, raw: 2_000_000, 'secret-stream': 500_000, libp2p: 200_000 }
 /**
  * Warm-up of a one-way trial, as a share of it: the whole trial again. V8

@@ -58,7 +58,6 @@ export interface NodeState {
   stats: Record<string, number>
 }
 
-
 // ---------------------------------------------------------------- child side
 
 type LabNode = Awaited<ReturnType<typeof import('../../../ts/index.js').createNode>>

@@ -24,9 +24,9 @@ export function fitsQueue(session: Session, payloadLength: number): boolean {
 
 /**
  * True when the session owes a 'drain': it is at or above the mark where
- * its send() answers false (its high-water mark, raised to the transport's).
- * A frame that does not fit may wait for one only then.
+ * its send() answers false (Session.drainMark). A frame that does not fit
+ * may wait for one only then.
  */
 export function drainDue(session: Session): boolean {
-  return session.bufferedBytes >= Math.max(session.highWaterMark, session.conn.writableHighWaterMark ?? 0)
+  return session.bufferedBytes >= session.drainMark
 }

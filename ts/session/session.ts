@@ -140,6 +140,11 @@ export class Session<R = unknown> extends EventEmitter {
     return this.why !== undefined
   }
 
+  /** False once close() was called or the session closed: send() then throws CLOSED (what is queued still goes). */
+  get accepting(): boolean {
+    return this.why === undefined && !this.closing
+  }
+
   /** True while a resumable session has lost its Conn and waits for a move. */
   get suspended(): boolean {
     return this.resumption?.suspendedBy != null

@@ -7,10 +7,10 @@
 // bytes) is a backstop that this one, stricter, never reaches.
 import { HEADER_SIZE } from '../core/protocol.js'
 import type { Session } from '../session/session.js'
-import { RECORD_MAX_PLAIN } from '../wasm/channel.js'
+import { RECORD_MAX_PLAIN, RECORD_PREFIX, TAG_SIZE } from '../wasm/channel.js'
 
 /** Bytes a record adds to what it carries: its length prefix and its tag. */
-const RECORD_OVERHEAD = 2 + 16
+const RECORD_OVERHEAD = RECORD_PREFIX + TAG_SIZE
 
 /** The most a frame with `payloadLength` bytes of payload takes in the transport's buffer: payload, header, and the records it may open. */
 export function wireBytes(payloadLength: number): number {

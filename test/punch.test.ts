@@ -199,7 +199,7 @@ test('hostile punch addresses: loopback, private or link-local addresses offered
     assert.ok(dialled.length > 0 && dialled.every((d) => d === `${at.a}:${PORT}`), `the genuine punch dialled a only: ${dialled.join(', ')}`)
     const before = dialled.length
     // a, as the hostile opener, names addresses on b's own host and network, and b's own address.
-    const hostile = ['127.0.0.1', '10.0.0.9', '192.168.1.1', '172.16.0.1', '100.64.0.1', '169.254.1.1', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', at.b]
+    const hostile = ['127.0.0.1', '10.0.0.9', '192.168.1.1', '172.16.0.1', '100.64.0.1', '169.254.1.1', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a00:9', '0:0:0:0:0:0:0:1', at.b]
     // Without its rate limit (a test knob), so that only the address check stands between an offer and a dial.
     ;(b as unknown as { overlay: { reach: { punch: { unlimited: boolean } } } }).overlay.reach.punch.unlimited = true
     const pa = peerOf(a, 'b')
@@ -217,6 +217,41 @@ test('hostile punch addresses: loopback, private or link-local addresses offered
     assert.is(peerOf(a, 'b'), pa, 'the same session')
     assert.ok(via(a, 'b') !== undefined, 'still relayed')
     await w.until(() => got.length === hostile.length + 1, 'every message')
+  } finally {
+    await w.stop()
+  }
+})
+
+test('an unspecified address in another spelling (::ffff:0.0.0.0, 0::0: both reach the dialling host) is no unicast address: BAD_FRAME, not dialled', async () => {
+  const w = await world({ punching: true })
+  try {
+    const dialled: string[] = []
+    const tb = memoryTransport(w.network, { host: B })
+    const dialFrom = tb.dialFrom!
+    tb.dialFrom = (localPort, host, port, opts) => {
+      dialled.push(`${host}:${port}`)
+      return dialFrom(localPort, host, port, opts)
+    }
+    const { a, b } = await setup(w, { r: R, a: A, b: B }, { transport: tb })
+    w.network.setPunchable(B, false)
+    // Without its rate limit (a test knob), so that only the address check stands between an offer and a dial.
+    ;(b as unknown as { overlay: { reach: { punch: { unlimited: boolean } } } }).overlay.reach.punch.unlimited = true
+    for (const [i, host] of ['::ffff:0.0.0.0', '0::0'].entries()) {
+      await w.wait(a.plugin(APP).send('b', Buffer.from(`m${i}`)), 'a send (a relayed session)')
+      // The genuine punch (if its backoff allows one) ends first (one attempt at a time): the session stays relayed.
+      await w.clock.advance(20_000)
+      const pa = peerOf(a, 'b')
+      assert.ok(via(a, 'b') !== undefined, 'relayed')
+      const attempts = b.stats().punchAttempts
+      const badFrames = b.stats().badFrame
+      const before = dialled.length
+      pa.trySend(MsgType.REACH, 0, 0, 0, 0, 0, encodeReach({ kind: ReachKind.PUNCH_OFFER, id: 700 + i, host, port: PORT }))
+      pa.trySend(MsgType.REACH, 0, 0, 0, 0, 0, encodeReach({ kind: ReachKind.PUNCH_GO, id: 700 + i }))
+      await w.until(() => b.stats().badFrame === badFrames + 1, `b to refuse the OFFER of ${host} as a bad frame`)
+      await w.until(() => pa.session.closed, 'b to close the session')
+      assert.is(b.stats().punchAttempts, attempts, `b started no attempt for ${host}`)
+      assert.is(dialled.slice(before).filter((d) => !d.startsWith(`${A}:`)).length, 0, `nothing but a dialled: ${dialled.slice(before).join(', ')}`)
+    }
   } finally {
     await w.stop()
   }

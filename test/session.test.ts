@@ -130,6 +130,24 @@ for (const t of ['memory', 'tcp'] as TransportName[]) {
     await close()
   })
 
+  test(`${t}: accepting is false from close() on, before the session is closed; send() then throws CLOSED`, async () => {
+    const { a, close } = await sessionPair(t)
+    assert.ok(a.accepting)
+    a.send(MsgType.DATA, 0, 0, 1, 0, 1, randomBytes(10))
+    const closing = a.close()
+    assert.not.ok(a.accepting)
+    assert.not.ok(a.closed, 'still sending what it queued')
+    try {
+      a.send(MsgType.DATA, 0, 0, 1, 0, 2, randomBytes(10))
+      assert.unreachable('send after close()')
+    } catch (err) {
+      assert.is((err as P4Error).code, 'CLOSED')
+    }
+    await closing
+    assert.not.ok(a.accepting)
+    await close()
+  })
+
   test(`${t}: the peer closing mid-frame ends with PEER_CLOSED`, async () => {
     const { a, b, close } = await connPair(t)
     const k1 = randomBytes(32)

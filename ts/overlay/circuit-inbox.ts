@@ -24,7 +24,7 @@ export class CircuitInbox {
   /** Bytes the sender may still send. */
   private left: number
   /** The other side ended (a clean CLOSE): nothing more comes. */
-  private endedNow = false
+  private ended = false
 
   constructor(
     private readonly window: number,
@@ -37,13 +37,9 @@ export class CircuitInbox {
     return this.flowing !== null
   }
 
-  get ended(): boolean {
-    return this.endedNow
-  }
-
   /** Why DATA of `n` bytes is not allowed now (before the circuit is `open`, after its end, empty, over the window), or null. */
   refuses(n: number, open: boolean): string | null {
-    if (!open || this.endedNow || n === 0 || n > this.left) return `${n} bytes of DATA with ${this.left} bytes of window left`
+    if (!open || this.ended || n === 0 || n > this.left) return `${n} bytes of DATA with ${this.left} bytes of window left`
     return null
   }
 
@@ -58,7 +54,7 @@ export class CircuitInbox {
 
   /** The other side's clean end: what came before it is delivered first. */
   end(): void {
-    this.endedNow = true
+    this.ended = true
     this.deliver()
   }
 
@@ -68,7 +64,7 @@ export class CircuitInbox {
 
   resume(): void {
     this.flowing = true
-    if (this.queue.length > 0 || this.endedNow) this.deliver()
+    if (this.queue.length > 0 || this.ended) this.deliver()
   }
 
   /** The circuit closed: what waits is dropped. */
@@ -80,7 +76,7 @@ export class CircuitInbox {
     if (!this.owner.hand(buf)) return
     // The reader took it: grant it back once half a window has gathered.
     this.unreported += buf.length
-    if (this.unreported >= this.window / 2 && !this.endedNow && !this.owner.destroyed) {
+    if (this.unreported >= this.window / 2 && !this.ended && !this.owner.destroyed) {
       this.left += this.unreported
       this.owner.grant(this.unreported)
       this.unreported = 0
@@ -95,7 +91,7 @@ export class CircuitInbox {
     queueMicrotask(() => {
       this.scheduled = false
       while (this.flowing === true && this.queue.length > 0 && !this.owner.destroyed) this.hand(this.queue.shift()!)
-      if (this.endedNow && this.queue.length === 0) this.owner.drained()
+      if (this.ended && this.queue.length === 0) this.owner.drained()
     })
   }
 }

@@ -1,7 +1,8 @@
 // Dial-backs this node makes for peers that ask (REACH DIAL): a fresh
 // connection to the address, whose handshake must prove the asker's key.
 // Bounded so that no peer can use it as a port scanner or to send
-// connections anywhere: only to the IP address the asker's own connection
+// connections anywhere: only for a link (a relayed session's connection
+// comes from its relay), only to the IP address the asker's own connection
 // comes from, at most reach.servePerPeer a minute per identity,
 // reach.servePerMinute a minute in all and reach.serveAtOnce at a time.
 // Everything else is answered REFUSED and counted (stats().dialBacksRefused).
@@ -65,6 +66,8 @@ export class DialBackServer {
   /** Why a DIAL is not served, or undefined when it is. */
   private refusal(peer: Peer, host: string, now: number): string | undefined {
     const cfg = this.core.cfg.reach
+    // Only links ask (reach.ts): a relayed session's connection comes from its relay, not the peer.
+    if (peer.kind !== 'link') return 'not a link'
     const from = canonicalHost(peer.remote.host)
     if (canonicalHost(host) !== from) return `not its own address (its connection comes from ${from})`
     if (cfg.servePerMinute === 0) return 'dial-backs are off (reach.servePerMinute 0)'

@@ -18,7 +18,7 @@ export function sendBye(peer: Peer, reason: number, text: string): void {
 /** BYE, close, and destroy (with `err`) after CLOSE_DEADLINE_MS if the close has not finished. */
 export function closePeer(peer: Peer, clock: Clock, reason: number, text: string, err?: P4Error): void {
   sendBye(peer, reason, text)
-  void peer.close()
+  void peer.session.close()
   const t: Timer = clock.setTimeout(() => peer.session.destroy(err), CLOSE_DEADLINE_MS)
   t.unref?.()
   void peer.session.done.then(() => clock.clearTimeout(t))

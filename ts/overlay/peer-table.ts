@@ -73,7 +73,7 @@ export class PeerTable implements Sessions {
     await Promise.all(
       all.map(async (p) => {
         const t = clock.setTimeout(() => p.session.destroy(), STOP_DEADLINE_MS)
-        await p.close()
+        await p.session.close()
         clock.clearTimeout(t)
       }),
     )
@@ -220,7 +220,7 @@ export class PeerTable implements Sessions {
   byeFrom(peer: Peer, reason: number, text: string): void {
     peer.markByeReceived()
     this.core.log('BYE from %s: %d %s', peer.username, reason, text)
-    void peer.close()
+    void peer.session.close()
   }
 
   // The idlest one that carries no circuit and holds no reservation, if any.

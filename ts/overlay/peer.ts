@@ -43,7 +43,6 @@ export class Peer {
   private byeGot = false
   private silentClose = false
   private cutOff = false
-  private closingNow = false
   private validUntil: number
   private readonly pings = new Map<number, PendingPing>()
   /**
@@ -83,7 +82,7 @@ export class Peer {
    * sends what it queued, but takes nothing new (the session throws CLOSED).
    */
   get usable(): boolean {
-    return !this.closingNow && !this.session.closed
+    return this.session.accepting
   }
   get kind(): PeerKind {
     return this.kindNow
@@ -147,11 +146,6 @@ export class Peer {
   }
   markSilent(): void {
     this.silentClose = true
-  }
-  /** Closes the session: what is queued still goes, nothing new is taken. */
-  close(): Promise<unknown> {
-    this.closingNow = true
-    return this.session.close()
   }
   markCut(): void {
     this.cutOff = true

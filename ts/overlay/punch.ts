@@ -24,7 +24,7 @@ import { P4Error } from '../core/errors.js'
 import { HandshakeFeature, MsgType } from '../core/protocol.js'
 import { readResume } from '../session/resume.js'
 import type { Address, Conn } from '../transport/types.js'
-import { withinScope } from './address-scope.js'
+import { addressScope, withinScope } from './address-scope.js'
 import { CircuitConn } from './circuit-conn.js'
 import type { Core } from './context.js'
 import type { Peer } from './peer.js'
@@ -178,14 +178,13 @@ export class Puncher {
   /**
    * The only address a punch dials: an IP address (no name to resolve) at
    * the port the peer announced as its listening port in its handshake,
-   * not this node's own port on a loopback or unspecified address.
+   * one that names a single host (not unspecified, multicast or broadcast,
+   * in any spelling: address-scope.ts).
    */
   private checkAddress(peer: Peer, host: string, port: number): void {
     if (isIP(host) === 0) throw new P4Error('BAD_FRAME', `PUNCH address ${host} is not an IP address`)
     if (port !== peer.remote.listenPort) throw new P4Error('BAD_FRAME', `PUNCH port ${port} is not the peer's listening port ${peer.remote.listenPort}`)
-    if (/^(0\.0\.0\.0|::|255\.255\.255\.255)$/.test(host) || /^(22[4-9]|2[3-5]\d)\./.test(host) || /^ff/i.test(host)) {
-      throw new P4Error('BAD_FRAME', `PUNCH address ${host} is not a unicast address`)
-    }
+    if (addressScope(host) === 'none') throw new P4Error('BAD_FRAME', `PUNCH address ${host} is not a unicast address`)
   }
 
   /**

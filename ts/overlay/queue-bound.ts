@@ -7,10 +7,10 @@
 // bytes) is a backstop that this one, stricter, never reaches.
 import { HEADER_SIZE } from '../core/protocol.js'
 import type { Session } from '../session/session.js'
-import { RECORD_MAX_PLAIN } from '../wasm/channel.js'
+import { RECORD_MAX_PLAIN, RECORD_PREFIX, TAG_SIZE } from '../wasm/channel.js'
 
 /** Bytes a record adds to what it carries: its length prefix and its tag. */
-const RECORD_OVERHEAD = 2 + 16
+const RECORD_OVERHEAD = RECORD_PREFIX + TAG_SIZE
 
 /** The most a frame with `payloadLength` bytes of payload takes in the transport's buffer: payload, header, and the records it may open. */
 export function wireBytes(payloadLength: number): number {
@@ -24,9 +24,9 @@ export function fitsQueue(session: Session, payloadLength: number): boolean {
 
 /**
  * True when the session owes a 'drain': it is at or above the mark where
- * its send() answers false (its high-water mark, raised to the transport's).
- * A frame that does not fit may wait for one only then.
+ * its send() answers false (Session.drainMark). A frame that does not fit
+ * may wait for one only then.
  */
 export function drainDue(session: Session): boolean {
-  return session.bufferedBytes >= Math.max(session.highWaterMark, session.conn.writableHighWaterMark ?? 0)
+  return session.bufferedBytes >= session.drainMark
 }

@@ -178,6 +178,10 @@ export class ReachTracker implements Reach {
       case ReachKind.OBSERVED:
         // A connection's addresses never change: one report per session.
         if (this.observations.has(peer)) throw new P4Error('BAD_FRAME', 'a second REACH OBSERVED on one session')
+        // Only links report (linkUp): a relayed session's far end is its
+        // relay, so its report says nothing of this node and its "IP address"
+        // (peer.remote.host, the relay's) is no peer's own (observed-host.ts).
+        if (peer.kind !== 'link') return
         this.observations.set(peer, { host: canonicalHost(m.host), port: m.port })
         return this.announceHost()
       case ReachKind.DIAL:

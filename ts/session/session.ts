@@ -31,6 +31,13 @@ export class Session<R = unknown> extends EventEmitter {
   readonly maxMessage: number
   readonly highWaterMark: number
   readonly maxQueue: number
+  /**
+   * Bytes buffered at which send() answers false and a 'drain' follows:
+   * highWaterMark, raised to the first transport's own mark (below that the
+   * transport's write() returns true and emits no 'drain', so a queue that
+   * emptied would never be noticed).
+   */
+  readonly drainMark: number
   private why: P4Error | null | undefined = undefined
   /** True when both ends announced resumption: the session can move to another Conn. */
   readonly resumable: boolean
@@ -57,13 +64,10 @@ export class Session<R = unknown> extends EventEmitter {
     }
     this.receiver = new Receiver(keys.recvKey, this.maxMessage, (f) => this.inbound.frame(f), threshold)
     this.sender = new Sender(keys.sendKey, () => this.drained(), (err) => this.destroy(err), threshold)
-    // send() returns false at highWaterMark, raised to the transport's own
-    // mark: below that the transport's write() returns true and emits no
-    // 'drain', so a queue that emptied would never be noticed.
-    const drainMark = Math.max(this.highWaterMark, keys.conn.writableHighWaterMark ?? 0)
+    this.drainMark = Math.max(this.highWaterMark, keys.conn.writableHighWaterMark ?? 0)
     this.outbox = new Outbox(
       this.sender,
-      { maxMessage: this.maxMessage, maxQueue: this.maxQueue, drainMark },
+      { maxMessage: this.maxMessage, maxQueue: this.maxQueue, drainMark: this.drainMark },
       () => this.inbound.current?.writableLength ?? 0,
       () => this.checkOpen(),
       () => this.emit('drain'),
@@ -134,6 +138,11 @@ export class Session<R = unknown> extends EventEmitter {
 
   get closed(): boolean {
     return this.why !== undefined
+  }
+
+  /** False once close() was called or the session closed: send() then throws CLOSED (what is queued still goes). */
+  get accepting(): boolean {
+    return this.why === undefined && !this.closing
   }
 
   /** True while a resumable session has lost its Conn and waits for a move. */

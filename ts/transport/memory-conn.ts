@@ -29,6 +29,13 @@ export interface ConnOwner {
   readonly conns: Set<MemoryConn>
 }
 
+/** One end of a new connection (dialled or punched): its host and port, and the transport it belongs to. */
+export interface ConnEnd {
+  host: string
+  port: number
+  owner: ConnOwner
+}
+
 /** A due time slack: a timer that fires this close to a chunk's time delivers it. */
 const EPSILON_MS = 1e-6
 

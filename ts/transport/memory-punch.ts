@@ -5,15 +5,8 @@
 // each connection to a new port).
 import type { Clock, Timer } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
-import type { ConnOwner } from './memory-conn.js'
+import type { ConnEnd, ConnOwner } from './memory-conn.js'
 import { checkAddress, type Conn } from './types.js'
-
-/** One end of a connection: its host and port, and the transport it belongs to. */
-export interface PunchEnd {
-  host: string
-  port: number
-  owner: ConnOwner
-}
 
 export class Punches {
   private readonly unpunchable = new Set<string>()
@@ -23,7 +16,7 @@ export class Punches {
   constructor(
     private readonly clock: Clock,
     /** Makes the two ends of a new connection; returns [a's, b's]. */
-    private readonly connectPair: (a: PunchEnd, b: PunchEnd) => [Conn, Conn],
+    private readonly connectPair: (a: ConnEnd, b: ConnEnd) => [Conn, Conn],
   ) {}
 
   /** Makes dialFrom() from or to `host` never meet the other side's: both time out. */

@@ -11,9 +11,9 @@
 // simultaneous opens: memory-punch.ts.
 import { systemClock, type Clock } from '../core/clock.js'
 import { P4Error } from '../core/errors.js'
-import { MemoryConn, type ConnNetwork, type Shape } from './memory-conn.js'
+import { MemoryConn, type ConnEnd, type ConnNetwork, type Shape } from './memory-conn.js'
 import { MemoryListeners, type Endpoint } from './memory-listeners.js'
-import { Punches, type PunchEnd } from './memory-punch.js'
+import { Punches } from './memory-punch.js'
 import { LinkShapes, type LinkShape } from './memory-shapes.js'
 import { checkAddress, checkTimeout, type Conn, type Transport } from './types.js'
 
@@ -210,7 +210,7 @@ export class MemoryNetwork implements ConnNetwork {
   }
 
   /** The two ends of a new connection between `a` and `b`: [a's, b's]. */
-  private pair(a: PunchEnd, b: PunchEnd, shape: Shape | null): [MemoryConn, MemoryConn] {
+  private pair(a: ConnEnd, b: ConnEnd, shape: Shape | null): [MemoryConn, MemoryConn] {
     const x = new MemoryConn(this, a.host, a.port, b.host, b.port, shape)
     const y = new MemoryConn(this, b.host, b.port, a.host, a.port, shape)
     x.peer = y

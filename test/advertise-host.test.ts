@@ -80,4 +80,20 @@ test('bound to 0.0.0.0: the address the dial-back check verified is advertised; 
   }
 })
 
+test('a report narrower than where its peer is (a global peer saying "you are at 127.0.0.1") is dropped; one of the same scope is kept', async () => {
+  const w = world()
+  try {
+    const n = await w.node('n', '198.51.100.10', { links: { min: 1, max: 8 }, reach: { peers: 0 } })
+    const narrow = await lyingPeer(w, '203.0.113.50', DialStatus.REACHABLE, '127.0.0.1')
+    await n.connect('203.0.113.50', narrow.port)
+    // Reports are taken in the order their links came up: the second one's arriving means the first one's was handled.
+    const honest = await w.node('h', '203.0.113.51', { links: { min: 1, max: 8 } })
+    await n.connect('203.0.113.51', honest.address.port)
+    await w.clock.until(() => n.reachability.observed.some((o) => o.host === '198.51.100.10'), 5000, 'the same-scope report')
+    assert.equal(n.reachability.observed.map((o) => o.host), ['198.51.100.10'])
+  } finally {
+    await w.stop()
+  }
+})
+
 test.run()

@@ -74,3 +74,13 @@ export function withinScope(host: string, own: string): boolean {
   const scope = addressScope(host)
   return scope !== 'none' && RANK[scope] >= RANK[addressScope(own)]
 }
+
+/**
+ * Whether `host` reaches less far than `than`, both IP literals (false when
+ * either is not one): a peer that this node reaches at a global address sees
+ * this node at a global one too, never at a loopback or private one.
+ */
+export function narrowerScope(host: string, than: string): boolean {
+  if (isIP(host) === 0 || isIP(than) === 0) return false
+  return RANK[addressScope(host)] < RANK[addressScope(than)]
+}

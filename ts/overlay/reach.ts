@@ -21,6 +21,7 @@ import type { Address } from '../transport/types.js'
 import type { Core, Directory, Reach, Sessions } from './context.js'
 import { DialBackServer } from './dial-back.js'
 import { localFeatures } from './features.js'
+import { narrowerScope } from './address-scope.js'
 import { agreedHost } from './observed-host.js'
 import type { Peer } from './peer.js'
 import { Puncher } from './punch.js'
@@ -182,6 +183,11 @@ export class ReachTracker implements Reach {
         // relay, so its report says nothing of this node and its "IP address"
         // (peer.remote.host, the relay's) is no peer's own (observed-host.ts).
         if (peer.kind !== 'link') return
+        // A peer sees this node from where this node sees it: a report of a
+        // narrower scope than the peer's own address (a global peer saying
+        // "you are at 127.0.0.1") cannot be true, and as this node's own
+        // address it would widen what a punch may dial (punch.ts plausible).
+        if (narrowerScope(m.host, peer.remote.host)) return
         this.observations.set(peer, { host: canonicalHost(m.host), port: m.port })
         return this.announceHost()
       case ReachKind.DIAL:
